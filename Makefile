@@ -1,0 +1,157 @@
+# Ledgerguard developer commands.
+#
+#   make run          migrate, seed the demo company, start web + worker
+#   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
+#   make test-sqlite  pytest on SQLite only
+#   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
+#                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
+#   make lint         ruff check + ruff format --check
+#   make format       ruff format + ruff check --fix
+#   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
+#   make clean        remove test databases and tool caches (keeps .venv and the dev database)
+#
+# Variables: PORT (make run, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
+# or PYTEST_ARGS="-n auto"), PYTHON (interpreter used to create .venv, default python3).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+RUFF := $(VENV)/bin/ruff
+PYTEST := $(VENV)/bin/pytest
+HONCHO := $(VENV)/bin/honcho
+
+PORT ?= 8000
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
+
+# Settings refuse to start with DEBUG off and no SECRET_KEY (as they should in
+# production). Tests, `manage.py check` and benchmarks run with DEBUG off, so
+# give them a throwaway key unless the caller brought one.
+TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
+test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+
+# `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
+run: export DEBUG = 1
+
+.PHONY: help venv install install-run install-test run test test-sqlite test-postgres \
+	check lint format clean bench
+
+help:
+	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
+
+# --- environment -------------------------------------------------------------
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+
+# Stamps: reinstall only when pyproject.toml changes (or the venv is new).
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install: install-run
+install-run: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
+
+var:
+	mkdir -p var
+
+# --- run -----------------------------------------------------------------------
+
+# The Procfile's web process listens on $LEDGERGUARD_PORT, not $PORT: honcho
+# 2.0 overwrites PORT in every process (5000 by default, +100 per process
+# type). We still pass -p so that $PORT agrees inside the web process.
+# `-e /dev/null`: honcho would otherwise read ./.env into web and worker but
+# not into the migrate/seed steps above, which would then disagree (settings
+# read only the real environment).
+run: install-run var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py sync_schedules
+	@echo
+	@echo "================================================================================"
+	@echo "  Ledgerguard is running at http://127.0.0.1:$(PORT)/"
+	@echo "    admin:    http://127.0.0.1:$(PORT)/admin/"
+	@echo "    API docs: http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  demo login: admin / ledgerguard-demo"
+	@echo "    (also clerk, approver, auditor, operator with the same password)"
+	@echo "  Stop with Ctrl-C."
+	@echo "================================================================================"
+	@echo
+	LEDGERGUARD_PORT=$(PORT) exec $(HONCHO) start -f Procfile -e /dev/null -p $(PORT)
+
+# --- quality -------------------------------------------------------------------
+
+lint: install-test
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+format: install-test
+	$(RUFF) format .
+	$(RUFF) check --fix .
+
+check: install-test
+	$(PY) manage.py check
+
+# --- tests ---------------------------------------------------------------------
+
+# SQLite: always a file under var/, whatever DATABASE_URL says.
+run_pytest_sqlite = echo "==> pytest on SQLite ($(SQLITE_TEST_URL))"; \
+	env -u DATABASE_URL DATABASE_URL=$(SQLITE_TEST_URL) $(PYTEST) $(PYTEST_ARGS)
+
+# PostgreSQL: the caller's server if DATABASE_URL names one, else a throwaway one.
+run_pytest_postgres = case "$${DATABASE_URL:-}" in \
+	postgres*) echo "==> pytest on PostgreSQL (DATABASE_URL from the environment)"; \
+		$(PYTEST) $(PYTEST_ARGS) ;; \
+	*) echo "==> pytest on PostgreSQL (throwaway server from scripts/with-postgres.sh)"; \
+		env -u DATABASE_URL scripts/with-postgres.sh $(PYTEST) $(PYTEST_ARGS) ;; \
+	esac
+
+# Both engines always run; the target fails if either fails.
+test: install-test var
+	$(RUFF) check .
+	$(RUFF) format --check .
+	$(PY) manage.py check
+	@sqlite=0; postgres=0; \
+	{ $(run_pytest_sqlite); } || sqlite=$$?; \
+	{ $(run_pytest_postgres); } || postgres=$$?; \
+	echo "==> pytest exit status: SQLite $$sqlite, PostgreSQL $$postgres"; \
+	[ "$$sqlite" -eq 0 ] && [ "$$postgres" -eq 0 ]
+
+test-sqlite: install-test var
+	@$(run_pytest_sqlite)
+
+test-postgres: install-test var
+	@$(run_pytest_postgres)
+
+# --- benchmarks -----------------------------------------------------------------
+
+bench: install-test var
+	@case "$${DATABASE_URL:-}" in \
+	"") scripts/with-postgres.sh $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
+	*) $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
+	esac
+
+# --- housekeeping ------------------------------------------------------------------
+
+# Test databases (including pytest-xdist's per-worker copies and SQLite's WAL
+# files) and tool caches. Keeps .venv, the dev database var/ledgerguard.sqlite3,
+# var/secret_key and var/backups.
+clean:
+	rm -f var/*test*.sqlite3 var/*test*.sqlite3-wal var/*test*.sqlite3-shm \
+		var/*test*.sqlite3-journal var/*test*.sqlite3_gw*
+	rm -rf .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,8 @@
+"""Alerts, routing, escalation, channels and deliveries."""
+
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "alerts"

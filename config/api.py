@@ -1,0 +1,79 @@
+"""API token endpoints: exchange a password for a token, list and revoke your tokens."""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from config.exceptions import DomainError
+from config.models import ApiToken
+from config.tokens import api_token_create, api_token_revoke
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200, style={"input_type": "password"})
+    name = serializers.CharField(max_length=100, required=False, default="API token")
+    expires_in_days = serializers.IntegerField(required=False)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.CharField(help_text="Shown once; only a hash is stored.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+class TokenThrottle(AnonRateThrottle):
+    rate = "10/min"
+
+
+class TokenObtainView(APIView):
+    """Exchange a username and password for a bearer token (shown once)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [TokenThrottle]
+
+    @extend_schema(request=TokenRequestSerializer, responses={201: NewTokenSerializer})
+    def post(self, request):
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            raise DomainError(
+                "Unknown user or wrong password.", code="auth.failed", http_status=401
+            )
+        token, raw = api_token_create(
+            user=user,
+            name=data.validated_data["name"],
+            ttl_days=data.validated_data.get("expires_in_days"),
+        )
+        body = TokenSerializer(token).data | {"token": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your own tokens; DELETE revokes one at once."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = TokenSerializer
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(user=self.request.user)
+
+    def perform_destroy(self, instance):
+        api_token_revoke(token=instance)

@@ -1,0 +1,140 @@
+"""The base domain error and the one API exception handler.
+
+Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": {...}}}.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger("ledgerguard.api")
+
+
+class DomainError(Exception):
+    """A broken business rule or a refused operation, with a stable code."""
+
+    code = "domain.error"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, Any] | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.fields = fields or {}
+        if http_status is not None:
+            self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF ErrorDetail trees become plain lists/dicts of strings."""
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+_DRF_CODES: list[tuple[type[drf.APIException], str]] = [
+    (drf.NotAuthenticated, "auth.not_authenticated"),
+    (drf.AuthenticationFailed, "auth.failed"),
+    (drf.PermissionDenied, "permission_denied"),
+    (drf.NotFound, "not_found"),
+    (drf.MethodNotAllowed, "method_not_allowed"),
+    (drf.NotAcceptable, "not_acceptable"),
+    (drf.UnsupportedMediaType, "unsupported_media_type"),
+    (drf.Throttled, "throttled"),
+    (drf.ParseError, "parse_error"),
+]
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    from rest_framework.views import set_rollback  # late: rest_framework.views imports us
+
+    set_rollback()
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        message = "; ".join(exc.messages) if not fields else "Invalid input."
+        return Response(error_body("invalid", message, _flatten(fields)), status=400)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response(
+            error_body("permission_denied", "You do not have permission to do this."), status=403
+        )
+    if isinstance(exc, drf.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            fields = _flatten(detail)
+            message = "Invalid input."
+            nfe = fields.get("non_field_errors")
+            if nfe and len(fields) == 1:
+                message = " ".join(nfe)
+        else:
+            fields = {"non_field_errors": _flatten(detail)}
+            message = " ".join(fields["non_field_errors"])
+        return Response(error_body("invalid", message, fields), status=400)
+    if isinstance(exc, drf.APIException):
+        code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    # Not ours: log with the stack and answer in the documented shape, never an HTML 500.
+    view = context.get("view")
+    logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
+    return Response(
+        error_body("internal_error", "An internal error occurred; it has been logged."),
+        status=500,
+    )
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if _is_api(request):
+        return JsonResponse(
+            error_body("internal_error", "An internal error occurred; it has been logged."),
+            status=500,
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

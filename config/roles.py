@@ -1,0 +1,85 @@
+"""Roles are Django groups; this is their definition. Migrations write it to the database.
+
+Apps that add permissions later add a migration that calls `sync_roles` again.
+"""
+
+VIEW_FINANCE = [
+    "finance.view_account",
+    "finance.view_accountbalance",
+    "finance.view_fiscalperiod",
+    "finance.view_journalentry",
+    "finance.view_journalline",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "finance_clerk": [
+        *VIEW_FINANCE,
+        "finance.add_journalentry",
+        "finance.change_journalentry",
+        "finance.delete_journalentry",
+        "finance.submit_journalentry",
+    ],
+    "finance_approver": [
+        *VIEW_FINANCE,
+        "finance.approve_journalentry",
+        "finance.post_journalentry",
+        "finance.reverse_journalentry",
+        "finance.close_fiscalperiod",
+    ],
+    "auditor": [
+        *VIEW_FINANCE,
+        "finance.view_entrysequence",
+    ],
+    "operator": [
+        *VIEW_FINANCE,
+        "integrity.view_idempotencykey",
+    ],
+    "admin": [
+        *VIEW_FINANCE,
+        "finance.add_account",
+        "finance.change_account",
+        "finance.delete_account",
+        "finance.add_fiscalperiod",
+        "finance.change_fiscalperiod",
+        "finance.close_fiscalperiod",
+        "finance.reopen_fiscalperiod",
+        "finance.view_entrysequence",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "auth.change_group",
+        "config.view_apitoken",
+        "config.delete_apitoken",
+        "integrity.view_idempotencykey",
+        "django_q.view_schedule",
+        "django_q.change_schedule",
+        "django_q.view_task",
+        "django_q.view_success",
+        "django_q.view_failure",
+    ],
+}
+
+ROLE_NAMES = tuple(ROLE_PERMISSIONS)
+
+
+def sync_roles(apps, schema_editor) -> None:
+    """Create the groups and grant their permissions (idempotent; only ever adds)."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in global_apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            found = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if found is not None:  # an app not migrated yet grants it in its own migration
+                group.permissions.add(found)

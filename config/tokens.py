@@ -1,0 +1,64 @@
+"""API token services: create (shown once), revoke, authenticate."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.exceptions import DomainError
+from config.models import ApiToken
+
+TOKEN_PREFIX = "lg_"  # noqa: S105 - a public prefix, not a secret
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str, ttl_days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the raw token, which is never stored."""
+    ttl_days = settings.API_TOKEN_DEFAULT_TTL_DAYS if ttl_days is None else ttl_days
+    if not 1 <= ttl_days <= settings.API_TOKEN_MAX_TTL_DAYS:
+        raise DomainError(
+            f"A token lives between 1 and {settings.API_TOKEN_MAX_TTL_DAYS} days.",
+            code="token.ttl_out_of_range",
+            fields={"expires_in_days": ["Out of range."]},
+        )
+    public = secrets.token_hex(4)
+    raw = f"{TOKEN_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100] or "API token",
+        prefix=public,
+        digest=_digest(raw),
+        expires_at=timezone.now() + timedelta(days=ttl_days),
+    )
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The live token for a raw value, or None. Lookup by digest: no timing oracle."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = ApiToken.objects.select_related("user").filter(digest=_digest(raw)).first()
+    now = timezone.now()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    if not token.user.is_active:
+        return None
+    # Cheap bookkeeping: at most one write a minute per token.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from config import api
+
+token_router = SimpleRouter()
+token_router.register("auth/tokens", api.TokenViewSet, basename="token")
+
+api_v1 = [
+    path("auth/token/", api.TokenObtainView.as_view(), name="token-obtain"),
+    *token_router.urls,
+    path("", include("finance.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+handler404 = "config.exceptions.handler404"
+handler500 = "config.exceptions.handler500"

@@ -1,0 +1,184 @@
+"""Shapes only: rules live in finance/rules.py and are called from validate()."""
+
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from finance import money, rules, services
+from finance.models import (
+    Account,
+    AccountType,
+    FiscalPeriod,
+    JournalEntry,
+    JournalLine,
+    Side,
+)
+
+MAX_LINES = 500
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MoneyField(serializers.Field):
+    """Amounts travel as strings ("1234.50"); integers are accepted, floats are not."""
+
+    default_error_messages = {
+        "invalid": 'Send the amount as a decimal string, for example "1234.50".',
+        "too_large": "The amount is too large.",
+    }
+
+    def to_internal_value(self, data: object) -> Decimal:
+        if isinstance(data, str) and len(data) > 40:
+            self.fail("too_large")
+        try:
+            value = money.to_decimal(data)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+        integer_digits = value.adjusted() + 1 if value else 0
+        if integer_digits > money.MONEY_MAX_DIGITS - money.MONEY_DECIMAL_PLACES:
+            self.fail("too_large")
+        return value
+
+    def to_representation(self, value: Decimal) -> str:
+        return str(value)
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    balance = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Account
+        fields = [
+            "id", "code", "name", "type", "currency", "parent", "is_active", "allow_negative",
+            "is_control", "description", "balance", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_balance(self, account: Account) -> str:
+        return str(account.balance.balance)
+
+    def validate(self, attrs):
+        account = self.instance
+        rules.raise_if(
+            rules.validate_account(
+                account=account,
+                type=attrs.get("type", account.type if account else AccountType.ASSET),
+                currency=attrs.get("currency", account.currency if account else ""),
+                parent=attrs.get("parent", account.parent if account else None),
+            )
+        )
+        return attrs
+
+
+class AccountUpdateSerializer(AccountSerializer):
+    class Meta(AccountSerializer.Meta):
+        read_only_fields = ["code", "created_at", "updated_at"]
+
+
+class FiscalPeriodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FiscalPeriod
+        fields = [
+            "id", "name", "fiscal_year", "start_date", "end_date", "status", "closed_at",
+            "closed_by", "reopened_at", "reopened_by",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "closed_at", "closed_by", "reopened_at", "reopened_by",
+        ]  # fmt: skip
+        extra_kwargs = {"fiscal_year": {"required": False}}
+
+    def validate(self, attrs):
+        if attrs["end_date"] < attrs["start_date"]:
+            raise serializers.ValidationError({"end_date": ["Must not be before start_date."]})
+        rules.raise_if(
+            rules.validate_period(start_date=attrs["start_date"], end_date=attrs["end_date"])
+        )
+        return attrs
+
+
+class LineInputSerializer(serializers.Serializer):
+    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
+    side = serializers.ChoiceField(choices=Side.choices)
+    amount = MoneyField()
+    currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class EntryInputSerializer(serializers.Serializer):
+    entry_date = serializers.DateField()
+    description = serializers.CharField(max_length=500)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES)
+
+    def validate(self, attrs):
+        # The same rule module the services use: a broken rule is a 422 with its code.
+        rules.check_entry(
+            entry_date=attrs["entry_date"], lines=services.line_inputs(attrs["lines"])
+        )
+        return attrs
+
+
+class EntryUpdateSerializer(EntryInputSerializer):
+    entry_date = serializers.DateField(required=False)
+    description = serializers.CharField(max_length=500, required=False)
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES, required=False)
+
+    def validate(self, attrs):
+        return attrs  # the service re-checks the whole entry as it will be
+
+
+class ReverseInputSerializer(serializers.Serializer):
+    entry_date = serializers.DateField(required=False)
+    description = serializers.CharField(max_length=500, required=False)
+
+
+class LineSerializer(serializers.ModelSerializer):
+    amount = MoneyField()
+    account_code = serializers.CharField(source="account.code", read_only=True)
+
+    class Meta:
+        model = JournalLine
+        fields = ["line_no", "account", "account_code", "side", "amount", "currency", "description"]
+
+
+class EntrySerializer(serializers.ModelSerializer):
+    number = serializers.CharField(source="display_number", read_only=True)
+    lines = LineSerializer(many=True, read_only=True)
+    reversed_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JournalEntry
+        fields = [
+            "id", "number", "status", "entry_date", "period", "description", "reference",
+            "source", "reversal_of", "reversed_by", "created_by", "created_at", "submitted_by",
+            "submitted_at", "approved_by", "approved_at", "posted_by", "posted_at", "lines",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_reversed_by(self, entry: JournalEntry) -> int | None:
+        reversal = getattr(entry, "reversed_by", None)
+        return reversal.pk if reversal else None
+
+
+class BalanceSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_id")
+    code = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    currency = serializers.CharField()
+    debit_total = MoneyField()
+    credit_total = MoneyField()
+    balance = MoneyField()
+
+
+class StatementLineSerializer(serializers.Serializer):
+    entry = serializers.IntegerField(source="entry_id")
+    number = serializers.CharField(source="entry.display_number")
+    entry_date = serializers.DateField(source="entry.entry_date")
+    description = serializers.CharField(source="entry.description")
+    side = serializers.CharField()
+    amount = MoneyField()
+    running_balance = MoneyField()

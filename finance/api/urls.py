@@ -1,0 +1,14 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from finance.api import views
+
+router = SimpleRouter()
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("periods", views.PeriodViewSet, basename="period")
+router.register("entries", views.EntryViewSet, basename="entry")
+
+urlpatterns = [
+    path("trial-balance/", views.TrialBalanceView.as_view(), name="trial-balance"),
+    *router.urls,
+]

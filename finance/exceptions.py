@@ -1,0 +1,50 @@
+"""Ledger errors with stable codes (see docs/ledger.md for the full list)."""
+
+from typing import Any
+
+from config.exceptions import Conflict, DomainError
+
+
+class LedgerError(DomainError):
+    code = "ledger.error"
+
+
+class RuleViolation(LedgerError):
+    """One or more posting rules are broken. `violations` lists every one of them."""
+
+    def __init__(self, violations: list["Violation"]) -> None:  # noqa: F821
+        self.violations = violations
+        first = violations[0]
+        fields: dict[str, Any] = {}
+        for v in violations:
+            fields.setdefault(v.field or "non_field_errors", []).append(
+                {"code": v.code, "message": v.message}
+            )
+        super().__init__(first.message, code=first.code, fields=fields)
+
+
+class InvalidState(LedgerError):
+    code = "entry.invalid_state"
+
+
+class AccountLocked(LedgerError):
+    code = "account.has_postings"
+
+
+class PeriodError(LedgerError):
+    code = "period.invalid"
+
+
+class ApprovalError(LedgerError):
+    code = "entry.approval_required"
+
+
+__all__ = [
+    "AccountLocked",
+    "ApprovalError",
+    "Conflict",
+    "InvalidState",
+    "LedgerError",
+    "PeriodError",
+    "RuleViolation",
+]

@@ -1,0 +1,284 @@
+"""A believable small company: Northwind Supplies Ltd, one month of books."""
+
+import calendar
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from finance import services
+from finance.models import Account, AccountType, EntrySource, FiscalPeriod, JournalEntry
+
+DEMO_PASSWORD = "ledgerguard-demo"  # noqa: S105 - a published demo login, local use only
+
+USERS = [
+    # username, first name, role, superuser
+    ("admin", "Ada", "admin", True),
+    ("clerk", "Carl", "finance_clerk", False),
+    ("approver", "Alice", "finance_approver", False),
+    ("auditor", "Otto", "auditor", False),
+    ("operator", "Opal", "operator", False),
+]
+
+A, L, E, INC, X = (AccountType.ASSET, AccountType.LIABILITY, AccountType.EQUITY,
+                 AccountType.INCOME, AccountType.EXPENSE)  # fmt: skip
+CHART = [
+    # code, name, type, currency, flags
+    ("1000", "Cash at bank", A, "USD", {}),
+    ("1010", "Petty cash", A, "USD", {}),
+    ("1020", "Bank account (EUR)", A, "EUR", {}),
+    ("1100", "Accounts receivable", A, "USD", {"is_control": True}),
+    ("1200", "Inventory", A, "USD", {}),
+    ("1500", "Equipment", A, "USD", {}),
+    ("1510", "Accumulated depreciation", A, "USD", {"allow_negative": True}),
+    ("2000", "Accounts payable", L, "USD", {"is_control": True}),
+    ("2100", "Accrued liabilities", L, "USD", {}),
+    ("2200", "Sales tax payable", L, "USD", {}),
+    ("2300", "Payroll liabilities", L, "USD", {}),
+    ("2500", "Bank loan", L, "USD", {}),
+    ("3000", "Owner's capital", E, "USD", {}),
+    ("3010", "Owner's capital (EUR)", E, "EUR", {}),
+    ("3100", "Retained earnings", E, "USD", {}),
+    ("4000", "Product sales", INC, "USD", {}),
+    ("4100", "Service revenue", INC, "USD", {}),
+    ("4900", "Interest income", INC, "USD", {}),
+    ("5000", "Cost of goods sold", X, "USD", {}),
+    ("6000", "Salaries", X, "USD", {}),
+    ("6100", "Rent", X, "USD", {}),
+    ("6200", "Utilities", X, "USD", {}),
+    ("6300", "Software subscriptions", X, "USD", {}),
+    ("6400", "Marketing", X, "USD", {}),
+    ("6500", "Travel", X, "USD", {}),
+    ("6600", "Depreciation", X, "USD", {}),
+    ("6700", "Bank fees", X, "USD", {}),
+    ("6800", "Interest expense", X, "USD", {}),
+]
+
+CUSTOMERS = ["Acme Retail", "Blue Harbor Cafe", "Cobalt Labs", "Dunmore Hotels", "Evergreen Co-op"]
+SUPPLIERS = ["Pacific Paper", "Metro Logistics", "Orbit Software", "City Power"]
+
+
+def _d(value: str) -> Decimal:
+    return Decimal(value)
+
+
+class Command(BaseCommand):
+    help = "Seed a demo company: users, chart of accounts, periods and a month of postings."
+
+    def handle(self, *args, **options):
+        if JournalEntry.objects.exists():
+            self.stdout.write("The ledger already has entries; nothing to seed.")
+            return
+        users = self._users()
+        today = timezone.localdate()
+        start = today - timedelta(days=30)
+        self._periods({start.year, today.year, (today + timedelta(days=31)).year})
+        accounts = self._accounts()
+        count = self._postings(accounts, users, start, today)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded Northwind Supplies: {len(CHART)} accounts, {count} entries from "
+                f"{start} to {today}. Log in as admin / {DEMO_PASSWORD}."
+            )
+        )
+
+    @transaction.atomic
+    def _users(self) -> dict:
+        User = get_user_model()
+        users = {}
+        for username, first, role, superuser in USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "email": f"{username}@northwind.example",
+                    "is_staff": True,
+                    "is_superuser": superuser,
+                },
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _periods(self, years: set[int]) -> None:
+        for year in sorted(years):
+            for month in range(1, 13):
+                name = f"{year}-{month:02d}"
+                if FiscalPeriod.objects.filter(name=name).exists():
+                    continue
+                last = calendar.monthrange(year, month)[1]
+                services.period_create(
+                    name=name,
+                    start_date=date(year, month, 1),
+                    end_date=date(year, month, last),
+                    fiscal_year=year,
+                )
+
+    def _accounts(self) -> dict[str, Account]:
+        accounts = {}
+        for code, name, type_, currency, flags in CHART:
+            existing = Account.objects.filter(code=code).first()
+            accounts[code] = existing or services.account_create(
+                code=code, name=name, type=type_, currency=currency, **flags
+            )
+        return accounts
+
+    def _postings(self, acc, users, start: date, today: date) -> int:
+        rnd = random.Random(20261125)  # deterministic demo
+        clerk, approver, admin = users["clerk"], users["approver"], users["admin"]
+        count = 0
+
+        def system(day: date, description: str, lines, reference: str = "") -> None:
+            nonlocal count
+            services.journal_entry_record(
+                entry_date=day, description=description, lines=lines, actor=admin,
+                reference=reference, source=EntrySource.SYSTEM,
+            )  # fmt: skip
+            count += 1
+
+        def manual(day: date, description: str, lines, *, leave: str = "posted"):
+            nonlocal count
+            entry = services.journal_entry_create(
+                entry_date=day, description=description, lines=lines, created_by=clerk
+            )
+            count += 1
+            if leave == "draft":
+                return entry
+            entry = services.journal_entry_submit(entry=entry, actor=clerk)
+            if leave == "pending":
+                return entry
+            return services.journal_entry_approve(entry=entry, actor=approver)
+
+        def ln(code: str, side: str, amount: Decimal) -> dict:
+            return {"account": acc[code], "side": side, "amount": amount}
+
+        manual(
+            start,
+            "Owner capital contribution",
+            [ln("1000", "D", _d("250000.00")), ln("3000", "C", _d("250000.00"))],
+        )
+        manual(
+            start,
+            "Capital contribution to EUR account",
+            [ln("1020", "D", _d("40000.00")), ln("3010", "C", _d("40000.00"))],
+        )
+        manual(
+            start,
+            "Term loan drawdown",
+            [ln("1000", "D", _d("100000.00")), ln("2500", "C", _d("100000.00"))],
+        )
+        manual(
+            start + timedelta(days=1),
+            "Warehouse shelving and forklift",
+            [ln("1500", "D", _d("48500.00")), ln("1000", "C", _d("48500.00"))],
+        )
+        manual(
+            start + timedelta(days=1),
+            "Opening stock purchase",
+            [ln("1200", "D", _d("95000.00")), ln("1000", "C", _d("95000.00"))],
+        )
+        manual(
+            start + timedelta(days=2),
+            "Office rent",
+            [ln("6100", "D", _d("4200.00")), ln("1000", "C", _d("4200.00"))],
+        )
+
+        day = start + timedelta(days=2)
+        invoice_no = 1001
+        open_invoices: list[tuple[str, str, Decimal]] = []
+        while day <= today:
+            if day.weekday() < 5:
+                for _ in range(rnd.randint(1, 3)):
+                    customer = rnd.choice(CUSTOMERS)
+                    net = Decimal(rnd.randint(40000, 900000)) / 100
+                    tax = (net * _d("0.08")).quantize(_d("0.01"))
+                    cost = (net * _d("0.40")).quantize(_d("0.01"))
+                    system(day, f"Invoice INV-{invoice_no} to {customer}", [
+                        ln("1100", "D", net + tax), ln("4000", "C", net), ln("2200", "C", tax),
+                    ], reference=f"INV-{invoice_no}")  # fmt: skip
+                    system(day, f"Cost of goods for INV-{invoice_no}", [
+                        ln("5000", "D", cost), ln("1200", "C", cost),
+                    ], reference=f"INV-{invoice_no}")  # fmt: skip
+                    open_invoices.append((f"INV-{invoice_no}", customer, net + tax))
+                    invoice_no += 1
+                if open_invoices and rnd.random() < 0.7:
+                    number, customer, paid = open_invoices.pop(0)
+                    system(
+                        day,
+                        f"Payment received from {customer} for {number}",
+                        [ln("1000", "D", paid), ln("1100", "C", paid)],
+                        reference=number,
+                    )
+                if rnd.random() < 0.3:
+                    fee = Decimal(rnd.randint(500, 4500)) / 100
+                    system(
+                        day, "Card processing fees", [ln("6700", "D", fee), ln("1000", "C", fee)]
+                    )
+            if day.day == 15 or day == start + timedelta(days=14):
+                manual(day, "Payroll", [
+                    ln("6000", "D", _d("38400.00")), ln("1000", "C", _d("31200.00")),
+                    ln("2300", "C", _d("7200.00")),
+                ])  # fmt: skip
+            if day.weekday() == 0:
+                supplier = rnd.choice(SUPPLIERS)
+                amount = Decimal(rnd.randint(80000, 400000)) / 100
+                manual(
+                    day, f"Bill from {supplier}", [ln("1200", "D", amount), ln("2000", "C", amount)]
+                )
+            if day.weekday() == 3:
+                manual(
+                    day, "Utilities", [ln("6200", "D", _d("612.40")), ln("1000", "C", _d("612.40"))]
+                )
+            day += timedelta(days=1)
+
+        manual(
+            today - timedelta(days=20),
+            "Software subscriptions",
+            [ln("6300", "D", _d("1890.00")), ln("1000", "C", _d("1890.00"))],
+        )
+        manual(
+            today - timedelta(days=12),
+            "Trade show booth",
+            [ln("6400", "D", _d("7400.00")), ln("1000", "C", _d("7400.00"))],
+        )
+        wrong = manual(
+            today - timedelta(days=9),
+            "Travel (posted to the wrong account)",
+            [ln("6400", "D", _d("1320.00")), ln("1000", "C", _d("1320.00"))],
+        )
+        services.journal_entry_reverse(
+            entry=wrong, actor=approver, entry_date=today - timedelta(days=8),
+            description="Reversal: travel posted to marketing",
+        )  # fmt: skip
+        count += 1
+        manual(
+            today - timedelta(days=8),
+            "Travel: customer visits",
+            [ln("6500", "D", _d("1320.00")), ln("1000", "C", _d("1320.00"))],
+        )
+        manual(
+            today - timedelta(days=1),
+            "Monthly depreciation",
+            [ln("6600", "D", _d("808.33")), ln("1510", "C", _d("808.33"))],
+        )
+        manual(
+            today,
+            "Accrued interest on term loan",
+            [ln("6800", "D", _d("541.67")), ln("2100", "C", _d("541.67"))],
+            leave="pending",
+        )
+        manual(
+            today,
+            "Petty cash top-up",
+            [ln("1010", "D", _d("300.00")), ln("1000", "C", _d("300.00"))],
+            leave="draft",
+        )
+        return count

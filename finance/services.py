@@ -1,0 +1,421 @@
+"""Ledger services: the only code that changes ledger state.
+
+Lock order, everywhere: fiscal period -> entry sequence -> journal entry -> account balances
+(by account id). Every posting takes the fiscal year's sequence row first, so postings in one
+year are serialised there and numbers stay gapless; balance rows are still locked in id order
+so that code paths which skip the sequence (none today) cannot deadlock with postings.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from finance import rules
+from finance.models import (
+    Account,
+    AccountBalance,
+    EntrySequence,
+    EntrySource,
+    EntryStatus,
+    FiscalPeriod,
+    JournalEntry,
+    JournalLine,
+    PeriodStatus,
+    Side,
+)
+from finance.rules import LineInput, raise_if, violation
+
+# Accounts -------------------------------------------------------------------
+
+ACCOUNT_EDITABLE = ("name", "type", "currency", "parent", "is_active", "allow_negative",
+                    "is_control", "description")  # fmt: skip
+LOCKED_WHEN_POSTED = ("type", "currency")
+
+
+def _has_lines(account: Account) -> bool:
+    return JournalLine.objects.filter(account=account).exists()
+
+
+@transaction.atomic
+def account_create(
+    *,
+    code: str,
+    name: str,
+    type: str,
+    currency: str,
+    parent: Account | None = None,
+    is_active: bool = True,
+    allow_negative: bool = False,
+    is_control: bool = False,
+    description: str = "",
+) -> Account:
+    raise_if(rules.validate_account(account=None, type=type, currency=currency, parent=parent))
+    account = Account.objects.create(
+        code=code,
+        name=name,
+        type=type,
+        currency=currency,
+        parent=parent,
+        is_active=is_active,
+        allow_negative=allow_negative,
+        is_control=is_control,
+        description=description,
+    )
+    AccountBalance.objects.create(account=account)
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, **changes: Any) -> Account:
+    unknown = set(changes) - set(ACCOUNT_EDITABLE)
+    if unknown:
+        raise TypeError(f"account_update cannot change {sorted(unknown)}")
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    changed = [f for f, v in changes.items() if getattr(account, f) != v]
+    locked = [f for f in changed if f in LOCKED_WHEN_POSTED]
+    if locked and _has_lines(account):
+        raise_if(
+            [
+                violation("account.has_postings", field=f, account=account.code, what=f)
+                for f in locked
+            ]
+        )
+    raise_if(
+        rules.validate_account(
+            account=account,
+            type=changes.get("type", account.type),
+            currency=changes.get("currency", account.currency),
+            parent=changes.get("parent", account.parent),
+        )
+    )
+    for f in changed:
+        setattr(account, f, changes[f])
+    if changed:
+        account.save(update_fields=[*changed, "updated_at"])
+    return account
+
+
+@transaction.atomic
+def account_delete(*, account: Account) -> None:
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    if _has_lines(account):
+        raise_if([violation("account.has_postings", account=account.code, what="type or currency")])
+    if account.children.exists():
+        raise_if([violation("account.parent_invalid", field="parent")])
+    AccountBalance.objects.filter(account=account).delete()
+    account.delete()
+
+
+# Fiscal periods -------------------------------------------------------------
+
+
+@transaction.atomic
+def period_create(
+    *, name: str, start_date: date, end_date: date, fiscal_year: int | None = None
+) -> FiscalPeriod:
+    raise_if(rules.validate_period(start_date=start_date, end_date=end_date))
+    period = FiscalPeriod.objects.create(
+        name=name,
+        start_date=start_date,
+        end_date=end_date,
+        fiscal_year=fiscal_year or start_date.year,
+    )
+    EntrySequence.objects.get_or_create(fiscal_year=period.fiscal_year)
+    return period
+
+
+@transaction.atomic
+def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
+    """Close a period. Locks the period row, so it waits for postings in flight."""
+    period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    if period.status == PeriodStatus.CLOSED:
+        raise_if([violation("period.closed", period=period.name)])
+    if period.entries.filter(status=EntryStatus.PENDING_APPROVAL).exists():
+        raise_if([violation("period.has_drafts", period=period.name)])
+    period.status = PeriodStatus.CLOSED
+    period.closed_at = timezone.now()
+    period.closed_by = actor
+    period.save(update_fields=["status", "closed_at", "closed_by"])
+    return period
+
+
+@transaction.atomic
+def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
+    period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    if period.status != PeriodStatus.CLOSED:
+        raise_if([violation("entry.invalid_state", status="open", expected="closed")])
+    period.status = PeriodStatus.OPEN
+    period.reopened_at = timezone.now()
+    period.reopened_by = actor
+    period.save(update_fields=["status", "reopened_at", "reopened_by"])
+    return period
+
+
+# Journal entries ------------------------------------------------------------
+
+
+def line_inputs(lines: Sequence[Mapping[str, Any]]) -> list[LineInput]:
+    """Build rule inputs from dicts with account (Account or id), side, amount, ..."""
+    ids = {ln["account"] for ln in lines if isinstance(ln.get("account"), int)}
+    by_id = Account.objects.in_bulk(ids) if ids else {}
+    result = []
+    for ln in lines:
+        account = ln.get("account")
+        if isinstance(account, int):
+            account = by_id.get(account)
+        result.append(
+            LineInput(
+                account=account,
+                side=ln.get("side", ""),
+                amount=ln["amount"],
+                currency=ln.get("currency") or None,
+                description=ln.get("description", ""),
+            )
+        )
+    return result
+
+
+def _write_lines(entry: JournalEntry, lines: Sequence[LineInput]) -> None:
+    rows = [
+        JournalLine(
+            entry=entry,
+            line_no=n,
+            account=line.account,
+            side=line.side,
+            amount=line.amount,
+            currency=line.effective_currency,
+            description=line.description,
+        )
+        for n, line in enumerate(lines, start=1)
+    ]
+    bulk_create_with_history(rows, JournalLine, batch_size=500)
+
+
+def _inputs_of(entry: JournalEntry) -> list[LineInput]:
+    return [
+        LineInput(
+            account=line.account,
+            side=line.side,
+            amount=line.amount,
+            currency=line.currency,
+            description=line.description,
+        )
+        for line in entry.lines.select_related("account").order_by("line_no")
+    ]
+
+
+@transaction.atomic
+def journal_entry_create(
+    *,
+    entry_date: date,
+    description: str,
+    lines: Sequence[Mapping[str, Any]],
+    created_by,
+    reference: str = "",
+    source: str = EntrySource.MANUAL,
+) -> JournalEntry:
+    """Create a draft. Static rules are checked now, so a draft is always a postable shape."""
+    inputs = line_inputs(lines)
+    period = rules.check_entry(entry_date=entry_date, lines=inputs)
+    entry = JournalEntry.objects.create(
+        entry_date=entry_date,
+        period=period,
+        description=description,
+        reference=reference,
+        source=source,
+        created_by=created_by,
+    )
+    _write_lines(entry, inputs)
+    return entry
+
+
+@transaction.atomic
+def journal_entry_update(
+    *,
+    entry: JournalEntry,
+    actor,
+    entry_date: date | None = None,
+    description: str | None = None,
+    reference: str | None = None,
+    lines: Sequence[Mapping[str, Any]] | None = None,
+) -> JournalEntry:
+    """Change a draft; `lines`, when given, replace all lines."""
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    rules.check_status(entry, EntryStatus.DRAFT)
+    new_date = entry_date or entry.entry_date
+    inputs = line_inputs(lines) if lines is not None else _inputs_of(entry)
+    entry.period = rules.check_entry(entry_date=new_date, lines=inputs)
+    entry.entry_date = new_date
+    if description is not None:
+        entry.description = description
+    if reference is not None:
+        entry.reference = reference
+    entry.save(update_fields=["entry_date", "period", "description", "reference"])
+    if lines is not None:
+        entry.lines.all().delete()
+        _write_lines(entry, inputs)
+    return entry
+
+
+@transaction.atomic
+def journal_entry_delete(*, entry: JournalEntry, actor) -> None:
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    rules.check_status(entry, EntryStatus.DRAFT)
+    entry.delete()
+
+
+@transaction.atomic
+def journal_entry_submit(*, entry: JournalEntry, actor) -> JournalEntry:
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    rules.check_status(entry, EntryStatus.DRAFT)
+    rules.check_entry(entry_date=entry.entry_date, lines=_inputs_of(entry))
+    entry.status = EntryStatus.PENDING_APPROVAL
+    entry.submitted_by = actor
+    entry.submitted_at = timezone.now()
+    entry.save(update_fields=["status", "submitted_by", "submitted_at"])
+    return entry
+
+
+@transaction.atomic
+def journal_entry_reject(*, entry: JournalEntry, actor) -> JournalEntry:
+    """Send a pending entry back to its author as a draft."""
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    rules.check_status(entry, EntryStatus.PENDING_APPROVAL)
+    entry.status = EntryStatus.DRAFT
+    entry.submitted_by = None
+    entry.submitted_at = None
+    entry.save(update_fields=["status", "submitted_by", "submitted_at"])
+    return entry
+
+
+def _post(entry_id: int, actor, *, expected: str, approved: bool) -> JournalEntry:
+    """Post inside the caller's transaction: validate, number, update balances."""
+    header = JournalEntry.objects.only("period_id").get(pk=entry_id)
+    period = FiscalPeriod.objects.select_for_update().get(pk=header.period_id)
+    sequence, _ = EntrySequence.objects.get_or_create(fiscal_year=period.fiscal_year)
+    sequence = EntrySequence.objects.select_for_update().get(pk=sequence.pk)
+    entry = JournalEntry.objects.select_for_update().get(pk=entry_id)
+    rules.check_status(entry, expected)
+    if approved:
+        rules.check_approver(entry, actor)
+    inputs = _inputs_of(entry)
+    rules.check_entry(entry_date=entry.entry_date, lines=inputs)
+    if not approved:
+        rules.check_direct_post(source=entry.source, lines=inputs)
+
+    deltas: dict[int, list[Decimal]] = {}
+    for line in inputs:
+        assert line.account is not None
+        d = deltas.setdefault(line.account.pk, [Decimal(0), Decimal(0)])
+        d[0 if line.side == Side.DEBIT else 1] += line.amount
+    balances = list(
+        AccountBalance.objects.select_for_update()
+        .filter(account_id__in=deltas)
+        .order_by("pk")
+        .select_related("account")
+    )
+    projected = []
+    for bal in balances:
+        debit, credit = deltas[bal.account_id]
+        bal.debit_total += debit
+        bal.credit_total += credit
+        projected.append((bal.account, bal.balance))
+    raise_if(rules.validate_projected_balances(projected))
+    now = timezone.now()
+    for bal in balances:
+        bal.updated_at = now
+    AccountBalance.objects.bulk_update(balances, ["debit_total", "credit_total", "updated_at"])
+
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    entry.fiscal_year = period.fiscal_year
+    entry.number = sequence.last_number
+    entry.status = EntryStatus.POSTED
+    entry.posted_by = actor
+    entry.posted_at = now
+    fields = ["fiscal_year", "number", "status", "posted_by", "posted_at"]
+    if approved:
+        entry.approved_by = actor
+        entry.approved_at = now
+        fields += ["approved_by", "approved_at"]
+    entry.save(update_fields=fields)
+    return entry
+
+
+@transaction.atomic(durable=True)
+def journal_entry_approve(*, entry: JournalEntry, actor) -> JournalEntry:
+    """Approve a pending entry and post it (maker-checker: never the creator or submitter)."""
+    return _post(entry.pk, actor, expected=EntryStatus.PENDING_APPROVAL, approved=True)
+
+
+@transaction.atomic(durable=True)
+def journal_entry_post(*, entry: JournalEntry, actor) -> JournalEntry:
+    """Post a draft that needs no approval (below threshold, or a system entry)."""
+    return _post(entry.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+
+
+@transaction.atomic(durable=True)
+def journal_entry_record(
+    *,
+    entry_date: date,
+    description: str,
+    lines: Sequence[Mapping[str, Any]],
+    actor,
+    reference: str = "",
+    source: str = EntrySource.SYSTEM,
+) -> JournalEntry:
+    """Create and post in one transaction: for system postings that need no approval."""
+    entry = journal_entry_create(
+        entry_date=entry_date,
+        description=description,
+        lines=lines,
+        created_by=actor,
+        reference=reference,
+        source=source,
+    )
+    return _post(entry.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+
+
+@transaction.atomic(durable=True)
+def journal_entry_reverse(
+    *,
+    entry: JournalEntry,
+    actor,
+    entry_date: date | None = None,
+    description: str | None = None,
+) -> JournalEntry:
+    """Post a mirror entry and mark the original reversed. Returns the reversal."""
+    original = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    if original.status == EntryStatus.REVERSED:
+        reversal = JournalEntry.objects.get(reversal_of=original)
+        raise_if([violation("entry.already_reversed", reversal=reversal.display_number)])
+    rules.check_status(original, EntryStatus.POSTED)
+    mirrored = [
+        {
+            "account": line.account,
+            "side": Side.CREDIT if line.side == Side.DEBIT else Side.DEBIT,
+            "amount": line.amount,
+            "currency": line.currency,
+            "description": line.description,
+        }
+        for line in original.lines.select_related("account").order_by("line_no")
+    ]
+    reversal = journal_entry_create(
+        entry_date=entry_date or timezone.localdate(),
+        description=description or f"Reversal of {original.display_number}",
+        lines=mirrored,
+        created_by=actor,
+        reference=original.display_number,
+        source=EntrySource.REVERSAL,
+    )
+    reversal.reversal_of = original
+    reversal.save(update_fields=["reversal_of"])
+    reversal = _post(reversal.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+    original.status = EntryStatus.REVERSED
+    original.save(update_fields=["status"])
+    return reversal
