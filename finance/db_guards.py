@@ -134,10 +134,10 @@ DROP FUNCTION IF EXISTS finance_check_entry_balanced();
 """
 
     def install(self, schema_editor, entry_columns: list[str]) -> None:
-        schema_editor.execute(self.install_sql)
+        schema_editor.execute(self.install_sql, params=None)
 
     def uninstall(self, schema_editor) -> None:
-        schema_editor.execute(self.uninstall_sql)
+        schema_editor.execute(self.uninstall_sql, params=None)
 
 
 class SqliteGuards:

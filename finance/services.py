@@ -160,17 +160,24 @@ def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
 
 
 def line_inputs(lines: Sequence[Mapping[str, Any]]) -> list[LineInput]:
-    """Build rule inputs from dicts with account (Account or id), side, amount, ..."""
-    ids = {ln["account"] for ln in lines if isinstance(ln.get("account"), int)}
-    by_id = Account.objects.in_bulk(ids) if ids else {}
+    """Build rule inputs from dicts with account (Account or id), side, amount, ...
+
+    Accounts are always read afresh (one query): a caller's instance may be stale, and the
+    rules must judge the account as it is now (active, currency).
+    """
+    ids = set()
+    for ln in lines:
+        account = ln.get("account")
+        ids.add(account.pk if isinstance(account, Account) else account)
+    ids.discard(None)
+    by_id = Account.objects.in_bulk([i for i in ids if isinstance(i, int)])
     result = []
     for ln in lines:
         account = ln.get("account")
-        if isinstance(account, int):
-            account = by_id.get(account)
+        key = account.pk if isinstance(account, Account) else account
         result.append(
             LineInput(
-                account=account,
+                account=by_id.get(key) if isinstance(key, int) else None,
                 side=ln.get("side", ""),
                 amount=ln["amount"],
                 currency=ln.get("currency") or None,

@@ -1,0 +1,135 @@
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from finance import services
+from finance.models import Account, AccountType
+from tests.factories import AccountFactory, UserFactory, make_year
+
+ROLES = ("finance_clerk", "finance_approver", "auditor", "operator", "admin")
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords and "postgresql" not in engine:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_user(db):
+    def make(*roles: str, **kwargs):
+        return UserFactory(roles=list(roles), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def clerk(make_user):
+    return make_user("finance_clerk", username="clerk")
+
+
+@pytest.fixture
+def approver(make_user):
+    return make_user("finance_approver", username="approver")
+
+
+@pytest.fixture
+def approver2(make_user):
+    return make_user("finance_approver", username="approver2")
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user("auditor", username="auditor")
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("operator", username="operator")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin", username="boss")
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_user(u)` authenticates it."""
+
+    client = APIClient()
+
+    def as_user(user):
+        client.force_authenticate(user)
+        return client
+
+    client.as_user = as_user
+    return client
+
+
+@dataclass
+class Ledger:
+    cash: Account
+    bank_eur: Account
+    receivables: Account
+    revenue: Account
+    expense: Account
+    equity: Account
+    equity_eur: Account
+    overdraft: Account
+    today: object
+
+
+@pytest.fixture
+def ledger(db) -> Ledger:
+    today = timezone.localdate()
+    for year in {today.year - 1, today.year, (today + timedelta(days=40)).year}:
+        make_year(year)
+    return Ledger(
+        cash=AccountFactory(code="1000", name="Cash", type=AccountType.ASSET),
+        bank_eur=AccountFactory(code="1020", name="Bank EUR", currency="EUR"),
+        receivables=AccountFactory(code="1100", name="Receivables", is_control=True),
+        revenue=AccountFactory(code="4000", name="Sales", type=AccountType.INCOME),
+        expense=AccountFactory(code="6000", name="Rent", type=AccountType.EXPENSE),
+        equity=AccountFactory(code="3000", name="Capital", type=AccountType.EQUITY),
+        equity_eur=AccountFactory(
+            code="3010", name="Capital EUR", type=AccountType.EQUITY, currency="EUR"
+        ),
+        overdraft=AccountFactory(code="1005", name="Overdraft", allow_negative=True),
+        today=today,
+    )
+
+
+def line(account, side, amount, **extra):
+    return {"account": account, "side": side, "amount": amount, **extra}
+
+
+@pytest.fixture
+def post(ledger, clerk, approver):
+    """Post a balanced entry through the full maker-checker workflow."""
+    from decimal import Decimal
+
+    def do(debit, credit, amount="100.00", *, entry_date=None, description="Test entry"):
+        entry = services.journal_entry_create(
+            entry_date=entry_date or ledger.today,
+            description=description,
+            lines=[line(debit, "D", Decimal(amount)), line(credit, "C", Decimal(amount))],
+            created_by=clerk,
+        )
+        services.journal_entry_submit(entry=entry, actor=clerk)
+        return services.journal_entry_approve(entry=entry, actor=approver)
+
+    return do
