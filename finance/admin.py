@@ -197,15 +197,20 @@ class JournalLineInline(admin.TabularInline):
     def get_extra(self, request, obj=None, **kwargs):
         return 2 if obj is None else 0
 
+    # Lines are part of their entry: the entry's permissions and state decide.
     def has_change_permission(self, request, obj=None):
         if obj is not None and obj.status != EntryStatus.DRAFT:
             return False
-        return super().has_change_permission(request, obj)
+        perm = "finance.change_journalentry" if obj is not None else "finance.add_journalentry"
+        return request.user.has_perm(perm)
 
     has_add_permission = has_change_permission  # type: ignore[assignment]
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("finance.view_journalentry")
 
 
 class JournalEntryForm(forms.ModelForm):
@@ -270,6 +275,8 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
             )  # fmt: skip
         form.instance.pk = entry.pk
         form.instance.status = entry.status
+        for formset in formsets:  # the service wrote the lines; the change message reads these
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
         services.journal_entry_delete(entry=obj, actor=request.user)

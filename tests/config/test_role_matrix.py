@@ -1,0 +1,80 @@
+"""Every ledger endpoint and admin page against every role."""
+
+import pytest
+
+from tests.conftest import ROLES
+
+ALL = set(ROLES)
+C, AP, AU, OP, AD = "finance_clerk", "finance_approver", "auditor", "operator", "admin"
+
+# (method, path template, roles allowed)
+API = [
+    ("get", "/api/v1/accounts/", ALL),
+    ("post", "/api/v1/accounts/", {AD}),
+    ("patch", "/api/v1/accounts/{account}/", {AD}),
+    ("delete", "/api/v1/accounts/{account}/", {AD}),
+    ("get", "/api/v1/accounts/{account}/balance/", ALL),
+    ("get", "/api/v1/accounts/{account}/statement/", ALL),
+    ("get", "/api/v1/trial-balance/", ALL),
+    ("get", "/api/v1/periods/", ALL),
+    ("post", "/api/v1/periods/", {AD}),
+    ("post", "/api/v1/periods/{period}/close/", {AP, AD}),
+    ("post", "/api/v1/periods/{period}/reopen/", {AD}),
+    ("get", "/api/v1/entries/", ALL),
+    ("get", "/api/v1/entries/{entry}/", ALL),
+    ("post", "/api/v1/entries/", {C}),
+    ("patch", "/api/v1/entries/{entry}/", {C}),
+    ("delete", "/api/v1/entries/{entry}/", {C}),
+    ("post", "/api/v1/entries/{entry}/submit/", {C}),
+    ("post", "/api/v1/entries/{entry}/reject/", {AP}),
+    ("post", "/api/v1/entries/{entry}/approve/", {AP}),
+    ("post", "/api/v1/entries/{entry}/post/", {AP}),
+    ("post", "/api/v1/entries/{entry}/reverse/", {AP}),
+]
+
+ADMIN = [
+    ("/admin/finance/account/", ALL),
+    ("/admin/finance/account/add/", {AD}),
+    ("/admin/finance/journalentry/", ALL),
+    ("/admin/finance/journalentry/add/", {C}),
+    ("/admin/finance/journalentry/{entry}/change/", ALL),
+    ("/admin/finance/fiscalperiod/", ALL),
+    ("/admin/finance/fiscalperiod/add/", {AD}),
+    ("/admin/auth/user/", {AD}),
+    ("/admin/django_q/schedule/", {AD}),
+]
+
+
+@pytest.fixture
+def objects(ledger, clerk):
+    from decimal import Decimal
+
+    from finance import services
+    from tests.conftest import line
+
+    entry = services.journal_entry_create(
+        entry_date=ledger.today,
+        description="x",
+        lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
+        created_by=clerk,
+    )
+    return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_api_permissions(api, make_user, objects, role):
+    client = api.as_user(make_user(role))
+    for method, template, allowed in API:
+        response = getattr(client, method)(template.format(**objects), {}, format="json")
+        denied = response.status_code == 403
+        assert denied != (role in allowed), (role, method, template, response.status_code)
+        assert response.status_code < 500, (role, method, template)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_admin_pages(client, make_user, objects, role):
+    client.force_login(make_user(role))
+    for template, allowed in ADMIN:
+        response = client.get(template.format(**objects))
+        assert (response.status_code == 200) == (role in allowed), (role, template, response.status_code)
+        assert response.status_code in (200, 302, 403)

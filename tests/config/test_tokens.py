@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from config.models import ApiToken
+from config.tokens import api_token_create
+from tests.factories import PASSWORD
+
+
+def bearer(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def test_password_exchange_returns_token_once_and_stores_only_a_hash(db, clerk):
+    response = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": "clerk", "password": PASSWORD, "name": "ci"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    raw = response.json()["token"]
+    token = ApiToken.objects.get()
+    assert raw.startswith("lg_") and raw not in (token.digest, token.prefix)
+    assert len(token.digest) == 64
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 200
+    listed = bearer(raw).get("/api/v1/auth/tokens/").json()["results"]
+    assert [t["prefix"] for t in listed] == [token.prefix]
+    assert "token" not in listed[0] and "digest" not in listed[0]
+
+
+def test_wrong_password_is_401_in_error_shape(db, clerk):
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "clerk", "password": "nope"}, format="json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.failed"
+    assert not ApiToken.objects.exists()
+
+
+def test_expired_and_revoked_tokens_are_refused(db, clerk):
+    token, raw = api_token_create(user=clerk, name="t")
+    client = bearer(raw)
+    assert client.get("/api/v1/accounts/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = client.get("/api/v1/accounts/")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "auth.failed"
+
+    token2, raw2 = api_token_create(user=clerk, name="t2")
+    assert bearer(raw2).delete(f"/api/v1/auth/tokens/{token2.pk}/").status_code == 204
+    assert bearer(raw2).get("/api/v1/accounts/").status_code == 401
+    token2.refresh_from_db()
+    assert token2.revoked_at is not None  # kept for the record, not deleted
+
+
+def test_tokens_of_inactive_users_stop_working(db, clerk):
+    _, raw = api_token_create(user=clerk, name="t")
+    clerk.is_active = False
+    clerk.save()
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+
+
+def test_garbage_tokens_are_401_never_500(db):
+    for value in ["Bearer", "Bearer a b", "Bearer lg_" + "x" * 500, "Bearer \u00e9\u00e9", "Token x"]:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=value)
+        response = client.get("/api/v1/accounts/")
+        assert response.status_code == 401, value
+        assert "error" in response.json()
+
+
+def test_cannot_revoke_someone_elses_token(db, clerk, approver):
+    token, _ = api_token_create(user=approver, name="theirs")
+    _, mine = api_token_create(user=clerk, name="mine")
+    assert bearer(mine).delete(f"/api/v1/auth/tokens/{token.pk}/").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_ttl_out_of_range_is_422(db, clerk):
+    response = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": "clerk", "password": PASSWORD, "expires_in_days": 100000},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "token.ttl_out_of_range"
