@@ -31,6 +31,13 @@ def is_postgres() -> bool:
 @pytest.fixture
 def make_user(db):
     def make(*roles: str, **kwargs):
+        from django.apps import apps
+        from django.contrib.auth.models import Group
+
+        from config.roles import ROLE_NAMES, sync_roles
+
+        if Group.objects.filter(name__in=ROLE_NAMES).count() < len(ROLE_NAMES):
+            sync_roles(apps, None)  # a transactional test's flush removed the migration's rows
         return UserFactory(roles=list(roles), **kwargs)
 
     return make
