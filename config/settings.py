@@ -227,6 +227,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
     "poll": env.float("Q_POLL", default=1.0),
+    # The cluster runs the scheduler every 30 s of guard cycles; a cycle of 30 runs it at start.
+    "guard_cycle": env.float("Q_GUARD_CYCLE", default=0.5),
     "ack_failures": True,
     "label": "Task queue",
 }

@@ -130,7 +130,7 @@ def idempotent(view_method):
             )
         try:
             response = view_method(self, request, *args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - DRF turns it into a response or re-raises
             try:
                 response = self.handle_exception(exc)
             except Exception:

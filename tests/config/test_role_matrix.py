@@ -76,5 +76,9 @@ def test_admin_pages(client, make_user, objects, role):
     client.force_login(make_user(role))
     for template, allowed in ADMIN:
         response = client.get(template.format(**objects))
-        assert (response.status_code == 200) == (role in allowed), (role, template, response.status_code)
+        assert (response.status_code == 200) == (role in allowed), (
+            role,
+            template,
+            response.status_code,
+        )
         assert response.status_code in (200, 302, 403)

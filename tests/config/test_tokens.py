@@ -64,7 +64,13 @@ def test_tokens_of_inactive_users_stop_working(db, clerk):
 
 
 def test_garbage_tokens_are_401_never_500(db):
-    for value in ["Bearer", "Bearer a b", "Bearer lg_" + "x" * 500, "Bearer \u00e9\u00e9", "Token x"]:
+    for value in [
+        "Bearer",
+        "Bearer a b",
+        "Bearer lg_" + "x" * 500,
+        "Bearer \u00e9\u00e9",
+        "Token x",
+    ]:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=value)
         response = client.get("/api/v1/accounts/")

@@ -83,7 +83,9 @@ def test_closed_period_is_refused(clerk_client, ledger, approver):
     assert not JournalEntry.objects.exists()
 
 
-def test_actions_submit_then_self_approval_refused_then_approved(client, ledger, make_user, approver, post):
+def test_actions_submit_then_self_approval_refused_then_approved(
+    client, ledger, make_user, approver, post
+):
     post(ledger.cash, ledger.equity, "100.00")
     both = make_user("finance_clerk", "finance_approver")
     client.force_login(both)
@@ -115,7 +117,10 @@ def test_posted_entry_is_read_only_in_the_admin(client, ledger, admin_user, post
     client.post(url, {"entry_date": "2001-01-01", "description": "edited"})
     entry.refresh_from_db()
     assert entry.description == "Test entry"
-    assert client.post(f"/admin/finance/journalentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/finance/journalentry/{entry.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     assert JournalEntry.objects.filter(pk=entry.pk).exists()
 
 

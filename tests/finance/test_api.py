@@ -57,7 +57,9 @@ class TestCreateEntry:
             (lambda b, lg: b.update(entry_date="1999-01-01"), "period.missing"),
         ],
     )  # fmt: skip
-    def test_broken_rule_is_422_with_code_and_writes_nothing(self, api, ledger, clerk, mutate, code):
+    def test_broken_rule_is_422_with_code_and_writes_nothing(
+        self, api, ledger, clerk, mutate, code
+    ):
         payload = body(ledger)
         mutate(payload, ledger)
         response = api.as_user(clerk).post(ENTRIES, payload, format="json")
@@ -201,7 +203,9 @@ class TestIdempotency:
 
     def test_bad_shape_releases_the_key(self, api, ledger, clerk):
         client = api.as_user(clerk)
-        assert client.post(ENTRIES, {}, format="json", HTTP_IDEMPOTENCY_KEY="k-4").status_code == 400
+        assert (
+            client.post(ENTRIES, {}, format="json", HTTP_IDEMPOTENCY_KEY="k-4").status_code == 400
+        )
         ok = client.post(ENTRIES, body(ledger), format="json", HTTP_IDEMPOTENCY_KEY="k-4")
         assert ok.status_code == 201
 

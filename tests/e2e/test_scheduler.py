@@ -1,0 +1,74 @@
+"""A real `manage.py qcluster` process runs a declared schedule and stores its result."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from django_q.models import Schedule, Success
+
+from integrity.models import IdempotencyKey
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB = "integrity.purge_expired_idempotency_keys"
+
+
+def test_database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(s['NAME']).resolve()}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
+    call_command("sync_schedules")
+    IdempotencyKey.objects.create(
+        user=clerk, key="stale", scope="POST /x", request_hash="h",
+        expires_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    Schedule.objects.filter(name=JOB).update(next_run=timezone.now() - timedelta(seconds=1))
+    env = os.environ | {
+        "DATABASE_URL": test_database_url(),
+        "Q_POLL": "0.2",
+        "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
+        "Q_WORKERS": "1",
+    }
+    log = (ROOT / "var" / "qcluster-e2e.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        success = None
+        while time.monotonic() < deadline and success is None:
+            assert proc.poll() is None, "qcluster exited early; see var/qcluster-e2e.log"
+            success = Success.objects.filter(
+                func="integrity.tasks.purge_expired_idempotency_keys"
+            ).first()
+            time.sleep(0.5)
+        log.seek(0)
+        assert success is not None, log.read()[-3000:]
+        assert success.result == 1
+        assert not IdempotencyKey.objects.exists()
+        schedule = Schedule.objects.get(name=JOB)
+        assert schedule.task == success.id and schedule.next_run > timezone.now()
+    finally:
+        # SIGKILL: with a 30 s guard cycle a graceful stop takes up to 30 s, and the work
+        # this test waits for is already committed.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        log.close()

@@ -1,0 +1,37 @@
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from integrity.scheduling import ScheduledJob, declared_jobs, schedules_sync
+
+
+def test_declared_jobs_are_written_once(db):
+    call_command("sync_schedules")
+    call_command("sync_schedules")
+    names = set(Schedule.objects.values_list("name", flat=True))
+    assert names == {job.name for job in declared_jobs()}
+    assert "integrity.purge_expired_idempotency_keys" in names
+
+
+def test_changed_updated_removed_deleted_and_foreign_kept(db):
+    Schedule.objects.create(name="operator's own", func="math.sqrt", schedule_type=Schedule.DAILY)
+    jobs = [
+        ScheduledJob(name="a", func="integrity.tasks.purge_expired_idempotency_keys",
+                     schedule_type=Schedule.CRON, cron="0 2 * * *"),
+        ScheduledJob(name="b", func="integrity.tasks.purge_expired_idempotency_keys",
+                     schedule_type=Schedule.HOURLY),
+    ]  # fmt: skip
+    result = schedules_sync(jobs=jobs)
+    assert sorted(result.created) == ["a", "b"]
+    jobs[0] = ScheduledJob(name="a", func=jobs[0].func, schedule_type=Schedule.CRON,
+                           cron="30 3 * * *")  # fmt: skip
+    result = schedules_sync(jobs=jobs[:1])
+    assert result.updated == ["a"] and result.deleted == ["b"]
+    assert Schedule.objects.get(name="a").cron == "30 3 * * *"
+    assert Schedule.objects.filter(name="operator's own").exists()
+
+
+def test_operator_pause_survives_sync(db):
+    call_command("sync_schedules")
+    Schedule.objects.filter(name="integrity.purge_expired_idempotency_keys").update(repeats=0)
+    call_command("sync_schedules")
+    assert Schedule.objects.get(name="integrity.purge_expired_idempotency_keys").repeats == 0
