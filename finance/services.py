@@ -300,18 +300,45 @@ def journal_entry_reject(*, entry: JournalEntry, actor) -> JournalEntry:
     return entry
 
 
-def _post(entry_id: int, actor, *, expected: str, approved: bool) -> JournalEntry:
-    """Post inside the caller's transaction: validate, number, update balances."""
-    header = JournalEntry.objects.only("period_id").get(pk=entry_id)
-    period = FiscalPeriod.objects.select_for_update().get(pk=header.period_id)
-    sequence, _ = EntrySequence.objects.get_or_create(fiscal_year=period.fiscal_year)
-    sequence = EntrySequence.objects.select_for_update().get(pk=sequence.pk)
-    entry = JournalEntry.objects.select_for_update().get(pk=entry_id)
+def _locked_sequence(fiscal_year: int) -> EntrySequence:
+    try:
+        return EntrySequence.objects.select_for_update().get(pk=fiscal_year)
+    except EntrySequence.DoesNotExist:
+        EntrySequence.objects.get_or_create(fiscal_year=fiscal_year)
+        return EntrySequence.objects.select_for_update().get(pk=fiscal_year)
+
+
+def _post(
+    entry_id: int,
+    actor,
+    *,
+    expected: str,
+    approved: bool,
+    created: tuple[JournalEntry, list[LineInput]] | None = None,
+) -> JournalEntry:
+    """Post inside the caller's transaction: validate, number, update balances.
+
+    `created` is (entry, inputs) from a caller that wrote the draft in this same transaction:
+    nobody else can see that row yet, so it needs neither a re-read nor a lock.
+    """
+    period_id = (
+        created[0].period_id
+        if created
+        else JournalEntry.objects.filter(pk=entry_id).values_list("period_id", flat=True).get()
+    )
+    period = FiscalPeriod.objects.select_for_update().get(pk=period_id)
+    sequence = _locked_sequence(period.fiscal_year)
+    if created:
+        entry, inputs = created
+    else:
+        entry = JournalEntry.objects.select_for_update().get(pk=entry_id)
+        inputs = _inputs_of(entry)
     rules.check_status(entry, expected)
     if approved:
         rules.check_approver(entry, actor)
-    inputs = _inputs_of(entry)
-    rules.check_entry(entry_date=entry.entry_date, lines=inputs)
+    # Judged again under the period lock: accounts or the period may have changed since the
+    # draft was written, and a concurrent close waits for this lock.
+    raise_if(rules.validate_date(entry.entry_date, period) + rules.validate_lines(inputs))
     if not approved:
         rules.check_direct_post(source=entry.source, lines=inputs)
 
@@ -334,9 +361,10 @@ def _post(entry_id: int, actor, *, expected: str, approved: bool) -> JournalEntr
         projected.append((bal.account, bal.balance))
     raise_if(rules.validate_projected_balances(projected))
     now = timezone.now()
-    for bal in balances:
-        bal.updated_at = now
-    AccountBalance.objects.bulk_update(balances, ["debit_total", "credit_total", "updated_at"])
+    for bal in balances:  # rows are locked: writing the computed totals loses nothing
+        AccountBalance.objects.filter(pk=bal.pk).update(
+            debit_total=bal.debit_total, credit_total=bal.credit_total, updated_at=now
+        )
 
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
@@ -377,15 +405,20 @@ def journal_entry_record(
     source: str = EntrySource.SYSTEM,
 ) -> JournalEntry:
     """Create and post in one transaction: for system postings that need no approval."""
-    entry = journal_entry_create(
+    inputs = line_inputs(lines)
+    period = rules.check_entry(entry_date=entry_date, lines=inputs)
+    entry = JournalEntry.objects.create(
         entry_date=entry_date,
+        period=period,
         description=description,
-        lines=lines,
-        created_by=actor,
         reference=reference,
         source=source,
+        created_by=actor,
     )
-    return _post(entry.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+    _write_lines(entry, inputs)
+    return _post(
+        entry.pk, actor, expected=EntryStatus.DRAFT, approved=False, created=(entry, inputs)
+    )
 
 
 @transaction.atomic(durable=True)

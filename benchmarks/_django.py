@@ -1,0 +1,32 @@
+"""Benchmark set-up: Django on DATABASE_URL, in a throwaway test database."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup(require_postgres: bool = True):
+    """Configure Django, create and migrate a scratch database; return a teardown function."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-secret")
+    url = os.environ.get("DATABASE_URL", "")
+    if require_postgres and not url.startswith("postgres"):
+        sys.exit(
+            "Set DATABASE_URL to a PostgreSQL URL (or run `make bench`, which starts a "
+            "throwaway server)."
+        )
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+
+    def teardown():
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    return teardown

@@ -1,0 +1,160 @@
+"""Posting throughput: the posting service against raw psycopg writing the same rows.
+
+    DATABASE_URL=postgres://... python benchmarks/posting.py [N]      (default N=1500)
+
+Both sides write N entries of 2-4 lines, one transaction per entry, into the same tables (so
+both pay for the ledger's triggers): the raw side inserts the entry as a draft, its lines,
+updates the touched balance rows and the year's sequence, then marks it posted. The service
+additionally validates every rule, takes its row locks, and writes django-simple-history rows.
+"""
+
+import random
+import sys
+import time
+from decimal import Decimal
+
+from _django import setup
+
+
+def plan(n: int, accounts: list[int], seed: int = 7) -> list[list[tuple[int, str, Decimal]]]:
+    """N balanced entries of 2-4 lines over the given accounts (debits hit asset accounts)."""
+    rnd = random.Random(seed)
+    entries = []
+    for _ in range(n):
+        k = rnd.choice((2, 3, 4))
+        amount = Decimal(rnd.randint(100, 1_000_000)) / 100
+        if k == 2:
+            lines = [(accounts[0], "D", amount), (rnd.choice(accounts[1:]), "C", amount)]
+        else:
+            parts = [Decimal(rnd.randint(1, 100)) for _ in range(k - 1)]
+            total = sum(parts)
+            credits = [(p / total * amount).quantize(Decimal("0.01")) for p in parts]
+            credits[-1] = amount - sum(credits[:-1])
+            if credits[-1] <= 0:  # rounding ate the last part: fall back to two lines
+                lines = [(accounts[0], "D", amount), (accounts[1], "C", amount)]
+            else:
+                lines = [(accounts[0], "D", amount)] + [
+                    (accounts[1 + i % (len(accounts) - 1)], "C", c) for i, c in enumerate(credits)
+                ]
+        entries.append(lines)
+    return entries
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
+    teardown = setup()
+    try:
+        run(n)
+    finally:
+        teardown()
+
+
+def run(n: int) -> None:
+    import psycopg
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from finance import services
+    from finance.models import AccountType, EntrySource, JournalEntry
+    from tests.factories import make_year
+
+    today = timezone.localdate()
+    make_year(today.year)
+    user = get_user_model().objects.create(username="bench")
+
+    def chart(prefix: str) -> list[int]:
+        debit = services.account_create(code=f"{prefix}00", name="Bank", type=AccountType.ASSET,
+                                        currency="USD")  # fmt: skip
+        credits = [
+            services.account_create(
+                code=f"{prefix}{i:02d}", name=f"Income {i}", type=AccountType.INCOME, currency="USD"
+            )
+            for i in range(1, 6)
+        ]
+        return [debit.pk] + [a.pk for a in credits]
+
+    service_accounts, raw_accounts = chart("1"), chart("2")
+    entries = plan(n, list(range(6)))
+
+    # Warm-up and a query count for one posting.
+    with CaptureQueriesContext(connection) as queries:
+        services.journal_entry_record(
+            entry_date=today, description="warm-up", actor=user, source=EntrySource.SYSTEM,
+            lines=[{"account": service_accounts[0], "side": "D", "amount": Decimal("1.00")},
+                   {"account": service_accounts[1], "side": "C", "amount": Decimal("1.00")}],
+        )  # fmt: skip
+    per_entry_queries = len(queries)
+
+    start = time.perf_counter()
+    for lines in entries:
+        services.journal_entry_record(
+            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
+            lines=[{"account": service_accounts[a], "side": s, "amount": amt}
+                   for a, s, amt in lines],
+        )  # fmt: skip
+    service_s = time.perf_counter() - start
+
+    period_id = JournalEntry.objects.values_list("period_id", flat=True).first()
+    s = connection.settings_dict
+    dsn = psycopg.conninfo.make_conninfo(
+        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
+        host=s["HOST"] or None, port=s["PORT"] or None,
+    )  # fmt: skip
+    with psycopg.connect(dsn) as raw:
+        cur = raw.cursor()
+        cur.execute(
+            "SELECT last_number FROM finance_entrysequence WHERE fiscal_year = %s", [today.year]
+        )
+        number = cur.fetchone()[0]
+        raw.commit()
+        start = time.perf_counter()
+        for lines in entries:
+            number += 1
+            now = timezone.now()
+            cur.execute(
+                "INSERT INTO finance_journalentry (entry_date, period_id, description, reference,"
+                " source, status, created_by_id, created_at) VALUES (%s, %s, 'bench', '',"
+                " 'system', 'draft', %s, %s) RETURNING id",
+                [today, period_id, user.pk, now],
+            )
+            entry_id = cur.fetchone()[0]
+            cur.executemany(
+                "INSERT INTO finance_journalline (entry_id, line_no, account_id, side, amount,"
+                " currency, description) VALUES (%s, %s, %s, %s, %s, 'USD', '')",
+                [(entry_id, i + 1, raw_accounts[a], side, amt)
+                 for i, (a, side, amt) in enumerate(lines)],
+            )  # fmt: skip
+            for a, side, amt in lines:
+                column = "debit_total" if side == "D" else "credit_total"
+                cur.execute(
+                    f"UPDATE finance_accountbalance SET {column} = {column} + %s,"
+                    " updated_at = %s WHERE account_id = %s",
+                    [amt, now, raw_accounts[a]],
+                )
+            cur.execute(
+                "UPDATE finance_entrysequence SET last_number = %s WHERE fiscal_year = %s",
+                [number, today.year],
+            )
+            cur.execute(
+                "UPDATE finance_journalentry SET status = 'posted', fiscal_year = %s, number = %s,"
+                " posted_by_id = %s, posted_at = %s WHERE id = %s",
+                [today.year, number, user.pk, now, entry_id],
+            )
+            raw.commit()
+        raw_s = time.perf_counter() - start
+
+    lines_total = sum(len(e) for e in entries)
+    print(f"posting benchmark on PostgreSQL {connection.pg_version // 10000}")
+    print(f"  entries: {n} ({lines_total} lines, 2-4 per entry), one transaction per entry")
+    print(
+        f"  posting service : {n / service_s:8.1f} entries/s  ({service_s * 1000 / n:.2f} ms/entry,"
+        f" {per_entry_queries} queries per 2-line posting)"
+    )
+    print(f"  raw psycopg     : {n / raw_s:8.1f} entries/s  ({raw_s * 1000 / n:.2f} ms/entry)")
+    print(f"  ratio (service time / raw time): {service_s / raw_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
