@@ -125,6 +125,8 @@ test: install-test var
 	$(RUFF) check .
 	$(RUFF) format --check .
 	$(PY) manage.py check
+	$(PY) manage.py check --deploy --fail-level ERROR
+	$(PY) manage.py makemigrations --check --dry-run
 	@sqlite=0; postgres=0; \
 	{ $(run_pytest_sqlite); } || sqlite=$$?; \
 	{ $(run_pytest_postgres); } || postgres=$$?; \

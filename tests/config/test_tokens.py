@@ -94,3 +94,21 @@ def test_ttl_out_of_range_is_422(db, clerk):
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "token.ttl_out_of_range"
+
+
+def test_create_api_token_command_prints_a_working_token(db, clerk):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("create_api_token", "clerk", "--days", "7", stdout=out, stderr=StringIO())
+    raw = out.getvalue().strip()
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 200
+
+
+def test_admin_revokes_token(client, db, admin_user, clerk):
+    token, raw = api_token_create(user=clerk, name="t")
+    client.force_login(admin_user)
+    client.post("/admin/config/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
