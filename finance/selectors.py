@@ -151,6 +151,18 @@ def trial_balance(*, as_of: date | None = None, currency: str | None = None) -> 
     return TrialBalance(as_of=as_of, rows=rows, totals=dict(totals))
 
 
+def account_balances(*, as_of: date | None = None, currency: str | None = None) -> list[BalanceRow]:
+    """Every account's balance (zero ones too), ordered by code."""
+    accounts = Account.objects.order_by("code")
+    if currency:
+        accounts = accounts.filter(currency=currency)
+    found = {r.account_id: r for r in trial_balance(as_of=as_of, currency=currency).rows}
+    return [
+        found.get(a.pk) or BalanceRow(a.pk, a.code, a.name, a.type, a.currency, ZERO, ZERO)
+        for a in accounts
+    ]
+
+
 def account_statement(
     *, account: Account, date_from: date | None = None, date_to: date | None = None
 ) -> tuple[Decimal, QuerySet[JournalLine]]:

@@ -21,12 +21,27 @@ MAX_LINES = 500
 
 @extend_schema_field(OpenApiTypes.STR)
 class MoneyField(serializers.Field):
-    """Amounts travel as strings ("1234.50"); integers are accepted, floats are not."""
+    """Amounts travel as strings ("1234.50"); integers are accepted, floats are not.
+
+    On output the amount is shown in its currency's minor unit, read from `currency_source`
+    on the same object (or the account's currency).
+    """
 
     default_error_messages = {
         "invalid": 'Send the amount as a decimal string, for example "1234.50".',
         "too_large": "The amount is too large.",
     }
+
+    def __init__(self, *, currency_source: str = "currency", **kwargs) -> None:
+        self.currency_source = currency_source
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        currency = instance
+        for part in self.currency_source.split("."):
+            currency = getattr(currency, part, None)
+        return value, currency
 
     def to_internal_value(self, data: object) -> Decimal:
         if isinstance(data, str) and len(data) > 40:
@@ -40,12 +55,15 @@ class MoneyField(serializers.Field):
             self.fail("too_large")
         return value
 
-    def to_representation(self, value: Decimal) -> str:
-        return str(value)
+    def to_representation(self, value) -> str:
+        amount, currency = value if isinstance(value, tuple) else (value, None)
+        if currency and money.is_known_currency(currency):
+            return str(money.quantize(Decimal(amount), currency))
+        return str(amount)
 
 
 class AccountSerializer(serializers.ModelSerializer):
-    balance = serializers.SerializerMethodField()
+    balance = MoneyField(source="balance.balance", read_only=True)
 
     class Meta:
         model = Account
@@ -54,10 +72,6 @@ class AccountSerializer(serializers.ModelSerializer):
             "is_control", "description", "balance", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_balance(self, account: Account) -> str:
-        return str(account.balance.balance)
 
     def validate(self, attrs):
         account = self.instance
@@ -176,6 +190,7 @@ class BalanceSerializer(serializers.Serializer):
 
 class StatementLineSerializer(serializers.Serializer):
     entry = serializers.IntegerField(source="entry_id")
+    currency = serializers.CharField()
     number = serializers.CharField(source="entry.display_number")
     entry_date = serializers.DateField(source="entry.entry_date")
     description = serializers.CharField(source="entry.description")

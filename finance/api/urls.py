@@ -10,5 +10,6 @@ router.register("entries", views.EntryViewSet, basename="entry")
 
 urlpatterns = [
     path("trial-balance/", views.TrialBalanceView.as_view(), name="trial-balance"),
+    path("balances/", views.BalancesView.as_view(), name="balances"),
     *router.urls,
 ]

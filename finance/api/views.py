@@ -9,7 +9,8 @@ from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finance import selectors, services
+from config.pagination import Pagination
+from finance import money, selectors, services
 from finance.api import serializers as s
 from finance.models import Account, EntrySource, EntryStatus, JournalEntry
 from integrity.idempotency import idempotent
@@ -96,7 +97,7 @@ class AccountViewSet(viewsets.ModelViewSet):
         )
         page = self.paginate_queryset(lines)
         response = self.get_paginated_response(s.StatementLineSerializer(page, many=True).data)
-        response.data["opening_balance"] = str(opening)
+        response.data["opening_balance"] = str(money.quantize(opening, self.get_object().currency))
         return response
 
 
@@ -219,6 +220,21 @@ class EntryViewSet(viewsets.ModelViewSet):
         return self._show(reversal, status.HTTP_201_CREATED)
 
 
+class BalancesView(APIView):
+    """Balance of every account (zero ones included), now or at the end of `as_of`."""
+
+    queryset = Account.objects.none()  # model permissions: finance.view_account
+
+    @extend_schema(parameters=[AsOfSerializer], responses=s.BalanceSerializer(many=True))
+    def get(self, request):
+        query = AsOfSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.account_balances(**query.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(s.BalanceSerializer(page, many=True).data)
+
+
 class TrialBalanceView(APIView):
     queryset = Account.objects.none()  # model permissions: finance.view_account
 
@@ -232,7 +248,8 @@ class TrialBalanceView(APIView):
                 "as_of": tb.as_of,
                 "balanced": tb.is_balanced,
                 "totals": {
-                    cur: {k: str(v) for k, v in t.items()} for cur, t in sorted(tb.totals.items())
+                    cur: {k: str(money.quantize(v, cur)) for k, v in t.items()}
+                    for cur, t in sorted(tb.totals.items())
                 },
                 "rows": s.BalanceSerializer(tb.rows, many=True).data,
             }

@@ -16,6 +16,7 @@ API = [
     ("get", "/api/v1/accounts/{account}/balance/", ALL),
     ("get", "/api/v1/accounts/{account}/statement/", ALL),
     ("get", "/api/v1/trial-balance/", ALL),
+    ("get", "/api/v1/balances/", ALL),
     ("get", "/api/v1/periods/", ALL),
     ("post", "/api/v1/periods/", {AD}),
     ("post", "/api/v1/periods/{period}/close/", {AP, AD}),

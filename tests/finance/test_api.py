@@ -40,7 +40,7 @@ class TestCreateEntry:
         assert response.status_code == 201, response.content
         data = response.json()
         assert data["status"] == "draft" and data["number"] == ""
-        assert [ln["amount"] for ln in data["lines"]] == ["100.0000", "100.0000"]
+        assert [ln["amount"] for ln in data["lines"]] == ["100.00", "100.00"]
 
     @pytest.mark.parametrize(
         ("mutate", "code"),
@@ -234,7 +234,7 @@ class TestAccountsApi:
             format="json",
         )
         assert response.status_code == 201, response.content
-        assert response.json()["balance"] == "0.0000"
+        assert response.json()["balance"] == "0.00"
 
     def test_unknown_currency_is_400(self, api, ledger, admin_user):
         response = api.as_user(admin_user).post(
@@ -272,7 +272,7 @@ class TestAccountsApi:
         post(ledger.expense, ledger.cash, "40.00")
         client = api.as_user(auditor)
         bal = client.get(f"/api/v1/accounts/{ledger.cash.pk}/balance/").json()
-        assert bal["balance"] == "60.0000"
+        assert bal["balance"] == "60.00"
         past = client.get(
             f"/api/v1/accounts/{ledger.cash.pk}/balance/",
             {"as_of": (ledger.today - timedelta(days=1)).isoformat()},
@@ -309,3 +309,19 @@ class TestPeriodsApi:
             format="json",
         )  # fmt: skip
         assert_error(response, 422, "period.overlap")
+
+
+def test_balances_lists_every_account_as_of_a_date(api, ledger, auditor, post):
+    post(ledger.cash, ledger.equity, "10.00", entry_date=ledger.today - timedelta(days=1))
+    post(ledger.cash, ledger.equity, "5.00")
+    client = api.as_user(auditor)
+    now = client.get("/api/v1/balances/").json()
+    assert now["count"] == 8
+    by_code = {r["code"]: r for r in now["results"]}
+    assert by_code["1000"]["balance"] == "15.00" and by_code["6000"]["balance"] == "0.00"
+    before = client.get(
+        "/api/v1/balances/", {"as_of": (ledger.today - timedelta(days=1)).isoformat(),
+                              "currency": "USD"}
+    ).json()  # fmt: skip
+    assert {r["code"]: Decimal(r["balance"]) for r in before["results"]}["1000"] == Decimal("10")
+    assert before["count"] == 6
