@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -82,6 +83,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         message = "; ".join(exc.messages) if not fields else "Invalid input."
         return Response(error_body("invalid", message, _flatten(fields)), status=400)
+    if isinstance(exc, IntegrityError):
+        # The database refused what the services let through: a race (two requests creating
+        # the same key) or a guard trigger. Never a 500; the transaction is rolled back.
+        logger.warning("Integrity error answered as a conflict: %s", exc)
+        text = str(exc)
+        if "ledger." in text:
+            code = "ledger." + text.split("ledger.", 1)[1].split(":", 1)[0].strip()
+            return Response(
+                error_body(code, "The database refused a change to the ledger."), status=422
+            )
+        return Response(
+            error_body("conflict", "The request conflicts with the current data; retry."),
+            status=409,
+        )
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):

@@ -187,6 +187,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles identify clients by REMOTE_ADDR unless this many proxies are trusted to set
+    # X-Forwarded-For; otherwise any client could dodge a throttle by forging that header.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -212,7 +215,6 @@ LEDGER_APPROVAL_THRESHOLDS = {
     for code, amount in env.dict("LEDGER_APPROVAL_THRESHOLDS", default={"*": "0"}).items()
 }
 LEDGER_MAX_FUTURE_DAYS = env.int("LEDGER_MAX_FUTURE_DAYS", default=31)
-LEDGER_DEFAULT_CURRENCY = env.str("LEDGER_DEFAULT_CURRENCY", default="USD")
 
 # django-q2 -------------------------------------------------------------------
 

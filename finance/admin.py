@@ -122,7 +122,7 @@ class FiscalPeriodAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            services.period_rename(period=obj, name=form.cleaned_data["name"])
             return
         created = services.period_create(
             name=obj.name, start_date=obj.start_date, end_date=obj.end_date,
@@ -199,7 +199,9 @@ class JournalLineInline(admin.TabularInline):
 
     # Lines are part of their entry: the entry's permissions and state decide.
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status != EntryStatus.DRAFT:
+        if obj is not None and (
+            obj.status != EntryStatus.DRAFT or obj.created_by_id != request.user.pk
+        ):
             return False
         perm = "finance.change_journalentry" if obj is not None else "finance.add_journalentry"
         return request.user.has_perm(perm)
@@ -246,15 +248,17 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
     def total(self, entry) -> str:
         return f"{entry.debit_total or 0:,}"
 
+    def _editable(self, request, obj) -> bool:
+        # Posted, pending and reversed entries are read-only; a draft belongs to its creator.
+        return obj is None or (
+            obj.status == EntryStatus.DRAFT and obj.created_by_id == request.user.pk
+        )
+
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status != EntryStatus.DRAFT:
-            return False  # posted, pending and reversed entries are read-only
-        return super().has_change_permission(request, obj)
+        return self._editable(request, obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status != EntryStatus.DRAFT:
-            return False
-        return super().has_delete_permission(request, obj)
+        return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         pass  # written with its lines by the service, in save_related

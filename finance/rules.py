@@ -53,7 +53,10 @@ RULES: dict[str, str] = {
     "account.parent_invalid": "The parent account must have the same type and currency and "
     "must not be the account itself or one of its children.",
     "period.overlap": "The period overlaps {other}.",
-    "period.has_drafts": "Period {period} still has entries waiting to be posted.",
+    "period.has_pending_entries": "Period {period} still has entries waiting for approval.",
+    "period.not_closed": "Period {period} is not closed.",
+    "account.has_children": "Account {account} has sub-accounts; move or delete them first.",
+    "entry.not_owner": "Only the entry's creator may change or delete a draft.",
     "entry.already_reversed": "The entry was already reversed by {reversal}.",
 }
 
@@ -237,6 +240,12 @@ def needs_approval(*, source: str, lines: Sequence[LineInput]) -> bool:
         if threshold is not None and total >= threshold:
             return True
     return False
+
+
+def check_owner(entry: JournalEntry, actor) -> None:
+    """Drafts belong to their creator: nobody else edits what they may later approve."""
+    if actor.pk != entry.created_by_id:
+        raise_if([violation("entry.not_owner")])
 
 
 def check_approver(entry: JournalEntry, approver) -> None:

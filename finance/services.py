@@ -106,7 +106,7 @@ def account_delete(*, account: Account) -> None:
     if _has_lines(account):
         raise_if([violation("account.has_postings", account=account.code, what="type or currency")])
     if account.children.exists():
-        raise_if([violation("account.parent_invalid", field="parent")])
+        raise_if([violation("account.has_children", account=account.code)])
     AccountBalance.objects.filter(account=account).delete()
     account.delete()
 
@@ -130,13 +130,21 @@ def period_create(
 
 
 @transaction.atomic
+def period_rename(*, period: FiscalPeriod, name: str) -> FiscalPeriod:
+    period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    period.name = name
+    period.save(update_fields=["name"])
+    return period
+
+
+@transaction.atomic
 def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     """Close a period. Locks the period row, so it waits for postings in flight."""
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status == PeriodStatus.CLOSED:
         raise_if([violation("period.closed", period=period.name)])
     if period.entries.filter(status=EntryStatus.PENDING_APPROVAL).exists():
-        raise_if([violation("period.has_drafts", period=period.name)])
+        raise_if([violation("period.has_pending_entries", period=period.name)])
     period.status = PeriodStatus.CLOSED
     period.closed_at = timezone.now()
     period.closed_by = actor
@@ -148,7 +156,7 @@ def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
 def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status != PeriodStatus.CLOSED:
-        raise_if([violation("entry.invalid_state", status="open", expected="closed")])
+        raise_if([violation("period.not_closed", period=period.name)])
     period.status = PeriodStatus.OPEN
     period.reopened_at = timezone.now()
     period.reopened_by = actor
@@ -254,6 +262,7 @@ def journal_entry_update(
     """Change a draft; `lines`, when given, replace all lines."""
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
+    rules.check_owner(entry, actor)
     new_date = entry_date or entry.entry_date
     inputs = line_inputs(lines) if lines is not None else _inputs_of(entry)
     entry.period = rules.check_entry(entry_date=new_date, lines=inputs)
@@ -273,6 +282,7 @@ def journal_entry_update(
 def journal_entry_delete(*, entry: JournalEntry, actor) -> None:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
+    rules.check_owner(entry, actor)
     entry.delete()
 
 
@@ -280,6 +290,7 @@ def journal_entry_delete(*, entry: JournalEntry, actor) -> None:
 def journal_entry_submit(*, entry: JournalEntry, actor) -> JournalEntry:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
+    rules.check_owner(entry, actor)
     rules.check_entry(entry_date=entry.entry_date, lines=_inputs_of(entry))
     entry.status = EntryStatus.PENDING_APPROVAL
     entry.submitted_by = actor
@@ -429,7 +440,17 @@ def journal_entry_reverse(
     entry_date: date | None = None,
     description: str | None = None,
 ) -> JournalEntry:
-    """Post a mirror entry and mark the original reversed. Returns the reversal."""
+    """Post a mirror entry and mark the original reversed. Returns the reversal.
+
+    Locks in the documented order: the reversal's period and the year's sequence first,
+    then the original entry.
+    """
+    reversal_date = entry_date or timezone.localdate()
+    period = rules.period_for(reversal_date)
+    if period is None:
+        raise_if(rules.validate_date(reversal_date, None))
+    FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    _locked_sequence(period.fiscal_year)
     original = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     if original.status == EntryStatus.REVERSED:
         reversal = JournalEntry.objects.get(reversal_of=original)
@@ -445,17 +466,21 @@ def journal_entry_reverse(
         }
         for line in original.lines.select_related("account").order_by("line_no")
     ]
-    reversal = journal_entry_create(
-        entry_date=entry_date or timezone.localdate(),
+    inputs = line_inputs(mirrored)
+    rules.check_entry(entry_date=reversal_date, lines=inputs)
+    reversal = JournalEntry.objects.create(
+        entry_date=reversal_date,
+        period=period,
         description=description or f"Reversal of {original.display_number}",
-        lines=mirrored,
-        created_by=actor,
         reference=original.display_number,
         source=EntrySource.REVERSAL,
+        reversal_of=original,
+        created_by=actor,
     )
-    reversal.reversal_of = original
-    reversal.save(update_fields=["reversal_of"])
-    reversal = _post(reversal.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+    _write_lines(reversal, inputs)
+    reversal = _post(
+        reversal.pk, actor, expected=EntryStatus.DRAFT, approved=False, created=(reversal, inputs)
+    )
     original.status = EntryStatus.REVERSED
     original.save(update_fields=["status"])
     return reversal

@@ -97,3 +97,12 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None) -> SyncResult:
             row.delete()
             result.deleted.append(name)
     return result
+
+
+def sync_after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
+    """post_migrate: write the declared schedules once django-q2's table exists."""
+    from django.db import connections
+
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return
+    schedules_sync()

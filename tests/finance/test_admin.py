@@ -129,3 +129,39 @@ def test_account_admin_locks_type_and_currency_once_used(client, ledger, admin_u
     client.force_login(admin_user)
     page = client.get(f"/admin/finance/account/{ledger.cash.pk}/change/").content.decode()
     assert 'name="currency"' not in page and 'name="name"' in page
+
+
+def test_someone_elses_draft_is_read_only_in_the_admin(client, ledger, clerk, make_user):
+    from finance import services
+    from tests.conftest import line
+
+    entry = services.journal_entry_create(
+        entry_date=ledger.today, description="Carl's", created_by=clerk,
+        lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
+    )  # fmt: skip
+    client.force_login(make_user("finance_clerk"))
+    page = client.get(f"/admin/finance/journalentry/{entry.pk}/change/").content.decode()
+    assert 'name="description"' not in page
+
+
+def test_owner_edits_draft_lines_in_the_admin(clerk_client, ledger, clerk):
+    from finance import services
+    from tests.conftest import line
+
+    entry = services.journal_entry_create(
+        entry_date=ledger.today, description="Before", created_by=clerk,
+        lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
+    )  # fmt: skip
+    lines = list(entry.lines.all())
+    data = form(ledger, [(ledger.expense, "D", "7.00"), (ledger.cash, "C", "7.00")])
+    data |= {"description": "After", "lines-INITIAL_FORMS": "2",
+             "lines-0-id": str(lines[0].pk), "lines-1-id": str(lines[1].pk),
+             "lines-0-entry": str(entry.pk), "lines-1-entry": str(entry.pk)}  # fmt: skip
+    response = clerk_client.post(f"/admin/finance/journalentry/{entry.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    entry.refresh_from_db()
+    assert entry.description == "After"
+    assert [(ln.account_id, ln.amount) for ln in entry.lines.all()] == [
+        (ledger.expense.pk, Decimal("7.00")),
+        (ledger.cash.pk, Decimal("7.00")),
+    ]

@@ -325,3 +325,47 @@ def test_balances_lists_every_account_as_of_a_date(api, ledger, auditor, post):
     ).json()  # fmt: skip
     assert {r["code"]: Decimal(r["balance"]) for r in before["results"]}["1000"] == Decimal("10")
     assert before["count"] == 6
+
+
+def test_only_the_creator_edits_submits_or_deletes_a_draft(api, ledger, clerk, make_user):
+    entry = api.as_user(clerk).post(ENTRIES, body(ledger), format="json").json()
+    url = f"{ENTRIES}{entry['id']}/"
+    other = api.as_user(make_user("finance_clerk", "finance_approver"))
+    assert_error(other.patch(url, {"description": "mine now"}, format="json"), 422,
+                 "entry.not_owner")  # fmt: skip
+    assert_error(other.post(url + "submit/"), 422, "entry.not_owner")
+    assert_error(other.delete(url), 422, "entry.not_owner")
+    assert JournalEntry.objects.get(pk=entry["id"]).description == "Office supplies"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_guard_refusal_is_422_not_500(api, ledger, clerk, approver, monkeypatch, post):
+    """If a bug let an unbalanced entry reach the database, the trigger refuses it at commit
+    and the client gets the guard's code, not a 500."""
+    from finance import rules
+
+    post(ledger.cash, ledger.equity, "100.00")
+    payload = body(ledger, "10.00", "9.00")
+    monkeypatch.setattr(rules, "validate_lines", lambda lines: [])  # the bug
+    entry = api.as_user(clerk).post(ENTRIES, payload, format="json").json()
+    api.post(f"{ENTRIES}{entry['id']}/submit/")
+    response = api.as_user(approver).post(f"{ENTRIES}{entry['id']}/approve/")
+    assert_error(response, 422, "ledger.unbalanced")
+    assert JournalEntry.objects.get(pk=entry["id"]).status == EntryStatus.PENDING_APPROVAL
+    assert AccountBalance.objects.get(account=ledger.cash).credit_total == 0
+    assert AccountBalance.objects.get(account=ledger.cash).debit_total == Decimal("100.00")
+
+
+def test_reversal_into_a_closed_period_is_refused(api, ledger, approver, post):
+    entry = post(ledger.cash, ledger.equity)
+    FiscalPeriod.objects.filter(pk=entry.period_id).update(status="closed")
+    response = api.as_user(approver).post(f"{ENTRIES}{entry.pk}/reverse/", {}, format="json")
+    assert_error(response, 422, "period.closed")
+    entry.refresh_from_db()
+    assert entry.status == EntryStatus.POSTED
+    assert not JournalEntry.objects.filter(reversal_of=entry).exists()
+
+
+def test_root_redirects_to_the_admin(client, db):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"

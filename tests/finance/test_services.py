@@ -218,7 +218,7 @@ class TestWorkflow:
         services.journal_entry_submit(entry=entry, actor=clerk)
         with pytest.raises(RuleViolation) as exc:
             services.period_close(period=entry.period, actor=approver)
-        assert codes(exc) == {"period.has_drafts"}
+        assert codes(exc) == {"period.has_pending_entries"}
 
     def test_posted_entry_cannot_be_edited_submitted_or_deleted(self, ledger, clerk, post):
         entry = post(ledger.cash, ledger.equity)

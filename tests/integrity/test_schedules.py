@@ -35,3 +35,8 @@ def test_operator_pause_survives_sync(db):
     Schedule.objects.filter(name="integrity.purge_expired_idempotency_keys").update(repeats=0)
     call_command("sync_schedules")
     assert Schedule.objects.get(name="integrity.purge_expired_idempotency_keys").repeats == 0
+
+
+def test_migrate_writes_the_declared_schedules(db):
+    # The test database was built by `migrate`; its post_migrate step synced the schedules.
+    assert Schedule.objects.filter(name="integrity.purge_expired_idempotency_keys").exists()
