@@ -3,12 +3,12 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
+from django.db.models import Count, Min, Q, Sum
 from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.exceptions import DomainError
-from finance import rules, services
+from finance import money, rules, services
 from finance.exceptions import RuleViolation
 from finance.models import (
     Account,
@@ -31,6 +31,20 @@ def _report(modeladmin, request, obj, exc: DomainError) -> None:
 
 
 # Accounts -------------------------------------------------------------------
+
+
+class CurrencyInUseFilter(admin.SimpleListFilter):
+    """Only the currencies the chart of accounts uses, not all thirty."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        used = Account.objects.order_by("currency").values_list("currency", flat=True).distinct()
+        return [(c, c) for c in used]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
 
 
 class AccountForm(forms.ModelForm):
@@ -63,13 +77,13 @@ class AccountAdmin(SimpleHistoryAdmin):
     form = AccountForm
     list_display = ["code", "name", "type", "currency", "balance_display", "is_active",
                     "is_control", "allow_negative"]  # fmt: skip
-    list_filter = ["type", "currency", "is_active", "is_control"]
+    list_filter = ["type", CurrencyInUseFilter, "is_active", "is_control"]
     search_fields = ["code", "name"]
     list_select_related = ["balance"]
 
     @admin.display(description="Balance")
     def balance_display(self, account: Account) -> str:
-        return f"{account.balance.balance:,} {account.currency}"
+        return money.format_amount(account.balance.balance, account.currency)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
@@ -194,6 +208,18 @@ class JournalLineInline(admin.TabularInline):
     autocomplete_fields = ["account"]
     extra = 2
 
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ["account", "side", "amount_display", "description"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if self.has_change_permission(request, obj) else self.get_fields(request, obj)
+
+    @admin.display(description="Amount")
+    def amount_display(self, line: JournalLine) -> str:
+        return money.format_amount(line.amount, line.currency)
+
     def get_extra(self, request, obj=None, **kwargs):
         return 2 if obj is None else 0
 
@@ -232,8 +258,9 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
     date_hierarchy = "entry_date"
     list_select_related = ["created_by", "approved_by", "period"]
     readonly_fields = ["status", "display_number", "period", "source", "reversal_of",
-                       "created_by", "created_at", "submitted_by", "submitted_at",
-                       "approved_by", "approved_at", "posted_by", "posted_at"]  # fmt: skip
+                       "reversed_by_display", "created_by", "created_at", "submitted_by",
+                       "submitted_at", "approved_by", "approved_at", "posted_by",
+                       "posted_at"]  # fmt: skip
     actions = ["submit_entries", "approve_entries", "post_entries", "reject_entries",
                "reverse_entries"]  # fmt: skip
 
@@ -241,12 +268,23 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(debit_total=Sum("lines__amount", filter=models_q_debit()))
+            .annotate(
+                debit_total=Sum("lines__amount", filter=Q(lines__side=Side.DEBIT)),
+                currency_count=Count("lines__currency", distinct=True),
+                first_currency=Min("lines__currency"),
+            )
         )
 
-    @admin.display(description="Total (debits)", ordering="debit_total")
+    @admin.display(description="Reversed by")
+    def reversed_by_display(self, entry) -> str:
+        reversal = JournalEntry.objects.filter(reversal_of=entry).first()
+        return str(reversal) if reversal else "-"
+
+    @admin.display(description="Amount", ordering="debit_total")
     def total(self, entry) -> str:
-        return f"{entry.debit_total or 0:,}"
+        if entry.currency_count != 1:
+            return "multi-currency" if entry.currency_count else "-"
+        return money.format_amount(entry.debit_total, entry.first_currency)
 
     def _editable(self, request, obj) -> bool:
         # Posted, pending and reversed entries are read-only; a draft belongs to its creator.
@@ -328,9 +366,3 @@ class JournalEntryAdmin(SimpleHistoryAdmin):
     @admin.action(description="Reverse (posts a reversal dated today)", permissions=["reverse"])
     def reverse_entries(self, request, queryset):
         self._run(request, queryset, services.journal_entry_reverse, "reversed by")
-
-
-def models_q_debit():
-    from django.db.models import Q
-
-    return Q(lines__side=Side.DEBIT)

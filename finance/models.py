@@ -282,7 +282,7 @@ class JournalLine(models.Model):
         indexes = [models.Index(fields=["account", "entry"])]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.account_id} {self.amount} {self.currency}"
+        return f"Line {self.line_no}"
 
     @property
     def signed_amount(self) -> Decimal:

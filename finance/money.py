@@ -60,3 +60,8 @@ def to_decimal(value: object) -> Decimal:
     if not result.is_finite():
         raise ValueError("amount must be a finite number")
     return result
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """For people: grouped digits in the currency's minor unit, e.g. "12,345.60 USD"."""
+    return f"{quantize(Decimal(amount), currency):,} {currency}"
