@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
@@ -83,6 +84,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         message = "; ".join(exc.messages) if not fields else "Invalid input."
         return Response(error_body("invalid", message, _flatten(fields)), status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is too large."), status=413
+        )
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("Suspicious request refused: %s", exc)
+        return Response(error_body("bad_request", "The request was refused."), status=400)
     if isinstance(exc, IntegrityError):
         # The database refused what the services let through: a race (two requests creating
         # the same key) or a guard trigger. Never a 500; the transaction is rolled back.
@@ -134,6 +142,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ answer JSON even with DEBUG on."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 
 def handler404(request, exception=None):

@@ -112,9 +112,26 @@ class FiscalPeriodSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class SideField(serializers.ChoiceField):
+    """D or C; "debit" and "credit" (any case) are accepted too."""
+
+    ALIASES = {"debit": Side.DEBIT, "credit": Side.CREDIT, "d": Side.DEBIT, "c": Side.CREDIT}
+    default_error_messages = {
+        "invalid_choice": 'Side must be "D" (debit) or "C" (credit), not "{input}".'
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Side.choices, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = self.ALIASES.get(data.strip().lower(), data)
+        return super().to_internal_value(data)
+
+
 class LineInputSerializer(serializers.Serializer):
     account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
-    side = serializers.ChoiceField(choices=Side.choices)
+    side = SideField()
     amount = MoneyField()
     currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)

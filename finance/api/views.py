@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import Pagination
+from config.schema import IDEMPOTENCY_KEY
 from finance import money, selectors, services
 from finance.api import serializers as s
 from finance.models import Account, EntrySource, EntryStatus, JournalEntry
@@ -18,7 +19,7 @@ from integrity.idempotency import idempotent
 
 class AsOfSerializer(serializers.Serializer):
     as_of = serializers.DateField(required=False)
-    currency = serializers.CharField(required=False, max_length=3)
+    currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
 
 
 class StatementQuerySerializer(serializers.Serializer):
@@ -54,6 +55,7 @@ class AccountViewSet(viewsets.ModelViewSet):
             return s.AccountUpdateSerializer
         return super().get_serializer_class()
 
+    @extend_schema(parameters=[IDEMPOTENCY_KEY])
     @idempotent
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -167,7 +169,11 @@ class EntryViewSet(viewsets.ModelViewSet):
     def _show(self, entry: JournalEntry, code=status.HTTP_200_OK) -> Response:
         return Response(s.EntrySerializer(self._entry(entry.pk)).data, status=code)
 
-    @extend_schema(request=s.EntryInputSerializer, responses={201: s.EntrySerializer})
+    @extend_schema(
+        request=s.EntryInputSerializer,
+        responses={201: s.EntrySerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    )
     @idempotent
     def create(self, request, *args, **kwargs):
         data = s.EntryInputSerializer(data=request.data)
@@ -208,7 +214,11 @@ class EntryViewSet(viewsets.ModelViewSet):
     def post(self, request, pk=None):
         return self._show(services.journal_entry_post(entry=self._entry(pk), actor=request.user))
 
-    @extend_schema(request=s.ReverseInputSerializer, responses={201: s.EntrySerializer})
+    @extend_schema(
+        request=s.ReverseInputSerializer,
+        responses={201: s.EntrySerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def reverse(self, request, pk=None):

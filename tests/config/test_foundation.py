@@ -56,3 +56,31 @@ def test_request_id_is_echoed(client, db):
     assert response["X-Request-ID"] == "abc123def456"
     response = client.get("/api/v1/entries/", HTTP_X_REQUEST_ID="<script>")
     assert response["X-Request-ID"] != "<script>"
+
+
+def test_schema_documents_errors_and_idempotency_key(client, db):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    create = schema["paths"]["/api/v1/entries/"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in create["parameters"]]
+    assert create["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+
+
+def test_unknown_api_path_is_json_404_even_with_debug(client, db, settings):
+    settings.DEBUG = True
+    response = client.get("/api/v1/nope/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_oversized_body_is_413_not_500(client, db, clerk, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.force_login(clerk)
+    response = client.post(
+        "/api/v1/entries/", data="{" + " " * 5000 + "}", content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -369,3 +369,16 @@ def test_reversal_into_a_closed_period_is_refused(api, ledger, approver, post):
 def test_root_redirects_to_the_admin(client, db):
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_side_accepts_debit_and_credit_words(api, ledger, clerk):
+    payload = body(ledger)
+    payload["lines"][0]["side"], payload["lines"][1]["side"] = "debit", "Credit"
+    response = api.as_user(clerk).post(ENTRIES, payload, format="json")
+    assert response.status_code == 201
+    assert [ln["side"] for ln in response.json()["lines"]] == ["D", "C"]
+
+
+def test_unknown_currency_filter_is_400(api, ledger, auditor):
+    response = api.as_user(auditor).get("/api/v1/trial-balance/", {"currency": "XYZ"})
+    assert_error(response, 400, "invalid")
