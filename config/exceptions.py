@@ -48,6 +48,15 @@ class Conflict(DomainError):
     http_status = 409
 
 
+def guard_refusal(exc: BaseException) -> DomainError | None:
+    """A database guard's refusal ("ledger.<code>: ...") as the domain error it stands for."""
+    text = str(exc)
+    if not isinstance(exc, IntegrityError) or "ledger." not in text:
+        return None
+    code = "ledger." + text.split("ledger.", 1)[1].split(":", 1)[0].strip()
+    return DomainError("The database refused a change to the ledger.", code=code[:100])
+
+
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
@@ -95,12 +104,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # The database refused what the services let through: a race (two requests creating
         # the same key) or a guard trigger. Never a 500; the transaction is rolled back.
         logger.warning("Integrity error answered as a conflict: %s", exc)
-        text = str(exc)
-        if "ledger." in text:
-            code = "ledger." + text.split("ledger.", 1)[1].split(":", 1)[0].strip()
-            return Response(
-                error_body(code, "The database refused a change to the ledger."), status=422
-            )
+        refusal = guard_refusal(exc)
+        if refusal is not None:
+            return Response(error_body(refusal.code, refusal.message), status=422)
         return Response(
             error_body("conflict", "The request conflicts with the current data; retry."),
             status=409,
@@ -131,7 +137,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
-    # Not ours: log with the stack and answer in the documented shape, never an HTML 500.
+    # Not ours: record it in the error log, log with the stack and answer in the documented
+    # shape, never an HTML 500.
+    from monitoring.capture import record_api_exception  # late: monitoring's models import
+
+    record_api_exception(exc=exc, context=context)  # never raises
     view = context.get("view")
     logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
     return Response(

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestContextMiddleware",
+    "monitoring.middleware.ErrorCaptureMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,7 +236,9 @@ Q_CLUSTER = {
     "poll": env.float("Q_POLL", default=1.0),
     # The cluster runs the scheduler every 30 s of guard cycles; a cycle of 30 runs it at start.
     "guard_cycle": env.float("Q_GUARD_CYCLE", default=0.5),
-    "ack_failures": True,
+    # Failed tasks are not acknowledged: the broker presents them again after `retry` seconds,
+    # up to max_attempts; the last failure becomes a dead letter (integrity).
+    "ack_failures": False,
     "label": "Task queue",
 }
 
@@ -249,3 +252,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Error log -------------------------------------------------------------------
+
+# Events older than this are purged daily (groups and their counts stay), as are all but the
+# newest events of a group over the cap.
+ERROR_LOG_RETENTION_DAYS = env.int("ERROR_LOG_RETENTION_DAYS", default=90)
+ERROR_LOG_MAX_EVENTS_PER_GROUP = env.int("ERROR_LOG_MAX_EVENTS_PER_GROUP", default=200)
+# A spike: at least MIN_EVENTS in the window, and FACTOR times the group's average per window
+# over the baseline hours before it. Alerted at most once per window per group.
+ERROR_LOG_SPIKE_WINDOW_MINUTES = env.int("ERROR_LOG_SPIKE_WINDOW_MINUTES", default=5)
+ERROR_LOG_SPIKE_MIN_EVENTS = env.int("ERROR_LOG_SPIKE_MIN_EVENTS", default=10)
+ERROR_LOG_SPIKE_FACTOR = env.float("ERROR_LOG_SPIKE_FACTOR", default=5.0)
+ERROR_LOG_SPIKE_BASELINE_HOURS = env.int("ERROR_LOG_SPIKE_BASELINE_HOURS", default=24)
+
+# Error recovery ----------------------------------------------------------------
+
+OPERATION_MAX_ATTEMPTS = env.int("OPERATION_MAX_ATTEMPTS", default=5)
+OPERATION_RETRY_BASE_SECONDS = env.float("OPERATION_RETRY_BASE_SECONDS", default=0.05)
+OPERATION_RETRY_MAX_SECONDS = env.float("OPERATION_RETRY_MAX_SECONDS", default=2.0)
+OPERATION_RECORD_RETENTION_DAYS = env.int("OPERATION_RECORD_RETENTION_DAYS", default=30)
+DEADLETTER_MAX_ATTEMPTS = env.int("DEADLETTER_MAX_ATTEMPTS", default=5)
+DEADLETTER_RETRY_BASE_SECONDS = env.int("DEADLETTER_RETRY_BASE_SECONDS", default=60)
+DEADLETTER_RETRY_MAX_SECONDS = env.int("DEADLETTER_RETRY_MAX_SECONDS", default=6 * 3600)
+DEADLETTER_ALERT_COUNT = env.int("DEADLETTER_ALERT_COUNT", default=10)
+DEADLETTER_ALERT_AGE_MINUTES = env.int("DEADLETTER_ALERT_AGE_MINUTES", default=60)

@@ -14,6 +14,7 @@ api_v1 = [
     path("auth/token/", api.TokenObtainView.as_view(), name="token-obtain"),
     *token_router.urls,
     path("", include("finance.api.urls")),
+    path("", include("integrity.api.urls")),
 ]
 
 urlpatterns = [

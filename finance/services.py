@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -29,6 +30,7 @@ from finance.models import (
     Side,
 )
 from finance.rules import LineInput, raise_if, violation
+from integrity.transactions import OperationContext, register_operation, run_operation
 
 # Accounts -------------------------------------------------------------------
 
@@ -311,6 +313,10 @@ def journal_entry_reject(*, entry: JournalEntry, actor) -> JournalEntry:
     return entry
 
 
+def _user(pk: int):
+    return get_user_model().objects.get(pk=pk)
+
+
 def _locked_sequence(fiscal_year: int) -> EntrySequence:
     try:
         return EntrySequence.objects.select_for_update().get(pk=fiscal_year)
@@ -393,19 +399,24 @@ def _post(
     return entry
 
 
-@transaction.atomic(durable=True)
 def journal_entry_approve(*, entry: JournalEntry, actor) -> JournalEntry:
-    """Approve a pending entry and post it (maker-checker: never the creator or submitter)."""
-    return _post(entry.pk, actor, expected=EntryStatus.PENDING_APPROVAL, approved=True)
+    """Approve a pending entry and post it (maker-checker: never the creator or submitter).
+
+    Runs as the operation finance.journal_entry_approve: retried on transient faults, kept
+    as a dead letter when it cannot finish.
+    """
+    return run_operation(
+        "finance.journal_entry_approve", payload={"entry_id": entry.pk, "actor_id": actor.pk}
+    )
 
 
-@transaction.atomic(durable=True)
 def journal_entry_post(*, entry: JournalEntry, actor) -> JournalEntry:
     """Post a draft that needs no approval (below threshold, or a system entry)."""
-    return _post(entry.pk, actor, expected=EntryStatus.DRAFT, approved=False)
+    return run_operation(
+        "finance.journal_entry_post", payload={"entry_id": entry.pk, "actor_id": actor.pk}
+    )
 
 
-@transaction.atomic(durable=True)
 def journal_entry_record(
     *,
     entry_date: date,
@@ -414,25 +425,65 @@ def journal_entry_record(
     actor,
     reference: str = "",
     source: str = EntrySource.SYSTEM,
+    idempotency_key: str | None = None,
 ) -> JournalEntry:
-    """Create and post in one transaction: for system postings that need no approval."""
+    """Create and post in one operation: for system postings that need no approval."""
+    payload = {
+        "entry_date": entry_date.isoformat(),
+        "description": description,
+        "reference": reference,
+        "source": source,
+        "actor_id": actor.pk,
+        "lines": [
+            {
+                "account": ln["account"].pk
+                if isinstance(ln["account"], Account)
+                else ln["account"],
+                "side": ln["side"],
+                "amount": str(ln["amount"]),
+                "currency": ln.get("currency") or "",
+                "description": ln.get("description", ""),
+            }
+            for ln in lines
+        ],
+    }
+    return run_operation(
+        "finance.journal_entry_record", payload=payload, idempotency_key=idempotency_key
+    )
+
+
+def _record_draft(ctx: OperationContext) -> JournalEntry:
+    """Step 1 of finance.journal_entry_record: the draft and its lines."""
+    p = ctx.payload
+    lines = [{**ln, "amount": Decimal(ln["amount"])} for ln in p["lines"]]
     inputs = line_inputs(lines)
+    entry_date = date.fromisoformat(p["entry_date"])
     period = rules.check_entry(entry_date=entry_date, lines=inputs)
     entry = JournalEntry.objects.create(
         entry_date=entry_date,
         period=period,
-        description=description,
-        reference=reference,
-        source=source,
-        created_by=actor,
+        description=p["description"],
+        reference=p["reference"],
+        source=p["source"],
+        created_by_id=p["actor_id"],
     )
     _write_lines(entry, inputs)
+    ctx.results["inputs"] = inputs
+    return entry
+
+
+def _record_post(ctx: OperationContext) -> JournalEntry:
+    """Step 2 of finance.journal_entry_record: number it and move the balances."""
+    entry = ctx.results["_record_draft"]
     return _post(
-        entry.pk, actor, expected=EntryStatus.DRAFT, approved=False, created=(entry, inputs)
+        entry.pk,
+        _user(ctx.payload["actor_id"]),
+        expected=EntryStatus.DRAFT,
+        approved=False,
+        created=(entry, ctx.results["inputs"]),
     )
 
 
-@transaction.atomic(durable=True)
 def journal_entry_reverse(
     *,
     entry: JournalEntry,
@@ -440,12 +491,38 @@ def journal_entry_reverse(
     entry_date: date | None = None,
     description: str | None = None,
 ) -> JournalEntry:
-    """Post a mirror entry and mark the original reversed. Returns the reversal.
+    """Post a mirror entry and mark the original reversed. Returns the reversal."""
+    return run_operation(
+        "finance.journal_entry_reverse",
+        payload={
+            "entry_id": entry.pk,
+            "actor_id": actor.pk,
+            "entry_date": (entry_date or timezone.localdate()).isoformat(),
+            "description": description or "",
+        },
+    )
 
-    Locks in the documented order: the reversal's period and the year's sequence first,
-    then the original entry.
-    """
-    reversal_date = entry_date or timezone.localdate()
+
+def _approve(ctx: OperationContext) -> JournalEntry:
+    p = ctx.payload
+    return _post(
+        p["entry_id"], _user(p["actor_id"]), expected=EntryStatus.PENDING_APPROVAL, approved=True
+    )
+
+
+def _direct_post(ctx: OperationContext) -> JournalEntry:
+    p = ctx.payload
+    return _post(p["entry_id"], _user(p["actor_id"]), expected=EntryStatus.DRAFT, approved=False)
+
+
+def _reverse(ctx: OperationContext) -> JournalEntry:
+    """Locks in the documented order: the reversal's period and the year's sequence first,
+    then the original entry."""
+    p = ctx.payload
+    entry = JournalEntry(pk=p["entry_id"])
+    actor = _user(p["actor_id"])
+    description = p["description"] or None
+    reversal_date = date.fromisoformat(p["entry_date"])
     period = rules.period_for(reversal_date)
     if period is None:
         raise_if(rules.validate_date(reversal_date, None))
@@ -484,3 +561,9 @@ def journal_entry_reverse(
     original.status = EntryStatus.REVERSED
     original.save(update_fields=["status"])
     return reversal
+
+
+register_operation("finance.journal_entry_approve", _approve)
+register_operation("finance.journal_entry_post", _direct_post)
+register_operation("finance.journal_entry_record", _record_draft, _record_post)
+register_operation("finance.journal_entry_reverse", _reverse)

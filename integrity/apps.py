@@ -14,3 +14,21 @@ class IntegrityConfig(AppConfig):
 
         # The design: declared schedules are written at migrate time (and by make run).
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="sync_schedules")
+
+        from django_q.signals import post_execute
+
+        post_execute.connect(on_task_executed, dispatch_uid="integrity_task_dead_letters")
+
+
+def on_task_executed(sender, task, **kwargs) -> None:
+    """django-q2's monitor: tasks that exhausted their attempts land in the dead-letter queue."""
+    import logging
+
+    from integrity.services import task_failure_dead_letter
+
+    try:
+        task_failure_dead_letter(task)
+    except Exception:  # the monitor process must keep running
+        logging.getLogger("ledgerguard.deadletters").exception(
+            "Could not dead-letter task %s", task.get("name")
+        )

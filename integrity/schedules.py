@@ -9,4 +9,25 @@ SCHEDULES = [
         schedule_type=Schedule.HOURLY,
         description="Delete stored Idempotency-Key results past their expiry.",
     ),
+    ScheduledJob(
+        name="integrity.retry_due_dead_letters",
+        func="integrity.tasks.retry_due_dead_letters",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        description="Retry pending dead letters whose backoff has passed.",
+    ),
+    ScheduledJob(
+        name="integrity.check_dead_letter_queue",
+        func="integrity.tasks.check_dead_letter_queue",
+        schedule_type=Schedule.MINUTES,
+        minutes=5,
+        description="Alert when the dead-letter queue is too long or too old.",
+    ),
+    ScheduledJob(
+        name="integrity.purge_operation_records",
+        func="integrity.tasks.purge_operation_records",
+        schedule_type=Schedule.CRON,
+        cron="15 3 * * *",
+        description="Delete operation results older than OPERATION_RECORD_RETENTION_DAYS.",
+    ),
 ]

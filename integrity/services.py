@@ -1,0 +1,258 @@
+"""Dead-letter queue services: create, retry, discard, and watch the queue."""
+
+import logging
+import traceback as tb
+from datetime import timedelta
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from alerts.services import raise_alert, resolve_alert
+from config.exceptions import DomainError
+from integrity.models import DeadLetter, DeadLetterEvent, OperationRecord
+
+logger = logging.getLogger("ledgerguard.deadletters")
+S = DeadLetter.Status
+# A retry that has been "retrying" this long belongs to a process that died: release it.
+STALE_RETRY = timedelta(minutes=15)
+
+
+class DeadLetterError(DomainError):
+    code = "deadletter.invalid_state"
+
+
+def _event(letter: DeadLetter, action: str, actor=None, note: str = "") -> None:
+    DeadLetterEvent.objects.create(dead_letter=letter, action=action, actor=actor, note=note[:5000])
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    base = settings.DEADLETTER_RETRY_BASE_SECONDS
+    return timedelta(seconds=min(settings.DEADLETTER_RETRY_MAX_SECONDS, base * 2**attempts))
+
+
+@transaction.atomic
+def deadletter_create(
+    *,
+    operation: str,
+    payload: dict[str, Any],
+    idempotency_key: str = "",
+    error: str = "",
+    traceback: str = "",
+    kind: str = DeadLetter.Kind.OPERATION,
+) -> DeadLetter:
+    letter = DeadLetter.objects.create(
+        kind=kind,
+        operation=operation,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        error=error[:10000],
+        traceback=traceback[:50000],
+        max_attempts=settings.DEADLETTER_MAX_ATTEMPTS,
+        next_retry_at=timezone.now() + _retry_delay(0),
+    )
+    _event(letter, "created", note=error[:1000])
+    return letter
+
+
+def _claim(letter_id: int, *, allowed: tuple[str, ...]) -> DeadLetter:
+    """Conditional update: exactly one caller moves the letter to retrying."""
+    now = timezone.now()
+    claimed = DeadLetter.objects.filter(pk=letter_id, status__in=allowed).update(
+        status=S.RETRYING, last_attempt_at=now, updated_at=now
+    )
+    letter = DeadLetter.objects.get(pk=letter_id)
+    if claimed != 1:
+        raise DeadLetterError(
+            f"Dead letter #{letter_id} is {letter.status}; only pending or failed ones retry."
+        )
+    return letter
+
+
+def _run(letter: DeadLetter) -> None:
+    if letter.kind == DeadLetter.Kind.TASK:
+        module, _, func = letter.operation.rpartition(".")
+        target = getattr(import_module(module), func)
+        target(*letter.payload.get("args", []), **letter.payload.get("kwargs", {}))
+        return
+    from integrity.transactions import run_operation
+
+    run_operation(
+        letter.operation,
+        payload=letter.payload,
+        idempotency_key=letter.idempotency_key or None,
+        dead_letter=False,
+    )
+
+
+def deadletter_retry(*, dead_letter: DeadLetter, actor=None, manual: bool = True) -> DeadLetter:
+    """Run the operation again with its original key (so it can never run twice).
+
+    Manual retries (operators) also re-arm failed letters; scheduled ones take pending only.
+    """
+    allowed = (S.PENDING, S.FAILED) if manual else (S.PENDING,)
+    letter = _claim(dead_letter.pk, allowed=allowed)
+    _event(letter, "retry", actor, "manual" if manual else "scheduled")
+    try:
+        _run(letter)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the letter
+        return _retry_failed(letter, exc, actor)
+    now = timezone.now()
+    with transaction.atomic():
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            status=S.RESOLVED, resolved_at=now, resolved_by=actor, next_retry_at=None,
+            attempts=letter.attempts + 1, updated_at=now,
+        )  # fmt: skip
+        _event(letter, "resolved", actor, "retry succeeded")
+    return DeadLetter.objects.get(pk=letter.pk)
+
+
+def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
+    attempts = letter.attempts + 1
+    permanent = isinstance(exc, DomainError) and not exc.code.startswith("operation.")
+    exhausted = attempts >= letter.max_attempts or permanent
+    now = timezone.now()
+    error = f"{type(exc).__name__}: {exc}"
+    with transaction.atomic():
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            status=S.FAILED if exhausted else S.PENDING,
+            attempts=attempts,
+            error=error[:10000],
+            traceback="".join(tb.format_exception(exc))[:50000],
+            next_retry_at=None if exhausted else now + _retry_delay(attempts),
+            updated_at=now,
+        )
+        _event(letter, "failed" if exhausted else "retry_failed", actor, error[:1000])
+    if exhausted:
+        transaction.on_commit(
+            lambda: raise_alert(
+                source="deadletters",
+                key=f"failed:{letter.pk}",
+                severity="error",
+                title=f"Dead letter #{letter.pk} ({letter.operation}) failed for good",
+                details={"attempts": attempts, "error": error[:1000], "permanent": permanent},
+            )
+        )
+    return DeadLetter.objects.get(pk=letter.pk)
+
+
+@transaction.atomic
+def deadletter_discard(*, dead_letter: DeadLetter, actor, reason: str) -> DeadLetter:
+    if not reason.strip():
+        raise DomainError(
+            "Say why the dead letter is discarded.",
+            code="deadletter.reason_required",
+            fields={"reason": ["Required."]},
+        )
+    letter = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+    if letter.status in (S.RESOLVED, S.DISCARDED, S.RETRYING):
+        raise DeadLetterError(
+            f"Dead letter #{letter.pk} is {letter.status}; it cannot be discarded."
+        )
+    letter.status = S.DISCARDED
+    letter.discarded_at = timezone.now()
+    letter.discarded_by = actor
+    letter.discard_reason = reason
+    letter.next_retry_at = None
+    letter.save(
+        update_fields=[
+            "status",
+            "discarded_at",
+            "discarded_by",
+            "discard_reason",
+            "next_retry_at",
+            "updated_at",
+        ]
+    )
+    _event(letter, "discarded", actor, reason)
+    transaction.on_commit(lambda: resolve_alert(source="deadletters", key=f"failed:{letter.pk}"))
+    return letter
+
+
+def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
+    """The scheduled retrier: release stale claims, then retry due pending letters."""
+    now = timezone.now()
+    released = DeadLetter.objects.filter(
+        status=S.RETRYING, last_attempt_at__lt=now - STALE_RETRY
+    ).update(status=S.PENDING, updated_at=now)
+    due = list(
+        DeadLetter.objects.filter(status=S.PENDING, next_retry_at__lte=now)
+        .order_by("next_retry_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    outcome = {"released": released, "resolved": 0, "pending": 0, "failed": 0, "skipped": 0}
+    for pk in due:
+        try:
+            letter = deadletter_retry(dead_letter=DeadLetter(pk=pk), actor=None, manual=False)
+        except DeadLetterError:
+            outcome["skipped"] += 1  # another worker claimed it first
+            continue
+        outcome[letter.status if letter.status in outcome else "pending"] += 1
+    return outcome
+
+
+def deadletter_queue_check() -> dict[str, Any]:
+    """Queue health: open letters and the age of the oldest; alert past the thresholds."""
+    now = timezone.now()
+    open_letters = DeadLetter.objects.filter(status__in=(S.PENDING, S.RETRYING, S.FAILED))
+    stats = open_letters.aggregate(oldest=Min("created_at"))
+    count = open_letters.count()
+    age = (now - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
+    result = {"open": count, "oldest_age_seconds": round(age, 1)}
+    too_many = count >= settings.DEADLETTER_ALERT_COUNT
+    too_old = age >= settings.DEADLETTER_ALERT_AGE_MINUTES * 60
+    if too_many or too_old:
+        raise_alert(
+            source="deadletters",
+            key="queue",
+            severity="warning",
+            title=f"Dead-letter queue: {count} open, oldest {age / 60:.0f} min old",
+            details=result,
+        )
+    else:
+        resolve_alert(source="deadletters", key="queue")
+    return result
+
+
+def operation_records_purge() -> int:
+    cutoff = timezone.now() - timedelta(days=settings.OPERATION_RECORD_RETENTION_DAYS)
+    deleted, _ = OperationRecord.objects.filter(completed_at__lt=cutoff).delete()
+    return deleted
+
+
+def task_failure_dead_letter(task: dict[str, Any]) -> DeadLetter | None:
+    """django-q2 post_execute: a failed task on its last attempt becomes a dead letter."""
+    if task.get("success"):
+        return None
+    from django_q.conf import Conf
+    from django_q.models import Task
+
+    attempts = (
+        Task.objects.filter(id=task.get("id")).values_list("attempt_count", flat=True).first() or 1
+    )
+    if Conf.MAX_ATTEMPTS > 0 and attempts < Conf.MAX_ATTEMPTS:
+        return None  # the broker will present it again
+    func = task.get("func")
+    path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    letter = deadletter_create(
+        kind=DeadLetter.Kind.TASK,
+        operation=path,
+        payload={
+            "args": list(task.get("args") or ()),
+            "kwargs": dict(task.get("kwargs") or {}),
+            "task_id": task.get("id"),
+            "task_name": task.get("name"),
+        },
+        error=str(task.get("result"))[:10000],
+    )
+    raise_alert(
+        source="tasks",
+        key=path,
+        severity="error",
+        title=f"Task {path} failed {attempts} times and was kept as a dead letter",
+        details={"dead_letter": letter.pk, "task": task.get("name")},
+    )
+    return letter

@@ -1,0 +1,344 @@
+"""The transaction manager: all-or-nothing operations, retried on transient faults.
+
+    run_operation(name, steps, payload, idempotency_key)
+
+- All steps run in one database transaction, each in its own savepoint.
+- Transient errors (serialization failure, deadlock, lock timeout, lost or refused
+  connection, SQLite "database is locked") are retried with exponential backoff and full
+  jitter, up to OPERATION_MAX_ATTEMPTS. Business-rule errors (DomainError) are never retried:
+  they roll back and reach the caller unchanged.
+- Steps may register compensations (ctx.on_rollback) for side effects outside the database;
+  they run in reverse order whenever an attempt fails.
+- Every operation has an idempotency key (the caller's, or one made up for this call). Its
+  result is written as the transaction's last statement, so a retry after a COMMIT whose answer
+  was lost returns the first result instead of running twice.
+- When it cannot finish (transient errors exhausted, or an unexpected error), the transaction
+  is rolled back, the error is written to the error log, a dead letter holding the name,
+  payload and key is created outside the rolled-back transaction, and an alert is raised.
+"""
+
+import hashlib
+import json
+import logging
+import random
+import sqlite3
+import time
+import traceback as tb
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
+from django.db.models import Model
+
+from config.exceptions import DomainError, guard_refusal
+
+logger = logging.getLogger("ledgerguard.operations")
+
+# SQLSTATEs worth another attempt: the same work may well succeed a moment later.
+TRANSIENT_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+    "57P01",  # admin_shutdown (pg_terminate_backend)
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now
+    "53300",  # too_many_connections
+    "08000", "08001", "08003", "08004", "08006",  # connection exceptions
+}  # fmt: skip
+CONNECTION_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+SQLITE_TRANSIENT = ("database is locked", "database table is locked")
+
+
+class OperationFailed(DomainError):
+    """The operation could not finish; it was rolled back and kept as a dead letter."""
+
+    code = "operation.failed"
+    http_status = 500
+
+
+class OperationUnavailable(OperationFailed):
+    """Transient faults outlasted the retries; the operation is kept for a later retry."""
+
+    code = "operation.unavailable"
+    http_status = 503
+
+
+class OperationKeyReused(DomainError):
+    code = "operation.key_reused"
+    http_status = 409
+
+
+@dataclass
+class OperationContext:
+    name: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempt: int = 1
+    results: dict[str, Any] = field(default_factory=dict)
+    compensations: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_rollback(self, compensation: Callable[[], None]) -> None:
+        """Undo a side effect outside the database if this attempt fails."""
+        self.compensations.append(compensation)
+
+
+Step = Callable[[OperationContext], Any]
+_REGISTRY: dict[str, list[Step]] = {}
+
+
+def register_operation(name: str, *steps: Step) -> None:
+    """Declare an operation's steps, so that a dead letter can be retried from name + payload."""
+    _REGISTRY[name] = list(steps)
+
+
+def operation_steps(name: str) -> list[Step]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no operation registered as {name!r}") from None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DomainError):
+        return False
+    for err in _chain(exc):
+        if _sqlstate(err) in TRANSIENT_SQLSTATES:
+            return True
+        if isinstance(err, InterfaceError):
+            return True  # the connection is gone
+        if isinstance(err, sqlite3.OperationalError) and any(
+            text in str(err) for text in SQLITE_TRANSIENT
+        ):
+            return True
+        if type(err).__module__.startswith("psycopg") and type(err).__name__ in (
+            "OperationalError",
+            "InterfaceError",
+        ):
+            return _sqlstate(err) is None or _sqlstate(err) in TRANSIENT_SQLSTATES
+    return False
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    for err in _chain(exc):
+        if _sqlstate(err) in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
+            return True
+        if type(err).__module__.startswith("psycopg") and _sqlstate(err) is None:
+            return True
+    return False
+
+
+def backoff(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
+    """Full jitter: a random delay up to base * 2**(attempt-1), capped."""
+    base = settings.OPERATION_RETRY_BASE_SECONDS if base is None else base
+    cap = settings.OPERATION_RETRY_MAX_SECONDS if cap is None else cap
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def payload_hash(name: str, payload: dict[str, Any]) -> str:
+    text = json.dumps([name, payload], sort_keys=True, cls=DjangoJSONEncoder)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encode_result(value: Any) -> Any:
+    """JSON for the stored result; model instances are stored as a reference."""
+    if isinstance(value, Model):
+        return {"__model__": value._meta.label_lower, "pk": value.pk}
+    if isinstance(value, list | tuple):
+        return [encode_result(v) for v in value]
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def decode_result(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"__model__", "pk"}:
+        return apps.get_model(value["__model__"])._default_manager.get(pk=value["pk"])
+    if isinstance(value, list):
+        return [decode_result(v) for v in value]
+    return value
+
+
+def _stored_result(key: str, name: str, digest: str) -> tuple[bool, Any]:
+    from integrity.models import OperationRecord
+
+    record = OperationRecord.objects.filter(key=key).first()
+    if record is None:
+        return False, None
+    if record.name != name or record.payload_hash != digest:
+        raise OperationKeyReused(
+            f"Idempotency key {key!r} was already used by another operation or payload."
+        )
+    return True, decode_result(record.result)
+
+
+def _run_compensations(ctx: OperationContext) -> None:
+    for compensate in reversed(ctx.compensations):
+        try:
+            compensate()
+        except Exception:  # one failed undo must not stop the others
+            logger.exception("Compensation of %s failed", ctx.name)
+    ctx.compensations.clear()
+
+
+def _attempt(ctx: OperationContext, steps: Sequence[Step], digest: str, isolation: str | None):
+    from integrity.models import OperationRecord
+
+    with transaction.atomic(durable=True):
+        if isolation and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        result = None
+        for step in steps:
+            with transaction.atomic():  # a savepoint per step
+                result = step(ctx)
+            ctx.results[getattr(step, "__name__", repr(step))] = result
+        try:
+            with transaction.atomic():
+                OperationRecord.objects.create(
+                    key=ctx.idempotency_key,
+                    name=ctx.name,
+                    payload_hash=digest,
+                    result=encode_result(result),
+                    attempts=ctx.attempt,
+                )
+        except IntegrityError:
+            # Another run with this key committed first: ours must not count. Roll back.
+            raise _AlreadyDone() from None
+    return result
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def run_operation(
+    name: str,
+    steps: Sequence[Step] | None = None,
+    payload: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    *,
+    max_attempts: int | None = None,
+    isolation: str | None = None,
+    dead_letter: bool = True,
+) -> Any:
+    """Run `steps` as one all-or-nothing, retried operation; return the last step's result.
+
+    Must be called outside any transaction (it owns it). `payload` must be JSON: it is what a
+    dead letter keeps to run the operation again. `isolation` ("SERIALIZABLE",
+    "REPEATABLE READ") applies on PostgreSQL.
+    """
+    steps = list(steps) if steps is not None else operation_steps(name)
+    payload = payload or {}
+    key = idempotency_key or f"op-{uuid.uuid4().hex}"
+    digest = payload_hash(name, payload)
+    max_attempts = max_attempts or settings.OPERATION_MAX_ATTEMPTS
+    ctx = OperationContext(name=name, payload=payload, idempotency_key=key)
+    last_exc: BaseException | None = None
+    for attempt in range(1, max_attempts + 1):
+        ctx.attempt = attempt
+        try:
+            if idempotency_key or attempt > 1:
+                done, result = _stored_result(key, name, digest)
+                if done:
+                    return result
+            return _attempt(ctx, steps, digest, isolation)
+        except _AlreadyDone:
+            _run_compensations(ctx)
+            return _stored_result(key, name, digest)[1]
+        except DomainError:
+            _run_compensations(ctx)
+            raise
+        except Exception as exc:  # classified below: retried, refused or dead-lettered
+            _run_compensations(ctx)
+            refusal = guard_refusal(exc)
+            if refusal is not None:
+                # A database guard caught what the rules let through: a bug to log, not a
+                # fault that a retry could fix.
+                _record_error(ctx, exc)
+                raise refusal from exc
+            last_exc = exc
+            if not is_transient(exc):
+                break
+            if _lost_connection(exc):
+                connection.close()  # the next attempt reconnects
+            if attempt < max_attempts:
+                delay = backoff(attempt)
+                logger.warning(
+                    "Operation %s attempt %d/%d hit a transient error (%s); retrying in %.2fs",
+                    name, attempt, max_attempts, exc, delay,
+                )  # fmt: skip
+                time.sleep(delay)
+    assert last_exc is not None
+    return _give_up(ctx, last_exc, dead_letter=dead_letter)
+
+
+def _give_up(ctx: OperationContext, exc: BaseException, *, dead_letter: bool):
+    transient = is_transient(exc)
+    if _lost_connection(exc):
+        connection.close()
+    trace = "".join(tb.format_exception(exc))
+    _record_error(ctx, exc)
+    letter = None
+    if dead_letter:
+        from integrity.services import deadletter_create
+
+        try:
+            letter = deadletter_create(
+                operation=ctx.name,
+                payload=ctx.payload,
+                idempotency_key=ctx.idempotency_key,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=trace,
+            )
+        except DatabaseError:
+            # The database itself is unreachable: the log line is all that is left.
+            logger.exception("Could not write the dead letter for %s", ctx.name)
+    from alerts.services import raise_alert
+
+    raise_alert(
+        source="operations",
+        key=ctx.name,
+        severity="error",
+        title=f"Operation {ctx.name} failed and was kept as a dead letter"
+        if letter
+        else f"Operation {ctx.name} failed",
+        details={
+            "dead_letter": letter.pk if letter else None,
+            "error": f"{type(exc).__name__}: {exc}"[:1000],
+            "attempts": ctx.attempt,
+            "transient": transient,
+        },
+    )
+    cls = OperationUnavailable if transient else OperationFailed
+    message = (
+        "The operation could not finish because of a temporary database problem; it was "
+        "rolled back and will be retried."
+        if transient
+        else "The operation failed and was rolled back; it is kept for retry."
+    )
+    raise cls(message, fields={"dead_letter": letter.pk if letter else None}) from exc
+
+
+def _record_error(ctx: OperationContext, exc: BaseException) -> None:
+    try:
+        from monitoring.services import error_record
+    except ImportError:  # the error log is not installed in this process
+        logger.error("Operation %s failed: %s", ctx.name, exc)
+        return
+    error_record(exc=exc, source="operation", operation_name=ctx.name, payload=ctx.payload)
