@@ -11,6 +11,18 @@ VIEW_FINANCE = [
     "finance.view_journalline",
 ]
 
+VIEW_RECOVERY = [
+    "integrity.view_deadletter",
+    "integrity.view_deadletterevent",
+    "monitoring.view_errorgroup",
+    "monitoring.view_errorevent",
+]
+OPERATE_RECOVERY = [
+    "integrity.retry_deadletter",
+    "integrity.discard_deadletter",
+    "monitoring.change_errorgroup",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "finance_clerk": [
         *VIEW_FINANCE,
@@ -28,14 +40,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     "auditor": [
         *VIEW_FINANCE,
+        *VIEW_RECOVERY,
         "finance.view_entrysequence",
     ],
     "operator": [
         *VIEW_FINANCE,
+        *VIEW_RECOVERY,
+        *OPERATE_RECOVERY,
         "integrity.view_idempotencykey",
     ],
     "admin": [
         *VIEW_FINANCE,
+        *VIEW_RECOVERY,
+        *OPERATE_RECOVERY,
         "finance.add_account",
         "finance.change_account",
         "finance.delete_account",

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from alerts.services import raise_alert, resolve_alert
+from alerts import services as alerting
 from config.exceptions import DomainError
 from integrity.models import DeadLetter, DeadLetterEvent, OperationRecord
 
@@ -128,7 +128,7 @@ def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
         _event(letter, "failed" if exhausted else "retry_failed", actor, error[:1000])
     if exhausted:
         transaction.on_commit(
-            lambda: raise_alert(
+            lambda: alerting.raise_alert(
                 source="deadletters",
                 key=f"failed:{letter.pk}",
                 severity="error",
@@ -168,7 +168,9 @@ def deadletter_discard(*, dead_letter: DeadLetter, actor, reason: str) -> DeadLe
         ]
     )
     _event(letter, "discarded", actor, reason)
-    transaction.on_commit(lambda: resolve_alert(source="deadletters", key=f"failed:{letter.pk}"))
+    transaction.on_commit(
+        lambda: alerting.resolve_alert(source="deadletters", key=f"failed:{letter.pk}")
+    )
     return letter
 
 
@@ -205,7 +207,7 @@ def deadletter_queue_check() -> dict[str, Any]:
     too_many = count >= settings.DEADLETTER_ALERT_COUNT
     too_old = age >= settings.DEADLETTER_ALERT_AGE_MINUTES * 60
     if too_many or too_old:
-        raise_alert(
+        alerting.raise_alert(
             source="deadletters",
             key="queue",
             severity="warning",
@@ -213,7 +215,7 @@ def deadletter_queue_check() -> dict[str, Any]:
             details=result,
         )
     else:
-        resolve_alert(source="deadletters", key="queue")
+        alerting.resolve_alert(source="deadletters", key="queue")
     return result
 
 
@@ -248,7 +250,7 @@ def task_failure_dead_letter(task: dict[str, Any]) -> DeadLetter | None:
         },
         error=str(task.get("result"))[:10000],
     )
-    raise_alert(
+    alerting.raise_alert(
         source="tasks",
         key=path,
         severity="error",

@@ -209,14 +209,14 @@ def _attempt(ctx: OperationContext, steps: Sequence[Step], digest: str, isolatio
                 result = step(ctx)
             ctx.results[getattr(step, "__name__", repr(step))] = result
         try:
-            with transaction.atomic():
-                OperationRecord.objects.create(
-                    key=ctx.idempotency_key,
-                    name=ctx.name,
-                    payload_hash=digest,
-                    result=encode_result(result),
-                    attempts=ctx.attempt,
-                )
+            # No savepoint: on a clash the whole attempt is rolled back anyway.
+            OperationRecord.objects.create(
+                key=ctx.idempotency_key,
+                name=ctx.name,
+                payload_hash=digest,
+                result=encode_result(result),
+                attempts=ctx.attempt,
+            )
         except IntegrityError:
             # Another run with this key committed first: ours must not count. Roll back.
             raise _AlreadyDone() from None
@@ -243,6 +243,10 @@ def run_operation(
     dead letter keeps to run the operation again. `isolation` ("SERIALIZABLE",
     "REPEATABLE READ") applies on PostgreSQL.
     """
+    blocks = connection.atomic_blocks
+    if blocks and not getattr(blocks[-1], "_from_testcase", False):
+        # Retrying needs the whole transaction: inside someone else's it cannot roll back.
+        raise RuntimeError(f"run_operation({name!r}) must not run inside another transaction")
     steps = list(steps) if steps is not None else operation_steps(name)
     payload = payload or {}
     key = idempotency_key or f"op-{uuid.uuid4().hex}"

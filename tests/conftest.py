@@ -140,3 +140,13 @@ def post(ledger, clerk, approver):
         return services.journal_entry_approve(entry=entry, actor=approver)
 
     return do
+
+
+@pytest.fixture
+def alerts(monkeypatch):
+    """Every raise_alert call, as the dicts of its keyword arguments."""
+    from alerts import services as alert_services
+
+    raised: list[dict] = []
+    monkeypatch.setattr(alert_services, "raise_alert", lambda **kw: raised.append(kw))
+    return raised

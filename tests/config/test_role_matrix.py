@@ -31,6 +31,10 @@ API = [
     ("post", "/api/v1/entries/{entry}/approve/", {AP}),
     ("post", "/api/v1/entries/{entry}/post/", {AP}),
     ("post", "/api/v1/entries/{entry}/reverse/", {AP}),
+    ("get", "/api/v1/dead-letters/", {AU, OP, AD}),
+    ("get", "/api/v1/dead-letters/{letter}/", {AU, OP, AD}),
+    ("post", "/api/v1/dead-letters/{letter}/retry/", {OP, AD}),
+    ("post", "/api/v1/dead-letters/{letter}/discard/", {OP, AD}),
 ]
 
 ADMIN = [
@@ -43,6 +47,9 @@ ADMIN = [
     ("/admin/finance/fiscalperiod/add/", {AD}),
     ("/admin/auth/user/", {AD}),
     ("/admin/django_q/schedule/", {AD}),
+    ("/admin/integrity/deadletter/", {AU, OP, AD}),
+    ("/admin/integrity/deadletter/{letter}/change/", {AU, OP, AD}),
+    ("/admin/monitoring/errorgroup/", {AU, OP, AD}),
 ]
 
 
@@ -59,7 +66,11 @@ def objects(ledger, clerk):
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
         created_by=clerk,
     )
-    return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk}
+    from integrity.services import deadletter_create
+
+    letter = deadletter_create(operation="test.nothing", payload={})
+    return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
+            "letter": letter.pk}  # fmt: skip
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -31,6 +31,55 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
+def start_cluster(**extra_env: str) -> tuple[subprocess.Popen, object]:
+    env = os.environ | {
+        "DATABASE_URL": test_database_url(),
+        "Q_POLL": "0.2",
+        "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
+        "Q_WORKERS": "1",
+        **extra_env,
+    }
+    log = (ROOT / "var" / "qcluster-e2e.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    return proc, log
+
+
+def stop_cluster(proc: subprocess.Popen, log) -> None:
+    # SIGKILL: with a 30 s guard cycle a graceful stop takes up to 30 s, and the work
+    # these tests wait for is already committed.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_failed_task_lands_in_the_dead_letter_queue():
+    from django_q.tasks import async_task
+
+    from integrity.models import DeadLetter
+
+    proc, log = start_cluster(Q_MAX_ATTEMPTS="1")
+    try:
+        async_task("tests.e2e.jobs.always_fails", "disk full")
+        deadline = time.monotonic() + 60
+        letter = None
+        while time.monotonic() < deadline and letter is None:
+            assert proc.poll() is None, "qcluster exited early; see var/qcluster-e2e.log"
+            letter = DeadLetter.objects.filter(kind="task").first()
+            time.sleep(0.3)
+        log.seek(0)
+        assert letter is not None, log.read()[-3000:]
+        assert letter.operation == "tests.e2e.jobs.always_fails"
+        assert letter.payload["args"] == ["disk full"]
+        assert "always fails: disk full" in letter.error
+    finally:
+        stop_cluster(proc, log)
+
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
@@ -40,17 +89,7 @@ def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
         expires_at=timezone.now() - timedelta(hours=1),
     )  # fmt: skip
     Schedule.objects.filter(name=JOB).update(next_run=timezone.now() - timedelta(seconds=1))
-    env = os.environ | {
-        "DATABASE_URL": test_database_url(),
-        "Q_POLL": "0.2",
-        "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
-        "Q_WORKERS": "1",
-    }
-    log = (ROOT / "var" / "qcluster-e2e.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    proc, log = start_cluster()
     try:
         deadline = time.monotonic() + 90
         success = None
@@ -67,8 +106,4 @@ def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
         schedule = Schedule.objects.get(name=JOB)
         assert schedule.task == success.id and schedule.next_run > timezone.now()
     finally:
-        # SIGKILL: with a 30 s guard cycle a graceful stop takes up to 30 s, and the work
-        # this test waits for is already committed.
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        log.close()
+        stop_cluster(proc, log)

@@ -1,0 +1,110 @@
+"""Error log admin: read-only pages; resolve, ignore and reopen go through the services."""
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from monitoring import services
+from monitoring.models import ErrorEvent, ErrorGroup
+
+RECENT_EVENTS = 20
+EVENT_FIELDS = ["occurred_at", "source", "request_id", "user_repr", "route", "method",
+                "task_name", "operation_name", "message"]  # fmt: skip
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RecentEventInline(ReadOnlyMixin, admin.TabularInline):
+    """The group's newest events (only those: a busy group has thousands)."""
+
+    model = ErrorEvent
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
+    show_change_link = True
+    extra = 0
+    verbose_name_plural = f"Last {RECENT_EVENTS} events"
+
+    def get_queryset(self, request):
+        # The inline formset filters this by group afterwards, and a sliced queryset cannot be
+        # filtered: keep the slice inside a subquery.
+        qs = super().get_queryset(request)
+        object_id = (
+            request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        )
+        if object_id is None:
+            return qs.none()
+        newest = (
+            ErrorEvent.objects.filter(group_id=object_id)
+            .order_by("-occurred_at", "-pk")
+            .values("pk")[:RECENT_EVENTS]
+        )
+        return qs.filter(pk__in=newest).order_by("-occurred_at", "-pk")
+
+
+@admin.register(ErrorGroup)
+class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["exception_type", "short_message", "culprit", "status", "count",
+                    "first_seen", "last_seen"]  # fmt: skip
+    list_filter = ["status", "exception_type"]
+    search_fields = ["exception_type", "message", "culprit", "fingerprint"]
+    ordering = ["-last_seen"]
+    date_hierarchy = "last_seen"
+    fields = ["exception_type", "message", "culprit", "status", "count", "first_seen",
+              "last_seen", "regressed_at", "resolved_at", "resolved_by", "last_alerted_at",
+              "fingerprint"]  # fmt: skip
+    readonly_fields = fields
+    list_select_related = False
+    inlines = [RecentEventInline]
+    actions = ["resolve_groups", "ignore_groups", "reopen_groups"]
+
+    @admin.display(description="Message", ordering="message")
+    def short_message(self, group: ErrorGroup) -> str:
+        return group.message if len(group.message) <= 120 else group.message[:117] + "..."
+
+    def has_triage_permission(self, request) -> bool:
+        return request.user.has_perm("monitoring.change_errorgroup")
+
+    def _apply(self, request, queryset, service, verb: str) -> None:
+        done = 0
+        for group in queryset.order_by("pk"):
+            service(group=group, actor=request.user)
+            done += 1
+        self.message_user(request, f"{done} error group(s) {verb}.")
+
+    @admin.action(description="Resolve selected error groups", permissions=["triage"])
+    def resolve_groups(self, request, queryset):
+        self._apply(request, queryset, services.error_group_resolve, "resolved")
+
+    @admin.action(description="Ignore selected error groups", permissions=["triage"])
+    def ignore_groups(self, request, queryset):
+        self._apply(request, queryset, services.error_group_ignore, "ignored")
+
+    @admin.action(description="Reopen selected error groups", permissions=["triage"])
+    def reopen_groups(self, request, queryset):
+        self._apply(request, queryset, services.error_group_reopen, "reopened")
+
+
+@admin.register(ErrorEvent)
+class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "group", "source", "route", "task_name", "operation_name",
+                    "user_repr", "request_id"]  # fmt: skip
+    list_filter = ["source"]
+    search_fields = ["=request_id", "route", "task_name", "operation_name", "user_repr"]
+    list_select_related = ["group"]
+    date_hierarchy = "occurred_at"
+    fields = ["group", "occurred_at", "source", "request_id", "user_repr", "user", "route",
+              "method", "task_name", "operation_name", "message", "payload",
+              "traceback_display"]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="Traceback")
+    def traceback_display(self, event: ErrorEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.traceback)

@@ -1,0 +1,13 @@
+from django_q.models import Schedule
+
+from integrity.scheduling import ScheduledJob
+
+SCHEDULES = [
+    ScheduledJob(
+        name="monitoring.purge_error_log",
+        func="monitoring.tasks.purge_error_log",
+        schedule_type=Schedule.CRON,
+        cron="30 3 * * *",
+        description="Delete error-log events past their retention age or over the per-group cap.",
+    ),
+]

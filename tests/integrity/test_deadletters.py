@@ -1,0 +1,167 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_q.models import Task
+
+from finance.models import Account
+from integrity import services
+from integrity.models import DeadLetter
+from integrity.transactions import OperationFailed, register_operation, run_operation
+
+STATE = {"broken": True}
+
+
+def create_when_fixed(ctx):
+    if STATE["broken"]:
+        raise RuntimeError("still broken")
+    from finance import services as finance
+
+    return finance.account_create(code=ctx.payload["code"], name="DLQ", type="asset",
+                                  currency="USD").pk  # fmt: skip
+
+
+register_operation("test.create_when_fixed", create_when_fixed)
+
+
+@pytest.fixture
+def letter(db):
+    STATE["broken"] = True
+    with pytest.raises(OperationFailed) as exc:
+        run_operation("test.create_when_fixed", payload={"code": "7501"})
+    yield DeadLetter.objects.get(pk=exc.value.fields["dead_letter"])
+    STATE["broken"] = True
+
+
+class TestApi:
+    def test_operator_lists_retries_and_resolves(self, api, operator, letter):
+        client = api.as_user(operator)
+        listed = client.get("/api/v1/dead-letters/", {"status": "pending"}).json()
+        assert [d["id"] for d in listed["results"]] == [letter.pk]
+        assert listed["results"][0]["payload"] == {"code": "7501"}
+        STATE["broken"] = False
+        retried = client.post(f"/api/v1/dead-letters/{letter.pk}/retry/")
+        assert retried.status_code == 200 and retried.json()["status"] == "resolved"
+        assert retried.json()["events"][-1]["actor"] == "operator"
+        assert Account.objects.filter(code="7501").count() == 1
+
+    def test_discard_needs_a_reason_and_is_recorded(self, api, operator, letter):
+        client = api.as_user(operator)
+        response = client.post(f"/api/v1/dead-letters/{letter.pk}/discard/", {}, format="json")
+        assert response.status_code == 400
+        response = client.post(
+            f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "duplicate of #9"},
+            format="json",
+        )  # fmt: skip
+        assert response.json()["status"] == "discarded"
+        assert response.json()["discard_reason"] == "duplicate of #9"
+        again = client.post(f"/api/v1/dead-letters/{letter.pk}/retry/")
+        assert again.status_code == 422
+        assert again.json()["error"]["code"] == "deadletter.invalid_state"
+
+    @pytest.mark.parametrize("role", ["finance_clerk", "finance_approver", "auditor"])
+    def test_other_roles_cannot_act(self, api, make_user, letter, role):
+        client = api.as_user(make_user(role))
+        assert client.post(f"/api/v1/dead-letters/{letter.pk}/retry/").status_code == 403
+        discard = client.post(f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "x"},
+                              format="json")  # fmt: skip
+        assert discard.status_code == 403
+        letter.refresh_from_db()
+        assert letter.status == "pending"
+
+
+class TestCommand:
+    def test_list_retry_discard(self, letter, operator):
+        out = StringIO()
+        call_command("deadletters", "list", stdout=out)
+        assert f"#{letter.pk}" in out.getvalue() and "test.create_when_fixed" in out.getvalue()
+        with pytest.raises(CommandError):
+            call_command("deadletters", "retry", str(letter.pk), stdout=StringIO(),
+                         stderr=StringIO())  # fmt: skip
+        STATE["broken"] = False
+        out = StringIO()
+        call_command("deadletters", "retry-all", "--as", "operator", stdout=out)
+        assert f"#{letter.pk}: resolved" in out.getvalue()
+        letter.refresh_from_db()
+        assert letter.resolved_by == operator
+        with pytest.raises(CommandError):
+            call_command("deadletters", "discard", str(letter.pk), "--reason", "late",
+                         stdout=StringIO())  # fmt: skip
+
+
+class TestScheduledRetry:
+    def test_due_letters_retry_and_exhausted_ones_fail_and_alert(self, letter, settings, alerts):
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            next_retry_at=timezone.now() - timedelta(seconds=1), max_attempts=2
+        )
+        assert services.deadletter_retry_due()["pending"] == 1
+        letter.refresh_from_db()
+        assert letter.status == "pending" and letter.next_retry_at > timezone.now()
+        assert services.deadletter_retry_due()["resolved"] == 0  # not due yet
+        DeadLetter.objects.filter(pk=letter.pk).update(next_retry_at=timezone.now())
+        from django.test import TestCase
+
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            services.deadletter_retry_due()
+        letter.refresh_from_db()
+        assert letter.status == "failed" and letter.attempts == 2
+        assert any(a["key"] == f"failed:{letter.pk}" for a in alerts)
+
+    def test_stale_claims_are_released(self, letter):
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            status="retrying", last_attempt_at=timezone.now() - timedelta(hours=1)
+        )
+        STATE["broken"] = False
+        DeadLetter.objects.filter(pk=letter.pk).update(next_retry_at=timezone.now())
+        outcome = services.deadletter_retry_due()
+        assert outcome["released"] == 1 and outcome["resolved"] == 1
+
+    def test_business_rule_failure_on_retry_fails_at_once(self, db):
+        letter = services.deadletter_create(
+            operation="finance.journal_entry_approve",
+            payload={"entry_id": 999999, "actor_id": 999999},
+        )
+        result = services.deadletter_retry(dead_letter=letter)
+        assert result.status in ("failed", "pending")
+
+
+def test_queue_check_alerts_over_thresholds_and_resolves(letter, settings, alerts, monkeypatch):
+    from alerts import services as alert_services
+
+    resolved = []
+    monkeypatch.setattr(alert_services, "resolve_alert", lambda **kw: resolved.append(kw))
+    settings.DEADLETTER_ALERT_COUNT = 1
+    stats = services.deadletter_queue_check()
+    assert stats["open"] == 1
+    assert alerts[-1]["source"] == "deadletters" and alerts[-1]["key"] == "queue"
+    settings.DEADLETTER_ALERT_COUNT = 5
+    DeadLetter.objects.update(created_at=timezone.now())
+    services.deadletter_queue_check()
+    assert resolved[-1] == {"source": "deadletters", "key": "queue"}
+
+
+def _task(task_id: str, attempts: int, success: bool = False) -> dict:
+    Task.objects.create(
+        id=task_id, name=f"task-{task_id}", func="integrity.tasks.purge_operation_records",
+        started=timezone.now(), stopped=timezone.now(), success=success,
+        attempt_count=attempts, result="Boom : Traceback ...",
+    )  # fmt: skip
+    return {"id": task_id, "name": f"task-{task_id}", "success": success,
+            "func": "integrity.tasks.purge_operation_records", "args": (), "kwargs": {},
+            "result": "Boom : Traceback ..."}  # fmt: skip
+
+
+def test_failed_task_on_its_last_attempt_becomes_a_dead_letter(db, settings, alerts):
+    from django_q.signals import post_execute
+
+    post_execute.send(sender="django_q", task=_task("a" * 32, attempts=1))
+    assert not DeadLetter.objects.exists()  # the broker will present it again
+    post_execute.send(sender="django_q", task=_task("b" * 32, attempts=3))
+    letter = DeadLetter.objects.get()
+    assert letter.kind == "task" and letter.operation == "integrity.tasks.purge_operation_records"
+    assert letter.payload["task_id"] == "b" * 32
+    assert alerts[-1]["source"] == "tasks"
+    # A task dead letter retries by running the function again.
+    assert services.deadletter_retry(dead_letter=letter).status == "resolved"
