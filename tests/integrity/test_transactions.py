@@ -1,4 +1,4 @@
-"""run_operation: all or nothing, retried on transient faults, dead-lettered when it can't finish."""
+"""run_operation: all or nothing, retried on transient errors, else dead-lettered."""
 
 import threading
 import time
