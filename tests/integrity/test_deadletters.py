@@ -165,3 +165,28 @@ def test_failed_task_on_its_last_attempt_becomes_a_dead_letter(db, settings, ale
     assert alerts[-1]["source"] == "tasks"
     # A task dead letter retries by running the function again.
     assert services.deadletter_retry(dead_letter=letter).status == "resolved"
+
+
+def test_admin_actions_retry_and_discard(client, operator, letter):
+    client.force_login(operator)
+    page = client.get(f"/admin/integrity/deadletter/{letter.pk}/change/").content.decode()
+    assert "test.create_when_fixed" in page and "still broken" in page
+    STATE["broken"] = False
+    client.post("/admin/integrity/deadletter/",
+                {"action": "retry_letters", "_selected_action": [letter.pk]})  # fmt: skip
+    letter.refresh_from_db()
+    assert letter.status == "resolved" and letter.resolved_by == operator
+    other = services.deadletter_create(operation="test.create_when_fixed", payload={"code": "x"})
+    client.post("/admin/integrity/deadletter/",
+                {"action": "discard_letters", "_selected_action": [other.pk]})  # fmt: skip
+    other.refresh_from_db()
+    assert other.status == "discarded" and other.discarded_by == operator
+    assert [e.action for e in other.events.all()] == ["created", "discarded"]
+
+
+def test_auditor_sees_but_cannot_act_in_the_admin(client, auditor, letter):
+    client.force_login(auditor)
+    client.post("/admin/integrity/deadletter/",
+                {"action": "retry_letters", "_selected_action": [letter.pk]})  # fmt: skip
+    letter.refresh_from_db()
+    assert letter.status == "pending"
