@@ -13,3 +13,5 @@ class FinanceConfig(AppConfig):
         from finance.db_guards import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="ledger_sqlite_fns")
+        # Registers the ledger's operations, so a dead letter can be retried in any process.
+        import finance.services  # noqa: F401

@@ -88,14 +88,16 @@ def _run(letter: DeadLetter) -> None:
     )
 
 
-def deadletter_retry(*, dead_letter: DeadLetter, actor=None, manual: bool = True) -> DeadLetter:
+def deadletter_retry(
+    *, dead_letter: DeadLetter, actor=None, manual: bool = True, note: str = ""
+) -> DeadLetter:
     """Run the operation again with its original key (so it can never run twice).
 
     Manual retries (operators) also re-arm failed letters; scheduled ones take pending only.
     """
     allowed = (S.PENDING, S.FAILED) if manual else (S.PENDING,)
     letter = _claim(dead_letter.pk, allowed=allowed)
-    _event(letter, "retry", actor, "manual" if manual else "scheduled")
+    _event(letter, "retry", actor, note or ("manual" if manual else "scheduled"))
     try:
         _run(letter)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the letter
@@ -107,14 +109,34 @@ def deadletter_retry(*, dead_letter: DeadLetter, actor=None, manual: bool = True
             attempts=letter.attempts + 1, updated_at=now,
         )  # fmt: skip
         _event(letter, "resolved", actor, "retry succeeded")
+        transaction.on_commit(lambda: _resolve_alerts(letter))
     return DeadLetter.objects.get(pk=letter.pk)
+
+
+def _resolve_alerts(letter: DeadLetter) -> None:
+    """A letter is settled: clear its own alert, and its operation's once none is open."""
+    alerting.resolve_alert(source="deadletters", key=f"failed:{letter.pk}")
+    still_open = DeadLetter.objects.filter(
+        operation=letter.operation, status__in=(S.PENDING, S.RETRYING, S.FAILED)
+    ).exists()
+    if not still_open:
+        source = "tasks" if letter.kind == DeadLetter.Kind.TASK else "operations"
+        alerting.resolve_alert(source=source, key=letter.operation)
+
+
+RETRYABLE_CODES = ("operation.failed", "operation.unavailable")
 
 
 def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
     attempts = letter.attempts + 1
-    permanent = isinstance(exc, DomainError) and not exc.code.startswith("operation.")
+    # A broken business rule or an unknown operation will not fix itself by waiting.
+    permanent = (isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES) or isinstance(
+        exc, LookupError
+    )
     exhausted = attempts >= letter.max_attempts or permanent
     now = timezone.now()
+    if isinstance(exc, DomainError) and exc.code in RETRYABLE_CODES and exc.__cause__:
+        exc = exc.__cause__  # keep the root cause, not the wrapper
     error = f"{type(exc).__name__}: {exc}"
     with transaction.atomic():
         DeadLetter.objects.filter(pk=letter.pk).update(
@@ -140,7 +162,9 @@ def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
 
 
 @transaction.atomic
-def deadletter_discard(*, dead_letter: DeadLetter, actor, reason: str) -> DeadLetter:
+def deadletter_discard(
+    *, dead_letter: DeadLetter, actor, reason: str, note: str = ""
+) -> DeadLetter:
     if not reason.strip():
         raise DomainError(
             "Say why the dead letter is discarded.",
@@ -177,9 +201,21 @@ def deadletter_discard(*, dead_letter: DeadLetter, actor, reason: str) -> DeadLe
 def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
     """The scheduled retrier: release stale claims, then retry due pending letters."""
     now = timezone.now()
-    released = DeadLetter.objects.filter(
-        status=S.RETRYING, last_attempt_at__lt=now - STALE_RETRY
-    ).update(status=S.PENDING, updated_at=now)
+    # A claim left behind by a retry that died (or hung) counts as a failed attempt, so a
+    # letter that kills its retrier ends failed instead of being retried forever.
+    stale = DeadLetter.objects.filter(status=S.RETRYING, last_attempt_at__lt=now - STALE_RETRY)
+    released = 0
+    for letter in stale.order_by("pk"):
+        attempts = letter.attempts + 1
+        exhausted = attempts >= letter.max_attempts
+        released += DeadLetter.objects.filter(pk=letter.pk, status=S.RETRYING).update(
+            status=S.FAILED if exhausted else S.PENDING,
+            attempts=attempts,
+            next_retry_at=None if exhausted else now + _retry_delay(attempts),
+            updated_at=now,
+        )
+        _event(letter, "failed" if exhausted else "retry_failed", None,
+               "the retry never finished (its process died or hung)")  # fmt: skip
     due = list(
         DeadLetter.objects.filter(status=S.PENDING, next_retry_at__lte=now)
         .order_by("next_retry_at", "pk")
@@ -199,11 +235,16 @@ def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
 def deadletter_queue_check() -> dict[str, Any]:
     """Queue health: open letters and the age of the oldest; alert past the thresholds."""
     now = timezone.now()
-    open_letters = DeadLetter.objects.filter(status__in=(S.PENDING, S.RETRYING, S.FAILED))
+    # Waiting letters only: a failed one has its own alert until an operator settles it.
+    open_letters = DeadLetter.objects.filter(status__in=(S.PENDING, S.RETRYING))
     stats = open_letters.aggregate(oldest=Min("created_at"))
     count = open_letters.count()
     age = (now - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
-    result = {"open": count, "oldest_age_seconds": round(age, 1)}
+    result = {
+        "open": count,
+        "oldest_age_seconds": round(age, 1),
+        "failed": DeadLetter.objects.filter(status=S.FAILED).count(),
+    }
     too_many = count >= settings.DEADLETTER_ALERT_COUNT
     too_old = age >= settings.DEADLETTER_ALERT_AGE_MINUTES * 60
     if too_many or too_old:
@@ -220,8 +261,14 @@ def deadletter_queue_check() -> dict[str, Any]:
 
 
 def operation_records_purge() -> int:
+    """Old results go, except those an open dead letter may still need to stay exactly-once."""
     cutoff = timezone.now() - timedelta(days=settings.OPERATION_RECORD_RETENTION_DAYS)
-    deleted, _ = OperationRecord.objects.filter(completed_at__lt=cutoff).delete()
+    needed = DeadLetter.objects.exclude(status__in=(S.RESOLVED, S.DISCARDED)).values(
+        "idempotency_key"
+    )
+    deleted, _ = (
+        OperationRecord.objects.filter(completed_at__lt=cutoff).exclude(key__in=needed).delete()
+    )
     return deleted
 
 

@@ -31,9 +31,11 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
 from django.db.models import Model
+from django.http import Http404
 
 from config.exceptions import DomainError, guard_refusal
 
@@ -163,6 +165,8 @@ def encode_result(value: Any) -> Any:
         return {"__model__": value._meta.label_lower, "pk": value.pk}
     if isinstance(value, list | tuple):
         return [encode_result(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode_result(v) for k, v in value.items()}
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
@@ -171,6 +175,8 @@ def decode_result(value: Any) -> Any:
         return apps.get_model(value["__model__"])._default_manager.get(pk=value["pk"])
     if isinstance(value, list):
         return [decode_result(v) for v in value]
+    if isinstance(value, dict):
+        return {k: decode_result(v) for k, v in value.items()}
     return value
 
 
@@ -199,32 +205,62 @@ def _run_compensations(ctx: OperationContext) -> None:
 def _attempt(ctx: OperationContext, steps: Sequence[Step], digest: str, isolation: str | None):
     from integrity.models import OperationRecord
 
+    ctx.results = {}
     with transaction.atomic(durable=True):
-        if isolation and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        if isolation:
+            set_isolation(isolation)
+        try:
+            # First statement: claims the key. A concurrent run with the same key waits on the
+            # unique index (PostgreSQL) or the write lock (SQLite) until the first one ends,
+            # then fails here if it committed. No savepoint: a clash ends the attempt anyway.
+            record = OperationRecord.objects.create(
+                key=ctx.idempotency_key, name=ctx.name, payload_hash=digest, attempts=ctx.attempt
+            )
+        except IntegrityError:
+            raise _AlreadyDone() from None
         result = None
         for step in steps:
             with transaction.atomic():  # a savepoint per step
                 result = step(ctx)
             ctx.results[getattr(step, "__name__", repr(step))] = result
-        try:
-            # No savepoint: on a clash the whole attempt is rolled back anyway.
-            OperationRecord.objects.create(
-                key=ctx.idempotency_key,
-                name=ctx.name,
-                payload_hash=digest,
-                result=encode_result(result),
-                attempts=ctx.attempt,
-            )
-        except IntegrityError:
-            # Another run with this key committed first: ours must not count. Roll back.
-            raise _AlreadyDone() from None
+        record.result = encode_result(result)
+        record.save(update_fields=["result"])
     return result
+
+
+def set_isolation(level: str) -> None:
+    """First statement of a transaction; PostgreSQL only (SQLite transactions serialise)."""
+    if level not in ISOLATION_LEVELS:
+        raise ValueError(f"isolation must be one of {sorted(ISOLATION_LEVELS)}")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")  # from the allowlist
+
+
+ISOLATION_LEVELS = {"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"}
 
 
 class _AlreadyDone(Exception):
     pass
+
+
+def _committed_anyway(ctx: OperationContext, digest: str) -> tuple[bool, Any]:
+    """After a lost connection: did the COMMIT go through before the answer was lost?"""
+    connection.close()
+    try:
+        return _stored_result(ctx.idempotency_key, ctx.name, digest)
+    except DatabaseError:
+        return False, None  # still unreachable: treat as not committed (it is retried)
+
+
+# Exceptions with a meaning of their own for the caller (the API maps them to 4xx): not
+# faults of the operation, so they are neither retried nor dead-lettered.
+PASS_THROUGH: tuple[type[BaseException], ...] = (
+    ObjectDoesNotExist,
+    Http404,
+    PermissionDenied,
+    ValidationError,
+)
 
 
 def run_operation(
@@ -249,6 +285,10 @@ def run_operation(
         raise RuntimeError(f"run_operation({name!r}) must not run inside another transaction")
     steps = list(steps) if steps is not None else operation_steps(name)
     payload = payload or {}
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the payload of {name} must be plain JSON: {exc}") from exc
     key = idempotency_key or f"op-{uuid.uuid4().hex}"
     digest = payload_hash(name, payload)
     max_attempts = max_attempts or settings.OPERATION_MAX_ATTEMPTS
@@ -265,10 +305,15 @@ def run_operation(
         except _AlreadyDone:
             _run_compensations(ctx)
             return _stored_result(key, name, digest)[1]
-        except DomainError:
+        except (DomainError, *PASS_THROUGH):
             _run_compensations(ctx)
             raise
         except Exception as exc:  # classified below: retried, refused or dead-lettered
+            if _lost_connection(exc):
+                done, result = _committed_anyway(ctx, digest)
+                if done:  # the COMMIT went through; its answer was lost
+                    ctx.compensations.clear()
+                    return result
             _run_compensations(ctx)
             refusal = guard_refusal(exc)
             if refusal is not None:
@@ -276,11 +321,11 @@ def run_operation(
                 # fault that a retry could fix.
                 _record_error(ctx, exc)
                 raise refusal from exc
+            if isinstance(exc, IntegrityError):
+                raise  # a constraint refused the write (a race the API answers with 409)
             last_exc = exc
             if not is_transient(exc):
                 break
-            if _lost_connection(exc):
-                connection.close()  # the next attempt reconnects
             if attempt < max_attempts:
                 delay = backoff(attempt)
                 logger.warning(
@@ -311,8 +356,12 @@ def _give_up(ctx: OperationContext, exc: BaseException, *, dead_letter: bool):
                 traceback=trace,
             )
         except DatabaseError:
-            # The database itself is unreachable: the log line is all that is left.
-            logger.exception("Could not write the dead letter for %s", ctx.name)
+            # The database itself is unreachable: this log line is all that is left, so it
+            # carries everything a dead letter would have.
+            logger.exception(
+                "LOST OPERATION %s: could not write its dead letter; payload=%s key=%s\n%s",
+                ctx.name, json.dumps(ctx.payload), ctx.idempotency_key, trace,
+            )  # fmt: skip
     from alerts.services import raise_alert
 
     raise_alert(
@@ -330,12 +379,9 @@ def _give_up(ctx: OperationContext, exc: BaseException, *, dead_letter: bool):
         },
     )
     cls = OperationUnavailable if transient else OperationFailed
-    message = (
-        "The operation could not finish because of a temporary database problem; it was "
-        "rolled back and will be retried."
-        if transient
-        else "The operation failed and was rolled back; it is kept for retry."
-    )
+    cause = "could not finish because of a temporary database problem" if transient else "failed"
+    kept = "it is kept for retry" if letter else "it was logged for an operator"
+    message = f"The operation {cause} and was rolled back; {kept}."
     raise cls(message, fields={"dead_letter": letter.pk if letter else None}) from exc
 
 

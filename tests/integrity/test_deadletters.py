@@ -109,22 +109,36 @@ class TestScheduledRetry:
         assert letter.status == "failed" and letter.attempts == 2
         assert any(a["key"] == f"failed:{letter.pk}" for a in alerts)
 
-    def test_stale_claims_are_released(self, letter):
+    def test_a_retry_that_died_counts_as_a_failed_attempt(self, letter):
+        """A letter whose retry killed or hung its process must not be retried forever."""
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            status="retrying", last_attempt_at=timezone.now() - timedelta(hours=1), max_attempts=2
+        )
+        outcome = services.deadletter_retry_due()
+        letter.refresh_from_db()
+        assert outcome["released"] == 1
+        assert letter.status == "pending" and letter.attempts == 1
+        assert letter.next_retry_at > timezone.now()
         DeadLetter.objects.filter(pk=letter.pk).update(
             status="retrying", last_attempt_at=timezone.now() - timedelta(hours=1)
         )
-        STATE["broken"] = False
-        DeadLetter.objects.filter(pk=letter.pk).update(next_retry_at=timezone.now())
-        outcome = services.deadletter_retry_due()
-        assert outcome["released"] == 1 and outcome["resolved"] == 1
+        services.deadletter_retry_due()
+        letter.refresh_from_db()
+        assert letter.status == "failed" and letter.attempts == 2
 
-    def test_business_rule_failure_on_retry_fails_at_once(self, db):
+    def test_business_rule_failure_on_retry_fails_at_once(self, ledger, approver, post):
+        entry = post(ledger.cash, ledger.equity)  # already posted
         letter = services.deadletter_create(
             operation="finance.journal_entry_approve",
-            payload={"entry_id": 999999, "actor_id": 999999},
+            payload={"entry_id": entry.pk, "actor_id": approver.pk},
         )
         result = services.deadletter_retry(dead_letter=letter)
-        assert result.status in ("failed", "pending")
+        assert result.status == "failed" and result.attempts == 1
+        assert "entry.invalid_state" in result.error
+
+    def test_retry_keeps_the_root_cause(self, letter):
+        result = services.deadletter_retry(dead_letter=letter)
+        assert result.error.startswith("RuntimeError: still broken")
 
 
 def test_queue_check_alerts_over_thresholds_and_resolves(letter, settings, alerts, monkeypatch):

@@ -278,3 +278,51 @@ def finance_balance(account_id):
     from finance.models import AccountBalance
 
     return int(AccountBalance.objects.get(account_id=account_id).debit_total)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_answer_to_a_commit_returns_the_committed_result_without_compensating(monkeypatch):
+    """The COMMIT went through but the connection died before its answer arrived."""
+    from django.db import InterfaceError
+
+    from integrity import transactions
+
+    real = transactions._attempt
+    undone = []
+
+    def commit_then_lose_connection(ctx, *args):
+        ctx.on_rollback(lambda: undone.append("refund"))
+        real(ctx, *args)
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(transactions, "_attempt", commit_then_lose_connection)
+    BROKEN["on"] = False
+    pk = run_operation("test.make_account_then_flaky", payload={"code": "7010"})
+    assert Account.objects.get(pk=pk).code == "7010"
+    assert Account.objects.filter(code="7010").count() == 1
+    assert undone == [] and not DeadLetter.objects.exists()
+
+
+def test_dict_results_with_models_are_stored(db):
+    def make(ctx):
+        return {"account": make_account(ctx), "note": "ok"}
+
+    result = run_operation("test.dict_result", [make], {"code": "7011"}, idempotency_key="d-1")
+    again = run_operation("test.dict_result", [make], {"code": "7011"}, idempotency_key="d-1")
+    assert again == result and again["account"].code == "7011"
+
+
+def test_payload_must_be_json(db):
+    from decimal import Decimal
+
+    with pytest.raises(TypeError):
+        run_operation("test.bad_payload", [lambda ctx: None], {"amount": Decimal("1")})
+
+
+def test_lookups_that_fail_are_not_dead_lettered(db):
+    def missing(ctx):
+        return Account.objects.get(code="nope")
+
+    with pytest.raises(Account.DoesNotExist):
+        run_operation("test.missing", [missing])
+    assert not DeadLetter.objects.exists()

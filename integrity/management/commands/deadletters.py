@@ -1,3 +1,4 @@
+import getpass
 import json
 
 from django.contrib.auth import get_user_model
@@ -28,6 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         actor = None
+        self.note = f"command line, OS user {getpass.getuser()}"
         if options.get("username"):
             try:
                 actor = get_user_model().objects.get(username=options["username"])
@@ -44,7 +46,9 @@ class Command(BaseCommand):
             return self._retry(list(letters.order_by("pk")), actor)
         letter = self._get(options["id"])
         try:
-            services.deadletter_discard(dead_letter=letter, actor=actor, reason=options["reason"])
+            services.deadletter_discard(
+                dead_letter=letter, actor=actor, reason=options["reason"], note=self.note
+            )
         except DomainError as exc:
             raise CommandError(f"[{exc.code}] {exc.message}") from exc
         self.stdout.write(f"#{letter.pk} discarded.")
@@ -81,7 +85,7 @@ class Command(BaseCommand):
         failed = 0
         for letter in letters:
             try:
-                result = services.deadletter_retry(dead_letter=letter, actor=actor)
+                result = services.deadletter_retry(dead_letter=letter, actor=actor, note=self.note)
             except DomainError as exc:
                 self.stderr.write(f"#{letter.pk}: [{exc.code}] {exc.message}")
                 failed += 1
