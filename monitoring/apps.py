@@ -14,3 +14,12 @@ class MonitoringConfig(AppConfig):
 
         # Failed django-q2 tasks go to the error log (sent by the cluster's monitor process).
         post_execute.connect(record_failed_task, dispatch_uid="monitoring.record_failed_task")
+
+        from django.core.signals import got_request_exception
+
+        from monitoring.capture import record_uncaught_exception
+
+        # Exceptions raised outside views (in middleware) never reach process_exception.
+        got_request_exception.connect(
+            record_uncaught_exception, dispatch_uid="monitoring.record_uncaught_exception"
+        )

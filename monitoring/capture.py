@@ -85,8 +85,9 @@ def api_request_payload(request: Any) -> dict[str, Any]:
 
 
 def record_request_exception(*, request: HttpRequest, exc: BaseException) -> ErrorEvent | None:
-    if isinstance(exc, NOT_ERRORS):
+    if isinstance(exc, NOT_ERRORS) or getattr(request, "_error_recorded", False):
         return None
+    request._error_recorded = True  # type: ignore[attr-defined]  # once per request
     match = getattr(request, "resolver_match", None)
     return error_record(
         exc=exc,
@@ -138,3 +139,15 @@ def record_failed_task(sender: Any, task: dict[str, Any], **kwargs: Any) -> None
             "kwargs": task.get("kwargs"),
         },
     )
+
+
+def record_uncaught_exception(
+    sender: Any, request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    """got_request_exception: what no view caught, middleware included (views are usually
+    recorded first by ErrorCaptureMiddleware; the request is marked so it counts once)."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    if request is not None and exc is not None:
+        record_request_exception(request=request, exc=exc)

@@ -326,3 +326,14 @@ def test_lookups_that_fail_are_not_dead_lettered(db):
     with pytest.raises(Account.DoesNotExist):
         run_operation("test.missing", [missing])
     assert not DeadLetter.objects.exists()
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped(settings):
+    from integrity.transactions import backoff
+
+    settings.OPERATION_RETRY_BASE_SECONDS = 0.1
+    settings.OPERATION_RETRY_MAX_SECONDS = 1.0
+    for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0), (20, 1.0)]:
+        samples = [backoff(attempt) for _ in range(300)]
+        assert all(0 <= s <= ceiling for s in samples)
+        assert max(samples) > ceiling * 0.8 and min(samples) < ceiling * 0.2  # jittered

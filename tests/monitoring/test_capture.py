@@ -122,3 +122,15 @@ def test_task_failure_without_traceback_is_a_task_failed_error():
     post_execute.send(sender="django_q", task=_task(success=False, result=None))
     event = ErrorEvent.objects.select_related("group").get()
     assert event.group.exception_type == "TaskFailed" and event.source == ErrorSource.TASK
+
+
+def test_exception_in_middleware_is_recorded_once(web, settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.monitoring.urls.ExplodingMiddleware"]
+    assert web.get("/explode/").status_code == 500
+    event = ErrorEvent.objects.get()
+    assert event.message == "middleware exploded" and event.route == "/explode/"
+
+
+def test_failing_view_is_recorded_once_not_twice(web):
+    web.get("/boom/1/")
+    assert ErrorEvent.objects.count() == 1

@@ -31,3 +31,15 @@ urlpatterns = [
     path("missing/", missing),
     path("api/boom/", ApiBoomView.as_view()),
 ]
+
+
+class ExplodingMiddleware:
+    """Fails outside any view, for the capture test."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/explode/":
+            raise RuntimeError("middleware exploded")
+        return self.get_response(request)
