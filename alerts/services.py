@@ -8,6 +8,7 @@ two functions are the single place problems are reported: they write a structure
 the `ledgerguard.alerts` logger. Callers do not change when delivery arrives.
 """
 
+import json
 import logging
 from typing import Any
 
@@ -25,11 +26,12 @@ def raise_alert(
         raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
     logger.log(
         _LEVELS[severity],
-        "ALERT %s [%s/%s] %s",
+        "ALERT %s [%s/%s] %s %s",
         severity.upper(),
         source,
         key,
         title,
+        json.dumps(details or {}, default=str, sort_keys=True),
         extra={
             "alert": {
                 "source": source,

@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://... python benchmarks/operations.py [N]      (default N=2000)
 
 The work is the same on both sides: one INSERT and one UPDATE. run_operation adds a savepoint
-per step, the stored result (one INSERT into integrity_operationrecord, what makes a retry
-after a lost COMMIT safe) and its bookkeeping.
+per step and the operation record that makes it exactly-once (an INSERT claiming the key as
+the first statement, an UPDATE storing the result as the last).
 """
 
 import sys

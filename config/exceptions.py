@@ -6,8 +6,8 @@ Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": 
 import logging
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
@@ -111,7 +111,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             error_body("conflict", "The request conflicts with the current data; retry."),
             status=409,
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
         return Response(error_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(

@@ -44,6 +44,10 @@ ERRORS = {
     "404": "No such object (code `not_found`).",
     "409": "Idempotency-Key conflict or a concurrent change (code `idempotency.*`, `conflict`).",
     "422": "A business rule is broken; the code names the rule.",
+    "500": "An operation failed and was rolled back (`operation.failed`, with the dead letter "
+    "id) or an internal error (`internal_error`).",
+    "503": "Temporary database trouble outlasted the retries (`operation.unavailable`); the "
+    "operation was rolled back and kept as a dead letter.",
 }
 
 

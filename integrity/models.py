@@ -36,9 +36,10 @@ class IdempotencyKey(models.Model):
 class OperationRecord(models.Model):
     """The committed result of an operation, keyed by its idempotency key.
 
-    Written as the last statement of the operation's transaction, so it exists exactly when
-    the operation's work does: a retry whose first attempt did commit (a COMMIT whose answer
-    was lost with the connection) finds it and returns the first result instead of running twice.
+    Inserted by the operation's first statement and given its result by the last, in the same
+    transaction, so it exists exactly when the operation's work does: a retry whose first
+    attempt did commit (a COMMIT whose answer was lost with the connection) finds it and
+    returns the first result instead of running twice. `completed_at` is when the run began.
     """
 
     key = models.CharField(max_length=255, unique=True)

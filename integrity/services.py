@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts import services as alerting
 from config.exceptions import DomainError
 from integrity.models import DeadLetter, DeadLetterEvent, OperationRecord
+from integrity.transactions import UnknownOperation
 
 logger = logging.getLogger("ledgerguard.deadletters")
 S = DeadLetter.Status
@@ -130,8 +131,8 @@ RETRYABLE_CODES = ("operation.failed", "operation.unavailable")
 def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
     attempts = letter.attempts + 1
     # A broken business rule or an unknown operation will not fix itself by waiting.
-    permanent = (isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES) or isinstance(
-        exc, LookupError
+    permanent = isinstance(exc, UnknownOperation) or (
+        isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES
     )
     exhausted = attempts >= letter.max_attempts or permanent
     now = timezone.now()
@@ -149,16 +150,18 @@ def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
         )
         _event(letter, "failed" if exhausted else "retry_failed", actor, error[:1000])
     if exhausted:
-        transaction.on_commit(
-            lambda: alerting.raise_alert(
-                source="deadletters",
-                key=f"failed:{letter.pk}",
-                severity="error",
-                title=f"Dead letter #{letter.pk} ({letter.operation}) failed for good",
-                details={"attempts": attempts, "error": error[:1000], "permanent": permanent},
-            )
-        )
+        transaction.on_commit(lambda: _alert_failed(letter, attempts, error, permanent=permanent))
     return DeadLetter.objects.get(pk=letter.pk)
+
+
+def _alert_failed(letter: DeadLetter, attempts: int, error: str, *, permanent: bool) -> None:
+    alerting.raise_alert(
+        source="deadletters",
+        key=f"failed:{letter.pk}",
+        severity="error",
+        title=f"Dead letter #{letter.pk} ({letter.operation}) failed for good",
+        details={"attempts": attempts, "error": error[:1000], "permanent": permanent},
+    )
 
 
 @transaction.atomic
@@ -191,10 +194,8 @@ def deadletter_discard(
             "updated_at",
         ]
     )
-    _event(letter, "discarded", actor, reason)
-    transaction.on_commit(
-        lambda: alerting.resolve_alert(source="deadletters", key=f"failed:{letter.pk}")
-    )
+    _event(letter, "discarded", actor, f"{reason} ({note})" if note else reason)
+    transaction.on_commit(lambda: _resolve_alerts(letter))
     return letter
 
 
@@ -216,6 +217,8 @@ def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
         )
         _event(letter, "failed" if exhausted else "retry_failed", None,
                "the retry never finished (its process died or hung)")  # fmt: skip
+        if exhausted:
+            _alert_failed(letter, attempts, "the retry never finished", permanent=False)
     due = list(
         DeadLetter.objects.filter(status=S.PENDING, next_retry_at__lte=now)
         .order_by("next_retry_at", "pk")

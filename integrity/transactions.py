@@ -9,9 +9,11 @@
   they roll back and reach the caller unchanged.
 - Steps may register compensations (ctx.on_rollback) for side effects outside the database;
   they run in reverse order whenever an attempt fails.
-- Every operation has an idempotency key (the caller's, or one made up for this call). Its
-  result is written as the transaction's last statement, so a retry after a COMMIT whose answer
-  was lost returns the first result instead of running twice.
+- Every operation has an idempotency key (the caller's, or one made up for this call). The key
+  is claimed by the transaction's first statement (a row in OperationRecord, which gets the
+  result at the end), so a concurrent run with the same key waits and then returns the first
+  result, and a retry after a COMMIT whose answer was lost finds the committed result instead
+  of running twice.
 - When it cannot finish (transient errors exhausted, or an unexpected error), the transaction
   is rolled back, the error is written to the error log, a dead letter holding the name,
   payload and key is created outside the rolled-back transaction, and an alert is raised.
@@ -99,11 +101,15 @@ def register_operation(name: str, *steps: Step) -> None:
     _REGISTRY[name] = list(steps)
 
 
+class UnknownOperation(LookupError):
+    """No steps are registered under this name (in this process)."""
+
+
 def operation_steps(name: str) -> list[Step]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise LookupError(f"no operation registered as {name!r}") from None
+        raise UnknownOperation(f"no operation registered as {name!r}") from None
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -277,13 +283,15 @@ def run_operation(
 
     Must be called outside any transaction (it owns it). `payload` must be JSON: it is what a
     dead letter keeps to run the operation again. `isolation` ("SERIALIZABLE",
-    "REPEATABLE READ") applies on PostgreSQL.
+    "REPEATABLE READ", "READ COMMITTED") applies on PostgreSQL.
     """
     blocks = connection.atomic_blocks
     if blocks and not getattr(blocks[-1], "_from_testcase", False):
         # Retrying needs the whole transaction: inside someone else's it cannot roll back.
         raise RuntimeError(f"run_operation({name!r}) must not run inside another transaction")
     steps = list(steps) if steps is not None else operation_steps(name)
+    if isolation is not None and isolation not in ISOLATION_LEVELS:
+        raise ValueError(f"isolation must be one of {sorted(ISOLATION_LEVELS)}")
     payload = payload or {}
     try:
         json.dumps(payload)

@@ -26,4 +26,5 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
 
 class DiscardSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    # Blank is let through so that the service answers with deadletter.reason_required.
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

@@ -50,7 +50,8 @@ class TestApi:
     def test_discard_needs_a_reason_and_is_recorded(self, api, operator, letter):
         client = api.as_user(operator)
         response = client.post(f"/api/v1/dead-letters/{letter.pk}/discard/", {}, format="json")
-        assert response.status_code == 400
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "deadletter.reason_required"
         response = client.post(
             f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "duplicate of #9"},
             format="json",
