@@ -490,8 +490,13 @@ def journal_entry_reverse(
     actor,
     entry_date: date | None = None,
     description: str | None = None,
+    idempotency_key: str | None = None,
 ) -> JournalEntry:
-    """Post a mirror entry and mark the original reversed. Returns the reversal."""
+    """Post a mirror entry and mark the original reversed. Returns the reversal.
+
+    `idempotency_key` (an API client's, scoped by the caller) also keys the operation, so a
+    client retry and a dead-letter retry of the same request can never both run.
+    """
     return run_operation(
         "finance.journal_entry_reverse",
         payload={
@@ -500,6 +505,7 @@ def journal_entry_reverse(
             "entry_date": (entry_date or timezone.localdate()).isoformat(),
             "description": description or "",
         },
+        idempotency_key=idempotency_key,
     )
 
 

@@ -224,8 +224,12 @@ class EntryViewSet(viewsets.ModelViewSet):
     def reverse(self, request, pk=None):
         data = s.ReverseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
         reversal = services.journal_entry_reverse(
-            entry=self._entry(pk), actor=request.user, **data.validated_data
+            entry=self._entry(pk),
+            actor=request.user,
+            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+            **data.validated_data,
         )
         return self._show(reversal, status.HTTP_201_CREATED)
 

@@ -72,3 +72,29 @@ def test_broken_approval_is_500_with_dead_letter_and_retry_posts_once(
     assert AccountBalance.objects.get(account_id=pending.lines.first().account_id).debit_total == (
         Decimal("40.00")
     )
+
+
+def test_api_idempotency_key_also_keys_the_reversal_operation(api, ledger, approver, post):
+    """A client retry after a 5xx and the dead-letter retry share one key: one reversal."""
+    from integrity.models import OperationRecord
+
+    entry = post(ledger.cash, ledger.equity, "10.00")
+    client = api.as_user(approver)
+    first = client.post(f"/api/v1/entries/{entry.pk}/reverse/", {}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="rev-42")  # fmt: skip
+    assert first.status_code == 201
+    record = OperationRecord.objects.get(key=f"api:{approver.pk}:rev-42")
+    assert record.name == "finance.journal_entry_reverse"
+    letter = integrity.deadletter_create(
+        operation=record.name, payload=_payload_of(record, entry, approver),
+        idempotency_key=record.key,
+    )  # fmt: skip
+    assert integrity.deadletter_retry(dead_letter=letter).status == "resolved"
+    assert JournalEntry.objects.filter(reversal_of=entry).count() == 1
+
+
+def _payload_of(record, entry, approver):
+    from django.utils import timezone
+
+    return {"entry_id": entry.pk, "actor_id": approver.pk,
+            "entry_date": timezone.localdate().isoformat(), "description": ""}  # fmt: skip
