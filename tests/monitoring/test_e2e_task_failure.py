@@ -1,19 +1,12 @@
 """A real `manage.py qcluster` runs a failing task; the error log records it."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django_q.tasks import async_task
 
 from monitoring.models import ErrorEvent, ErrorSource
-from tests.e2e.test_scheduler import test_database_url
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.test_scheduler import start_cluster, stop_cluster
 
 
 @pytest.mark.e2e
@@ -21,22 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_qcluster_task_failure_lands_in_the_error_log():
     # An in-app function called with an argument it does not take: a TypeError in the worker.
     async_task("monitoring.tasks.purge_error_log", "unexpected", task_name="e2e-failing-task")
-    env = os.environ | {
-        "DATABASE_URL": test_database_url(),
-        "Q_POLL": "0.2",
-        "Q_WORKERS": "1",
-        "Q_MAX_ATTEMPTS": "1",
-    }
-    log = (ROOT / "var" / "qcluster-monitoring-e2e.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    proc, log = start_cluster(Q_MAX_ATTEMPTS="1", Q_GUARD_CYCLE="0.5")
     try:
         deadline = time.monotonic() + 90
         event = None
         while time.monotonic() < deadline and event is None:
-            assert proc.poll() is None, "qcluster exited early; see the log"
+            assert proc.poll() is None, "qcluster exited early; see var/qcluster-e2e.log"
             event = ErrorEvent.objects.select_related("group").filter(source="task").first()
             time.sleep(0.5)
         log.seek(0)
@@ -46,6 +29,4 @@ def test_qcluster_task_failure_lands_in_the_error_log():
         assert event.payload["func"] == "monitoring.tasks.purge_error_log"
         assert event.payload["args"] == ["unexpected"]
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        log.close()
+        stop_cluster(proc, log)
