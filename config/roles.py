@@ -17,6 +17,8 @@ VIEW_RECOVERY = [
     "monitoring.view_errorgroup",
     "monitoring.view_errorevent",
 ]
+VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent"]
+OPERATE_ALERTS = ["alerts.acknowledge_alert", "alerts.resolve_alert"]
 OPERATE_RECOVERY = [
     "integrity.retry_deadletter",
     "integrity.discard_deadletter",
@@ -41,18 +43,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "auditor": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_ALERTS,
         "finance.view_entrysequence",
     ],
     "operator": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
         *OPERATE_RECOVERY,
+        *VIEW_ALERTS,
+        *OPERATE_ALERTS,
         "integrity.view_idempotencykey",
     ],
     "admin": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
         *OPERATE_RECOVERY,
+        *VIEW_ALERTS,
+        *OPERATE_ALERTS,
         "finance.add_account",
         "finance.change_account",
         "finance.delete_account",

@@ -15,6 +15,7 @@ api_v1 = [
     *token_router.urls,
     path("", include("finance.api.urls")),
     path("", include("integrity.api.urls")),
+    path("", include("alerts.api.urls")),
 ]
 
 urlpatterns = [

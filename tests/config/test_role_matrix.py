@@ -35,6 +35,9 @@ API = [
     ("get", "/api/v1/dead-letters/{letter}/", {AU, OP, AD}),
     ("post", "/api/v1/dead-letters/{letter}/retry/", {OP, AD}),
     ("post", "/api/v1/dead-letters/{letter}/discard/", {OP, AD}),
+    ("get", "/api/v1/alerts/", {AU, OP, AD}),
+    ("post", "/api/v1/alerts/{alert}/acknowledge/", {OP, AD}),
+    ("post", "/api/v1/alerts/{alert}/resolve/", {OP, AD}),
 ]
 
 ADMIN = [
@@ -50,6 +53,7 @@ ADMIN = [
     ("/admin/integrity/deadletter/", {AU, OP, AD}),
     ("/admin/integrity/deadletter/{letter}/change/", {AU, OP, AD}),
     ("/admin/monitoring/errorgroup/", {AU, OP, AD}),
+    ("/admin/alerts/alert/", {AU, OP, AD}),
 ]
 
 
@@ -66,11 +70,13 @@ def objects(ledger, clerk):
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
         created_by=clerk,
     )
+    from alerts.services import raise_alert
     from integrity.services import deadletter_create
 
     letter = deadletter_create(operation="test.nothing", payload={})
+    alert = raise_alert(source="test", key="matrix", severity="info", title="Matrix")
     return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
-            "letter": letter.pk}  # fmt: skip
+            "letter": letter.pk, "alert": alert.pk}  # fmt: skip
 
 
 @pytest.mark.parametrize("role", ROLES)

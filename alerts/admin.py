@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from alerts import services
+from alerts.models import Alert, AlertEvent
+from config.exceptions import DomainError
+
+
+class AlertEventInline(admin.TabularInline):
+    model = AlertEvent
+    fields = ["at", "kind", "actor", "note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Alerts: state, severity, source, age; acknowledge and resolve go through the services."""
+
+    list_display = ["title", "severity", "state", "source", "key", "occurrences", "age",
+                    "last_seen", "acknowledged_by"]  # fmt: skip
+    list_filter = ["state", "severity", "source"]
+    search_fields = ["title", "source", "key"]
+    readonly_fields = ["source", "key", "severity", "title", "details", "state", "occurrences",
+                       "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
+                       "resolved_at", "resolved_by"]  # fmt: skip
+    inlines = [AlertEventInline]
+    actions = ["acknowledge", "resolve"]
+
+    @admin.display(description="Age", ordering="first_seen")
+    def age(self, alert: Alert) -> str:
+        minutes = int((timezone.now() - alert.first_seen).total_seconds() // 60)
+        return (
+            f"{minutes // 1440}d {minutes // 60 % 24}h"
+            if minutes >= 1440
+            else (f"{minutes // 60}h {minutes % 60}m")
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_acknowledge_permission(self, request):
+        return request.user.has_perm("alerts.acknowledge_alert")
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("alerts.resolve_alert")
+
+    def _apply(self, request, queryset, service, done: str) -> None:
+        for alert in queryset:
+            try:
+                service(alert=alert, actor=request.user)
+                self.message_user(request, f"{alert.title}: {done}.")
+            except DomainError as exc:
+                self.message_user(request, f"{alert.title}: [{exc.code}] {exc.message}",
+                                  level=messages.ERROR)  # fmt: skip
+
+    @admin.action(description="Acknowledge", permissions=["acknowledge"])
+    def acknowledge(self, request, queryset):
+        self._apply(request, queryset, services.alert_acknowledge, "acknowledged")
+
+    @admin.action(description="Resolve", permissions=["resolve"])
+    def resolve(self, request, queryset):
+        self._apply(request, queryset, services.alert_resolve, "resolved")
