@@ -22,6 +22,81 @@ class AlertState(models.TextChoices):
 OPEN_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
 
 
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class Target(models.Model):
+    """Someone or something to notify: an email address, a phone number or a webhook."""
+
+    name = models.CharField(max_length=100, unique=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    address = models.CharField(max_length=500, help_text="Email address, phone number or URL.")
+    fallback = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Used when this target's channel fails for good.",
+    )  # fmt: skip
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel})"
+
+
+class EscalationPolicy(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    repeat_last_step = models.BooleanField(default=False)
+    ack_timeout_minutes = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="An acknowledged alert not resolved within this goes back to escalating.",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EscalationStep(models.Model):
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    delay_minutes = models.PositiveIntegerField(
+        default=0, help_text="Wait after the previous step (or after the alert fired)."
+    )
+    targets = models.ManyToManyField(Target, related_name="+")
+
+    class Meta:
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="alerts_step_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} step {self.position}"
+
+
+class Route(models.Model):
+    """First matching route (by position) chooses the policy; keep a catch-all last."""
+
+    position = models.PositiveSmallIntegerField(default=100)
+    name = models.CharField(max_length=100)
+    source = models.CharField(max_length=100, blank=True, help_text="Blank matches any source.")
+    key_pattern = models.CharField(
+        max_length=255, default="*", help_text="Shell-style, e.g. finance.*"
+    )
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.PROTECT, related_name="routes")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Alert(models.Model):
     """One problem reported by a control. While it is open, repeats of the same
     (source, key) bump this row instead of making a new one."""
@@ -43,6 +118,12 @@ class Alert(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    policy = models.ForeignKey(
+        EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    step = models.SmallIntegerField(default=-1, help_text="Last escalation step notified.")
+    round = models.PositiveSmallIntegerField(default=0, help_text="Repeats of the last step.")
+    next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-last_seen"]
@@ -89,3 +170,43 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Delivery(models.Model):
+    """One notification to one target. Unique per alert, target, kind, step and round: a retry
+    of a step never notifies a target that already got it."""
+
+    class Kind(models.TextChoices):
+        NOTIFY = "notify", "Notify"
+        RESOLVED = "resolved", "Resolved"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NOTIFY)
+    step = models.SmallIntegerField(default=0)
+    round = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    response = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "target", "kind", "step", "round"], name="alerts_delivery_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.alert_id} -> {self.target} ({self.status})"

@@ -77,11 +77,13 @@ def _store(*, source: str, key: str, severity: str, title: str, details: dict) -
             )
             if alert is not None:
                 return _repeat(alert, severity=severity, title=title, details=details, now=now)
+            policy = route_policy(source=source, key=key, severity=severity)
             try:
                 with transaction.atomic():  # a concurrent first report may win the insert
                     alert = Alert.objects.create(
                         source=source, key=key, severity=severity, title=title,
-                        details=details, last_seen=now,
+                        details=details, last_seen=now, policy=policy,
+                        next_escalation_at=now if policy else None,
                     )  # fmt: skip
             except IntegrityError:
                 continue  # it did: go round and count ours as a repeat of theirs
@@ -131,11 +133,31 @@ def resolve_alert(*, source: str, key: str) -> Alert | None:
 
 
 def _close(alert: Alert, *, actor, note: str) -> Alert:
+    from alerts.models import Delivery
+
     alert.state = AlertState.RESOLVED
     alert.resolved_at = timezone.now()
     alert.resolved_by = actor
-    alert.save(update_fields=["state", "resolved_at", "resolved_by"])
+    alert.next_escalation_at = None
+    alert.save(update_fields=["state", "resolved_at", "resolved_by", "next_escalation_at"])
     AlertEvent.objects.create(alert=alert, kind="resolved", actor=actor, note=note)
+    # Everyone who was told about it hears that it is over.
+    notified = (
+        Delivery.objects.filter(alert=alert, kind=Delivery.Kind.NOTIFY, status=Delivery.Status.SENT)
+        .values_list("target_id", flat=True)
+        .distinct()
+    )
+    created = []
+    for target_id in set(notified):
+        delivery, new = Delivery.objects.get_or_create(
+            alert=alert, target_id=target_id, kind=Delivery.Kind.RESOLVED, step=0, round=0,
+            defaults={"channel": Delivery.objects.filter(target_id=target_id).values_list(
+                "channel", flat=True).first()},
+        )  # fmt: skip
+        if new:
+            created.append(delivery.pk)
+    for pk in created:
+        transaction.on_commit(lambda pk=pk: delivery_send(delivery_id=pk))
     return alert
 
 
@@ -152,7 +174,8 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_at = timezone.now()
     alert.acknowledged_by = actor
-    alert.save(update_fields=["state", "acknowledged_at", "acknowledged_by"])
+    alert.next_escalation_at = None  # acknowledging stops escalation
+    alert.save(update_fields=["state", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
     AlertEvent.objects.create(alert=alert, kind="acknowledged", actor=actor)
     return alert
 
@@ -164,3 +187,176 @@ def alert_resolve(*, alert: Alert, actor, note: str = "") -> Alert:
     if not alert.is_open:
         raise AlertNotOpen("The alert is already resolved.")
     return _close(alert, actor=actor, note=note or "resolved by hand")
+
+
+# Routing and escalation -------------------------------------------------------------
+
+
+def route_policy(*, source: str, key: str, severity: str):
+    """The policy of the first active route that matches, by position."""
+    from fnmatch import fnmatchcase
+
+    from alerts.models import Route
+
+    for route in Route.objects.filter(is_active=True).select_related("policy"):
+        if route.source and route.source != source:
+            continue
+        if not fnmatchcase(key, route.key_pattern or "*"):
+            continue
+        if SEVERITY_RANK[severity] < SEVERITY_RANK[route.min_severity]:
+            continue
+        return route.policy
+    return None
+
+
+def alert_escalate_due(*, limit: int = 100) -> int:
+    """The frequent job: move due alerts to their next step and notify its targets.
+
+    Due alerts are claimed with row locks that skip locked rows, so two workers never take
+    the same alert; the step's deliveries are unique per target, so a retried job never
+    notifies anyone twice; due times live in the database, so a restart loses nothing.
+    """
+    from alerts.models import Delivery, EscalationStep
+
+    now = timezone.now()
+    _ack_timeouts(now)
+    escalated = 0
+    created: list[int] = []
+    with transaction.atomic():
+        due = list(
+            Alert.objects.select_for_update(skip_locked=True)
+            .filter(state=AlertState.FIRING, next_escalation_at__lte=now, policy__isnull=False)
+            .order_by("next_escalation_at", "pk")[:limit]
+        )
+        for alert in due:
+            steps = list(EscalationStep.objects.filter(policy_id=alert.policy_id)
+                         .prefetch_related("targets").order_by("position"))  # fmt: skip
+            if not steps:
+                alert.next_escalation_at = None
+                alert.save(update_fields=["next_escalation_at"])
+                continue
+            if alert.step + 1 < len(steps):
+                alert.step += 1
+            else:
+                alert.round += 1  # repeating the last step
+            step = steps[alert.step]
+            for target in step.targets.filter(is_active=True):
+                delivery, new = Delivery.objects.get_or_create(
+                    alert=alert, target=target, kind=Delivery.Kind.NOTIFY, step=alert.step,
+                    round=alert.round, defaults={"channel": target.channel},
+                )  # fmt: skip
+                if new:
+                    created.append(delivery.pk)
+            following = steps[alert.step + 1] if alert.step + 1 < len(steps) else None
+            if following is not None:
+                alert.next_escalation_at = now + timedelta(minutes=following.delay_minutes)
+            elif alert.policy.repeat_last_step:
+                alert.next_escalation_at = now + timedelta(minutes=max(step.delay_minutes, 1))
+            else:
+                alert.next_escalation_at = None
+            alert.save(update_fields=["step", "round", "next_escalation_at"])
+            AlertEvent.objects.create(
+                alert=alert, kind="escalated_to_step", note=f"step {alert.step} round {alert.round}"
+            )
+            escalated += 1
+    for pk in created:
+        delivery_send(delivery_id=pk)
+    return escalated
+
+
+def _ack_timeouts(now) -> None:
+    """Acknowledged alerts left unresolved past their policy's timeout escalate again."""
+    acknowledged = Alert.objects.filter(
+        state=AlertState.ACKNOWLEDGED, policy__ack_timeout_minutes__isnull=False
+    ).select_related("policy")
+    for alert in acknowledged:  # few rows: only open, acknowledged alerts with a timeout
+        if alert.acknowledged_at + timedelta(minutes=alert.policy.ack_timeout_minutes) > now:
+            continue
+        with transaction.atomic():
+            claimed = Alert.objects.filter(pk=alert.pk, state=AlertState.ACKNOWLEDGED).update(
+                state=AlertState.FIRING, next_escalation_at=now
+            )
+            if claimed:
+                AlertEvent.objects.create(
+                    alert=alert, kind="ack_timeout", note="not resolved in time: escalating again"
+                )
+
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Send one delivery; claimed with a conditional update so it is sent at most once."""
+    from django.db.models import F
+
+    from alerts import channels
+    from alerts.models import Delivery
+
+    now = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
+    )
+    if not claimed:
+        return "skipped"
+    delivery = Delivery.objects.select_related("alert", "target").get(pk=delivery_id)
+    try:
+        response = channels.send(delivery)
+    except channels.DeliveryError as exc:
+        return _delivery_failed(delivery, exc)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENT, sent_at=now, response=response[:2000], last_error=""
+    )
+    AlertEvent.objects.create(alert=delivery.alert, kind=f"{delivery.kind}_sent",
+                              note=f"{delivery.target} via {delivery.channel}")  # fmt: skip
+    return "sent"
+
+
+def _delivery_failed(delivery, exc) -> str:
+    from django.conf import settings
+
+    from alerts.models import Delivery
+
+    attempts = delivery.attempts
+    exhausted = exc.permanent or attempts >= settings.ALERT_DELIVERY_MAX_ATTEMPTS
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.FAILED if exhausted else Delivery.Status.PENDING,
+        last_error=str(exc)[:2000],
+        next_attempt_at=None
+        if exhausted
+        else now + timedelta(seconds=settings.ALERT_DELIVERY_RETRY_SECONDS * 2 ** (attempts - 1)),
+    )
+    AlertEvent.objects.create(
+        alert=delivery.alert,
+        kind="delivery_failed",
+        note=f"{delivery.target} via {delivery.channel}, attempt {attempts}: {exc}"[:2000],
+    )
+    if exhausted:
+        fallback = delivery.target.fallback
+        if fallback is not None and fallback.is_active:
+            new, created = Delivery.objects.get_or_create(
+                alert=delivery.alert, target=fallback, kind=delivery.kind, step=delivery.step,
+                round=delivery.round, defaults={"channel": fallback.channel},
+            )  # fmt: skip
+            if created:
+                delivery_send(delivery_id=new.pk)
+        else:
+            from integrity.services import deadletter_create
+
+            deadletter_create(
+                operation="alerts.tasks.send_delivery",
+                kind="task",
+                payload={"args": [delivery.pk], "kwargs": {}},
+                error=str(exc),
+            )
+    return "failed" if exhausted else "retry"
+
+
+def delivery_retry_due(*, limit: int = 100) -> int:
+    from alerts.models import Delivery
+
+    due = list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in due:
+        delivery_send(delivery_id=pk)
+    return len(due)

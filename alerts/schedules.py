@@ -1,0 +1,13 @@
+from django_q.models import Schedule
+
+from integrity.scheduling import ScheduledJob
+
+SCHEDULES = [
+    ScheduledJob(
+        name="alerts.escalate_alerts",
+        func="alerts.tasks.escalate_alerts",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        description="Move due alerts to their next escalation step; retry failed deliveries.",
+    ),
+]

@@ -1,0 +1,199 @@
+"""Routing, escalation steps and email delivery, against a real local SMTP server."""
+
+import socket
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.db import connections
+from django.utils import timezone
+
+from alerts import services
+from alerts.models import Alert, Delivery, EscalationPolicy, EscalationStep, Route, Target
+from integrity.models import DeadLetter
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_down(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 2
+
+
+@pytest.fixture
+def policy(db):
+    first = Target.objects.create(name="on-call", channel="email", address="oncall@example.com")
+    second = Target.objects.create(name="lead", channel="email", address="lead@example.com")
+    policy = EscalationPolicy.objects.create(name="finance", ack_timeout_minutes=30)
+    EscalationStep.objects.create(policy=policy, position=0, delay_minutes=0).targets.add(first)
+    EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10).targets.add(second)
+    Route.objects.create(name="operations", source="operations", key_pattern="finance.*",
+                         min_severity="error", policy=policy)  # fmt: skip
+    return policy
+
+
+def fire(key="finance.journal_entry_approve", severity="error"):
+    return services.raise_alert(source="operations", key=key, severity=severity,
+                                title="Approval failed", details={"dead_letter": 7})  # fmt: skip
+
+
+def make_due(alert):
+    Alert.objects.filter(pk=alert.pk).update(
+        next_escalation_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_routes_choose_a_policy_by_source_key_and_severity(policy):
+    assert fire().policy == policy
+    assert fire(key="finance.other", severity="warning").policy is None  # below min severity
+    assert fire(key="integrity.x").policy is None  # key does not match
+
+
+def test_escalation_notifies_each_step_then_resolution_to_everyone(
+    policy, smtp, django_capture_on_commit_callbacks
+):
+    alert = fire()
+    assert services.alert_escalate_due() == 1
+    ((to, first),) = smtp.messages
+    assert to == ["oncall@example.com"]
+    assert "[Ledgerguard ERROR] Approval failed" in first["Subject"]
+    body = first.get_payload()[0].get_payload(decode=True).decode()
+    assert f"/admin/alerts/alert/{alert.pk}/change/" in body
+    alert.refresh_from_db()
+    assert alert.step == 0 and alert.next_escalation_at > timezone.now() + timedelta(minutes=9)
+    assert services.alert_escalate_due() == 0  # next step not due yet
+    make_due(alert)
+    assert services.alert_escalate_due() == 1
+    assert [m[0] for m in smtp.messages][-1] == ["lead@example.com"]
+    fire()  # a repeat does not notify again
+    assert len(smtp.messages) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resolve_alert(source="operations", key="finance.journal_entry_approve")
+    resolved = sorted(m[0][0] for m in smtp.messages[2:])
+    assert resolved == ["lead@example.com", "oncall@example.com"]
+    assert all("RESOLVED" in m[1]["Subject"] for m in smtp.messages[2:])
+
+
+def test_acknowledging_stops_escalation_until_the_timeout(policy, smtp, operator):
+    alert = fire()
+    services.alert_escalate_due()
+    services.alert_acknowledge(alert=alert, actor=operator)
+    make_due(alert)  # even if a due time were left behind
+    Alert.objects.filter(pk=alert.pk).update(next_escalation_at=None)
+    assert services.alert_escalate_due() == 0 and len(smtp.messages) == 1
+    Alert.objects.filter(pk=alert.pk).update(acknowledged_at=timezone.now() - timedelta(hours=1))
+    assert services.alert_escalate_due() == 1  # ack timed out: back to escalating
+    alert.refresh_from_db()
+    assert alert.state == "firing" and [m[0] for m in smtp.messages][-1] == ["lead@example.com"]
+
+
+def test_a_rerun_never_notifies_a_target_twice(policy, smtp):
+    alert = fire()
+    services.alert_escalate_due()
+    # As if a worker died after notifying and before moving the alert on.
+    Alert.objects.filter(pk=alert.pk).update(step=-1, next_escalation_at=timezone.now())
+    services.alert_escalate_due()
+    assert len(smtp.messages) == 1
+    assert Delivery.objects.filter(alert=alert).count() == 1
+
+
+def test_smtp_down_retries_then_falls_back_or_dead_letters(policy, smtp_down, settings):
+    settings.ALERT_DELIVERY_MAX_ATTEMPTS = 2
+    alert = fire()
+    services.alert_escalate_due()
+    delivery = Delivery.objects.get(alert=alert)
+    assert delivery.status == "pending" and delivery.attempts == 1
+    assert "SMTP failed" in delivery.last_error and delivery.next_attempt_at is not None
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    services.delivery_retry_due()
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == 2
+    letter = DeadLetter.objects.get(operation="alerts.tasks.send_delivery")
+    assert letter.payload["args"] == [delivery.pk]
+    kinds = [e.kind for e in alert.events.all()]
+    assert kinds.count("delivery_failed") == 2  # the failure is visible on the alert
+
+
+def test_permanent_failure_uses_the_fallback_target(policy, smtp, settings):
+    sms = Target.objects.create(name="pager", channel="sms", address="+15550100")
+    email = Target.objects.get(name="on-call")
+    email.fallback = Target.objects.create(name="backup", channel="email",
+                                           address="backup@example.com")  # fmt: skip
+    email.save()
+    Target.objects.filter(name="on-call").update(channel="sms")  # a channel not available yet
+    Target.objects.filter(pk=email.pk).update(fallback=email.fallback)
+    fire()
+    services.alert_escalate_due()
+    assert [m[0] for m in smtp.messages] == [["backup@example.com"]]
+    assert sms.pk  # the SMS channel arrives with its backend
+
+
+def test_a_dead_letter_retry_sends_the_failed_delivery(policy, smtp_down, settings):
+    from integrity.services import deadletter_retry
+
+    settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
+    fire()
+    services.alert_escalate_due()
+    letter = DeadLetter.objects.get(operation="alerts.tasks.send_delivery")
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=settings.EMAIL_PORT)
+    controller.start()  # the mail server is back
+    try:
+        assert deadletter_retry(dead_letter=letter).status == "resolved"
+    finally:
+        controller.stop()
+    assert [m[0] for m in inbox.messages] == [["oncall@example.com"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_send_the_same_step_twice(policy, smtp):
+    alerts = [fire(key=f"finance.op{i}") for i in range(6)]
+    barrier = threading.Barrier(2)
+
+    def worker():
+        barrier.wait()
+        try:
+            services.alert_escalate_due()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(smtp.messages) == len(alerts)
+    assert Delivery.objects.count() == len(alerts)
