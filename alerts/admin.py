@@ -2,8 +2,31 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import Alert, AlertEvent
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    Delivery,
+    EscalationPolicy,
+    EscalationStep,
+    Route,
+    Target,
+)
 from config.exceptions import DomainError
+
+
+class DeliveryInline(admin.TabularInline):  # defined before AlertAdmin needs it
+    model = Delivery
+    fields = ["created_at", "kind", "target", "channel", "step", "round", "status", "attempts",
+              "last_error", "sent_at"]  # fmt: skip
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class AlertEventInline(admin.TabularInline):
@@ -31,7 +54,7 @@ class AlertAdmin(admin.ModelAdmin):
     readonly_fields = ["source", "key", "severity", "title", "details", "state", "occurrences",
                        "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
                        "resolved_at", "resolved_by"]  # fmt: skip
-    inlines = [AlertEventInline]
+    inlines = [AlertEventInline, DeliveryInline]
     actions = ["acknowledge", "resolve"]
 
     @admin.display(description="Age", ordering="first_seen")
@@ -74,3 +97,32 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.action(description="Resolve", permissions=["resolve"])
     def resolve(self, request, queryset):
         self._apply(request, queryset, services.alert_resolve, "resolved")
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "address", "fallback", "is_active"]
+    list_filter = ["channel", "is_active"]
+    search_fields = ["name", "address"]
+
+
+class EscalationStepInline(admin.TabularInline):
+    model = EscalationStep
+    fields = ["position", "delay_minutes", "targets"]
+    filter_horizontal = ["targets"]
+    extra = 1
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "repeat_last_step", "ack_timeout_minutes"]
+    inlines = [EscalationStepInline]
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ["position", "name", "source", "key_pattern", "min_severity", "policy",
+                    "is_active"]  # fmt: skip
+    list_display_links = ["name"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active", "min_severity"]

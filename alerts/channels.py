@@ -4,7 +4,15 @@ DeliveryError(permanent=False) is retried with backoff; permanent ones (a refuse
 go to the target's fallback at once.
 """
 
+import base64
+import hashlib
+import hmac
+import json
 import smtplib
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -63,7 +71,86 @@ def send_email(delivery: Delivery) -> str:
     return "accepted by the mail server"
 
 
-CHANNELS = {Channel.EMAIL: send_email}
+def _post(url: str, body: bytes, headers: dict[str, str]) -> str:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=settings.ALERT_HTTP_TIMEOUT) as response:  # noqa: S310
+            return f"{response.status} {response.read(500).decode(errors='replace')}"
+    except urllib.error.HTTPError as exc:
+        # 4xx means the receiver will never take it (but 408 and 429 ask us to come back).
+        permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
+        raise DeliveryError(f"HTTP {exc.code} from {url}", permanent=permanent) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"could not reach {url}: {exc}") from exc
+
+
+def webhook_payload(delivery: Delivery) -> dict:
+    """Schema version 1 (docs/alerts.md). Details are sanitized: webhooks leave our hands."""
+    from monitoring.sanitize import sanitize
+
+    alert = delivery.alert
+    return {
+        "version": 1,
+        "event": "alert.resolved" if delivery.kind == Delivery.Kind.RESOLVED else "alert.firing",
+        "delivery_id": delivery.pk,
+        "alert": {
+            "id": alert.pk, "source": alert.source, "key": alert.key,
+            "severity": alert.severity, "state": alert.state, "title": alert.title,
+            "occurrences": alert.occurrences, "first_seen": alert.first_seen.isoformat(),
+            "last_seen": alert.last_seen.isoformat(), "details": sanitize(alert.details),
+            "url": _admin_link(alert),
+        },
+    }  # fmt: skip
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + digest.hexdigest()
+
+
+def send_webhook(delivery: Delivery) -> str:
+    payload = webhook_payload(delivery)
+    if delivery.target.webhook_format == "slack":
+        a = payload["alert"]
+        verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else a["severity"].upper()
+        payload = {"text": f"*[{verb}]* {a['title']} ({a['source']}/{a['key']}) <{a['url']}|open>"}
+    body = json.dumps(payload, sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    signature = sign(settings.ALERT_WEBHOOK_SECRET, timestamp, body)
+    headers = {"Content-Type": "application/json", "User-Agent": "Ledgerguard-Alerts/1",
+               "X-Ledgerguard-Timestamp": timestamp,
+               "X-Ledgerguard-Signature": signature}  # fmt: skip
+    return _post(delivery.target.address, body, headers)
+
+
+def sms_text(delivery: Delivery) -> str:
+    """One 160-character segment; titles only, never details (SMS is the least private)."""
+    alert = delivery.alert
+    verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else alert.severity.upper()
+    text = f"Ledgerguard {verb} #{alert.pk}: {alert.title}"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def send_sms(delivery: Delivery) -> str:
+    """Twilio-compatible REST API at SMS_PROVIDER_URL."""
+    if not settings.SMS_PROVIDER_URL:
+        raise DeliveryError("SMS_PROVIDER_URL is not set", permanent=True)
+    sid = settings.SMS_ACCOUNT_SID
+    url = f"{settings.SMS_PROVIDER_URL.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+    body = urllib.parse.urlencode(
+        {
+            "To": delivery.target.address,
+            "From": settings.SMS_FROM_NUMBER,
+            "Body": sms_text(delivery),
+        }
+    ).encode()
+    token = base64.b64encode(f"{sid}:{settings.SMS_AUTH_TOKEN}".encode()).decode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Authorization": f"Basic {token}"}  # fmt: skip
+    return _post(url, body, headers)
+
+
+CHANNELS = {Channel.EMAIL: send_email, Channel.WEBHOOK: send_webhook, Channel.SMS: send_sms}
 
 
 def send(delivery: Delivery) -> str:

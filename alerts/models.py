@@ -38,6 +38,10 @@ class Target(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Used when this target's channel fails for good.",
     )  # fmt: skip
+    webhook_format = models.CharField(
+        max_length=10, choices=[("json", "Ledgerguard JSON"), ("slack", "Slack-compatible")],
+        default="json", help_text="Webhook targets only.",
+    )  # fmt: skip
     is_active = models.BooleanField(default=True)
 
     def __str__(self) -> str:

@@ -17,8 +17,13 @@ VIEW_RECOVERY = [
     "monitoring.view_errorgroup",
     "monitoring.view_errorevent",
 ]
-VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent"]
+VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"]
 OPERATE_ALERTS = ["alerts.acknowledge_alert", "alerts.resolve_alert"]
+CONFIGURE_ALERTS = [
+    f"alerts.{verb}_{model}"
+    for model in ("target", "escalationpolicy", "escalationstep", "route")
+    for verb in ("view", "add", "change", "delete")
+] + ["alerts.view_delivery"]
 OPERATE_RECOVERY = [
     "integrity.retry_deadletter",
     "integrity.discard_deadletter",
@@ -60,6 +65,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *OPERATE_RECOVERY,
         *VIEW_ALERTS,
         *OPERATE_ALERTS,
+        *CONFIGURE_ALERTS,
         "finance.add_account",
         "finance.change_account",
         "finance.delete_account",
