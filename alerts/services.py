@@ -132,7 +132,7 @@ def resolve_alert(*, source: str, key: str) -> Alert | None:
         return None
 
 
-def _close(alert: Alert, *, actor, note: str) -> Alert:
+def _close(alert: Alert, *, actor, note: str, notify: bool = True) -> Alert:
     from alerts.models import Delivery
 
     alert.state = AlertState.RESOLVED
@@ -141,6 +141,8 @@ def _close(alert: Alert, *, actor, note: str) -> Alert:
     alert.next_escalation_at = None
     alert.save(update_fields=["state", "resolved_at", "resolved_by", "next_escalation_at"])
     AlertEvent.objects.create(alert=alert, kind="resolved", actor=actor, note=note)
+    if not notify:
+        return alert
     # Everyone who was told about it hears that it is over.
     notified = (
         Delivery.objects.filter(alert=alert, kind=Delivery.Kind.NOTIFY, status=Delivery.Status.SENT)
@@ -282,8 +284,11 @@ def _ack_timeouts(now) -> None:
                 )
 
 
-def delivery_send(*, delivery_id: int) -> str:
-    """Send one delivery; claimed with a conditional update so it is sent at most once."""
+def delivery_send(*, delivery_id: int, final: bool = False) -> str:
+    """Send one delivery; claimed with a conditional update so it is sent at most once.
+
+    `final`: one attempt only, no retry, fallback or dead letter (send_test_alert).
+    """
     from django.db.models import F
 
     from alerts import channels
@@ -299,6 +304,11 @@ def delivery_send(*, delivery_id: int) -> str:
     try:
         response = channels.send(delivery)
     except channels.DeliveryError as exc:
+        if final:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=Delivery.Status.FAILED, last_error=str(exc)[:2000]
+            )
+            return f"failed: {exc}"
         return _delivery_failed(delivery, exc)
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.SENT, sent_at=now, response=response[:2000], last_error=""
@@ -360,3 +370,45 @@ def delivery_retry_due(*, limit: int = 100) -> int:
     for pk in due:
         delivery_send(delivery_id=pk)
     return len(due)
+
+
+def alert_send_test(*, channel: str | None = None, to: str | None = None) -> list[tuple[str, str]]:
+    """Deliver a test alert now, to `to` or to the default route's first-step targets.
+
+    Returns (target, outcome) pairs; outcome is "sent: ..." or "failed: ...".
+    """
+    import uuid
+
+    from alerts.models import Channel, Delivery, EscalationStep, Target
+
+    if to:
+        guessed = (Channel.EMAIL if "@" in to else Channel.WEBHOOK if to.startswith("http")
+                   else Channel.SMS)  # fmt: skip
+        target, _ = Target.objects.update_or_create(
+            name=f"test: {to}"[:100],
+            defaults={"channel": channel or guessed, "address": to, "is_active": False},
+        )
+        targets = [target]
+    else:
+        policy = route_policy(source="test", key="send_test_alert", severity="critical")
+        step = (EscalationStep.objects.filter(policy=policy).order_by("position")
+                .prefetch_related("targets").first() if policy else None)  # fmt: skip
+        targets = [t for t in (step.targets.all() if step else []) if t.is_active]
+        if channel:
+            targets = [t for t in targets if t.channel == channel]
+    now = timezone.now()
+    alert = Alert.objects.create(
+        source="test", key=f"send_test_alert-{uuid.uuid4().hex[:8]}", severity="info",
+        title="Ledgerguard test alert: delivery works", last_seen=now,
+        details={"sent_by": "manage.py send_test_alert"},
+    )  # fmt: skip
+    AlertEvent.objects.create(alert=alert, kind="raised", note="send_test_alert")
+    results = []
+    for target in targets:
+        delivery = Delivery.objects.create(alert=alert, target=target, channel=target.channel)
+        outcome = delivery_send(delivery_id=delivery.pk, final=True)
+        if outcome == "sent":
+            outcome = "sent: " + Delivery.objects.get(pk=delivery.pk).response
+        results.append((f"{target.channel} {target.address}", outcome))
+    _close(alert, actor=None, note="test finished", notify=False)
+    return results

@@ -197,3 +197,23 @@ def test_two_workers_never_send_the_same_step_twice(policy, smtp):
         t.join(timeout=60)
     assert len(smtp.messages) == len(alerts)
     assert Delivery.objects.count() == len(alerts)
+
+
+def test_send_test_alert_delivers_and_reports(policy, smtp, capsys):
+    from django.core.management import call_command
+
+    call_command("send_test_alert", "--to", "me@example.com")
+    assert "email me@example.com: sent" in capsys.readouterr().out
+    assert [m[0] for m in smtp.messages] == [["me@example.com"]]
+    assert not Alert.objects.filter(source="test", state="firing").exists()
+    Route.objects.create(name="catch-all", policy=policy, position=999)
+    call_command("send_test_alert")  # the default route's first step
+    assert [m[0] for m in smtp.messages][-1] == ["oncall@example.com"]
+
+
+def test_send_test_alert_exits_1_when_delivery_fails(db, smtp_down):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="1 of 1 deliveries failed"):
+        call_command("send_test_alert", "--to", "me@example.com")
+    assert not DeadLetter.objects.exists()
