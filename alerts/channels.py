@@ -36,9 +36,17 @@ def _admin_link(alert: Alert) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/admin/alerts/alert/{alert.pk}/change/"
 
 
+def _ack_link(delivery: Delivery) -> str:
+    from alerts.services import ack_token
+
+    token = ack_token(alert=delivery.alert, target_name=delivery.target.name)
+    return f"{settings.SITE_URL.rstrip('/')}/alerts/ack/{token}/"
+
+
 def send_email(delivery: Delivery) -> str:
     alert = delivery.alert
     link = _admin_link(alert)
+    ack = _ack_link(delivery) if delivery.kind == Delivery.Kind.NOTIFY else ""
     lines = [
         alert.title,
         "",
@@ -48,11 +56,14 @@ def send_email(delivery: Delivery) -> str:
         "",
         f"Open it: {link}",
     ]
+    if ack:
+        lines.append(f"Acknowledge (stops escalation): {ack}")
     html = (
         f"<h2>{escape(alert.title)}</h2><p><b>{escape(alert.severity)}</b>, "
         f"{escape(alert.state)}, {alert.occurrences} occurrence(s)<br>"
         f"{escape(alert.source)} / {escape(alert.key)}</p>"
         f'<p><a href="{escape(link)}">Open the alert</a></p>'
+        + (f'<p><a href="{escape(ack)}">Acknowledge</a></p>' if ack else "")
     )
     message = EmailMultiAlternatives(
         subject=_subject(alert, delivery.kind),

@@ -412,3 +412,40 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
         results.append((f"{target.channel} {target.address}", outcome))
     _close(alert, actor=None, note="test finished", notify=False)
     return results
+
+
+ACK_SALT = "ledgerguard.alerts.acknowledge"
+
+
+def ack_token(*, alert: Alert, target_name: str) -> str:
+    """A signed, expiring token naming one alert (and who it was sent to)."""
+    from django.core import signing
+
+    return signing.dumps({"alert": alert.pk, "to": target_name[:100]}, salt=ACK_SALT)
+
+
+def alert_acknowledge_by_token(*, token: str) -> Alert:
+    """The one-click link: acknowledges exactly the alert it was made for, once."""
+    from django.conf import settings
+    from django.core import signing
+
+    try:
+        data = signing.loads(
+            token, salt=ACK_SALT, max_age=timedelta(hours=settings.ALERT_ACK_LINK_MAX_AGE_HOURS)
+        )
+    except signing.SignatureExpired as exc:
+        raise DomainError("This acknowledge link has expired.", code="alert.link_expired") from exc
+    except signing.BadSignature as exc:
+        raise DomainError("This acknowledge link is not valid.", code="alert.link_invalid") from exc
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=data["alert"])
+        if alert.state != AlertState.FIRING:
+            raise AlertNotOpen(f"The alert is already {alert.state}.")
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.acknowledged_at = timezone.now()
+        alert.next_escalation_at = None
+        alert.save(update_fields=["state", "acknowledged_at", "next_escalation_at"])
+        AlertEvent.objects.create(
+            alert=alert, kind="acknowledged", note=f"by the email link sent to {data['to']}"
+        )
+    return alert

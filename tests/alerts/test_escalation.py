@@ -217,3 +217,35 @@ def test_send_test_alert_exits_1_when_delivery_fails(db, smtp_down):
     with pytest.raises(CommandError, match="1 of 1 deliveries failed"):
         call_command("send_test_alert", "--to", "me@example.com")
     assert not DeadLetter.objects.exists()
+
+
+def test_acknowledge_link_works_once_and_only_for_its_alert(policy, smtp, client, settings):
+    import re
+    import time
+
+    alert = fire()
+    other = fire(key="finance.journal_entry_post")
+    services.alert_escalate_due()
+    mail = next(m for to, m in smtp.messages if "Approval failed" in m["Subject"])
+    body = mail.get_payload()[0].get_payload(decode=True).decode()
+    links = re.findall(r"(/alerts/ack/[^/\s]+/)", body)
+    assert len(links) == 1
+    link = links[0]
+    assert client.get(link).status_code == 200  # a page with a button: scanners ack nothing
+    assert Alert.objects.get(pk=alert.pk).state == "firing"
+    response = client.post(link)
+    assert response.status_code == 200
+    acked = [a for a in (alert, other) if Alert.objects.get(pk=a.pk).state == "acknowledged"]
+    assert len(acked) == 1  # only the alert the link was made for
+    assert Alert.objects.get(pk=acked[0].pk).next_escalation_at is None
+    assert client.post(link).status_code == 409  # works once
+    assert client.post(link[:-3] + "xx/").status_code == 404  # tampered
+    settings.ALERT_ACK_LINK_MAX_AGE_HOURS = 0
+    time.sleep(1.1)
+    services.alert_resolve(alert=acked[0], actor=None)
+    fire()
+    services.alert_escalate_due()
+    fresh = [m for _, m in smtp.messages][-1].get_payload()[0].get_payload(decode=True).decode()
+    late = re.findall(r"(/alerts/ack/[^/\s]+/)", fresh)[0]
+    time.sleep(1.1)
+    assert client.post(late).status_code == 404  # expired
