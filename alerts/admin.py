@@ -9,6 +9,7 @@ from alerts.models import (
     EscalationPolicy,
     EscalationStep,
     Route,
+    Silence,
     Target,
 )
 from config.exceptions import DomainError
@@ -55,7 +56,7 @@ class AlertAdmin(admin.ModelAdmin):
                        "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
                        "resolved_at", "resolved_by"]  # fmt: skip
     inlines = [AlertEventInline, DeliveryInline]
-    actions = ["acknowledge", "resolve"]
+    actions = ["acknowledge", "resolve", "silence_hour"]
 
     @admin.display(description="Age", ordering="first_seen")
     def age(self, alert: Alert) -> str:
@@ -94,6 +95,22 @@ class AlertAdmin(admin.ModelAdmin):
     def acknowledge(self, request, queryset):
         self._apply(request, queryset, services.alert_acknowledge, "acknowledged")
 
+    def has_silence_permission(self, request):
+        return request.user.has_perm("alerts.add_silence")
+
+    @admin.action(description="Silence for 1 hour", permissions=["silence"])
+    def silence_hour(self, request, queryset):
+        from datetime import timedelta
+
+        for alert in queryset:
+            silence = services.silence_create(
+                actor=request.user, reason=f"Silenced from the admin by {request.user}",
+                source=alert.source, key_pattern=alert.key, severity=alert.severity,
+                ends_at=timezone.now() + timedelta(hours=1),
+            )  # fmt: skip
+            note = " (needs a second operator's approval)" if silence.needs_approval else ""
+            self.message_user(request, f"{alert.title}: silenced for an hour{note}.")
+
     @admin.action(description="Resolve", permissions=["resolve"])
     def resolve(self, request, queryset):
         self._apply(request, queryset, services.alert_resolve, "resolved")
@@ -126,3 +143,44 @@ class RouteAdmin(admin.ModelAdmin):
     list_display_links = ["name"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active", "min_severity"]
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "source", "key_pattern", "severity", "starts_at", "ends_at",
+                    "weekdays", "needs_approval", "approved_by", "created_by"]  # fmt: skip
+    list_filter = ["needs_approval", "source"]
+    readonly_fields = ["created_by", "created_at", "needs_approval", "approved_by", "approved_at"]
+    actions = ["approve", "expire"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()  # editing an existing silence: times and reason only
+            return
+        data = {f: form.cleaned_data.get(f) for f in ("source", "key_pattern", "severity",
+                "starts_at", "weekdays", "window_start", "window_end")}  # fmt: skip
+        created = services.silence_create(
+            actor=request.user, reason=form.cleaned_data["reason"],
+            ends_at=form.cleaned_data["ends_at"], timezone_name=form.cleaned_data["timezone"],
+            **data,
+        )  # fmt: skip
+        obj.pk = created.pk
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("alerts.change_silence")
+
+    @admin.action(description="Approve (second operator)", permissions=["change"])
+    def approve(self, request, queryset):
+        for silence in queryset:
+            try:
+                services.silence_approve(silence=silence, actor=request.user)
+                self.message_user(request, f"{silence}: approved.")
+            except DomainError as exc:
+                self.message_user(request, f"{silence}: [{exc.code}] {exc.message}",
+                                  level=messages.ERROR)  # fmt: skip
+
+    @admin.action(description="Expire now", permissions=["change"])
+    def expire(self, request, queryset):
+        for silence in queryset:
+            services.silence_expire(silence=silence, actor=request.user)
+        self.message_user(request, "Expired.")

@@ -214,3 +214,50 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.alert_id} -> {self.target} ({self.status})"
+
+
+class Silence(models.Model):
+    """Matching alerts are recorded but not delivered while the silence is in force.
+
+    Every silence expires (ends_at). A recurring one (a maintenance window such as every
+    Sunday 01:00-03:00 in a named time zone) is in force only inside its window, until it
+    expires. A silence that could match a critical alert needs a second person's approval.
+    """
+
+    source = models.CharField(max_length=100, blank=True, help_text="Blank matches any source.")
+    key_pattern = models.CharField(max_length=255, default="*")
+    severity = models.CharField(
+        max_length=10, choices=Severity.choices, blank=True, help_text="Blank matches any."
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    weekdays = models.CharField(
+        max_length=20, blank=True,
+        help_text="Recurring window: ISO weekdays, comma-separated (1 = Monday, 7 = Sunday).",
+    )  # fmt: skip
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    needs_approval = models.BooleanField(default=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="alerts_silence_expires"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Silence {self.source or '*'}/{self.key_pattern} until {self.ends_at:%Y-%m-%d %H:%M}"
+        )

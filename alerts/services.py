@@ -16,7 +16,7 @@ transaction.on_commit): an alert raised inside a transaction that rolls back is 
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -231,6 +231,15 @@ def alert_escalate_due(*, limit: int = 100) -> int:
             .order_by("next_escalation_at", "pk")[:limit]
         )
         for alert in due:
+            until = silenced_until(alert=alert, now=now)
+            if until is not None:
+                # Recorded, not delivered; if it still fires when the silence ends, it goes then.
+                alert.next_escalation_at = until
+                alert.save(update_fields=["next_escalation_at"])
+                AlertEvent.objects.create(
+                    alert=alert, kind="silenced", note=f"held until {until:%Y-%m-%d %H:%M %Z}"
+                )
+                continue
             steps = list(EscalationStep.objects.filter(policy_id=alert.policy_id)
                          .prefetch_related("targets").order_by("position"))  # fmt: skip
             if not steps:
@@ -449,3 +458,120 @@ def alert_acknowledge_by_token(*, token: str) -> Alert:
             alert=alert, kind="acknowledged", note=f"by the email link sent to {data['to']}"
         )
     return alert
+
+
+# Silences ---------------------------------------------------------------------------
+
+
+def silence_create(
+    *,
+    actor,
+    reason: str,
+    ends_at,
+    starts_at=None,
+    source: str = "",
+    key_pattern: str = "*",
+    severity: str = "",
+    weekdays: str = "",
+    window_start=None,
+    window_end=None,
+    timezone_name: str = "UTC",
+):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from alerts.models import Silence
+
+    starts_at = starts_at or timezone.now()
+    problems = {}
+    if not reason.strip():
+        problems["reason"] = ["Say why."]
+    if ends_at <= starts_at:
+        problems["ends_at"] = ["A silence must end after it starts: every silence expires."]
+    try:
+        ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems["timezone"] = [f"Unknown time zone {timezone_name!r}."]
+    if weekdays and (window_start is None or window_end is None):
+        problems["window_start"] = ["A recurring window needs a start and an end time."]
+    if weekdays and not all(d.strip() in "1234567" and d.strip() for d in weekdays.split(",")):
+        problems["weekdays"] = ["ISO weekdays 1 (Monday) to 7 (Sunday), comma-separated."]
+    if problems:
+        raise DomainError("The silence is not valid.", code="silence.invalid", fields=problems)
+    silence = Silence.objects.create(
+        source=source, key_pattern=key_pattern or "*", severity=severity, starts_at=starts_at,
+        ends_at=ends_at, weekdays=weekdays, window_start=window_start, window_end=window_end,
+        timezone=timezone_name, reason=reason, created_by=actor,
+        # Silencing what could be critical needs a second person.
+        needs_approval=severity in ("", Severity.CRITICAL),
+    )  # fmt: skip
+    return silence
+
+
+def silence_approve(*, silence, actor):
+    from alerts.models import Silence
+
+    with transaction.atomic():
+        silence = Silence.objects.select_for_update().get(pk=silence.pk)
+        if actor.pk == silence.created_by_id:
+            raise DomainError("A second operator must approve this silence.",
+                              code="silence.self_approval")  # fmt: skip
+        silence.approved_by = actor
+        silence.approved_at = timezone.now()
+        silence.save(update_fields=["approved_by", "approved_at"])
+    return silence
+
+
+def silence_expire(*, silence, actor):
+    """End it now (the record stays)."""
+    from alerts.models import Silence
+
+    now = timezone.now()
+    starts = min(silence.starts_at, now - timedelta(microseconds=1))  # ends after it starts
+    Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(starts_at=starts, ends_at=now)
+    return Silence.objects.get(pk=silence.pk)
+
+
+def _window_end(silence, now):
+    """When the silence stops covering `now`, or None if it does not cover `now`."""
+    from zoneinfo import ZoneInfo
+
+    if not (silence.starts_at <= now < silence.ends_at):
+        return None
+    if silence.needs_approval and silence.approved_at is None:
+        return None
+    if not silence.weekdays:
+        return silence.ends_at
+    local = now.astimezone(ZoneInfo(silence.timezone))
+    days = {int(d) for d in silence.weekdays.split(",") if d.strip()}
+    start, end = silence.window_start, silence.window_end
+    for offset in (0, -1):  # a window may have started yesterday and run past midnight
+        day = (local + timedelta(days=offset)).date()
+        if day.isoweekday() not in days:
+            continue
+        opens = datetime.combine(day, start, tzinfo=local.tzinfo)
+        closes = datetime.combine(day if end > start else day + timedelta(days=1), end,
+                                  tzinfo=local.tzinfo)  # fmt: skip
+        if opens <= local < closes:
+            return min(closes.astimezone(now.tzinfo), silence.ends_at)
+    return None
+
+
+def silenced_until(*, alert: Alert, now=None):
+    """The end of the silence that covers this alert now, or None."""
+    from fnmatch import fnmatchcase
+
+    from alerts.models import Silence
+
+    now = now or timezone.now()
+    ends = []
+    for silence in Silence.objects.filter(starts_at__lte=now, ends_at__gt=now):
+        if silence.source and silence.source != alert.source:
+            continue
+        if not fnmatchcase(alert.key, silence.key_pattern or "*"):
+            continue
+        if silence.severity and silence.severity != alert.severity:
+            continue
+        end = _window_end(silence, now)
+        if end is not None:
+            ends.append(end)
+    return max(ends) if ends else None

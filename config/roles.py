@@ -18,7 +18,13 @@ VIEW_RECOVERY = [
     "monitoring.view_errorevent",
 ]
 VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"]
-OPERATE_ALERTS = ["alerts.acknowledge_alert", "alerts.resolve_alert"]
+OPERATE_ALERTS = [
+    "alerts.acknowledge_alert",
+    "alerts.resolve_alert",
+    "alerts.view_silence",
+    "alerts.add_silence",
+    "alerts.change_silence",
+]
 CONFIGURE_ALERTS = [
     f"alerts.{verb}_{model}"
     for model in ("target", "escalationpolicy", "escalationstep", "route")

@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from alerts import services
-from alerts.models import Alert, AlertEvent
+from alerts.models import Alert, AlertEvent, Silence
 
 
 class AlertEventSerializer(serializers.ModelSerializer):
@@ -29,6 +29,24 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SilenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Silence
+        fields = [
+            "id", "source", "key_pattern", "severity", "starts_at", "ends_at", "weekdays",
+            "window_start", "window_end", "timezone", "reason", "created_by", "created_at",
+            "needs_approval", "approved_by", "approved_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_by", "created_at", "needs_approval", "approved_by",
+                            "approved_at"]  # fmt: skip
+        extra_kwargs = {"starts_at": {"required": False}, "timezone": {"required": False}}
+
+
+class AlertSilenceSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
+    reason = serializers.CharField(max_length=2000)
+
+
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AlertSerializer
     filterset_fields = ["state", "severity", "source", "key"]
@@ -36,6 +54,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     action_permissions = {
         "acknowledge": ["alerts.acknowledge_alert"],
         "resolve": ["alerts.resolve_alert"],
+        "silence": ["alerts.add_silence"],
     }
 
     def get_queryset(self):
@@ -51,6 +70,24 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
 
+    @extend_schema(request=AlertSilenceSerializer, responses=None)
+    @action(detail=True, methods=["post"])
+    def silence(self, request, pk=None):
+        """Silence this alert's source and key for a while."""
+        alert = get_object_or_404(self.get_queryset(), pk=pk)
+        data = AlertSilenceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        silence = services.silence_create(
+            actor=request.user, reason=data.validated_data["reason"], source=alert.source,
+            key_pattern=alert.key, severity=alert.severity,
+            ends_at=timezone.now() + timedelta(minutes=data.validated_data["minutes"]),
+        )  # fmt: skip
+        return Response(SilenceSerializer(silence).data, status=201)
+
     @extend_schema(request=None, responses=AlertSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
@@ -58,3 +95,41 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             alert=get_object_or_404(self.get_queryset(), pk=pk), actor=request.user
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
+
+
+class SilenceViewSet(viewsets.ModelViewSet):
+    serializer_class = SilenceSerializer
+    http_method_names = ["get", "post", "head", "options"]
+    action_permissions = {
+        "approve": ["alerts.change_silence"],
+        "expire": ["alerts.change_silence"],
+    }
+
+    def get_queryset(self):
+        return Silence.objects.select_related("created_by", "approved_by")
+
+    def create(self, request, *args, **kwargs):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        silence = services.silence_create(
+            actor=request.user, reason=v.pop("reason"), ends_at=v.pop("ends_at"),
+            timezone_name=v.pop("timezone", "UTC"), **v,
+        )  # fmt: skip
+        return Response(self.get_serializer(silence).data, status=201)
+
+    @extend_schema(request=None, responses=SilenceSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        silence = services.silence_approve(
+            silence=get_object_or_404(self.get_queryset(), pk=pk), actor=request.user
+        )
+        return Response(self.get_serializer(silence).data)
+
+    @extend_schema(request=None, responses=SilenceSerializer)
+    @action(detail=True, methods=["post"])
+    def expire(self, request, pk=None):
+        silence = services.silence_expire(
+            silence=get_object_or_404(self.get_queryset(), pk=pk), actor=request.user
+        )
+        return Response(self.get_serializer(silence).data)

@@ -1,0 +1,72 @@
+"""Fixtures for the alerting tests: a real local SMTP server and a routed policy."""
+
+import socket
+from datetime import timedelta
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.utils import timezone
+
+from alerts import services
+from alerts.models import Alert, EscalationPolicy, EscalationStep, Route, Target
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_down(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 2
+
+
+@pytest.fixture
+def policy(db):
+    first = Target.objects.create(name="on-call", channel="email", address="oncall@example.com")
+    second = Target.objects.create(name="lead", channel="email", address="lead@example.com")
+    policy = EscalationPolicy.objects.create(name="finance", ack_timeout_minutes=30)
+    EscalationStep.objects.create(policy=policy, position=0, delay_minutes=0).targets.add(first)
+    EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10).targets.add(second)
+    Route.objects.create(name="operations", source="operations", key_pattern="finance.*",
+                         min_severity="error", policy=policy)  # fmt: skip
+    return policy
+
+
+def fire(key="finance.journal_entry_approve", severity="error"):
+    return services.raise_alert(source="operations", key=key, severity=severity,
+                                title="Approval failed", details={"dead_letter": 7})  # fmt: skip
+
+
+def make_due(alert):
+    Alert.objects.filter(pk=alert.pk).update(
+        next_escalation_at=timezone.now() - timedelta(seconds=1)
+    )
