@@ -261,3 +261,16 @@ class Silence(models.Model):
         return (
             f"Silence {self.source or '*'}/{self.key_pattern} until {self.ends_at:%Y-%m-%d %H:%M}"
         )
+
+
+class Heartbeat(models.Model):
+    """The alert pipeline's dead-man switch: the scheduler writes it every minute. An outside
+    monitor watches it (GET /alerts/heartbeat/, or the ping to ALERT_HEARTBEAT_URL), because a
+    dead scheduler cannot alert about itself."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    beat_at = models.DateTimeField()
+    ping_status = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

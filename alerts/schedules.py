@@ -10,4 +10,11 @@ SCHEDULES = [
         minutes=1,
         description="Move due alerts to their next escalation step; retry failed deliveries.",
     ),
+    ScheduledJob(
+        name="alerts.heartbeat",
+        func="alerts.tasks.heartbeat",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        description="Dead-man switch: proves the scheduler and a worker run; pings the monitor.",
+    ),
 ]

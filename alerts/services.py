@@ -575,3 +575,45 @@ def silenced_until(*, alert: Alert, now=None):
         if end is not None:
             ends.append(end)
     return max(ends) if ends else None
+
+
+# Dead-man switch ----------------------------------------------------------------------
+
+
+def heartbeat_beat() -> str:
+    """Record that the scheduler and a worker are alive, and ping the outside monitor."""
+    import urllib.error
+    import urllib.request
+
+    from django.conf import settings
+
+    from alerts.models import Heartbeat
+
+    status = "no ALERT_HEARTBEAT_URL set"
+    url = settings.ALERT_HEARTBEAT_URL
+    if url:
+        try:
+            with urllib.request.urlopen(url, timeout=settings.ALERT_HTTP_TIMEOUT) as response:  # noqa: S310
+                status = f"ping {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            status = f"ping failed: {exc}"[:200]
+    Heartbeat.objects.update_or_create(
+        name="alerts", defaults={"beat_at": timezone.now(), "ping_status": status}
+    )
+    return status
+
+
+def heartbeat_status() -> dict[str, Any]:
+    from django.conf import settings
+
+    from alerts.models import Heartbeat
+
+    beat = Heartbeat.objects.filter(name="alerts").first()
+    if beat is None:
+        return {"ok": False, "last_beat": None, "age_seconds": None}
+    age = (timezone.now() - beat.beat_at).total_seconds()
+    return {
+        "ok": age <= settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS,
+        "last_beat": beat.beat_at.isoformat(),
+        "age_seconds": round(age, 1),
+    }

@@ -20,3 +20,7 @@ def send_delivery(delivery_id: int) -> str:
     if result not in ("sent", "skipped"):
         raise RuntimeError(f"delivery {delivery_id} not sent: {result}")
     return result
+
+
+def heartbeat() -> str:
+    return services.heartbeat_beat()

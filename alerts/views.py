@@ -43,3 +43,11 @@ def acknowledge(request, token: str):
         status = 409 if exc.code == "alert.not_open" else 404
         return _page(f"<h1>{escape(exc.message)}</h1>", status=status)
     return _page(f"<h1>Acknowledged: {escape(alert.title)}</h1><p>Escalation has stopped.</p>")
+
+
+def heartbeat(request):
+    """For an outside monitor: 200 while the alert pipeline beats, 503 when it has stopped."""
+    from django.http import JsonResponse
+
+    status = services.heartbeat_status()
+    return JsonResponse(status, status=200 if status["ok"] else 503)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("alerts/ack/<str:token>/", alert_views.acknowledge, name="alert-acknowledge-link"),
+    path("alerts/heartbeat/", alert_views.heartbeat, name="alert-heartbeat"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -188,3 +188,12 @@ def test_acknowledge_link_works_once_and_only_for_its_alert(policy, smtp, client
     late = re.findall(r"(/alerts/ack/[^/\s]+/)", fresh)[0]
     time.sleep(1.1)
     assert client.post(late).status_code == 404  # expired
+
+
+def test_a_storm_of_1000_raises_notifies_each_target_once(policy, smtp):
+    for _ in range(1000):
+        fire()
+        services.alert_escalate_due()
+    assert len(smtp.messages) == 1
+    alert = Alert.objects.get()
+    assert alert.occurrences == 1000 and alert.events.count() < 10
