@@ -88,8 +88,25 @@ def _store(*, source: str, key: str, severity: str, title: str, details: dict) -
             except IntegrityError:
                 continue  # it did: go round and count ours as a repeat of theirs
             AlertEvent.objects.create(alert=alert, kind="raised", note=title)
+            if policy is not None:
+                # Deliver within seconds, not at the next minute's run of the job.
+                transaction.on_commit(_dispatch_soon)
             return alert
     raise DatabaseError(f"could not store alert {source}/{key}")
+
+
+def _dispatch_soon() -> None:
+    """Ask a worker to run the escalation job now (the minute schedule is the safety net)."""
+    from django.conf import settings
+
+    if not settings.ALERT_DISPATCH_IMMEDIATELY:
+        return
+    try:
+        from django_q.tasks import async_task
+
+        async_task("alerts.tasks.escalate_alerts", task_name="alerts-dispatch")
+    except Exception:  # the minute schedule delivers it anyway
+        logger.exception("Could not queue the alert dispatch")
 
 
 def _repeat(alert: Alert, *, severity: str, title: str, details: dict, now) -> Alert:

@@ -292,3 +292,5 @@ SMS_AUTH_TOKEN = env.str("SMS_AUTH_TOKEN", default="")
 SMS_FROM_NUMBER = env.str("SMS_FROM_NUMBER", default="")
 ALERT_HEARTBEAT_URL = env.str("ALERT_HEARTBEAT_URL", default="")
 ALERT_HEARTBEAT_MAX_AGE_SECONDS = env.int("ALERT_HEARTBEAT_MAX_AGE_SECONDS", default=180)
+# A new routed alert queues the escalation job at once (delivery within seconds).
+ALERT_DISPATCH_IMMEDIATELY = env.bool("ALERT_DISPATCH_IMMEDIATELY", default=True)

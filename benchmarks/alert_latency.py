@@ -1,0 +1,144 @@
+"""Time from raise_alert to the message arriving, with a real qcluster worker running.
+
+    DATABASE_URL=postgres://... python benchmarks/alert_latency.py [N]     (default N=20)
+
+Receivers are local: an SMTP server (aiosmtpd) and an HTTP webhook receiver. Each alert is
+routed to one email and one webhook target; the worker picks up the dispatch that raise_alert
+queues. The baseline is the same email sent directly with smtplib in this process.
+"""
+
+import json
+import os
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from _django import ROOT, setup
+
+ARRIVED: dict[str, dict[str, float]] = {}
+
+
+class Inbox:
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
+        text = envelope.content.decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("Subject:") and "bench-" in line:
+                key = line.split("bench-", 1)[1].split()[0]
+                ARRIVED.setdefault(key, {})["email"] = time.perf_counter()
+        return "250 OK"
+
+
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):  # http.server calls it by this name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        key = body["alert"]["key"].split("bench-", 1)[1]
+        ARRIVED.setdefault(key, {})["webhook"] = time.perf_counter()
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    teardown = setup()
+    try:
+        run(n)
+    finally:
+        teardown()
+
+
+def run(n: int) -> None:
+    import logging
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from django.db import connection
+
+    from alerts.models import EscalationPolicy, EscalationStep, Route, Target
+    from alerts.services import raise_alert
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    policy = EscalationPolicy.objects.create(name="bench")
+    step = EscalationStep.objects.create(policy=policy, position=0)
+    step.targets.add(
+        Target.objects.create(name="mail", channel="email", address="oncall@example.com"),
+        Target.objects.create(name="hook", channel="webhook",
+                              address=f"http://127.0.0.1:{hook.server_address[1]}/"),
+    )  # fmt: skip
+    Route.objects.create(name="all", policy=policy)
+
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+    env = os.environ | {
+        "DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "Q_POLL": "0.1",
+        "Q_WORKERS": "1", "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only"),
+    }  # fmt: skip
+    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    try:
+        time.sleep(4)  # the cluster starts
+        email, webhook = [], []
+        for i in range(n):
+            key = f"{i}-{time.time_ns()}"
+            start = time.perf_counter()
+            raise_alert(source="bench", key=f"bench-{key}", severity="error",
+                        title=f"Latency probe bench-{key}")  # fmt: skip
+            deadline = start + 30
+            while time.perf_counter() < deadline and len(ARRIVED.get(key, {})) < 2:
+                time.sleep(0.005)
+            got = ARRIVED.get(key, {})
+            if len(got) < 2:
+                sys.exit(f"alert {key} did not arrive on both channels within 30 s: {got}")
+            email.append(got["email"] - start)
+            webhook.append(got["webhook"] - start)
+
+        baseline = []
+        for _ in range(n):
+            message = EmailMessage()
+            message["Subject"], message["From"], message["To"] = "direct", "a@b.c", "d@e.f"
+            message.set_content("baseline")
+            start = time.perf_counter()
+            with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+                client.send_message(message)
+            baseline.append(time.perf_counter() - start)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        smtp.stop()
+        hook.shutdown()
+
+    def ms(v: float) -> str:
+        return f"{v * 1000:7.1f} ms"
+
+    print(f"alert latency, {n} alerts, raise_alert -> arrival, one qcluster worker (Q_POLL=0.1)")
+    print(f"  email   : median {ms(statistics.median(email))}  p99 {ms(pct(email, 99))}")
+    print(f"  webhook : median {ms(statistics.median(webhook))}  p99 {ms(pct(webhook, 99))}")
+    print(f"  baseline: direct smtplib send, median {ms(statistics.median(baseline))}")
+    print(f"  ratio (email median / direct send median): "
+          f"{statistics.median(email) / statistics.median(baseline):.0f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
