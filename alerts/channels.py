@@ -43,7 +43,26 @@ def _ack_link(delivery: Delivery) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/alerts/ack/{token}/"
 
 
+def summary_lines(delivery: Delivery) -> list[str]:
+    return [f"- [{i['severity']}] #{i['alert']} {i['title']}" + (" (resolved)" if
+            i["kind"] == Delivery.Kind.RESOLVED else "") for i in delivery.items]  # fmt: skip
+
+
 def send_email(delivery: Delivery) -> str:
+    if delivery.kind == Delivery.Kind.SUMMARY:
+        lines = [f"{len(delivery.items)} notifications were held back by the rate limit:", "",
+                 *summary_lines(delivery), "", f"Alerts: {settings.SITE_URL.rstrip('/')}"
+                 "/admin/alerts/alert/"]  # fmt: skip
+        message = EmailMultiAlternatives(
+            subject=f"[Ledgerguard] {len(delivery.items)} alert notifications held back",
+            body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[delivery.target.address],
+        )  # fmt: skip
+        try:
+            message.send(fail_silently=False)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP failed: {exc}") from exc
+        return "summary accepted by the mail server"
     alert = delivery.alert
     link = _admin_link(alert)
     ack = _ack_link(delivery) if delivery.kind == Delivery.Kind.NOTIFY else ""
@@ -121,7 +140,13 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def send_webhook(delivery: Delivery) -> str:
     payload = webhook_payload(delivery)
-    if delivery.target.webhook_format == "slack":
+    if delivery.kind == Delivery.Kind.SUMMARY:
+        payload = {"version": 1, "event": "alert.summary", "delivery_id": delivery.pk,
+                   "held": delivery.items}  # fmt: skip
+        if delivery.target.webhook_format == "slack":
+            payload = {"text": "\n".join(["Held back by the rate limit:",
+                                           *summary_lines(delivery)])}  # fmt: skip
+    elif delivery.target.webhook_format == "slack":
         a = payload["alert"]
         verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else a["severity"].upper()
         payload = {"text": f"*[{verb}]* {a['title']} ({a['source']}/{a['key']}) <{a['url']}|open>"}
@@ -137,6 +162,8 @@ def send_webhook(delivery: Delivery) -> str:
 def sms_text(delivery: Delivery) -> str:
     """One 160-character segment; titles only, never details (SMS is the least private)."""
     alert = delivery.alert
+    if delivery.kind == Delivery.Kind.SUMMARY:
+        return f"Ledgerguard: {len(delivery.items)} alert notifications held back; see the admin."
     verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else alert.severity.upper()
     text = f"Ledgerguard {verb} #{alert.pk}: {alert.title}"
     return text if len(text) <= 160 else text[:157] + "..."

@@ -183,12 +183,15 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         NOTIFY = "notify", "Notify"
         RESOLVED = "resolved", "Resolved"
+        SUMMARY = "summary", "Summary of held notifications"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        HELD = "held", "Held by the rate limit"
+        SUMMARISED = "summarised", "Sent in a summary"
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="deliveries")
@@ -201,6 +204,7 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
     response = models.TextField(blank=True)
+    items = models.JSONField(default=list, blank=True, help_text="A summary's held alerts.")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

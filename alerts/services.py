@@ -321,6 +321,16 @@ def delivery_send(*, delivery_id: int, final: bool = False) -> str:
     from alerts.models import Delivery
 
     now = timezone.now()
+    if not final and _over_rate_limit(delivery_id, now):
+        held = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.HELD
+        )
+        if held:
+            d = Delivery.objects.select_related("alert", "target").get(pk=delivery_id)
+            AlertEvent.objects.create(
+                alert=d.alert, kind="held", note=f"{d.target}: rate limit; goes in a summary"
+            )
+        return "held"
     claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
     )
@@ -342,6 +352,66 @@ def delivery_send(*, delivery_id: int, final: bool = False) -> str:
     AlertEvent.objects.create(alert=delivery.alert, kind=f"{delivery.kind}_sent",
                               note=f"{delivery.target} via {delivery.channel}")  # fmt: skip
     return "sent"
+
+
+def _over_rate_limit(delivery_id: int, now) -> bool:
+    """A target gets at most ALERT_TARGET_MAX_PER_WINDOW notifications per window."""
+    from django.conf import settings
+
+    from alerts.models import Delivery
+
+    delivery = Delivery.objects.filter(pk=delivery_id).values("target_id", "kind").first()
+    if delivery is None or delivery["kind"] == Delivery.Kind.SUMMARY:
+        return False
+    window = now - timedelta(minutes=settings.ALERT_TARGET_WINDOW_MINUTES)
+    sent = Delivery.objects.filter(
+        target_id=delivery["target_id"], status=Delivery.Status.SENT, sent_at__gte=window
+    ).count()
+    return sent >= settings.ALERT_TARGET_MAX_PER_WINDOW
+
+
+def delivery_summaries_send() -> int:
+    """Held notifications are summarised, not lost: once a target's window has room again,
+    it gets one message listing everything held back for it."""
+    from django.conf import settings
+
+    from alerts.models import Delivery
+
+    now = timezone.now()
+    sent = 0
+    targets = (
+        Delivery.objects.filter(status=Delivery.Status.HELD)
+        .values_list("target_id", flat=True)
+        .distinct()
+    )
+    for target_id in set(targets):
+        window = now - timedelta(minutes=settings.ALERT_TARGET_WINDOW_MINUTES)
+        recent = Delivery.objects.filter(
+            target_id=target_id, status=Delivery.Status.SENT, sent_at__gte=window
+        ).count()
+        if recent >= settings.ALERT_TARGET_MAX_PER_WINDOW:
+            continue  # still inside a full window
+        with transaction.atomic():
+            held = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(target_id=target_id, status=Delivery.Status.HELD)
+                .select_related("alert")
+                .order_by("pk")
+            )
+            if not held:
+                continue
+            items = [{"alert": d.alert_id, "kind": d.kind, "severity": d.alert.severity,
+                      "title": d.alert.title} for d in held]  # fmt: skip
+            summary = Delivery.objects.create(
+                alert=held[-1].alert, target_id=target_id, channel=held[-1].channel,
+                kind=Delivery.Kind.SUMMARY, step=held[-1].pk, items=items,
+            )  # fmt: skip
+            Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
+                status=Delivery.Status.SUMMARISED, response=f"in summary #{summary.pk}"
+            )
+        transaction.on_commit(lambda pk=summary.pk: delivery_send(delivery_id=pk))
+        sent += 1
+    return sent
 
 
 def _delivery_failed(delivery, exc) -> str:

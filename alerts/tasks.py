@@ -8,6 +8,7 @@ def escalate_alerts() -> dict[str, int]:
     return {
         "escalated": services.alert_escalate_due(),
         "retried": services.delivery_retry_due(),
+        "summaries": services.delivery_summaries_send(),
     }
 
 

@@ -294,3 +294,5 @@ ALERT_HEARTBEAT_URL = env.str("ALERT_HEARTBEAT_URL", default="")
 ALERT_HEARTBEAT_MAX_AGE_SECONDS = env.int("ALERT_HEARTBEAT_MAX_AGE_SECONDS", default=180)
 # A new routed alert queues the escalation job at once (delivery within seconds).
 ALERT_DISPATCH_IMMEDIATELY = env.bool("ALERT_DISPATCH_IMMEDIATELY", default=True)
+ALERT_TARGET_MAX_PER_WINDOW = env.int("ALERT_TARGET_MAX_PER_WINDOW", default=10)
+ALERT_TARGET_WINDOW_MINUTES = env.int("ALERT_TARGET_WINDOW_MINUTES", default=10)

@@ -197,3 +197,24 @@ def test_a_storm_of_1000_raises_notifies_each_target_once(policy, smtp):
     assert len(smtp.messages) == 1
     alert = Alert.objects.get()
     assert alert.occurrences == 1000 and alert.events.count() < 10
+
+
+def test_rate_limit_holds_back_and_summarises_per_target(policy, smtp, settings):
+    """Many different alerts: a target gets at most N per window, then one summary."""
+    settings.ALERT_TARGET_MAX_PER_WINDOW = 3
+    for i in range(8):
+        fire(key=f"finance.op{i}")
+    services.alert_escalate_due()
+    assert len(smtp.messages) == 3
+    held = Delivery.objects.filter(status="held")
+    assert held.count() == 5
+    assert services.delivery_summaries_send() == 0  # the window is still full
+    Delivery.objects.filter(status="sent").update(sent_at=timezone.now() - timedelta(hours=1))
+    assert services.delivery_summaries_send() == 1
+    # on_commit inside the test transaction: send the summary now
+    summary = Delivery.objects.get(kind="summary")
+    services.delivery_send(delivery_id=summary.pk)
+    to, message = smtp.messages[-1]
+    assert to == ["oncall@example.com"]
+    assert "5 alert notifications held back" in message["Subject"]
+    assert Delivery.objects.filter(status="summarised").count() == 5  # not lost
