@@ -50,11 +50,13 @@ def summary_lines(delivery: Delivery) -> list[str]:
 
 def send_email(delivery: Delivery) -> str:
     if delivery.kind == Delivery.Kind.SUMMARY:
-        lines = [f"{len(delivery.items)} notifications were held back by the rate limit:", "",
+        lines = [f"{len(delivery.items)} alert notifications, grouped or held back by the "
+                 "rate limit:", "",
                  *summary_lines(delivery), "", f"Alerts: {settings.SITE_URL.rstrip('/')}"
                  "/admin/alerts/alert/"]  # fmt: skip
         message = EmailMultiAlternatives(
-            subject=f"[Ledgerguard] {len(delivery.items)} alert notifications held back",
+            subject=f"[Ledgerguard] {len(delivery.items)} alerts: "
+            f"{delivery.items[-1]['title']}"[:200],
             body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.target.address],
         )  # fmt: skip

@@ -83,7 +83,9 @@ def _store(*, source: str, key: str, severity: str, title: str, details: dict) -
                     alert = Alert.objects.create(
                         source=source, key=key, severity=severity, title=title,
                         details=details, last_seen=now, policy=policy,
-                        next_escalation_at=now if policy else None,
+                        next_escalation_at=(
+                            now + timedelta(seconds=_group_wait()) if policy else None
+                        ),
                     )  # fmt: skip
             except IntegrityError:
                 continue  # it did: go round and count ours as a repeat of theirs
@@ -287,9 +289,48 @@ def alert_escalate_due(*, limit: int = 100) -> int:
                 alert=alert, kind="escalated_to_step", note=f"step {alert.step} round {alert.round}"
             )
             escalated += 1
-    for pk in created:
+    for pk in _group(created):
         delivery_send(delivery_id=pk)
     return escalated
+
+
+def _group_wait() -> int:
+    from django.conf import settings
+
+    return settings.ALERT_GROUP_WAIT_SECONDS
+
+
+def _group(delivery_ids: list[int]) -> list[int]:
+    """Alerts of one source due for one target in the same run go out as one notification.
+
+    With ALERT_GROUP_WAIT_SECONDS > 0, alerts raised within that wait become due together.
+    Returns the deliveries to send: singles as they are, groups as one summary each.
+    """
+    from alerts.models import Delivery
+
+    if not delivery_ids or _group_wait() <= 0:
+        return delivery_ids  # grouping is off: each alert goes out on its own
+    rows = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("alert"))
+    groups: dict[tuple[int, str], list[Delivery]] = {}
+    for d in rows:
+        groups.setdefault((d.target_id, d.alert.source), []).append(d)
+    to_send = []
+    for (target_id, _source), members in groups.items():
+        if len(members) == 1:
+            to_send.append(members[0].pk)
+            continue
+        with transaction.atomic():
+            items = [{"alert": d.alert_id, "kind": d.kind, "severity": d.alert.severity,
+                      "title": d.alert.title} for d in members]  # fmt: skip
+            grouped = Delivery.objects.create(
+                alert=members[-1].alert, target_id=target_id, channel=members[-1].channel,
+                kind=Delivery.Kind.SUMMARY, step=-members[-1].pk, items=items,
+            )  # fmt: skip
+            Delivery.objects.filter(pk__in=[d.pk for d in members]).update(
+                status=Delivery.Status.SUMMARISED, response=f"grouped in #{grouped.pk}"
+            )
+        to_send.append(grouped.pk)
+    return to_send
 
 
 def _ack_timeouts(now) -> None:

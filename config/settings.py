@@ -296,3 +296,5 @@ ALERT_HEARTBEAT_MAX_AGE_SECONDS = env.int("ALERT_HEARTBEAT_MAX_AGE_SECONDS", def
 ALERT_DISPATCH_IMMEDIATELY = env.bool("ALERT_DISPATCH_IMMEDIATELY", default=True)
 ALERT_TARGET_MAX_PER_WINDOW = env.int("ALERT_TARGET_MAX_PER_WINDOW", default=10)
 ALERT_TARGET_WINDOW_MINUTES = env.int("ALERT_TARGET_WINDOW_MINUTES", default=10)
+# Alerts of one source raised within this wait go out as one grouped notification (0: none).
+ALERT_GROUP_WAIT_SECONDS = env.int("ALERT_GROUP_WAIT_SECONDS", default=0)

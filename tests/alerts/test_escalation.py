@@ -216,5 +216,18 @@ def test_rate_limit_holds_back_and_summarises_per_target(policy, smtp, settings)
     services.delivery_send(delivery_id=summary.pk)
     to, message = smtp.messages[-1]
     assert to == ["oncall@example.com"]
-    assert "5 alert notifications held back" in message["Subject"]
+    assert "[Ledgerguard] 5 alerts:" in message["Subject"]
     assert Delivery.objects.filter(status="summarised").count() == 5  # not lost
+
+
+def test_alerts_of_one_source_within_the_group_wait_go_out_as_one(policy, smtp, settings):
+    settings.ALERT_GROUP_WAIT_SECONDS = 30
+    for i in range(4):
+        fire(key=f"finance.batch{i}")
+    assert services.alert_escalate_due() == 0  # waiting for the group to gather
+    Alert.objects.update(next_escalation_at=timezone.now() - timedelta(seconds=1))
+    assert services.alert_escalate_due() == 4
+    ((to, message),) = smtp.messages
+    assert to == ["oncall@example.com"] and "[Ledgerguard] 4 alerts:" in message["Subject"]
+    assert message.get_payload().count("Approval failed") == 4  # each alert listed
+    assert Delivery.objects.filter(status="summarised").count() == 4
