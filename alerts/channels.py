@@ -60,10 +60,7 @@ def send_email(delivery: Delivery) -> str:
             body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.target.address],
         )  # fmt: skip
-        try:
-            message.send(fail_silently=False)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP failed: {exc}") from exc
+        _send_mail(message)
         return "summary accepted by the mail server"
     alert = delivery.alert
     link = _admin_link(alert)
@@ -94,13 +91,22 @@ def send_email(delivery: Delivery) -> str:
         headers={"X-Ledgerguard-Alert": str(alert.pk)},
     )
     message.attach_alternative(html, "text/html")
+    _send_mail(message)
+    return "accepted by the mail server"
+
+
+def _send_mail(message: EmailMultiAlternatives) -> None:
+    """SMTP or an anymail provider; their failures become DeliveryErrors."""
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
     try:
         message.send(fail_silently=False)
-    except smtplib.SMTPRecipientsRefused as exc:
+    except (smtplib.SMTPRecipientsRefused, AnymailRecipientsRefused) as exc:
         raise DeliveryError(f"recipient refused: {exc}", permanent=True) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP failed: {exc}") from exc
-    return "accepted by the mail server"
+    except AnymailError as exc:
+        raise DeliveryError(f"email provider failed: {exc}") from exc
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> str:

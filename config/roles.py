@@ -54,7 +54,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "auditor": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
-        *VIEW_ALERTS,
         "finance.view_entrysequence",
     ],
     "operator": [
@@ -97,6 +96,27 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 ROLE_NAMES = tuple(ROLE_PERMISSIONS)
+
+
+# Permissions a role once had and must lose (sync_roles only ever adds).
+ROLE_REVOKED: dict[str, list[str]] = {
+    # The alerting issue: alerts are for operators and admins only.
+    "auditor": ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"],
+}
+
+
+def revoke_roles(apps, schema_editor) -> None:
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_REVOKED.items():
+        group = Group.objects.filter(name=role).first()
+        if group is None:
+            continue
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.remove(
+                *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            )
 
 
 def sync_roles(apps, schema_editor) -> None:

@@ -3,6 +3,7 @@
 Every variable read here is listed with its default in docs/configuration.md.
 """
 
+import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -154,6 +155,15 @@ STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
 # Email -----------------------------------------------------------------------
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# A provider through django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend and its
+# settings as ANYMAIL_<NAME> variables (for example ANYMAIL_MAILGUN_API_KEY).
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ledgerguard@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -231,3 +231,21 @@ def test_alerts_of_one_source_within_the_group_wait_go_out_as_one(policy, smtp, 
     assert to == ["oncall@example.com"] and "[Ledgerguard] 4 alerts:" in message["Subject"]
     assert message.get_payload().count("Approval failed") == 4  # each alert listed
     assert Delivery.objects.filter(status="summarised").count() == 4
+
+
+def test_email_provider_errors_through_anymail_are_retried(policy, settings):
+    """A provider (django-anymail's test backend) that fails is a retryable delivery error."""
+    from unittest import mock
+
+    from anymail.exceptions import AnymailAPIError
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    fire()
+    with mock.patch("anymail.backends.test.EmailBackend.send_messages",
+                    side_effect=AnymailAPIError("provider down")):  # fmt: skip
+        services.alert_escalate_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "pending" and "email provider failed" in delivery.last_error
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    services.delivery_retry_due()
+    assert Delivery.objects.get().status == "sent"

@@ -35,7 +35,7 @@ API = [
     ("get", "/api/v1/dead-letters/{letter}/", {AU, OP, AD}),
     ("post", "/api/v1/dead-letters/{letter}/retry/", {OP, AD}),
     ("post", "/api/v1/dead-letters/{letter}/discard/", {OP, AD}),
-    ("get", "/api/v1/alerts/", {AU, OP, AD}),
+    ("get", "/api/v1/alerts/", {OP, AD}),
     ("post", "/api/v1/alerts/{alert}/acknowledge/", {OP, AD}),
     ("post", "/api/v1/alerts/{alert}/resolve/", {OP, AD}),
 ]
@@ -53,7 +53,7 @@ ADMIN = [
     ("/admin/integrity/deadletter/", {AU, OP, AD}),
     ("/admin/integrity/deadletter/{letter}/change/", {AU, OP, AD}),
     ("/admin/monitoring/errorgroup/", {AU, OP, AD}),
-    ("/admin/alerts/alert/", {AU, OP, AD}),
+    ("/admin/alerts/alert/", {OP, AD}),
 ]
 
 
