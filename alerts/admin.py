@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -44,13 +46,45 @@ class AlertEventInline(admin.TabularInline):
         return False
 
 
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    SPANS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
+
+    def lookups(self, request, model_admin):
+        return [("1h", "Raised in the last hour"), ("1d", "Last day"), ("7d", "Last week"),
+                ("old", "Older than a week")]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        if self.value() in self.SPANS:
+            return queryset.filter(first_seen__gte=timezone.now() - self.SPANS[self.value()])
+        if self.value() == "old":
+            return queryset.filter(first_seen__lt=timezone.now() - self.SPANS["7d"])
+        return queryset
+
+
+class OccurrenceFilter(admin.SimpleListFilter):
+    title = "occurrences"
+    parameter_name = "occurrences"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Once"), ("2-10", "2 to 10"), ("11+", "More than 10")]
+
+    def queryset(self, request, queryset):
+        return {
+            "1": queryset.filter(occurrences=1),
+            "2-10": queryset.filter(occurrences__range=(2, 10)),
+            "11+": queryset.filter(occurrences__gt=10),
+        }.get(self.value(), queryset)
+
+
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     """Alerts: state, severity, source, age; acknowledge and resolve go through the services."""
 
     list_display = ["title", "severity", "state", "source", "key", "occurrences", "age",
                     "last_seen", "acknowledged_by"]  # fmt: skip
-    list_filter = ["state", "severity", "source"]
+    list_filter = ["state", "severity", "source", AgeFilter, OccurrenceFilter]
     search_fields = ["title", "source", "key"]
     readonly_fields = ["source", "key", "severity", "title", "details", "state", "occurrences",
                        "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",

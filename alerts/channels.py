@@ -32,6 +32,22 @@ def _subject(alert: Alert, kind: str) -> str:
     return f"[Ledgerguard {prefix}] {alert.title}"[:200]
 
 
+# The runbook entry for each alert source (docs/runbooks.md headings as GitHub anchors).
+RUNBOOK_ANCHORS = {
+    "operations": "operationsoperation-name",
+    "deadletters": "deadlettersqueue",
+    "tasks": "tasksfunction-path",
+    "errors": "errorsfingerprint-prefix-new-error",
+}
+
+
+def runbook_link(alert: Alert) -> str:
+    anchor = RUNBOOK_ANCHORS.get(alert.source)
+    if alert.source == "deadletters" and alert.key.startswith("failed:"):
+        anchor = "deadlettersfailedid"
+    return f"{settings.ALERT_RUNBOOK_URL}#{anchor}" if anchor else settings.ALERT_RUNBOOK_URL
+
+
 def _admin_link(alert: Alert) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/admin/alerts/alert/{alert.pk}/change/"
 
@@ -73,6 +89,7 @@ def send_email(delivery: Delivery) -> str:
         f"First seen: {alert.first_seen:%Y-%m-%d %H:%M:%S %Z}",
         "",
         f"Open it: {link}",
+        f"Runbook: {runbook_link(alert)}",
     ]
     if ack:
         lines.append(f"Acknowledge (stops escalation): {ack}")
@@ -136,7 +153,7 @@ def webhook_payload(delivery: Delivery) -> dict:
             "severity": alert.severity, "state": alert.state, "title": alert.title,
             "occurrences": alert.occurrences, "first_seen": alert.first_seen.isoformat(),
             "last_seen": alert.last_seen.isoformat(), "details": sanitize(alert.details),
-            "url": _admin_link(alert),
+            "url": _admin_link(alert), "runbook": runbook_link(alert),
         },
     }  # fmt: skip
 

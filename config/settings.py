@@ -308,3 +308,5 @@ ALERT_TARGET_MAX_PER_WINDOW = env.int("ALERT_TARGET_MAX_PER_WINDOW", default=10)
 ALERT_TARGET_WINDOW_MINUTES = env.int("ALERT_TARGET_WINDOW_MINUTES", default=10)
 # Alerts of one source raised within this wait go out as one grouped notification (0: none).
 ALERT_GROUP_WAIT_SECONDS = env.int("ALERT_GROUP_WAIT_SECONDS", default=0)
+# Where notifications point for "what to do": the runbook index (docs/runbooks.md).
+ALERT_RUNBOOK_URL = env.str("ALERT_RUNBOOK_URL", default="docs/runbooks.md")

@@ -147,3 +147,28 @@ class TestApiAndAdmin:
         )
         alert.refresh_from_db()
         assert alert.state == "acknowledged" and alert.acknowledged_by == operator
+
+
+def test_admin_filters_by_age_and_occurrences(client, operator, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    raise_(key="old-one")
+    for _ in range(12):
+        raise_(key="noisy")
+    Alert.objects.filter(key="old-one").update(first_seen=timezone.now() - timedelta(days=9))
+    client.force_login(operator)
+    page = client.get("/admin/alerts/alert/", {"occurrences": "11+"}).content.decode()
+    assert "noisy" in page and "old-one" not in page
+    page = client.get("/admin/alerts/alert/", {"age": "old"}).content.decode()
+    assert "old-one" in page and "noisy" not in page
+
+
+def test_notifications_link_the_runbook(db):
+    from alerts.channels import runbook_link
+
+    assert runbook_link(Alert(source="deadletters", key="failed:3")).endswith(
+        "runbooks.md#deadlettersfailedid"
+    )
+    assert runbook_link(Alert(source="operations", key="x")).endswith("#operationsoperation-name")
