@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import time
 import urllib.error
@@ -19,6 +20,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 
 from alerts.models import Alert, Channel, Delivery
+
+logger = logging.getLogger("ledgerguard.alerts.sms")
 
 
 class DeliveryError(Exception):
@@ -195,7 +198,11 @@ def sms_text(delivery: Delivery) -> str:
 
 
 def send_sms(delivery: Delivery) -> str:
-    """Twilio-compatible REST API at SMS_PROVIDER_URL."""
+    """SMS_BACKEND "twilio": a Twilio-compatible REST API at SMS_PROVIDER_URL; "console": the
+    message is written to the log (local use)."""
+    if settings.SMS_BACKEND == "console":
+        logger.warning("SMS to %s: %s", delivery.target.address, sms_text(delivery))
+        return "written to the console (SMS_BACKEND=console)"
     if not settings.SMS_PROVIDER_URL:
         raise DeliveryError("SMS_PROVIDER_URL is not set", permanent=True)
     sid = settings.SMS_ACCOUNT_SID

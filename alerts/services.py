@@ -271,6 +271,8 @@ def alert_escalate_due(*, limit: int = 100) -> int:
                 alert.round += 1  # repeating the last step
             step = steps[alert.step]
             for target in step.targets.filter(is_active=True):
+                if target.channel == "sms" and not _sms_worthy(alert):
+                    continue  # SMS is for the most severe alerts only (ALERT_SMS_MIN_SEVERITY)
                 delivery, new = Delivery.objects.get_or_create(
                     alert=alert, target=target, kind=Delivery.Kind.NOTIFY, step=alert.step,
                     round=alert.round, defaults={"channel": target.channel},
@@ -292,6 +294,12 @@ def alert_escalate_due(*, limit: int = 100) -> int:
     for pk in _group(created):
         delivery_send(delivery_id=pk)
     return escalated
+
+
+def _sms_worthy(alert: Alert) -> bool:
+    from django.conf import settings
+
+    return SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[settings.ALERT_SMS_MIN_SEVERITY]
 
 
 def _group_wait() -> int:

@@ -310,3 +310,6 @@ ALERT_TARGET_WINDOW_MINUTES = env.int("ALERT_TARGET_WINDOW_MINUTES", default=10)
 ALERT_GROUP_WAIT_SECONDS = env.int("ALERT_GROUP_WAIT_SECONDS", default=0)
 # Where notifications point for "what to do": the runbook index (docs/runbooks.md).
 ALERT_RUNBOOK_URL = env.str("ALERT_RUNBOOK_URL", default="docs/runbooks.md")
+# "twilio" (a Twilio-compatible API at SMS_PROVIDER_URL) or "console" (log it; local use).
+SMS_BACKEND = env.str("SMS_BACKEND", default="twilio" if SMS_PROVIDER_URL else "console")
+ALERT_SMS_MIN_SEVERITY = env.str("ALERT_SMS_MIN_SEVERITY", default="critical")

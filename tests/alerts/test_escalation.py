@@ -86,6 +86,8 @@ def test_smtp_down_retries_then_falls_back_or_dead_letters(policy, smtp_down, se
 
 
 def test_permanent_failure_uses_the_fallback_target(policy, smtp, settings):
+    settings.SMS_BACKEND, settings.SMS_PROVIDER_URL = "twilio", ""  # SMS cannot work
+    settings.ALERT_SMS_MIN_SEVERITY = "info"
     sms = Target.objects.create(name="pager", channel="sms", address="+15550100")
     email = Target.objects.get(name="on-call")
     email.fallback = Target.objects.create(name="backup", channel="email",

@@ -111,7 +111,7 @@ def test_receiver_errors_retry_but_4xx_goes_to_the_fallback(db, settings):
 
 
 def test_sms_through_a_twilio_compatible_provider(db, receiver, settings):
-    settings.SMS_PROVIDER_URL = receiver.url
+    settings.SMS_BACKEND, settings.SMS_PROVIDER_URL = "twilio", receiver.url
     settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN = "AC42", "tok"
     settings.SMS_FROM_NUMBER = "+15550000"
     route_to(Target.objects.create(name="pager", channel="sms", address="+15551234"))
@@ -124,3 +124,15 @@ def test_sms_through_a_twilio_compatible_provider(db, receiver, settings):
     assert form["To"] == "+15551234" and form["From"] == "+15550000"
     assert len(form["Body"]) <= 160 and form["Body"].startswith(f"Ledgerguard CRITICAL #{alert.pk}")
     assert "abc123" not in form["Body"]
+
+
+def test_sms_is_for_critical_alerts_only_by_default_and_console_works_locally(db, settings):
+    settings.SMS_BACKEND = "console"
+    route_to(Target.objects.create(name="pager", channel="sms", address="+15551234"))
+    services.raise_alert(source="deadletters", key="queue", severity="error", title="Not urgent")
+    services.alert_escalate_due()
+    assert not Delivery.objects.exists()  # error < critical: no SMS
+    services.raise_alert(source="deadletters", key="other", severity="critical", title="Urgent")
+    services.alert_escalate_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "sent" and "console" in delivery.response
