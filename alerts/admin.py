@@ -14,36 +14,19 @@ from alerts.models import (
     Silence,
     Target,
 )
+from config.admin_helpers import ReadOnlyTabularInline
 from config.exceptions import DomainError
 
 
-class DeliveryInline(admin.TabularInline):  # defined before AlertAdmin needs it
+class DeliveryInline(ReadOnlyTabularInline):  # defined before AlertAdmin needs it
     model = Delivery
     fields = ["created_at", "kind", "target", "channel", "step", "round", "status", "attempts",
               "last_error", "sent_at"]  # fmt: skip
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class AlertEventInline(admin.TabularInline):
+class AlertEventInline(ReadOnlyTabularInline):
     model = AlertEvent
     fields = ["at", "kind", "actor", "note"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class AgeFilter(admin.SimpleListFilter):

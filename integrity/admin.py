@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from config.admin_helpers import ReadOnlyTabularInline
 from config.exceptions import DomainError
 from integrity import services
 from integrity.models import DeadLetter, DeadLetterEvent, IdempotencyKey
@@ -24,18 +25,9 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
         return False
 
 
-class DeadLetterEventInline(admin.TabularInline):
+class DeadLetterEventInline(ReadOnlyTabularInline):
     model = DeadLetterEvent
     fields = ["at", "action", "actor", "note"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DeadLetter)
