@@ -14,7 +14,7 @@ from alerts.models import (
     Silence,
     Target,
 )
-from config.admin_helpers import ReadOnlyTabularInline
+from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from config.exceptions import DomainError
 
 
@@ -62,7 +62,7 @@ class OccurrenceFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts: state, severity, source, age; acknowledge and resolve go through the services."""
 
     list_display = ["title", "severity", "state", "source", "key", "occurrences", "age",
@@ -83,15 +83,6 @@ class AlertAdmin(admin.ModelAdmin):
             if minutes >= 1440
             else (f"{minutes // 60}h {minutes % 60}m")
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_acknowledge_permission(self, request):
         return request.user.has_perm("alerts.acknowledge_alert")

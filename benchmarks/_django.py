@@ -30,3 +30,13 @@ def setup(require_postgres: bool = True):
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
     return teardown
+
+
+def run_benchmark(run, default_n: int, *, require_postgres: bool = True) -> None:
+    """`python benchmarks/X.py [N]`: set up a scratch database, run(N), tear it down."""
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else default_n
+    teardown = setup(require_postgres=require_postgres)
+    try:
+        run(n)
+    finally:
+        teardown()

@@ -19,7 +19,7 @@ import time
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from _django import ROOT, setup
+from _django import ROOT, run_benchmark
 
 ARRIVED: dict[str, dict[str, float]] = {}
 
@@ -49,15 +49,6 @@ class Hook(BaseHTTPRequestHandler):
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    teardown = setup()
-    try:
-        run(n)
-    finally:
-        teardown()
 
 
 def run(n: int) -> None:
@@ -141,4 +132,4 @@ def run(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(run, 20)

@@ -7,19 +7,9 @@ per step and the operation record that makes it exactly-once (an INSERT claiming
 the first statement, an UPDATE storing the result as the last).
 """
 
-import sys
 import time
 
-from _django import setup
-
-
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    teardown = setup()
-    try:
-        run(n)
-    finally:
-        teardown()
+from _django import run_benchmark
 
 
 def run(n: int) -> None:
@@ -65,4 +55,4 @@ def run(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(run, 2000)

@@ -9,11 +9,10 @@ additionally validates every rule, takes its row locks, and writes django-simple
 """
 
 import random
-import sys
 import time
 from decimal import Decimal
 
-from _django import setup
+from _django import run_benchmark
 
 
 def plan(n: int, accounts: list[int], seed: int = 7) -> list[list[tuple[int, str, Decimal]]]:
@@ -38,15 +37,6 @@ def plan(n: int, accounts: list[int], seed: int = 7) -> list[list[tuple[int, str
                 ]
         entries.append(lines)
     return entries
-
-
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
-    teardown = setup()
-    try:
-        run(n)
-    finally:
-        teardown()
 
 
 def run(n: int) -> None:
@@ -157,4 +147,4 @@ def run(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(run, 1500)

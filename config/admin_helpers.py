@@ -17,3 +17,17 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdminMixin:
+    """Records that change only through services (or never): viewable, with actions, but no
+    add, change or delete form."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

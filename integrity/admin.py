@@ -1,28 +1,19 @@
 from django.contrib import admin, messages
 
-from config.admin_helpers import ReadOnlyTabularInline
+from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from config.exceptions import DomainError
 from integrity import services
 from integrity.models import DeadLetter, DeadLetterEvent, IdempotencyKey
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what clients sent with Idempotency-Key and what they were answered."""
 
     list_display = ["key", "user", "scope", "status", "response_status", "created_at",
                     "expires_at"]  # fmt: skip
     list_filter = ["status", "response_status"]
     search_fields = ["key", "user__username", "scope"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DeadLetterEventInline(ReadOnlyTabularInline):
@@ -31,7 +22,7 @@ class DeadLetterEventInline(ReadOnlyTabularInline):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The dead-letter queue. Retry and discard go through integrity.services."""
 
     list_display = ["id", "operation", "kind", "status", "attempts", "max_attempts",
@@ -48,15 +39,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.display(description="Error")
     def short_error(self, letter: DeadLetter) -> str:
         return letter.error[:80]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_retry_permission(self, request):
         return request.user.has_perm("integrity.retry_deadletter")
