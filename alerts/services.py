@@ -133,9 +133,6 @@ def _repeat(alert: Alert, *, severity: str, title: str, details: dict, now) -> A
 
 
 def resolve_alert(*, source: str, key: str) -> Alert | None:
-    logger.info(
-        "ALERT RESOLVED [%s/%s]", source, key, extra={"alert": {"source": source, "key": key}}
-    )
     try:
         with transaction.atomic():
             alert = (
@@ -145,6 +142,8 @@ def resolve_alert(*, source: str, key: str) -> Alert | None:
             )
             if alert is None:
                 return None
+            logger.info("ALERT RESOLVED [%s/%s]", source, key,
+                        extra={"alert": {"source": source, "key": key}})  # fmt: skip
             return _close(alert, actor=None, note="resolved by its source")
     except DatabaseError:
         logger.exception("Could not resolve alert %s/%s", source, key)

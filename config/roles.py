@@ -30,6 +30,11 @@ CONFIGURE_ALERTS = [
     for model in ("target", "escalationpolicy", "escalationstep", "route")
     for verb in ("view", "add", "change", "delete")
 ] + ["alerts.view_delivery"]
+READ_AUDIT = [
+    "audit.view_auditevent",
+    "audit.view_checkpoint",
+    "audit.view_verification",
+]
 OPERATE_RECOVERY = [
     "integrity.retry_deadletter",
     "integrity.discard_deadletter",
@@ -54,11 +59,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "auditor": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *READ_AUDIT,
+        "audit.export_auditevent",
+        "audit.verify_auditevent",
         "finance.view_entrysequence",
     ],
     "operator": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *READ_AUDIT,
+        "audit.verify_auditevent",
         *OPERATE_RECOVERY,
         *VIEW_ALERTS,
         *OPERATE_ALERTS,
@@ -67,6 +77,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *READ_AUDIT,
+        "audit.verify_auditevent",
         *OPERATE_RECOVERY,
         *VIEW_ALERTS,
         *OPERATE_ALERTS,

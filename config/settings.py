@@ -19,6 +19,16 @@ env = environ.Env()
 DEBUG = env.bool("DEBUG", default=False)
 
 
+def _local_secret(name: str) -> str:
+    """Local use only (DEBUG): a key generated once into var/, which git ignores."""
+    path = VAR_DIR / name
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _secret_key() -> str:
     key = env.str("SECRET_KEY", default="")
     if key:
@@ -30,13 +40,7 @@ def _secret_key() -> str:
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=1 "
             "for local use, where a key is generated once into var/secret_key."
         )
-    # Local use only: generate once, keep it out of git (var/ is ignored).
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _local_secret("secret_key")
 
 
 SECRET_KEY = _secret_key()
@@ -124,6 +128,12 @@ else:
     raise ImproperlyConfigured(
         f"DATABASE_URL names an unsupported engine ({_db['ENGINE']}); use sqlite:// or postgres://"
     )
+
+# Django's backends, plus audit events joining the hash chain at commit (audit/pending.py).
+_db["ENGINE"] = {
+    "django.db.backends.sqlite3": "config.db.sqlite3",
+    "django.db.backends.postgresql": "config.db.postgresql",
+}[_db["ENGINE"]]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -313,3 +323,19 @@ ALERT_RUNBOOK_URL = env.str("ALERT_RUNBOOK_URL", default="docs/runbooks.md")
 # "twilio" (a Twilio-compatible API at SMS_PROVIDER_URL) or "console" (log it; local use).
 SMS_BACKEND = env.str("SMS_BACKEND", default="twilio" if SMS_PROVIDER_URL else "console")
 ALERT_SMS_MIN_SEVERITY = env.str("ALERT_SMS_MIN_SEVERITY", default="critical")
+
+# Audit -------------------------------------------------------------------------
+
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+# Signs audit checkpoints. Never stored in the database; keep it with the other secrets.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="") or (
+    _local_secret("audit_signing_key") if DEBUG else ""
+)
+# Keys used before a rotation, so that old checkpoints still verify (comma-separated).
+AUDIT_SIGNING_OLD_KEYS = env.list("AUDIT_SIGNING_OLD_KEYS", default=[])
+AUDIT_CHECKPOINT_CRON = env.str("AUDIT_CHECKPOINT_CRON", default="5 * * * *")
+AUDIT_VERIFY_CRON = env.str("AUDIT_VERIFY_CRON", default="30 2 * * *")
+# Verifications of more events than this, started from the API, run on the worker instead.
+AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
+# `manage.py flush` may wipe the audit trail only where this is on (test databases).
+AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)

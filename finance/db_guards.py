@@ -15,28 +15,15 @@ delete triggers let rows go while `ledger_maintenance()` (a function registered 
 connections) says so. Other SQLite clients do not have the function, so their DELETEs fail.
 """
 
-import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
+from config.db.maintenance import in_maintenance
 
 POSTED = "('posted', 'reversed')"
-_maintenance = contextvars.ContextVar("ledger_maintenance", default=False)
-
-
-@contextmanager
-def maintenance() -> Iterator[None]:
-    """Let whole-table wipes through (flush only)."""
-    token = _maintenance.set(True)
-    try:
-        yield
-    finally:
-        _maintenance.reset(token)
 
 
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function(
-            "ledger_maintenance", 0, lambda: int(_maintenance.get()), deterministic=False
+            "ledger_maintenance", 0, lambda: int(in_maintenance()), deterministic=False
         )
 
 

@@ -3,3 +3,5 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "ledgerguard-test-only-insecure-key-do-not-use-in-production")
+os.environ.setdefault("AUDIT_SIGNING_KEY", "ledgerguard-test-only-audit-signing-key")
+os.environ.setdefault("AUDIT_ALLOW_FLUSH", "1")

@@ -1,0 +1,116 @@
+"""The audit trail: one append-only, hash-chained table, its head, signed checkpoints and the
+record of every verification.
+
+The database refuses UPDATE, DELETE and TRUNCATE of events and checkpoints (`audit/db_guards.py`);
+the hash chain and the signed checkpoints catch whoever gets past that (a superuser who disables
+the triggers). Events get their id, time and hash just before their transaction commits, with
+the chain head locked (`audit/pending.py`), so ids are gapless and follow commit order.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from audit.canonical import GENESIS_HASH, SCHEMA_VERSION
+
+
+class AuditEvent(models.Model):
+    # The chain position: 1, 2, 3, ... with no gaps, assigned at commit.
+    id = models.BigIntegerField(primary_key=True)
+    schema_version = models.PositiveSmallIntegerField(default=SCHEMA_VERSION)
+    occurred_at = models.DateTimeField(db_index=True)  # commit time; never decreases with id
+    # No database constraint and no cascade: deleting a user must not touch the trail.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_repr = models.CharField(max_length=200)
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)  # {field: [before, after]}
+    metadata = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        default_permissions = ("view",)
+        permissions = [
+            ("export_auditevent", "Can export the audit trail"),
+            ("verify_auditevent", "Can verify the audit chain"),
+        ]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "id"], name="audit_object_idx"),
+            models.Index(fields=["actor", "id"], name="audit_actor_idx"),
+            models.Index(fields=["action", "id"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.action} by {self.actor_repr}"
+
+
+class ChainHead(models.Model):
+    """The one row that appenders lock; it moves forward only (a trigger refuses otherwise)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.sequence}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement "event N had hash H", kept here and in the backup location."""
+
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=64)
+    location = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-sequence", "-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.sequence}"
+
+
+class VerificationStatus(models.TextChoices):
+    OK = "ok", "OK"
+    BROKEN = "broken", "Chain broken"
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch", "Checkpoint mismatch"
+
+
+class Verification(models.Model):
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    triggered_by = models.CharField(max_length=200)
+    from_id = models.BigIntegerField(null=True, blank=True)
+    to_id = models.BigIntegerField(null=True, blank=True)
+    events_checked = models.BigIntegerField(default=0)
+    checkpoints_checked = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=24, choices=VerificationStatus.choices)
+    first_bad_id = models.BigIntegerField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"

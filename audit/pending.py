@@ -1,0 +1,69 @@
+"""Audit events wait in their transaction and join the chain just before it commits.
+
+A service records its event wherever it likes; the event is held on the database connection
+(with the savepoints that were open, so rolling a savepoint back drops its events) and written
+by `commit()`: lock the chain head, number and hash the events, insert them, move the head,
+commit. The head lock is held only for that instant, so audited transactions that touch
+unrelated rows do not queue behind each other, and no lock order can deadlock on it.
+
+Under Django's TestCase nothing ever commits, so the events are written when the outermost
+block that is not the test's own is left, which is where the commit would have been.
+"""
+
+from typing import Any
+
+from django.db import DatabaseError
+
+
+class AuditChainError(DatabaseError):
+    """The pending events could not join the chain; the transaction is rolled back."""
+
+
+class AuditConnectionMixin:
+    """Mixed into the database backends in `config/db/`."""
+
+    audit_pending: list[tuple[set, dict[str, Any]]]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.audit_pending = []
+
+    def audit_hold(self, content: dict[str, Any]) -> None:
+        self.audit_pending.append((set(self.savepoint_ids), content))
+
+    def audit_flush(self) -> None:
+        pending, self.audit_pending = self.audit_pending, []
+        if not pending:
+            return
+        from audit.chain import append
+
+        try:
+            append(self, [content for _, content in pending])
+        except DatabaseError:
+            raise
+        except Exception as exc:  # Atomic only rolls back on DatabaseError
+            raise AuditChainError(f"audit events could not be appended: {exc!r}") from exc
+
+    def only_test_blocks_open(self) -> bool:
+        return bool(self.atomic_blocks) and all(b._from_testcase for b in self.atomic_blocks)
+
+    def commit(self):
+        self.audit_flush()
+        super().commit()
+
+    def rollback(self):
+        self.audit_pending = []
+        super().rollback()
+
+    def close(self):
+        self.audit_pending = []
+        super().close()
+
+    def savepoint_rollback(self, sid):
+        super().savepoint_rollback(sid)
+        self.audit_pending = [(sids, c) for (sids, c) in self.audit_pending if sid not in sids]
+
+    def savepoint_commit(self, sid):
+        super().savepoint_commit(sid)
+        if self.audit_pending and self.only_test_blocks_open():
+            self.audit_flush()

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django_q.models import Schedule
+
+from integrity.scheduling import ScheduledJob
+
+SCHEDULES = [
+    ScheduledJob(
+        name="audit.checkpoint",
+        func="audit.tasks.checkpoint",
+        schedule_type=Schedule.CRON,
+        cron=settings.AUDIT_CHECKPOINT_CRON,
+        description="Sign the audit chain head; store it in the database and in BACKUP_DIR.",
+    ),
+    ScheduledJob(
+        name="audit.verify_chain",
+        func="audit.tasks.verify_chain",
+        schedule_type=Schedule.CRON,
+        cron=settings.AUDIT_VERIFY_CRON,
+        description="Verify the whole audit chain and its checkpoints; alert when broken.",
+    ),
+]

@@ -1,0 +1,407 @@
+"""Audit services: record events, sign checkpoints, verify the chain.
+
+`audit_record` is what every other service calls, inside its own transaction; the event joins
+the hash chain when that transaction commits (audit/pending.py) and vanishes if it rolls back.
+Exports live in audit/export.py.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from audit.canonical import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    SCHEMA_VERSION,
+    content_of,
+    event_hash,
+    format_time,
+    normalize,
+)
+from audit.models import AuditEvent, ChainHead, Checkpoint, Verification, VerificationStatus
+from config import context
+
+logger = logging.getLogger("ledgerguard.audit")
+
+# Values of these fields never enter the trail; that they changed does.
+SENSITIVE = ("password", "secret", "token", "digest", "signature", "key")
+REDACTED = "[redacted]"
+CHUNK = 5000
+
+
+# Recording ------------------------------------------------------------------
+
+
+def actor_repr(user: Any) -> str:
+    if user is None:
+        return "system"
+    return f"{user.get_username()} (#{user.pk})"[:200]
+
+
+def _redact(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        field: [REDACTED, REDACTED] if any(s in field.lower() for s in SENSITIVE) else values
+        for field, values in changes.items()
+    }
+
+
+def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """Field values of `instance` as the trail stores them (foreign keys as ids)."""
+    values = {}
+    for name in fields:
+        field = instance._meta.get_field(name)
+        values[name] = field.value_from_object(instance) if field.concrete else None
+    return normalize(values)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """{field: [before, after]} for the fields whose normalised values differ."""
+    before, after = normalize(before), normalize(after)
+    return {
+        name: [before.get(name), after.get(name)]
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    }
+
+
+def audit_record(
+    *,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: Any = "",
+    object_repr: str = "",
+    changes: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    actor: Any = None,
+    using: str = "default",
+) -> None:
+    """Record one audit event in the current transaction (or in its own, outside one).
+
+    The actor, IP, user agent and request id come from the request context when not given.
+    """
+    ctx = context.current()
+    if actor is None and ctx is not None:
+        actor = ctx.user
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+        object_repr = object_repr or str(obj)
+    content = {
+        "schema_version": SCHEMA_VERSION,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_repr": actor_repr(actor),
+        "ip": (ctx.ip or None) if ctx else None,
+        "user_agent": normalize(ctx.user_agent[:500]) if ctx else "",
+        "request_id": ctx.request_id[:64] if ctx else "",
+        "action": action[:100],
+        "object_type": object_type[:100],
+        "object_id": normalize(str(object_id if object_id is not None else ""))[:64],
+        "object_repr": normalize(str(object_repr))[:200],
+        "changes": _redact(normalize(dict(changes or {}))),
+        "metadata": normalize(dict(metadata or {})),
+    }
+    connection = transaction.get_connection(using)
+    if connection.get_autocommit():
+        with transaction.atomic(using=using):
+            connection.audit_hold(content)
+        return
+    connection.audit_hold(content)
+    if connection.only_test_blocks_open():
+        connection.audit_flush()
+
+
+# Checkpoints ----------------------------------------------------------------
+
+
+def key_id(key: str) -> str:
+    return hashlib.sha256(b"ledgerguard-audit-key|" + key.encode()).hexdigest()[:16]
+
+
+def _signing_keys() -> dict[str, str]:
+    keys = [settings.AUDIT_SIGNING_KEY, *settings.AUDIT_SIGNING_OLD_KEYS]
+    return {key_id(k): k for k in keys if k}
+
+
+def checkpoint_message(*, sequence: int, hash: str, created_at: str) -> bytes:
+    return f"ledgerguard-audit-checkpoint|v1|{sequence}|{hash}|{created_at}".encode()
+
+
+def checkpoint_signature(*, key: str, sequence: int, hash: str, created_at: str) -> str:
+    message = checkpoint_message(sequence=sequence, hash=hash, created_at=created_at)
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def checkpoint_dir() -> Path:
+    return Path(settings.BACKUP_DIR) / "audit-checkpoints"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SigningKeyMissing(Exception):
+    pass
+
+
+@transaction.atomic
+def checkpoint_create() -> Checkpoint | None:
+    """Sign the current chain head and store it here and in BACKUP_DIR; None when nothing new.
+
+    Raises SigningKeyMissing without AUDIT_SIGNING_KEY.
+    """
+    if not settings.AUDIT_SIGNING_KEY:
+        raise SigningKeyMissing("AUDIT_SIGNING_KEY is not set; audit checkpoints cannot be signed")
+    head = ChainHead.objects.filter(pk=1).first()
+    if head is None or head.sequence == 0:
+        return None
+    last = Checkpoint.objects.order_by("-sequence").first()
+    if last is not None and last.sequence >= head.sequence:
+        return None
+    created = timezone.now()
+    stamp = format_time(created)
+    signature = checkpoint_signature(
+        key=settings.AUDIT_SIGNING_KEY, sequence=head.sequence, hash=head.hash, created_at=stamp
+    )
+    path = checkpoint_dir() / f"checkpoint-{head.sequence:012d}-{head.hash[:12]}.json"
+    checkpoint = Checkpoint.objects.create(
+        sequence=head.sequence,
+        hash=head.hash,
+        created_at=created,
+        key_id=key_id(settings.AUDIT_SIGNING_KEY),
+        signature=signature,
+        location=str(path),
+    )
+    document = {
+        "sequence": head.sequence,
+        "hash": head.hash,
+        "created_at": stamp,
+        "key_id": checkpoint.key_id,
+        "signature": signature,
+    }
+    # Written before the commit: a failed write leaves no checkpoint in the database either.
+    _write_atomically(path, json.dumps(document, sort_keys=True, indent=2).encode() + b"\n")
+    return checkpoint
+
+
+def stored_checkpoints() -> tuple[list[dict[str, Any]], list[str]]:
+    """Checkpoints found in the backup location, and the files that could not be read."""
+    found, unreadable = [], []
+    directory = checkpoint_dir()
+    if not directory.is_dir():
+        return found, unreadable
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        try:
+            document = json.loads(path.read_text())
+            found.append({**document, "sequence": int(document["sequence"]), "file": str(path)})
+        except (OSError, ValueError, KeyError, TypeError):
+            unreadable.append(str(path))
+    return found, unreadable
+
+
+# Verification ---------------------------------------------------------------
+
+
+def event_rows(from_id: int, to_id: int) -> Iterator[dict[str, Any]]:
+    """Events in id order, read in keyset chunks: constant memory for any chain length."""
+    names = (*HASHED_FIELDS, "hash")
+    after = from_id - 1
+    while True:
+        qs = AuditEvent.objects.filter(id__gt=after, id__lte=to_id).order_by("id")
+        chunk = list(qs.values_list(*names)[:CHUNK])
+        if not chunk:
+            return
+        for values in chunk:
+            yield dict(zip(names, values, strict=True))
+        after = chunk[-1][0]
+
+
+class _Result:
+    def __init__(self) -> None:
+        self.problems: list[dict[str, Any]] = []
+        self.first_bad_id: int | None = None
+        self.chain_broken = False
+
+    def chain(self, event_id: int, code: str, message: str) -> None:
+        if not self.chain_broken:
+            self.chain_broken = True
+            self.first_bad_id = event_id
+        self.problems.append({"kind": "chain", "code": code, "event_id": event_id,
+                              "message": message})  # fmt: skip
+
+    def checkpoint(self, code: str, message: str, **where: Any) -> None:
+        self.problems.append({"kind": "checkpoint", "code": code, "message": message, **where})
+
+
+def _check_checkpoints(result: _Result, hashes: dict[int, str], from_id: int, to_id: int) -> int:
+    keys = _signing_keys()
+    in_range = lambda s: from_id <= s <= to_id  # noqa: E731
+    db = [c for c in Checkpoint.objects.order_by("sequence") if in_range(c.sequence)]
+    files, unreadable = stored_checkpoints()
+    files = [f for f in files if in_range(f["sequence"])]
+    for path in unreadable:
+        result.checkpoint("checkpoint.unreadable", f"checkpoint file {path} cannot be read",
+                          file=path)  # fmt: skip
+
+    def check(where: dict[str, Any], sequence: int, hash: str, created_at: str, kid: str,
+              signature: str) -> None:  # fmt: skip
+        key = keys.get(kid)
+        if key is None:
+            result.checkpoint("checkpoint.unknown_key",
+                              f"checkpoint at #{sequence} is signed with unknown key {kid}",
+                              **where)  # fmt: skip
+        elif not hmac.compare_digest(
+            checkpoint_signature(key=key, sequence=sequence, hash=hash, created_at=created_at),
+            signature,
+        ):
+            result.checkpoint("checkpoint.bad_signature",
+                              f"checkpoint at #{sequence} has an invalid signature",
+                              **where)  # fmt: skip
+        if sequence not in hashes:
+            result.checkpoint("checkpoint.missing_event",
+                              f"checkpoint at #{sequence} names an event that is not in the chain",
+                              **where)  # fmt: skip
+        elif hashes[sequence] != hash:
+            result.checkpoint("checkpoint.hash_mismatch",
+                              f"event #{sequence} does not have the hash its checkpoint signed",
+                              **where)  # fmt: skip
+
+    for c in db:
+        check({"checkpoint_id": c.pk, "sequence": c.sequence}, c.sequence, c.hash,
+              format_time(c.created_at), c.key_id, c.signature)  # fmt: skip
+    signed_in_db = {(c.sequence, c.hash, c.signature) for c in db}
+    for f in files:
+        where = {"file": f["file"], "sequence": f["sequence"]}
+        check(where, f["sequence"], str(f.get("hash")), str(f.get("created_at")),
+              str(f.get("key_id")), str(f.get("signature")))  # fmt: skip
+        if (f["sequence"], f.get("hash"), f.get("signature")) not in signed_in_db:
+            result.checkpoint("checkpoint.not_in_database",
+                              f"checkpoint at #{f['sequence']} in storage is missing from the "
+                              "database or differs from it", **where)  # fmt: skip
+    return len(db) + len(files)
+
+
+def chain_verify(
+    *, from_id: int | None = None, to_id: int | None = None, triggered_by: str = "system"
+) -> Verification:
+    """Recompute every hash from `from_id` to `to_id` (the whole chain by default), check the
+    links, the head and the signed checkpoints; store and audit the result; alert on failure.
+
+    A range that starts after #1 trusts the stored hash of the event before it.
+    """
+    started = timezone.now()
+    full = from_id is None and to_id is None
+    start = max(from_id or 1, 1)
+    result = _Result()
+    prev = GENESIS_HASH
+    if start > 1:
+        before = AuditEvent.objects.filter(id=start - 1).values_list("hash", flat=True).first()
+        if before is None:
+            result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
+        prev = before or prev
+    # The head pins the end, so events appended while this runs are left for the next run.
+    head = ChainHead.objects.filter(pk=1).first()
+    upper = to_id if to_id is not None else (head.sequence if head else 0)
+    checkpoint_seqs = set(Checkpoint.objects.values_list("sequence", flat=True))
+    checkpoint_seqs |= {f["sequence"] for f in stored_checkpoints()[0]}
+    hashes: dict[int, str] = {}
+    expected, checked = start, 0
+    for row in event_rows(start, upper):
+        checked += 1
+        event_id = row["id"]
+        recomputed = event_hash(content_of(row))
+        if event_id in checkpoint_seqs:
+            hashes[event_id] = recomputed
+        if result.chain_broken:
+            continue  # nothing after the first break can be trusted; keep counting
+        if event_id != expected:
+            result.chain(expected, "chain.missing_event",
+                         f"events #{expected} to #{event_id - 1} are missing")  # fmt: skip
+        elif row["prev_hash"] != prev:
+            result.chain(event_id, "chain.link_broken",
+                         f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
+                         "an event before it was changed, removed or reordered")  # fmt: skip
+        elif recomputed != row["hash"]:
+            result.chain(event_id, "chain.content_changed",
+                         f"event #{event_id} was changed after it was written")  # fmt: skip
+        prev, expected = row["hash"], event_id + 1
+    last_id = expected - 1
+    if full and not result.chain_broken and head is not None:
+        if head.sequence > last_id:
+            result.chain(last_id + 1, "chain.missing_event",
+                         f"the chain head is at #{head.sequence} but the events end at "
+                         f"#{last_id}: events at the end were removed")  # fmt: skip
+        elif head.sequence != last_id or (last_id and head.hash != prev):
+            result.chain(head.sequence, "chain.head_mismatch",
+                         "the chain head does not match the last event")  # fmt: skip
+    checkpoints_checked = _check_checkpoints(result, hashes, start, upper)
+    if result.chain_broken:
+        status = VerificationStatus.BROKEN
+    elif result.problems:
+        status = VerificationStatus.CHECKPOINT_MISMATCH
+    else:
+        status = VerificationStatus.OK
+    with transaction.atomic():
+        verification = Verification.objects.create(
+            started_at=started,
+            finished_at=timezone.now(),
+            triggered_by=triggered_by[:200],
+            from_id=from_id,
+            to_id=to_id,
+            events_checked=checked,
+            checkpoints_checked=checkpoints_checked,
+            status=status,
+            first_bad_id=result.first_bad_id,
+            problems=result.problems[:100],
+        )
+        audit_record(
+            action="audit.chain_verified",
+            obj=verification,
+            metadata={"status": status, "from_id": from_id, "to_id": to_id,
+                      "events_checked": checked, "first_bad_id": result.first_bad_id},
+        )  # fmt: skip
+    _report(verification, full=full)
+    return verification
+
+
+def _report(verification: Verification, *, full: bool) -> None:
+    from alerts.services import raise_alert, resolve_alert
+
+    details = {
+        "verification_id": verification.pk,
+        "first_bad_id": verification.first_bad_id,
+        "problems": verification.problems[:5],
+    }
+    if verification.status == VerificationStatus.BROKEN:
+        raise_alert(source="audit", key="chain_broken", severity="critical",
+                    title=f"Audit chain broken at event #{verification.first_bad_id}",
+                    details=details)  # fmt: skip
+    elif full:
+        resolve_alert(source="audit", key="chain_broken")
+    mismatched = [p for p in verification.problems if p["kind"] == "checkpoint"]
+    if mismatched:
+        raise_alert(source="audit", key="checkpoint_mismatch", severity="critical",
+                    title=f"Audit checkpoint mismatch: {mismatched[0]['message']}",
+                    details=details)  # fmt: skip
+    elif full:
+        resolve_alert(source="audit", key="checkpoint_mismatch")
