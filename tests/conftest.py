@@ -150,3 +150,10 @@ def alerts(monkeypatch):
     raised: list[dict] = []
     monkeypatch.setattr(alert_services, "raise_alert", lambda **kw: raised.append(kw))
     return raised
+
+
+@pytest.fixture(autouse=True)
+def backup_dir(settings, tmp_path):
+    """Every test gets its own backup location (audit checkpoints, later backups)."""
+    settings.BACKUP_DIR = tmp_path / "backups"
+    return settings.BACKUP_DIR
