@@ -1,0 +1,179 @@
+"""Audit trail figures: events appended during postings, posting throughput with and without
+the audit trail, and chain verification speed against bare hashlib over the same bytes.
+
+    DATABASE_URL=postgres://... python benchmarks/audit.py [EVENTS]     (default 1,000,000)
+
+1. Postings: the posting service records N entries (one transaction each) with the audit trail
+   as shipped, then again with audit writes switched off in-process (the connection drops the
+   held events), and prints both throughputs, the ratio, and the events appended per second.
+2. Verification: EVENTS synthetic events (realistic sizes, a valid chain) are loaded with COPY,
+   then `chain_verify()` recomputes every hash from the database. The baseline is hashlib alone
+   over the very same canonical bytes, which is the floor any verifier has to pay.
+3. Export: the same events streamed as JSON lines to nowhere, for the export rate.
+"""
+
+import random
+import time
+from decimal import Decimal
+
+from _django import run_benchmark
+
+POSTINGS = 800
+
+
+def postings(user, accounts, today) -> tuple[float, int]:
+    from audit.models import AuditEvent
+    from finance import services
+    from finance.models import EntrySource
+
+    rnd = random.Random(3)
+    before = AuditEvent.objects.count()
+    start = time.perf_counter()
+    for _ in range(POSTINGS):
+        amount = Decimal(rnd.randint(100, 100_000)) / 100
+        services.journal_entry_record(
+            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
+            lines=[{"account": accounts[0], "side": "D", "amount": amount},
+                   {"account": rnd.choice(accounts[1:]), "side": "C", "amount": amount}],
+        )  # fmt: skip
+    return time.perf_counter() - start, AuditEvent.objects.count() - before
+
+
+def load_events(n: int, connection) -> float:
+    """Write n chained events with COPY; return the seconds bare hashlib took over their bytes."""
+    import datetime as dt
+    import hashlib
+
+    from audit.canonical import GENESIS_HASH, canonical_bytes, format_time
+    from audit.models import AuditEvent
+
+    start_id = (AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    prev = AuditEvent.objects.filter(id=start_id - 1).values_list("hash", flat=True).first()
+    prev = prev or GENESIS_HASH
+    rnd = random.Random(11)
+    actions = ["journal_entry.posted", "journal_entry.approved", "account.updated",
+               "auth.login", "alert.acknowledged", "dead_letter.retried"]  # fmt: skip
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    hash_seconds = 0.0
+    columns = ("id", "schema_version", "occurred_at", "actor_id", "actor_repr", "ip",
+               "user_agent", "request_id", "action", "object_type", "object_id", "object_repr",
+               "changes", "metadata", "prev_hash", "hash")  # fmt: skip
+    raw = connection.connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY audit_auditevent ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for i in range(n):
+            event_id = start_id + i
+            when = base + dt.timedelta(milliseconds=event_id * 10)
+            actor = rnd.randint(1, 50)
+            content = {
+                "id": event_id,
+                "schema_version": 1,
+                "occurred_at": format_time(when),
+                "actor_id": actor,
+                "actor_repr": f"user{actor} (#{actor})",
+                "ip": f"10.0.{actor}.{rnd.randint(1, 254)}",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
+                "request_id": f"{rnd.getrandbits(128):032x}",
+                "action": rnd.choice(actions),
+                "object_type": "finance.journalentry",
+                "object_id": str(rnd.randint(1, 10**6)),
+                "object_repr": f"JE-2026-{rnd.randint(1, 999999):06d}",
+                "changes": {"status": ["pending_approval", "posted"]},
+                "metadata": {"number": f"JE-2026-{i:06d}", "lines": 2,
+                             "totals": {"USD": str(Decimal(rnd.randint(1, 10**7)) / 100)}},
+                "prev_hash": prev,
+            }  # fmt: skip
+            data = canonical_bytes(content)
+            t0 = time.perf_counter()
+            digest = hashlib.sha256(data).hexdigest()
+            hash_seconds += time.perf_counter() - t0
+            prev = digest
+            content["hash"] = digest
+            content["occurred_at"] = when
+            content["changes"] = json_text(content["changes"])
+            content["metadata"] = json_text(content["metadata"])
+            copy.write_row([content[c] for c in columns])
+    with raw.cursor() as cur:
+        cur.execute(
+            "UPDATE audit_chainhead SET sequence = %s, hash = %s, occurred_at = %s WHERE id = 1",
+            [start_id + n - 1, prev, base + dt.timedelta(milliseconds=(start_id + n - 1) * 10)],
+        )
+    raw.commit()
+    return hash_seconds
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def run(n: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from audit import export, services
+    from audit.models import AuditEvent
+    from finance import services as finance_services
+    from finance.models import AccountType
+    from tests.factories import make_year
+
+    today = timezone.localdate()
+    make_year(today.year)
+    user = get_user_model().objects.create(username="bench")
+    accounts = [
+        finance_services.account_create(
+            code="1000", name="Bank", type=AccountType.ASSET, currency="USD"
+        ).pk,
+        *(
+            finance_services.account_create(
+                code=f"40{i:02d}", name=f"Income {i}", type=AccountType.INCOME, currency="USD"
+            ).pk
+            for i in range(5)
+        ),
+    ]
+    postings(user, accounts, today)  # warm-up
+    with_s, events = postings(user, accounts, today)
+    hold = connection.audit_hold
+    connection.audit_hold = lambda content: None  # audit writes off, in this process only
+    try:
+        without_s, none = postings(user, accounts, today)
+    finally:
+        connection.audit_hold = hold
+    assert none == 0
+
+    load_start = time.perf_counter()
+    hash_s = load_events(n, connection)
+    load_s = time.perf_counter() - load_start
+    total = AuditEvent.objects.count()
+    start = time.perf_counter()
+    result = services.chain_verify(triggered_by="benchmark")
+    verify_s = time.perf_counter() - start
+    assert result.status == "ok", result.problems
+
+    start = time.perf_counter()
+    manifest = export.Manifest(format="jsonl", file="x", range=export.export_range())
+    exported = sum(len(chunk) for chunk in export.export_chunks(manifest))
+    export_s = time.perf_counter() - start
+
+    print(f"audit benchmark on PostgreSQL {connection.pg_version // 10000}")
+    print(f"  postings ({POSTINGS} entries of 2 lines, one transaction each)")
+    print(f"    with audit trail    : {POSTINGS / with_s:8.1f} entries/s "
+          f"({with_s * 1000 / POSTINGS:.2f} ms/entry), {events} events appended "
+          f"= {events / with_s:.1f} events/s")  # fmt: skip
+    print(f"    without audit writes: {POSTINGS / without_s:8.1f} entries/s "
+          f"({without_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
+    print(f"    ratio (with / without): {with_s / without_s:.2f}x")
+    print(f"  verification of {total:,} events (loaded by COPY in {load_s:.1f} s)")
+    print(f"    chain_verify          : {total / verify_s:10,.0f} events/s ({verify_s:.1f} s)")
+    print(f"    bare hashlib, same bytes: {n / hash_s:10,.0f} events/s ({hash_s:.1f} s for {n:,})")
+    print(f"    ratio (verify / hashlib): {(verify_s / total) / (hash_s / n):.1f}x")
+    print(f"  export as JSON lines: {manifest.count / export_s:,.0f} events/s "
+          f"({exported / 1e6:.0f} MB in {export_s:.1f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    run_benchmark(run, 1_000_000)
