@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 
 class Severity(models.TextChoices):
@@ -31,6 +32,8 @@ class Channel(models.TextChoices):
 class Target(models.Model):
     """Someone or something to notify: an email address, a phone number or a webhook."""
 
+    history = HistoricalRecords()  # the admin's History view; the audit trail is separate
+
     name = models.CharField(max_length=100, unique=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     address = models.CharField(max_length=500, help_text="Email address, phone number or URL.")
@@ -49,6 +52,7 @@ class Target(models.Model):
 
 
 class EscalationPolicy(models.Model):
+    history = HistoricalRecords()  # the admin's History view; the audit trail is separate
     name = models.CharField(max_length=100, unique=True)
     repeat_last_step = models.BooleanField(default=False)
     ack_timeout_minutes = models.PositiveIntegerField(
@@ -64,6 +68,7 @@ class EscalationPolicy(models.Model):
 
 
 class EscalationStep(models.Model):
+    history = HistoricalRecords()  # the admin's History view; the audit trail is separate
     policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
     delay_minutes = models.PositiveIntegerField(
@@ -83,6 +88,8 @@ class EscalationStep(models.Model):
 
 class Route(models.Model):
     """First matching route (by position) chooses the policy; keep a catch-all last."""
+
+    history = HistoricalRecords()  # the admin's History view; the audit trail is separate
 
     position = models.PositiveSmallIntegerField(default=100)
     name = models.CharField(max_length=100)
