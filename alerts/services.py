@@ -23,6 +23,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import OPEN_STATES, SEVERITY_RANK, Alert, AlertEvent, AlertState, Severity
+from audit.services import audit_record, diff, snapshot
 from config.exceptions import DomainError
 
 logger = logging.getLogger("ledgerguard.alerts")
@@ -90,6 +91,10 @@ def _store(*, source: str, key: str, severity: str, title: str, details: dict) -
             except IntegrityError:
                 continue  # it did: go round and count ours as a repeat of theirs
             AlertEvent.objects.create(alert=alert, kind="raised", note=title)
+            # Inside raise_alert's try: a failure here is a DatabaseError like any other.
+            audit_record(action="alert.opened", obj=alert,
+                         metadata={"source": source, "key": key, "severity": severity,
+                                   "policy": policy.pk if policy else None})  # fmt: skip
             if policy is not None:
                 # Deliver within seconds, not at the next minute's run of the job.
                 transaction.on_commit(_dispatch_soon)
@@ -119,6 +124,9 @@ def _repeat(alert: Alert, *, severity: str, title: str, details: dict, now) -> A
     fields = ["occurrences", "last_seen", "title", "details"]
     escalated = SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
     if escalated:  # an open alert never quietly drops to a lower severity
+        audit_record(action="alert.escalated", obj=alert,
+                     changes={"severity": [alert.severity, severity]},
+                     metadata={"occurrences": alert.occurrences})  # fmt: skip
         alert.severity = severity
         fields.append("severity")
     alert.save(update_fields=fields)
@@ -144,6 +152,7 @@ def resolve_alert(*, source: str, key: str) -> Alert | None:
                 return None
             logger.info("ALERT RESOLVED [%s/%s]", source, key,
                         extra={"alert": {"source": source, "key": key}})  # fmt: skip
+            _audit_resolved(alert, actor=None, by="source", note="")
             return _close(alert, actor=None, note="resolved by its source")
     except DatabaseError:
         logger.exception("Could not resolve alert %s/%s", source, key)
@@ -181,6 +190,12 @@ def _close(alert: Alert, *, actor, note: str, notify: bool = True) -> Alert:
     return alert
 
 
+def _audit_resolved(alert: Alert, *, actor, by: str, note: str) -> None:
+    audit_record(action="alert.resolved", obj=alert, actor=actor,
+                 changes={"state": [alert.state, AlertState.RESOLVED]},
+                 metadata={"by": by, "note": note, "occurrences": alert.occurrences})  # fmt: skip
+
+
 class AlertNotOpen(DomainError):
     code = "alert.not_open"
 
@@ -197,6 +212,9 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.next_escalation_at = None  # acknowledging stops escalation
     alert.save(update_fields=["state", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
     AlertEvent.objects.create(alert=alert, kind="acknowledged", actor=actor)
+    audit_record(action="alert.acknowledged", obj=alert, actor=actor,
+                 changes={"state": [AlertState.FIRING, alert.state]},
+                 metadata={"method": "user"})  # fmt: skip
     return alert
 
 
@@ -206,6 +224,7 @@ def alert_resolve(*, alert: Alert, actor, note: str = "") -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if not alert.is_open:
         raise AlertNotOpen("The alert is already resolved.")
+    _audit_resolved(alert, actor=actor, by="user", note=note)
     return _close(alert, actor=actor, note=note or "resolved by hand")
 
 
@@ -356,6 +375,9 @@ def _ack_timeouts(now) -> None:
                 AlertEvent.objects.create(
                     alert=alert, kind="ack_timeout", note="not resolved in time: escalating again"
                 )
+                audit_record(action="alert.ack_expired", obj=alert,
+                             changes={"state": [AlertState.ACKNOWLEDGED, AlertState.FIRING]},
+                             metadata={"acknowledged_by": alert.acknowledged_by_id})  # fmt: skip
 
 
 def delivery_send(*, delivery_id: int, final: bool = False) -> str:
@@ -555,6 +577,9 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
             outcome = "sent: " + Delivery.objects.get(pk=delivery.pk).response
         results.append((f"{target.channel} {target.address}", outcome))
     _close(alert, actor=None, note="test finished", notify=False)
+    audit_record(action="alert.test_sent", obj=alert,
+                 metadata={"channel": channel or "", "to": to or "",
+                           "results": [f"{t}: {o}"[:300] for t, o in results]})  # fmt: skip
     return results
 
 
@@ -592,12 +617,21 @@ def alert_acknowledge_by_token(*, token: str) -> Alert:
         AlertEvent.objects.create(
             alert=alert, kind="acknowledged", note=f"by the email link sent to {data['to']}"
         )
+        # Who received the link, never the link's token.
+        audit_record(action="alert.acknowledged", obj=alert,
+                     changes={"state": [AlertState.FIRING, alert.state]},
+                     metadata={"method": "link", "sent_to": data["to"]})  # fmt: skip
     return alert
 
 
 # Silences ---------------------------------------------------------------------------
 
+SILENCE_AUDITED = ("source", "key_pattern", "severity", "starts_at", "ends_at", "weekdays",
+                   "window_start", "window_end", "timezone", "reason",
+                   "needs_approval")  # fmt: skip
 
+
+@transaction.atomic
 def silence_create(
     *,
     actor,
@@ -639,6 +673,8 @@ def silence_create(
         # Silencing what could be critical needs a second person.
         needs_approval=severity in ("", Severity.CRITICAL),
     )  # fmt: skip
+    audit_record(action="silence.created", obj=silence, actor=actor,
+                 changes=diff({}, snapshot(silence, SILENCE_AUDITED)))  # fmt: skip
     return silence
 
 
@@ -650,9 +686,13 @@ def silence_approve(*, silence, actor):
         if actor.pk == silence.created_by_id:
             raise DomainError("A second operator must approve this silence.",
                               code="silence.self_approval")  # fmt: skip
+        before = snapshot(silence, ["approved_by", "approved_at"])
         silence.approved_by = actor
         silence.approved_at = timezone.now()
         silence.save(update_fields=["approved_by", "approved_at"])
+        audit_record(action="silence.approved", obj=silence, actor=actor,
+                     changes=diff(before, snapshot(silence, ["approved_by", "approved_at"])),
+                     metadata={"created_by": silence.created_by_id})  # fmt: skip
     return silence
 
 
@@ -662,8 +702,17 @@ def silence_expire(*, silence, actor):
 
     now = timezone.now()
     starts = min(silence.starts_at, now - timedelta(microseconds=1))  # ends after it starts
-    Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(starts_at=starts, ends_at=now)
-    return Silence.objects.get(pk=silence.pk)
+    with transaction.atomic():
+        before = Silence.objects.select_for_update().get(pk=silence.pk)
+        ended = Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(
+            starts_at=starts, ends_at=now
+        )
+        after = Silence.objects.get(pk=silence.pk)
+        if ended:  # an already ended silence stays as it was, and nothing is recorded
+            fields = ["starts_at", "ends_at"]
+            changes = diff(snapshot(before, fields), snapshot(after, fields))
+            audit_record(action="silence.expired", obj=after, actor=actor, changes=changes)
+    return after
 
 
 def _window_end(silence, now):

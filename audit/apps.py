@@ -10,3 +10,6 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import checks  # noqa: F401 - registers the system checks
+        from audit.receivers import connect
+
+        connect()  # the authentication signals

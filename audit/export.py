@@ -213,7 +213,9 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
     manifest = Manifest(format=fmt, file=export_filename(fmt, r), range=r)
     audit_record(action="audit.exported", object_type="audit.auditevent",
                  object_repr=f"events #{r.from_id} to #{r.to_id}", actor=actor,
-                 metadata={**manifest.as_dict(), "count": r.count, "via": "api"})  # fmt: skip
+                 metadata={**manifest.as_dict(), "from_id": r.from_id if r.count else None,
+                           "to_id": r.to_id if r.count else None, "count": r.count,
+                           "via": "api"})  # fmt: skip
 
     def generate() -> Iterator[bytes]:
         sink = _Sink()

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit.canonical import (
     GENESIS_HASH,
@@ -34,8 +36,11 @@ from config import context
 
 logger = logging.getLogger("ledgerguard.audit")
 
-# Values of these fields never enter the trail; that they changed does.
-SENSITIVE = ("password", "secret", "token", "digest", "signature", "key")
+# Values of these fields never enter the trail; that they changed does. Matched as words of
+# the field name (`token_digest`, `signing_key`), so `key_pattern` or an alert's `key` stay.
+SENSITIVE = re.compile(
+    r"(^|_)(password|passwd|secret|token|digest|signature|api_key|private_key|signing_key)($|_)"
+)
 REDACTED = "[redacted]"
 CHUNK = 5000
 
@@ -51,7 +56,7 @@ def actor_repr(user: Any) -> str:
 
 def _redact(changes: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        field: [REDACTED, REDACTED] if any(s in field.lower() for s in SENSITIVE) else values
+        field: [REDACTED, REDACTED] if SENSITIVE.search(field.lower()) else values
         for field, values in changes.items()
     }
 
@@ -402,6 +407,20 @@ def chain_verify(
         )  # fmt: skip
     _report(verification, full=full)
     return verification
+
+
+def chain_verify_or_queue(
+    *, from_id: int | None = None, to_id: int | None = None, triggered_by: str
+) -> Verification | str:
+    """A verification asked for by a person (API, admin): run at once when it reads at most
+    AUDIT_VERIFY_SYNC_LIMIT events, else queued for a worker. Returns the Verification, or
+    the queued task's id."""
+    from audit.selectors import audit_verify_range_size
+
+    if audit_verify_range_size(from_id=from_id, to_id=to_id) <= (settings.AUDIT_VERIFY_SYNC_LIMIT):
+        return chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
+    return async_task("audit.tasks.verify_chain", from_id, to_id, triggered_by[:200],
+                      task_name="audit.verify_chain (requested)")  # fmt: skip
 
 
 def _report(verification: Verification, *, full: bool) -> None:

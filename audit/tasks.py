@@ -20,8 +20,10 @@ def checkpoint() -> int | None:
     return made.sequence if made else None
 
 
-def verify_chain(from_id: int | None = None, to_id: int | None = None) -> dict:
-    verification = services.chain_verify(
-        from_id=from_id, to_id=to_id, triggered_by="schedule: audit.verify_chain"
-    )
+def verify_chain(
+    from_id: int | None = None,
+    to_id: int | None = None,
+    triggered_by: str = "schedule: audit.verify_chain",
+) -> dict:
+    verification = services.chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
     return {"status": verification.status, "first_bad_id": verification.first_bad_id}

@@ -1,5 +1,14 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import router, transaction
+from django_q.admin import ScheduleAdmin
+from django_q.models import Schedule
 
+from audit.services import audit_record, diff
+from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.models import ApiToken
 from config.tokens import api_token_revoke
 
@@ -33,5 +42,43 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
         for token in queryset:
-            api_token_revoke(token=token)
+            api_token_revoke(token=token, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+# Users, groups and django-q2's schedules have no services: the admin writes them directly,
+# so their admins are the stock ones plus the audit trail (config.admin_helpers).
+
+User = get_user_model()
+
+
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
+    def user_change_password(self, request, id, form_url=""):
+        """The password form saves outside save_model: recorded here, in one transaction
+        with the change (the trail keeps only that the password changed)."""
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            stored = self.get_object(request, unquote(id))
+            before = audit_state(stored) if stored is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if before is not None and request.method == "POST":
+                stored.refresh_from_db()
+                changes = diff(before, audit_state(stored))
+                if changes:
+                    audit_record(action="admin.changed", obj=stored, changes=changes,
+                                 metadata={"form": "password"})  # fmt: skip
+        return response
+
+
+class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
+    pass
+
+
+class AuditedScheduleAdmin(AuditedAdminMixin, ScheduleAdmin):
+    pass
+
+
+for model, model_admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin),
+                           (Schedule, AuditedScheduleAdmin)):  # fmt: skip
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -61,6 +61,7 @@ class TokenObtainView(APIView):
             user=user,
             name=data.validated_data["name"],
             ttl_days=data.validated_data.get("expires_in_days"),
+            actor=user,  # this view authenticates no one: the password just proved who it is
         )
         body = TokenSerializer(token).data | {"token": raw}
         return Response(body, status=status.HTTP_201_CREATED)

@@ -1,6 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from audit.services import audit_record
 from config.tokens import api_token_authenticate
 
 
@@ -14,11 +15,18 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not parts or parts[0].decode(errors="replace").lower() not in self.keywords:
             return None
         if len(parts) != 2:
+            self._refused()
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
         token = api_token_authenticate(parts[1].decode(errors="replace"))
         if token is None:
+            self._refused()
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return token.user, token
+
+    @staticmethod
+    def _refused() -> None:
+        # Nothing of the presented value, not even a prefix: it may be a mistyped secret.
+        audit_record(action="auth.login_failed", metadata={"method": "token"})
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -24,3 +24,15 @@ class ModelPermissions(permissions.DjangoModelPermissions):
         if getattr(view, "queryset", None) is None and not hasattr(view, "get_queryset"):
             return True
         return super().has_permission(request, view)
+
+
+def perms_required(*perms: str) -> type[permissions.BasePermission]:
+    """A permission class for views without a model queryset: the user must hold `perms`."""
+
+    class PermsRequired(permissions.BasePermission):
+        def has_permission(self, request, view):
+            user = request.user
+            return bool(user and user.is_authenticated and user.has_perms(perms))
+
+    PermsRequired.__name__ = f"PermsRequired({', '.join(perms)})"
+    return PermsRequired

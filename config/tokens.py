@@ -3,11 +3,13 @@
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from config.exceptions import DomainError
 from config.models import ApiToken
 
@@ -19,8 +21,14 @@ def _digest(raw: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user, name: str, ttl_days: int | None = None) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the raw token, which is never stored."""
+def api_token_create(
+    *, user, name: str, ttl_days: int | None = None, actor: Any = None
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the raw token, which is never stored.
+
+    `actor`: who asked for it (the user who just proved their password, or an admin); the
+    request's user, or "system", when not given.
+    """
     ttl_days = settings.API_TOKEN_DEFAULT_TTL_DAYS if ttl_days is None else ttl_days
     if not 1 <= ttl_days <= settings.API_TOKEN_MAX_TTL_DAYS:
         raise DomainError(
@@ -37,15 +45,28 @@ def api_token_create(*, user, name: str, ttl_days: int | None = None) -> tuple[A
         digest=_digest(raw),
         expires_at=timezone.now() + timedelta(days=ttl_days),
     )
+    # Nothing of the token itself, not even its public prefix: the id names it.
+    audit_record(action="api_token.created", obj=token, actor=actor,
+                 object_repr=_repr(token),
+                 metadata={"user": user.pk, "username": user.get_username(), "name": token.name,
+                           "expires_at": token.expires_at, "ttl_days": ttl_days})  # fmt: skip
     return token, raw
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+    """Revoke at once; `actor` defaults to the request's user."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(action="api_token.revoked", obj=token, actor=actor,
+                     object_repr=_repr(token),
+                     metadata={"user": token.user_id, "name": token.name})  # fmt: skip
     return token
+
+
+def _repr(token: ApiToken) -> str:
+    return f"{token.name} for {token.user}"  # str(token) shows the prefix
 
 
 def api_token_authenticate(raw: str) -> ApiToken | None:

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("finance.api.urls")),
     path("", include("integrity.api.urls")),
     path("", include("alerts.api.urls")),
+    path("", include("audit.api.urls")),
 ]
 
 urlpatterns = [

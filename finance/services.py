@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from finance import rules
+from audit.services import audit_record, diff, snapshot
+from finance import money, rules
 from finance.models import (
     Account,
     AccountBalance,
@@ -37,6 +38,8 @@ from integrity.transactions import OperationContext, register_operation, run_ope
 ACCOUNT_EDITABLE = ("name", "type", "currency", "parent", "is_active", "allow_negative",
                     "is_control", "description")  # fmt: skip
 LOCKED_WHEN_POSTED = ("type", "currency")
+ACCOUNT_AUDITED = ("code", *ACCOUNT_EDITABLE)
+PERIOD_AUDITED = ("name", "start_date", "end_date", "fiscal_year", "status")
 
 
 def _has_lines(account: Account) -> bool:
@@ -69,6 +72,8 @@ def account_create(
         description=description,
     )
     AccountBalance.objects.create(account=account)
+    audit_record(action="account.created", obj=account,
+                 changes=diff({}, snapshot(account, ACCOUNT_AUDITED)))  # fmt: skip
     return account
 
 
@@ -95,10 +100,13 @@ def account_update(*, account: Account, **changes: Any) -> Account:
             parent=changes.get("parent", account.parent),
         )
     )
+    before = snapshot(account, changed)
     for f in changed:
         setattr(account, f, changes[f])
     if changed:
         account.save(update_fields=[*changed, "updated_at"])
+        audit_record(action="account.updated", obj=account,
+                     changes=diff(before, snapshot(account, changed)))  # fmt: skip
     return account
 
 
@@ -109,6 +117,8 @@ def account_delete(*, account: Account) -> None:
         raise_if([violation("account.has_postings", account=account.code, what="type or currency")])
     if account.children.exists():
         raise_if([violation("account.has_children", account=account.code)])
+    audit_record(action="account.deleted", obj=account,
+                 changes=diff(snapshot(account, ACCOUNT_AUDITED), {}))  # fmt: skip
     AccountBalance.objects.filter(account=account).delete()
     account.delete()
 
@@ -128,14 +138,19 @@ def period_create(
         fiscal_year=fiscal_year or start_date.year,
     )
     EntrySequence.objects.get_or_create(fiscal_year=period.fiscal_year)
+    audit_record(action="period.created", obj=period,
+                 changes=diff({}, snapshot(period, PERIOD_AUDITED)))  # fmt: skip
     return period
 
 
 @transaction.atomic
 def period_rename(*, period: FiscalPeriod, name: str) -> FiscalPeriod:
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    before = period.name
     period.name = name
     period.save(update_fields=["name"])
+    if name != before:
+        audit_record(action="period.renamed", obj=period, changes={"name": [before, name]})
     return period
 
 
@@ -147,10 +162,19 @@ def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
         raise_if([violation("period.closed", period=period.name)])
     if period.entries.filter(status=EntryStatus.PENDING_APPROVAL).exists():
         raise_if([violation("period.has_pending_entries", period=period.name)])
+    fields = ["status", "closed_at", "closed_by"]
+    before = snapshot(period, fields)
     period.status = PeriodStatus.CLOSED
     period.closed_at = timezone.now()
     period.closed_by = actor
-    period.save(update_fields=["status", "closed_at", "closed_by"])
+    period.save(update_fields=fields)
+    audit_record(
+        action="period.closed",
+        obj=period,
+        actor=actor,
+        changes=diff(before, snapshot(period, fields)),
+        metadata=_period_meta(period),
+    )
     return period
 
 
@@ -159,11 +183,25 @@ def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status != PeriodStatus.CLOSED:
         raise_if([violation("period.not_closed", period=period.name)])
+    fields = ["status", "reopened_at", "reopened_by"]
+    before = snapshot(period, fields)
     period.status = PeriodStatus.OPEN
     period.reopened_at = timezone.now()
     period.reopened_by = actor
-    period.save(update_fields=["status", "reopened_at", "reopened_by"])
+    period.save(update_fields=fields)
+    audit_record(
+        action="period.reopened",
+        obj=period,
+        actor=actor,
+        changes=diff(before, snapshot(period, fields)),
+        metadata=_period_meta(period),
+    )
     return period
+
+
+def _period_meta(period: FiscalPeriod) -> dict[str, Any]:
+    return {"fiscal_year": period.fiscal_year, "start_date": period.start_date,
+            "end_date": period.end_date}  # fmt: skip
 
 
 # Journal entries ------------------------------------------------------------
@@ -213,6 +251,45 @@ def _write_lines(entry: JournalEntry, lines: Sequence[LineInput]) -> None:
     bulk_create_with_history(rows, JournalLine, batch_size=500)
 
 
+def _amount(amount: Decimal, currency: str) -> str:
+    # Stored amounts carry the column's places, new ones the currency's: compare like with like.
+    return str(money.quantize(amount, currency))
+
+
+def _line_rows(lines: Sequence[LineInput]) -> list[list[str]]:
+    """Lines as the trail keeps them: account code, side, amount, currency."""
+    return [
+        [line.account.code if line.account else "", line.side,
+         _amount(line.amount, line.effective_currency), line.effective_currency]
+        for line in lines
+    ]  # fmt: skip
+
+
+def _lines_summary(lines: Sequence[LineInput]) -> dict[str, Any]:
+    """Line count and debit total per currency: what a reviewer of the trail checks first."""
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        if line.side == Side.DEBIT:
+            currency = line.effective_currency
+            totals[currency] = totals.get(currency, Decimal(0)) + line.amount
+    return {
+        "line_count": len(lines),
+        "totals": {c: _amount(t, c) for c, t in sorted(totals.items())},
+    }
+
+
+def _entry_meta(entry: JournalEntry, lines: Sequence[LineInput]) -> dict[str, Any]:
+    return {
+        "entry_date": entry.entry_date,
+        "description": entry.description[:200],
+        "source": entry.source,
+        **_lines_summary(lines),
+    }
+
+
+ENTRY_AUDITED = ("entry_date", "period", "description", "reference")
+
+
 def _inputs_of(entry: JournalEntry) -> list[LineInput]:
     return [
         LineInput(
@@ -248,6 +325,8 @@ def journal_entry_create(
         created_by=created_by,
     )
     _write_lines(entry, inputs)
+    audit_record(action="journal_entry.created", obj=entry, actor=created_by,
+                 metadata=_entry_meta(entry, inputs))  # fmt: skip
     return entry
 
 
@@ -266,7 +345,9 @@ def journal_entry_update(
     rules.check_status(entry, EntryStatus.DRAFT)
     rules.check_owner(entry, actor)
     new_date = entry_date or entry.entry_date
-    inputs = line_inputs(lines) if lines is not None else _inputs_of(entry)
+    old_inputs = _inputs_of(entry)
+    inputs = line_inputs(lines) if lines is not None else old_inputs
+    before = {**snapshot(entry, ENTRY_AUDITED), "lines": _line_rows(old_inputs)}
     entry.period = rules.check_entry(entry_date=new_date, lines=inputs)
     entry.entry_date = new_date
     if description is not None:
@@ -277,6 +358,10 @@ def journal_entry_update(
     if lines is not None:
         entry.lines.all().delete()
         _write_lines(entry, inputs)
+    changes = diff(before, {**snapshot(entry, ENTRY_AUDITED), "lines": _line_rows(inputs)})
+    if changes:
+        audit_record(action="journal_entry.updated", obj=entry, actor=actor, changes=changes,
+                     metadata=_lines_summary(inputs))  # fmt: skip
     return entry
 
 
@@ -285,6 +370,8 @@ def journal_entry_delete(*, entry: JournalEntry, actor) -> None:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
     rules.check_owner(entry, actor)
+    audit_record(action="journal_entry.deleted", obj=entry, actor=actor,
+                 metadata=_entry_meta(entry, _inputs_of(entry)))  # fmt: skip
     entry.delete()
 
 
@@ -293,11 +380,15 @@ def journal_entry_submit(*, entry: JournalEntry, actor) -> JournalEntry:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
     rules.check_owner(entry, actor)
-    rules.check_entry(entry_date=entry.entry_date, lines=_inputs_of(entry))
+    inputs = _inputs_of(entry)
+    rules.check_entry(entry_date=entry.entry_date, lines=inputs)
     entry.status = EntryStatus.PENDING_APPROVAL
     entry.submitted_by = actor
     entry.submitted_at = timezone.now()
     entry.save(update_fields=["status", "submitted_by", "submitted_at"])
+    audit_record(action="journal_entry.submitted", obj=entry, actor=actor,
+                 changes={"status": [EntryStatus.DRAFT, entry.status]},
+                 metadata=_entry_meta(entry, inputs))  # fmt: skip
     return entry
 
 
@@ -306,6 +397,10 @@ def journal_entry_reject(*, entry: JournalEntry, actor) -> JournalEntry:
     """Send a pending entry back to its author as a draft."""
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.PENDING_APPROVAL)
+    audit_record(action="journal_entry.rejected", obj=entry, actor=actor,
+                 changes={"status": [entry.status, EntryStatus.DRAFT]},
+                 metadata={"created_by": entry.created_by_id,
+                           "submitted_by": entry.submitted_by_id})  # fmt: skip
     entry.status = EntryStatus.DRAFT
     entry.submitted_by = None
     entry.submitted_at = None
@@ -396,6 +491,23 @@ def _post(
         entry.approved_at = now
         fields += ["approved_by", "approved_at"]
     entry.save(update_fields=fields)
+    if approved:
+        audit_record(action="journal_entry.approved", obj=entry, actor=actor,
+                     metadata={"created_by": entry.created_by_id,
+                               "submitted_by": entry.submitted_by_id})  # fmt: skip
+    audit_record(
+        action="journal_entry.posted",
+        obj=entry,
+        actor=actor,
+        changes={"status": [expected, entry.status], "number": [None, entry.display_number]},
+        metadata={
+            **_entry_meta(entry, inputs),
+            "number": entry.display_number,
+            "fiscal_year": entry.fiscal_year,
+            "approved": approved,
+            "reversal_of": entry.reversal_of_id,
+        },
+    )
     return entry
 
 
@@ -459,16 +571,20 @@ def _record_draft(ctx: OperationContext) -> JournalEntry:
     inputs = line_inputs(lines)
     entry_date = date.fromisoformat(p["entry_date"])
     period = rules.check_entry(entry_date=entry_date, lines=inputs)
+    actor = _user(p["actor_id"])
     entry = JournalEntry.objects.create(
         entry_date=entry_date,
         period=period,
         description=p["description"],
         reference=p["reference"],
         source=p["source"],
-        created_by_id=p["actor_id"],
+        created_by=actor,
     )
     _write_lines(entry, inputs)
+    audit_record(action="journal_entry.created", obj=entry, actor=actor,
+                 metadata=_entry_meta(entry, inputs))  # fmt: skip
     ctx.results["inputs"] = inputs
+    ctx.results["actor"] = actor
     return entry
 
 
@@ -477,7 +593,7 @@ def _record_post(ctx: OperationContext) -> JournalEntry:
     entry = ctx.results["_record_draft"]
     return _post(
         entry.pk,
-        _user(ctx.payload["actor_id"]),
+        ctx.results["actor"],
         expected=EntryStatus.DRAFT,
         approved=False,
         created=(entry, ctx.results["inputs"]),
@@ -566,6 +682,14 @@ def _reverse(ctx: OperationContext) -> JournalEntry:
     )
     original.status = EntryStatus.REVERSED
     original.save(update_fields=["status"])
+    audit_record(
+        action="journal_entry.reversed",
+        obj=original,
+        actor=actor,
+        changes={"status": [EntryStatus.POSTED, original.status]},
+        metadata={"reversal_id": reversal.pk, "reversal_number": reversal.display_number,
+                  "reversal_date": reversal.entry_date},
+    )  # fmt: skip
     return reversal
 
 

@@ -12,6 +12,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from alerts import services as alerting
+from audit.services import audit_record
 from config.exceptions import DomainError
 from integrity.models import DeadLetter, DeadLetterEvent, OperationRecord
 from integrity.transactions import UnknownOperation
@@ -56,6 +57,12 @@ def deadletter_create(
         next_retry_at=timezone.now() + _retry_delay(0),
     )
     _event(letter, "created", note=error[:1000])
+    # The payload stays on the letter: it may carry what the trail should not keep.
+    audit_record(
+        action="dead_letter.created",
+        obj=letter,
+        metadata={"operation": operation, "kind": kind, "error": error[:1000]},
+    )
     return letter
 
 
@@ -102,7 +109,7 @@ def deadletter_retry(
     try:
         _run(letter)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the letter
-        return _retry_failed(letter, exc, actor)
+        return _retry_failed(letter, exc, actor, manual=manual)
     now = timezone.now()
     with transaction.atomic():
         DeadLetter.objects.filter(pk=letter.pk).update(
@@ -110,6 +117,14 @@ def deadletter_retry(
             attempts=letter.attempts + 1, updated_at=now,
         )  # fmt: skip
         _event(letter, "resolved", actor, "retry succeeded")
+        audit_record(
+            action="dead_letter.retried",
+            obj=letter,
+            actor=actor,
+            changes={"status": [S.RETRYING, S.RESOLVED]},
+            metadata={"operation": letter.operation, "attempts": letter.attempts + 1,
+                      "manual": manual, "note": note},
+        )  # fmt: skip
         transaction.on_commit(lambda: _resolve_alerts(letter))
     return DeadLetter.objects.get(pk=letter.pk)
 
@@ -128,7 +143,9 @@ def _resolve_alerts(letter: DeadLetter) -> None:
 RETRYABLE_CODES = ("operation.failed", "operation.unavailable")
 
 
-def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
+def _retry_failed(
+    letter: DeadLetter, exc: BaseException, actor, *, manual: bool = True
+) -> DeadLetter:
     attempts = letter.attempts + 1
     # A broken business rule or an unknown operation will not fix itself by waiting.
     permanent = isinstance(exc, UnknownOperation) or (
@@ -149,9 +166,25 @@ def _retry_failed(letter: DeadLetter, exc: BaseException, actor) -> DeadLetter:
             updated_at=now,
         )
         _event(letter, "failed" if exhausted else "retry_failed", actor, error[:1000])
+        # Here, not in the retry's transaction: that one was rolled back with the failure.
+        _audit_retry_failed(letter, actor=actor, attempts=attempts, exhausted=exhausted,
+                            error=error, manual=manual, permanent=permanent)  # fmt: skip
     if exhausted:
         transaction.on_commit(lambda: _alert_failed(letter, attempts, error, permanent=permanent))
     return DeadLetter.objects.get(pk=letter.pk)
+
+
+def _audit_retry_failed(
+    letter: DeadLetter, *, actor, attempts: int, exhausted: bool, error: str, **extra: Any
+) -> None:
+    audit_record(
+        action="dead_letter.retry_failed",
+        obj=letter,
+        actor=actor,
+        changes={"status": [S.RETRYING, S.FAILED if exhausted else S.PENDING]},
+        metadata={"operation": letter.operation, "attempts": attempts, "exhausted": exhausted,
+                  "error": error[:1000], **extra},
+    )  # fmt: skip
 
 
 def _alert_failed(letter: DeadLetter, attempts: int, error: str, *, permanent: bool) -> None:
@@ -179,6 +212,13 @@ def deadletter_discard(
         raise DeadLetterError(
             f"Dead letter #{letter.pk} is {letter.status}; it cannot be discarded."
         )
+    audit_record(
+        action="dead_letter.discarded",
+        obj=letter,
+        actor=actor,
+        changes={"status": [letter.status, S.DISCARDED]},
+        metadata={"operation": letter.operation, "reason": reason, "note": note},
+    )
     letter.status = S.DISCARDED
     letter.discarded_at = timezone.now()
     letter.discarded_by = actor
@@ -209,14 +249,19 @@ def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
     for letter in stale.order_by("pk"):
         attempts = letter.attempts + 1
         exhausted = attempts >= letter.max_attempts
-        released += DeadLetter.objects.filter(pk=letter.pk, status=S.RETRYING).update(
-            status=S.FAILED if exhausted else S.PENDING,
-            attempts=attempts,
-            next_retry_at=None if exhausted else now + _retry_delay(attempts),
-            updated_at=now,
-        )
-        _event(letter, "failed" if exhausted else "retry_failed", None,
-               "the retry never finished (its process died or hung)")  # fmt: skip
+        error = "the retry never finished (its process died or hung)"
+        with transaction.atomic():
+            claimed = DeadLetter.objects.filter(pk=letter.pk, status=S.RETRYING).update(
+                status=S.FAILED if exhausted else S.PENDING,
+                attempts=attempts,
+                next_retry_at=None if exhausted else now + _retry_delay(attempts),
+                updated_at=now,
+            )
+            released += claimed
+            _event(letter, "failed" if exhausted else "retry_failed", None, error)
+            if claimed:
+                _audit_retry_failed(letter, actor=None, attempts=attempts, exhausted=exhausted,
+                                    error=error, manual=False, stale=True)  # fmt: skip
         if exhausted:
             _alert_failed(letter, attempts, "the retry never finished", permanent=False)
     due = list(

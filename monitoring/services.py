@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from alerts.services import raise_alert, resolve_alert
+from audit.services import audit_record, diff, snapshot
 from config import context
 from monitoring.fingerprint import (
     ParsedTraceback,
@@ -289,14 +290,23 @@ def _locked(group: ErrorGroup) -> ErrorGroup:
     return ErrorGroup.objects.select_for_update().get(pk=group.pk)
 
 
+def _audit_triage(group: ErrorGroup, *, action: str, actor: Any, before: dict[str, Any]) -> None:
+    after = snapshot(group, list(before))
+    audit_record(action=action, obj=group, actor=actor, changes=diff(before, after),
+                 metadata={"fingerprint": group.fingerprint[:16]})  # fmt: skip
+
+
 @transaction.atomic
 def error_group_resolve(*, group: ErrorGroup, actor: Any) -> ErrorGroup:
     """Mark fixed; the next occurrence is a regression. Resolves the group's alert."""
     group = _locked(group)
+    fields = ["status", "resolved_at", "resolved_by"]
+    before = snapshot(group, fields)
     group.status = ErrorStatus.RESOLVED
     group.resolved_at = timezone.now()
     group.resolved_by = actor
-    group.save(update_fields=["status", "resolved_at", "resolved_by"])
+    group.save(update_fields=fields)
+    _audit_triage(group, action="error_group.resolved", actor=actor, before=before)
     _resolve_alert_on_commit(group)
     return group
 
@@ -305,8 +315,10 @@ def error_group_resolve(*, group: ErrorGroup, actor: Any) -> ErrorGroup:
 def error_group_ignore(*, group: ErrorGroup, actor: Any) -> ErrorGroup:
     """Keep counting, stop alerting. Resolves the group's alert."""
     group = _locked(group)
+    before = snapshot(group, ["status"])
     group.status = ErrorStatus.IGNORED
     group.save(update_fields=["status"])
+    _audit_triage(group, action="error_group.ignored", actor=actor, before=before)
     _resolve_alert_on_commit(group)
     return group
 
@@ -315,8 +327,10 @@ def error_group_ignore(*, group: ErrorGroup, actor: Any) -> ErrorGroup:
 def error_group_reopen(*, group: ErrorGroup, actor: Any) -> ErrorGroup:
     """Back to unresolved: alerts on spikes again (no alert for the reopening itself)."""
     group = _locked(group)
+    before = snapshot(group, ["status"])
     group.status = ErrorStatus.UNRESOLVED
     group.save(update_fields=["status"])
+    _audit_triage(group, action="error_group.reopened", actor=actor, before=before)
     return group
 
 

@@ -38,6 +38,15 @@ API = [
     ("get", "/api/v1/alerts/", {OP, AD}),
     ("post", "/api/v1/alerts/{alert}/acknowledge/", {OP, AD}),
     ("post", "/api/v1/alerts/{alert}/resolve/", {OP, AD}),
+    # Everyone lists audit events; without audit.view_auditevent only their own (tests/audit).
+    ("get", "/api/v1/audit/events/", ALL),
+    ("get", "/api/v1/audit/objects/finance.journalentry/{entry}/timeline/", {AU, OP, AD}),
+    ("get", "/api/v1/audit/users/{user}/activity/", {AU, OP, AD}),
+    ("get", "/api/v1/audit/status/", {AU, OP, AD}),
+    ("get", "/api/v1/audit/verifications/", {AU, OP, AD}),
+    ("post", "/api/v1/audit/verifications/", {AU, OP, AD}),
+    ("get", "/api/v1/audit/checkpoints/", {AU, OP, AD}),
+    ("get", "/api/v1/audit/export/", {AU}),
 ]
 
 ADMIN = [
@@ -54,6 +63,11 @@ ADMIN = [
     ("/admin/integrity/deadletter/{letter}/change/", {AU, OP, AD}),
     ("/admin/monitoring/errorgroup/", {AU, OP, AD}),
     ("/admin/alerts/alert/", {OP, AD}),
+    ("/admin/audit/auditevent/", {AU, OP, AD}),
+    ("/admin/audit/auditevent/{event}/change/", {AU, OP, AD}),
+    ("/admin/audit/auditevent/add/", set()),
+    ("/admin/audit/checkpoint/", {AU, OP, AD}),
+    ("/admin/audit/verification/", {AU, OP, AD}),
 ]
 
 
@@ -75,8 +89,14 @@ def objects(ledger, clerk):
 
     letter = deadletter_create(operation="test.nothing", payload={})
     alert = raise_alert(source="test", key="matrix", severity="info", title="Matrix")
+    from audit.models import AuditEvent
+    from audit.services import audit_record
+
+    audit_record(action="test.matrix", obj=entry, actor=clerk)
+    event = AuditEvent.objects.order_by("-id").first()
     return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
-            "letter": letter.pk, "alert": alert.pk}  # fmt: skip
+            "letter": letter.pk, "alert": alert.pk, "event": event.pk,
+            "user": clerk.pk}  # fmt: skip
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -8,6 +8,8 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Q, Sum
 
+from audit import services as audit_services
+from audit.models import AuditEvent
 from finance import selectors, services
 from finance.models import AccountBalance, EntrySource, JournalEntry, JournalLine
 from tests.conftest import line
@@ -79,6 +81,9 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
     tb = selectors.trial_balance()
     assert tb.is_balanced
     assert selectors.trial_balance(as_of=ledger.today).totals == tb.totals
+    # The audit trail of all that: one posting event per entry, in one unbroken chain.
+    assert AuditEvent.objects.filter(action="journal_entry.posted").count() == posted.count()
+    assert audit_services.chain_verify(triggered_by="test").status == "ok"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -101,6 +106,8 @@ def test_concurrent_approvals_of_one_entry_post_it_once(ledger, clerk, make_user
 
     assert not run_threads(approve, 4)
     assert sorted(outcomes) == ["entry.invalid_state"] * 3 + ["posted"]
+    approved = AuditEvent.objects.filter(action="journal_entry.approved", object_id=str(entry.pk))
+    assert approved.count() == 1  # the three refused attempts left no event
     assert AccountBalance.objects.get(account=ledger.expense).debit_total == Decimal("10.00")
 
 

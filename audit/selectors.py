@@ -1,0 +1,168 @@
+"""Read-side queries of the audit trail: the forensics API and the admin pages call these.
+
+Who may read whose events is decided here, once: a user without `audit.view_auditevent` sees
+only the events they are the actor of (their own activity), never anyone else's.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
+
+from alerts.models import OPEN_STATES, Alert
+from audit.models import AuditEvent, ChainHead, Checkpoint, Verification
+
+VIEW_PERMISSION = "audit.view_auditevent"
+ACTIVITY_IPS = 100  # the addresses listed in an activity report (most used first)
+
+
+def audit_can_view_all(*, user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.has_perm(VIEW_PERMISSION))
+
+
+def audit_event_list(
+    *,
+    user: Any,
+    actor_id: int | None = None,
+    actor_repr: str | None = None,
+    action: str | None = None,
+    action_prefix: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    request_id: str | None = None,
+) -> QuerySet[AuditEvent]:
+    """The events `user` may read, filtered; `since` inclusive, `until` exclusive.
+
+    Unordered beyond the model's -id: callers paginate by id.
+    """
+    qs = AuditEvent.objects.all()
+    if user is None or not user.is_authenticated:
+        return qs.none()
+    if not audit_can_view_all(user=user):
+        qs = qs.filter(actor_id=user.pk)
+    if actor_id is not None:
+        qs = qs.filter(actor_id=actor_id)
+    if actor_repr:
+        qs = qs.filter(actor_repr__icontains=actor_repr)
+    if action:
+        qs = qs.filter(action=action)
+    if action_prefix:
+        qs = qs.filter(action__startswith=action_prefix)
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    if request_id:
+        qs = qs.filter(request_id=request_id)
+    return qs
+
+
+def audit_object_timeline(*, object_type: str, object_id: str) -> QuerySet[AuditEvent]:
+    """Everything recorded about one object, oldest first (the index audit_object_idx)."""
+    return AuditEvent.objects.filter(object_type=object_type, object_id=object_id).order_by("id")
+
+
+def _username(user_id: int) -> str | None:
+    """The user's name, or the one the trail last recorded if the user was deleted."""
+    User = get_user_model()
+    name = User._default_manager.filter(pk=user_id).values_list(User.USERNAME_FIELD, flat=True)
+    found = name.first()
+    if found is not None:
+        return str(found)
+    last = AuditEvent.objects.filter(actor_id=user_id).values_list("actor_repr", flat=True)
+    repr_ = last.first()  # "name (#id)", as audit.services.actor_repr writes it
+    return repr_.rsplit(" (#", 1)[0] if repr_ else None
+
+
+def audit_user_activity(
+    *, user_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What one user did in a time window (`since` inclusive, `until` exclusive): totals,
+    counts by action and by day (UTC), the addresses used, failed logins and lockouts under
+    their username, denied requests, and when they were first and last seen.
+
+    A fixed number of aggregate queries, whatever the number of events.
+    """
+    window = Q()
+    if since is not None:
+        window &= Q(occurred_at__gte=since)
+    if until is not None:
+        window &= Q(occurred_at__lt=until)
+    own = AuditEvent.objects.filter(window, actor_id=user_id).order_by()
+    totals = own.aggregate(total=Count("id"), first_seen=Min("occurred_at"),
+                           last_seen=Max("occurred_at"))  # fmt: skip
+    by_action = own.values("action").annotate(count=Count("id")).order_by("action")
+    by_day = (
+        own.annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(count=Count("id"))
+        .order_by("day")
+    )
+    addresses = own.exclude(ip=None).values("ip")
+    ips = addresses.annotate(
+        count=Count("id"), first_seen=Min("occurred_at"), last_seen=Max("occurred_at")
+    ).order_by("-count", "ip")[:ACTIVITY_IPS]
+    username = _username(user_id)
+    # Failed logins have no actor (nobody got in): they name the username that was tried.
+    tried = Q(metadata__username=username) if username is not None else Q(pk__in=[])
+    failures = AuditEvent.objects.filter(window).filter(
+        Q(action="auth.login_failed") & (tried | Q(actor_id=user_id))
+    )
+    lockouts = AuditEvent.objects.filter(window, tried, action="auth.lockout")
+    return {
+        "user_id": user_id,
+        "username": username,
+        "since": since,
+        "until": until,
+        "total": totals["total"],
+        "first_seen": totals["first_seen"],
+        "last_seen": totals["last_seen"],
+        "by_action": list(by_action),
+        "by_day": list(by_day),
+        "distinct_ips": addresses.distinct().count(),
+        "ips": list(ips),
+        "failed_logins": failures.count(),
+        "lockouts": lockouts.count(),
+        "access_denials": own.filter(action="access.denied").count(),
+    }
+
+
+def audit_verify_range_size(*, from_id: int | None = None, to_id: int | None = None) -> int:
+    """How many events a verification of `from_id`..`to_id` (default: all) would read."""
+    head = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
+    upper = min(to_id, head) if to_id is not None else head
+    return max(upper - (from_id or 1) + 1, 0)
+
+
+def audit_chain_status() -> dict[str, Any]:
+    """The chain head, the last verification and checkpoint, and the open audit alerts."""
+    head = ChainHead.objects.filter(pk=1).first()
+    sequence = head.sequence if head else 0
+    last_checkpoint = Checkpoint.objects.order_by("-sequence", "-id").first()
+    return {
+        "head": {
+            "sequence": sequence,
+            "hash": head.hash if head else None,
+            "occurred_at": head.occurred_at if head else None,
+        },
+        "last_verification": Verification.objects.order_by("-started_at", "-id").first(),
+        "last_checkpoint": last_checkpoint,
+        "events_since_checkpoint": sequence - (last_checkpoint.sequence if last_checkpoint else 0),
+        "open_alerts": Alert.objects.filter(source="audit", state__in=OPEN_STATES).count(),
+    }
+
+
+def verification_list() -> QuerySet[Verification]:
+    return Verification.objects.order_by("-id")
+
+
+def checkpoint_list() -> QuerySet[Checkpoint]:
+    return Checkpoint.objects.order_by("-sequence", "-id")
