@@ -49,7 +49,7 @@ class TokenObtainView(APIView):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
-            request,
+            request._request,  # the HttpRequest: django-axes marks a lockout on it
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )

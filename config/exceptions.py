@@ -6,11 +6,13 @@ Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": 
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
+from django.template.response import TemplateResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -176,3 +178,13 @@ def handler500(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+def lockout_response(request, response=None, credentials=None):
+    """django-axes' answer to a locked-out login: 429, in the API's error shape under /api/."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    message = f"Too many failed logins. Try again in {minutes} minutes, or ask an administrator."
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("auth.locked_out", message), status=429)
+    return TemplateResponse(request, "registration/locked_out.html", {"message": message},
+                            status=429).render()  # fmt: skip

@@ -104,6 +104,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_q.view_task",
         "django_q.view_success",
         "django_q.view_failure",
+        # Login lockouts: see who is locked out, and unlock by deleting the attempt.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
     ],
 }
 

@@ -5,6 +5,7 @@ Every variable read here is listed with its default in docs/configuration.md.
 
 import os
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_q",
+    "axes",
     "config",
     "finance",
     "integrity",
@@ -81,6 +83,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a login refused for a lockout into the lockout answer (429).
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out username and address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -340,3 +350,19 @@ AUDIT_VERIFY_CRON = env.str("AUDIT_VERIFY_CRON", default="30 2 * * *")
 AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
+
+# Login lockout (django-axes) ---------------------------------------------------
+
+# A username is locked out from one address after this many failed logins in a row (admin
+# login and POST /api/v1/auth/token/); the pair, so that nobody can lock a colleague out from
+# elsewhere by guessing. A successful login resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.exceptions.lockout_response"
+# Behind trusted proxies, the client's address is in X-Forwarded-For (as for throttling).
+if REST_FRAMEWORK["NUM_PROXIES"]:
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_VERBOSE = False  # no banner on every start

@@ -16,7 +16,6 @@ from rest_framework.test import APIClient
 
 from alerts import services as alerting
 from alerts.models import Alert, EscalationPolicy, EscalationStep, Route, Target
-from audit import receivers
 from audit.models import AuditEvent
 from audit.receivers import ACTIONS
 from config.exceptions import DomainError
@@ -463,11 +462,39 @@ def test_login_failed_login_and_logout_through_the_admin_login_view(clerk, trail
     assert wrong not in text and PASSWORD not in text
 
 
-def test_lockout_receiver_records_the_username(db, trail):
-    # django-axes is not installed yet; its signal calls this receiver when it is.
-    receivers.on_lockout(sender=None, request=None, username="mallory", ip_address="198.51.100.4")
-    lockout = trail.one("auth.lockout")
-    assert lockout.metadata == {"username": "mallory", "ip": "198.51.100.4"}
+def test_a_lockout_after_repeated_failed_logins_is_recorded(clerk, trail, settings):
+    """Five wrong passwords from one address lock the username out there (django-axes): the
+    sixth attempt, even with the right password, is refused with 429 and the trail has it."""
+    client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": "clerk", "password": "wrong-password"})
+    locked = client.post("/admin/login/", {"username": "clerk", "password": PASSWORD})
+    assert locked.status_code == 429 and b"Too many failed logins" in locked.content
+    assert "_auth_user_id" not in client.session
+    # django-axes reports the lockout when the limit is reached, and again for each attempt
+    # it refuses while the lockout lasts.
+    lockout, refused = trail.events("auth.lockout")
+    # The fifth failure locks (axes reports it while handling that failure, before ours).
+    limit = settings.AXES_FAILURE_LIMIT
+    assert trail.actions("auth.")[:limit + 1] == [
+        *["auth.login_failed"] * (limit - 1), "auth.lockout", "auth.login_failed"]  # fmt: skip
+    assert lockout.metadata == refused.metadata == {"username": "clerk", "ip": IP}
+    assert (lockout.ip, lockout.user_agent) == (IP, UA)
+    assert trail.actions("auth.").count("auth.login_failed") >= settings.AXES_FAILURE_LIMIT
+    assert "auth.login" not in trail.actions()
+    # Another address is not locked out: nobody can lock a colleague out from elsewhere.
+    other = Client(REMOTE_ADDR="203.0.113.99")
+    assert other.post("/admin/login/?next=/admin/", {"username": "clerk", "password": PASSWORD,
+                      "next": "/admin/"}).status_code == 302  # fmt: skip
+
+
+def test_a_locked_out_api_login_answers_429_in_the_error_shape(clerk, api, settings):
+    body = {"username": "clerk", "password": "wrong-password", "name": "laptop"}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert api.post("/api/v1/auth/token/", body, format="json").status_code in (401, 429)
+    response = api.post("/api/v1/auth/token/", {**body, "password": PASSWORD}, format="json")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] in ("auth.locked_out", "throttled")
 
 
 def test_a_403_from_the_api_records_access_denied(api, clerk, ledger, trail):

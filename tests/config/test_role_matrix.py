@@ -58,6 +58,7 @@ ADMIN = [
     ("/admin/finance/fiscalperiod/", ALL),
     ("/admin/finance/fiscalperiod/add/", {AD}),
     ("/admin/auth/user/", {AD}),
+    ("/admin/axes/accessattempt/", {AD}),
     ("/admin/django_q/schedule/", {AD}),
     ("/admin/integrity/deadletter/", {AU, OP, AD}),
     ("/admin/integrity/deadletter/{letter}/change/", {AU, OP, AD}),
