@@ -55,7 +55,8 @@ ACTIONS: dict[str, str] = {
     "auth.login": "a user logged in",
     "auth.logout": "a user logged out",
     "auth.login_failed": "a login or a bearer token was refused (the username, never secrets)",
-    "auth.lockout": "django-axes locked out a username or address",
+    "auth.lockout": "a username was locked out from an address (django-axes), and each refused "
+    "attempt while the lockout lasts",
     # audit/middleware.py
     "access.denied": "a request was answered 403 (permission, CSRF)",
     # config/admin_helpers.py AuditedAdminMixin: models without a service

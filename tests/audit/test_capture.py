@@ -693,3 +693,11 @@ def test_admin_actions_through_services_are_recorded_once(admin_user, ledger, tr
     assert response.status_code == 302
     assert trail.actions() == ["period.closed"]
     assert trail.one("period.closed").actor_id == admin_user.pk
+
+
+def test_behind_trusted_proxies_the_client_address_is_recorded(clerk, trail, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7, 192.0.2.44")
+    client.post("/admin/login/", {"username": "clerk", "password": "not-it"})
+    # One trusted proxy appended the last address: that one is the client as the proxy saw it.
+    assert trail.one("auth.login_failed").ip == "192.0.2.44"
