@@ -155,5 +155,5 @@ bench: install-test var
 clean:
 	rm -f var/*test*.sqlite3 var/*test*.sqlite3-wal var/*test*.sqlite3-shm \
 		var/*test*.sqlite3-journal var/*test*.sqlite3_gw*
-	rm -rf .pytest_cache .ruff_cache
+	rm -rf .pytest_cache .ruff_cache var/qcluster-e2e.log
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -185,6 +185,10 @@ def lockout_response(request, response=None, credentials=None):
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = f"Too many failed logins. Try again in {minutes} minutes, or ask an administrator."
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("auth.locked_out", message), status=429)
-    return TemplateResponse(request, "registration/locked_out.html", {"message": message},
-                            status=429).render()  # fmt: skip
+        answer = JsonResponse(error_body("auth.locked_out", message), status=429,
+                              json_dumps_params={"separators": (",", ":")})  # fmt: skip
+    else:
+        answer = TemplateResponse(request, "registration/locked_out.html", {"message": message},
+                                  status=429).render()  # fmt: skip
+    answer["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return answer

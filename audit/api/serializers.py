@@ -92,13 +92,13 @@ class VerifyRequestSerializer(serializers.Serializer):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
-    # The id the event recorded; the user may have been deleted since.
-    actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
+    # The id the event recorded (named as in the hashed content); the user may be gone since.
+    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "schema_version", "occurred_at", "actor", "actor_repr", "ip", "user_agent",
+            "id", "schema_version", "occurred_at", "actor_id", "actor_repr", "ip", "user_agent",
             "request_id", "action", "object_type", "object_id", "object_repr", "changes",
             "metadata", "prev_hash", "hash",
         ]  # fmt: skip

@@ -32,8 +32,10 @@ class Command(BaseCommand):
         else:
             for problem in v.problems:
                 self.stdout.write(f"  {problem['code']}: {problem['message']}")
-            self.stdout.write(f"{v.events_checked} events and {v.checkpoints_checked} "
-                              f"checkpoints checked: {v.get_status_display()}")  # fmt: skip
+            self.stdout.write(
+                f"{v.events_checked} events and {v.checkpoints_checked} checkpoint copies "
+                f"(database and backup storage) checked: {v.get_status_display()}"
+            )
         if v.status == VerificationStatus.BROKEN:
             raise CommandError(f"audit chain broken at event {v.first_bad_id}", returncode=1)
         if v.status != VerificationStatus.OK:
