@@ -3,7 +3,6 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.utils import timezone
-from simple_history.admin import SimpleHistoryAdmin
 
 from alerts import services
 from alerts.models import (
@@ -17,7 +16,12 @@ from alerts.models import (
     Silence,
     Target,
 )
-from config.admin_helpers import AuditedAdminMixin, ReadOnlyAdminMixin, ReadOnlyTabularInline
+from config.admin_helpers import (
+    AuditedAdminMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    ViewOnlyHistoryAdmin,
+)
 from config.exceptions import DomainError
 
 
@@ -131,7 +135,7 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class TargetAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
     list_display = ["name", "channel", "address", "fallback", "is_active"]
     list_filter = ["channel", "is_active"]
     search_fields = ["name", "address"]
@@ -154,13 +158,13 @@ class EscalationStepInline(admin.TabularInline):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class EscalationPolicyAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
     list_display = ["name", "repeat_last_step", "ack_timeout_minutes"]
     inlines = [EscalationStepInline]
 
 
 @admin.register(Route)
-class RouteAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class RouteAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
     list_display = ["position", "name", "source", "key_pattern", "min_severity", "policy",
                     "is_active"]  # fmt: skip
     list_display_links = ["name"]

@@ -73,6 +73,12 @@ def _sqlite_statements() -> list[str]:
             f"CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} {refuse}",
             f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} WHEN NOT audit_wipe() {refuse}",
         ]
+    for t in GUARDED:
+        # INSERT OR REPLACE deletes the old row without firing delete triggers.
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_replace BEFORE INSERT ON {t} "
+            f"WHEN EXISTS (SELECT 1 FROM {t} WHERE id = NEW.id) {refuse}"
+        )
     statements += [
         "CREATE TRIGGER audit_chainhead_forward BEFORE UPDATE ON audit_chainhead "
         f"WHEN NEW.id <> OLD.id OR NEW.sequence <= OLD.sequence {refuse}",
@@ -84,6 +90,7 @@ def _sqlite_statements() -> list[str]:
 
 SQLITE_TRIGGERS = [
     *(f"{t}_{suffix}" for t in IMMUTABLE for suffix in ("no_update", "no_delete")),
+    *(f"{t}_no_replace" for t in GUARDED),
     "audit_chainhead_forward",
     "audit_chainhead_no_delete",
 ]
@@ -133,3 +140,18 @@ def stand_down_for_flush(connection) -> Iterator[None]:
         with connection.cursor() as cursor:
             for table in GUARDED:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def install_sqlite_replace_guards(apps, schema_editor) -> None:
+    """Migration 0003: the no-replace triggers, for databases migrated before they existed."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for sql in _sqlite_statements():
+        if "_no_replace " in sql:
+            schema_editor.execute(sql)
+
+
+def uninstall_sqlite_replace_guards(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor == "sqlite":
+        for t in GUARDED:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {t}_no_replace")

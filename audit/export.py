@@ -121,7 +121,7 @@ class Manifest:
             "since": format_time(self.range.since) if self.range.since else None,
             "until": format_time(self.range.until) if self.range.until else None,
             "count": self.count,
-            "prev_hash": self.prev_hash,
+            "prev_hash": self.prev_hash if self.count else None,
             "first_hash": self.first_hash,
             "last_hash": self.last_hash,
             "sha256": self.sha256,
@@ -211,11 +211,21 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
     if fmt not in FORMATS:
         raise ExportError(f"format must be one of {FORMATS}")
     manifest = Manifest(format=fmt, file=export_filename(fmt, r), range=r)
+    # Recorded before the first byte goes out, so the hashes come from the rows themselves
+    # (three lookups by id); the file's SHA-256 is only known at the end: it is in the zip.
+    planned = {"from_id": None, "to_id": None, "prev_hash": None, "first_hash": None,
+               "last_hash": None, "count": r.count}  # fmt: skip
+    if r.count:
+        ids = [r.from_id - 1, r.from_id, r.to_id]
+        hashes = dict(AuditEvent.objects.filter(id__in=ids).values_list("id", "hash"))
+        planned.update(from_id=r.from_id, to_id=r.to_id, first_hash=hashes.get(r.from_id),
+                       last_hash=hashes.get(r.to_id),
+                       prev_hash=hashes.get(r.from_id - 1, GENESIS_HASH))  # fmt: skip
+    metadata = {**manifest.as_dict(), **planned, "via": "api"}
+    metadata.pop("sha256")
     audit_record(action="audit.exported", object_type="audit.auditevent",
                  object_repr=f"events #{r.from_id} to #{r.to_id}", actor=actor,
-                 metadata={**manifest.as_dict(), "from_id": r.from_id if r.count else None,
-                           "to_id": r.to_id if r.count else None, "count": r.count,
-                           "via": "api"})  # fmt: skip
+                 metadata=metadata)  # fmt: skip
 
     def generate() -> Iterator[bytes]:
         sink = _Sink()

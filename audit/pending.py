@@ -64,6 +64,8 @@ class AuditConnectionMixin:
         self.audit_pending = [(sids, c) for (sids, c) in self.audit_pending if sid not in sids]
 
     def savepoint_commit(self, sid):
-        super().savepoint_commit(sid)
+        # Under a test's own blocks, this release stands where the commit would be. Flush first:
+        # if that fails, the savepoint still exists for Atomic to roll back to.
         if self.audit_pending and self.only_test_blocks_open():
             self.audit_flush()
+        super().savepoint_commit(sid)

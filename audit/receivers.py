@@ -55,6 +55,7 @@ ACTIONS: dict[str, str] = {
     "auth.login": "a user logged in",
     "auth.logout": "a user logged out",
     "auth.login_failed": "a login or a bearer token was refused (the username, never secrets)",
+    "auth.password_changed": "a user changed their own password (never the password)",
     "auth.lockout": "a username was locked out from an address (django-axes), and each refused "
     "attempt while the lockout lasts",
     # audit/middleware.py

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -33,6 +33,7 @@ from audit.canonical import (
 )
 from audit.models import AuditEvent, ChainHead, Checkpoint, Verification, VerificationStatus
 from config import context
+from config.exceptions import DomainError
 
 logger = logging.getLogger("ledgerguard.audit")
 
@@ -170,6 +171,11 @@ class SigningKeyMissing(Exception):
     pass
 
 
+class InvalidRange(DomainError):
+    code = "audit.invalid_range"
+    http_status = 400
+
+
 @transaction.atomic
 def checkpoint_create() -> Checkpoint | None:
     """Sign the current chain head and store it here and in BACKUP_DIR; None when nothing new.
@@ -278,12 +284,18 @@ class _Result:
         self.problems.append({"kind": "checkpoint", "code": code, "message": message, **where})
 
 
-def _check_checkpoints(result: _Result, hashes: dict[int, str], from_id: int, to_id: int) -> int:
-    keys = _signing_keys()
-    in_range = lambda s: from_id <= s <= to_id  # noqa: E731
-    db = [c for c in Checkpoint.objects.order_by("sequence") if in_range(c.sequence)]
+def _checkpoint_snapshot(from_id: int, to_id: int) -> tuple[list, list, list]:
+    """The checkpoints in range, database and storage copies, read once: one signed while the
+    verification runs is left for the next run rather than half-checked."""
+    db = list(Checkpoint.objects.filter(sequence__gte=from_id, sequence__lte=to_id)
+              .order_by("sequence"))  # fmt: skip
     files, unreadable = stored_checkpoints()
-    files = [f for f in files if in_range(f["sequence"])]
+    return db, [f for f in files if from_id <= f["sequence"] <= to_id], unreadable
+
+
+def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple) -> int:
+    keys = _signing_keys()
+    db, files, unreadable = snapshot
     for path in unreadable:
         result.checkpoint("checkpoint.unreadable", f"checkpoint file {path} cannot be read",
                           file=path)  # fmt: skip
@@ -337,6 +349,14 @@ def chain_verify(
     started = timezone.now()
     full = from_id is None and to_id is None
     start = max(from_id or 1, 1)
+    # The head pins the end, so events appended while this runs are left for the next run.
+    head = ChainHead.objects.filter(pk=1).first()
+    end = head.sequence if head else 0
+    upper = min(to_id, end) if to_id is not None else end
+    if not full and upper < start:
+        # A typo must not page anyone with a "broken chain": there is nothing there to check.
+        raise InvalidRange(f"no events between #{start} and #{to_id or end}; the chain ends "
+                           f"at #{end}")  # fmt: skip
     result = _Result()
     prev = GENESIS_HASH
     if start > 1:
@@ -344,11 +364,8 @@ def chain_verify(
         if before is None:
             result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
         prev = before or prev
-    # The head pins the end, so events appended while this runs are left for the next run.
-    head = ChainHead.objects.filter(pk=1).first()
-    upper = to_id if to_id is not None else (head.sequence if head else 0)
-    checkpoint_seqs = set(Checkpoint.objects.values_list("sequence", flat=True))
-    checkpoint_seqs |= {f["sequence"] for f in stored_checkpoints()[0]}
+    checkpoints = _checkpoint_snapshot(start, upper)
+    checkpoint_seqs = {c.sequence for c in checkpoints[0]} | {f["sequence"] for f in checkpoints[1]}
     hashes: dict[int, str] = {}
     expected, checked = start, 0
     for row in event_rows(start, upper):
@@ -379,33 +396,37 @@ def chain_verify(
         elif head.sequence != last_id or (last_id and head.hash != prev):
             result.chain(head.sequence, "chain.head_mismatch",
                          "the chain head does not match the last event")  # fmt: skip
-    checkpoints_checked = _check_checkpoints(result, hashes, start, upper)
+    checkpoints_checked = _check_checkpoints(result, hashes, checkpoints)
     if result.chain_broken:
         status = VerificationStatus.BROKEN
     elif result.problems:
         status = VerificationStatus.CHECKPOINT_MISMATCH
     else:
         status = VerificationStatus.OK
-    with transaction.atomic():
-        verification = Verification.objects.create(
-            started_at=started,
-            finished_at=timezone.now(),
-            triggered_by=triggered_by[:200],
-            from_id=from_id,
-            to_id=to_id,
-            events_checked=checked,
-            checkpoints_checked=checkpoints_checked,
-            status=status,
-            first_bad_id=result.first_bad_id,
-            problems=result.problems[:100],
-        )
+    # Stored and reported before its own audit event, which may fail when appending is what is
+    # broken: the alert must not depend on the trail being writable.
+    verification = Verification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        triggered_by=triggered_by[:200],
+        from_id=from_id,
+        to_id=to_id,
+        events_checked=checked,
+        checkpoints_checked=checkpoints_checked,
+        status=status,
+        first_bad_id=result.first_bad_id,
+        problems=result.problems[:100],
+    )
+    _report(verification, full=full)
+    try:
         audit_record(
             action="audit.chain_verified",
             obj=verification,
             metadata={"status": status, "from_id": from_id, "to_id": to_id,
                       "events_checked": checked, "first_bad_id": result.first_bad_id},
         )  # fmt: skip
-    _report(verification, full=full)
+    except DatabaseError:
+        logger.exception("Could not record verification %s in the audit trail", verification.pk)
     return verification
 
 

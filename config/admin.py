@@ -1,11 +1,13 @@
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import router, transaction
-from django_q.admin import ScheduleAdmin
-from django_q.models import Schedule
+from django_q.admin import FailAdmin, ScheduleAdmin, TaskAdmin
+from django_q.models import Failure, Schedule, Success
 
 from audit.services import audit_record, diff
 from config.admin_helpers import AuditedAdminMixin, audit_state
@@ -77,8 +79,49 @@ class AuditedScheduleAdmin(AuditedAdminMixin, ScheduleAdmin):
     pass
 
 
+class AuditedAccessAttemptAdmin(AuditedAdminMixin, AccessAttemptAdmin):
+    """Deleting an attempt lifts a lockout: recorded as admin.deleted, with its username."""
+
+
+class NoResubmitMixin:
+    """django-q2's "resubmit" action declares no permission, so view-only staff would get it,
+    and it re-runs work outside the audit trail. Failed tasks become dead letters, which are
+    retried through their own audited service."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("resubmit_task", None)
+        return actions
+
+
+class QuietFailAdmin(NoResubmitMixin, FailAdmin):
+    pass
+
+
+class QuietTaskAdmin(NoResubmitMixin, TaskAdmin):
+    pass
+
+
 for model, model_admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin),
-                           (Schedule, AuditedScheduleAdmin)):  # fmt: skip
+                           (Schedule, AuditedScheduleAdmin),
+                           (AccessAttempt, AuditedAccessAttemptAdmin),
+                           (Failure, QuietFailAdmin), (Success, QuietTaskAdmin)):  # fmt: skip
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+_password_change = admin.site.password_change
+
+
+def _audited_password_change(request, extra_context=None):
+    """A user changing their own password (/admin/password_change/): one transaction with its
+    event; the trail keeps only that it changed."""
+    with transaction.atomic(using=router.db_for_write(User)):
+        response = _password_change(request, extra_context)
+        if request.method == "POST" and response.status_code == 302:
+            audit_record(action="auth.password_changed", obj=request.user, actor=request.user)
+    return response
+
+
+admin.site.password_change = _audited_password_change

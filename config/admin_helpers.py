@@ -3,7 +3,9 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models, router, transaction
+from simple_history.admin import SimpleHistoryAdmin
 
 from audit.services import audit_record, diff, snapshot
 
@@ -137,3 +139,14 @@ class AuditedAdminMixin:
 
     def _audit_deleted(self, obj: models.Model) -> None:
         audit_record(action="admin.deleted", obj=obj, changes=diff(self.audit_state(obj), {}))
+
+
+class ViewOnlyHistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's History pages, without "revert": a revert writes the model
+    without its service and without an audit event. SIMPLE_HISTORY_REVERT_DISABLED only hides
+    the button, so the POST itself is refused here."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("Reverting from history is disabled; edit the record instead.")
+        return super().history_form_view(request, object_id, version_id, extra_context)

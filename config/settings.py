@@ -351,6 +351,10 @@ AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 
+# Row history's "revert" writes a model without its service and without an audit event;
+# changes go through the services and the audited admin forms instead.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # Login lockout (django-axes) ---------------------------------------------------
 
 # A username is locked out from one address after this many failed logins in a row (admin

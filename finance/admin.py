@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Min, Q, Sum
 from django.forms.models import BaseInlineFormSet
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_helpers import ViewOnlyHistoryAdmin
 from config.exceptions import DomainError
 from finance import money, rules, services
 from finance.exceptions import RuleViolation
@@ -73,7 +73,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(SimpleHistoryAdmin):
+class AccountAdmin(ViewOnlyHistoryAdmin):
     form = AccountForm
     list_display = ["code", "name", "type", "currency", "balance_display", "is_active",
                     "is_control", "allow_negative"]  # fmt: skip
@@ -122,7 +122,7 @@ class AccountAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FiscalPeriod)
-class FiscalPeriodAdmin(SimpleHistoryAdmin):
+class FiscalPeriodAdmin(ViewOnlyHistoryAdmin):
     list_display = ["name", "fiscal_year", "start_date", "end_date", "status", "closed_at",
                     "closed_by"]  # fmt: skip
     list_filter = ["status", "fiscal_year"]
@@ -248,7 +248,7 @@ class JournalEntryForm(forms.ModelForm):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(SimpleHistoryAdmin):
+class JournalEntryAdmin(ViewOnlyHistoryAdmin):
     form = JournalEntryForm
     inlines = [JournalLineInline]
     list_display = ["__str__", "entry_date", "description", "status", "source", "total",

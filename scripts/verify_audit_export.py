@@ -19,6 +19,7 @@ nothing from Ledgerguard on purpose: read it, then trust it.
 """
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -56,49 +57,84 @@ def csv_value(name: str, cell: str):
     return cell
 
 
-def rows(data: bytes, fmt: str):
-    text = data.decode("utf-8")
+class HashingReader(io.RawIOBase):
+    """Reads a file once, in pieces, hashing every byte on the way: constant memory."""
+
+    def __init__(self, raw) -> None:
+        self.raw, self.digest = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def rows(stream: io.BufferedReader, fmt: str):
     if fmt == "jsonl":
-        for line in text.splitlines():
-            if line:
+        # Binary lines end at b"\n" only: U+2028 and friends inside a value are not breaks.
+        for line in stream:
+            if line.strip():
                 yield json.loads(line)
         return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader)
-    for cells in reader:
-        yield {name: csv_value(name, cell) for name, cell in zip(header, cells, strict=True)}
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    try:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        for cells in reader if header else ():
+            if len(cells) != len(header):
+                raise ValueError(f"a CSV row has {len(cells)} cells, the header {len(header)}")
+            yield {name: csv_value(name, cell) for name, cell in zip(header, cells, strict=True)}
+    finally:
+        text.detach()  # leave the byte stream open: the digest still needs its end
 
 
-def load(path: Path, manifest_path: Path | None) -> tuple[bytes, dict]:
+def open_export(path: Path, manifest_path: Path | None, stack: contextlib.ExitStack):
+    """The manifest, and the export file opened for reading (inside a zip or beside it)."""
     if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            manifest_name = next(n for n in names if n.endswith(".manifest.json"))
-            manifest = json.loads(archive.read(manifest_name))
-            return archive.read(manifest["file"]), manifest
+        archive = stack.enter_context(zipfile.ZipFile(path))
+        manifest_name = next(n for n in archive.namelist() if n.endswith(".manifest.json"))
+        manifest = json.loads(archive.read(manifest_name))
+        return manifest, stack.enter_context(archive.open(manifest["file"]))
     manifest_path = manifest_path or path.with_name(path.name + ".manifest.json")
-    return path.read_bytes(), json.loads(manifest_path.read_text())
+    return json.loads(manifest_path.read_text()), stack.enter_context(path.open("rb"))
 
 
-def verify(data: bytes, manifest: dict, checkpoints: list[dict], key: str | None) -> list[str]:
-    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
-        return ["the file's SHA-256 differs from the manifest: the file was changed"]
+def verify(raw, manifest: dict, checkpoints: list[dict], key: str | None) -> list[str]:
+    reader = HashingReader(raw)
+    stream = io.BufferedReader(reader, buffer_size=1 << 20)
     expected_id, prev, count, first, by_id = manifest["from_id"], manifest["prev_hash"], 0, None, {}
-    for row in rows(data, manifest["format"]):
-        if row["id"] != expected_id:
-            found = row["id"]
-            return [f"expected event #{expected_id}, found #{found}: events missing or reordered"]
-        if row["prev_hash"] != prev:
-            return [f"event #{row['id']} does not link to the event before it"]
-        if canonical_hash(row) != row["hash"]:
-            return [f"event #{row['id']} does not match its hash: its content was changed"]
+    wanted = {int(cp["sequence"]) for cp in checkpoints}
+    broken = None
+    for row in rows(stream, manifest["format"]):
+        if broken is None:
+            if row["id"] != expected_id:
+                found = row["id"]
+                broken = (
+                    f"expected event #{expected_id}, found #{found}: events missing or reordered"
+                )
+            elif row["prev_hash"] != prev:
+                broken = f"event #{row['id']} does not link to the event before it"
+            elif canonical_hash(row) != row["hash"]:
+                broken = f"event #{row['id']} does not match its hash: its content was changed"
         first = first or row["hash"]
-        prev, expected_id, count = row["hash"], expected_id + 1, count + 1
-        by_id[row["id"]] = row["hash"]
+        prev, expected_id, count = row["hash"], expected_id + 1 if expected_id else None, count + 1
+        if row["id"] in wanted:
+            by_id[row["id"]] = row["hash"]
+    stream.read()  # to the end, so that the digest covers every byte
+    if reader.digest.hexdigest() != manifest["sha256"]:
+        return ["the file's SHA-256 differs from the manifest: the file was changed"]
+    if broken:
+        return [broken]
     if count != manifest["count"]:
         return [f"the file holds {count} events, the manifest says {manifest['count']}"]
     if count and (first != manifest["first_hash"] or prev != manifest["last_hash"]):
         return ["the first or last hash differs from the manifest"]
+    if count and expected_id - 1 != manifest["to_id"]:
+        return [f"the file ends at #{expected_id - 1}, the manifest says #{manifest['to_id']}"]
     problems = []
     for cp in checkpoints:
         seq = int(cp["sequence"])
@@ -119,9 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, action="append", default=[])
     parser.add_argument("--key", help="AUDIT_SIGNING_KEY, to check checkpoint signatures")
     args = parser.parse_args(argv)
-    data, manifest = load(args.export, args.manifest)
-    checkpoints = [json.loads(p.read_text()) for p in args.checkpoint]
-    problems = verify(data, manifest, checkpoints, args.key)
+    try:
+        with contextlib.ExitStack() as stack:
+            manifest, raw = open_export(args.export, args.manifest, stack)
+            checkpoints = [json.loads(p.read_text()) for p in args.checkpoint]
+            problems = verify(raw, manifest, checkpoints, args.key)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, zipfile.BadZipFile) as exc:
+        problems = [f"the export or its manifest cannot be read: {exc!r}"]
     if problems:
         for problem in problems:
             print(f"FAILED: {problem}")

@@ -701,3 +701,47 @@ def test_behind_trusted_proxies_the_client_address_is_recorded(clerk, trail, set
     client.post("/admin/login/", {"username": "clerk", "password": "not-it"})
     # One trusted proxy appended the last address: that one is the client as the proxy saw it.
     assert trail.one("auth.login_failed").ip == "192.0.2.44"
+
+
+def test_changing_your_own_password_is_recorded(clerk, trail):
+    client = logged_in(clerk)
+    clerk.is_staff = True
+    clerk.save(update_fields=["is_staff"])
+    trail.mark()
+    new = "a-new-Passw0rd-for-clerk"
+    response = client.post("/admin/password_change/", {"old_password": PASSWORD,
+                           "new_password1": new, "new_password2": new})  # fmt: skip
+    assert response.status_code == 302
+    event = trail.one("auth.password_changed")
+    assert (event.actor_id, event.object_id) == (clerk.pk, str(clerk.pk))
+    assert new not in stored_text() and PASSWORD not in stored_text()
+
+
+def test_lifting_a_lockout_in_the_admin_is_recorded(admin_user, trail, settings):
+    from axes.models import AccessAttempt
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client(REMOTE_ADDR=IP).post("/admin/login/", {"username": "victim", "password": "x"})
+    attempt = AccessAttempt.objects.get(username="victim")
+    client = logged_in(admin_user)
+    trail.mark()
+    response = client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not AccessAttempt.objects.exists()
+    event = trail.one("admin.deleted")
+    assert event.object_type == "axes.accessattempt"
+    assert event.changes["username"] == ["victim", None]
+
+
+def test_admin_cannot_revert_history_or_resubmit_tasks_around_the_trail(admin_user):
+    target = Target.objects.create(name="ops", channel="email", address="ops@example.com")
+    target.address = "changed@example.com"
+    target.save()
+    version = target.history.order_by("history_id").first()
+    client = logged_in(admin_user)
+    reverted = client.post(f"/admin/alerts/target/{target.pk}/history/{version.history_id}/",
+                           target_form(address="attacker@example.com"))  # fmt: skip
+    assert reverted.status_code in (403, 404)
+    target.refresh_from_db()
+    assert target.address == "changed@example.com"
+    page = client.get("/admin/django_q/failure/")
+    assert page.status_code == 200 and b"resubmit_task" not in page.content

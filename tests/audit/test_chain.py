@@ -324,3 +324,43 @@ def test_concurrent_writers_leave_one_unbroken_chain():
     assert len(written) == expected  # every event, once
     result = verify()
     assert (result.status, result.events_checked) == ("ok", expected)
+
+
+def test_a_range_beyond_the_chain_is_refused_not_reported_broken(db, auditor, api):
+    record(3)
+    with pytest.raises(CommandError) as excinfo:
+        call_command("verify_audit_chain", "--from", "99")
+    assert excinfo.value.returncode == 2
+    response = api.as_user(auditor).post(
+        "/api/v1/audit/verifications/", {"from_id": 9223372036854775807}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("audit.invalid_range", "invalid")
+    assert open_alert("chain_broken") is None and not Verification.objects.exists()
+
+
+@pytest.mark.parametrize("table", ["audit_auditevent", "audit_checkpoint", "audit_chainhead"])
+def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
+    """SQLite's INSERT OR REPLACE deletes without firing delete triggers; PostgreSQL's upsert
+    is an UPDATE. Either way the row stays as it was."""
+    record(2)
+    services.checkpoint_create()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table} ORDER BY id LIMIT 1")
+        columns = [c[0] for c in cursor.description]
+        row = list(cursor.fetchone())
+    before = dict(zip(columns, row, strict=True))
+    for name in ("hash", "sequence", "action"):
+        if name in before:
+            row[columns.index(name)] = 0 if name == "sequence" else "forged"
+    marks = ", ".join(["%s"] * len(row))
+    if is_postgres:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        sql += f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    else:
+        sql = f"REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    refused = pytest.raises(DatabaseError, match=r"audit\.immutable")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, row)
+    assert verify().status == "ok"

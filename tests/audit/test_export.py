@@ -55,6 +55,27 @@ def test_an_export_verifies_offline_with_its_checkpoint(db, tmp_path, settings, 
         assert "'=HYPERLINK" in out.read_text()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_line_separators_inside_values_do_not_break_offline_verification(db, tmp_path, fmt):
+    # Anyone can plant these: a failed login's username goes into the trail as typed.
+    record(1, object_repr="a\u2028b\u2029c\x85d\re\nf")
+    record(1)
+    out = tmp_path / f"odd.{fmt}"
+    call_command("export_audit", "--format", fmt, "--output", str(out))
+    result = offline_verify(out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_manifest_is_a_clear_failure_not_a_traceback(db, tmp_path):
+    record(2)
+    out = tmp_path / "trail.csv"
+    call_command("export_audit", "--format", "csv", "--output", str(out))
+    out.with_name(out.name + ".manifest.json").write_text("{}")
+    result = offline_verify(out)
+    assert result.returncode == 1 and "cannot be read" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_any_change_to_an_export_is_caught(db, tmp_path):
     record(10)
     out = tmp_path / "trail.jsonl"

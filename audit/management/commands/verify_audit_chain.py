@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.models import VerificationStatus
-from audit.services import chain_verify
+from audit.services import InvalidRange, chain_verify
 
 
 class Command(BaseCommand):
@@ -22,7 +22,10 @@ class Command(BaseCommand):
         if (from_id is not None and from_id < 1) or (from_id and to_id and to_id < from_id):
             raise CommandError("--from must be at least 1 and --to not below --from")
         by = f"manage.py verify_audit_chain ({getpass.getuser()})"
-        v = chain_verify(from_id=from_id, to_id=to_id, triggered_by=by)
+        try:
+            v = chain_verify(from_id=from_id, to_id=to_id, triggered_by=by)
+        except InvalidRange as exc:
+            raise CommandError(exc.message, returncode=2) from exc
         if options["json"]:
             self.stdout.write(json.dumps({
                 "verification": v.pk, "status": v.status, "events_checked": v.events_checked,
