@@ -47,9 +47,10 @@ def normalize(value: Any) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")  # PostgreSQL text and jsonb refuse NUL
+        # PostgreSQL text and jsonb refuse NUL; UTF-8 refuses lone surrogates.
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # fixed point, never 1E+2: one spelling per value
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, dt.datetime):
@@ -59,7 +60,7 @@ def normalize(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): normalize(v) for k, v in value.items()}
+        return {normalize(str(k)): normalize(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = [normalize(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, set | frozenset) else items

@@ -27,9 +27,17 @@ class AuditConnectionMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.audit_pending = []
+        # Every savepoint still open, atomic() blocks' and manual transaction.savepoint()s alike.
+        self.audit_savepoints: list[str] = []
 
     def audit_hold(self, content: dict[str, Any]) -> None:
-        self.audit_pending.append((set(self.savepoint_ids), content))
+        self.audit_pending.append((set(self.audit_savepoints), content))
+
+    def savepoint(self):
+        sid = super().savepoint()
+        if sid is not None:
+            self.audit_savepoints.append(sid)
+        return sid
 
     def audit_flush(self) -> None:
         pending, self.audit_pending = self.audit_pending, []
@@ -52,12 +60,16 @@ class AuditConnectionMixin:
         super().commit()
 
     def rollback(self):
-        self.audit_pending = []
+        self.audit_pending, self.audit_savepoints = [], []
         super().rollback()
 
     def close(self):
-        self.audit_pending = []
+        self.audit_pending, self.audit_savepoints = [], []
         super().close()
+
+    def _commit(self):
+        self.audit_savepoints = []
+        super()._commit()
 
     def savepoint_rollback(self, sid):
         super().savepoint_rollback(sid)
@@ -69,3 +81,5 @@ class AuditConnectionMixin:
         if self.audit_pending and self.only_test_blocks_open():
             self.audit_flush()
         super().savepoint_commit(sid)
+        if sid in self.audit_savepoints:
+            self.audit_savepoints.remove(sid)

@@ -108,7 +108,7 @@ def audit_record(
         "schema_version": SCHEMA_VERSION,
         "actor_id": actor.pk if actor is not None else None,
         "actor_repr": actor_repr(actor),
-        "ip": (ctx.ip or None) if ctx else None,
+        "ip": (ctx.ip or None) and ctx.ip[:45] if ctx else None,
         "user_agent": normalize(ctx.user_agent[:500]) if ctx else "",
         "request_id": ctx.request_id[:64] if ctx else "",
         "action": action[:100],

@@ -364,3 +364,23 @@ def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
     with refused, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, row)
     assert verify().status == "ok"
+
+
+def test_a_manual_savepoint_rolled_back_drops_its_events(db):
+    with transaction.atomic():
+        services.audit_record(action="test.kept")
+        sid = transaction.savepoint()
+        services.audit_record(action="test.undone")
+        transaction.savepoint_rollback(sid)
+    assert [e.action for e in chain()] == ["test.kept"]
+
+
+def test_hostile_strings_and_numbers_are_stored_and_verify(db):
+    services.audit_record(
+        action="test.hostile",
+        object_repr="lone \ud800 surrogate",
+        metadata={"nul\x00key": "v", "exp": Decimal("1E+2"), "neg": Decimal("-0.10")},
+    )
+    event = AuditEvent.objects.get()
+    assert event.metadata["exp"] == "100" and event.metadata["neg"] == "-0.10"
+    assert verify().status == "ok"
