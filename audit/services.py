@@ -382,7 +382,8 @@ def chain_verify(
         elif row["prev_hash"] != prev:
             result.chain(event_id, "chain.link_broken",
                          f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
-                         "an event before it was changed, removed or reordered")  # fmt: skip
+                         f"an event before it was removed or reordered, or event #{event_id - 1} "
+                         "was changed and given a new hash")  # fmt: skip
         elif recomputed != row["hash"]:
             result.chain(event_id, "chain.content_changed",
                          f"event #{event_id} was changed after it was written")  # fmt: skip

@@ -384,3 +384,25 @@ def test_hostile_strings_and_numbers_are_stored_and_verify(db):
     event = AuditEvent.objects.get()
     assert event.metadata["exp"] == "100" and event.metadata["neg"] == "-0.10"
     assert verify().status == "ok"
+
+
+def test_every_guard_is_installed_after_all_migrations(db, is_postgres):
+    """A later migration that rebuilds an audit table (SQLite does that for many schema
+    changes) would drop its triggers silently: this fails until it reinstalls them."""
+    from audit import db_guards
+
+    with connection.cursor() as cursor:
+        if is_postgres:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O' "
+                "AND tgrelid::regclass::text LIKE 'audit_%%'"
+            )
+            expected = {
+                f"{t}_{s}" for t in db_guards.IMMUTABLE for s in ("immutable", "no_truncate")
+            }
+            expected |= {"audit_chainhead_forward", "audit_chainhead_no_truncate"}
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            expected = set(db_guards.SQLITE_TRIGGERS)
+        installed = {row[0] for row in cursor.fetchall()}
+    assert expected <= installed, expected - installed
