@@ -406,3 +406,26 @@ def test_every_guard_is_installed_after_all_migrations(db, is_postgres):
             expected = set(db_guards.SQLITE_TRIGGERS)
         installed = {row[0] for row in cursor.fetchall()}
     assert expected <= installed, expected - installed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_append_rolls_the_change_back(monkeypatch):
+    """If the events cannot join the chain at commit, the transaction does not commit: no
+    change without its event."""
+    from audit import chain
+    from config.models import ApiToken
+    from config.tokens import api_token_create
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+
+    def broken(connection, contents):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(chain, "append", broken)
+    with pytest.raises(DatabaseError, match="could not be appended"):
+        api_token_create(user=user, name="laptop")
+    assert not ApiToken.objects.exists()
+    monkeypatch.undo()
+    api_token_create(user=user, name="laptop")  # the connection is usable again
+    assert ApiToken.objects.count() == 1 and verify().status == "ok"
