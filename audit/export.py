@@ -165,18 +165,26 @@ def export_filename(fmt: str, r: ExportRange) -> str:
     return f"audit-{r.from_id:012d}-{r.to_id:012d}.{fmt}"
 
 
+def _manifest(fmt: str, r: ExportRange) -> Manifest:
+    if fmt not in FORMATS:
+        raise ExportError(f"format must be one of {FORMATS}")
+    return Manifest(format=fmt, file=export_filename(fmt, r), range=r)
+
+
+def _record_export(r: ExportRange, *, actor: Any, metadata: dict[str, Any]) -> None:
+    audit_record(action="audit.exported", object_type="audit.auditevent",
+                 object_repr=f"events #{r.from_id} to #{r.to_id}", actor=actor,
+                 metadata=metadata)  # fmt: skip
+
+
 def audit_export(*, fmt: str, r: ExportRange, out: BinaryIO, actor: Any = None,
                  via: str = "command") -> dict[str, Any]:  # fmt: skip
     """Write an export to `out`; record it in the trail; return its manifest."""
-    if fmt not in FORMATS:
-        raise ExportError(f"format must be one of {FORMATS}")
-    manifest = Manifest(format=fmt, file=export_filename(fmt, r), range=r)
+    manifest = _manifest(fmt, r)
     for chunk in export_chunks(manifest):
         out.write(chunk)
     result = manifest.as_dict()
-    audit_record(action="audit.exported", object_type="audit.auditevent",
-                 object_repr=f"events #{r.from_id} to #{r.to_id}", actor=actor,
-                 metadata={**result, "via": via})  # fmt: skip
+    _record_export(r, actor=actor, metadata={**result, "via": via})
     return result
 
 
@@ -208,9 +216,7 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
 
     The export is recorded in the trail before the first byte goes out.
     """
-    if fmt not in FORMATS:
-        raise ExportError(f"format must be one of {FORMATS}")
-    manifest = Manifest(format=fmt, file=export_filename(fmt, r), range=r)
+    manifest = _manifest(fmt, r)
     # Recorded before the first byte goes out, so the hashes come from the rows themselves
     # (three lookups by id); the file's SHA-256 is only known at the end: it is in the zip.
     planned = {"from_id": None, "to_id": None, "prev_hash": None, "first_hash": None,
@@ -223,9 +229,7 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
                        prev_hash=hashes.get(r.from_id - 1, GENESIS_HASH))  # fmt: skip
     metadata = {**manifest.as_dict(), **planned, "via": "api"}
     metadata.pop("sha256")
-    audit_record(action="audit.exported", object_type="audit.auditevent",
-                 object_repr=f"events #{r.from_id} to #{r.to_id}", actor=actor,
-                 metadata=metadata)  # fmt: skip
+    _record_export(r, actor=actor, metadata=metadata)
 
     def generate() -> Iterator[bytes]:
         sink = _Sink()

@@ -39,6 +39,7 @@ logger = logging.getLogger("ledgerguard.audit")
 
 # Values of these fields never enter the trail; that they changed does. Matched as words of
 # the field name (`token_digest`, `signing_key`), so `key_pattern` or an alert's `key` stay.
+# Not monitoring.sanitize's substring list: that one would hide `discarded_at` ("card").
 SENSITIVE = re.compile(
     r"(^|_)(password|passwd|secret|token|digest|signature|api_key|private_key|signing_key)($|_)"
 )

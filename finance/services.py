@@ -162,20 +162,8 @@ def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
         raise_if([violation("period.closed", period=period.name)])
     if period.entries.filter(status=EntryStatus.PENDING_APPROVAL).exists():
         raise_if([violation("period.has_pending_entries", period=period.name)])
-    fields = ["status", "closed_at", "closed_by"]
-    before = snapshot(period, fields)
-    period.status = PeriodStatus.CLOSED
-    period.closed_at = timezone.now()
-    period.closed_by = actor
-    period.save(update_fields=fields)
-    audit_record(
-        action="period.closed",
-        obj=period,
-        actor=actor,
-        changes=diff(before, snapshot(period, fields)),
-        metadata=_period_meta(period),
-    )
-    return period
+    return _period_set(period, action="period.closed", actor=actor, status=PeriodStatus.CLOSED,
+                       closed_at=timezone.now(), closed_by=actor)  # fmt: skip
 
 
 @transaction.atomic
@@ -183,25 +171,22 @@ def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status != PeriodStatus.CLOSED:
         raise_if([violation("period.not_closed", period=period.name)])
-    fields = ["status", "reopened_at", "reopened_by"]
+    return _period_set(period, action="period.reopened", actor=actor, status=PeriodStatus.OPEN,
+                       reopened_at=timezone.now(), reopened_by=actor)  # fmt: skip
+
+
+def _period_set(period: FiscalPeriod, *, action: str, actor, **values: Any) -> FiscalPeriod:
+    """Save `values` on a locked period and record the change with its before/after values."""
+    fields = list(values)
     before = snapshot(period, fields)
-    period.status = PeriodStatus.OPEN
-    period.reopened_at = timezone.now()
-    period.reopened_by = actor
+    for name, value in values.items():
+        setattr(period, name, value)
     period.save(update_fields=fields)
-    audit_record(
-        action="period.reopened",
-        obj=period,
-        actor=actor,
-        changes=diff(before, snapshot(period, fields)),
-        metadata=_period_meta(period),
-    )
-    return period
-
-
-def _period_meta(period: FiscalPeriod) -> dict[str, Any]:
-    return {"fiscal_year": period.fiscal_year, "start_date": period.start_date,
+    meta = {"fiscal_year": period.fiscal_year, "start_date": period.start_date,
             "end_date": period.end_date}  # fmt: skip
+    audit_record(action=action, obj=period, actor=actor,
+                 changes=diff(before, snapshot(period, fields)), metadata=meta)  # fmt: skip
+    return period
 
 
 # Journal entries ------------------------------------------------------------

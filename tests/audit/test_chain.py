@@ -4,20 +4,20 @@ event where it happened, even by someone who switched the triggers off."""
 import datetime as dt
 import itertools
 import json
-import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from alerts.models import OPEN_STATES, Alert
 from audit import services
 from audit.canonical import GENESIS_HASH, content_of, event_hash
 from audit.models import AuditEvent, ChainHead, Checkpoint, Verification
 from tests.audit.helpers import rewrite_chain, tamper
+from tests.threads import run_threads
 
 
 def record(n: int, prefix: str = "test.event") -> None:
@@ -293,27 +293,15 @@ THREADS, PER_THREAD = 8, 15
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_leave_one_unbroken_chain():
     """Eight threads commit 1-3 events per transaction at once: no fork, no gap, none lost."""
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def writer(t: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(PER_THREAD):
-                with transaction.atomic():
-                    for j in range(1 + (t + i) % 3):
-                        meta = {"t": t, "i": i, "j": j}
-                        services.audit_record(action="test.concurrent", metadata=meta)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for i in range(PER_THREAD):
+            with transaction.atomic():
+                for j in range(1 + (t + i) % 3):
+                    meta = {"t": t, "i": i, "j": j}
+                    services.audit_record(action="test.concurrent", metadata=meta)
 
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    errors = run_threads(writer, THREADS)
     assert not errors
     expected = sum(1 + (t + i) % 3 for t in range(THREADS) for i in range(PER_THREAD))
     ids = list(AuditEvent.objects.order_by("id").values_list("id", flat=True))

@@ -1,11 +1,10 @@
 """Many clerks posting to the same accounts at once: no lost update, no gap, no deadlock."""
 
 import random
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Q, Sum
 
 from audit import services as audit_services
@@ -13,30 +12,10 @@ from audit.models import AuditEvent
 from finance import selectors, services
 from finance.models import AccountBalance, EntrySource, JournalEntry, JournalLine
 from tests.conftest import line
+from tests.threads import run_threads
 
 THREADS = 8
 PER_THREAD = 20
-
-
-def run_threads(target, count):
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def wrapped(i):
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return errors
 
 
 @pytest.mark.django_db(transaction=True)
