@@ -35,6 +35,12 @@ ACTIONS: dict[str, str] = {
     "dead_letter.retry_failed": "a dead letter's retry failed (again later, or for good)",
     "dead_letter.discarded": "a dead letter was discarded, with the reason",
     "schedules.synced": "the declared schedules were written (created, updated, deleted)",
+    # integrity/services.py (checks)
+    "checks.requested": "a check run was requested (trigger, tags, checks, window)",
+    "checks.completed": "a check run finished (status and checks per outcome)",
+    "checks.abandoned": "a check run left running by a process that died was marked abandoned",
+    "check_finding.explained": "a check finding was explained with a reason; it no longer counts",
+    "check_finding.explanation_withdrawn": "an explanation of a check finding was withdrawn",
     # alerts/services.py
     "alert.opened": "a new alert was raised (repeats are counted, not recorded)",
     "alert.escalated": "an open alert's severity was raised",

@@ -35,6 +35,13 @@ READ_AUDIT = [
     "audit.view_checkpoint",
     "audit.view_verification",
 ]
+VIEW_CHECKS = [
+    "integrity.view_checkrun",
+    "integrity.view_checkresult",
+    "integrity.view_finding",
+    "integrity.view_findingexplanation",
+]
+RUN_CHECKS = ["integrity.run_checks", "integrity.explain_finding"]
 OPERATE_RECOVERY = [
     "integrity.retry_deadletter",
     "integrity.discard_deadletter",
@@ -55,8 +62,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "finance.post_journalentry",
         "finance.reverse_journalentry",
         "finance.close_fiscalperiod",
+        # Closing runs the financial checks; approvers see and explain what blocks it.
+        *VIEW_CHECKS,
+        *RUN_CHECKS,
     ],
     "auditor": [
+        *VIEW_CHECKS,
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
         *READ_AUDIT,
@@ -73,6 +84,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_ALERTS,
         *OPERATE_ALERTS,
         "integrity.view_idempotencykey",
+        *VIEW_CHECKS,
+        *RUN_CHECKS,
     ],
     "admin": [
         *VIEW_FINANCE,
@@ -83,6 +96,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_ALERTS,
         *OPERATE_ALERTS,
         *CONFIGURE_ALERTS,
+        *VIEW_CHECKS,
+        *RUN_CHECKS,
         "finance.add_account",
         "finance.change_account",
         "finance.delete_account",

@@ -309,6 +309,25 @@ DEADLETTER_RETRY_MAX_SECONDS = env.int("DEADLETTER_RETRY_MAX_SECONDS", default=6
 DEADLETTER_ALERT_COUNT = env.int("DEADLETTER_ALERT_COUNT", default=10)
 DEADLETTER_ALERT_AGE_MINUTES = env.int("DEADLETTER_ALERT_AGE_MINUTES", default=60)
 
+# Checks (integrity and financial) ---------------------------------------------
+
+# Per-check thresholds on the failing count, overriding the registered ones, as JSON:
+# {"finance.entry_number_gaps": {"warn": 1, "error": 5}}; null disables a level.
+CHECK_THRESHOLDS = env.json("CHECK_THRESHOLDS", default={})
+CHECK_SAMPLE_SIZE = env.int("CHECK_SAMPLE_SIZE", default=10)
+# A run still running (or queued) after this long belongs to a process that died.
+CHECK_RUN_STALE_MINUTES = env.int("CHECK_RUN_STALE_MINUTES", default=60)
+CHECK_INTEGRITY_CRON = env.str("CHECK_INTEGRITY_CRON", default="0 2 * * *")
+CHECK_FINANCE_CRON = env.str("CHECK_FINANCE_CRON", default="10 * * * *")
+CHECK_RECONCILIATION_CRON = env.str("CHECK_RECONCILIATION_CRON", default="40 2 * * *")
+# The hourly financial run looks at entries posted in this many hours (a margin over one).
+CHECK_FINANCE_WINDOW_HOURS = env.int("CHECK_FINANCE_WINDOW_HOURS", default=2)
+# Check runs (with their findings) older than this are deleted by a daily job.
+CHECK_RUN_RETENTION_DAYS = env.int("CHECK_RUN_RETENTION_DAYS", default=90)
+# After each posting commits, re-check the touched accounts' cached balances against their
+# lines: "sync" (in the posting's process, after commit), "async" (a django-q2 task), "off".
+FINANCE_REALTIME_RECHECK = env.str("FINANCE_REALTIME_RECHECK", default="sync")
+
 # Alerts ------------------------------------------------------------------------
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -348,6 +367,8 @@ AUDIT_CHECKPOINT_CRON = env.str("AUDIT_CHECKPOINT_CRON", default="5 * * * *")
 AUDIT_VERIFY_CRON = env.str("AUDIT_VERIFY_CRON", default="30 2 * * *")
 # Verifications of more events than this, started from the API, run on the worker instead.
 AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
+# The check audit.verification_recent fails when no full verification passed this recently.
+AUDIT_VERIFY_MAX_AGE_HOURS = env.int("AUDIT_VERIFY_MAX_AGE_HOURS", default=26)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 

@@ -120,3 +120,148 @@ class DeadLetterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class CheckStatus(models.TextChoices):
+    PASS = "pass", "Pass"
+    WARN = "warn", "Warn"
+    FAIL = "fail", "Fail"
+    ERROR = "error", "Error"
+
+
+class CheckRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PASS = "pass", "Pass"
+    WARN = "warn", "Warn"
+    FAIL = "fail", "Fail"
+    ERROR = "error", "Error"
+    ABANDONED = "abandoned", "Abandoned"
+
+
+class CheckRun(models.Model):
+    """One run of some registered checks: who or what started it, and how it ended."""
+
+    Status = CheckRunStatus
+
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "Command line"
+        SCHEDULE = "schedule", "Schedule"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+        PERIOD_CLOSE = "period_close", "Period close"
+
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    schedule = models.CharField(max_length=100, blank=True, help_text="Schedule name, if any.")
+    tags = models.JSONField(default=list, blank=True)
+    checks = models.JSONField(default=list, blank=True, help_text="Check names asked for.")
+    since = models.DateTimeField(
+        null=True, blank=True, help_text="Window start for windowed checks; empty: full scan."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Checks per outcome.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_checks", "Can run integrity and financial checks")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=CheckRunStatus.values),
+                name="integrity_checkrun_status_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Check run #{self.pk} ({self.status})"
+
+    @property
+    def is_full(self) -> bool:
+        return self.since is None
+
+
+class CheckResult(models.Model):
+    """The outcome of one check in one run."""
+
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
+    check_name = models.CharField(max_length=100)
+    tag = models.CharField(max_length=30)
+    severity = models.CharField(max_length=10)
+    status = models.CharField(max_length=10, choices=CheckStatus.choices)
+    failing_count = models.PositiveIntegerField(
+        default=0, help_text="Offending rows, not counting explained findings."
+    )
+    explained_count = models.PositiveIntegerField(default=0)
+    warn_at = models.PositiveIntegerField(null=True, blank=True)
+    error_at = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="The exception, when the check itself broke.")
+
+    class Meta:
+        ordering = ["run_id", "check_name"]
+        indexes = [models.Index(fields=["check_name", "-started_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "check_name"], name="integrity_result_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_name}: {self.status}"
+
+
+class FindingExplanation(models.Model):
+    """A person's reason why a finding is expected; it covers the same finding in later runs
+    (same check and fingerprint: same object, count and sample) until it is withdrawn."""
+
+    check_name = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=40)
+    reason = models.TextField()
+    explained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    explained_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_name", "fingerprint"], name="integrity_explanation_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_name}: {self.reason[:50]}"
+
+
+class Finding(models.Model):
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="findings")
+    result = models.ForeignKey(CheckResult, on_delete=models.CASCADE, related_name="findings")
+    check_name = models.CharField(max_length=100, db_index=True)
+    severity = models.CharField(max_length=10)
+    message = models.TextField()
+    count = models.PositiveIntegerField(default=1)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    key = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    sample = models.JSONField(default=list, blank=True)
+    fingerprint = models.CharField(max_length=40)
+    explanation = models.ForeignKey(
+        FindingExplanation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run_id", "check_name", "id"]
+        permissions = [("explain_finding", "Can explain a check finding")]
+
+    def __str__(self) -> str:
+        return f"{self.check_name}: {self.message[:60]}"
+
+    @property
+    def is_explained(self) -> bool:
+        return self.explanation_id is not None

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django_q.models import Schedule
 
 from integrity.scheduling import ScheduledJob
@@ -29,5 +30,36 @@ SCHEDULES = [
         schedule_type=Schedule.CRON,
         cron="15 3 * * *",
         description="Delete operation results older than OPERATION_RECORD_RETENTION_DAYS.",
+    ),
+    ScheduledJob(
+        name="checks.integrity",
+        func="integrity.tasks.run_checks",
+        cron=settings.CHECK_INTEGRITY_CRON,
+        kwargs={"tags": ["integrity", "audit"], "schedule": "checks.integrity"},
+        description="Integrity checks: references, constraints, states, scheduler, queues.",
+    ),
+    ScheduledJob(
+        name="checks.finance_hourly",
+        func="integrity.tasks.run_checks",
+        cron=settings.CHECK_FINANCE_CRON,
+        kwargs={
+            "tags": ["finance"],
+            "window_hours": settings.CHECK_FINANCE_WINDOW_HOURS,
+            "schedule": "checks.finance_hourly",
+        },
+        description="Financial checks; per-entry checks over recent postings only.",
+    ),
+    ScheduledJob(
+        name="checks.reconciliation",
+        func="integrity.tasks.run_checks",
+        cron=settings.CHECK_RECONCILIATION_CRON,
+        kwargs={"tags": ["finance"], "schedule": "checks.reconciliation"},
+        description="Full financial reconciliation: every financial check over all data.",
+    ),
+    ScheduledJob(
+        name="checks.purge_runs",
+        func="integrity.tasks.purge_check_runs",
+        cron="45 3 * * *",
+        description="Delete check runs older than CHECK_RUN_RETENTION_DAYS.",
     ),
 ]

@@ -1,9 +1,60 @@
+from typing import Any
+
 from django.db.models import QuerySet
 
-from integrity.models import DeadLetter
+from integrity.models import CheckResult, CheckRun, DeadLetter, Finding
 
 
 def deadletter_list() -> QuerySet[DeadLetter]:
     return DeadLetter.objects.select_related("resolved_by", "discarded_by").prefetch_related(
         "events__actor"
+    )
+
+
+def checkrun_list() -> QuerySet[CheckRun]:
+    return CheckRun.objects.select_related("triggered_by").prefetch_related("results")
+
+
+def finding_list() -> QuerySet[Finding]:
+    return Finding.objects.select_related(
+        "run", "explanation", "explanation__explained_by"
+    ).order_by("-run_id", "check_name", "id")
+
+
+def check_status_list() -> list[dict[str, Any]]:
+    """Every registered check with its latest result: one indexed lookup per check
+    (check_name, -started_at), a few dozen rows however long the history."""
+    from integrity import registry
+
+    checks = registry.all_checks()
+    fields = ("status", "failing_count", "started_at", "duration_ms", "run_id")
+    last = {
+        name: CheckResult.objects.filter(check_name=name)
+        .order_by("-started_at", "-pk")
+        .values(*fields)
+        .first()
+        for name in checks
+    }
+    return [
+        {
+            "name": c.name,
+            "tag": c.tag,
+            "severity": c.severity,
+            "description": c.description,
+            "windowed": c.windowed,
+            "warn_at": c.thresholds[0],
+            "error_at": c.thresholds[1],
+            "alert": "/".join(c.alert),
+            "last": last.get(c.name),
+        }
+        for c in checks.values()
+    ]
+
+
+def check_trend(*, check_name: str, limit: int = 30) -> list[CheckResult]:
+    """The latest results of one check, newest first."""
+    return list(
+        CheckResult.objects.filter(check_name=check_name)
+        .select_related("run")
+        .order_by("-started_at", "-pk")[:limit]
     )

@@ -1,4 +1,5 @@
-"""Dead-letter queue services: create, retry, discard, and watch the queue."""
+"""Integrity services: the dead-letter queue (create, retry, discard, watch the queue) and
+checks (run the registered checks, store runs and findings, alert, explain findings)."""
 
 import logging
 import traceback as tb
@@ -7,14 +8,24 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Min
+from django.db import connection, transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from alerts import services as alerting
 from audit.services import audit_record
 from config.exceptions import DomainError
-from integrity.models import DeadLetter, DeadLetterEvent, OperationRecord
+from integrity import registry
+from integrity.models import (
+    CheckResult,
+    CheckRun,
+    CheckStatus,
+    DeadLetter,
+    DeadLetterEvent,
+    Finding,
+    FindingExplanation,
+    OperationRecord,
+)
 from integrity.transactions import UnknownOperation
 
 logger = logging.getLogger("ledgerguard.deadletters")
@@ -353,3 +364,311 @@ def task_failure_dead_letter(task: dict[str, Any]) -> DeadLetter | None:
         details={"dead_letter": letter.pk, "task": task.get("name")},
     )
     return letter
+
+
+# Checks ------------------------------------------------------------------------------------
+
+checks_logger = logging.getLogger("ledgerguard.checks")
+RUN_ORDER = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+
+
+class CheckRunError(DomainError):
+    code = "checks.invalid"
+    http_status = 400
+
+
+def _outcome(failing: int, warn_at: int | None, error_at: int | None) -> str:
+    if error_at is not None and failing >= error_at:
+        return CheckStatus.FAIL
+    if warn_at is not None and failing >= warn_at:
+        return CheckStatus.WARN
+    return CheckStatus.PASS
+
+
+def checkrun_create(
+    *,
+    trigger: str,
+    actor=None,
+    tags: list[str] | None = None,
+    checks: list[str] | None = None,
+    since=None,
+    schedule: str = "",
+) -> CheckRun:
+    """Record a queued run after validating its selection (CheckRunError names what is wrong)."""
+    tags, checks = list(tags or []), list(checks or [])
+    try:
+        registry.select(tags=tags, names=checks)
+    except KeyError as exc:
+        raise CheckRunError(str(exc.args[0]), fields={"tags" if "tag" in str(exc) else "checks":
+                                                       [str(exc.args[0])]}) from None  # fmt: skip
+    with transaction.atomic():
+        run = CheckRun.objects.create(trigger=trigger, triggered_by=actor, tags=tags,
+                                      checks=checks, since=since, schedule=schedule)  # fmt: skip
+        audit_record(action="checks.requested", obj=run, actor=actor,
+                     metadata={"trigger": trigger, "tags": tags, "checks": checks,
+                               "since": since, "schedule": schedule})  # fmt: skip
+    return run
+
+
+def checks_run(
+    *,
+    trigger: str,
+    actor=None,
+    tags: list[str] | None = None,
+    checks: list[str] | None = None,
+    since=None,
+    schedule: str = "",
+) -> CheckRun:
+    """Run the selected checks now and store the run; see `checkrun_execute`."""
+    run = checkrun_create(trigger=trigger, actor=actor, tags=tags, checks=checks, since=since,
+                          schedule=schedule)  # fmt: skip
+    return checkrun_execute(run_id=run.pk)
+
+
+def checkrun_execute(*, run_id: int) -> CheckRun:
+    """Run a queued run's checks one by one, each in its own read snapshot.
+
+    Each check's result and findings are committed as soon as it ends, so a run killed midway
+    keeps what it finished (and is marked abandoned later). A check that raises is recorded
+    with status error and the others still run. Alerts: a failing or warning check raises
+    (`checks/<name>`), a passing one resolves, but only in a full run: a windowed (hourly) run
+    saw part of the data and must not clear what a full run found.
+    """
+    claimed = CheckRun.objects.filter(pk=run_id, status=CheckRun.Status.QUEUED).update(
+        status=CheckRun.Status.RUNNING, started_at=timezone.now()
+    )
+    run = CheckRun.objects.get(pk=run_id)
+    if not claimed:
+        raise CheckRunError(f"check run #{run_id} is {run.status}, not queued")
+    ctx = registry.CheckContext(since=run.since, sample_size=settings.CHECK_SAMPLE_SIZE)
+    outcomes: dict[str, int] = {}
+    for check in registry.select(tags=run.tags, names=run.checks):
+        result = _run_one(run, check, ctx)
+        outcomes[str(result.status)] = outcomes.get(str(result.status), 0) + 1
+        _alert(run, check, result)
+    worst = max(outcomes, key=RUN_ORDER.__getitem__, default=CheckStatus.PASS)
+    finished = timezone.now()
+    with transaction.atomic():
+        run.status = worst
+        run.finished_at = finished
+        run.duration_ms = int((finished - run.started_at).total_seconds() * 1000)
+        run.summary = outcomes
+        run.save(update_fields=["status", "finished_at", "duration_ms", "summary"])
+        audit_record(action="checks.completed", obj=run, actor=run.triggered_by,
+                     changes={"status": [CheckRun.Status.RUNNING, worst]},
+                     metadata={"summary": outcomes, "trigger": run.trigger,
+                               "duration_ms": run.duration_ms})  # fmt: skip
+    return run
+
+
+def _snapshot():
+    """A read-only REPEATABLE READ transaction on PostgreSQL, so a check that reads with more
+    than one statement sees one state even while postings commit; elsewhere a savepoint (a
+    failing check must not break an outer transaction), or nothing on SQLite in autocommit,
+    where every check statement is its own snapshot and a transaction would take the write
+    lock (IMMEDIATE) and stall postings."""
+    from contextlib import nullcontext
+
+    if connection.in_atomic_block:
+        return transaction.atomic()
+    if connection.vendor == "postgresql":
+
+        class _RepeatableRead:
+            def __enter__(self):
+                self.atomic = transaction.atomic()
+                self.atomic.__enter__()
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+            def __exit__(self, *exc):
+                return self.atomic.__exit__(*exc)
+
+        return _RepeatableRead()
+    return nullcontext()
+
+
+def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -> CheckResult:
+    import time
+
+    started = timezone.now()
+    t0 = time.perf_counter()
+    findings: list[registry.Finding] = []
+    error = ""
+    try:
+        with _snapshot():
+            findings = list(check.func(ctx if check.windowed else registry.CheckContext(
+                sample_size=ctx.sample_size)))  # fmt: skip
+    except Exception as exc:  # a broken check is an outcome (error), not the end of the run
+        checks_logger.exception("Check %s raised", check.name)
+        error = f"{type(exc).__name__}: {exc}"[:5000]
+    duration = int((time.perf_counter() - t0) * 1000)
+    warn_at, error_at = check.thresholds
+    with transaction.atomic():
+        known = dict(
+            FindingExplanation.objects.filter(
+                check_name=check.name, fingerprint__in=[f.fingerprint(check.name) for f in findings]
+            ).values_list("fingerprint", "pk")
+        )
+        failing = sum(f.count for f in findings if f.fingerprint(check.name) not in known)
+        explained = sum(f.count for f in findings) - failing
+        status = CheckStatus.ERROR if error else _outcome(failing, warn_at, error_at)
+        result = CheckResult.objects.create(
+            run=run, check_name=check.name, tag=check.tag, severity=check.severity, status=status,
+            failing_count=failing, explained_count=explained, warn_at=warn_at, error_at=error_at,
+            started_at=started, duration_ms=duration, error=error,
+        )  # fmt: skip
+        Finding.objects.bulk_create(
+            [
+                Finding(
+                    run=run, result=result, check_name=check.name,
+                    severity=f.severity or check.severity, message=f.message[:5000],
+                    count=f.count, object_type=f.object_type[:100],
+                    object_id=str(f.object_id)[:64], key=f.key[:200],
+                    details=_jsonable(f.details), sample=_jsonable(f.sample[: ctx.sample_size]),
+                    fingerprint=f.fingerprint(check.name),
+                    explanation_id=known.get(f.fingerprint(check.name)),
+                )
+                for f in findings
+            ]
+        )  # fmt: skip
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _alert(run: CheckRun, check: registry.Check, result: CheckResult) -> None:
+    source, key = check.alert
+    if result.status == CheckStatus.PASS:
+        if run.is_full:
+            alerting.resolve_alert(source=source, key=key)
+        return
+    first = result.findings.filter(explanation__isnull=True).order_by("id").first()
+    if result.status == CheckStatus.ERROR:
+        severity, title = "error", f"Check {check.name} could not run: {result.error[:200]}"
+    else:
+        failed = result.status == CheckStatus.FAIL
+        severity = check.severity if failed else "warning"
+        title = (
+            f"Check {check.name} {'failed' if failed else 'warned'}: "
+            f"{result.failing_count} offending"
+        )
+        if first is not None:
+            title += f" ({first.message[:200]})"
+    alerting.raise_alert(
+        source=source,
+        key=key,
+        severity=severity,
+        title=title,
+        details={
+            "check": check.name,
+            "run": run.pk,
+            "status": result.status,
+            "failing_count": result.failing_count,
+            "thresholds": {"warn": result.warn_at, "error": result.error_at},
+            "first_finding": first.message if first else None,
+            "sample": first.sample if first else [],
+            "runbook": f"checks/{check.name}",
+        },
+    )
+
+
+def checkruns_abandon_stale() -> int:
+    """Runs left running by a process that died are marked abandoned (they stay listed)."""
+    cutoff = timezone.now() - timedelta(minutes=settings.CHECK_RUN_STALE_MINUTES)
+    stale = CheckRun.objects.filter(
+        Q(status=CheckRun.Status.RUNNING, started_at__lt=cutoff)
+        | Q(status=CheckRun.Status.QUEUED, created_at__lt=cutoff)
+    )
+    count = 0
+    for run in stale.order_by("pk"):
+        with transaction.atomic():
+            if CheckRun.objects.filter(pk=run.pk, status=run.status).update(
+                status=CheckRun.Status.ABANDONED, finished_at=timezone.now()
+            ):
+                count += 1
+                changes = {"status": [run.status, CheckRun.Status.ABANDONED]}
+                audit_record(action="checks.abandoned", obj=run, changes=changes)
+    return count
+
+
+class FindingError(DomainError):
+    code = "finding.invalid"
+    http_status = 400
+
+
+@transaction.atomic
+def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
+    """Explain a finding: it and the same finding in later runs stop counting as failing."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise FindingError("A reason is required.", fields={"reason": ["This field is required."]})
+    finding = Finding.objects.select_for_update().get(pk=finding.pk)
+    explanation, created = FindingExplanation.objects.get_or_create(
+        check_name=finding.check_name,
+        fingerprint=finding.fingerprint,
+        defaults={"reason": reason[:5000], "explained_by": actor, "explained_at": timezone.now()},
+    )
+    if not created:
+        raise FindingError(
+            "This finding is already explained.", fields={"reason": ["already explained"]}
+        )
+    finding.explanation = explanation
+    finding.save(update_fields=["explanation"])
+    audit_record(action="check_finding.explained", obj=finding, actor=actor,
+                 metadata={"check": finding.check_name, "fingerprint": finding.fingerprint,
+                           "reason": reason[:1000], "run": finding.run_id})  # fmt: skip
+    return finding
+
+
+@transaction.atomic
+def finding_explanation_withdraw(*, finding: Finding, actor) -> Finding:
+    """Withdraw the explanation of a finding: from the next run on it counts again."""
+    finding = Finding.objects.select_for_update().get(pk=finding.pk)
+    if finding.explanation_id is None:
+        raise FindingError("This finding is not explained.")
+    explanation = FindingExplanation.objects.get(pk=finding.explanation_id)
+    audit_record(action="check_finding.explanation_withdrawn", obj=finding, actor=actor,
+                 metadata={"check": finding.check_name, "fingerprint": finding.fingerprint,
+                           "reason": explanation.reason[:1000]})  # fmt: skip
+    explanation.delete()  # SET_NULL on every finding it covered
+    finding.refresh_from_db()
+    return finding
+
+
+def open_error_findings(*, tags: list[str]) -> list[Finding]:
+    """Unexplained findings of error or critical severity in the latest full result of each
+    check with one of `tags`: what blocks a period close."""
+    latest = []
+    for check in registry.select(tags=tags):
+        result = (
+            CheckResult.objects.filter(check_name=check.name, run__since__isnull=True)
+            .order_by("-started_at", "-pk")
+            .first()
+        )
+        if result is not None and result.status in (CheckStatus.FAIL, CheckStatus.ERROR):
+            latest.append(result.pk)
+    return list(
+        Finding.objects.filter(result_id__in=latest, explanation__isnull=True,
+                               severity__in=("error", "critical")).order_by("pk")
+    )  # fmt: skip
+
+
+def checkruns_purge() -> int:
+    """Runs (with results and findings) past CHECK_RUN_RETENTION_DAYS go; explanations stay."""
+    cutoff = timezone.now() - timedelta(days=settings.CHECK_RUN_RETENTION_DAYS)
+    deleted, _ = CheckRun.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def checkrun_queue(*, actor, trigger: str, tags: list[str] | None = None,
+                   checks: list[str] | None = None) -> CheckRun:  # fmt: skip
+    """Record a run and have the worker execute it (when it commits)."""
+    from django_q.tasks import async_task
+
+    run = checkrun_create(trigger=trigger, actor=actor, tags=tags, checks=checks)
+    async_task("integrity.tasks.execute_check_run", run.pk, task_name=f"check-run-{run.pk}")
+    return run

@@ -18,3 +18,30 @@ def check_dead_letter_queue() -> dict:
 
 def purge_operation_records() -> int:
     return services.operation_records_purge()
+
+
+def run_checks(tags: list[str] | None = None, window_hours: int | None = None,
+               schedule: str = "") -> str:  # fmt: skip
+    """A scheduled run; `window_hours` narrows windowed checks to recent postings."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    services.checkruns_abandon_stale()
+    since = timezone.now() - timedelta(hours=window_hours) if window_hours else None
+    run = services.checks_run(trigger="schedule", tags=tags, since=since, schedule=schedule)
+    return f"check run #{run.pk}: {run.status} {run.summary}"
+
+
+def execute_check_run(run_id: int) -> str:
+    """A run queued from the API or the admin. Safe to run twice: the second finds it taken."""
+    from integrity.models import CheckRun
+
+    if not CheckRun.objects.filter(pk=run_id, status=CheckRun.Status.QUEUED).exists():
+        return f"check run #{run_id} was already taken"
+    run = services.checkrun_execute(run_id=run_id)
+    return f"check run #{run.pk}: {run.status}"
+
+
+def purge_check_runs() -> int:
+    return services.checkruns_purge()

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from integrity.models import DeadLetter, DeadLetterEvent
+from integrity.models import CheckResult, CheckRun, DeadLetter, DeadLetterEvent, Finding
 
 
 class DeadLetterEventSerializer(serializers.ModelSerializer):
@@ -28,3 +28,61 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 class DiscardSerializer(serializers.Serializer):
     # Blank is let through so that the service answers with deadletter.reason_required.
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CheckResultSerializer(serializers.ModelSerializer):
+    check = serializers.CharField(source="check_name")
+
+    class Meta:
+        model = CheckResult
+        fields = ["check", "tag", "severity", "status", "failing_count", "explained_count",
+                  "warn_at", "error_at", "started_at", "duration_ms", "error"]  # fmt: skip
+        read_only_fields = fields
+
+
+class CheckRunSerializer(serializers.ModelSerializer):
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    results = CheckResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CheckRun
+        fields = ["id", "status", "trigger", "triggered_by", "schedule", "tags", "checks",
+                  "since", "created_at", "started_at", "finished_at", "duration_ms", "summary",
+                  "results"]  # fmt: skip
+        read_only_fields = fields
+
+
+class CheckRunRequestSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False,
+                                 default=list, max_length=20)  # fmt: skip
+    checks = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                   default=list, max_length=100)  # fmt: skip
+    wait = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Run now and answer 201 with the finished run (else 202, queued).",
+    )  # fmt: skip
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    check = serializers.CharField(source="check_name")
+    explained = serializers.BooleanField(source="is_explained", read_only=True)
+    explanation = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = ["id", "run", "check", "severity", "message", "count", "object_type",
+                  "object_id", "key", "details", "sample", "fingerprint", "explained",
+                  "explanation"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_explanation(self, finding) -> dict | None:
+        e = finding.explanation
+        if e is None:
+            return None
+        return {"reason": e.reason, "explained_by": e.explained_by.get_username(),
+                "explained_at": e.explained_at}  # fmt: skip
+
+
+class ExplainSerializer(serializers.Serializer):
+    # Blank is let through so that the service answers with its own code.
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")

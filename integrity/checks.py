@@ -1,0 +1,305 @@
+"""Integrity checks of the whole database: what the database itself cannot enforce.
+
+Each is set-based: one query per model or per reference kind, with a count and a sample.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, models
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Count, ExpressionWrapper, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from integrity.registry import CheckContext, Finding, register
+from integrity.scheduling import OUR_APPS
+
+# Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
+# event may outlive them, and that is expected.
+PURGED = {"integrity.checkrun", "integrity.checkresult", "integrity.finding",
+          "integrity.idempotencykey", "integrity.operationrecord", "monitoring.errorgroup",
+          "monitoring.errorevent"}  # fmt: skip
+# The models whose constraints and references are checked: ours and the auth models.
+CHECKED_APPS = (*OUR_APPS, "auth")
+
+
+def checked_models() -> list[type[models.Model]]:
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label in CHECKED_APPS and m._meta.managed and not m._meta.proxy
+    ]
+
+
+def _sample(qs, field: str, size: int) -> list:
+    return list(qs.order_by(field).values_list(field, flat=True)[:size])
+
+
+@register("integrity.migrations_applied", tag="integrity", severity="critical")
+def migrations_applied(ctx: CheckContext) -> Iterator[Finding]:
+    """Every migration on disk is applied to the database.
+
+    An unapplied migration means the code expects columns, constraints or triggers that the
+    database does not have (a deploy that skipped `migrate`)."""
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        names = [f"{m.app_label}.{m.name}" for m, _ in plan]
+        yield Finding(
+            message=f"{len(names)} migration(s) not applied: run `manage.py migrate`",
+            count=len(names),
+            key="unapplied",
+            sample=names[: ctx.sample_size],
+        )
+
+
+@register("integrity.model_constraints", tag="integrity", severity="critical")
+def model_constraints(ctx: CheckContext) -> Iterator[Finding]:
+    """Existing rows satisfy every check constraint declared on the models.
+
+    The database enforces them on write; rows that break one were written while the
+    constraint was missing or disabled (a restore, a manual load, a table rebuild)."""
+    for model in checked_models():
+        for constraint in model._meta.constraints:
+            if not isinstance(constraint, models.CheckConstraint):
+                continue
+            # `condition = false` counts NULL as passing, as a CHECK constraint does.
+            ok = ExpressionWrapper(constraint.condition, output_field=models.BooleanField())
+            bad = model._base_manager.annotate(_ok=ok).filter(_ok=False)
+            count = bad.count()
+            if count:
+                yield Finding(
+                    message=f"{count} {model._meta.label} row(s) violate {constraint.name}",
+                    count=count,
+                    object_type=model._meta.label_lower,
+                    key=constraint.name,
+                    sample=_sample(bad, "pk", ctx.sample_size),
+                )
+
+
+def _unique_sets(model: type[models.Model]) -> Iterator[tuple[str, list[str], Q | None]]:
+    for field in model._meta.local_concrete_fields:
+        if field.unique and not field.primary_key:
+            yield field.name, [field.attname], None
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+            names = [model._meta.get_field(f).attname for f in constraint.fields]
+            yield constraint.name, names, constraint.condition
+    for fields in model._meta.unique_together:
+        yield "unique_together", [model._meta.get_field(f).attname for f in fields], None
+
+
+@register("integrity.duplicate_keys", tag="integrity", severity="critical")
+def duplicate_keys(ctx: CheckContext) -> Iterator[Finding]:
+    """No two rows share a business key (unique fields and unique constraints).
+
+    One GROUP BY ... HAVING count(*) > 1 per key; duplicates exist only if the unique index
+    was missing when they were written."""
+    for model in checked_models():
+        for name, fields, condition in _unique_sets(model):
+            qs = model._base_manager.all()
+            if condition is not None:
+                qs = qs.filter(condition)
+            for f in fields:
+                qs = qs.filter(**{f"{f}__isnull": False})
+            dupes = qs.values(*fields).annotate(_n=Count("pk")).filter(_n__gt=1).order_by(*fields)
+            groups = list(dupes[: ctx.sample_size + 1])
+            if not groups:
+                continue
+            total = dupes.count() if len(groups) > ctx.sample_size else len(groups)
+            yield Finding(
+                message=f"{total} duplicate {model._meta.label} key(s) on {', '.join(fields)}",
+                count=total,
+                object_type=model._meta.label_lower,
+                key=name,
+                sample=[{f: g[f] for f in fields} | {"rows": g["_n"]} for g in groups][
+                    : ctx.sample_size
+                ],
+            )
+
+
+def _deletion_actions() -> list[str]:
+    from audit.receivers import ACTIONS
+
+    return [a for a in ACTIONS if a.endswith(".deleted")]
+
+
+@register("integrity.audit_references", tag="integrity", severity="error")
+def audit_references(ctx: CheckContext) -> Iterator[Finding]:
+    """Audit events point at rows that exist: object references and actors.
+
+    An event's object (type and id) or actor that no longer exists, with no deletion event
+    recorded for it, means a row was deleted around the services and the trail."""
+    from audit.models import AuditEvent
+
+    deleted = AuditEvent.objects.filter(action__in=_deletion_actions())
+    types = (
+        AuditEvent.objects.exclude(object_id="")
+        .values_list("object_type", flat=True)
+        .distinct()
+        .order_by()
+    )
+    for label in list(types):
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            continue
+        if label in PURGED or model._meta.app_label not in CHECKED_APPS:
+            continue
+        ids = model._base_manager.annotate(_s=Cast("pk", models.CharField())).values("_s")
+        gone = (
+            AuditEvent.objects.filter(object_type=label)
+            .exclude(object_id="")
+            .exclude(object_id__in=ids)
+            .exclude(object_id__in=deleted.filter(object_type=label).values("object_id"))
+        )
+        missing = list(gone.values_list("object_id", flat=True).distinct().order_by()[:1000])
+        if missing:
+            yield Finding(
+                message=f"audit events refer to {len(missing)} {label} row(s) that no longer "
+                "exist and were never recorded as deleted",
+                count=len(missing),
+                object_type=label,
+                key="object",
+                sample=sorted(missing)[: ctx.sample_size],
+                details={"first_event": gone.order_by("id").values_list("id", flat=True).first()},
+            )
+    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    user_label = user_model._meta.label_lower
+    deleted_users = deleted.filter(object_type=user_label).values("object_id")
+    actors = (
+        AuditEvent.objects.filter(actor_id__isnull=False)
+        .exclude(actor_id__in=user_model._base_manager.values("pk"))
+        .annotate(_s=Cast("actor_id", models.CharField()))
+        .exclude(_s__in=deleted_users)
+    )
+    missing_actors = list(actors.values_list("actor_id", flat=True).distinct().order_by()[:1000])
+    if missing_actors:
+        yield Finding(
+            message=f"audit events name {len(missing_actors)} actor(s) whose user no longer "
+            "exists and was never recorded as deleted",
+            count=len(missing_actors),
+            object_type=user_label,
+            key="actor",
+            sample=sorted(missing_actors)[: ctx.sample_size],
+        )
+
+
+@register("integrity.json_references", tag="integrity", severity="error")
+def json_references(ctx: CheckContext) -> Iterator[Finding]:
+    """Ids kept inside JSON (dead-letter payloads) point at rows that exist.
+
+    A dead letter still waiting to be retried whose journal entry or user is gone can never
+    succeed; it needs discarding with a reason."""
+    from finance.models import JournalEntry
+    from integrity.models import DeadLetter
+
+    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    waiting = DeadLetter.objects.exclude(
+        status__in=(DeadLetter.Status.RESOLVED, DeadLetter.Status.DISCARDED)
+    )
+    for key, target in (("entry_id", JournalEntry), ("actor_id", user_model)):
+        refs = waiting.filter(payload__has_key=key).annotate(
+            _ref=Cast(KeyTextTransform(key, "payload"), models.BigIntegerField())
+        )
+        bad = refs.exclude(_ref__in=target._base_manager.values("pk"))
+        count = bad.count()
+        if count:
+            yield Finding(
+                message=f"{count} open dead letter(s) refer to a missing "
+                f"{target._meta.label} in payload.{key}",
+                count=count,
+                object_type=DeadLetter._meta.label_lower,
+                key=key,
+                sample=_sample(bad, "pk", ctx.sample_size),
+            )
+
+
+@register("integrity.impossible_states", tag="integrity", severity="error")
+def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
+    """Rows of the operations tables are in states their workflow cannot produce.
+
+    Resolved or discarded dead letters without their time, resolved or acknowledged alerts
+    without their time, finished check runs without an end."""
+    from alerts.models import Alert
+    from integrity.models import CheckRun, DeadLetter
+
+    DL = DeadLetter.Status
+    rules = [
+        (DeadLetter, Q(status=DL.RESOLVED, resolved_at__isnull=True),
+         "resolved without resolved_at"),
+        (DeadLetter, Q(status=DL.DISCARDED, discarded_at__isnull=True),
+         "discarded without discarded_at"),
+        (Alert, Q(state="resolved", resolved_at__isnull=True), "resolved without resolved_at"),
+        (Alert, Q(state="acknowledged", acknowledged_at__isnull=True),
+         "acknowledged without acknowledged_at"),
+        (CheckRun, Q(status__in=("pass", "warn", "fail", "error"), finished_at__isnull=True),
+         "finished without finished_at"),
+    ]  # fmt: skip
+    yield from states_findings(rules, ctx)
+
+
+def states_findings(rules, ctx: CheckContext) -> Iterator[Finding]:
+    """One finding per (model, condition, description) rule that matches rows."""
+    for model, condition, what in rules:
+        bad = model._base_manager.filter(condition)
+        count = bad.count()
+        if count:
+            yield Finding(
+                message=f"{count} {model._meta.label} row(s) {what}",
+                count=count,
+                object_type=model._meta.label_lower,
+                key=what,
+                sample=_sample(bad, "pk", ctx.sample_size),
+            )
+
+
+@register("integrity.scheduler_alive", tag="integrity", severity="critical")
+def scheduler_alive(ctx: CheckContext) -> Iterator[Finding]:
+    """The django-q2 cluster is running: its heartbeat job wrote within the allowed age.
+
+    Without the cluster no scheduled check, escalation, retry or checkpoint runs."""
+    from alerts.services import heartbeat_status
+
+    status = heartbeat_status()
+    if not status["ok"]:
+        age = status["age_seconds"]
+        yield Finding(
+            message="no scheduler heartbeat yet"
+            if age is None
+            else f"last scheduler heartbeat {age:.0f} s ago "
+            f"(limit {settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS} s)",
+            key="heartbeat",
+            details=status,
+        )
+
+
+@register("integrity.deadletter_queue", tag="integrity", severity="warning", error_at=None,
+          alert_source="deadletters", alert_key="queue")  # fmt: skip
+def deadletter_queue(ctx: CheckContext) -> Iterator[Finding]:
+    """The dead-letter queue is within DEADLETTER_ALERT_COUNT and DEADLETTER_ALERT_AGE_MINUTES.
+
+    Shares its alert (deadletters/queue) with the five-minute queue job, so one condition
+    is one alert."""
+    from integrity.models import DeadLetter
+
+    waiting = DeadLetter.objects.filter(
+        status__in=(DeadLetter.Status.PENDING, DeadLetter.Status.RETRYING)
+    )
+    count = waiting.count()
+    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+    age = (timezone.now() - oldest) if oldest else timedelta(0)
+    limit = timedelta(minutes=settings.DEADLETTER_ALERT_AGE_MINUTES)
+    if count >= settings.DEADLETTER_ALERT_COUNT or age >= limit:
+        yield Finding(
+            message=f"dead-letter queue: {count} waiting, oldest {age.total_seconds() / 60:.0f}"
+            f" min old (limits {settings.DEADLETTER_ALERT_COUNT} letters, "
+            f"{settings.DEADLETTER_ALERT_AGE_MINUTES} min)",
+            count=count or 1,
+            key="queue",
+            sample=_sample(waiting, "pk", ctx.sample_size),
+        )

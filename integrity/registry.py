@@ -1,0 +1,167 @@
+"""The check registry: apps declare checks in `<app>/checks.py` with `@register(...)`.
+
+A check is a function taking a `CheckContext` and yielding `Finding`s. It reads with
+set-based SQL (one aggregate or anti-join over the table), never a Python loop over every
+row, and reports a count and a sample of offending keys per finding. Running checks, storing
+what they found and alerting is `integrity.services.checks_run`.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+
+SEVERITIES = ("warning", "error", "critical")
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a check found wrong: one object, or a group of rows with a sample of keys.
+
+    `key` names the finding stably between runs (say, a currency or a fiscal year) when it has
+    no single object; the fingerprint that explanations attach to also covers the count and
+    the sample, so an explanation never silently covers rows that went wrong later.
+    """
+
+    message: str
+    count: int = 1
+    severity: str | None = None
+    object_type: str = ""
+    object_id: str = ""
+    key: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    sample: list[Any] = field(default_factory=list)
+
+    def fingerprint(self, check: str) -> str:
+        ident = [check, self.object_type, str(self.object_id), self.key, self.count,
+                 sorted(map(str, self.sample))]  # fmt: skip
+        return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may read about the run: `since` narrows checks that support a window
+    (hourly runs look at recent postings; None is a full scan), `sample_size` caps samples."""
+
+    since: datetime | None = None
+    sample_size: int = 10
+
+
+CheckFunc = Callable[[CheckContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    tag: str
+    severity: str
+    func: CheckFunc
+    description: str
+    warn_at: int | None = 1
+    error_at: int | None = 1
+    windowed: bool = False
+    alert_source: str = "checks"
+    alert_key: str = ""
+
+    @property
+    def thresholds(self) -> tuple[int | None, int | None]:
+        """(warn_at, error_at) on the failing count, with CHECK_THRESHOLDS overrides."""
+        override = settings.CHECK_THRESHOLDS.get(self.name, {})
+        return override.get("warn", self.warn_at), override.get("error", self.error_at)
+
+    @property
+    def alert(self) -> tuple[str, str]:
+        return self.alert_source, self.alert_key or self.name
+
+    @property
+    def runbook_anchor(self) -> str:
+        """The GitHub anchor of `## checks/<name>` in docs/runbooks.md."""
+        source, key = self.alert
+        return f"{source}{key}".replace(".", "").replace("/", "").replace(":", "").lower()
+
+
+_REGISTRY: dict[str, Check] = {}
+_DISCOVERED = False
+
+
+def register(
+    name: str,
+    *,
+    tag: str,
+    severity: str = "error",
+    warn_at: int | None = 1,
+    error_at: int | None = 1,
+    windowed: bool = False,
+    alert_source: str = "checks",
+    alert_key: str = "",
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Declare a check. `severity` is the alert's when it fails; a warning-severity check
+    should set `error_at=None` (it can warn, never fail). `windowed` checks honour
+    `ctx.since`. The docstring's first paragraph is the check's description."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"check {name}: severity must be one of {SEVERITIES}")
+
+    def decorate(func: CheckFunc) -> CheckFunc:
+        doc = (func.__doc__ or "").strip().split("\n\n")[0]
+        check = Check(
+            name=name, tag=tag, severity=severity, func=func, description=" ".join(doc.split()),
+            warn_at=warn_at, error_at=error_at, windowed=windowed,
+            alert_source=alert_source, alert_key=alert_key,
+        )  # fmt: skip
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.func.__qualname__ != func.__qualname__:
+            raise ValueError(f"check {name} registered twice")
+        _REGISTRY[name] = check
+        return func
+
+    return decorate
+
+
+def autodiscover() -> None:
+    """Import `<app>.checks` of each of our apps (once)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    from integrity.scheduling import OUR_APPS
+
+    for app in OUR_APPS:
+        try:
+            import_module(f"{app}.checks")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.checks":
+                raise
+    _DISCOVERED = True
+
+
+def all_checks() -> dict[str, Check]:
+    autodiscover()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def tags() -> list[str]:
+    return sorted({c.tag for c in all_checks().values()})
+
+
+def select(*, tags: Iterable[str] = (), names: Iterable[str] = ()) -> list[Check]:
+    """Checks with any of `tags` or any of `names`; all of them when both are empty.
+
+    Raises KeyError naming the first unknown tag or check name.
+    """
+    checks = all_checks()
+    tags, names = list(tags), list(names)
+    known_tags = {c.tag for c in checks.values()}
+    for t in tags:
+        if t not in known_tags:
+            raise KeyError(f"unknown tag {t!r} (known: {', '.join(sorted(known_tags))})")
+    for n in names:
+        if n not in checks:
+            raise KeyError(f"unknown check {n!r}")
+    if not tags and not names:
+        return list(checks.values())
+    return [c for c in checks.values() if c.tag in tags or c.name in names]
