@@ -48,6 +48,8 @@ def runbook_link(alert: Alert) -> str:
     anchor = RUNBOOK_ANCHORS.get(alert.source)
     if alert.source == "deadletters" and alert.key.startswith("failed:"):
         anchor = "deadlettersfailedid"
+    if alert.source in ("checks", "audit"):  # an entry per key: "## checks/finance.x_y"
+        anchor = alert.source + alert.key.replace(".", "").lower()
     return f"{settings.ALERT_RUNBOOK_URL}#{anchor}" if anchor else settings.ALERT_RUNBOOK_URL
 
 

@@ -47,6 +47,14 @@ API = [
     ("post", "/api/v1/audit/verifications/", {AU, OP, AD}),
     ("get", "/api/v1/audit/checkpoints/", {AU, OP, AD}),
     ("get", "/api/v1/audit/export/", {AU}),
+    ("get", "/api/v1/checks/", {AP, AU, OP, AD}),
+    ("get", "/api/v1/checks/integrity.scheduler_alive/trend/", {AP, AU, OP, AD}),
+    ("get", "/api/v1/check-runs/", {AP, AU, OP, AD}),
+    ("get", "/api/v1/check-runs/{run}/", {AP, AU, OP, AD}),
+    ("post", "/api/v1/check-runs/", {AP, OP, AD}),
+    ("get", "/api/v1/check-findings/", {AP, AU, OP, AD}),
+    ("get", "/api/v1/check-findings/{finding}/", {AP, AU, OP, AD}),
+    ("post", "/api/v1/check-findings/{finding}/explain/", {AP, OP, AD}),
 ]
 
 ADMIN = [
@@ -69,6 +77,12 @@ ADMIN = [
     ("/admin/audit/auditevent/add/", set()),
     ("/admin/audit/checkpoint/", {AU, OP, AD}),
     ("/admin/audit/verification/", {AU, OP, AD}),
+    ("/admin/integrity/checkrun/", {AP, AU, OP, AD}),
+    ("/admin/integrity/checkrun/{run}/change/", {AP, AU, OP, AD}),
+    ("/admin/integrity/checkrun/trend/integrity.scheduler_alive/", {AP, AU, OP, AD}),
+    ("/admin/integrity/finding/", {AP, AU, OP, AD}),
+    ("/admin/integrity/finding/{finding}/change/", {AP, AU, OP, AD}),
+    ("/admin/integrity/finding/{finding}/explain/", {AP, OP, AD}),
 ]
 
 
@@ -95,7 +109,11 @@ def objects(ledger, clerk):
 
     audit_record(action="test.matrix", obj=entry, actor=clerk)
     event = AuditEvent.objects.order_by("-id").first()
-    return {"account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
+    from integrity.services import checks_run
+
+    run = checks_run(trigger="command", checks=["integrity.scheduler_alive"])  # no heartbeat
+    return {"run": run.pk, "finding": run.findings.get().pk,
+            "account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
             "letter": letter.pk, "alert": alert.pk, "event": event.pk,
             "user": clerk.pk}  # fmt: skip
 

@@ -1,0 +1,201 @@
+"""The integrity checks against data corrupted the way it happens: rows deleted or edited by
+raw SQL around the services, constraints and indexes missing, migrations not applied."""
+
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from alerts.models import Alert, Heartbeat
+from audit.services import audit_record
+from finance import services as finance
+from integrity import services
+from integrity.models import DeadLetter
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*names):
+    return services.checks_run(trigger="command", checks=list(names))
+
+
+def result(check_run, name):
+    r = check_run.results.get(check_name=name)
+    return r, list(check_run.findings.filter(check_name=name).order_by("id"))
+
+
+def firing(key, source="checks"):
+    return Alert.objects.filter(source=source, key=key, state="firing").exists()
+
+
+def sql(statement, params=None):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@contextmanager
+def no_check_constraints(table: str, name: str):
+    """Let rows break a CHECK constraint, as a load with constraints off would."""
+    if connection.vendor == "postgresql":
+        sql("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK checks pending on the table
+        sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        yield
+    else:
+        sql("PRAGMA ignore_check_constraints = 1")
+        try:
+            yield
+        finally:
+            sql("PRAGMA ignore_check_constraints = 0")
+
+
+def drop_index(name: str) -> None:
+    """A unique index lost (a table rebuilt or restored without it)."""
+    sql(f"DROP INDEX {name}")
+
+
+def test_every_integrity_check_passes_on_a_healthy_database(ledger, post, clerk, approver):
+    post(ledger.cash, ledger.revenue, "10.00")
+    Heartbeat.objects.create(name="alerts", beat_at=timezone.now(), ping_status="ok")
+    check_run = services.checks_run(trigger="command", tags=["integrity"])
+    failing = {r.check_name: r.status for r in check_run.results.exclude(status="pass")}
+    assert failing == {}
+
+
+def test_row_deleted_around_the_trail_is_an_orphan_audit_reference(admin_user):
+    account = finance.account_create(code="1990", name="Petty cash", type="asset", currency="USD")
+    kept = finance.account_create(code="1991", name="Deleted properly", type="asset",
+                                  currency="USD")  # fmt: skip
+    finance.account_delete(account=kept)  # recorded as account.deleted: not an orphan
+    sql("DELETE FROM finance_accountbalance WHERE account_id = %s", [account.pk])
+    sql("DELETE FROM finance_account WHERE id = %s", [account.pk])
+    r, findings = result(run("integrity.audit_references"), "integrity.audit_references")
+    assert r.status == "fail"
+    [finding] = findings
+    assert finding.object_type == "finance.account" and finding.sample == [str(account.pk)]
+    assert firing("integrity.audit_references")
+    with pytest.raises(CommandError) as exc:
+        call_command("run_checks", "--check", "integrity.audit_references")
+    assert exc.value.returncode == 1
+
+
+def test_user_deleted_by_raw_sql_leaves_an_orphan_actor():
+    user = get_user_model().objects.create_user(username="ghost", password="x-very-long-pw")
+    audit_record(action="auth.login", obj=user, actor=user)
+    sql("DELETE FROM auth_user WHERE id = %s", [user.pk])
+    r, findings = result(run("integrity.audit_references"), "integrity.audit_references")
+    assert r.status == "fail"
+    assert {(f.key, tuple(f.sample)) for f in findings} == {
+        ("object", (str(user.pk),)),
+        ("actor", (user.pk,)),
+    }
+
+
+def test_dead_letter_pointing_at_a_missing_entry(ledger):
+    waiting = DeadLetter.objects.create(operation="finance.journal_entry_post",
+                                        payload={"entry_id": 987654, "actor_id": 1})  # fmt: skip
+    DeadLetter.objects.create(operation="finance.journal_entry_post", status="discarded",
+                              discarded_at=timezone.now(), payload={"entry_id": 9876})  # fmt: skip
+    r, findings = result(run("integrity.json_references"), "integrity.json_references")
+    assert r.status == "fail"
+    by_key = {f.key: f.sample for f in findings}
+    assert by_key["entry_id"] == [waiting.pk]
+    DeadLetter.objects.filter(pk=waiting.pk).update(status="discarded", discarded_at=timezone.now())
+    assert result(run("integrity.json_references"), "integrity.json_references")[0].status == "pass"
+    assert not firing("integrity.json_references")
+
+
+def test_row_breaking_a_check_constraint(ledger):
+    with no_check_constraints("finance_account", "finance_account_type_valid"):
+        sql("UPDATE finance_account SET type = 'bogus' WHERE id = %s", [ledger.cash.pk])
+        r, findings = result(run("integrity.model_constraints"), "integrity.model_constraints")
+        assert r.status == "fail"
+        [finding] = findings
+        assert finding.key == "finance_account_type_valid" and finding.sample == [ledger.cash.pk]
+        assert firing("integrity.model_constraints")
+        sql("UPDATE finance_account SET type = 'asset' WHERE id = %s", [ledger.cash.pk])
+        assert result(run("integrity.model_constraints"), "integrity.model_constraints")[
+            0].status == "pass"  # fmt: skip
+    assert not firing("integrity.model_constraints")
+
+
+def test_duplicate_business_key_after_a_unique_index_went_missing(ledger, clerk):
+    drop_index("finance_entry_number_unique_per_year")
+    drafts = [
+        finance.journal_entry_create(
+            entry_date=ledger.today, description="d", created_by=clerk,
+            lines=[{"account": ledger.cash, "side": "D", "amount": Decimal("1")},
+                   {"account": ledger.revenue, "side": "C", "amount": Decimal("1")}],
+        ).pk
+        for _ in range(2)
+    ]  # fmt: skip
+    sql("UPDATE finance_journalentry SET fiscal_year = 2001, number = 7 WHERE id IN (%s, %s)",
+        drafts)  # fmt: skip
+    r, findings = result(run("integrity.duplicate_keys"), "integrity.duplicate_keys")
+    assert r.status == "fail"
+    [finding] = findings
+    assert finding.object_type == "finance.journalentry"
+    assert finding.key == "finance_entry_number_unique_per_year"
+    assert finding.sample == [{"fiscal_year": 2001, "number": 7, "rows": 2}]
+
+
+def test_unapplied_migration_is_found():
+    sql("DELETE FROM django_migrations WHERE app = 'integrity' AND name = '0005_check_roles'")
+    r, findings = result(run("integrity.migrations_applied"), "integrity.migrations_applied")
+    assert r.status == "fail" and findings[0].sample == ["integrity.0005_check_roles"]
+    assert Alert.objects.get(source="checks", key="integrity.migrations_applied").severity == (
+        "critical")  # fmt: skip
+
+
+def test_impossible_states_of_operations_rows():
+    letter = DeadLetter.objects.create(operation="x", status="resolved")
+    r, findings = result(run("integrity.impossible_states"), "integrity.impossible_states")
+    assert r.status == "fail"
+    assert [(f.key, f.sample) for f in findings] == [("resolved without resolved_at", [letter.pk])]
+
+
+def test_scheduler_heartbeat_missing_then_stale_then_fresh(settings):
+    assert result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")[0].status == "fail"
+    old = timezone.now() - timedelta(seconds=settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS + 60)
+    Heartbeat.objects.create(name="alerts", beat_at=old, ping_status="ok")
+    r, findings = result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")
+    assert r.status == "fail" and "last scheduler heartbeat" in findings[0].message
+    assert firing("integrity.scheduler_alive")
+    Heartbeat.objects.filter(name="alerts").update(beat_at=timezone.now())
+    assert result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")[0].status == "pass"
+    assert not firing("integrity.scheduler_alive")
+
+
+def test_dead_letter_queue_check_shares_the_queue_alert(settings):
+    settings.DEADLETTER_ALERT_COUNT = 2
+    for _ in range(2):
+        DeadLetter.objects.create(operation="x", status="pending")
+    r, _ = result(run("integrity.deadletter_queue"), "integrity.deadletter_queue")
+    assert r.status == "warn"  # a warning check: it never fails
+    assert firing("queue", source="deadletters")
+    services.deadletter_queue_check()  # the five-minute job: the same alert, not a second one
+    assert Alert.objects.filter(source="deadletters", key="queue").count() == 1
+    DeadLetter.objects.update(status="discarded", discarded_at=timezone.now())
+    run("integrity.deadletter_queue")
+    assert not firing("queue", source="deadletters")
+
+
+def test_audit_verification_recent(settings):
+    from audit.services import chain_verify
+
+    # A new install (trail younger than the limit) has had no night to verify in yet.
+    audit_record(action="auth.login")
+    assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (
+        "pass")  # fmt: skip
+    settings.AUDIT_VERIFY_MAX_AGE_HOURS = 0
+    r, findings = result(run("audit.verification_recent"), "audit.verification_recent")
+    assert r.status == "fail" and findings[0].key == "never"
+    settings.AUDIT_VERIFY_MAX_AGE_HOURS = 26
+    chain_verify()
+    assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (
+        "pass")  # fmt: skip
