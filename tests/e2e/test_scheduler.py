@@ -107,3 +107,36 @@ def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
         assert schedule.task == success.id and schedule.next_run > timezone.now()
     finally:
         stop_cluster(proc, log)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_qcluster_runs_the_scheduled_integrity_checks():
+    """The daily integrity schedule, run by a real cluster, stores a run and alerts."""
+    from alerts.models import Alert
+    from integrity.models import CheckRun
+
+    call_command("sync_schedules")
+    Schedule.objects.update(next_run=timezone.now() + timedelta(days=1))
+    Schedule.objects.filter(name="checks.integrity").update(
+        next_run=timezone.now() - timedelta(seconds=1)
+    )
+    proc, log = start_cluster()
+    try:
+        deadline = time.monotonic() + 90
+        run = None
+        while time.monotonic() < deadline and run is None:
+            assert proc.poll() is None, "qcluster exited early; see var/qcluster-e2e.log"
+            run = CheckRun.objects.exclude(status__in=("queued", "running")).first()
+            time.sleep(0.5)
+        log.seek(0)
+        assert run is not None, log.read()[-3000:]
+        assert (run.trigger, run.schedule, run.tags) == (
+            "schedule", "checks.integrity", ["integrity", "audit"])  # fmt: skip
+        names = set(run.results.values_list("check_name", flat=True))
+        assert {"integrity.migrations_applied", "audit.verification_recent"} <= names
+        # No heartbeat job ran in this database: the scheduler check says so and alerts.
+        assert run.results.get(check_name="integrity.scheduler_alive").status == "fail"
+        assert Alert.objects.filter(source="checks", key="integrity.scheduler_alive").exists()
+    finally:
+        stop_cluster(proc, log)
