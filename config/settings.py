@@ -281,7 +281,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-health-check logs a traceback for every failing component on every probe;
+        # the probe's answer says it already (unexpected errors in a check still log).
+        "health_check": {"level": "ERROR"},
+    },
 }
 
 # Error log -------------------------------------------------------------------
@@ -375,6 +380,24 @@ AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 # Row history's "revert" writes a model without its service and without an audit event;
 # changes go through the services and the audited admin forms instead.
 SIMPLE_HISTORY_REVERT_DISABLED = True
+
+# Health endpoints --------------------------------------------------------------
+
+# /health/live and /health/ready (integrity/health.py, docs/health.md). A stale scheduler
+# heartbeat is a warning ("degraded", 200) unless this is on: taking every web instance out of
+# the load balancer does not bring a dead worker back, it only turns that into a full outage.
+HEALTH_READY_REQUIRE_SCHEDULER = env.bool("HEALTH_READY_REQUIRE_SCHEDULER", default=False)
+# Probes and load balancers speak plain HTTP to the instance: never redirect them to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Django's two defaults, spelled out, and where backups go; readiness checks it takes a file.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "backups": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": BACKUP_DIR},
+    },
+}
 
 # Login lockout (django-axes) ---------------------------------------------------
 

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from alerts import views as alert_views
 from config import api
 from config.exceptions import api_not_found
+from integrity import health
 
 token_router = SimpleRouter()
 token_router.register("auth/tokens", api.TokenViewSet, basename="token")
@@ -25,6 +26,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("alerts/ack/<str:token>/", alert_views.acknowledge, name="alert-acknowledge-link"),
     path("alerts/heartbeat/", alert_views.heartbeat, name="alert-heartbeat"),
+    re_path(r"^health/live/?$", health.LiveView.as_view(), name="health-live"),
+    re_path(r"^health/ready/?$", health.ReadyView.as_view(), name="health-ready"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

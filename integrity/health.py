@@ -1,0 +1,167 @@
+"""Health endpoints for probes and load balancers, on django-health-check (docs/health.md).
+
+`/health/live` runs no check at all; `/health/ready` checks the database, migrations, cache,
+scheduler heartbeat and backup storage. Both always answer JSON:
+{"status": "ok"|"degraded"|"fail", "checks": {name: {"status": "ok"|"warn"|"fail",
+"time_ms": 1.2}}}. A failing component makes the answer 503 "fail"; a warning leaves it 200
+"degraded". Only a logged-in staff user sees the components' messages.
+"""
+
+import asyncio
+import dataclasses
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, JsonResponse
+from health_check.base import HealthCheck, HealthCheckResult
+from health_check.checks import Cache, Database, Storage
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.views import HealthCheckView
+
+from alerts.services import heartbeat_status
+from config.exceptions import error_body
+
+
+def _unapplied_migration_count() -> int:
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+@dataclasses.dataclass
+class Migrations(HealthCheck):
+    """Every migration on disk is applied to the default database."""
+
+    async def run(self) -> None:
+        try:
+            # Thread-sensitive: the request's own connection (in tests, the test's transaction).
+            count = await sync_to_async(_unapplied_migration_count, thread_sensitive=True)()
+        except DatabaseError as exc:
+            raise ServiceUnavailable("Could not read the migration history") from exc
+        if count:
+            raise ServiceUnavailable(f"{count} unapplied migration(s)")
+
+
+@dataclasses.dataclass
+class SchedulerHeartbeat(HealthCheck):
+    """The django-q2 heartbeat job (alerts.heartbeat) ran within ALERT_HEARTBEAT_MAX_AGE_SECONDS,
+    so the scheduler and a worker are alive. Only a warning unless HEALTH_READY_REQUIRE_SCHEDULER:
+    taking the web instances out of service does not bring a dead worker back."""
+
+    async def run(self) -> None:
+        failure = ServiceUnavailable if settings.HEALTH_READY_REQUIRE_SCHEDULER else ServiceWarning
+        try:
+            status = await sync_to_async(heartbeat_status, thread_sensitive=True)()
+        except DatabaseError as exc:
+            raise failure("Could not read the scheduler heartbeat") from exc
+        if status["ok"]:
+            return
+        if status["last_beat"] is None:
+            raise failure("No scheduler heartbeat recorded yet")
+        raise failure(
+            f"Last scheduler heartbeat {status['age_seconds']:.0f} s ago "
+            f"(limit {settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS} s)"
+        )
+
+
+@dataclasses.dataclass
+class BackupStorage(Storage):
+    """The backup location (STORAGES["backups"], BACKUP_DIR) takes a file: write, read, delete."""
+
+    alias: str = "backups"
+
+    @property
+    def storage(self) -> FileSystemStorage:
+        # Built from BACKUP_DIR at check time: the storages registry keeps the location it had at
+        # startup, and tests move BACKUP_DIR per test.
+        return FileSystemStorage(location=settings.BACKUP_DIR)
+
+    def get_file_name(self) -> str:
+        return f".health-check-{uuid.uuid4().hex}.txt"  # no directory left behind
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ServiceUnavailable(f"Backup storage is not writable ({reason})") from exc
+
+
+def _component_status(result: HealthCheckResult) -> str:
+    if result.error is None:
+        return "ok"
+    return "warn" if isinstance(result.error, ServiceWarning) else "fail"
+
+
+async def _is_staff(request: HttpRequest) -> bool:
+    try:
+        user = await request.auser()
+    except DatabaseError:
+        return False  # the sessions live in the database: with it down, nobody is known
+    return user.is_active and user.is_staff
+
+
+class HealthView(HealthCheckView):
+    """Runs `components` ({name: check}) and answers JSON whatever the Accept header says.
+
+    Reads the session only when a component is not ok, so a healthy probe costs no query
+    beyond the checks' own."""
+
+    http_method_names = ["get", "head"]
+    components: dict[str, type[HealthCheck] | tuple[type[HealthCheck], dict[str, Any]]] = {}
+
+    @property
+    def checks(self):  # what the library's get_checks() instantiates
+        return tuple(self.components.values())
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        with self.get_executor() as executor:
+            results = await asyncio.gather(
+                *(check.get_result(executor) for check in self.get_checks())
+            )
+        show_messages = any(result.error for result in results) and await _is_staff(request)
+        checks: dict[str, dict[str, Any]] = {}
+        for name, result in zip(self.components, results, strict=True):
+            entry: dict[str, Any] = {
+                "status": _component_status(result),
+                "time_ms": round(result.time_taken * 1000, 1),
+            }
+            if show_messages and result.error is not None:
+                entry["message"] = str(result.error.message)
+            checks[name] = entry
+        statuses = {entry["status"] for entry in checks.values()}
+        overall = "fail" if "fail" in statuses else "degraded" if "warn" in statuses else "ok"
+        return JsonResponse(
+            {"status": overall, "checks": checks}, status=503 if overall == "fail" else 200
+        )
+
+    async def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> JsonResponse:
+        response = JsonResponse(
+            error_body("method_not_allowed", "Only GET and HEAD are allowed."), status=405
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
+
+
+class LiveView(HealthView):
+    """The process is up and answers; no dependency is checked."""
+
+    components = {}
+
+
+class ReadyView(HealthView):
+    """Everything a request needs is there; a failing component takes the instance out."""
+
+    components = {
+        "database": Database,
+        "migrations": Migrations,
+        "cache": Cache,
+        "scheduler": SchedulerHeartbeat,
+        "storage": BackupStorage,
+    }
