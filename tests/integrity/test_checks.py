@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from audit.models import AuditEvent
-from integrity import services
+from integrity import registry, services
 from integrity.models import CheckResult, CheckRun, Finding, FindingExplanation
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +200,16 @@ def test_command_bad_arguments_exit_2_in_a_real_process():
         capture_output=True, text=True, env=dict(os.environ), cwd=settings.BASE_DIR, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "unknown tag 'nope'" in done.stderr
+
+
+def test_every_check_has_a_docs_row_and_a_runbook_entry():
+    from django.conf import settings
+
+    docs = settings.BASE_DIR / "docs"
+    checks_md = (docs / "checks.md").read_text()
+    runbooks = (docs / "runbooks.md").read_text()
+    for check in registry.all_checks().values():
+        source, key = check.alert
+        assert f"| `{check.name}` | {check.tag} | {check.severity} |" in checks_md, check.name
+        assert f"\n## {source}/{key}\n" in runbooks, check.name
+        assert f"(runbooks.md#{check.runbook_anchor})" in checks_md, check.name
