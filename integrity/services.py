@@ -431,8 +431,8 @@ def checkrun_execute(*, run_id: int) -> CheckRun:
     Each check's result and findings are committed as soon as it ends, so a run killed midway
     keeps what it finished (and is marked abandoned later). A check that raises is recorded
     with status error and the others still run. Alerts: a failing or warning check raises
-    (`checks/<name>`), a passing one resolves, but only in a full run: a windowed (hourly) run
-    saw part of the data and must not clear what a full run found.
+    (`checks/<name>`), a passing one resolves, except a windowed check in a windowed (hourly)
+    run: it saw only recent rows and must not clear what a full run found.
     """
     claimed = CheckRun.objects.filter(pk=run_id, status=CheckRun.Status.QUEUED).update(
         status=CheckRun.Status.RUNNING, started_at=timezone.now()
@@ -543,7 +543,8 @@ def _jsonable(value: Any) -> Any:
 def _alert(run: CheckRun, check: registry.Check, result: CheckResult) -> None:
     source, key = check.alert
     if result.status == CheckStatus.PASS:
-        if run.is_full:
+        # A windowed check that passed over recent rows says nothing of older ones.
+        if run.is_full or not check.windowed:
             alerting.resolve_alert(source=source, key=key)
         return
     first = result.findings.filter(explanation__isnull=True).order_by("id").first()

@@ -27,7 +27,7 @@ def fake_checks(monkeypatch):
         return []
 
     for name, func, kw in (
-        ("test.rows", rows, {"warn_at": 1, "error_at": 3}),
+        ("test.rows", rows, {"warn_at": 1, "error_at": 3, "windowed": True}),
         ("test.broken", broken, {}),
         ("test.windowed", windowed, {"windowed": True}),
     ):

@@ -81,6 +81,15 @@ def test_failing_check_raises_its_alert_and_a_full_passing_run_resolves_it(fake_
     assert _alert("test.rows").state == "resolved"
 
 
+def test_a_check_that_ignores_the_window_resolves_in_a_windowed_run(fake_checks):
+    fake_checks["raise"] = True
+    services.checks_run(trigger="command", checks=["test.broken"])
+    assert _alert("test.broken").state == "firing"
+    fake_checks["raise"] = False
+    services.checks_run(trigger="schedule", checks=["test.broken"], since=timezone.now())
+    assert _alert("test.broken").state == "resolved"
+
+
 def test_windowed_checks_get_the_window_and_others_a_full_scan(fake_checks):
     since = timezone.now() - timedelta(hours=2)
     services.checks_run(trigger="schedule", tags=["test"], since=since)
