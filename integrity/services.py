@@ -640,24 +640,6 @@ def finding_explanation_withdraw(*, finding: Finding, actor) -> Finding:
     return finding
 
 
-def open_error_findings(*, tags: list[str]) -> list[Finding]:
-    """Unexplained findings of error or critical severity in the latest full result of each
-    check with one of `tags`: what blocks a period close."""
-    latest = []
-    for check in registry.select(tags=tags):
-        result = (
-            CheckResult.objects.filter(check_name=check.name, run__since__isnull=True)
-            .order_by("-started_at", "-pk")
-            .first()
-        )
-        if result is not None and result.status in (CheckStatus.FAIL, CheckStatus.ERROR):
-            latest.append(result.pk)
-    return list(
-        Finding.objects.filter(result_id__in=latest, explanation__isnull=True,
-                               severity__in=("error", "critical")).order_by("pk")
-    )  # fmt: skip
-
-
 def checkruns_purge() -> int:
     """Runs (with results and findings) past CHECK_RUN_RETENTION_DAYS go; explanations stay."""
     cutoff = timezone.now() - timedelta(days=settings.CHECK_RUN_RETENTION_DAYS)
