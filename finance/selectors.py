@@ -1,10 +1,13 @@
 """Read-side ledger queries shared by the API, the admin and the commands."""
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
+from django.db import connection
 from django.db.models import Case, DecimalField, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import Coalesce
 
@@ -13,6 +16,7 @@ from finance.models import (
     POSTED_STATES,
     Account,
     AccountBalance,
+    EntryStatus,
     FiscalPeriod,
     JournalEntry,
     JournalLine,
@@ -194,3 +198,155 @@ def account_statement(
         .order_by("entry__entry_date", "entry__number", "line_no")
     )
     return opening, lines
+
+
+# Reconciliation: cached balances against posted lines -----------------------
+
+
+class _PostgresMoneySql:
+    """numeric is exact: sum and compare the columns as they are."""
+
+    def exact(self, expr: str) -> str:
+        return expr
+
+    def to_decimal(self, value: object) -> Decimal:
+        return Decimal(value).quantize(_PLACES)  # type: ignore[arg-type]
+
+    def unquantized(self, expr: str, places: int) -> str:
+        return f"round({expr}, {places}) <> {expr}"
+
+
+class _SqliteMoneySql:
+    """SQLite keeps a decimal column as INTEGER or REAL (a float), or TEXT when a value does not
+    convert. Float sums drift, so money is summed and compared as exact integers of the column's
+    smallest unit (1/10,000); exact for amounts below 9 * 10**11."""
+
+    scale = 10**MONEY_DECIMAL_PLACES
+
+    def exact(self, expr: str) -> str:
+        return f"CAST(round(({expr}) * {self.scale}) AS INTEGER)"
+
+    def to_decimal(self, value: object) -> Decimal:
+        return Decimal(int(value)).scaleb(-MONEY_DECIMAL_PLACES).quantize(_PLACES)  # type: ignore[call-overload]
+
+    def unquantized(self, expr: str, places: int) -> str:
+        # round() goes through decimal text, so it returns the very float that a literal with
+        # `places` decimals is stored as; the CAST reads a TEXT value as a number as well.
+        real = f"CAST({expr} AS REAL)"
+        return f"round({real}, {places}) <> {real}"
+
+
+_PLACES = Decimal(1).scaleb(-MONEY_DECIMAL_PLACES)
+_MONEY_SQL = {"postgresql": _PostgresMoneySql, "sqlite": _SqliteMoneySql}
+
+
+def money_sql(conn=None) -> _PostgresMoneySql | _SqliteMoneySql:
+    """The engine's way to sum, compare and test money in raw SQL (see the two classes)."""
+    conn = conn or connection
+    try:
+        return _MONEY_SQL[conn.vendor]()
+    except KeyError:
+        raise NotImplementedError(f"no money SQL for {conn.vendor}") from None
+
+
+# The posted and the other states as SQL lists (constants from the model, never user input).
+POSTED_SQL = "(" + ", ".join(f"'{s}'" for s in POSTED_STATES) + ")"
+UNPOSTED_SQL = "(" + ", ".join(f"'{s}'" for s in EntryStatus.values if s not in POSTED_STATES) + ")"
+
+
+def posted_line_sql(alias: str) -> str:
+    """SQL: the journal line `alias` belongs to a posted (or reversed) entry.
+
+    Written as an anti-join on the few unposted entries (drafts and pending ones, found through
+    the status index) rather than a join with every posted entry: a reconciliation then costs
+    a scan of the lines, and a handful of accounts costs their lines only. Equivalent because
+    the status CHECK constraint admits no other state (integrity.model_constraints checks it).
+    """
+    unposted = f"unposted.id = {alias}.entry_id AND unposted.status IN {UNPOSTED_SQL}"
+    return f"NOT EXISTS (SELECT 1 FROM finance_journalentry unposted WHERE {unposted})"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class BalanceMismatch:
+    """An account whose cached totals differ from its posted lines (or that has no cache row)."""
+
+    account_id: int
+    code: str
+    currency: str
+    has_row: bool
+    cached_debit: Decimal
+    cached_credit: Decimal
+    computed_debit: Decimal
+    computed_credit: Decimal
+
+    @property
+    def debit_difference(self) -> Decimal:
+        return self.cached_debit - self.computed_debit
+
+    @property
+    def credit_difference(self) -> Decimal:
+        return self.cached_credit - self.computed_credit
+
+    def as_details(self) -> dict[str, Any]:
+        """Amounts as strings with the column's four places (a 0.0001 drift stays visible)."""
+        return {
+            "account_id": self.account_id,
+            "code": self.code,
+            "currency": self.currency,
+            "balance_row": self.has_row,
+            "cached": {"debit": str(self.cached_debit), "credit": str(self.cached_credit)},
+            "computed": {"debit": str(self.computed_debit), "credit": str(self.computed_credit)},
+        }
+
+
+def balance_mismatches(*, account_ids: Collection[int] | None = None) -> list[BalanceMismatch]:
+    """Accounts (all, or `account_ids`) whose AccountBalance row differs from the sums of their
+    posted lines, and accounts with posted lines but no balance row.
+
+    ONE statement on purpose: under PostgreSQL READ COMMITTED each statement reads one snapshot,
+    and a posting writes its lines and its balance rows in one transaction, so both sides come
+    from the same moment and a posting committing meanwhile can never look like a mismatch.
+    Used by the finance.balance_cache check (all accounts) and by the re-check after each
+    posting (the touched accounts).
+    """
+    if account_ids is not None:
+        account_ids = sorted({int(i) for i in account_ids})
+        if not account_ids:
+            return []
+    m = money_sql()
+    only_lines = only_accounts = ""
+    params: list[Any] = []
+    if account_ids is not None:
+        marks = ", ".join(["%s"] * len(account_ids))
+        only_lines, only_accounts = f"AND jl.account_id IN ({marks})", f"AND a.id IN ({marks})"
+        params = [*account_ids, *account_ids]
+    cached_d, cached_c = m.exact("b.debit_total"), m.exact("b.credit_total")
+    # Only constants and placeholders are interpolated; the ids travel as parameters.
+    sql = f"""
+SELECT a.id, a.code, a.currency, b.account_id IS NOT NULL,
+       coalesce({cached_d}, 0), coalesce({cached_c}, 0), coalesce(l.d, 0), coalesce(l.c, 0)
+  FROM finance_account a
+  LEFT JOIN finance_accountbalance b ON b.account_id = a.id
+  LEFT JOIN (
+        SELECT jl.account_id,
+               sum(CASE WHEN jl.side = 'D' THEN {m.exact("jl.amount")} ELSE 0 END) AS d,
+               sum(CASE WHEN jl.side = 'C' THEN {m.exact("jl.amount")} ELSE 0 END) AS c
+          FROM finance_journalline jl
+         WHERE {posted_line_sql("jl")} {only_lines}
+         GROUP BY jl.account_id
+       ) l ON l.account_id = a.id
+ WHERE (b.account_id IS NOT NULL OR l.account_id IS NOT NULL) {only_accounts}
+   AND (b.account_id IS NULL
+        OR coalesce(l.d, 0) <> {cached_d}
+        OR coalesce(l.c, 0) <> {cached_c})
+ ORDER BY a.id"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    d = m.to_decimal
+    return [
+        BalanceMismatch(account_id=r[0], code=r[1], currency=r[2], has_row=bool(r[3]),
+                        cached_debit=d(r[4]), cached_credit=d(r[5]),
+                        computed_debit=d(r[6]), computed_credit=d(r[7]))
+        for r in rows
+    ]  # fmt: skip

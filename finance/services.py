@@ -4,20 +4,27 @@ Lock order, everywhere: fiscal period -> entry sequence -> journal entry -> acco
 (by account id). Every posting takes the fiscal year's sequence row first, so postings in one
 year are serialised there and numbers stay gapless; balance rows are still locked in id order
 so that code paths which skip the sequence (none today) cannot deadlock with postings.
+
+After each posting commits, the touched accounts' cached balances are re-checked against
+their lines (`account_balances_recheck`, see FINANCE_REALTIME_RECHECK).
 """
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from alerts import services as alerting
 from audit.services import audit_record, diff, snapshot
-from finance import money, rules
+from finance import money, rules, selectors
 from finance.models import (
     Account,
     AccountBalance,
@@ -31,7 +38,11 @@ from finance.models import (
     Side,
 )
 from finance.rules import LineInput, raise_if, violation
+from integrity import services as integrity
+from integrity.models import CheckRun, CheckStatus
 from integrity.transactions import OperationContext, register_operation, run_operation
+
+checks_logger = logging.getLogger("ledgerguard.checks")
 
 # Accounts -------------------------------------------------------------------
 
@@ -154,14 +165,54 @@ def period_rename(*, period: FiscalPeriod, name: str) -> FiscalPeriod:
     return period
 
 
-@transaction.atomic
+PERIOD_CLOSE_CHECK_TAGS = ["finance"]
+
+
 def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
-    """Close a period. Locks the period row, so it waits for postings in flight."""
-    period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    """Close a period once the books reconcile.
+
+    First the financial checks run (a stored check run, trigger period_close) outside any
+    transaction, so that a full reconciliation neither holds the period lock nor stalls
+    postings. While a check fails with unexplained error or critical findings, or could not
+    run at all (the books could not be verified), the close is refused with
+    `period.checks_failing` and nothing but the run is written; explained findings do not
+    block. Then `_period_close_locked` closes it under the period's row lock.
+    """
+    # The cheap refusals first: no reconciliation for a period that cannot close anyway.
+    period = FiscalPeriod.objects.get(pk=period.pk)
+    _check_closable(period)
+    run = integrity.checks_run(trigger=CheckRun.Trigger.PERIOD_CLOSE, actor=actor,
+                               tags=PERIOD_CLOSE_CHECK_TAGS)  # fmt: skip
+    failing = _failing_checks(run)
+    if failing:
+        raise_if([violation("period.checks_failing", period=period.name, run=run.pk,
+                            checks=", ".join(failing))])  # fmt: skip
+    return _period_close_locked(period=period, actor=actor)
+
+
+def _check_closable(period: FiscalPeriod) -> None:
     if period.status == PeriodStatus.CLOSED:
         raise_if([violation("period.closed", period=period.name)])
     if period.entries.filter(status=EntryStatus.PENDING_APPROVAL).exists():
         raise_if([violation("period.has_pending_entries", period=period.name)])
+
+
+def _failing_checks(run: CheckRun) -> list[str]:
+    """Checks of `run` that block a close: broken ones, and failing ones with an unexplained
+    finding of error or critical severity."""
+    broken = run.results.filter(status=CheckStatus.ERROR).values_list("check_name", flat=True)
+    open_findings = run.findings.filter(
+        result__status=CheckStatus.FAIL, explanation__isnull=True,
+        severity__in=("error", "critical"),
+    ).values_list("check_name", flat=True)  # fmt: skip
+    return sorted({*broken, *open_findings})
+
+
+@transaction.atomic
+def _period_close_locked(*, period: FiscalPeriod, actor) -> FiscalPeriod:
+    """Locks the period row, so it waits for postings in flight; judges the period again."""
+    period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
+    _check_closable(period)
     return _period_set(period, action="period.closed", actor=actor, status=PeriodStatus.CLOSED,
                        closed_at=timezone.now(), closed_by=actor)  # fmt: skip
 
@@ -462,6 +513,7 @@ def _post(
         AccountBalance.objects.filter(pk=bal.pk).update(
             debit_total=bal.debit_total, credit_total=bal.credit_total, updated_at=now
         )
+    _recheck_on_commit(list(deltas))
 
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
@@ -494,6 +546,59 @@ def _post(
         },
     )
     return entry
+
+
+# Real-time re-check of the balance cache -------------------------------------
+
+
+BALANCE_CACHE_CHECK = "finance.balance_cache"  # the check whose alert the re-check raises
+
+
+def _recheck_on_commit(account_ids: list[int]) -> None:
+    """Re-check the touched accounts once the posting commits (never if it rolls back), where
+    FINANCE_REALTIME_RECHECK says: "sync" in this process, "async" in a worker, "off" not."""
+    mode = settings.FINANCE_REALTIME_RECHECK
+    if mode != "off":
+        transaction.on_commit(partial(_recheck_after_commit, sorted(account_ids), mode))
+
+
+def _recheck_after_commit(account_ids: list[int], mode: str) -> None:
+    # The posting has committed: nothing that goes wrong here may reach its caller, who would
+    # take the posting for failed and retry it. Logged, so the error log and its alerts see it.
+    try:
+        if mode == "async":
+            from django_q.tasks import async_task
+
+            async_task("finance.tasks.recheck_accounts", account_ids)
+        else:
+            account_balances_recheck(account_ids=account_ids)
+    except Exception:
+        checks_logger.exception("Real-time balance re-check of accounts %s failed", account_ids)
+
+
+def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.BalanceMismatch]:
+    """Compare the accounts' cached balances with their posted lines and, on a mismatch, raise
+    the critical alert checks/finance.balance_cache at once.
+
+    One statement (`selectors.balance_mismatches`), so a posting committing meanwhile cannot
+    produce a false mismatch. Never resolves the alert: it sees only these accounts, and only a
+    full run of the check may say the books are clean. Safe to run twice: the same firing alert
+    counts one more occurrence.
+    """
+    mismatches = selectors.balance_mismatches(account_ids=account_ids)
+    if mismatches:
+        codes = ", ".join(m.code for m in mismatches[:10])
+        alerting.raise_alert(
+            source="checks",
+            key=BALANCE_CACHE_CHECK,
+            severity="critical",
+            title=f"Cached balance differs from the posted lines of {len(mismatches)} "
+            f"account(s): {codes}",
+            details={"check": BALANCE_CACHE_CHECK, "realtime": True,
+                     "accounts": [m.as_details() for m in mismatches],
+                     "runbook": f"checks/{BALANCE_CACHE_CHECK}"},
+        )  # fmt: skip
+    return mismatches
 
 
 def journal_entry_approve(*, entry: JournalEntry, actor) -> JournalEntry:

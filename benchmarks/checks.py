@@ -1,0 +1,228 @@
+"""Check figures: a full run of every registered check over a million journal lines, against a
+bare scan of the same lines, and the cost of the real-time re-check on posting throughput.
+
+    DATABASE_URL=postgres://... python benchmarks/checks.py [LINES]     (default 1,000,000)
+
+1. Load: LINES/2 posted entries of two lines each (an asset debited, an income credited, over
+   200 accounts, dated over this year's periods), inserted by INSERT ... SELECT generate_series
+   with triggers off (`session_replication_role = replica`: the database is a throwaway one and
+   we are its superuser), then balance rows and the year's sequence set to match, so that every
+   financial check passes. VACUUM ANALYZE, as a table in service would be.
+2. Checks: `checks_run()` with every registered check (all tags), timed whole, with the
+   per-check durations stored in its results; then, in the same process and connection, a bare
+   `SELECT account_id, sum(...) FROM finance_journalline GROUP BY account_id` over the same
+   lines (the least any reconciliation must read), best of three. Also the hourly finance run
+   (windowed checks over the last CHECK_FINANCE_WINDOW_HOURS).
+3. Postings: the posting service records entries one transaction each with
+   FINANCE_REALTIME_RECHECK "sync" and "off", alternated in rounds, once to two accounts that
+   each carry ~5,000 of the loaded lines and once to fresh accounts: the re-check sums every
+   posted line of the touched accounts, so its cost grows with their history (the re-check
+   statement alone is also timed for accounts holding 10,000 and 500,000 lines).
+"""
+
+import random
+import statistics
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+
+from _django import run_benchmark
+
+ACCOUNTS = 100  # of each side: assets debited, incomes credited
+POSTINGS = 100  # per round and mode
+ROUNDS = 3
+
+
+def load(lines: int, year_start: date, days: int, user_id: int, debit: list[int],
+         credit: list[int]) -> float:  # fmt: skip
+    """Insert lines/2 balanced posted entries, balances and the sequence; return seconds."""
+    from django.db import connection
+
+    entries = lines // 2
+    start = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            """
+INSERT INTO finance_journalentry (entry_date, period_id, description, reference, source, status,
+       fiscal_year, number, created_by_id, created_at, approved_by_id, approved_at,
+       posted_by_id, posted_at)
+SELECT d.day, p.id, 'Bulk ' || g, '', 'system', 'posted', %(year)s, g, %(user)s, d.at,
+       %(user)s, d.at, %(user)s, d.at
+  FROM generate_series(1, %(entries)s) g
+ CROSS JOIN LATERAL (SELECT (g - 1) * %(days)s / %(entries)s AS n) k
+ CROSS JOIN LATERAL (SELECT %(start)s::date + k.n AS day,
+                            %(start)s::timestamptz + k.n * interval '1 day'
+                            + (g %% 86400) * interval '1 second' AS at) d
+  JOIN finance_fiscalperiod p ON d.day BETWEEN p.start_date AND p.end_date""",
+            {"year": year_start.year, "user": user_id, "entries": entries,
+             "start": year_start, "days": days},
+        )  # fmt: skip
+        cur.execute(
+            """
+INSERT INTO finance_journalline (entry_id, line_no, account_id, side, amount, currency, description)
+SELECT e.id, s.n,
+       CASE s.n WHEN 1 THEN (%(debit)s::int[])[1 + e.id %% %(k)s]
+                ELSE (%(credit)s::int[])[1 + (e.id / %(k)s) %% %(k)s] END,
+       CASE s.n WHEN 1 THEN 'D' ELSE 'C' END,
+       round(((e.id * 7919) %% 100000 + 1)::numeric / 100, 2), 'USD', ''
+  FROM finance_journalentry e CROSS JOIN (VALUES (1), (2)) s(n)
+ WHERE e.status = 'posted'""",
+            {"debit": debit, "credit": credit, "k": ACCOUNTS},
+        )
+        cur.execute(
+            """
+UPDATE finance_accountbalance b SET debit_total = s.d, credit_total = s.c, updated_at = now()
+  FROM (SELECT account_id, sum(CASE WHEN side = 'D' THEN amount ELSE 0 END) AS d,
+               sum(CASE WHEN side = 'C' THEN amount ELSE 0 END) AS c
+          FROM finance_journalline GROUP BY account_id) s
+ WHERE b.account_id = s.account_id"""
+        )
+        cur.execute(
+            "UPDATE finance_entrysequence SET last_number = %s WHERE fiscal_year = %s",
+            [entries, year_start.year],
+        )
+        cur.execute("SET session_replication_role = origin")
+        for table in ("finance_journalentry", "finance_journalline", "finance_accountbalance"):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return time.perf_counter() - start
+
+
+BARE_SCAN = """SELECT account_id, sum(CASE WHEN side = 'D' THEN amount ELSE -amount END)
+  FROM finance_journalline GROUP BY account_id"""
+
+
+def bare_scan() -> float:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        start = time.perf_counter()
+        cur.execute(BARE_SCAN)
+        cur.fetchall()
+        return time.perf_counter() - start
+
+
+def postings(user, pairs: list[tuple[int, int]], today: date, seed: int) -> float:
+    from finance import services
+    from finance.models import EntrySource
+
+    rnd = random.Random(seed)
+    start = time.perf_counter()
+    for _ in range(POSTINGS):
+        debit, credit = rnd.choice(pairs)
+        amount = Decimal(rnd.randint(100, 100_000)) / 100
+        services.journal_entry_record(
+            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
+            lines=[{"account": debit, "side": "D", "amount": amount},
+                   {"account": credit, "side": "C", "amount": amount}],
+        )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def throughput(user, pairs, today, settings) -> tuple[float, float, list[float]]:
+    """Median seconds per round with the re-check sync and off, alternated; per-round ratios."""
+    sync_runs, off_runs = [], []
+    for r in range(ROUNDS):
+        for mode, runs in (("sync", sync_runs), ("off", off_runs)):
+            settings.FINANCE_REALTIME_RECHECK = mode
+            runs.append(postings(user, pairs, today, seed=r))
+    settings.FINANCE_REALTIME_RECHECK = "sync"
+    ratios = sorted(s / o for s, o in zip(sync_runs, off_runs, strict=True))
+    return statistics.median(sync_runs), statistics.median(off_runs), ratios
+
+
+def run(n: int) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from finance import selectors, services
+    from finance.models import AccountType, JournalLine
+    from integrity import registry
+    from integrity import services as integrity
+    from tests.factories import make_year
+
+    today = timezone.localdate()
+    make_year(today.year)
+    year_start = date(today.year, 1, 1)
+    days = max((today - year_start).days, 1)  # dated up to yesterday: every period is open
+    user = get_user_model().objects.create(username="bench")
+
+    def chart(prefix: str, type_: str, count: int) -> list[int]:
+        return [services.account_create(code=f"{prefix}{i:04d}", name=f"{prefix} {i}",
+                                        type=type_, currency="USD").pk
+                for i in range(count)]  # fmt: skip
+
+    debit, credit = (
+        chart("1", AccountType.ASSET, ACCOUNTS),
+        chart("4", AccountType.INCOME, ACCOUNTS),
+    )
+    load_s = load(n, year_start, days, user.pk, debit, credit)
+    lines = JournalLine.objects.count()
+
+    bare_scan()  # warm the buffers for both sides
+    checks = registry.all_checks()
+    start = time.perf_counter()
+    full = integrity.checks_run(trigger="command")
+    full_s = time.perf_counter() - start
+    bare_s = min(bare_scan() for _ in range(3))
+    results = list(full.results.order_by("-duration_ms"))
+    finance_ms = sum(r.duration_ms for r in results if r.tag == "finance")
+    start = time.perf_counter()
+    hourly = integrity.checks_run(trigger="schedule", tags=["finance"],
+                                  since=timezone.now() - timedelta(
+                                      hours=settings.CHECK_FINANCE_WINDOW_HOURS))  # fmt: skip
+    hourly_s = time.perf_counter() - start
+
+    loaded = [(debit[0], credit[0]), (debit[1], credit[1])]
+    fresh = [(a, b) for a, b in zip(chart("2", AccountType.ASSET, 2),
+                                    chart("5", AccountType.INCOME, 2), strict=True)]  # fmt: skip
+    postings(user, loaded + fresh, today, seed=99)  # warm-up
+    per_account = JournalLine.objects.filter(account_id=debit[0]).count()
+    recheck_ms = {}
+    for label, ids in (("2 fresh accounts", [a for pair in fresh for a in pair][:2]),
+                       (f"2 accounts, {2 * per_account:,} lines", [debit[0], credit[0]]),
+                       (f"{ACCOUNTS} accounts, {lines // 2:,} lines", debit)):  # fmt: skip
+        selectors.balance_mismatches(account_ids=ids)
+        start = time.perf_counter()
+        assert selectors.balance_mismatches(account_ids=ids) == []
+        recheck_ms[label] = (time.perf_counter() - start) * 1000
+    hot = throughput(user, loaded, today, settings)
+    cold = throughput(user, fresh, today, settings)
+    after = integrity.checks_run(trigger="command", tags=["finance"])
+
+    print(f"checks benchmark on PostgreSQL {connection.pg_version // 10000}")
+    print(f"  load: {lines:,} journal lines ({lines // 2:,} entries, {2 * ACCOUNTS} accounts) "
+          f"in {load_s:.1f} s")  # fmt: skip
+    print(f"  full run of all {len(checks)} registered checks: {full_s:.2f} s "
+          f"(status {full.status}; {full.summary})")  # fmt: skip
+    for r in results:
+        print(f"    {r.check_name:34} {r.tag:9} {r.status:5} {r.duration_ms / 1000:7.3f} s")
+    print(f"  bare GROUP BY account_id scan of the same lines: {bare_s:.2f} s (best of 3)")
+    print(f"  ratio full run / bare scan: {full_s / bare_s:.1f}x "
+          f"(finance checks alone {finance_ms / 1000:.2f} s = "
+          f"{finance_ms / 1000 / bare_s:.1f}x)")  # fmt: skip
+    balance = next(r for r in results if r.check_name == "finance.balance_cache")
+    print(f"  finance.balance_cache / bare scan: {balance.duration_ms / 1000 / bare_s:.1f}x")
+    print(f"  hourly finance run (windowed, last {settings.CHECK_FINANCE_WINDOW_HOURS} h): "
+          f"{hourly_s:.2f} s (status {hourly.status})")  # fmt: skip
+    for label, (sync_s, off_s, ratios) in (
+        (f"accounts with ~{per_account:,} posted lines each", hot),
+        ("fresh accounts", cold),
+    ):
+        spread = ", ".join(f"{x:.2f}" for x in ratios)
+        print(f"  postings to {label} ({POSTINGS} per round, {ROUNDS} rounds alternated)")
+        print(f"    re-check sync: {POSTINGS / sync_s:7.1f} entries/s "
+              f"({sync_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
+        print(f"    re-check off : {POSTINGS / off_s:7.1f} entries/s "
+              f"({off_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
+        print(f"    ratio (sync / off): {sync_s / off_s:.2f}x (per-round ratios {spread})")
+    print("  one re-check statement (selectors.balance_mismatches) for")
+    for label, ms in recheck_ms.items():
+        print(f"    {label:34} {ms:8.1f} ms")
+    print(f"  finance checks after the postings: {after.status} {after.summary}")
+
+
+if __name__ == "__main__":
+    run_benchmark(run, 1_000_000)
