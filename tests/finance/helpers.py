@@ -68,3 +68,30 @@ def check_constraint_off(table: str, name: str) -> Iterator[None]:
                 yield
             finally:
                 cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+
+def post_random_entries(ledger, actor, seed: int, count: int) -> None:
+    """Record `count` random balanced entries (half of them three lines through cash) as a
+    busy clerk would, for the concurrency tests; `seed` makes each thread's series its own."""
+    import random
+    from decimal import Decimal
+
+    from finance import services
+    from finance.models import EntrySource
+    from tests.conftest import line
+
+    rnd = random.Random(seed)
+    accounts = [ledger.cash, ledger.expense, ledger.revenue, ledger.equity]
+    for i in range(count):
+        debit, credit = rnd.choice(accounts[:2]), rnd.choice(accounts[2:])
+        amount = Decimal(rnd.randint(1, 500_00)) / 100
+        if rnd.random() < 0.5:  # a 3-line entry touching the shared cash account
+            half = (amount / 2).quantize(Decimal("0.01"))
+            lines = [line(ledger.cash, "D", amount), line(credit, "C", half),
+                     line(ledger.revenue, "C", amount - half)]  # fmt: skip
+        else:
+            lines = [line(debit, "D", amount), line(credit, "C", amount)]
+        services.journal_entry_record(
+            entry_date=ledger.today, description=f"t{seed}-{i}", lines=lines, actor=actor,
+            source=EntrySource.SYSTEM,
+        )  # fmt: skip

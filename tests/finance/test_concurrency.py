@@ -1,6 +1,5 @@
 """Many clerks posting to the same accounts at once: no lost update, no gap, no deadlock."""
 
-import random
 from decimal import Decimal
 
 import pytest
@@ -10,8 +9,9 @@ from django.db.models import Q, Sum
 from audit import services as audit_services
 from audit.models import AuditEvent
 from finance import selectors, services
-from finance.models import AccountBalance, EntrySource, JournalEntry, JournalLine
+from finance.models import AccountBalance, JournalEntry, JournalLine
 from tests.conftest import line
+from tests.finance.helpers import post_random_entries
 from tests.threads import run_threads
 
 THREADS = 8
@@ -26,23 +26,9 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
         lines=[line(ledger.cash, "D", Decimal("1000000.00")),
                line(ledger.equity, "C", Decimal("1000000.00"))],
     )  # fmt: skip
-    accounts = [ledger.cash, ledger.expense, ledger.revenue, ledger.equity]
 
     def poster(i):
-        rnd = random.Random(i)
-        for _ in range(PER_THREAD):
-            debit, credit = rnd.sample(accounts[:2], 1)[0], rnd.sample(accounts[2:], 1)[0]
-            amount = Decimal(rnd.randint(1, 500_00)) / 100
-            if rnd.random() < 0.5:  # a 3-line entry touching the shared cash account
-                half = (amount / 2).quantize(Decimal("0.01"))
-                lines = [line(ledger.cash, "D", amount), line(credit, "C", half),
-                         line(ledger.revenue, "C", amount - half)]  # fmt: skip
-            else:
-                lines = [line(debit, "D", amount), line(credit, "C", amount)]
-            services.journal_entry_record(
-                entry_date=ledger.today, description=f"t{i}", lines=lines, actor=system,
-                source=EntrySource.SYSTEM,
-            )  # fmt: skip
+        post_random_entries(ledger, system, seed=i, count=PER_THREAD)
 
     errors = run_threads(poster, THREADS)
     assert not errors, errors[:3]

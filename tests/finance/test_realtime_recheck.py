@@ -14,6 +14,7 @@ from finance.models import AccountBalance, EntrySource
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
+from tests.finance.helpers import post_random_entries
 from tests.threads import run_threads
 
 KEY = "finance.balance_cache"
@@ -197,23 +198,9 @@ def test_concurrent_postings_to_the_same_accounts_raise_no_alert(ledger, make_us
     settings.FINANCE_REALTIME_RECHECK = "sync"
     system = make_user("finance_approver")
     record(ledger, system, ledger.cash, ledger.equity, "1000000.00")
-    accounts = [ledger.cash, ledger.expense, ledger.revenue, ledger.equity]
 
     def poster(i):
-        rnd = random.Random(i)
-        for _ in range(PER_THREAD):
-            debit, credit = rnd.choice(accounts[:2]), rnd.choice(accounts[2:])
-            amount = D(rnd.randint(1, 500_00)) / 100
-            if rnd.random() < 0.5:  # three lines through the shared cash account
-                half = (amount / 2).quantize(D("0.01"))
-                lines = [line(ledger.cash, "D", amount), line(credit, "C", half),
-                         line(ledger.revenue, "C", amount - half)]  # fmt: skip
-            else:
-                lines = [line(debit, "D", amount), line(credit, "C", amount)]
-            services.journal_entry_record(
-                entry_date=ledger.today, description=f"t{i}", lines=lines, actor=system,
-                source=EntrySource.SYSTEM,
-            )  # fmt: skip
+        post_random_entries(ledger, system, seed=i, count=PER_THREAD)
 
     errors = run_threads(poster, THREADS)
     assert not errors, errors[:3]
