@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
@@ -26,8 +27,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("alerts/ack/<str:token>/", alert_views.acknowledge, name="alert-acknowledge-link"),
     path("alerts/heartbeat/", alert_views.heartbeat, name="alert-heartbeat"),
-    re_path(r"^health/live/?$", health.LiveView.as_view(), name="health-live"),
-    re_path(r"^health/ready/?$", health.ReadyView.as_view(), name="health-ready"),
+    # CSRF-exempt: they change nothing, and a POST must get the JSON 405, not the CSRF page.
+    re_path(r"^health/live/?$", csrf_exempt(health.LiveView.as_view()), name="health-live"),
+    re_path(r"^health/ready/?$", csrf_exempt(health.ReadyView.as_view()), name="health-ready"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -165,7 +165,8 @@ class CheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"[{exc.code}] {exc.message}", level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:integrity_checkrun_changelist"))
         level = {"pass": messages.SUCCESS, "warn": messages.WARNING}.get(run.status, messages.ERROR)
-        self.message_user(request, f"Check run #{run.pk}: {run.status} {run.summary} in "
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(run.summary.items()))
+        self.message_user(request, f"Check run #{run.pk}: {run.status} ({counts}) in "
                           f"{run.duration_ms} ms.", level=level)  # fmt: skip
         return HttpResponseRedirect(reverse("admin:integrity_checkrun_change", args=[run.pk]))
 

@@ -36,6 +36,9 @@ class CheckSerializer(serializers.Serializer):
 
 class FindingFilter(django_filters.FilterSet):
     check = django_filters.CharFilter(field_name="check_name")
+    severity = django_filters.ChoiceFilter(
+        choices=[(s, s) for s in ("warning", "error", "critical")]
+    )
     explained = django_filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
                                              exclude=True)  # fmt: skip
 
@@ -116,6 +119,7 @@ class CheckViewSet(viewsets.ViewSet):
     """The registered checks with their latest result, and each check's trend."""
 
     permission_classes = [perms_required("integrity.view_checkrun")]
+    lookup_field = "name"
     lookup_value_regex = r"[a-z0-9_.]+"
 
     @extend_schema(responses=CheckSerializer(many=True))
@@ -124,10 +128,10 @@ class CheckViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=CheckResultSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def trend(self, request, pk=None):
-        if pk not in registry.all_checks():
-            raise NotFound(f"No check {pk!r}.")
-        rows = selectors.check_trend(check_name=pk, limit=100)
+    def trend(self, request, name=None):
+        if name not in registry.all_checks():
+            raise NotFound(f"No check {name!r}.")
+        rows = selectors.check_trend(check_name=name, limit=100)
         return Response(CheckResultSerializer(rows, many=True).data)
 
 

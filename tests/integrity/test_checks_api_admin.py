@@ -145,3 +145,8 @@ def test_auditor_reads_the_admin_but_cannot_run_or_explain(auditor, fake_checks)
     assert client.post(f"/admin/integrity/finding/{finding.pk}/explain/",
                        {"reason": "x"}).status_code == 403  # fmt: skip
     assert CheckRun.objects.count() == 1
+
+
+def test_a_bogus_severity_filter_is_a_400(api, auditor):
+    response = api.as_user(auditor).get("/api/v1/check-findings/?severity=nope")
+    assert response.status_code == 400 and "severity" in response.json()["error"]["fields"]

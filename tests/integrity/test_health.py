@@ -217,7 +217,10 @@ def test_non_staff_session_sees_no_messages(client, broken, make_user):
 
 @pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
-def test_other_methods_are_refused_as_json(client, db, path, method):
+def test_other_methods_are_refused_as_json(db, path, method):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)  # as a real POST arrives: no CSRF cookie
     response = getattr(client, method)(path)
 
     assert response.status_code == 405
