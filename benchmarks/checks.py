@@ -7,7 +7,8 @@ bare scan of the same lines, and the cost of the real-time re-check on posting t
    200 accounts, dated over this year's periods), inserted by INSERT ... SELECT generate_series
    with triggers off (`session_replication_role = replica`: the database is a throwaway one and
    we are its superuser), then balance rows and the year's sequence set to match, so that every
-   financial check passes. VACUUM ANALYZE, as a table in service would be.
+   financial check passes, and two audit events per entry (1,000,000 for the default
+   size). VACUUM ANALYZE, as a table in service would be.
 2. Checks: `checks_run()` with every registered check (all tags), timed whole, with the
    per-check durations stored in its results; then, in the same process and connection, a bare
    `SELECT account_id, sum(...) FROM finance_journalline GROUP BY account_id` over the same
@@ -82,8 +83,29 @@ UPDATE finance_accountbalance b SET debit_total = s.d, credit_total = s.c, updat
             "UPDATE finance_entrysequence SET last_number = %s WHERE fiscal_year = %s",
             [entries, year_start.year],
         )
+        # Two audit events per entry (created, posted), as the services write them, so that
+        # integrity.audit_references joins a trail as long as a real one. Their hashes are
+        # placeholders: no check here verifies the chain.
+        cur.execute(
+            """
+INSERT INTO audit_auditevent (id, schema_version, occurred_at, actor_id, actor_repr, ip,
+       user_agent, request_id, action, object_type, object_id, object_repr, changes, metadata,
+       prev_hash, hash)
+SELECT m.top + 2 * e.id - 1 + a.n, 1, e.posted_at, %(user)s, 'bench', NULL, '', '',
+       CASE a.n WHEN 0 THEN 'journal_entry.created' ELSE 'journal_entry.posted' END,
+       'finance.journalentry', e.id::text, '', '{}', '{}', '', md5(e.id::text || '/' || a.n)
+  FROM finance_journalentry e CROSS JOIN (VALUES (0), (1)) a(n)
+ CROSS JOIN (SELECT coalesce(max(id), 0) AS top FROM audit_auditevent) m
+ WHERE e.status = 'posted'""",
+            {"user": user_id},
+        )
+        cur.execute(  # the postings timed below append after these events
+            """UPDATE audit_chainhead SET sequence = (SELECT max(id) FROM audit_auditevent),
+                      hash = (SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"""
+        )
         cur.execute("SET session_replication_role = origin")
-        for table in ("finance_journalentry", "finance_journalline", "finance_accountbalance"):
+        for table in ("finance_journalentry", "finance_journalline", "finance_accountbalance",
+                      "audit_auditevent"):  # fmt: skip
             cur.execute(f"VACUUM ANALYZE {table}")
     return time.perf_counter() - start
 

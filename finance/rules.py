@@ -55,7 +55,8 @@ RULES: dict[str, str] = {
     "period.overlap": "The period overlaps {other}.",
     "period.has_pending_entries": "Period {period} still has entries waiting for approval.",
     "period.checks_failing": "Period {period} cannot close while financial checks fail: "
-    "{checks} (check run #{run}). Fix or explain the findings, then close again.",
+    "{checks} (check run #{run}). Fix the findings, or have someone else explain the expected "
+    "ones, then close again.",
     "period.not_closed": "Period {period} is not closed.",
     "account.has_children": "Account {account} has sub-accounts; move or delete them first.",
     "entry.not_owner": "Only the entry's creator may change or delete a draft.",

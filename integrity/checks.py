@@ -10,7 +10,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, models
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import Count, ExpressionWrapper, Q
+from django.db.models import Count, Exists, ExpressionWrapper, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -150,12 +150,16 @@ def audit_references(ctx: CheckContext) -> Iterator[Finding]:
             continue
         if label in PURGED or model._meta.app_label not in CHECKED_APPS:
             continue
-        ids = model._base_manager.annotate(_s=Cast("pk", models.CharField())).values("_s")
+        # NOT EXISTS anti-joins, not NOT IN: PostgreSQL cannot hash a NOT IN subquery larger
+        # than work_mem and would rescan it for every event.
+        row = model._base_manager.annotate(_s=Cast("pk", models.CharField())).filter(
+            _s=OuterRef("object_id")
+        )
+        recorded = deleted.filter(object_type=label, object_id=OuterRef("object_id"))
         gone = (
             AuditEvent.objects.filter(object_type=label)
             .exclude(object_id="")
-            .exclude(object_id__in=ids)
-            .exclude(object_id__in=deleted.filter(object_type=label).values("object_id"))
+            .filter(~Exists(row), ~Exists(recorded))
         )
         missing = list(gone.values_list("object_id", flat=True).distinct().order_by()[:1000])
         if missing:
@@ -170,12 +174,12 @@ def audit_references(ctx: CheckContext) -> Iterator[Finding]:
             )
     user_model = apps.get_model(settings.AUTH_USER_MODEL)
     user_label = user_model._meta.label_lower
-    deleted_users = deleted.filter(object_type=user_label).values("object_id")
+    user_row = user_model._base_manager.filter(pk=OuterRef("actor_id"))
+    user_deleted = deleted.filter(object_type=user_label).filter(object_id=OuterRef("_s"))
     actors = (
         AuditEvent.objects.filter(actor_id__isnull=False)
-        .exclude(actor_id__in=user_model._base_manager.values("pk"))
         .annotate(_s=Cast("actor_id", models.CharField()))
-        .exclude(_s__in=deleted_users)
+        .filter(~Exists(user_row), ~Exists(user_deleted))
     )
     missing_actors = list(actors.values_list("actor_id", flat=True).distinct().order_by()[:1000])
     if missing_actors:
@@ -203,10 +207,14 @@ def json_references(ctx: CheckContext) -> Iterator[Finding]:
         status__in=(DeadLetter.Status.RESOLVED, DeadLetter.Status.DISCARDED)
     )
     for key, target in (("entry_id", JournalEntry), ("actor_id", user_model)):
-        refs = waiting.filter(payload__has_key=key).annotate(
-            _ref=Cast(KeyTextTransform(key, "payload"), models.BigIntegerField())
+        refs = waiting.filter(payload__has_key=key).annotate(_text=KeyTextTransform(key, "payload"))
+        # An id that is not a number cannot point at a row (and must not break the cast).
+        numeric = refs.filter(_text__regex=r"^[0-9]{1,18}$").annotate(
+            _ref=Cast("_text", models.BigIntegerField())
         )
-        bad = refs.exclude(_ref__in=target._base_manager.values("pk"))
+        bad = refs.exclude(_text__regex=r"^[0-9]{1,18}$") | numeric.filter(
+            ~Exists(target._base_manager.filter(pk=OuterRef("_ref")))
+        )
         count = bad.count()
         if count:
             yield Finding(

@@ -74,11 +74,11 @@ def test_close_is_refused_when_a_check_could_not_run(approver, period, monkeypat
     assert period.is_open
 
 
-def test_explained_findings_do_not_block_the_close(approver, ledger, period):
+def test_explained_findings_do_not_block_the_close(approver, approver2, ledger, period):
     corrupt_cache(ledger.cash)
     run = integrity.checks_run(trigger="command", tags=["finance"])
     found = run.findings.get(check_name="finance.balance_cache")
-    integrity.finding_explain(finding=found, actor=approver, reason="Opening balance by hand")
+    integrity.finding_explain(finding=found, actor=approver2, reason="Opening balance by hand")
     closed = services.period_close(period=period, actor=approver)
     assert closed.status == PeriodStatus.CLOSED
     close_run = CheckRun.objects.filter(trigger="period_close").get()
@@ -105,11 +105,41 @@ def test_a_period_that_cannot_close_anyway_is_refused_without_a_check_run(
     assert CheckRun.objects.count() == 1  # only the close that went through ran the checks
 
 
-def test_findings_of_other_tags_do_not_block_the_close(approver, ledger, period):
-    # A closed period without its closing time: an integrity finding, not a financial one.
+def test_who_explained_a_finding_cannot_also_close_on_it(approver, ledger, period):
+    corrupt_cache(ledger.cash)
+    run = integrity.checks_run(trigger="command", tags=["finance"])
+    found = run.findings.get(check_name="finance.balance_cache")
+    integrity.finding_explain(finding=found, actor=approver, reason="Looks fine to me")
+    with pytest.raises(RuleViolation) as exc:
+        services.period_close(period=period, actor=approver)
+    assert exc.value.code == "period.checks_failing"
+    assert FiscalPeriod.objects.get(pk=period.pk).status == PeriodStatus.OPEN
+
+
+def test_a_threshold_override_does_not_let_a_close_through(approver, ledger, period, settings):
+    settings.CHECK_THRESHOLDS = {"finance.balance_cache": {"warn": 1, "error": None}}
+    corrupt_cache(ledger.cash)
+    with pytest.raises(RuleViolation) as exc:
+        services.period_close(period=period, actor=approver)
+    assert "finance.balance_cache" in exc.value.message
+    run = CheckRun.objects.get(trigger="period_close")
+    assert run.results.get(check_name="finance.balance_cache").status == "warn"
+
+
+def test_impossible_ledger_states_block_the_close(approver, ledger, period):
+    # A closed period without its closing time: tagged integrity, but the ledger's own state.
     other = FiscalPeriod.objects.exclude(pk=period.pk).order_by("start_date").first()
     FiscalPeriod.objects.filter(pk=other.pk).update(status="closed")
-    run = integrity.checks_run(trigger="command", checks=["finance.impossible_states"])
-    assert run.results.get().status == "fail"
+    with pytest.raises(RuleViolation) as exc:
+        services.period_close(period=period, actor=approver)
+    assert "finance.impossible_states" in exc.value.message
+    FiscalPeriod.objects.filter(pk=other.pk).update(status="open")
+    assert services.period_close(period=period, actor=approver).status == PeriodStatus.CLOSED
+
+
+def test_failing_integrity_checks_of_other_kinds_do_not_block_the_close(approver, period):
+    # No scheduler heartbeat in tests: integrity.scheduler_alive fails, and is not run here.
+    assert integrity.checks_run(trigger="command", checks=["integrity.scheduler_alive"]
+                                ).status == "fail"  # fmt: skip
     closed = services.period_close(period=period, actor=approver)
     assert closed.status == PeriodStatus.CLOSED

@@ -101,10 +101,13 @@ def test_dead_letter_pointing_at_a_missing_entry(ledger):
                                         payload={"entry_id": 987654, "actor_id": 1})  # fmt: skip
     DeadLetter.objects.create(operation="finance.journal_entry_post", status="discarded",
                               discarded_at=timezone.now(), payload={"entry_id": 9876})  # fmt: skip
+    garbled = DeadLetter.objects.create(operation="finance.journal_entry_post",
+                                        payload={"entry_id": "12; DROP TABLE x"})  # fmt: skip
     r, findings = result(run("integrity.json_references"), "integrity.json_references")
     assert r.status == "fail"
     by_key = {f.key: f.sample for f in findings}
-    assert by_key["entry_id"] == [waiting.pk]
+    assert by_key["entry_id"] == [waiting.pk, garbled.pk]  # not a number: cannot point at a row
+    DeadLetter.objects.filter(pk=garbled.pk).delete()
     DeadLetter.objects.filter(pk=waiting.pk).update(status="discarded", discarded_at=timezone.now())
     assert result(run("integrity.json_references"), "integrity.json_references")[0].status == "pass"
     assert not firing("integrity.json_references")
