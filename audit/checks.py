@@ -30,7 +30,7 @@ from integrity.registry import CheckContext, Finding  # noqa: E402
 from integrity.registry import register as register_check  # noqa: E402
 
 
-@register_check("audit.verification_recent", tag="audit", severity="error")
+@register_check("audit.verification_recent", tag="audit", severity="error", explainable=False)
 def verification_recent(ctx: CheckContext) -> Iterator[Finding]:
     """A full verification of the audit chain passed within AUDIT_VERIFY_MAX_AGE_HOURS.
 

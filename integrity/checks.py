@@ -39,7 +39,7 @@ def _sample(qs, field: str, size: int) -> list:
     return list(qs.order_by(field).values_list(field, flat=True)[:size])
 
 
-@register("integrity.migrations_applied", tag="integrity", severity="critical")
+@register("integrity.migrations_applied", tag="integrity", severity="critical", explainable=False)
 def migrations_applied(ctx: CheckContext) -> Iterator[Finding]:
     """Every migration on disk is applied to the database.
 
@@ -266,7 +266,7 @@ def states_findings(rules, ctx: CheckContext) -> Iterator[Finding]:
             )
 
 
-@register("integrity.scheduler_alive", tag="integrity", severity="critical")
+@register("integrity.scheduler_alive", tag="integrity", severity="critical", explainable=False)
 def scheduler_alive(ctx: CheckContext) -> Iterator[Finding]:
     """The django-q2 cluster is running: its heartbeat job wrote within the allowed age.
 
@@ -287,7 +287,7 @@ def scheduler_alive(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @register("integrity.deadletter_queue", tag="integrity", severity="warning", error_at=None,
-          alert_source="deadletters", alert_key="queue")  # fmt: skip
+          alert_source="deadletters", alert_key="queue", explainable=False)  # fmt: skip
 def deadletter_queue(ctx: CheckContext) -> Iterator[Finding]:
     """The dead-letter queue is within DEADLETTER_ALERT_COUNT and DEADLETTER_ALERT_AGE_MINUTES.
 

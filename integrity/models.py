@@ -217,7 +217,8 @@ class CheckResult(models.Model):
 
 class FindingExplanation(models.Model):
     """A person's reason why a finding is expected; it covers the same finding in later runs
-    (same check and fingerprint: same object, count and sample) until it is withdrawn."""
+    (same check and fingerprint: same object, count, sample and details) until it is
+    withdrawn. Withdrawn explanations are kept: the findings they covered stay explained."""
 
     check_name = models.CharField(max_length=100)
     fingerprint = models.CharField(max_length=40)
@@ -226,11 +227,18 @@ class FindingExplanation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     explained_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [
+            # One explanation in force per finding; withdrawn ones stay, as history.
             models.UniqueConstraint(
-                fields=["check_name", "fingerprint"], name="integrity_explanation_unique"
+                fields=["check_name", "fingerprint"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="integrity_explanation_unique",
             )
         ]
 

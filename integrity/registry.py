@@ -25,8 +25,9 @@ class Finding:
     """Something a check found wrong: one object, or a group of rows with a sample of keys.
 
     `key` names the finding stably between runs (say, a currency or a fiscal year) when it has
-    no single object; the fingerprint that explanations attach to also covers the count and
-    the sample, so an explanation never silently covers rows that went wrong later.
+    no single object; the fingerprint that explanations attach to also covers the count, the
+    sample and the details (amounts, differences), so an explanation never silently covers
+    rows that went wrong later or a difference that grew.
     """
 
     message: str
@@ -37,11 +38,16 @@ class Finding:
     key: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     sample: list[Any] = field(default_factory=list)
+    # What of the details identifies the damage, when not all of them (None: all): a balance
+    # finding is the same difference even after postings moved both totals.
+    identity: Any = None
 
     def fingerprint(self, check: str) -> str:
+        what = self.details if self.identity is None else self.identity
         ident = [check, self.object_type, str(self.object_id), self.key, self.count,
-                 sorted(map(str, self.sample))]  # fmt: skip
-        return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:40]
+                 sorted(map(str, self.sample)), what]  # fmt: skip
+        text = json.dumps(ident, default=str, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Check:
     windowed: bool = False
     alert_source: str = "checks"
     alert_key: str = ""
+    explainable: bool = True
 
     @property
     def thresholds(self) -> tuple[int | None, int | None]:
@@ -100,10 +107,13 @@ def register(
     windowed: bool = False,
     alert_source: str = "checks",
     alert_key: str = "",
+    explainable: bool = True,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Declare a check. `severity` is the alert's when it fails; a warning-severity check
     should set `error_at=None` (it can warn, never fail). `windowed` checks honour
-    `ctx.since`. The docstring's first paragraph is the check's description."""
+    `ctx.since`. `explainable=False` for conditions that are never "expected" (a dead
+    scheduler): their findings cannot be explained away. The docstring's first paragraph is
+    the check's description."""
     if severity not in SEVERITIES:
         raise ValueError(f"check {name}: severity must be one of {SEVERITIES}")
 
@@ -112,7 +122,7 @@ def register(
         check = Check(
             name=name, tag=tag, severity=severity, func=func, description=" ".join(doc.split()),
             warn_at=warn_at, error_at=error_at, windowed=windowed,
-            alert_source=alert_source, alert_key=alert_key,
+            alert_source=alert_source, alert_key=alert_key, explainable=explainable,
         )  # fmt: skip
         existing = _REGISTRY.get(name)
         if existing is not None and existing.func.__qualname__ != func.__qualname__:

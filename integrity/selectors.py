@@ -17,7 +17,7 @@ def checkrun_list() -> QuerySet[CheckRun]:
 
 def finding_list() -> QuerySet[Finding]:
     return Finding.objects.select_related(
-        "run", "explanation", "explanation__explained_by"
+        "run", "explanation", "explanation__explained_by", "explanation__withdrawn_by"
     ).order_by("-run_id", "check_name", "id")
 
 

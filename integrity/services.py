@@ -448,12 +448,15 @@ def checkrun_execute(*, run_id: int) -> CheckRun:
         _alert(run, check, result)
     worst = max(outcomes, key=RUN_ORDER.__getitem__, default=CheckStatus.PASS)
     finished = timezone.now()
+    duration_ms = int((finished - run.started_at).total_seconds() * 1000)
     with transaction.atomic():
-        run.status = worst
-        run.finished_at = finished
-        run.duration_ms = int((finished - run.started_at).total_seconds() * 1000)
-        run.summary = outcomes
-        run.save(update_fields=["status", "finished_at", "duration_ms", "summary"])
+        # Conditional: a run marked abandoned meanwhile (it took too long) stays abandoned.
+        if not CheckRun.objects.filter(pk=run.pk, status=CheckRun.Status.RUNNING).update(
+            status=worst, finished_at=finished, duration_ms=duration_ms, summary=outcomes
+        ):
+            run.refresh_from_db()
+            return run
+        run.refresh_from_db()
         audit_record(action="checks.completed", obj=run, actor=run.triggered_by,
                      changes={"status": [CheckRun.Status.RUNNING, worst]},
                      metadata={"summary": outcomes, "trigger": run.trigger,
@@ -506,7 +509,9 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
     with transaction.atomic():
         known = dict(
             FindingExplanation.objects.filter(
-                check_name=check.name, fingerprint__in=[f.fingerprint(check.name) for f in findings]
+                withdrawn_at__isnull=True,
+                check_name=check.name,
+                fingerprint__in=[f.fingerprint(check.name) for f in findings],
             ).values_list("fingerprint", "pk")
         )
         failing = sum(f.count for f in findings if f.fingerprint(check.name) not in known)
@@ -603,20 +608,30 @@ class FindingError(DomainError):
 
 @transaction.atomic
 def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
-    """Explain a finding: it and the same finding in later runs stop counting as failing."""
+    """Explain a finding: it and the same finding in later runs stop counting as failing.
+
+    Refused for checks whose findings are never expected (a dead scheduler), without a reason,
+    and while an explanation of the same finding is in force.
+    """
     reason = (reason or "").strip()
+    check = registry.all_checks().get(finding.check_name)
+    if check is not None and not check.explainable:
+        raise FindingError(f"Findings of {finding.check_name} cannot be explained: fix the cause.",
+                           code="finding.not_explainable")  # fmt: skip
     if not reason:
         raise FindingError("A reason is required.", fields={"reason": ["This field is required."]})
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
-    explanation, created = FindingExplanation.objects.get_or_create(
-        check_name=finding.check_name,
-        fingerprint=finding.fingerprint,
-        defaults={"reason": reason[:5000], "explained_by": actor, "explained_at": timezone.now()},
+    active = FindingExplanation.objects.filter(
+        check_name=finding.check_name, fingerprint=finding.fingerprint, withdrawn_at__isnull=True
     )
-    if not created:
+    if active.exists():
         raise FindingError(
             "This finding is already explained.", fields={"reason": ["already explained"]}
         )
+    explanation = FindingExplanation.objects.create(
+        check_name=finding.check_name, fingerprint=finding.fingerprint, reason=reason[:5000],
+        explained_by=actor, explained_at=timezone.now(),
+    )  # fmt: skip
     finding.explanation = explanation
     finding.save(update_fields=["explanation"])
     audit_record(action="check_finding.explained", obj=finding, actor=actor,
@@ -627,17 +642,37 @@ def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
 
 @transaction.atomic
 def finding_explanation_withdraw(*, finding: Finding, actor) -> Finding:
-    """Withdraw the explanation of a finding: from the next run on it counts again."""
+    """Withdraw the explanation in force for a finding: from the next run on it counts again.
+    The explanation is kept, so earlier runs still show what was explained and why."""
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
-    if finding.explanation_id is None:
-        raise FindingError("This finding is not explained.")
-    explanation = FindingExplanation.objects.get(pk=finding.explanation_id)
+    explanation = (
+        FindingExplanation.objects.select_for_update()
+        .filter(
+            check_name=finding.check_name,
+            fingerprint=finding.fingerprint,
+            withdrawn_at__isnull=True,
+        )
+        .first()
+    )
+    if explanation is None:
+        raise FindingError("This finding has no explanation in force.")
+    explanation.withdrawn_at = timezone.now()
+    explanation.withdrawn_by = actor
+    explanation.save(update_fields=["withdrawn_at", "withdrawn_by"])
     audit_record(action="check_finding.explanation_withdrawn", obj=finding, actor=actor,
                  metadata={"check": finding.check_name, "fingerprint": finding.fingerprint,
                            "reason": explanation.reason[:1000]})  # fmt: skip
-    explanation.delete()  # SET_NULL on every finding it covered
-    finding.refresh_from_db()
     return finding
+
+
+def explained_fingerprints(*, check_name: str, fingerprints: list[str]) -> set[str]:
+    """Which of `fingerprints` have an explanation in force (for callers outside a run, such
+    as the real-time re-check)."""
+    return set(
+        FindingExplanation.objects.filter(
+            check_name=check_name, fingerprint__in=fingerprints, withdrawn_at__isnull=True
+        ).values_list("fingerprint", flat=True)
+    )
 
 
 def checkruns_purge() -> int:
@@ -653,5 +688,6 @@ def checkrun_queue(*, actor, trigger: str, tags: list[str] | None = None,
     from django_q.tasks import async_task
 
     run = checkrun_create(trigger=trigger, actor=actor, tags=tags, checks=checks)
-    async_task("integrity.tasks.execute_check_run", run.pk, task_name=f"check-run-{run.pk}")
+    transaction.on_commit(lambda: async_task("integrity.tasks.execute_check_run", run.pk,
+                                             task_name=f"check-run-{run.pk}"))  # fmt: skip
     return run

@@ -79,8 +79,10 @@ class FindingSerializer(serializers.ModelSerializer):
         e = finding.explanation
         if e is None:
             return None
+        withdrawn_by = e.withdrawn_by.get_username() if e.withdrawn_by else None
         return {"reason": e.reason, "explained_by": e.explained_by.get_username(),
-                "explained_at": e.explained_at}  # fmt: skip
+                "explained_at": e.explained_at, "withdrawn_at": e.withdrawn_at,
+                "withdrawn_by": withdrawn_by}  # fmt: skip
 
 
 class ExplainSerializer(serializers.Serializer):

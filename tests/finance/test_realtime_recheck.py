@@ -130,6 +130,25 @@ def test_the_realtime_path_never_resolves_the_alert(
     assert balance_alert().state == "resolved"
 
 
+def test_an_explained_difference_raises_no_realtime_alert(
+    ledger, approver, approver2, post, django_capture_on_commit_callbacks
+):
+    post(ledger.cash, ledger.equity, "50.00")
+    bump_cache(ledger.cash)
+    run = integrity.checks_run(trigger="command", tags=["finance"])
+    finding = run.findings.get(check_name="finance.balance_cache")
+    integrity.finding_explain(finding=finding, actor=approver2, reason="Opening balance, FIN-9")
+    integrity.checks_run(trigger="command", tags=["finance"])
+    assert balance_alert().state == "resolved"
+    with django_capture_on_commit_callbacks(execute=True):  # the same difference: quiet
+        record(ledger, approver, ledger.cash, ledger.equity)
+    assert balance_alert().state == "resolved"
+    bump_cache(ledger.cash)  # the difference grew: not what was explained
+    with django_capture_on_commit_callbacks(execute=True):
+        record(ledger, approver, ledger.cash, ledger.equity)
+    assert Alert.objects.filter(source="checks", key=KEY, state="firing").exists()
+
+
 def test_an_error_in_the_recheck_never_reaches_the_caller(
     ledger, approver, monkeypatch, django_capture_on_commit_callbacks
 ):

@@ -13,7 +13,8 @@ def fake_checks(monkeypatch):
     def rows(ctx):
         """Test rows: one finding per bad key."""
         for key in state["bad"]:
-            yield F(message=f"row {key} is bad", key=str(key), sample=[key])
+            yield F(message=f"row {key} is bad", key=str(key), sample=[key],
+                    details=state.get("details", {}))  # fmt: skip
 
     def broken(ctx):
         """Raises when told to."""

@@ -112,12 +112,36 @@ def test_explained_finding_stops_counting_until_it_changes_or_is_withdrawn(fake_
     fake_checks["bad"] = [1]
     latest = services.checks_run(trigger="command", checks=["test.rows"])
     services.finding_explanation_withdraw(finding=latest.findings.get(), actor=approver)
-    assert not FindingExplanation.objects.exists()
+    explanation = FindingExplanation.objects.get()
+    assert explanation.withdrawn_by == approver
+    # History stays: the runs it covered still show the finding explained, and why.
+    assert again.findings.get().explanation == explanation
     assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
                    ).status == "warn"  # fmt: skip
+    services.finding_explain(finding=latest.findings.get(), actor=approver, reason="again")
+    assert FindingExplanation.objects.filter(withdrawn_at__isnull=True).count() == 1
     actions = set(AuditEvent.objects.filter(action__startswith="check_finding.")
                   .values_list("action", flat=True))  # fmt: skip
     assert actions == {"check_finding.explained", "check_finding.explanation_withdrawn"}
+
+
+def test_an_explanation_does_not_cover_a_grown_difference(fake_checks, approver):
+    fake_checks.update(bad=[1], details={"difference": "0.01"})
+    finding = services.checks_run(trigger="command", checks=["test.rows"]).findings.get()
+    services.finding_explain(finding=finding, actor=approver, reason="rounding, FIN-7")
+    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
+                   ).status == "pass"  # fmt: skip
+    fake_checks["details"] = {"difference": "99.00"}  # same row, same count: more money
+    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
+                   ).status == "warn"  # fmt: skip
+
+
+def test_liveness_findings_cannot_be_explained(approver):
+    run = services.checks_run(trigger="command", checks=["integrity.scheduler_alive"])
+    with pytest.raises(services.FindingError) as exc:
+        services.finding_explain(finding=run.findings.get(), actor=approver, reason="ignore")
+    assert exc.value.code == "finding.not_explainable"
+    assert not FindingExplanation.objects.exists()
 
 
 def test_explaining_needs_a_reason_and_only_once(fake_checks, approver):
@@ -151,6 +175,22 @@ def test_stale_runs_are_abandoned(fake_checks, settings):
     assert run.status == "abandoned"
     with pytest.raises(services.CheckRunError):
         services.checkrun_execute(run_id=run.pk)
+
+
+def test_a_run_abandoned_while_it_ran_stays_abandoned(fake_checks, monkeypatch):
+    run = services.checkrun_create(trigger="api", tags=["test"])
+
+    def abandon_midway(ctx):
+        """Marks its own run abandoned, as the stale-run sweep would during a long run."""
+        CheckRun.objects.filter(pk=run.pk).update(status="abandoned")
+        return []
+
+    check = registry._REGISTRY["test.windowed"]
+    monkeypatch.setitem(registry._REGISTRY, "test.windowed",
+                        registry.Check(**{**check.__dict__, "func": abandon_midway}))  # fmt: skip
+    finished = services.checkrun_execute(run_id=run.pk)
+    assert finished.status == "abandoned"
+    assert not AuditEvent.objects.filter(action="checks.completed").exists()
 
 
 def test_old_runs_are_purged_but_explanations_stay(fake_checks, approver, settings):

@@ -22,11 +22,13 @@ def test_start_a_run_and_wait_for_it(api, operator, fake_checks):
     assert response["Location"].endswith(f"/api/v1/check-runs/{body['id']}/")
 
 
-def test_a_queued_run_is_executed_by_the_worker(api, operator, fake_checks, monkeypatch):
+def test_a_queued_run_is_executed_by_the_worker(api, operator, fake_checks, monkeypatch,
+                                                django_capture_on_commit_callbacks):  # fmt: skip
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: queued.append(a))
-    response = api.as_user(operator).post("/api/v1/check-runs/", {"checks": ["test.rows"]},
-                                          format="json")  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.as_user(operator).post("/api/v1/check-runs/", {"checks": ["test.rows"]},
+                                              format="json")  # fmt: skip
     assert response.status_code == 202 and response.json()["status"] == "queued"
     [(func, run_id)] = queued
     assert func == "integrity.tasks.execute_check_run"
@@ -80,8 +82,11 @@ def test_explain_a_finding_through_the_api(api, approver, fake_checks):
     assert ok.json()["explanation"]["explained_by"] == "approver"
     assert AuditEvent.objects.filter(action="check_finding.explained").count() == 1
     withdrawn = client.post(f"/api/v1/check-findings/{finding.pk}/withdraw-explanation/")
-    assert withdrawn.status_code == 200 and withdrawn.json()["explained"] is False
-    assert not FindingExplanation.objects.exists()
+    assert withdrawn.status_code == 200
+    assert withdrawn.json()["explanation"]["withdrawn_by"] == "approver"  # kept, as history
+    assert FindingExplanation.objects.get().withdrawn_by == approver
+    again = client.post(f"/api/v1/check-findings/{finding.pk}/withdraw-explanation/")
+    assert again.status_code == 400
 
 
 def test_roles_reading_and_running(api, clerk, auditor, fake_checks):
