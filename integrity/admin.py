@@ -218,13 +218,19 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         e = finding.explanation
         if e is None:
             return "-"
-        return format_html("{} ({}, {})", e.reason, e.explained_by,
+        text = format_html("{} ({}, {})", e.reason, e.explained_by,
                            e.explained_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        if e.withdrawn_at:
+            return format_html("{}; withdrawn by {}, {}", text, e.withdrawn_by,
+                               e.withdrawn_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        return text
 
     @admin.display(description="Explain")
     def explain_link(self, finding: Finding):
-        if finding.is_explained:
-            return "-"
+        e = finding.explanation
+        if e is not None and e.withdrawn_at is None:
+            url = reverse("admin:integrity_finding_withdraw", args=[finding.pk])
+            return format_html('<a class="button" href="{}">Withdraw the explanation</a>', url)
         url = reverse("admin:integrity_finding_explain", args=[finding.pk])
         return format_html('<a class="button" href="{}">Explain this finding</a>', url)
 
@@ -235,9 +241,35 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return fields
 
     def get_urls(self):
-        explain = path("<int:pk>/explain/", self.admin_site.admin_view(self.explain_view),
-                       name="integrity_finding_explain")  # fmt: skip
-        return [explain, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/explain/", view(self.explain_view), name="integrity_finding_explain"),
+            path("<int:pk>/withdraw/", view(self.withdraw_view), name="integrity_finding_withdraw"),
+            *super().get_urls(),
+        ]
+
+    def withdraw_view(self, request, pk: int):
+        """GET asks to confirm; POST withdraws the explanation in force (kept as history)."""
+        if not request.user.has_perm("integrity.explain_finding"):
+            raise PermissionDenied
+        finding = get_object_or_404(selectors.finding_list(), pk=pk)
+        if request.method == "POST":
+            try:
+                services.finding_explanation_withdraw(finding=finding, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"[{exc.code}] {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, "Explanation withdrawn: the finding counts again "
+                                  "from the next run.", messages.SUCCESS)  # fmt: skip
+            return HttpResponseRedirect(reverse("admin:integrity_finding_change", args=[pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Withdraw an explanation",
+            "opts": self.model._meta,
+            "finding": finding,
+            "withdraw": True,
+        }
+        return TemplateResponse(request, "admin/integrity/finding/explain.html", context)
 
     def explain_view(self, request, pk: int):
         if not request.user.has_perm("integrity.explain_finding"):

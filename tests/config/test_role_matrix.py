@@ -83,6 +83,7 @@ ADMIN = [
     ("/admin/integrity/finding/", {AP, AU, OP, AD}),
     ("/admin/integrity/finding/{finding}/change/", {AP, AU, OP, AD}),
     ("/admin/integrity/finding/{finding}/explain/", {AP, OP, AD}),
+    ("/admin/integrity/finding/{finding}/withdraw/", {AP, OP, AD}),
 ]
 
 

@@ -136,6 +136,11 @@ def test_admin_explain_a_finding(approver, fake_checks):
     done = client.post(f"/admin/integrity/finding/{finding.pk}/explain/", {"reason": "known"})
     assert done.status_code == 302
     assert FindingExplanation.objects.get().explained_by == approver
+    page = client.get(f"/admin/integrity/finding/{finding.pk}/change/").content.decode()
+    assert "Withdraw the explanation" in page
+    assert client.get(f"/admin/integrity/finding/{finding.pk}/withdraw/").status_code == 200
+    client.post(f"/admin/integrity/finding/{finding.pk}/withdraw/")
+    assert FindingExplanation.objects.get().withdrawn_by == approver
 
 
 def test_auditor_reads_the_admin_but_cannot_run_or_explain(auditor, fake_checks):
