@@ -76,6 +76,19 @@ def _entries(count: int) -> str:
     return f"{count} posted journal entr{'y' if count == 1 else 'ies'}"
 
 
+def _entries_finding(key: str, what: str, count: int, sample: list, examples: list) -> Finding:
+    """A finding about `count` posted entries (the sample's ids, examples in details)."""
+    return Finding(
+        message=f"{_entries(count)} {what}",
+        count=count,
+        object_type=ENTRY,
+        object_id=str(sample[0]) if count == 1 else "",
+        key=key,
+        sample=sample,
+        details={"entries": examples},
+    )
+
+
 def _ids(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
@@ -151,15 +164,7 @@ SELECT kind, id, n, total FROM ranked WHERE rn <= %s ORDER BY kind, id"""  # noq
             examples = [
                 {"id": r[1], "number": numbers.get(r[1], ""), "lines": int(r[2])} for r in mine
             ]
-        yield Finding(
-            message=f"{_entries(total)} {what}",
-            count=total,
-            object_type=ENTRY,
-            object_id=str(sample[0]) if total == 1 else "",
-            key=kind,
-            sample=sample,
-            details={"entries": examples},
-        )
+        yield _entries_finding(kind, what, total, sample, examples)
 
 
 # 2. Trial balance -----------------------------------------------------------------------
@@ -283,15 +288,7 @@ def closed_period_postings(ctx: CheckContext) -> Iterator[Finding]:
                     "period__start_date", "period__end_date", "period__fiscal_year",
                     "period__closed_at")
         )  # fmt: skip
-        yield Finding(
-            message=f"{_entries(count)} {what}",
-            count=count,
-            object_type=ENTRY,
-            object_id=str(sample[0]) if count == 1 else "",
-            key=key,
-            sample=sample,
-            details={"entries": examples},
-        )
+        yield _entries_finding(key, what, count, sample, examples)
 
 
 # 5. Entry numbers -----------------------------------------------------------------------

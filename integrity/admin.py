@@ -250,47 +250,41 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def withdraw_view(self, request, pk: int):
         """GET asks to confirm; POST withdraws the explanation in force (kept as history)."""
-        if not request.user.has_perm("integrity.explain_finding"):
-            raise PermissionDenied
-        finding = get_object_or_404(selectors.finding_list(), pk=pk)
-        if request.method == "POST":
-            try:
-                services.finding_explanation_withdraw(finding=finding, actor=request.user)
-            except DomainError as exc:
-                self.message_user(request, f"[{exc.code}] {exc.message}", level=messages.ERROR)
-            else:
-                self.message_user(request, "Explanation withdrawn: the finding counts again "
-                                  "from the next run.", messages.SUCCESS)  # fmt: skip
-            return HttpResponseRedirect(reverse("admin:integrity_finding_change", args=[pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Withdraw an explanation",
-            "opts": self.model._meta,
-            "finding": finding,
-            "withdraw": True,
-        }
-        return TemplateResponse(request, "admin/integrity/finding/explain.html", context)
+        return self._finding_action(
+            request, pk, title="Withdraw an explanation", form=None,
+            act=lambda finding, data: services.finding_explanation_withdraw(
+                finding=finding, actor=request.user),
+            done="Explanation withdrawn: the finding counts again from the next run.",
+        )  # fmt: skip
 
     def explain_view(self, request, pk: int):
+        return self._finding_action(
+            request, pk, title="Explain a finding", form=ExplainForm(request.POST or None),
+            act=lambda finding, data: services.finding_explain(
+                finding=finding, actor=request.user, reason=data["reason"]),
+            done="Finding explained: it no longer counts while it stays the same.",
+        )  # fmt: skip
+
+    def _finding_action(self, request, pk: int, *, title: str, form, act, done: str):
+        """The explain and withdraw pages: a confirmation or form on GET, the service on a
+        valid POST, then back to the finding with what happened."""
         if not request.user.has_perm("integrity.explain_finding"):
             raise PermissionDenied
         finding = get_object_or_404(selectors.finding_list(), pk=pk)
-        form = ExplainForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and (form is None or form.is_valid()):
             try:
-                services.finding_explain(finding=finding, actor=request.user,
-                                         reason=form.cleaned_data["reason"])  # fmt: skip
+                act(finding, form.cleaned_data if form is not None else {})
             except DomainError as exc:
                 self.message_user(request, f"[{exc.code}] {exc.message}", level=messages.ERROR)
             else:
-                note = "Finding explained: it no longer counts while it stays the same."
-                self.message_user(request, note, messages.SUCCESS)
+                self.message_user(request, done, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:integrity_finding_change", args=[pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Explain a finding",
+            "title": title,
             "opts": self.model._meta,
             "finding": finding,
             "form": form,
+            "withdraw": form is None,
         }
         return TemplateResponse(request, "admin/integrity/finding/explain.html", context)
