@@ -288,3 +288,29 @@ class JournalLine(models.Model):
     def signed_amount(self) -> Decimal:
         """Debit positive, credit negative."""
         return self.amount if self.side == Side.DEBIT else -self.amount
+
+
+class BalanceCheckpoint(models.Model):
+    """Totals of an account's posted lines in one fiscal year, verified through entry number
+    `through_number` by the real-time re-check, so that the next re-check adds only the lines
+    of entries numbered after it. Numbers are given in commit order within a fiscal year (the
+    year's sequence row stays locked until the posting commits), so every entry numbered up to
+    `through_number` was already counted. Derived data: the full `finance.balance_cache` check
+    never relies on it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    fiscal_year = models.PositiveIntegerField()
+    through_number = models.PositiveIntegerField()
+    debit_total = money_field()
+    credit_total = money_field()
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "fiscal_year"], name="finance_balancecheckpoint_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.fiscal_year} through {self.through_number}"

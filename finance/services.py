@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -29,6 +29,7 @@ from finance import money, rules, selectors
 from finance.models import (
     Account,
     AccountBalance,
+    BalanceCheckpoint,
     EntrySequence,
     EntrySource,
     EntryStatus,
@@ -587,14 +588,18 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
     """Compare the accounts' cached balances with their posted lines and, on a mismatch, raise
     the critical alert checks/finance.balance_cache at once.
 
-    One statement (`selectors.balance_mismatches`), so a posting committing meanwhile cannot
-    produce a false mismatch. Never resolves the alert: it sees only these accounts, and only a
+    Incremental (`selectors.balance_recheck`): from each account's verified checkpoint per
+    fiscal year, only the lines posted since are read, cache and lines in one statement, so a
+    posting committing meanwhile cannot produce a false mismatch. Checkpoints of accounts that
+    matched move forward. Never resolves the alert: it sees only these accounts, and only a
     full run of the check may say the books are clean. Safe to run twice: the same firing alert
-    counts one more occurrence.
+    counts one more occurrence, and a checkpoint only ever moves forward.
     """
     from finance.checks import balance_finding
 
-    mismatches = selectors.balance_mismatches(account_ids=account_ids)
+    recheck = selectors.balance_recheck(account_ids=account_ids)
+    _checkpoints_advance(recheck.verified)
+    mismatches = recheck.mismatches
     if mismatches:  # an explanation given to the check covers the same difference here too
         prints = {m.account_id: balance_finding(m).fingerprint(BALANCE_CACHE_CHECK)
                   for m in mismatches}  # fmt: skip
@@ -614,6 +619,24 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
                      "runbook": f"checks/{BALANCE_CACHE_CHECK}"},
         )  # fmt: skip
     return mismatches
+
+
+def _checkpoints_advance(verified: Sequence[selectors.YearTotals]) -> None:
+    """Move each (account, year) checkpoint forward to what the re-check verified; a concurrent
+    re-check that got further first keeps its own (conditional update)."""
+    now = timezone.now()
+    for v in verified:
+        values = {"through_number": v.through_number, "debit_total": v.debit,
+                  "credit_total": v.credit, "verified_at": now}  # fmt: skip
+        mine = BalanceCheckpoint.objects.filter(account_id=v.account_id, fiscal_year=v.fiscal_year)
+        if mine.filter(through_number__lt=v.through_number).update(**values) or mine.exists():
+            continue
+        try:
+            with transaction.atomic():
+                BalanceCheckpoint.objects.create(account_id=v.account_id,
+                                                 fiscal_year=v.fiscal_year, **values)  # fmt: skip
+        except IntegrityError:
+            pass  # another re-check created it first; the next one moves it on
 
 
 def journal_entry_approve(*, entry: JournalEntry, actor) -> JournalEntry:

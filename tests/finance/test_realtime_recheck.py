@@ -39,14 +39,13 @@ def bump_cache(account, amount: str = "5.00") -> None:
 def rechecks(monkeypatch):
     """The account ids of every re-check, while still running the real query."""
     calls: list[list[int]] = []
-    real = selectors.balance_mismatches
+    real = selectors.balance_recheck
 
-    def spy(*, account_ids=None):
-        if account_ids is not None:  # a full check is not a re-check
-            calls.append(sorted(account_ids))
+    def spy(*, account_ids):
+        calls.append(sorted(account_ids))
         return real(account_ids=account_ids)
 
-    monkeypatch.setattr(selectors, "balance_mismatches", spy)
+    monkeypatch.setattr(selectors, "balance_recheck", spy)
     return calls
 
 
@@ -149,6 +148,38 @@ def test_an_explained_difference_raises_no_realtime_alert(
     assert Alert.objects.filter(source="checks", key=KEY, state="firing").exists()
 
 
+def test_the_recheck_reads_only_lines_posted_since_its_checkpoint(
+    ledger, approver, django_capture_on_commit_callbacks
+):
+    from finance.models import BalanceCheckpoint
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = record(ledger, approver, ledger.cash, ledger.equity, "10.00")
+    point = BalanceCheckpoint.objects.get(account=ledger.cash, fiscal_year=first.fiscal_year)
+    assert (point.through_number, point.debit_total) == (first.number, D("10.00"))
+    with django_capture_on_commit_callbacks(execute=True):
+        second = record(ledger, approver, ledger.cash, ledger.equity, "2.50")
+    point.refresh_from_db()
+    assert (point.through_number, point.debit_total) == (second.number, D("12.50"))
+    # Nothing posted since the checkpoint: nothing to add, nothing to move.
+    recheck = selectors.balance_recheck(account_ids=[ledger.cash.pk])
+    assert recheck.mismatches == [] and recheck.verified == []  # nothing new: they stand
+    other_years = BalanceCheckpoint.objects.filter(account=ledger.cash).exclude(
+        fiscal_year=first.fiscal_year
+    )
+    assert other_years.exists() and all(p.debit_total == 0 for p in other_years)
+    # A balance row edited between postings is still caught at the next posting.
+    bump_cache(ledger.cash)
+    with django_capture_on_commit_callbacks(execute=True):
+        record(ledger, approver, ledger.cash, ledger.equity, "1.00")
+    assert balance_alert().state == "firing"
+    point.refresh_from_db()
+    assert point.through_number == second.number  # a mismatch never moves the checkpoint
+    # And it agrees with the full query, which reads every line.
+    assert [m.account_id for m in selectors.balance_mismatches(account_ids=[ledger.cash.pk])] == [
+        ledger.cash.pk]  # fmt: skip
+
+
 def test_an_error_in_the_recheck_never_reaches_the_caller(
     ledger, approver, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -157,7 +188,7 @@ def test_an_error_in_the_recheck_never_reaches_the_caller(
     def broken(**kwargs):
         raise RuntimeError("statement timeout")
 
-    monkeypatch.setattr(selectors, "balance_mismatches", broken)
+    monkeypatch.setattr(selectors, "balance_recheck", broken)
     monkeypatch.setattr(services.checks_logger, "exception",
                         lambda msg, *args: logged.append(msg % args))  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
@@ -256,9 +287,9 @@ def test_control_a_two_statement_recheck_would_raise_false_alarms(ledger, make_u
             )
             if (debits["d"] or 0) != cached[account_id]:
                 false_alarms.append(account_id)
-        return []
+        return selectors.Recheck([], [])
 
-    monkeypatch.setattr(selectors, "balance_mismatches", two_statements)
+    monkeypatch.setattr(selectors, "balance_recheck", two_statements)
     system = make_user("finance_approver")
     record(ledger, system, ledger.cash, ledger.equity, "1000000.00")
 
