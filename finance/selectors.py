@@ -370,95 +370,110 @@ class Recheck:
     verified: list[YearTotals]  # checkpoints to move forward, for the accounts that matched
 
 
-def balance_recheck(*, account_ids: Collection[int]) -> Recheck:
+# Past this many entries since a checkpoint, read the account's own lines of that year (its
+# index) rather than every entry numbered after the checkpoint.
+RECHECK_RANGE_LIMIT = 2000
+
+
+def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Recheck:
     """The real-time re-check of a few accounts: cached balance against posted lines, reading
     only the lines posted since each account's verified checkpoints (BalanceCheckpoint, one per
     account and fiscal year).
 
-    The checkpoints are read first; then ONE statement reads the balance rows, every fiscal
-    year's last entry number (EntrySequence) and the lines of entries numbered after each
-    checkpoint, so cache, numbers and lines come from one snapshot. An account without any
-    checkpoint is read in full once. Checkpoints read a moment earlier may be behind (another
-    re-check moved them): counting from an older verified prefix is still exact, because
-    posted lines never change. What this does not see is a line at or below a checkpoint
-    edited behind the guards' back; the full `finance.balance_cache` check does.
+    The checkpoints and each year's last entry number are read first; then ONE statement reads
+    the balance rows, the years' last numbers again and, for each year with entries after the
+    account's checkpoint, those entries' lines of the account, so cache, numbers and lines
+    come from one snapshot. A year far behind (or an account without checkpoints) is read
+    through the account's own lines. Checkpoints read a moment earlier may be behind: counting
+    from an older prefix is still exact, because posted lines never change. The checkpoints
+    to write are returned for every account, matching or not: they are totals of lines, not
+    of the cache. What this does not see is a line at or below a checkpoint edited behind the
+    guards' back; callers confirm a mismatch with `balance_mismatches` before alerting.
     """
     from finance.models import BalanceCheckpoint
 
     ids = sorted({int(i) for i in account_ids})
     if not ids:
         return Recheck([], [])
-    points = list(
-        BalanceCheckpoint.objects.filter(account_id__in=ids).values_list(
+    points = {
+        (a, y): (t, Decimal(d), Decimal(c))
+        for a, y, t, d, c in BalanceCheckpoint.objects.filter(account_id__in=ids).values_list(
             "account_id", "fiscal_year", "through_number", "debit_total", "credit_total"
         )
-    )
-    years_known = sorted(EntrySequence.objects.values_list("fiscal_year", flat=True))
+    }
+    last_before = dict(EntrySequence.objects.values_list("fiscal_year", "last_number"))
     m = money_sql()
     d_sum = f"sum(CASE WHEN l.side = 'D' THEN {m.exact('l.amount')} ELSE 0 END)"
     c_sum = f"sum(CASE WHEN l.side = 'C' THEN {m.exact('l.amount')} ELSE 0 END)"
     posted = f"e.status IN {POSTED_SQL}"
-    marks = ", ".join(["%s"] * len(ids))
     # Only constants and placeholders are interpolated; ids and numbers travel as parameters.
     parts = [
-        f"""SELECT 'cache', b.account_id, 0, 0, {m.exact("b.debit_total")},
+        f"""SELECT 'cache', b.account_id, 0, {m.exact("b.debit_total")},
                    {m.exact("b.credit_total")}
-              FROM finance_accountbalance b WHERE b.account_id IN ({marks})""",  # noqa: S608
-        "SELECT 'year', 0, fiscal_year, last_number, 0, 0 FROM finance_entrysequence",
+              FROM finance_accountbalance b
+             WHERE b.account_id IN ({", ".join(["%s"] * len(ids))})""",  # noqa: S608
+        "SELECT 'year', 0, fiscal_year, last_number, 0 FROM finance_entrysequence",
     ]
     params: list[Any] = list(ids)
-    since = {(a, y): t for a, y, t, _, _ in points}
-    new = [a for a in ids if not any(acc == a for acc, _ in since)]
-    if new:
-        # No checkpoint yet: every line of these accounts, once. Through the account index,
-        # with each line's year looked up by primary key (a join would scan all entries).
-        parts.append(
-            f"""SELECT 'since', l.account_id,
-                       (SELECT e.fiscal_year FROM finance_journalentry e WHERE e.id = l.entry_id),
-                       0, {d_sum}, {c_sum}
-                  FROM finance_journalline l
-                 WHERE l.account_id IN ({", ".join(["%s"] * len(new))}) AND {posted_line_sql("l")}
-                 GROUP BY l.account_id, 3"""  # noqa: S608
-        )
-        params += new
+    queried: set[tuple[int, int]] = set()
     for account_id in ids:
-        if account_id in new:
-            continue
-        for year in years_known:
-            # Entries numbered after the checkpoint (after 0 in a year new to the account):
-            # a range of the (fiscal_year, number) index, a few entries each.
-            parts.append(
-                f"""SELECT 'since', l.account_id, e.fiscal_year, 0, {d_sum}, {c_sum}
-                      FROM finance_journalentry e JOIN finance_journalline l ON l.entry_id = e.id
-                     WHERE e.fiscal_year = %s AND e.number > %s AND {posted}
-                       AND l.account_id = %s
-                     GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
-            )
-            params += [year, since.get((account_id, year), 0), account_id]
+        for year, last in last_before.items():
+            through = points.get((account_id, year), (0,))[0]
+            if last <= through:
+                continue  # nothing numbered after the checkpoint in that year
+            queried.add((account_id, year))
+            if last - through <= RECHECK_RANGE_LIMIT:
+                # A range of the (fiscal_year, number) index: the few entries since.
+                parts.append(
+                    f"""SELECT 'lines', l.account_id, e.fiscal_year, {d_sum}, {c_sum}
+                          FROM finance_journalentry e
+                          JOIN finance_journalline l ON l.entry_id = e.id
+                         WHERE e.fiscal_year = %s AND e.number > %s AND {posted}
+                           AND l.account_id = %s
+                         GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
+                )
+                params += [year, through, account_id]
+            else:
+                # Far behind: the account's own lines (its index), each entry by primary key.
+                entry = "(SELECT {col} FROM finance_journalentry e WHERE e.id = l.entry_id)"
+                parts.append(
+                    f"""SELECT 'lines', l.account_id, %s, {d_sum}, {c_sum}
+                          FROM finance_journalline l
+                         WHERE l.account_id = %s AND {posted_line_sql("l")}
+                           AND {entry.format(col="e.fiscal_year")} = %s
+                           AND {entry.format(col="e.number")} > %s
+                         GROUP BY l.account_id"""  # noqa: S608
+                )
+                params += [year, account_id, year, through]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()
     dec = m.to_decimal
-    cached = {r[1]: (dec(r[4]), dec(r[5])) for r in rows if r[0] == "cache"}
+    cached = {r[1]: (dec(r[3]), dec(r[4])) for r in rows if r[0] == "cache"}
     last_number = {r[2]: int(r[3]) for r in rows if r[0] == "year"}
-    if set(last_number) - set(years_known) and points:
-        return balance_recheck(account_ids=ids)  # a fiscal year was created meanwhile
-    totals: dict[int, dict[int, list[Decimal]]] = defaultdict(dict)
-    for account_id, year, _, debit, credit in points:
-        totals[account_id][year] = [Decimal(debit), Decimal(credit)]
-    for kind, account_id, year, _, debit, credit in rows:
-        if kind == "since":
-            current = totals[account_id].setdefault(year, [Decimal(0), Decimal(0)])
-            current[0] += dec(debit)
-            current[1] += dec(credit)
+    stale = [
+        (a, y) for a in ids for y, last in last_number.items()
+        if (a, y) not in queried and last > points.get((a, y), (0,))[0]
+    ]  # fmt: skip
+    if stale and _retry:  # a year or a posting appeared between the two reads: once more
+        return balance_recheck(account_ids=ids, _retry=False)
+    new: dict[tuple[int, int], list[Decimal]] = {}
+    for kind, account_id, year, debit, credit in rows:
+        if kind == "lines":
+            new[(account_id, int(year))] = [dec(debit), dec(credit)]
     accounts = {a.pk: a for a in Account.objects.filter(pk__in=ids).only("code", "currency")}
     mismatches, verified = [], []
     for account_id in ids:
-        years = totals.get(account_id, {})
-        debit = sum((v[0] for v in years.values()), Decimal(0)).quantize(_PLACES)
-        credit = sum((v[1] for v in years.values()), Decimal(0)).quantize(_PLACES)
+        debit = credit = Decimal(0)
+        for year, last in last_number.items():
+            _, d, c = points.get((account_id, year), (0, Decimal(0), Decimal(0)))
+            d_new, c_new = new.get((account_id, year), (Decimal(0), Decimal(0)))
+            debit, credit = debit + d + d_new, credit + c + c_new
+            if (account_id, year) in queried:
+                verified.append(YearTotals(account_id, year, last, d + d_new, c + c_new))
+        debit, credit = debit.quantize(_PLACES), credit.quantize(_PLACES)
         row = cached.get(account_id)
-        if row is None and not years:
+        if row is None and not debit and not credit:
             continue  # no balance row and no lines: nothing to compare
         if row != (debit, credit):
             account = accounts.get(account_id)
@@ -468,12 +483,4 @@ def balance_recheck(*, account_ids: Collection[int]) -> Recheck:
                 currency=account.currency if account else "", has_row=row is not None,
                 cached_debit=cd, cached_credit=cc, computed_debit=debit,
                 computed_credit=credit))  # fmt: skip
-            continue
-        # Verified through each year's last number, as of the statement's snapshot; a year the
-        # account has no line in yet gets a zero checkpoint, so later re-checks stay ranges.
-        for year, number in last_number.items():
-            if since.get((account_id, year)) == number:
-                continue  # nothing posted in that year since: the checkpoint stands
-            d, c = years.get(year, [Decimal(0), Decimal(0)])
-            verified.append(YearTotals(account_id, year, number, d, c))
     return Recheck(mismatches, verified)

@@ -588,18 +588,27 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
     """Compare the accounts' cached balances with their posted lines and, on a mismatch, raise
     the critical alert checks/finance.balance_cache at once.
 
-    Incremental (`selectors.balance_recheck`): from each account's verified checkpoint per
-    fiscal year, only the lines posted since are read, cache and lines in one statement, so a
-    posting committing meanwhile cannot produce a false mismatch. Checkpoints of accounts that
-    matched move forward. Never resolves the alert: it sees only these accounts, and only a
-    full run of the check may say the books are clean. Safe to run twice: the same firing alert
-    counts one more occurrence, and a checkpoint only ever moves forward.
+    Incremental (`selectors.balance_recheck`): from each account's checkpoint per fiscal year,
+    only the lines posted since are read, cache and lines in one statement, so a posting
+    committing meanwhile cannot produce a false mismatch; a mismatch is confirmed against every
+    line before it pages. Checkpoints move forward afterwards (they total lines, not the cache).
+    Never resolves the alert: it sees only these accounts, and only a full run of the check
+    may say the books are clean. Safe to run twice: the same firing alert counts one more
+    occurrence, and a checkpoint only ever moves forward.
     """
     from finance.checks import balance_finding
 
     recheck = selectors.balance_recheck(account_ids=account_ids)
-    _checkpoints_advance(recheck.verified)
     mismatches = recheck.mismatches
+    wrong: list[int] = []
+    if mismatches:
+        # Confirmed against every line before anyone is paged: a checkpoint can be wrong when
+        # an old line was changed behind the guards and the cache then set to match it (the
+        # runbook's fix). Such an account's checkpoints are dropped, and rebuilt next time.
+        confirmed = {m.account_id: m for m in selectors.balance_mismatches(
+            account_ids=[m.account_id for m in mismatches])}  # fmt: skip
+        wrong = [m.account_id for m in mismatches if m.account_id not in confirmed]
+        mismatches = [confirmed[m.account_id] for m in mismatches if m.account_id in confirmed]
     if mismatches:  # an explanation given to the check covers the same difference here too
         prints = {m.account_id: balance_finding(m).fingerprint(BALANCE_CACHE_CHECK)
                   for m in mismatches}  # fmt: skip
@@ -618,6 +627,10 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
                      "accounts": [m.as_details() for m in mismatches],
                      "runbook": f"checks/{BALANCE_CACHE_CHECK}"},
         )  # fmt: skip
+    # After the alert: a failure to move checkpoints must never swallow it.
+    if wrong:
+        BalanceCheckpoint.objects.filter(account_id__in=wrong).delete()
+    _checkpoints_advance([v for v in recheck.verified if v.account_id not in wrong])
     return mismatches
 
 
