@@ -383,12 +383,13 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
     The checkpoints and each year's last entry number are read first; then ONE statement reads
     the balance rows, the years' last numbers again and, for each year with entries after the
     account's checkpoint, those entries' lines of the account, so cache, numbers and lines
-    come from one snapshot. A year far behind (or an account without checkpoints) is read
-    through the account's own lines. Checkpoints read a moment earlier may be behind: counting
-    from an older prefix is still exact, because posted lines never change. The checkpoints
-    to write are returned for every account, matching or not: they are totals of lines, not
-    of the cache. What this does not see is a line at or below a checkpoint edited behind the
-    guards' back; callers confirm a mismatch with `balance_mismatches` before alerting.
+    come from one snapshot. A year far behind (more than RECHECK_RANGE_LIMIT entries since) is
+    totalled afresh from the account's own lines. Checkpoints read a moment earlier may be
+    behind: counting from an older prefix is still exact, because posted lines never change.
+    The checkpoints to write are returned for every account, matching or not: they are totals
+    of lines, not of the cache. What this does not see is a line at or below a checkpoint
+    edited behind the guards' back; callers confirm a mismatch with `balance_mismatches`
+    before alerting.
     """
     from finance.models import BalanceCheckpoint
 
@@ -416,35 +417,40 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
     ]
     params: list[Any] = list(ids)
     queried: set[tuple[int, int]] = set()
+    whole: set[tuple[int, int]] = set()  # (account, year) totalled from all its lines instead
     for account_id in ids:
         for year, last in last_before.items():
             through = points.get((account_id, year), (0,))[0]
             if last <= through:
                 continue  # nothing numbered after the checkpoint in that year
             queried.add((account_id, year))
-            if last - through <= RECHECK_RANGE_LIMIT:
-                # A range of the (fiscal_year, number) index: the few entries since.
-                parts.append(
-                    f"""SELECT 'lines', l.account_id, e.fiscal_year, {d_sum}, {c_sum}
-                          FROM finance_journalentry e
-                          JOIN finance_journalline l ON l.entry_id = e.id
-                         WHERE e.fiscal_year = %s AND e.number > %s AND {posted}
-                           AND l.account_id = %s
-                         GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
-                )
-                params += [year, through, account_id]
-            else:
-                # Far behind: the account's own lines (its index), each entry by primary key.
-                entry = "(SELECT {col} FROM finance_journalentry e WHERE e.id = l.entry_id)"
-                parts.append(
-                    f"""SELECT 'lines', l.account_id, %s, {d_sum}, {c_sum}
-                          FROM finance_journalline l
-                         WHERE l.account_id = %s AND {posted_line_sql("l")}
-                           AND {entry.format(col="e.fiscal_year")} = %s
-                           AND {entry.format(col="e.number")} > %s
-                         GROUP BY l.account_id"""  # noqa: S608
-                )
-                params += [year, account_id, year, through]
+            if last - through > RECHECK_RANGE_LIMIT:
+                whole.add((account_id, year))
+                continue
+            # A range of the (fiscal_year, number) index: the few entries since.
+            parts.append(
+                f"""SELECT 'lines', l.account_id, e.fiscal_year, {d_sum}, {c_sum}
+                      FROM finance_journalentry e
+                      JOIN finance_journalline l ON l.entry_id = e.id
+                     WHERE e.fiscal_year = %s AND e.number > %s AND {posted}
+                       AND l.account_id = %s
+                     GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
+            )
+            params += [year, through, account_id]
+    if whole:
+        # Far behind, or never checked: the accounts' own lines through their index, totalled
+        # per year (each line's year looked up by primary key; a join would scan all entries).
+        accounts_whole = sorted({a for a, _ in whole})
+        parts.append(
+            f"""SELECT 'whole', l.account_id,
+                       (SELECT e.fiscal_year FROM finance_journalentry e WHERE e.id = l.entry_id),
+                       {d_sum}, {c_sum}
+                  FROM finance_journalline l
+                 WHERE l.account_id IN ({", ".join(["%s"] * len(accounts_whole))})
+                   AND {posted_line_sql("l")}
+                 GROUP BY l.account_id, 3"""  # noqa: S608
+        )
+        params += accounts_whole
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()
@@ -458,19 +464,26 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
     if stale and _retry:  # a year or a posting appeared between the two reads: once more
         return balance_recheck(account_ids=ids, _retry=False)
     new: dict[tuple[int, int], list[Decimal]] = {}
+    totals: dict[tuple[int, int], list[Decimal]] = {}
     for kind, account_id, year, debit, credit in rows:
-        if kind == "lines":
-            new[(account_id, int(year))] = [dec(debit), dec(credit)]
+        if kind in ("lines", "whole"):
+            target = new if kind == "lines" else totals
+            target[(account_id, int(year))] = [dec(debit), dec(credit)]
     accounts = {a.pk: a for a in Account.objects.filter(pk__in=ids).only("code", "currency")}
     mismatches, verified = [], []
     for account_id in ids:
         debit = credit = Decimal(0)
         for year, last in last_number.items():
-            _, d, c = points.get((account_id, year), (0, Decimal(0), Decimal(0)))
-            d_new, c_new = new.get((account_id, year), (Decimal(0), Decimal(0)))
-            debit, credit = debit + d + d_new, credit + c + c_new
-            if (account_id, year) in queried:
-                verified.append(YearTotals(account_id, year, last, d + d_new, c + c_new))
+            key = (account_id, year)
+            if key in whole:
+                d, c = totals.get(key, (Decimal(0), Decimal(0)))
+            else:
+                _, d, c = points.get(key, (0, Decimal(0), Decimal(0)))
+                d_new, c_new = new.get(key, (Decimal(0), Decimal(0)))
+                d, c = d + d_new, c + c_new
+            debit, credit = debit + d, credit + c
+            if key in queried:
+                verified.append(YearTotals(account_id, year, last, d, c))
         debit, credit = debit.quantize(_PLACES), credit.quantize(_PLACES)
         row = cached.get(account_id)
         if row is None and not debit and not credit:
