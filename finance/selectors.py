@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -469,7 +469,6 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
         if kind in ("lines", "whole"):
             target = new if kind == "lines" else totals
             target[(account_id, int(year))] = [dec(debit), dec(credit)]
-    accounts = {a.pk: a for a in Account.objects.filter(pk__in=ids).only("code", "currency")}
     mismatches, verified = [], []
     for account_id in ids:
         debit = credit = Decimal(0)
@@ -489,11 +488,17 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
         if row is None and not debit and not credit:
             continue  # no balance row and no lines: nothing to compare
         if row != (debit, credit):
-            account = accounts.get(account_id)
             cd, cc = row or (Decimal(0), Decimal(0))
             mismatches.append(BalanceMismatch(
-                account_id=account_id, code=account.code if account else "",
-                currency=account.currency if account else "", has_row=row is not None,
+                account_id=account_id, code="", currency="", has_row=row is not None,
                 cached_debit=cd, cached_credit=cc, computed_debit=debit,
                 computed_credit=credit))  # fmt: skip
+    if mismatches:  # names only when there is something to report (not on every posting)
+        wanted = Account.objects.filter(pk__in=[m.account_id for m in mismatches])
+        named = {pk: (code, cur) for pk, code, cur in wanted.values_list("pk", "code", "currency")}
+        mismatches = [
+            replace(m, code=named.get(m.account_id, ("", ""))[0],
+                    currency=named.get(m.account_id, ("", ""))[1])
+            for m in mismatches
+        ]  # fmt: skip
     return Recheck(mismatches, verified)

@@ -612,8 +612,8 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
     if mismatches:  # an explanation given to the check covers the same difference here too
         prints = {m.account_id: balance_finding(m).fingerprint(BALANCE_CACHE_CHECK)
                   for m in mismatches}  # fmt: skip
-        known = integrity.explained_fingerprints(check_name=BALANCE_CACHE_CHECK,
-                                                 fingerprints=list(prints.values()))  # fmt: skip
+        known = integrity.explanations_in_force(check_name=BALANCE_CACHE_CHECK,
+                                                fingerprints=list(prints.values()))  # fmt: skip
         mismatches = [m for m in mismatches if prints[m.account_id] not in known]
     if mismatches:
         codes = ", ".join(m.code for m in mismatches[:10])
@@ -642,14 +642,14 @@ def _checkpoints_advance(verified: Sequence[selectors.YearTotals]) -> None:
         values = {"through_number": v.through_number, "debit_total": v.debit,
                   "credit_total": v.credit, "verified_at": now}  # fmt: skip
         mine = BalanceCheckpoint.objects.filter(account_id=v.account_id, fiscal_year=v.fiscal_year)
-        if mine.filter(through_number__lt=v.through_number).update(**values) or mine.exists():
+        if mine.filter(through_number__lt=v.through_number).update(**values):
             continue
-        try:
+        try:  # none yet, or one already further on (then the insert is refused)
             with transaction.atomic():
                 BalanceCheckpoint.objects.create(account_id=v.account_id,
                                                  fiscal_year=v.fiscal_year, **values)  # fmt: skip
         except IntegrityError:
-            pass  # another re-check created it first; the next one moves it on
+            pass  # it exists and is as far or further on
 
 
 def journal_entry_approve(*, entry: JournalEntry, actor) -> JournalEntry:

@@ -161,17 +161,17 @@ def tags() -> list[str]:
 def select(*, tags: Iterable[str] = (), names: Iterable[str] = ()) -> list[Check]:
     """Checks with any of `tags` or any of `names`; all of them when both are empty.
 
-    Raises KeyError naming the first unknown tag or check name.
+    Raises KeyError(field, message) for the first unknown tag ("tags") or check ("checks").
     """
     checks = all_checks()
     tags, names = list(tags), list(names)
     known_tags = {c.tag for c in checks.values()}
     for t in tags:
         if t not in known_tags:
-            raise KeyError(f"unknown tag {t!r} (known: {', '.join(sorted(known_tags))})")
+            raise KeyError("tags", f"unknown tag {t!r} (known: {', '.join(sorted(known_tags))})")
     for n in names:
         if n not in checks:
-            raise KeyError(f"unknown check {n!r}")
+            raise KeyError("checks", f"unknown check {n!r}")
     if not tags and not names:
         return list(checks.values())
     return [c for c in checks.values() if c.tag in tags or c.name in names]

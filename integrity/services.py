@@ -1,8 +1,12 @@
 """Integrity services: the dead-letter queue (create, retry, discard, watch the queue) and
 checks (run the registered checks, store runs and findings, alert, explain findings)."""
 
+import json
 import logging
+import time
 import traceback as tb
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib import import_module
 from typing import Any
@@ -399,8 +403,8 @@ def checkrun_create(
     try:
         registry.select(tags=tags, names=checks)
     except KeyError as exc:
-        raise CheckRunError(str(exc.args[0]), fields={"tags" if "tag" in str(exc) else "checks":
-                                                       [str(exc.args[0])]}) from None  # fmt: skip
+        field, message = exc.args
+        raise CheckRunError(message, fields={field: [message]}) from None
     with transaction.atomic():
         run = CheckRun.objects.create(trigger=trigger, triggered_by=actor, tags=tags,
                                       checks=checks, since=since, schedule=schedule)  # fmt: skip
@@ -464,35 +468,25 @@ def checkrun_execute(*, run_id: int) -> CheckRun:
     return run
 
 
-def _snapshot():
+@contextmanager
+def _snapshot() -> Iterator[None]:
     """A read-only REPEATABLE READ transaction on PostgreSQL, so a check that reads with more
     than one statement sees one state even while postings commit; elsewhere a savepoint (a
     failing check must not break an outer transaction), or nothing on SQLite in autocommit,
     where every check statement is its own snapshot and a transaction would take the write
     lock (IMMEDIATE) and stall postings."""
-    from contextlib import nullcontext
-
     if connection.in_atomic_block:
-        return transaction.atomic()
-    if connection.vendor == "postgresql":
-
-        class _RepeatableRead:
-            def __enter__(self):
-                self.atomic = transaction.atomic()
-                self.atomic.__enter__()
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-
-            def __exit__(self, *exc):
-                return self.atomic.__exit__(*exc)
-
-        return _RepeatableRead()
-    return nullcontext()
+        with transaction.atomic():
+            yield
+    elif connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+    else:
+        yield
 
 
 def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -> CheckResult:
-    import time
-
     started = timezone.now()
     t0 = time.perf_counter()
     findings: list[registry.Finding] = []
@@ -506,15 +500,10 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
         error = f"{type(exc).__name__}: {exc}"[:5000]
     duration = int((time.perf_counter() - t0) * 1000)
     warn_at, error_at = check.thresholds
+    prints = [f.fingerprint(check.name) for f in findings]
     with transaction.atomic():
-        known = dict(
-            FindingExplanation.objects.filter(
-                withdrawn_at__isnull=True,
-                check_name=check.name,
-                fingerprint__in=[f.fingerprint(check.name) for f in findings],
-            ).values_list("fingerprint", "pk")
-        )
-        failing = sum(f.count for f in findings if f.fingerprint(check.name) not in known)
+        known = explanations_in_force(check_name=check.name, fingerprints=prints)
+        failing = sum(f.count for f, p in zip(findings, prints, strict=True) if p not in known)
         explained = sum(f.count for f in findings) - failing
         status = CheckStatus.ERROR if error else _outcome(failing, warn_at, error_at)
         result = CheckResult.objects.create(
@@ -530,18 +519,15 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
                     count=f.count, object_type=f.object_type[:100],
                     object_id=str(f.object_id)[:64], key=f.key[:200],
                     details=_jsonable(f.details), sample=_jsonable(f.sample[: ctx.sample_size]),
-                    fingerprint=f.fingerprint(check.name),
-                    explanation_id=known.get(f.fingerprint(check.name)),
+                    fingerprint=p, explanation_id=known.get(p),
                 )
-                for f in findings
+                for f, p in zip(findings, prints, strict=True)
             ]
         )  # fmt: skip
     return result
 
 
 def _jsonable(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value, default=str))
 
 
@@ -621,10 +607,7 @@ def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
     if not reason:
         raise FindingError("A reason is required.", fields={"reason": ["This field is required."]})
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
-    active = FindingExplanation.objects.filter(
-        check_name=finding.check_name, fingerprint=finding.fingerprint, withdrawn_at__isnull=True
-    )
-    if active.exists():
+    if explanations_in_force(check_name=finding.check_name, fingerprints=[finding.fingerprint]):
         raise FindingError(
             "This finding is already explained.", fields={"reason": ["already explained"]}
         )
@@ -665,13 +648,13 @@ def finding_explanation_withdraw(*, finding: Finding, actor) -> Finding:
     return finding
 
 
-def explained_fingerprints(*, check_name: str, fingerprints: list[str]) -> set[str]:
-    """Which of `fingerprints` have an explanation in force (for callers outside a run, such
-    as the real-time re-check)."""
-    return set(
+def explanations_in_force(*, check_name: str, fingerprints: list[str]) -> dict[str, int]:
+    """{fingerprint: explanation id} for those of `fingerprints` explained and not withdrawn:
+    what a run, a new explanation and the real-time re-check all judge by."""
+    return dict(
         FindingExplanation.objects.filter(
             check_name=check_name, fingerprint__in=fingerprints, withdrawn_at__isnull=True
-        ).values_list("fingerprint", flat=True)
+        ).values_list("fingerprint", "pk")
     )
 
 
