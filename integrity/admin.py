@@ -140,10 +140,7 @@ class CheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        checks = selectors.check_status_list()
-        for check in checks:
-            check["trend"] = list(reversed(selectors.check_trend(check_name=check["name"],
-                                                                 limit=20)))  # fmt: skip
+        checks = selectors.check_status_list(trend=20)
         extra_context = {
             **(extra_context or {}),
             "checks": checks,

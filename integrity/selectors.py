@@ -21,18 +21,20 @@ def finding_list() -> QuerySet[Finding]:
     ).order_by("-run_id", "check_name", "id")
 
 
-def check_status_list() -> list[dict[str, Any]]:
-    """Every registered check with its latest result: one indexed lookup per check
-    (check_name, -started_at), a few dozen rows however long the history."""
+def check_status_list(*, trend: int = 0) -> list[dict[str, Any]]:
+    """Every registered check with its latest result, and with `trend` its latest results
+    (oldest first): one indexed lookup per check (check_name, -started_at), a few dozen rows
+    however long the history."""
     from integrity import registry
 
     checks = registry.all_checks()
     fields = ("status", "failing_count", "started_at", "duration_ms", "run_id")
-    last = {
-        name: CheckResult.objects.filter(check_name=name)
-        .order_by("-started_at", "-pk")
-        .values(*fields)
-        .first()
+    recent = {
+        name: list(
+            CheckResult.objects.filter(check_name=name)
+            .order_by("-started_at", "-pk")
+            .values(*fields)[: max(trend, 1)]
+        )
         for name in checks
     }
     return [
@@ -45,7 +47,8 @@ def check_status_list() -> list[dict[str, Any]]:
             "warn_at": c.thresholds[0],
             "error_at": c.thresholds[1],
             "alert": "/".join(c.alert),
-            "last": last.get(c.name),
+            "last": recent[c.name][0] if recent[c.name] else None,
+            **({"trend": recent[c.name][::-1]} if trend else {}),
         }
         for c in checks.values()
     ]
