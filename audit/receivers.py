@@ -35,6 +35,9 @@ ACTIONS: dict[str, str] = {
     "dead_letter.retry_failed": "a dead letter's retry failed (again later, or for good)",
     "dead_letter.discarded": "a dead letter was discarded, with the reason",
     "schedules.synced": "the declared schedules were written (created, updated, deleted)",
+    "schedule.paused": "a scheduled job was paused in the admin",
+    "schedule.resumed": "a paused scheduled job was resumed (its next slot)",
+    "schedule.rescheduled": "a scheduled job's next run was moved (run now, or later)",
     # integrity/services.py (checks)
     "checks.requested": "a check run was requested (trigger, tags, checks, window)",
     "checks.completed": "a check run finished (status and checks per outcome)",

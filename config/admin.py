@@ -6,12 +6,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import router, transaction
-from django_q.admin import FailAdmin, ScheduleAdmin, TaskAdmin
-from django_q.models import Failure, Schedule, Success
+from django_q.admin import FailAdmin, TaskAdmin
+from django_q.models import Failure, Success
 
 from audit.services import audit_record, diff
 from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.models import ApiToken
+from config.roles import ROLE_NAMES, held_permissions
 from config.tokens import api_token_revoke
 
 
@@ -48,13 +49,50 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
 
 
-# Users, groups and django-q2's schedules have no services: the admin writes them directly,
-# so their admins are the stock ones plus the audit trail (config.admin_helpers).
+# Users and groups have no services: the admin writes them directly, so their admins are the
+# stock ones plus the audit trail (config.admin_helpers), confined so that nobody grants more
+# than they hold. django-q2's schedules are in integrity/admin.py.
 
 User = get_user_model()
 
+# Only a superuser grants these: each can hand out any permission at all.
+PRIVILEGE_FIELDS = ("is_superuser", "user_permissions")
+
 
 class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
+    """`admin` manages users and their roles. Someone who is not a superuser:
+
+    - never sees `is_superuser` or direct permissions as fields (shown read-only);
+    - assigns the roles (config/roles.py) and groups whose permissions they hold themselves,
+      never a group a superuser made with more;
+    - changes only users they could have made: never a superuser, never someone with a group
+      they cannot assign or a direct permission they lack (password change included).
+    """
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            fields += PRIVILEGE_FIELDS
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None or request.user.is_superuser:
+            return True
+        if obj.is_superuser:
+            return False
+        assignable = set(assignable_groups(request.user).values_list("pk", flat=True))
+        if not set(obj.groups.values_list("pk", flat=True)) <= assignable:
+            return False
+        direct = obj.user_permissions.values_list("content_type__app_label", "codename")
+        return {f"{a}.{c}" for a, c in direct} <= held_permissions(request.user)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = assignable_groups(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def user_change_password(self, request, id, form_url=""):
         """The password form saves outside save_model: recorded here, in one transaction
         with the change (the trail keeps only that the password changed)."""
@@ -71,16 +109,41 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
         return response
 
 
+def assignable_groups(user):
+    """The groups `user` may hand out: the roles, if they may change users, and any group whose
+    every permission they hold (every group, for a superuser)."""
+    held = held_permissions(user)
+    groups = Group.objects.prefetch_related("permissions__content_type").order_by("name")
+    allowed = [
+        g.pk
+        for g in groups
+        if (g.name in ROLE_NAMES and "auth.change_user" in held)
+        or {f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()} <= held
+    ]
+    return Group.objects.filter(pk__in=allowed).order_by("name")
+
+
 class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
-    pass
+    """Roles are groups defined in code (config/roles.py, written by migrations): only a
+    superuser edits a group, since a group's permissions are permissions granted directly."""
 
+    def has_add_permission(self, request):
+        return request.user.is_superuser
 
-class AuditedScheduleAdmin(AuditedAdminMixin, ScheduleAdmin):
-    pass
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 class AuditedAccessAttemptAdmin(AuditedAdminMixin, AccessAttemptAdmin):
     """Deleting an attempt lifts a lockout: recorded as admin.deleted, with its username."""
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        # django-axes' own action declares no permission: view-only staff would get it.
+        return super().cleanup_expired_attempts(request, queryset)
 
 
 class NoResubmitMixin:
@@ -103,7 +166,6 @@ class QuietTaskAdmin(NoResubmitMixin, TaskAdmin):
 
 
 for model, model_admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin),
-                           (Schedule, AuditedScheduleAdmin),
                            (AccessAttempt, AuditedAccessAttemptAdmin),
                            (Failure, QuietFailAdmin), (Success, QuietTaskAdmin)):  # fmt: skip
     if admin.site.is_registered(model):

@@ -3,6 +3,9 @@
 Apps that add permissions later add a migration that calls `sync_roles` again.
 """
 
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+
 VIEW_FINANCE = [
     "finance.view_account",
     "finance.view_accountbalance",
@@ -110,7 +113,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
-        "auth.change_group",
         "config.view_apitoken",
         "config.delete_apitoken",
         "integrity.view_idempotencykey",
@@ -134,7 +136,20 @@ ROLE_NAMES = tuple(ROLE_PERMISSIONS)
 ROLE_REVOKED: dict[str, list[str]] = {
     # The alerting issue: alerts are for operators and admins only.
     "auditor": ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"],
+    # A group's permissions are granted directly: roles are edited in code, not in the admin.
+    "admin": ["auth.change_group"],
 }
+
+
+def held_permissions(user) -> set[str]:
+    """Every permission `user` holds through groups or directly, active or not ("app.codename";
+    all of them for a superuser). Not Django's get_all_permissions, which is empty for an
+    inactive user: activating one must not grant what the activator lacks."""
+    perms = Permission.objects.all()
+    if not user.is_superuser:
+        perms = perms.filter(Q(user=user) | Q(group__user=user))
+    pairs = perms.values_list("content_type__app_label", "codename").distinct()
+    return {f"{app_label}.{codename}" for app_label, codename in pairs}
 
 
 def revoke_roles(apps, schema_editor) -> None:

@@ -1,12 +1,17 @@
 """Declared schedules: each app lists its jobs in `<app>/schedules.py` as `SCHEDULES`.
 
 `sync_schedules` writes them to django-q2's Schedule table, keyed by name: new ones are
-created, changed ones updated, ones no longer declared deleted. Schedules an operator added
-by hand (functions outside our apps) are left alone, and a schedule an operator paused in the
-admin (repeats = 0) stays paused.
+created, changed ones updated, ones no longer declared deleted. Every field that decides what
+runs (function, arguments, hook, cluster, schedule) is restored to its declaration; only a pause
+(repeats = 0) set in the admin survives. Schedules of functions outside our apps (made in a
+shell) are left alone but named in the result, so that an operator sees them.
+
+The admin may pause, resume and reschedule a schedule (the services below), nothing more: what
+code a job runs is declared here, never typed into a form.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import import_module
 from typing import Any
 
@@ -15,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from audit.services import audit_record
+from audit.services import audit_record, diff, snapshot
 
 OUR_APPS = ("config", "finance", "integrity", "audit", "backups", "monitoring", "alerts")
 
@@ -56,15 +61,21 @@ class SyncResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
 
 
 def _wanted(job: ScheduledJob) -> dict[str, Any]:
+    """Every field that decides what runs, where and when, as the job declares it."""
     return {
         "func": job.func,
+        "args": None,
+        "kwargs": repr(job.kwargs) if job.kwargs else "",
+        "hook": None,
+        "cluster": None,
+        "intended_date_kwarg": None,
         "schedule_type": job.schedule_type,
         "cron": job.cron,
         "minutes": job.minutes,
-        "kwargs": repr(job.kwargs) if job.kwargs else "",
     }
 
 
@@ -86,6 +97,9 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None, audited: bool = Tr
             result.created.append(job.name)
             continue
         changed = [k for k, v in wanted.items() if (getattr(row, k) or None) != (v or None)]
+        if row.repeats not in (0, -1):  # paused (0) or forever (-1); nothing else is declared
+            wanted["repeats"] = -1
+            changed.append("repeats")
         if not changed:
             result.unchanged.append(job.name)
             continue
@@ -100,18 +114,86 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None, audited: bool = Tr
         result.updated.append(job.name)
     declared = {j.name for j in jobs}
     for name, row in existing.items():
-        ours = row.func.split(".", 1)[0] in OUR_APPS
-        if ours and name not in declared:
+        if name in declared:
+            continue
+        if row.func.split(".", 1)[0] in OUR_APPS:
             row.delete()
             result.deleted.append(name)
+        else:
+            result.foreign.append(f"{name or row.pk}: {row.func}")
     if audited and (result.created or result.updated or result.deleted):
         # In metadata, not `changes`: that redacts by key, and job names say "key" innocently.
         audit_record(
             action="schedules.synced",
             object_type=Schedule._meta.label_lower,
-            metadata={"created": result.created, "updated": updated, "deleted": result.deleted},
+            metadata={
+                "created": result.created,
+                "updated": updated,
+                "deleted": result.deleted,
+                **({"foreign": result.foreign} if result.foreign else {}),
+            },
         )
     return result
+
+
+# What the admin may do to a schedule ---------------------------------------------------
+
+
+def next_slot(schedule: Schedule, *, after: datetime) -> datetime:
+    """The schedule's first run time after `after` (cron slots follow the expression)."""
+    if schedule.schedule_type == Schedule.CRON:
+        return schedule.calculate_next_run()
+    slot = schedule.next_run or after
+    while slot <= after:
+        slot = schedule.calculate_next_run(slot)
+    return slot
+
+
+def _schedule_changed(schedule: Schedule, *, before: dict[str, Any], action: str) -> None:
+    audit_record(
+        action=action,
+        obj=schedule,
+        changes=diff(before, snapshot(schedule, ["repeats", "next_run"])),
+        metadata={"name": schedule.name or "", "func": schedule.func},
+    )
+
+
+@transaction.atomic
+def schedule_pause(*, schedule: Schedule) -> Schedule:
+    """Stop a schedule from running (django-q2 skips repeats = 0); sync keeps the pause."""
+    schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    if schedule.repeats == 0:
+        return schedule
+    before = snapshot(schedule, ["repeats", "next_run"])
+    schedule.repeats = 0
+    schedule.save(update_fields=["repeats"])
+    _schedule_changed(schedule, before=before, action="schedule.paused")
+    return schedule
+
+
+@transaction.atomic
+def schedule_resume(*, schedule: Schedule) -> Schedule:
+    """Run a paused schedule again from its next slot (missed runs are not caught up)."""
+    schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    if schedule.repeats != 0:
+        return schedule
+    before = snapshot(schedule, ["repeats", "next_run"])
+    schedule.repeats = -1
+    schedule.next_run = next_slot(schedule, after=timezone.now())
+    schedule.save(update_fields=["repeats", "next_run"])
+    _schedule_changed(schedule, before=before, action="schedule.resumed")
+    return schedule
+
+
+@transaction.atomic
+def schedule_reschedule(*, schedule: Schedule, next_run: datetime) -> Schedule:
+    """Move a schedule's next run (now, to run it at once; or later, to hold it off)."""
+    schedule = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    before = snapshot(schedule, ["repeats", "next_run"])
+    schedule.next_run = next_run
+    schedule.save(update_fields=["next_run"])
+    _schedule_changed(schedule, before=before, action="schedule.rescheduled")
+    return schedule
 
 
 def sync_after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:

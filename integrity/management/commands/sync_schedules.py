@@ -12,6 +12,13 @@ class Command(BaseCommand):
             names = getattr(result, label)
             if names:
                 self.stdout.write(f"{label}: {', '.join(names)}")
+        if result.foreign:
+            self.stdout.write(
+                self.style.WARNING(
+                    "not declared by any app (left alone; delete them unless you made them): "
+                    + ", ".join(result.foreign)
+                )
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"schedules in sync ({len(result.created)} created, {len(result.updated)} "
