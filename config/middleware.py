@@ -1,11 +1,13 @@
-"""Binds the request context for the duration of each request."""
+"""Request plumbing: refuses malformed headers, binds the request context."""
 
 import re
 import uuid
 
 from django.conf import settings
+from django.http import JsonResponse
 
 from config import context
+from config.exceptions import error_body
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -40,3 +42,35 @@ class RequestContextMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+# Header values may hold tabs (RFC 9110) but no other control character. A NUL reaches the
+# database through stored user agents, which PostgreSQL refuses.
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class HeaderSanityMiddleware:
+    """Refuses a request whose header values hold control characters: 400 in the error shape,
+    before any other middleware, authentication or audit code reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        bad = sorted(
+            name.removeprefix("HTTP_").replace("_", "-").title()
+            for name, value in request.META.items()
+            if (name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH"))
+            and isinstance(value, str)
+            and _BAD_HEADER_VALUE.search(value)
+        )
+        if bad:
+            return JsonResponse(
+                error_body(
+                    "header.invalid",
+                    "A header value holds control characters; the request was refused.",
+                    {"headers": bad},
+                ),
+                status=400,
+            )
+        return self.get_response(request)

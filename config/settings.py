@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: control characters in header values are refused before anything reads them.
+    "config.middleware.HeaderSanityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestContextMiddleware",
     "audit.middleware.AuditDenialMiddleware",
@@ -414,3 +416,5 @@ if REST_FRAMEWORK["NUM_PROXIES"]:
     AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 AXES_VERBOSE = False  # no banner on every start
+# Counts and answers whatever the request carries; its own failures never become a 500.
+AXES_HANDLER = "config.lockout.LockoutHandler"

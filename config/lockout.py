@@ -1,0 +1,61 @@
+"""django-axes, made to count and answer whatever a request carries.
+
+A failed login is counted by django-axes and recorded in the audit trail by a receiver of the
+same signal. Neither may turn a refused login into a 500: the status would then tell a
+guesser which password was right (a correct one reaches other code than a wrong one), and the
+attempt would go uncounted. Text that django-axes stores from the request (user agent, path,
+Accept) is stripped of control characters first, and a failure of its bookkeeping is logged
+and contained in a savepoint, so the other receivers and the answer go on.
+"""
+
+import logging
+import re
+
+from axes.handlers.database import AxesDatabaseHandler
+from django.db import DatabaseError, transaction
+
+logger = logging.getLogger("ledgerguard.auth")
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def without_control_characters(value: str) -> str:
+    return CONTROL_CHARACTERS.sub("\ufffd", value)
+
+
+def _clean(request) -> None:
+    for name in ("axes_user_agent", "axes_path_info", "axes_http_accept"):
+        value = getattr(request, name, None)
+        if isinstance(value, str):
+            setattr(request, name, without_control_characters(value))
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    def get_failures(self, request, credentials=None) -> int:
+        _clean(request)
+        return super().get_failures(request, credentials)
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+        if request is not None:
+            _clean(request)
+        try:
+            with transaction.atomic():
+                super().user_login_failed(sender, credentials, request, **kwargs)
+        except (DatabaseError, ValueError):
+            logger.exception("django-axes could not count a failed login")
+
+    def user_logged_in(self, sender, request, user, **kwargs):
+        _clean(request)
+        try:
+            with transaction.atomic():
+                super().user_logged_in(sender, request, user, **kwargs)
+        except (DatabaseError, ValueError):
+            logger.exception("django-axes could not log a login")
+
+    def user_logged_out(self, sender, request, user, **kwargs):
+        _clean(request)
+        try:
+            with transaction.atomic():
+                super().user_logged_out(sender, request, user, **kwargs)
+        except (DatabaseError, ValueError):
+            logger.exception("django-axes could not log a logout")
