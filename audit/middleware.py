@@ -8,7 +8,8 @@ import logging
 
 from django.db import DatabaseError
 
-from audit.services import REDACTED, SENSITIVE, audit_record
+from audit.services import REDACTED, SENSITIVE, audit_record_repeatable
+from config import context
 
 logger = logging.getLogger("ledgerguard.audit")
 
@@ -31,8 +32,15 @@ class AuditDenialMiddleware:
         response = self.get_response(request)
         if response.status_code == 403:
             metadata = {"method": request.method, "path": _safe_path(request), "status": 403}
+            ctx = context.current()
+            user = ctx.user if ctx else None
             try:
-                audit_record(action="access.denied", metadata=metadata)
+                audit_record_repeatable(
+                    action="access.denied",
+                    reason="access.denied",
+                    who=f"#{user.pk}" if user is not None else "anonymous",
+                    metadata=metadata,
+                )
             except DatabaseError:
                 # The request is refused either way; a 500 in place of the 403 would help no one.
                 logger.exception("Could not record a permission denial: %s", metadata)

@@ -114,3 +114,32 @@ class Verification(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class RepeatCounter(models.Model):
+    """Repeats of an event anyone can cause at will (a bogus token, a refused login, a denied
+    request), per address and reason in a fixed window. The first few are recorded in full;
+    the rest are only counted here, and the window's count becomes one summary event when it
+    closes (`audit.services.repeats_summarize`). Not part of the trail: rows go once summed up.
+    """
+
+    reason = models.CharField(max_length=100)
+    ip = models.CharField(max_length=45, blank=True)
+    window_start = models.DateTimeField()
+    recorded = models.PositiveIntegerField(default=0)
+    suppressed = models.PositiveIntegerField(default=0)
+    by = models.JSONField(default=dict, blank=True)  # {username or "#user id": count}
+    first_suppressed_at = models.DateTimeField(null=True, blank=True)
+    last_suppressed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reason", "ip", "window_start"], name="audit_repeat_one_per_window"
+            )
+        ]
+        indexes = [models.Index(fields=["window_start"], name="audit_repeat_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.reason} from {self.ip or 'unknown'} at {self.window_start:%H:%M}"

@@ -10,7 +10,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth import signals
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_repeatable
 
 ACTIONS: dict[str, str] = {
     # finance/services.py
@@ -69,6 +69,9 @@ ACTIONS: dict[str, str] = {
     "attempt while the lockout lasts",
     # audit/middleware.py
     "access.denied": "a request was answered 403 (permission, CSRF)",
+    # audit/services.py audit_record_repeatable: repeats anyone can cause are counted
+    "audit.repeats_summarized": "failed logins, lockouts or denials from one address beyond "
+    "AUDIT_REPEAT_LIMIT in a window, counted (reason, address, window, count, by whom)",
     # config/admin_helpers.py AuditedAdminMixin: models without a service
     "admin.added": "an object was added in the admin (its values)",
     "admin.changed": "an object was changed in the admin (before and after, m2m added/removed)",
@@ -93,12 +96,22 @@ def on_logout(sender, request, user, **kwargs) -> None:
 def on_login_failed(sender, credentials: dict[str, Any], request=None, **kwargs) -> None:
     # Only the name that was tried: the credentials also hold the (masked) password.
     username = str(credentials.get("username", ""))[:150]
-    audit_record(action="auth.login_failed", metadata={"username": username, "method": "password"})
+    audit_record_repeatable(
+        action="auth.login_failed",
+        reason="auth.login_failed:password",
+        who=username,
+        metadata={"username": username, "method": "password"},
+    )
 
 
 def on_lockout(sender, request=None, username: str | None = None, ip_address=None, **kwargs):
-    audit_record(action="auth.lockout",
-                 metadata={"username": str(username or "")[:150], "ip": ip_address})  # fmt: skip
+    name = str(username or "")[:150]
+    audit_record_repeatable(
+        action="auth.lockout",
+        reason="auth.lockout",
+        who=name,
+        metadata={"username": name, "ip": ip_address},
+    )
 
 
 def connect() -> None:

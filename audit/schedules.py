@@ -18,4 +18,12 @@ SCHEDULES = [
         cron=settings.AUDIT_VERIFY_CRON,
         description="Verify the whole audit chain and its checkpoints; alert when broken.",
     ),
+    ScheduledJob(
+        name="audit.summarize_repeats",
+        func="audit.tasks.summarize_repeats",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        description="Write one summary event per closed window of counted repeats (bogus "
+        "tokens, refused logins, denied requests).",
+    ),
 ]

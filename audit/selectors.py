@@ -117,6 +117,7 @@ def audit_user_activity(
         Q(action="auth.login_failed") & (tried | Q(actor_id=user_id))
     )
     lockouts = AuditEvent.objects.filter(window, tried, action="auth.lockout")
+    counted = _counted_repeats(window, username=username, user_id=user_id)
     return {
         "user_id": user_id,
         "username": username,
@@ -129,10 +130,27 @@ def audit_user_activity(
         "by_day": list(by_day),
         "distinct_ips": addresses.distinct().count(),
         "ips": list(ips),
-        "failed_logins": failures.count(),
-        "lockouts": lockouts.count(),
-        "access_denials": own.filter(action="access.denied").count(),
+        "failed_logins": failures.count() + counted["auth.login_failed:password"],
+        "lockouts": lockouts.count() + counted["auth.lockout"],
+        "access_denials": own.filter(action="access.denied").count() + counted["access.denied"],
     }
+
+
+def _counted_repeats(window: Q, *, username: str | None, user_id: int) -> dict[str, int]:
+    """Repeats only counted in `audit.repeats_summarized` events, for one user, by reason.
+    Few such events exist (one per address, reason and window), so they are summed here."""
+    names = {
+        "access.denied": f"#{user_id}",
+        "auth.login_failed:password": username,
+        "auth.lockout": username,
+    }
+    counted = dict.fromkeys(names, 0)
+    summaries = AuditEvent.objects.filter(window, action="audit.repeats_summarized")
+    for metadata in summaries.values_list("metadata", flat=True).iterator():
+        reason, by = metadata.get("reason"), metadata.get("by") or {}
+        if reason in names and names[reason] is not None:
+            counted[reason] += int(by.get(names[reason], 0))
+    return counted
 
 
 def audit_verify_range_size(*, from_id: int | None = None, to_id: int | None = None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -31,7 +31,14 @@ from audit.canonical import (
     format_time,
     normalize,
 )
-from audit.models import AuditEvent, ChainHead, Checkpoint, Verification, VerificationStatus
+from audit.models import (
+    AuditEvent,
+    ChainHead,
+    Checkpoint,
+    RepeatCounter,
+    Verification,
+    VerificationStatus,
+)
 from config import context
 from config.exceptions import DomainError
 
@@ -127,6 +134,98 @@ def audit_record(
     connection.audit_hold(content)
     if connection.only_test_blocks_open():
         connection.audit_flush()
+
+
+# Repeats anyone can cause ------------------------------------------------------
+
+REPEAT_BY_LIMIT = 20  # names kept per window; the rest count under "(others)"
+
+
+def _window_start(now: dt.datetime) -> dt.datetime:
+    seconds = settings.AUDIT_REPEAT_WINDOW_MINUTES * 60
+    return dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
+
+
+def audit_record_repeatable(
+    *,
+    action: str,
+    reason: str,
+    who: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    actor: Any = None,
+) -> bool:
+    """Record an event that an outsider can cause at will (a bogus token, a refused login, a
+    denied request), bounded: per client address and `reason`, the first AUDIT_REPEAT_LIMIT in
+    each AUDIT_REPEAT_WINDOW_MINUTES window are recorded in full; later ones are only counted,
+    by `who` (the username tried, or the user), and written as one `audit.repeats_summarized`
+    event when the window has closed. True when this one was recorded in full.
+
+    Anyone could otherwise grow the append-only trail without limit. Runs in its own
+    transaction when called outside one.
+    """
+    ctx = context.current()
+    ip = ((ctx.ip or "") if ctx else "")[:45]
+    now = timezone.now()
+    key = {"reason": reason[:100], "ip": ip, "window_start": _window_start(now)}
+    with transaction.atomic():
+        counter = RepeatCounter.objects.select_for_update().filter(**key).first()
+        if counter is None:
+            try:
+                with transaction.atomic():  # a concurrent first repeat may win the insert
+                    counter = RepeatCounter.objects.create(**key)
+            except IntegrityError:
+                counter = RepeatCounter.objects.select_for_update().get(**key)
+        if counter.recorded < settings.AUDIT_REPEAT_LIMIT:
+            counter.recorded += 1
+            counter.save(update_fields=["recorded"])
+            audit_record(action=action, metadata=metadata, actor=actor)
+            return True
+        label = str(who)[:150] or "(unknown)"
+        if label not in counter.by and len(counter.by) >= REPEAT_BY_LIMIT:
+            label = "(others)"
+        counter.by[label] = counter.by.get(label, 0) + 1
+        counter.suppressed += 1
+        counter.first_suppressed_at = counter.first_suppressed_at or now
+        counter.last_suppressed_at = now
+        counter.save(
+            update_fields=["by", "suppressed", "first_suppressed_at", "last_suppressed_at"]
+        )
+        return False
+
+
+def repeats_summarize(*, now: dt.datetime | None = None) -> int:
+    """Write one `audit.repeats_summarized` event per closed window that counted repeats, and
+    drop the closed windows' counters. Safe to run twice; returns the events written."""
+    now = now or timezone.now()
+    closed_before = _window_start(now)
+    written = 0
+    with transaction.atomic():
+        counters = list(
+            RepeatCounter.objects.select_for_update()
+            .filter(window_start__lt=closed_before)
+            .order_by("pk")[:1000]
+        )
+        for counter in counters:
+            if not counter.suppressed:
+                continue
+            end = counter.window_start + dt.timedelta(minutes=settings.AUDIT_REPEAT_WINDOW_MINUTES)
+            audit_record(
+                action="audit.repeats_summarized",
+                metadata={
+                    "reason": counter.reason,
+                    "ip": counter.ip or None,
+                    "window_start": counter.window_start,
+                    "window_end": end,
+                    "recorded": counter.recorded,
+                    "count": counter.suppressed,
+                    "by": counter.by,
+                    "first_at": counter.first_suppressed_at,
+                    "last_at": counter.last_suppressed_at,
+                },
+            )
+            written += 1
+        RepeatCounter.objects.filter(pk__in=[c.pk for c in counters]).delete()
+    return written
 
 
 # Checkpoints ----------------------------------------------------------------

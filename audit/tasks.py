@@ -27,3 +27,7 @@ def verify_chain(
 ) -> dict:
     verification = services.chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
     return {"status": verification.status, "first_bad_id": verification.first_bad_id}
+
+
+def summarize_repeats() -> int:
+    return services.repeats_summarize()

@@ -376,6 +376,11 @@ AUDIT_VERIFY_CRON = env.str("AUDIT_VERIFY_CRON", default="30 2 * * *")
 AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
 # The check audit.verification_recent fails when no full verification passed this recently.
 AUDIT_VERIFY_MAX_AGE_HOURS = env.int("AUDIT_VERIFY_MAX_AGE_HOURS", default=26)
+# Events anyone can cause at will (bogus tokens, refused logins, denied requests): per client
+# address and reason, this many per window are recorded in full; the rest are counted and
+# written as one summary event when the window closes.
+AUDIT_REPEAT_LIMIT = env.int("AUDIT_REPEAT_LIMIT", default=5)
+AUDIT_REPEAT_WINDOW_MINUTES = env.int("AUDIT_REPEAT_WINDOW_MINUTES", default=10)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 
