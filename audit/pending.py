@@ -4,7 +4,10 @@ A service records its event wherever it likes; the event is held on the database
 (with the savepoints that were open, so rolling a savepoint back drops its events) and written
 by `commit()`: lock the chain head, number and hash the events, insert them, move the head,
 commit. The head lock is held only for that instant, so audited transactions that touch
-unrelated rows do not queue behind each other, and no lock order can deadlock on it.
+unrelated rows do not queue behind each other. It must be the last lock a transaction takes:
+checks that would otherwise run at COMMIT (PostgreSQL's deferred foreign keys and constraint
+triggers) are run first (`audit_before_append`), or they could wait, holding the head, for a
+row whose holder waits for the head.
 
 Under Django's TestCase nothing ever commits, so the events are written when the outermost
 block that is not the test's own is left, which is where the commit would have been.
@@ -55,7 +58,13 @@ class AuditConnectionMixin:
     def only_test_blocks_open(self) -> bool:
         return bool(self.atomic_blocks) and all(b._from_testcase for b in self.atomic_blocks)
 
+    def audit_before_append(self) -> None:
+        """Take, before the chain head, every lock the commit would take after it (engines
+        with deferred constraints override this)."""
+
     def commit(self):
+        if self.audit_pending:
+            self.audit_before_append()
         self.audit_flush()
         super().commit()
 
