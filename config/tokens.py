@@ -54,15 +54,33 @@ def api_token_create(
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: Any = None, reason: str = "") -> ApiToken:
     """Revoke at once; `actor` defaults to the request's user."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(action="api_token.revoked", obj=token, actor=actor,
-                     object_repr=_repr(token),
-                     metadata={"user": token.user_id, "name": token.name})  # fmt: skip
+        metadata = {"user": token.user_id, "name": token.name}
+        if reason:
+            metadata["reason"] = reason
+        audit_record(
+            action="api_token.revoked",
+            obj=token,
+            actor=actor,
+            object_repr=_repr(token),
+            metadata=metadata,
+        )
     return token
+
+
+@transaction.atomic
+def api_tokens_revoke_for_user(*, user: Any, reason: str, actor: Any = None) -> int:
+    """Revoke every live token of `user` (a changed password, a deactivated account);
+    returns how many were revoked."""
+    live = ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True)
+    tokens = list(live.order_by("pk"))
+    for token in tokens:
+        api_token_revoke(token=token, actor=actor, reason=reason)
+    return len(tokens)
 
 
 def _repr(token: ApiToken) -> str:

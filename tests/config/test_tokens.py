@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from config.models import ApiToken
 from config.tokens import api_token_create
 from tests.factories import PASSWORD
@@ -112,3 +113,65 @@ def test_admin_revokes_token(client, db, admin_user, clerk):
     client.force_login(admin_user)
     client.post("/admin/config/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+
+
+# A changed password ends the tokens issued under the old one --------------------------------
+
+
+def test_a_changed_password_revokes_the_users_tokens(db, clerk, approver):
+    _, mine = api_token_create(user=clerk, name="laptop")
+    _, other = api_token_create(user=approver, name="ci")
+    clerk.set_password("a-completely-new-passphrase")
+    clerk.save()
+    assert bearer(mine).get("/api/v1/accounts/").status_code == 401
+    assert bearer(other).get("/api/v1/accounts/").status_code == 200
+    event = AuditEvent.objects.get(action="api_token.revoked")
+    assert event.metadata["reason"] == "password_changed"
+
+
+def test_changing_your_password_in_the_admin_revokes_your_tokens(client, db, make_user):
+    user = make_user("finance_clerk", username="pat", is_staff=True)
+    _, raw = api_token_create(user=user, name="script")
+    client.force_login(user)
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "Another-long-passphrase-42",
+            "new_password2": "Another-long-passphrase-42",
+        },
+    )
+    assert response.status_code == 302
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+    assert AuditEvent.objects.filter(action="auth.password_changed").count() == 1
+
+
+def test_an_admin_setting_a_password_revokes_that_users_tokens(client, db, admin_user, clerk):
+    _, raw = api_token_create(user=clerk, name="script")
+    client.force_login(admin_user)
+    response = client.post(
+        f"/admin/auth/user/{clerk.pk}/password/",
+        {
+            "password1": "Reset-by-the-admin-2026",
+            "password2": "Reset-by-the-admin-2026",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+
+
+def test_a_hash_upgrade_on_login_is_not_a_password_change(db, clerk, settings):
+    from django.contrib.auth.hashers import make_password
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    clerk.password = make_password(PASSWORD, hasher="md5")
+    clerk.save(update_fields=["password"])
+    _, raw = api_token_create(user=clerk, name="t")
+    assert clerk.check_password(PASSWORD)  # rehashed with PBKDF2 and saved
+    clerk.refresh_from_db()
+    assert clerk.password.startswith("pbkdf2_")
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 200
