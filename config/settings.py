@@ -279,9 +279,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"}},
+    "handlers": {
+        # The filter here too: it also reaches django.security.* (a 400 for a bad Host header).
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_error"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) printed every django.* record a second
+        # time next to the root's; the root's console is the one place records are written.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["client_error"]},
         "django.db.backends": {"level": "WARNING"},
         # django-health-check logs a traceback for every failing component on every probe;
         # the probe's answer says it already (unexpected errors in a check still log).
