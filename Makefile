@@ -1,6 +1,7 @@
 # Ledgerguard developer commands.
 #
 #   make run          migrate, seed the demo company, start web + worker
+#   make serve        the production processes on this machine: gunicorn + worker, DEBUG off
 #   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
@@ -10,7 +11,7 @@
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
-# Variables: PORT (make run, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
+# Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
 # or PYTEST_ARGS="-n auto"), PYTHON (interpreter used to create .venv, default python3).
 
 SHELL := /bin/bash
@@ -39,7 +40,16 @@ test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_K
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
 
-.PHONY: help venv install install-run install-test run test test-sqlite test-postgres \
+# `make serve` tries the production form locally: DEBUG off, the local keys from var/ (made
+# here if missing), plain HTTP on 127.0.0.1 (hence cookies without the Secure flag).
+serve: export DEBUG = 0
+serve: export SECRET_KEY ?= $(shell cat var/secret_key 2>/dev/null)
+serve: export AUDIT_SIGNING_KEY ?= $(shell cat var/audit_signing_key 2>/dev/null)
+serve: export SESSION_COOKIE_SECURE ?= 0
+serve: export CSRF_COOKIE_SECURE ?= 0
+serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
+
+.PHONY: help venv install install-run install-test run serve test test-sqlite test-postgres \
 	check lint format clean bench
 
 help:
@@ -92,6 +102,23 @@ run: install-run var
 	@echo "================================================================================"
 	@echo
 	LEDGERGUARD_PORT=$(PORT) exec $(HONCHO) start -f Procfile -e /dev/null -p $(PORT)
+
+# Local keys for `make serve`, in the files that settings generate with DEBUG on.
+var/secret_key var/audit_signing_key: | var
+	umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+# Procfile.production's release step, then its web (gunicorn) and worker processes; honcho
+# sets PORT for web from -p. The Procfile names plain `gunicorn`, as a deployment has it on PATH.
+serve: install-run var var/secret_key var/audit_signing_key
+	scripts/release.sh
+	@echo
+	@echo "================================================================================"
+	@echo "  Ledgerguard (gunicorn, DEBUG off) is running at http://127.0.0.1:$(PORT)/"
+	@echo "  Stop with Ctrl-C."
+	@echo "================================================================================"
+	@echo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(HONCHO) start -f Procfile.production \
+		-e /dev/null -p $(PORT) web worker
 
 # --- quality -------------------------------------------------------------------
 

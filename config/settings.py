@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # runserver leaves static files to WhiteNoise too, as in production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -73,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, Swagger UI, ReDoc) answered here, before any other work (WhiteNoise).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestContextMiddleware",
     "audit.middleware.AuditDenialMiddleware",
     "monitoring.middleware.ErrorCaptureMiddleware",
@@ -172,6 +176,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Hashed, compressed names from `collectstatic`'s manifest, cached for a year by browsers; pages
+# fail until collectstatic has run, so local use (DEBUG) and tests (envdefaults) do without.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
 
 # Email -----------------------------------------------------------------------
 
@@ -401,10 +408,15 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 HEALTH_READY_REQUIRE_SCHEDULER = env.bool("HEALTH_READY_REQUIRE_SCHEDULER", default=False)
 # Probes and load balancers speak plain HTTP to the instance: never redirect them to HTTPS.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
-# Django's two defaults, spelled out, and where backups go; readiness checks it takes a file.
+# Uploads, static files (WhiteNoise's manifest storage, see STATIC_MANIFEST) and where backups
+# go; readiness checks the backups location takes a file.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
     "backups": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": BACKUP_DIR},

@@ -5,3 +5,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "ledgerguard-test-only-insecure-key-do-not-use-in-production")
 os.environ.setdefault("AUDIT_SIGNING_KEY", "ledgerguard-test-only-audit-signing-key")
 os.environ.setdefault("AUDIT_ALLOW_FLUSH", "1")
+# Pages name static files as they are, without collectstatic's manifest (production's hashed
+# names; tests/e2e/test_gunicorn.py runs with them).
+os.environ.setdefault("STATIC_MANIFEST", "0")
