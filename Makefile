@@ -2,6 +2,8 @@
 #
 #   make run          migrate, seed the demo company, start web + worker
 #   make serve        the production processes on this machine: gunicorn + worker, DEBUG off
+#   make local-use    mark this checkout for local use: manage.py commands run by hand get
+#                     DEBUG=1 like `make run` (which does this itself)
 #   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
@@ -32,10 +34,11 @@ BENCH_ARGS ?=
 SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 
 # Settings refuse to start with DEBUG off and no SECRET_KEY (as they should in
-# production). Tests, `manage.py check` and benchmarks run with DEBUG off, so
-# give them a throwaway key unless the caller brought one.
+# production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
+# checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
 test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres check bench: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
@@ -49,7 +52,7 @@ serve: export SESSION_COOKIE_SECURE ?= 0
 serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
-.PHONY: help venv install install-run install-test run serve test test-sqlite test-postgres \
+.PHONY: help venv install install-run install-test local-use run serve test test-sqlite test-postgres \
 	check lint format clean bench
 
 help:
@@ -87,7 +90,14 @@ var:
 # `-e /dev/null`: honcho would otherwise read ./.env into web and worker but
 # not into the migrate/seed steps above, which would then disagree (settings
 # read only the real environment).
-run: install-run var
+# The mark that config/settings.py reads: DEBUG on unless the environment sets it, in this
+# folder only (a copy of var/ elsewhere is not marked). Rewritten each time, in case it moved.
+local-use: var
+	@printf '%s\n' '# Written by make run (make local-use): this checkout is for local use, so' \
+		'# DEBUG is on unless the environment sets it. Delete this file to undo.' \
+		'checkout=$(CURDIR)' > var/local-use
+
+run: install-run var local-use
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py sync_schedules

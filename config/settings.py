@@ -17,7 +17,24 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=False)
+
+def _marked_for_local_use() -> bool:
+    """`make run` marks its checkout for local use in var/local-use (ignored by git), so that
+    commands run there by hand get the server's DEBUG=1 without exporting it. The mark names
+    the checkout's folder: a copy of var/ elsewhere (an image built from this folder) is not
+    marked."""
+    try:
+        text = (VAR_DIR / "local-use").read_text()
+    except OSError:
+        return False
+    folders = [
+        line[len("checkout=") :] for line in text.splitlines() if line.startswith("checkout=")
+    ]
+    return bool(folders) and Path(folders[-1]).resolve() == BASE_DIR
+
+
+# Off unless set, or unless `make run` marked this checkout for local use (the environment wins).
+DEBUG = env.bool("DEBUG", default=_marked_for_local_use())
 
 
 def _local_secret(name: str) -> str:
@@ -39,7 +56,8 @@ def _secret_key() -> str:
             "SECRET_KEY is not set. Ledgerguard refuses to start with DEBUG off and no "
             "SECRET_KEY: set SECRET_KEY to a long random value (for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=1 "
-            "for local use, where a key is generated once into var/secret_key."
+            "for local use, where a key is generated once into var/secret_key (`make run` "
+            "does, and marks the checkout so that manage.py commands run there do too)."
         )
     return _local_secret("secret_key")
 
