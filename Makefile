@@ -1,6 +1,9 @@
 # Ledgerguard developer commands.
 #
 #   make run          migrate, seed the demo company, start web + worker
+#   make serve        the production processes on this machine: gunicorn + worker, DEBUG off
+#   make local-use    mark this checkout for local use: manage.py commands run by hand get
+#                     DEBUG=1 like `make run` (which does this itself)
 #   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
@@ -10,7 +13,7 @@
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
-# Variables: PORT (make run, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
+# Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
 # or PYTEST_ARGS="-n auto"), PYTHON (interpreter used to create .venv, default python3).
 
 SHELL := /bin/bash
@@ -31,15 +34,25 @@ BENCH_ARGS ?=
 SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 
 # Settings refuse to start with DEBUG off and no SECRET_KEY (as they should in
-# production). Tests, `manage.py check` and benchmarks run with DEBUG off, so
-# give them a throwaway key unless the caller brought one.
+# production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
+# checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
 test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres check bench: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
 
-.PHONY: help venv install install-run install-test run test test-sqlite test-postgres \
+# `make serve` tries the production form locally: DEBUG off, the local keys from var/ (made
+# here if missing), plain HTTP on 127.0.0.1 (hence cookies without the Secure flag).
+serve: export DEBUG = 0
+serve: export SECRET_KEY ?= $(shell cat var/secret_key 2>/dev/null)
+serve: export AUDIT_SIGNING_KEY ?= $(shell cat var/audit_signing_key 2>/dev/null)
+serve: export SESSION_COOKIE_SECURE ?= 0
+serve: export CSRF_COOKIE_SECURE ?= 0
+serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
+
+.PHONY: help venv install install-run install-test local-use run serve test test-sqlite test-postgres \
 	check lint format clean bench
 
 help:
@@ -77,7 +90,14 @@ var:
 # `-e /dev/null`: honcho would otherwise read ./.env into web and worker but
 # not into the migrate/seed steps above, which would then disagree (settings
 # read only the real environment).
-run: install-run var
+# The mark that config/settings.py reads: DEBUG on unless the environment sets it, in this
+# folder only (a copy of var/ elsewhere is not marked). Rewritten each time, in case it moved.
+local-use: var
+	@printf '%s\n' '# Written by make run (make local-use): this checkout is for local use, so' \
+		'# DEBUG is on unless the environment sets it. Delete this file to undo.' \
+		'checkout=$(CURDIR)' > var/local-use
+
+run: install-run var local-use
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py sync_schedules
@@ -92,6 +112,23 @@ run: install-run var
 	@echo "================================================================================"
 	@echo
 	LEDGERGUARD_PORT=$(PORT) exec $(HONCHO) start -f Procfile -e /dev/null -p $(PORT)
+
+# Local keys for `make serve`, in the files that settings generate with DEBUG on.
+var/secret_key var/audit_signing_key: | var
+	umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+# Procfile.production's release step, then its web (gunicorn) and worker processes; honcho
+# sets PORT for web from -p. The Procfile names plain `gunicorn`, as a deployment has it on PATH.
+serve: install-run var var/secret_key var/audit_signing_key
+	scripts/release.sh
+	@echo
+	@echo "================================================================================"
+	@echo "  Ledgerguard (gunicorn, DEBUG off) is running at http://127.0.0.1:$(PORT)/"
+	@echo "  Stop with Ctrl-C."
+	@echo "================================================================================"
+	@echo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(HONCHO) start -f Procfile.production \
+		-e /dev/null -p $(PORT) web worker
 
 # --- quality -------------------------------------------------------------------
 

@@ -17,7 +17,24 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=False)
+
+def _marked_for_local_use() -> bool:
+    """`make run` marks its checkout for local use in var/local-use (ignored by git), so that
+    commands run there by hand get the server's DEBUG=1 without exporting it. The mark names
+    the checkout's folder: a copy of var/ elsewhere (an image built from this folder) is not
+    marked."""
+    try:
+        text = (VAR_DIR / "local-use").read_text()
+    except OSError:
+        return False
+    folders = [
+        line[len("checkout=") :] for line in text.splitlines() if line.startswith("checkout=")
+    ]
+    return bool(folders) and Path(folders[-1]).resolve() == BASE_DIR
+
+
+# Off unless set, or unless `make run` marked this checkout for local use (the environment wins).
+DEBUG = env.bool("DEBUG", default=_marked_for_local_use())
 
 
 def _local_secret(name: str) -> str:
@@ -39,7 +56,8 @@ def _secret_key() -> str:
             "SECRET_KEY is not set. Ledgerguard refuses to start with DEBUG off and no "
             "SECRET_KEY: set SECRET_KEY to a long random value (for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=1 "
-            "for local use, where a key is generated once into var/secret_key."
+            "for local use, where a key is generated once into var/secret_key (`make run` "
+            "does, and marks the checkout so that manage.py commands run there do too)."
         )
     return _local_secret("secret_key")
 
@@ -54,6 +72,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # runserver leaves static files to WhiteNoise too, as in production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -75,6 +95,8 @@ MIDDLEWARE = [
     # First: control characters in header values are refused before anything reads them.
     "config.middleware.HeaderSanityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, Swagger UI, ReDoc) answered here, before any other work (WhiteNoise).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestContextMiddleware",
     "audit.middleware.AuditDenialMiddleware",
     "monitoring.middleware.ErrorCaptureMiddleware",
@@ -176,6 +198,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Hashed, compressed names from `collectstatic`'s manifest, cached for a year by browsers; pages
+# fail until collectstatic has run, so local use (DEBUG) and tests (envdefaults) do without.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
 
 # Email -----------------------------------------------------------------------
 
@@ -283,9 +308,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"}},
+    "handlers": {
+        # The filter here too: it also reaches django.security.* (a 400 for a bad Host header).
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_error"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) printed every django.* record a second
+        # time next to the root's; the root's console is the one place records are written.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["client_error"]},
         "django.db.backends": {"level": "WARNING"},
         # django-health-check logs a traceback for every failing component on every probe;
         # the probe's answer says it already (unexpected errors in a check still log).
@@ -398,10 +435,15 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 HEALTH_READY_REQUIRE_SCHEDULER = env.bool("HEALTH_READY_REQUIRE_SCHEDULER", default=False)
 # Probes and load balancers speak plain HTTP to the instance: never redirect them to HTTPS.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
-# Django's two defaults, spelled out, and where backups go; readiness checks it takes a file.
+# Uploads, static files (WhiteNoise's manifest storage, see STATIC_MANIFEST) and where backups
+# go; readiness checks the backups location takes a file.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
     "backups": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": BACKUP_DIR},

@@ -286,6 +286,12 @@ class JournalEntryAdmin(ViewOnlyHistoryAdmin):
             return "multi-currency" if entry.currency_count else "-"
         return money.format_amount(entry.debit_total, entry.first_currency)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.number is not None:
+            # A number alone does not say whether the entry stands or was reversed.
+            context["subtitle"] = f"{obj} ({obj.get_status_display()})"
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def _editable(self, request, obj) -> bool:
         # Posted, pending and reversed entries are read-only; a draft belongs to its creator.
         return obj is None or (

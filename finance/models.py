@@ -238,7 +238,8 @@ class JournalEntry(models.Model):
         indexes = [models.Index(fields=["status", "entry_date"])]
 
     def __str__(self) -> str:
-        return self.display_number or f"Draft #{self.pk}"
+        # Numbered when posted; before that the status names it ("Pending approval #12").
+        return self.display_number or f"{self.get_status_display()} #{self.pk}"
 
     @property
     def display_number(self) -> str:

@@ -2,6 +2,11 @@
 
 import os
 
+# Tests run with DEBUG off, also in a checkout that `make run` marked for local use.
+os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "ledgerguard-test-only-insecure-key-do-not-use-in-production")
 os.environ.setdefault("AUDIT_SIGNING_KEY", "ledgerguard-test-only-audit-signing-key")
 os.environ.setdefault("AUDIT_ALLOW_FLUSH", "1")
+# Pages name static files as they are, without collectstatic's manifest (production's hashed
+# names; tests/e2e/test_gunicorn.py runs with them).
+os.environ.setdefault("STATIC_MANIFEST", "0")

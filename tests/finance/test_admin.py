@@ -165,3 +165,37 @@ def test_owner_edits_draft_lines_in_the_admin(clerk_client, ledger, clerk):
         (ledger.expense.pk, Decimal("7.00")),
         (ledger.cash.pk, Decimal("7.00")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("state", "title"),
+    [
+        ("draft", "Draft #{pk}"),
+        ("pending", "Pending approval #{pk}"),
+        ("posted", "{number} (Posted)"),
+        ("reversed", "{number} (Reversed)"),
+    ],
+)
+def test_entry_page_is_titled_by_its_status(client, ledger, clerk, approver, state, title):
+    from finance import services
+    from tests.conftest import line
+
+    entry = services.journal_entry_create(
+        entry_date=ledger.today, description="Titled", created_by=clerk,
+        lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
+    )  # fmt: skip
+    if state != "draft":
+        services.journal_entry_submit(entry=entry, actor=clerk)
+    if state in ("posted", "reversed"):
+        entry = services.journal_entry_approve(entry=entry, actor=approver)
+    if state == "reversed":
+        services.journal_entry_reverse(entry=entry, actor=approver)
+    entry.refresh_from_db()
+    assert entry.status == {"pending": EntryStatus.PENDING_APPROVAL}.get(state, state)
+    expected = title.format(pk=entry.pk, number=entry.display_number)
+    client.force_login(approver)
+    page = client.get(f"/admin/finance/journalentry/{entry.pk}/change/").content.decode()
+    assert f"<h2>{expected}</h2>" in page
+    assert f"<title>{expected} | " in page
+    other = "Draft" if state != "draft" else "Pending"
+    assert other not in page.split("<title>")[1].split("</title>")[0]

@@ -1,0 +1,109 @@
+"""The production web process: gunicorn with gunicorn.conf.py, DEBUG off, static files from
+WhiteNoise out of a collected STATIC_ROOT with its manifest."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_scheduler import test_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def gunicorn(tmp_path, transactional_db):
+    """gunicorn on a free port against the test database, as Procfile.production starts it."""
+    env = os.environ | {
+        "DATABASE_URL": test_database_url(),
+        "DEBUG": "0",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "STATIC_MANIFEST": "1",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+    }
+    # The admin's files only: compressing Swagger UI and ReDoc would triple the test's time.
+    collect = "collectstatic --noinput --ignore drf_spectacular_sidecar --ignore rest_framework"
+    run = {"cwd": ROOT, "env": env}
+    subprocess.run([sys.executable, "manage.py", *collect.split()], **run, check=True)
+    port = free_port()
+    log = (tmp_path / "gunicorn.log").open("w+")
+    serve = f"-m gunicorn --config gunicorn.conf.py --bind 127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, *serve.split()], **run, stdout=log, stderr=log, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "gunicorn exited early"
+            try:
+                fetch(f"{base}/health/live")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+                time.sleep(0.1)
+        yield base, proc, log
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.seek(0)
+        print(log.read()[-5000:])  # shown by pytest when the test failed
+        log.close()
+
+
+@pytest.mark.e2e
+def test_gunicorn_serves_pages_and_static_files_with_debug_off(gunicorn):
+    base, proc, log = gunicorn
+
+    status, _, body = fetch(f"{base}/health/live")
+    assert status == 200 and b'"status"' in body
+
+    status, headers, body = fetch(f"{base}/admin/login/")
+    assert status == 200 and headers["Server"] == "gunicorn"
+    page = body.decode()
+    # The manifest's hashed name: the file can be cached for good.
+    css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', page)
+    assert css, page[:2000]
+
+    status, headers, body = fetch(base + css.group(1), **{"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Type"].startswith("text/css")
+    assert headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    assert headers["Content-Encoding"] == "gzip" and body[:2] == b"\x1f\x8b"
+    status, headers, _ = fetch(f"{base}/static/admin/css/base.css")
+    assert status == 200 and "immutable" not in headers["Cache-Control"]
+
+    status, _, body = fetch(f"{base}/no-such-page/")
+    assert status == 404 and b"URLconf" not in body  # not the DEBUG page
+
+    # A graceful stop on SIGTERM, as honcho and supervisors send it.
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    log.seek(0)
+    output = log.read()
+    assert re.search(r'"GET /admin/login/ HTTP/1.1" 200 .* request_id=[0-9a-f]{32}', output)
+    assert output.count("Not Found: /no-such-page/") == 1
