@@ -18,11 +18,14 @@ The rules (docs/alerting.md, "Outbound requests"):
 Messages name the scheme, host and port only: a webhook URL's path is often its credential.
 """
 
+import hashlib
+import hmac
 import http.client
 import ipaddress
 import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,6 +38,8 @@ SCHEMES = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
 MAX_READ = 4096
 EXCERPT_LENGTH = 200
+TIMESTAMP_HEADER = "X-Ledgerguard-Timestamp"
+SIGNATURE_HEADER = "X-Ledgerguard-Signature"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -91,6 +96,23 @@ class Answer:
 
     def __str__(self) -> str:
         return f"{self.status} {self.excerpt}".strip()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`. Never with an empty key: an HMAC under
+    an empty key proves nothing, yet a receiver might trust it."""
+    if not secret:
+        raise ValueError("refusing to sign with an empty key")
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + digest.hexdigest()
+
+
+def signature_headers(secret: str, body: bytes) -> dict[str, str]:
+    """The timestamp and signature headers for `body`, or none at all without a secret."""
+    if not secret:
+        return {}
+    timestamp = str(int(time.time()))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
 def describe(url: str) -> str:
