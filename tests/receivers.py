@@ -15,9 +15,9 @@ def free_port() -> int:
 
 class Receiver:
     """A local HTTP server that records requests and answers with a chosen status, body and
-    headers. `tls`: an ssl.SSLContext to serve HTTPS with."""
+    headers. `tls`: an ssl.SSLContext to serve HTTPS with; `port`: 0 for any free one."""
 
-    def __init__(self, status: int = 200, body: bytes = b'{"sid": "SM123"}', tls=None):
+    def __init__(self, status: int = 200, body: bytes = b'{"sid": "SM123"}', tls=None, port=0):
         self.status = status
         self.body = body
         self.headers: dict[str, str] = {}
@@ -48,7 +48,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
