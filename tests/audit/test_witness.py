@@ -254,3 +254,15 @@ def test_check_deploy_warns_about_an_unsafe_witness(settings):
     settings.AUDIT_CHECKPOINT_WITNESS_URL = "https://witness.example.org/in"
     settings.AUDIT_CHECKPOINT_WITNESS_SECRET = "s3cret"
     assert checks.witness_configured(None) == []
+
+
+def test_the_checkpoint_admin_shows_the_witness_copies(
+    receiver, admin_user, client, django_capture_on_commit_callbacks
+):
+    made = checkpoint(django_capture_on_commit_callbacks)
+    client.force_login(admin_user)
+    listing = client.get("/admin/audit/checkpoint/")
+    assert listing.status_code == 200 and b"Witnessed" in listing.content
+    page = client.get(f"/admin/audit/checkpoint/{made.pk}/change/").content.decode()
+    assert f"Webhook to {receiver.url}: Sent after 1 attempt(s)" in page
+    assert "/witness/ledgerguard" not in page  # the URL's path stays out of the admin
