@@ -184,6 +184,28 @@ def test_a_witness_the_outbound_rules_refuse_fails_for_good(
     assert CheckpointPublication.objects.get().status == "pending"
 
 
+def test_audit_checkpoint_publish_sends_a_failed_copy_again(
+    settings, django_capture_on_commit_callbacks, capsys
+):
+    settings.AUDIT_CHECKPOINT_WITNESS_URL = "http://127.0.0.1:9/witness"
+    made = checkpoint(django_capture_on_commit_callbacks)
+    assert CheckpointPublication.objects.get().status == "failed"  # refused: a private address
+    with pytest.raises(CommandError, match="Not every copy"):
+        call_command("audit_checkpoint", "--publish")
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the fix: the witness is a local service
+    fixed = Receiver()
+    settings.AUDIT_CHECKPOINT_WITNESS_URL = fixed.url
+    try:
+        call_command("audit_checkpoint", "--publish")
+    finally:
+        fixed.stop()
+    assert "Witness: 1 sent" in capsys.readouterr().out
+    assert fixed.requests[0]["body"] == Path(made.location).read_bytes()
+    settings.AUDIT_CHECKPOINT_WITNESS_URL = ""
+    with pytest.raises(CommandError, match="No checkpoint witness"):
+        call_command("audit_checkpoint", "--publish")
+
+
 def test_the_schedule_publishes_the_newest_checkpoint_for_a_witness_set_up_later(
     receiver, settings, django_capture_on_commit_callbacks
 ):
