@@ -19,6 +19,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core import signing
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,6 +32,7 @@ from alerts.models import (
     AlertEvent,
     AlertState,
     Channel,
+    Delivery,
     Severity,
 )
 from audit.services import audit_record, diff, snapshot
@@ -632,8 +635,6 @@ def ack_token(*, delivery) -> str:
     It acknowledges that firing, once: not after the link was used, not after the alert was
     acknowledged and fired again (its firing count moved on), not once it is resolved.
     """
-    from django.core import signing
-
     payload = {"alert": delivery.alert_id, "firing": delivery.alert.firing, "delivery": delivery.pk}
     return signing.dumps(payload, salt=ACK_SALT)
 
@@ -641,11 +642,6 @@ def ack_token(*, delivery) -> str:
 def _ack_link(token: str, *, lock: bool):
     """The delivery and alert a link names, as the link sees them; raises when it is not good
     (changing nothing). `lock`: lock the alert row (the caller holds a transaction)."""
-    from django.conf import settings
-    from django.core import signing
-
-    from alerts.models import Delivery
-
     try:
         data = signing.loads(
             token, salt=ACK_SALT, max_age=timedelta(hours=settings.ALERT_ACK_LINK_MAX_AGE_HOURS)
@@ -686,8 +682,6 @@ def ack_link_check(*, token: str) -> Alert:
 
 def alert_acknowledge_by_token(*, token: str) -> Alert:
     """The one-click link: acknowledges the alert and firing it was sent for, once."""
-    from alerts.models import Delivery
-
     with transaction.atomic():
         delivery, alert = _ack_link(token, lock=True)
         now = timezone.now()

@@ -105,8 +105,10 @@ class CheckpointPublication(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
+    # No database constraint: a foreign key would hang triggers on the immutable checkpoint
+    # table (PostgreSQL's RI triggers), and checkpoints are never deleted anyway.
     checkpoint = models.ForeignKey(
-        Checkpoint, on_delete=models.PROTECT, related_name="publications"
+        Checkpoint, on_delete=models.DO_NOTHING, db_constraint=False, related_name="publications"
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     destination = models.CharField(max_length=200, help_text="Host or addresses, never a URL path.")

@@ -60,7 +60,7 @@ class URLRefused(DomainError):
 
 
 class HostUnresolvable(URLRefused):
-    """The host does not resolve now. Refused when a URL is saved; retried when sending."""
+    """The host does not resolve now: retried when sending (a target is saved all the same)."""
 
     code = "outbound.host_unresolvable"
 
@@ -208,7 +208,7 @@ def _resolve(host: str, port: int) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-def check_url(url: str, *, resolve: bool = True) -> Destination:
+def check_url(url: str) -> Destination:
     """Apply the rules to `url`; raises URLRefused (HostUnresolvable when DNS fails)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise _refuse("url_invalid", f"a URL of 1 to {MAX_URL_LENGTH} characters is needed")
@@ -244,8 +244,6 @@ def check_url(url: str, *, resolve: bool = True) -> Destination:
     if literal is not None:
         _check_address(literal, host)
         return Destination(scheme, host, port, target, (str(literal),))
-    if not resolve:
-        return Destination(scheme, host, port, target, ())
     addresses = _resolve(host, port)
     for address in addresses:
         # Every answer must pass: which one a later lookup returns is the resolver's choice.
