@@ -1,6 +1,7 @@
 import hashlib
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ from config.exceptions import DomainError
 class DeliveryInline(ReadOnlyTabularInline):  # defined before AlertAdmin needs it
     model = Delivery
     fields = ["created_at", "kind", "target", "channel", "step", "round", "status", "attempts",
-              "last_error", "sent_at"]  # fmt: skip
+              "last_error", "sent_at", "ack_used_at"]  # fmt: skip
 
 
 class AlertEventInline(ReadOnlyTabularInline):
@@ -77,7 +78,7 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["state", "severity", "source", AgeFilter, OccurrenceFilter]
     search_fields = ["title", "source", "key"]
     readonly_fields = ["source", "key", "severity", "title", "details", "state", "occurrences",
-                       "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
+                       "firing", "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
                        "resolved_at", "resolved_by"]  # fmt: skip
     inlines = [AlertEventInline, DeliveryInline]
     actions = ["acknowledge", "resolve", "silence_hour"]
@@ -134,8 +135,23 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # Alerting configuration has no services: the audited admin records every change.
 
 
+class TargetForm(forms.ModelForm):
+    class Meta:
+        model = Target
+        fields = "__all__"  # noqa: DJ007 - the admin's own field list decides what is shown
+
+    def clean(self):
+        data = super().clean()
+        try:
+            services.target_check(channel=data.get("channel", ""), address=data.get("address", ""))
+        except DomainError as exc:
+            self.add_error("address", f"{exc.message} ({exc.code})")
+        return data
+
+
 @admin.register(Target)
 class TargetAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
+    form = TargetForm
     list_display = ["name", "channel", "address", "fallback", "is_active"]
     list_filter = ["channel", "is_active"]
     search_fields = ["name", "address"]

@@ -5,23 +5,20 @@ go to the target's fallback at once.
 """
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 
 from alerts.models import Alert, Channel, Delivery
+from config import outbound
 
-logger = logging.getLogger("ledgerguard.alerts.sms")
+logger = logging.getLogger("ledgerguard.alerts.channels")
+sms_logger = logging.getLogger("ledgerguard.alerts.sms")
 
 
 class DeliveryError(Exception):
@@ -60,7 +57,7 @@ def _admin_link(alert: Alert) -> str:
 def _ack_link(delivery: Delivery) -> str:
     from alerts.services import ack_token
 
-    token = ack_token(alert=delivery.alert, target_name=delivery.target.name)
+    token = ack_token(delivery=delivery)
     return f"{settings.SITE_URL.rstrip('/')}/alerts/ack/{token}/"
 
 
@@ -132,16 +129,13 @@ def _send_mail(message: EmailMultiAlternatives) -> None:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> str:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    """POST under the outbound rules (config/outbound.py); a refused URL fails for good."""
+    timeout = settings.ALERT_HTTP_TIMEOUT
     try:
-        with urllib.request.urlopen(request, timeout=settings.ALERT_HTTP_TIMEOUT) as response:  # noqa: S310
-            return f"{response.status} {response.read(500).decode(errors='replace')}"
-    except urllib.error.HTTPError as exc:
-        # 4xx means the receiver will never take it (but 408 and 429 ask us to come back).
-        permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
-        raise DeliveryError(f"HTTP {exc.code} from {url}", permanent=permanent) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"could not reach {url}: {exc}") from exc
+        answer = outbound.request(url, body=body, headers=headers, timeout=timeout)
+    except outbound.OutboundError as exc:
+        raise DeliveryError(str(exc), permanent=exc.permanent) from exc
+    return str(answer)
 
 
 def webhook_payload(delivery: Delivery) -> dict:
@@ -163,9 +157,7 @@ def webhook_payload(delivery: Delivery) -> dict:
     }  # fmt: skip
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "v1=" + digest.hexdigest()
+sign = outbound.sign  # v1=<hex HMAC-SHA256 of "<timestamp>.<body>">; never with an empty key
 
 
 def send_webhook(delivery: Delivery) -> str:
@@ -181,11 +173,13 @@ def send_webhook(delivery: Delivery) -> str:
         verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else a["severity"].upper()
         payload = {"text": f"*[{verb}]* {a['title']} ({a['source']}/{a['key']}) <{a['url']}|open>"}
     body = json.dumps(payload, sort_keys=True).encode()
-    timestamp = str(int(time.time()))
-    signature = sign(settings.ALERT_WEBHOOK_SECRET, timestamp, body)
-    headers = {"Content-Type": "application/json", "User-Agent": "Ledgerguard-Alerts/1",
-               "X-Ledgerguard-Timestamp": timestamp,
-               "X-Ledgerguard-Signature": signature}  # fmt: skip
+    headers = {"Content-Type": "application/json", "User-Agent": "Ledgerguard-Alerts/1"}
+    if settings.ALERT_WEBHOOK_SECRET:
+        headers.update(outbound.signature_headers(settings.ALERT_WEBHOOK_SECRET, body))
+    else:
+        # Unsigned rather than signed with an empty key, which anyone could forge; receivers
+        # that check signatures refuse it, and `check --deploy` warns (alerts.W001).
+        logger.warning("ALERT_WEBHOOK_SECRET is not set: delivery %s goes unsigned", delivery.pk)
     return _post(delivery.target.address, body, headers)
 
 
@@ -203,7 +197,7 @@ def send_sms(delivery: Delivery) -> str:
     """SMS_BACKEND "twilio": a Twilio-compatible REST API at SMS_PROVIDER_URL; "console": the
     message is written to the log (local use)."""
     if settings.SMS_BACKEND == "console":
-        logger.warning("SMS to %s: %s", delivery.target.address, sms_text(delivery))
+        sms_logger.warning("SMS to %s: %s", delivery.target.address, sms_text(delivery))
         return "written to the console (SMS_BACKEND=console)"
     if not settings.SMS_PROVIDER_URL:
         raise DeliveryError("SMS_PROVIDER_URL is not set", permanent=True)

@@ -132,6 +132,11 @@ class Alert(models.Model):
     policy = models.ForeignKey(
         EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    firing = models.PositiveIntegerField(
+        default=1,
+        help_text="How many times it entered the firing state (raised, or an acknowledgement "
+        "timed out). An acknowledge link is good for the firing it was sent for.",
+    )
     step = models.SmallIntegerField(default=-1, help_text="Last escalation step notified.")
     round = models.PositiveSmallIntegerField(default=0, help_text="Repeats of the last step.")
     next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -214,6 +219,9 @@ class Delivery(models.Model):
     items = models.JSONField(default=list, blank=True, help_text="A summary's held alerts.")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    ack_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this notification's acknowledge link was used."
+    )
 
     class Meta:
         ordering = ["created_at", "pk"]

@@ -19,11 +19,24 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core import signing
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from alerts.models import OPEN_STATES, SEVERITY_RANK, Alert, AlertEvent, AlertState, Severity
+from alerts.models import (
+    OPEN_STATES,
+    SEVERITY_RANK,
+    Alert,
+    AlertEvent,
+    AlertState,
+    Channel,
+    Delivery,
+    Severity,
+)
 from audit.services import audit_record, diff, snapshot
+from config import outbound
 from config.exceptions import DomainError
 
 logger = logging.getLogger("ledgerguard.alerts")
@@ -368,8 +381,9 @@ def _ack_timeouts(now) -> None:
         if alert.acknowledged_at + timedelta(minutes=alert.policy.ack_timeout_minutes) > now:
             continue
         with transaction.atomic():
+            # A new firing: links sent for the one that was acknowledged stop working.
             claimed = Alert.objects.filter(pk=alert.pk, state=AlertState.ACKNOWLEDGED).update(
-                state=AlertState.FIRING, next_escalation_at=now
+                state=AlertState.FIRING, next_escalation_at=now, firing=F("firing") + 1
             )
             if claimed:
                 AlertEvent.objects.create(
@@ -385,8 +399,6 @@ def delivery_send(*, delivery_id: int, final: bool = False) -> str:
 
     `final`: one attempt only, no retry, fallback or dead letter (send_test_alert).
     """
-    from django.db.models import F
-
     from alerts import channels
     from alerts.models import Delivery
 
@@ -538,6 +550,23 @@ def delivery_retry_due(*, limit: int = 100) -> int:
     return len(due)
 
 
+def target_check(*, channel: str, address: str) -> None:
+    """Refuse a webhook target whose URL breaks the outbound rules (config/outbound.py): a
+    400 with the rule's code (`outbound.scheme_not_allowed`, ...) on the field `address`.
+
+    A host that does not resolve right now passes: every delivery checks the URL again.
+    """
+    if channel != Channel.WEBHOOK:
+        return
+    try:
+        outbound.check_url(address)
+    except outbound.HostUnresolvable:
+        return
+    except outbound.URLRefused as exc:
+        fields = {"address": [exc.message]}
+        raise DomainError(exc.message, code=exc.code, fields=fields, http_status=400) from exc
+
+
 def alert_send_test(*, channel: str | None = None, to: str | None = None) -> list[tuple[str, str]]:
     """Deliver a test alert now, to `to` or to the default route's first-step targets.
 
@@ -545,11 +574,12 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
     """
     import uuid
 
-    from alerts.models import Channel, Delivery, EscalationStep, Target
+    from alerts.models import Delivery, EscalationStep, Target
 
     if to:
         guessed = (Channel.EMAIL if "@" in to else Channel.WEBHOOK if to.startswith("http")
                    else Channel.SMS)  # fmt: skip
+        target_check(channel=channel or guessed, address=to)
         target, _ = Target.objects.update_or_create(
             name=f"test: {to}"[:100],
             defaults={"channel": channel or guessed, "address": to, "is_active": False},
@@ -586,41 +616,101 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
 ACK_SALT = "ledgerguard.alerts.acknowledge"
 
 
-def ack_token(*, alert: Alert, target_name: str) -> str:
-    """A signed, expiring token naming one alert (and who it was sent to)."""
-    from django.core import signing
-
-    return signing.dumps({"alert": alert.pk, "to": target_name[:100]}, salt=ACK_SALT)
+class AckLinkInvalid(DomainError):
+    code = "alert.link_invalid"
+    http_status = 404
 
 
-def alert_acknowledge_by_token(*, token: str) -> Alert:
-    """The one-click link: acknowledges exactly the alert it was made for, once."""
-    from django.conf import settings
-    from django.core import signing
+class AckLinkGone(DomainError):
+    """A genuine link that no longer acknowledges anything (`alert.link_expired`,
+    `alert.link_used`, `alert.link_superseded`)."""
 
+    code = "alert.link_gone"
+    http_status = 410
+
+
+def ack_token(*, delivery) -> str:
+    """A signed, expiring token naming one notification, its alert and the alert's firing.
+
+    It acknowledges that firing, once: not after the link was used, not after the alert was
+    acknowledged and fired again (its firing count moved on), not once it is resolved.
+    """
+    payload = {"alert": delivery.alert_id, "firing": delivery.alert.firing, "delivery": delivery.pk}
+    return signing.dumps(payload, salt=ACK_SALT)
+
+
+def _ack_link(token: str, *, lock: bool):
+    """The delivery and alert a link names, as the link sees them; raises when it is not good
+    (changing nothing). `lock`: lock the alert row (the caller holds a transaction)."""
     try:
         data = signing.loads(
             token, salt=ACK_SALT, max_age=timedelta(hours=settings.ALERT_ACK_LINK_MAX_AGE_HOURS)
         )
     except signing.SignatureExpired as exc:
-        raise DomainError("This acknowledge link has expired.", code="alert.link_expired") from exc
+        raise AckLinkGone("This acknowledge link has expired.", code="alert.link_expired") from exc
     except signing.BadSignature as exc:
-        raise DomainError("This acknowledge link is not valid.", code="alert.link_invalid") from exc
+        raise AckLinkInvalid("This acknowledge link is not valid.") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), int) for k in ("alert", "firing", "delivery")
+    ):
+        raise AckLinkInvalid("This acknowledge link is not valid.")  # a link of another version
+    # The alert first: a second click waits here, then reads the link as the first left it.
+    alerts = Alert.objects.select_for_update() if lock else Alert.objects
+    alert = alerts.filter(pk=data["alert"]).first()
+    notifications = Delivery.objects.filter(kind=Delivery.Kind.NOTIFY).select_related("target")
+    delivery = notifications.filter(pk=data["delivery"], alert_id=data["alert"]).first()
+    if alert is None or delivery is None:
+        raise AckLinkInvalid("This acknowledge link is not valid.")
+    if delivery.ack_used_at is not None:
+        raise AckLinkGone("This acknowledge link was already used.", code="alert.link_used")
+    if alert.firing != data["firing"]:
+        raise AckLinkGone(
+            "This acknowledge link is no longer valid: the alert was acknowledged and has fired "
+            "again since; use the link in the newest notification.",
+            code="alert.link_superseded",
+        )
+    if alert.state != AlertState.FIRING:
+        raise AlertNotOpen(f"The alert is already {alert.state}.")
+    return delivery, alert
+
+
+def ack_link_check(*, token: str) -> Alert:
+    """What the link's page shows before anyone presses the button: the alert, or the error
+    that pressing it would meet. Writes nothing."""
+    return _ack_link(token, lock=False)[1]
+
+
+def alert_acknowledge_by_token(*, token: str) -> Alert:
+    """The one-click link: acknowledges the alert and firing it was sent for, once."""
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().get(pk=data["alert"])
-        if alert.state != AlertState.FIRING:
-            raise AlertNotOpen(f"The alert is already {alert.state}.")
+        delivery, alert = _ack_link(token, lock=True)
+        now = timezone.now()
+        # The link is claimed with a conditional update: of two clicks at once, one wins.
+        claimed = Delivery.objects.filter(pk=delivery.pk, ack_used_at__isnull=True).update(
+            ack_used_at=now
+        )
+        if not claimed:
+            raise AckLinkGone("This acknowledge link was already used.", code="alert.link_used")
         alert.state = AlertState.ACKNOWLEDGED
-        alert.acknowledged_at = timezone.now()
+        alert.acknowledged_at = now
         alert.next_escalation_at = None
         alert.save(update_fields=["state", "acknowledged_at", "next_escalation_at"])
+        sent_to = delivery.target.name
         AlertEvent.objects.create(
-            alert=alert, kind="acknowledged", note=f"by the email link sent to {data['to']}"
+            alert=alert, kind="acknowledged", note=f"by the email link sent to {sent_to}"
         )
         # Who received the link, never the link's token.
-        audit_record(action="alert.acknowledged", obj=alert,
-                     changes={"state": [AlertState.FIRING, alert.state]},
-                     metadata={"method": "link", "sent_to": data["to"]})  # fmt: skip
+        audit_record(
+            action="alert.acknowledged",
+            obj=alert,
+            changes={"state": [AlertState.FIRING, alert.state]},
+            metadata={
+                "method": "link",
+                "sent_to": sent_to,
+                "delivery": delivery.pk,
+                "firing": alert.firing,
+            },
+        )
     return alert
 
 
@@ -765,10 +855,8 @@ def silenced_until(*, alert: Alert, now=None):
 
 
 def heartbeat_beat() -> str:
-    """Record that the scheduler and a worker are alive, and ping the outside monitor."""
-    import urllib.error
-    import urllib.request
-
+    """Record that the scheduler and a worker are alive, and ping the outside monitor (a GET
+    under the outbound rules)."""
     from django.conf import settings
 
     from alerts.models import Heartbeat
@@ -777,9 +865,9 @@ def heartbeat_beat() -> str:
     url = settings.ALERT_HEARTBEAT_URL
     if url:
         try:
-            with urllib.request.urlopen(url, timeout=settings.ALERT_HTTP_TIMEOUT) as response:  # noqa: S310
-                status = f"ping {response.status}"
-        except (urllib.error.URLError, OSError) as exc:
+            answer = outbound.request(url, method="GET", timeout=settings.ALERT_HTTP_TIMEOUT)
+            status = f"ping {answer.status}"
+        except outbound.OutboundError as exc:
             status = f"ping failed: {exc}"[:200]
     Heartbeat.objects.update_or_create(
         name="alerts", defaults={"beat_at": timezone.now(), "ping_status": status}

@@ -1,7 +1,8 @@
 """The one-click acknowledge link sent in alert emails.
 
 GET shows what will be acknowledged and a button (so that mail scanners that follow links do
-not acknowledge anything); POST acknowledges. The signed token names one alert and expires.
+not acknowledge anything); POST acknowledges. The signed token names one notification, its
+alert and the alert's firing; it expires, works once, and not after the alert fired again.
 """
 
 from django.http import HttpResponse
@@ -10,7 +11,6 @@ from django.utils.html import escape
 from django.views.decorators.http import require_http_methods
 
 from alerts import services
-from alerts.models import Alert
 from config.exceptions import DomainError
 
 PAGE = """<!doctype html><html><head><title>Ledgerguard alert</title></head>
@@ -21,16 +21,20 @@ def _page(body: str, status: int = 200) -> HttpResponse:
     return HttpResponse(PAGE.format(body=body), status=status)
 
 
+def _refused(exc: DomainError) -> HttpResponse:
+    # 404 for a link we did not make, 410 for one that no longer acknowledges anything,
+    # 409 for an alert that is already acknowledged or resolved.
+    status = 409 if exc.code == services.AlertNotOpen.code else exc.http_status
+    return _page(f"<h1>{escape(exc.message)}</h1><p>Nothing was changed.</p>", status=status)
+
+
 @require_http_methods(["GET", "POST"])
 def acknowledge(request, token: str):
     if request.method == "GET":
-        from django.core import signing
-
         try:
-            data = signing.loads(token, salt=services.ACK_SALT)
-            alert = Alert.objects.get(pk=data["alert"])
-        except (signing.BadSignature, Alert.DoesNotExist, KeyError, TypeError):
-            return _page("<h1>This acknowledge link is not valid.</h1>", status=404)
+            alert = services.ack_link_check(token=token)
+        except DomainError as exc:
+            return _refused(exc)
         return _page(
             f"<h1>{escape(alert.title)}</h1><p>{escape(alert.severity)}, {escape(alert.state)}, "
             f"{alert.occurrences} occurrence(s).</p>"
@@ -40,8 +44,7 @@ def acknowledge(request, token: str):
     try:
         alert = services.alert_acknowledge_by_token(token=token)
     except DomainError as exc:
-        status = 409 if exc.code == "alert.not_open" else 404
-        return _page(f"<h1>{escape(exc.message)}</h1>", status=status)
+        return _refused(exc)
     return _page(f"<h1>Acknowledged: {escape(alert.title)}</h1><p>Escalation has stopped.</p>")
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -19,7 +20,13 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from audit import selectors, services
-from audit.models import AuditEvent, Checkpoint, Verification, VerificationStatus
+from audit.models import (
+    AuditEvent,
+    Checkpoint,
+    CheckpointPublication,
+    Verification,
+    VerificationStatus,
+)
 from audit.receivers import ACTIONS
 from audit.services import actor_repr
 from config.admin_helpers import ReadOnlyAdminMixin
@@ -181,14 +188,50 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["sequence", "created_at", "short_hash", "key_id", "location"]
+    list_display = ["sequence", "created_at", "short_hash", "key_id", "location", "witnessed"]
     search_fields = ["hash", "key_id"]
-    readonly_fields = ["sequence", "hash", "created_at", "key_id", "signature", "location"]
+    readonly_fields = [
+        "sequence",
+        "hash",
+        "created_at",
+        "key_id",
+        "signature",
+        "location",
+        "witness_copies",
+    ]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest):
+        sent = Q(publications__status=CheckpointPublication.Status.SENT)
+        witnessed = Max("publications__sent_at", filter=sent)
+        return super().get_queryset(request).annotate(witnessed_at=witnessed)
 
     @admin.display(description="Hash", ordering="hash")
     def short_hash(self, checkpoint: Checkpoint) -> str:
         return checkpoint.hash[:16]
+
+    @admin.display(description="Witnessed", ordering="witnessed_at")
+    def witnessed(self, checkpoint: Checkpoint):
+        return checkpoint.witnessed_at or EMPTY
+
+    @admin.display(description="Copies at the witness")
+    def witness_copies(self, checkpoint: Checkpoint):
+        rows = [
+            (
+                p.get_channel_display(),
+                p.destination,
+                p.get_status_display(),
+                p.attempts,
+                f"{p.sent_at:%Y-%m-%d %H:%M:%S} UTC" if p.sent_at else EMPTY,
+                p.last_error or EMPTY,
+            )
+            for p in checkpoint.publications.order_by("channel")
+        ]
+        if not rows:
+            return "none: no witness was configured (docs/audit.md, The checkpoint witness)"
+        return format_html_join(
+            "", "<p>{} to {}: {} after {} attempt(s), sent {}; last error: {}</p>", rows
+        )
 
 
 @admin.register(Verification)

@@ -1,4 +1,4 @@
-"""The canonical bytes of an audit event, and their hash.
+"""The canonical bytes of an audit event, and their hash; the bytes of a checkpoint file.
 
 The hash must never depend on how a row happens to be read back (jsonb reorders keys, SQLite
 returns text, an engine may print 1.50 as 1.5), so values are normalised once, when the event
@@ -86,3 +86,21 @@ def content_of(event: Any) -> dict[str, Any]:
     content = {name: get(name) for name in HASHED_FIELDS}
     content["occurred_at"] = format_time(content["occurred_at"])
     return content
+
+
+def checkpoint_document(
+    *, sequence: int, hash: str, created_at: str, key_id: str, signature: str
+) -> bytes:
+    """A signed checkpoint as written to BACKUP_DIR and sent to the witness, byte for byte."""
+    document = {
+        "sequence": sequence,
+        "hash": hash,
+        "created_at": created_at,
+        "key_id": key_id,
+        "signature": signature,
+    }
+    return json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+
+
+def checkpoint_file_name(*, sequence: int, hash: str) -> str:
+    return f"checkpoint-{sequence:012d}-{hash[:12]}.json"

@@ -19,6 +19,31 @@ def signing_key_set(app_configs, **kwargs):
     ]
 
 
+@register("audit", deploy=True)
+def witness_configured(app_configs, **kwargs):
+    url = settings.AUDIT_CHECKPOINT_WITNESS_URL
+    problems = []
+    if url and not url.lower().startswith("https://"):
+        problems.append(
+            Warning(
+                "AUDIT_CHECKPOINT_WITNESS_URL is not an https URL: checkpoint copies travel "
+                "unencrypted and unauthenticated to the witness.",
+                hint="Use an https endpoint (docs/audit.md, The checkpoint witness).",
+                id="audit.W002",
+            )
+        )
+    if url and not settings.AUDIT_CHECKPOINT_WITNESS_SECRET:
+        problems.append(
+            Warning(
+                "AUDIT_CHECKPOINT_WITNESS_SECRET is not set, so checkpoint copies go to the "
+                "witness unsigned: it cannot tell them from copies someone else posts.",
+                hint="Set AUDIT_CHECKPOINT_WITNESS_SECRET and give it to the witness.",
+                id="audit.W003",
+            )
+        )
+    return problems
+
+
 # Registered integrity checks (integrity/registry.py) ----------------------------------------
 
 from collections.abc import Iterator  # noqa: E402
@@ -26,6 +51,8 @@ from datetime import timedelta  # noqa: E402
 
 from django.utils import timezone  # noqa: E402
 
+from audit.selectors import checkpoint_witness_lag  # noqa: E402
+from audit.witness import witness_channels  # noqa: E402
 from integrity.registry import CheckContext, Finding  # noqa: E402
 from integrity.registry import register as register_check  # noqa: E402
 
@@ -64,4 +91,32 @@ def verification_recent(ctx: CheckContext) -> Iterator[Finding]:
             message=f"no full verification passed in the last "
             f"{settings.AUDIT_VERIFY_MAX_AGE_HOURS} h (last pass: {when})",
             key="stale",
+        )
+
+
+@register_check("audit.checkpoints_witnessed", tag="audit", severity="error", explainable=False)
+def checkpoints_witnessed(ctx: CheckContext) -> Iterator[Finding]:
+    """With a checkpoint witness configured, the witness holds a copy of every signed
+    checkpoint older than AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS, or of a newer one.
+
+    The copies are sent by audit/witness.py and retried there; this is where a witness that
+    stopped taking them (down, refusing, misconfigured) becomes an alert."""
+    max_age = timedelta(hours=settings.AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS)
+    for lag in checkpoint_witness_lag(channels=witness_channels(), max_age=max_age):
+        checkpoint = lag["checkpoint"]
+        newest = f"#{lag['newest_witnessed']}" if lag["newest_witnessed"] else "none"
+        error = f"; last error: {lag['last_error']}" if lag["last_error"] else ""
+        yield Finding(
+            message=f"the {lag['channel']} witness ({lag['destination']}) has no copy of "
+            f"checkpoint #{checkpoint.sequence} made {checkpoint.created_at:%Y-%m-%d %H:%M} "
+            f"UTC or of any later one (newest witnessed: {newest}){error}",
+            count=lag["count"],
+            object_type=checkpoint._meta.label_lower,
+            object_id=str(checkpoint.pk),
+            key=lag["channel"],
+            details={
+                "destination": lag["destination"],
+                "last_error": lag["last_error"],
+                "newest_witnessed": lag["newest_witnessed"],
+            },
         )

@@ -90,6 +90,51 @@ class Checkpoint(models.Model):
         return f"checkpoint at #{self.sequence}"
 
 
+class CheckpointPublication(models.Model):
+    """A copy of a signed checkpoint sent to a witness outside the database host (a webhook
+    or email addresses: audit/witness.py). Checkpoints cannot change, so whether their copy
+    arrived is kept here, one row per checkpoint and channel."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EMAIL = "email", "Email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    # No database constraint: a foreign key would hang triggers on the immutable checkpoint
+    # table (PostgreSQL's RI triggers), and checkpoints are never deleted anyway.
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.DO_NOTHING, db_constraint=False, related_name="publications"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    destination = models.CharField(max_length=200, help_text="Host or addresses, never a URL path.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    response = models.CharField(max_length=250, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkpoint", "channel"], name="audit_publication_once_per_channel"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.checkpoint_id} to the {self.channel} witness ({self.status})"
+
+
 class VerificationStatus(models.TextChoices):
     OK = "ok", "OK"
     BROKEN = "broken", "Chain broken"

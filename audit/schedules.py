@@ -12,6 +12,13 @@ SCHEDULES = [
         description="Sign the audit chain head; store it in the database and in BACKUP_DIR.",
     ),
     ScheduledJob(
+        name="audit.publish_checkpoints",
+        func="audit.tasks.publish_checkpoints",
+        schedule_type=Schedule.MINUTES,
+        minutes=5,
+        description="Send signed checkpoints to the witness (AUDIT_CHECKPOINT_WITNESS_*); retry.",
+    ),
+    ScheduledJob(
         name="audit.verify_chain",
         func="audit.tasks.verify_chain",
         schedule_type=Schedule.CRON,

@@ -10,9 +10,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from alerts.models import OPEN_STATES, Alert
-from audit.models import AuditEvent, ChainHead, Checkpoint, Verification
+from audit.models import AuditEvent, ChainHead, Checkpoint, CheckpointPublication, Verification
 
 VIEW_PERMISSION = "audit.view_auditevent"
 ACTIVITY_IPS = 100  # the addresses listed in an activity report (most used first)
@@ -184,3 +185,34 @@ def verification_list() -> QuerySet[Verification]:
 
 def checkpoint_list() -> QuerySet[Checkpoint]:
     return Checkpoint.objects.order_by("-sequence", "-id")
+
+
+def checkpoint_witness_lag(*, channels: dict[str, str], max_age: dt.timedelta) -> list[dict]:
+    """Per witness channel that lags: the oldest checkpoint made more than `max_age` ago that
+    neither it nor a newer checkpoint has a copy of at the witness (the chain links every
+    event to the ones before, so a witnessed checkpoint vouches for all before it)."""
+    cutoff = timezone.now() - max_age
+    lagging = []
+    for channel, destination in channels.items():
+        publications = CheckpointPublication.objects.filter(channel=channel)
+        witnessed = publications.filter(status=CheckpointPublication.Status.SENT).aggregate(
+            newest=Max("checkpoint__sequence")
+        )["newest"]
+        overdue = Checkpoint.objects.filter(
+            sequence__gt=witnessed or 0, created_at__lte=cutoff
+        ).order_by("sequence")
+        oldest = overdue.first()
+        if oldest is None:
+            continue
+        last = publications.exclude(last_error="").order_by("-pk").first()
+        lagging.append(
+            {
+                "channel": channel,
+                "destination": destination,
+                "checkpoint": oldest,
+                "count": overdue.count(),
+                "newest_witnessed": witnessed,
+                "last_error": last.last_error[:500] if last else "",
+            }
+        )
+    return lagging

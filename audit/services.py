@@ -22,10 +22,13 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from audit import witness
 from audit.canonical import (
     GENESIS_HASH,
     HASHED_FIELDS,
     SCHEMA_VERSION,
+    checkpoint_document,
+    checkpoint_file_name,
     content_of,
     event_hash,
     format_time,
@@ -295,7 +298,7 @@ def checkpoint_create() -> Checkpoint | None:
     signature = checkpoint_signature(
         key=settings.AUDIT_SIGNING_KEY, sequence=head.sequence, hash=head.hash, created_at=stamp
     )
-    path = checkpoint_dir() / f"checkpoint-{head.sequence:012d}-{head.hash[:12]}.json"
+    path = checkpoint_dir() / checkpoint_file_name(sequence=head.sequence, hash=head.hash)
     checkpoint = Checkpoint.objects.create(
         sequence=head.sequence,
         hash=head.hash,
@@ -304,25 +307,32 @@ def checkpoint_create() -> Checkpoint | None:
         signature=signature,
         location=str(path),
     )
-    document = {
-        "sequence": head.sequence,
-        "hash": head.hash,
-        "created_at": stamp,
-        "key_id": checkpoint.key_id,
-        "signature": signature,
-    }
+    document = checkpoint_document(
+        sequence=head.sequence,
+        hash=head.hash,
+        created_at=stamp,
+        key_id=checkpoint.key_id,
+        signature=signature,
+    )
     # Written before the commit: a failed write leaves no checkpoint in the database either.
-    _write_atomically(path, json.dumps(document, sort_keys=True, indent=2).encode() + b"\n")
+    _write_atomically(path, document)
+    # A copy for the witness outside this host, sent once the checkpoint is committed.
+    witness.publications_create(checkpoint=checkpoint)
     return checkpoint
 
 
-def stored_checkpoints() -> tuple[list[dict[str, Any]], list[str]]:
-    """Checkpoints found in the backup location, and the files that could not be read."""
+def stored_checkpoints(directory: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Checkpoints found in the backup location, and the files that could not be read.
+
+    `directory`: somewhere else, such as the witness's copies; every `*.json` file below it
+    counts, whatever its name, since a witness may file them its own way.
+    """
     found, unreadable = [], []
-    directory = checkpoint_dir()
-    if not directory.is_dir():
-        return found, unreadable
-    for path in sorted(directory.glob("checkpoint-*.json")):
+    paths = sorted(directory.rglob("*.json")) if directory is not None else None
+    if paths is None:
+        directory = checkpoint_dir()
+        paths = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
+    for path in paths:
         try:
             document = json.loads(path.read_text())
             found.append({**document, "sequence": int(document["sequence"]), "file": str(path)})
@@ -384,12 +394,17 @@ class _Result:
         self.problems.append({"kind": "checkpoint", "code": code, "message": message, **where})
 
 
-def _checkpoint_snapshot(from_id: int, to_id: int) -> tuple[list, list, list]:
-    """The checkpoints in range, database and storage copies, read once: one signed while the
-    verification runs is left for the next run rather than half-checked."""
+def _checkpoint_snapshot(
+    from_id: int, to_id: int, elsewhere: Path | None = None
+) -> tuple[list, list, list]:
+    """The checkpoints in range, database and storage copies (and those in `elsewhere`), read
+    once: one signed while the verification runs is left for the next run, not half-checked."""
     db = list(Checkpoint.objects.filter(sequence__gte=from_id, sequence__lte=to_id)
               .order_by("sequence"))  # fmt: skip
     files, unreadable = stored_checkpoints()
+    if elsewhere is not None:
+        more, more_unreadable = stored_checkpoints(elsewhere)
+        files, unreadable = files + more, unreadable + more_unreadable
     return db, [f for f in files if from_id <= f["sequence"] <= to_id], unreadable
 
 
@@ -439,12 +454,17 @@ def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple)
 
 
 def chain_verify(
-    *, from_id: int | None = None, to_id: int | None = None, triggered_by: str = "system"
+    *,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    triggered_by: str = "system",
+    checkpoints_dir: Path | None = None,
 ) -> Verification:
     """Recompute every hash from `from_id` to `to_id` (the whole chain by default), check the
     links, the head and the signed checkpoints; store and audit the result; alert on failure.
 
     A range that starts after #1 trusts the stored hash of the event before it.
+    `checkpoints_dir`: also check the checkpoint files there (the witness's copies).
     """
     started = timezone.now()
     full = from_id is None and to_id is None
@@ -464,7 +484,7 @@ def chain_verify(
         if before is None:
             result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
         prev = before or prev
-    checkpoints = _checkpoint_snapshot(start, upper)
+    checkpoints = _checkpoint_snapshot(start, upper, checkpoints_dir)
     checkpoint_seqs = {c.sequence for c in checkpoints[0]} | {f["sequence"] for f in checkpoints[1]}
     hashes: dict[int, str] = {}
     expected, checked = start, 0

@@ -1,7 +1,7 @@
 """django-q2 jobs of the audit app: thin, safe to run twice."""
 
 from alerts.services import raise_alert, resolve_alert
-from audit import services
+from audit import services, witness
 
 
 def checkpoint() -> int | None:
@@ -18,6 +18,16 @@ def checkpoint() -> int | None:
         return None
     resolve_alert(source="audit", key="checkpoint_unsigned")
     return made.sequence if made else None
+
+
+def publish_checkpoint(publication_id: int) -> str:
+    """Send one checkpoint's copy to the witness; a failure is recorded and retried by the
+    schedule, never raised (audit.checkpoints_witnessed reports a witness that lags)."""
+    return witness.publication_send(publication_id=publication_id)
+
+
+def publish_checkpoints() -> dict[str, int]:
+    return witness.publications_send_due()
 
 
 def verify_chain(

@@ -84,6 +84,7 @@ def run(n: int) -> None:
     env = os.environ | {
         "DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "Q_POLL": "0.1",
         "Q_WORKERS": "1", "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only"),
+        "OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1",  # the webhook receiver is on 127.0.0.1
     }  # fmt: skip
     worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -381,7 +381,10 @@ ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=5)
 ALERT_DELIVERY_RETRY_SECONDS = env.int("ALERT_DELIVERY_RETRY_SECONDS", default=30)
 ALERT_ACK_LINK_MAX_AGE_HOURS = env.int("ALERT_ACK_LINK_MAX_AGE_HOURS", default=24)
 ALERT_HTTP_TIMEOUT = env.float("ALERT_HTTP_TIMEOUT", default=5.0)
-ALERT_WEBHOOK_SECRET = env.str("ALERT_WEBHOOK_SECRET", default="")
+# Signs webhook bodies; without it they go out unsigned and `check --deploy` warns (alerts.W001).
+ALERT_WEBHOOK_SECRET = env.str("ALERT_WEBHOOK_SECRET", default="") or (
+    _local_secret("alert_webhook_secret") if DEBUG else ""
+)
 SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
 SMS_ACCOUNT_SID = env.str("SMS_ACCOUNT_SID", default="")
 SMS_AUTH_TOKEN = env.str("SMS_AUTH_TOKEN", default="")
@@ -399,6 +402,12 @@ ALERT_RUNBOOK_URL = env.str("ALERT_RUNBOOK_URL", default="docs/runbooks.md")
 # "twilio" (a Twilio-compatible API at SMS_PROVIDER_URL) or "console" (log it; local use).
 SMS_BACKEND = env.str("SMS_BACKEND", default="twilio" if SMS_PROVIDER_URL else "console")
 ALERT_SMS_MIN_SEVERITY = env.str("ALERT_SMS_MIN_SEVERITY", default="critical")
+
+# Outbound requests (config/outbound.py): webhooks, SMS provider, heartbeat, audit witness.
+# Loopback, private and other non-public addresses are refused unless this is on (local use,
+# tests with a local receiver) or the address is in one of the allowed networks (CIDR list).
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 
 # Audit -------------------------------------------------------------------------
 
@@ -420,6 +429,19 @@ AUDIT_VERIFY_MAX_AGE_HOURS = env.int("AUDIT_VERIFY_MAX_AGE_HOURS", default=26)
 # written as one summary event when the window closes.
 AUDIT_REPEAT_LIMIT = env.int("AUDIT_REPEAT_LIMIT", default=5)
 AUDIT_REPEAT_WINDOW_MINUTES = env.int("AUDIT_REPEAT_WINDOW_MINUTES", default=10)
+# A copy of each signed checkpoint goes to a witness outside the database host (audit/witness.py):
+# a webhook (POST of the checkpoint JSON, signed with the secret) and/or email addresses.
+AUDIT_CHECKPOINT_WITNESS_URL = env.str("AUDIT_CHECKPOINT_WITNESS_URL", default="")
+AUDIT_CHECKPOINT_WITNESS_SECRET = env.str("AUDIT_CHECKPOINT_WITNESS_SECRET", default="")
+AUDIT_CHECKPOINT_WITNESS_EMAIL = env.list("AUDIT_CHECKPOINT_WITNESS_EMAIL", default=[])
+AUDIT_CHECKPOINT_WITNESS_MAX_ATTEMPTS = env.int("AUDIT_CHECKPOINT_WITNESS_MAX_ATTEMPTS", default=10)
+AUDIT_CHECKPOINT_WITNESS_RETRY_SECONDS = env.int(
+    "AUDIT_CHECKPOINT_WITNESS_RETRY_SECONDS", default=60
+)
+# The check audit.checkpoints_witnessed fails when the witness lags this far behind.
+AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS = env.int(
+    "AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS", default=3
+)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 

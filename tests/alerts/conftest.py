@@ -1,8 +1,6 @@
 """Fixtures for the alerting tests: a real local SMTP server and a routed policy."""
 
-import socket
 from datetime import timedelta
-from email import message_from_bytes
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -10,21 +8,9 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.models import Alert, EscalationPolicy, EscalationStep, Route, Target
+from tests.receivers import Inbox, free_port
 
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["Inbox", "fire", "free_port", "make_due"]
 
 
 @pytest.fixture

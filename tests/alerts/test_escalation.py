@@ -179,7 +179,7 @@ def test_acknowledge_link_works_once_and_only_for_its_alert(policy, smtp, client
     acked = [a for a in (alert, other) if Alert.objects.get(pk=a.pk).state == "acknowledged"]
     assert len(acked) == 1  # only the alert the link was made for
     assert Alert.objects.get(pk=acked[0].pk).next_escalation_at is None
-    assert client.post(link).status_code == 409  # works once
+    assert client.post(link).status_code == 410  # works once
     assert client.post(link[:-3] + "xx/").status_code == 404  # tampered
     settings.ALERT_ACK_LINK_MAX_AGE_HOURS = 0
     time.sleep(1.1)
@@ -189,7 +189,7 @@ def test_acknowledge_link_works_once_and_only_for_its_alert(policy, smtp, client
     fresh = [m for _, m in smtp.messages][-1].get_payload()[0].get_payload(decode=True).decode()
     late = re.findall(r"(/alerts/ack/[^/\s]+/)", fresh)[0]
     time.sleep(1.1)
-    assert client.post(late).status_code == 404  # expired
+    assert client.post(late).status_code == 410  # expired
 
 
 def test_a_storm_of_1000_raises_notifies_each_target_once(policy, smtp):

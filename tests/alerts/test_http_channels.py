@@ -3,48 +3,25 @@
 import hashlib
 import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import logging
 from urllib.parse import parse_qs
 
 import pytest
 
-from alerts import services
+from alerts import channels, services
 from alerts.models import Delivery, EscalationPolicy, EscalationStep, Route, Target
-
-
-class Receiver:
-    """A local HTTP server that records requests and answers with a chosen status."""
-
-    def __init__(self, status: int = 200):
-        self.status = status
-        self.requests: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # http.server calls it by this name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                self.send_response(receiver.status)
-                self.end_headers()
-                self.wfile.write(b'{"sid": "SM123"}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+from integrity.models import DeadLetter
+from tests.receivers import Receiver
 
 
 @pytest.fixture
-def receiver():
+def local(settings):
+    """Local receivers live on 127.0.0.1, which the outbound rules refuse unless allowed."""
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+
+
+@pytest.fixture
+def receiver(local):
     r = Receiver()
     yield r
     r.stop()
@@ -57,8 +34,9 @@ def route_to(target: Target) -> None:
 
 
 def fire(title="Dead-letter queue too long", **details):
-    return services.raise_alert(source="deadletters", key="queue", severity="critical",
-                                title=title, details=details)  # fmt: skip
+    return services.raise_alert(
+        source="deadletters", key="queue", severity="critical", title=title, details=details
+    )
 
 
 def test_webhook_body_is_signed_and_details_are_redacted(db, receiver, settings):
@@ -81,19 +59,25 @@ def test_webhook_body_is_signed_and_details_are_redacted(db, receiver, settings)
 
 
 def test_slack_format(db, receiver):
-    route_to(Target.objects.create(name="slack", channel="webhook", address=receiver.url,
-                                   webhook_format="slack"))  # fmt: skip
+    route_to(
+        Target.objects.create(
+            name="slack", channel="webhook", address=receiver.url, webhook_format="slack"
+        )
+    )
     fire()
     services.alert_escalate_due()
     assert json.loads(receiver.requests[0]["body"])["text"].startswith("*[CRITICAL]* Dead-letter")
 
 
-def test_receiver_errors_retry_but_4xx_goes_to_the_fallback(db, settings):
+def test_receiver_errors_retry_but_4xx_goes_to_the_fallback(db, local):
     failing, backup = Receiver(status=503), Receiver()
     try:
         fallback = Target.objects.create(name="backup", channel="webhook", address=backup.url)
-        route_to(Target.objects.create(name="hook", channel="webhook", address=failing.url,
-                                       fallback=fallback))  # fmt: skip
+        route_to(
+            Target.objects.create(
+                name="hook", channel="webhook", address=failing.url, fallback=fallback
+            )
+        )
         fire()
         services.alert_escalate_due()
         first = Delivery.objects.get(target__name="hook")
@@ -136,3 +120,168 @@ def test_sms_is_for_critical_alerts_only_by_default_and_console_works_locally(db
     services.alert_escalate_due()
     delivery = Delivery.objects.get()
     assert delivery.status == "sent" and "console" in delivery.response
+
+
+# Outbound rules at delivery time (config/outbound.py) -------------------------------------
+
+
+def test_a_stored_file_url_fails_for_good_and_reads_nothing(db, settings):
+    """The reviewed hole: file:///proc/self/environ was "delivered" and the environment stored
+    in the delivery's response. A target stored before the rules existed must fail safely."""
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # not even this lets a file URL through
+    route_to(
+        Target.objects.create(name="hook", channel="webhook", address="file:///proc/self/environ")
+    )
+    fire()
+    services.alert_escalate_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and delivery.attempts == 1  # permanent: no retry
+    assert delivery.response == ""
+    assert "outbound.scheme_not_allowed" in delivery.last_error
+    assert settings.SECRET_KEY not in delivery.last_error
+    assert DeadLetter.objects.filter(operation="alerts.tasks.send_delivery").count() == 1
+
+
+def test_a_stored_private_address_is_refused_at_delivery_and_the_fallback_used(db, smtp):
+    r = Receiver()  # on 127.0.0.1, and OUTBOUND_ALLOW_PRIVATE_ADDRESSES is off
+    try:
+        fallback = Target.objects.create(name="mail", channel="email", address="ops@example.com")
+        route_to(
+            Target.objects.create(
+                name="hook", channel="webhook", address=r.url + "/in", fallback=fallback
+            )
+        )
+        fire()
+        services.alert_escalate_due()
+    finally:
+        r.stop()
+    first = Delivery.objects.get(target__name="hook")
+    assert first.status == "failed" and "outbound.address_not_allowed" in first.last_error
+    assert first.response == "" and r.requests == []
+    assert Delivery.objects.get(target=fallback).status == "sent"
+    assert [to for to, _ in smtp.messages] == [["ops@example.com"]]
+
+
+def test_redirects_are_not_followed_at_delivery(db, receiver):
+    inner = Receiver()
+    try:
+        receiver.status = 307
+        receiver.headers["Location"] = inner.url + "/internal"
+        route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+        fire()
+        services.alert_escalate_due()
+    finally:
+        inner.stop()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and "redirects are not followed" in delivery.last_error
+    assert inner.requests == []
+
+
+def test_the_stored_response_is_a_short_masked_excerpt(db, receiver):
+    receiver.body = b'{"received": true, "secret": "hunter2"}\n' + b"A" * 50_000
+    route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+    fire()
+    services.alert_escalate_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "sent"
+    assert delivery.response.startswith('200 {"received": true, "secret": [redacted]}')
+    assert len(delivery.response) <= 210 and "hunter2" not in delivery.response
+
+
+def test_errors_name_the_host_never_the_secret_path(db, local):
+    failing = Receiver(status=503)
+    try:
+        url = failing.url + "/services/T000/B000/s3cr3tT0k3n"
+        route_to(Target.objects.create(name="hook", channel="webhook", address=url))
+        alert = fire()
+        services.alert_escalate_due()
+    finally:
+        failing.stop()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "pending" and f"HTTP 503 from {failing.url}" in delivery.last_error
+    notes = " ".join(alert.events.values_list("note", flat=True))
+    assert "s3cr3tT0k3n" not in delivery.last_error + notes
+
+
+# Signing ------------------------------------------------------------------------------
+
+
+def test_without_a_secret_webhooks_go_unsigned_never_signed_with_an_empty_key(
+    db, receiver, settings, caplog
+):
+    settings.ALERT_WEBHOOK_SECRET = ""
+    route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+    with caplog.at_level(logging.WARNING, logger="ledgerguard.alerts.channels"):
+        fire()
+        services.alert_escalate_due()
+    (request,) = receiver.requests
+    assert "X-Ledgerguard-Signature" not in request["headers"]
+    assert "X-Ledgerguard-Timestamp" not in request["headers"]
+    assert Delivery.objects.get().status == "sent"
+    assert "ALERT_WEBHOOK_SECRET is not set" in caplog.text
+    with pytest.raises(ValueError, match="empty key"):
+        channels.sign("", "1700000000", b"{}")
+
+
+def test_check_deploy_warns_without_a_webhook_secret(settings):
+    from alerts.checks import webhook_secret_set
+
+    settings.ALERT_WEBHOOK_SECRET = ""
+    assert [w.id for w in webhook_secret_set(None)] == ["alerts.W001"]
+    settings.ALERT_WEBHOOK_SECRET = "s3cret"
+    assert webhook_secret_set(None) == []
+
+
+# Saving targets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "code"),
+    [
+        ("file:///proc/self/environ", "outbound.scheme_not_allowed"),
+        ("http://127.0.0.1:8000/hook", "outbound.address_not_allowed"),
+        ("http://169.254.169.254/latest/meta-data/", "outbound.address_not_allowed"),
+        ("http://2130706433/", "outbound.host_invalid"),
+        ("https://user:pw@hooks.example.com/x", "outbound.credentials_in_url"),
+    ],
+)
+def test_target_check_refuses_what_the_outbound_rules_refuse(db, address, code):
+    from config.exceptions import DomainError
+
+    with pytest.raises(DomainError) as caught:
+        services.target_check(channel="webhook", address=address)
+    assert caught.value.code == code and caught.value.http_status == 400
+    assert list(caught.value.fields) == ["address"]
+    services.target_check(channel="email", address="ops@example.com")  # not a URL: no rule
+    services.target_check(channel="webhook", address="https://93.184.215.14/hook")
+
+
+def test_admin_refuses_a_webhook_target_the_rules_refuse(admin_user, client):
+    client.force_login(admin_user)
+    form = {
+        "name": "hook",
+        "channel": "webhook",
+        "address": "file:///proc/self/environ",
+        "webhook_format": "json",
+        "is_active": "on",
+    }
+    response = client.post("/admin/alerts/target/add/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert b"outbound.scheme_not_allowed" in response.content
+    form["address"] = "http://[::ffff:127.0.0.1]/x"
+    assert b"outbound.address_not_allowed" in client.post("/admin/alerts/target/add/", form).content
+    assert not Target.objects.exists()
+    form["address"] = "https://93.184.215.14/hook"
+    assert client.post("/admin/alerts/target/add/", form).status_code == 302
+    assert Target.objects.get().address == "https://93.184.215.14/hook"
+
+
+def test_send_test_alert_refuses_a_url_the_rules_refuse(db):
+    from django.core.management import CommandError, call_command
+
+    from alerts.models import Alert
+
+    with pytest.raises(CommandError, match=r"outbound\.scheme_not_allowed") as caught:
+        call_command("send_test_alert", "--channel", "webhook", "--to", "file:///etc/passwd")
+    assert caught.value.returncode == 2
+    assert not Target.objects.exists() and not Alert.objects.exists()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts import services as alerting
-from alerts.models import Alert, EscalationPolicy, EscalationStep, Route, Target
+from alerts.models import Alert, Delivery, EscalationPolicy, EscalationStep, Route, Target
 from audit.models import AuditEvent
 from audit.receivers import ACTIONS
 from config.exceptions import DomainError
@@ -311,6 +311,13 @@ def test_dead_letter_retry_through_the_api_takes_the_user_from_the_request(
 # Alerts ---------------------------------------------------------------------
 
 
+def notification(alert):
+    """A sent email notification of `alert`, the kind that carries an acknowledge link."""
+    email = {"channel": "email", "address": "oncall@example.com"}
+    target, _ = Target.objects.get_or_create(name="on-call", defaults=email)
+    return Delivery.objects.create(alert=alert, target=target, channel="email", status="sent")
+
+
 def raise_capture(severity="warning", key="disk"):
     return alerting.raise_alert(source="capture", key=key, severity=severity, title="Disk full",
                                 details={"free": "1%"})  # fmt: skip
@@ -343,10 +350,17 @@ def test_alert_resolved_by_its_source_and_acknowledged_by_link(trail):
     assert resolved.metadata["by"] == "source" and resolved.actor_id is None
 
     alert = raise_capture(key="by-link")
-    token = alerting.ack_token(alert=alert, target_name="on-call")
+    token = alerting.ack_token(delivery=notification(alert))
     Client().post(f"/alerts/ack/{token}/", REMOTE_ADDR=IP)
     acked = trail.one("alert.acknowledged")
-    assert acked.metadata == {"method": "link", "sent_to": "on-call"} and acked.ip == IP
+    delivery = alert.deliveries.get().pk
+    assert acked.metadata == {
+        "method": "link",
+        "sent_to": "on-call",
+        "delivery": delivery,
+        "firing": 1,
+    }
+    assert acked.ip == IP
     assert token not in stored_text()
 
 
@@ -525,7 +539,7 @@ def test_a_403_from_an_admin_page_and_a_csrf_failure_record_access_denied(audito
 
 def test_a_denied_ack_link_does_not_put_its_token_in_the_trail(db, trail):
     alert = raise_capture(key="csrf")
-    token = alerting.ack_token(alert=alert, target_name="on-call")
+    token = alerting.ack_token(delivery=notification(alert))
     response = Client(enforce_csrf_checks=True).post(f"/alerts/ack/{token}/")
     assert response.status_code == 403
     denied = trail.one("access.denied")

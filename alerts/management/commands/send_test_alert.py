@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from alerts.models import Channel
 from alerts.services import alert_send_test
+from config.exceptions import DomainError
 
 
 class Command(BaseCommand):
@@ -15,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--to", help="An email address, phone number or webhook URL.")
 
     def handle(self, *args, channel, to, **options):
-        results = alert_send_test(channel=channel, to=to)
+        try:
+            results = alert_send_test(channel=channel, to=to)
+        except DomainError as exc:  # a --to the outbound rules refuse
+            raise CommandError(f"{exc.code}: {exc.message}", returncode=2) from exc
         if not results:
             raise CommandError(
                 "No target to send to: pass --to, or set up a route with targets "
