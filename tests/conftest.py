@@ -157,3 +157,12 @@ def backup_dir(settings, tmp_path):
     """Every test gets its own backup location (audit checkpoints, later backups)."""
     settings.BACKUP_DIR = tmp_path / "backups"
     return settings.BACKUP_DIR
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
