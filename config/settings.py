@@ -140,6 +140,17 @@ else:
         f"DATABASE_URL names an unsupported engine ({_db['ENGINE']}); use sqlite:// or postgres://"
     )
 
+# Optional, PostgreSQL: the tables' owner, which `manage.py migrate` connects as when the
+# application's role (DATABASE_URL) does not own them (docs/audit.md, "A role that does not own").
+_migrate_url = env.str("DATABASE_MIGRATE_URL", default="")
+DATABASE_MIGRATE = env.db_url_config(_migrate_url) if _migrate_url else {}
+_postgres = "django.db.backends.postgresql"
+if DATABASE_MIGRATE and not (_db["ENGINE"] == DATABASE_MIGRATE["ENGINE"] == _postgres):
+    raise ImproperlyConfigured(
+        "DATABASE_MIGRATE_URL and DATABASE_URL must both be postgres:// URLs: SQLite has no "
+        "database roles to keep apart"
+    )
+
 # Django's backends, plus audit events joining the hash chain at commit (audit/pending.py).
 _db["ENGINE"] = {
     "django.db.backends.sqlite3": "config.db.sqlite3",
@@ -325,6 +336,8 @@ CHECK_RUN_STALE_MINUTES = env.int("CHECK_RUN_STALE_MINUTES", default=60)
 CHECK_INTEGRITY_CRON = env.str("CHECK_INTEGRITY_CRON", default="0 2 * * *")
 CHECK_FINANCE_CRON = env.str("CHECK_FINANCE_CRON", default="10 * * * *")
 CHECK_RECONCILIATION_CRON = env.str("CHECK_RECONCILIATION_CRON", default="40 2 * * *")
+# The audit checks (signed checkpoints keeping up), hourly, half an hour after the checkpoint.
+CHECK_AUDIT_CRON = env.str("CHECK_AUDIT_CRON", default="35 * * * *")
 # The hourly financial run looks at entries posted in this many hours (a margin over one).
 CHECK_FINANCE_WINDOW_HOURS = env.int("CHECK_FINANCE_WINDOW_HOURS", default=2)
 # Check runs (with their findings) older than this are deleted by a daily job.
@@ -374,6 +387,9 @@ AUDIT_VERIFY_CRON = env.str("AUDIT_VERIFY_CRON", default="30 2 * * *")
 AUDIT_VERIFY_SYNC_LIMIT = env.int("AUDIT_VERIFY_SYNC_LIMIT", default=200_000)
 # The check audit.verification_recent fails when no full verification passed this recently.
 AUDIT_VERIFY_MAX_AGE_HOURS = env.int("AUDIT_VERIFY_MAX_AGE_HOURS", default=26)
+# The check audit.checkpoints_recent fails when events older than this have no signed checkpoint;
+# unset: the longest gap between two AUDIT_CHECKPOINT_CRON runs plus one hour (2 for hourly).
+AUDIT_CHECKPOINT_MAX_AGE_HOURS = env.int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", default=None)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 
