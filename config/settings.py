@@ -150,6 +150,11 @@ if DATABASE_MIGRATE and not (_db["ENGINE"] == DATABASE_MIGRATE["ENGINE"] == _pos
         "DATABASE_MIGRATE_URL and DATABASE_URL must both be postgres:// URLs: SQLite has no "
         "database roles to keep apart"
     )
+if DATABASE_MIGRATE and DATABASE_MIGRATE["NAME"] != _db["NAME"]:
+    raise ImproperlyConfigured(
+        "DATABASE_MIGRATE_URL must name the same database as DATABASE_URL "
+        f"({_db['NAME']!r}), as the role that owns its tables"
+    )
 
 # Django's backends, plus audit events joining the hash chain at commit (audit/pending.py).
 _db["ENGINE"] = {

@@ -5,3 +5,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "ledgerguard-test-only-insecure-key-do-not-use-in-production")
 os.environ.setdefault("AUDIT_SIGNING_KEY", "ledgerguard-test-only-audit-signing-key")
 os.environ.setdefault("AUDIT_ALLOW_FLUSH", "1")
+# The suite runs as one role; tests that separate the owner from the application set this for
+# the processes they start (tests/config/test_db_roles.py).
+os.environ.pop("DATABASE_MIGRATE_URL", None)

@@ -33,11 +33,12 @@ def quote_role(name: str) -> str:
 @contextmanager
 def connected_as(connection: Any, target: Mapping[str, Any]) -> Iterator[None]:
     """Within the block, `connection` logs in with `target`'s credentials (a database settings
-    dict parsed from a URL: NAME, USER, PASSWORD, HOST, PORT, OPTIONS); the application's own
-    settings are back afterwards. Closes the connection on the way in and out."""
+    dict parsed from a URL: USER, PASSWORD, HOST, PORT, OPTIONS) to the database it names now
+    (a test run's own database stays the one migrated); the application's own settings are
+    back afterwards. Closes the connection on the way in and out."""
     original = connection.settings_dict
     swapped = dict(original)
-    for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
+    for key in ("USER", "PASSWORD", "HOST", "PORT"):
         if target.get(key) not in (None, ""):
             swapped[key] = target[key]
     swapped["OPTIONS"] = {**original.get("OPTIONS", {}), **target.get("OPTIONS", {})}
