@@ -48,9 +48,6 @@ def app_role_cannot_disable_guards(app_configs, databases=None, **kwargs):
     if not databases or DEFAULT_DB_ALIAS not in databases:
         return []
     connection = connections[DEFAULT_DB_ALIAS]
-    migrator = settings.DATABASE_MIGRATE.get("USER")
-    if migrator and connection.settings_dict.get("USER") == migrator:
-        return []  # `migrate` checks as the owner, which is expected to own the tables
     try:
         excess = grants_for(connection).excess(connection, limited=APP_ROLE_PRIVILEGES)
     except DatabaseError:
