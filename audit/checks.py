@@ -1,7 +1,31 @@
-"""System checks (`manage.py check --deploy`) for the audit trail's configuration."""
+"""The audit trail's checks: system checks of its configuration (`manage.py check --deploy`) and
+registered integrity checks (integrity/registry.py) of its liveness."""
 
+import datetime as dt
+import functools
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from croniter import croniter
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Tags, Warning, register
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from audit.canonical import format_time
+from audit.db_guards import APP_ROLE_PRIVILEGES
+from audit.models import AuditEvent, Checkpoint, Verification, VerificationStatus
+from audit.selectors import checkpoint_witness_lag
+from audit.services import checkpoint_signature_problem, stored_checkpoints
+from audit.witness import witness_channels
+from config.db.roles import grants_for
+from integrity.registry import CheckContext, Finding
+from integrity.registry import register as register_check
+
+# System checks ------------------------------------------------------------------------------
 
 
 @register("audit", deploy=True)
@@ -29,7 +53,7 @@ def witness_configured(app_configs, **kwargs):
                 "AUDIT_CHECKPOINT_WITNESS_URL is not an https URL: checkpoint copies travel "
                 "unencrypted and unauthenticated to the witness.",
                 hint="Use an https endpoint (docs/audit.md, The checkpoint witness).",
-                id="audit.W002",
+                id="audit.W003",
             )
         )
     if url and not settings.AUDIT_CHECKPOINT_WITNESS_SECRET:
@@ -38,23 +62,45 @@ def witness_configured(app_configs, **kwargs):
                 "AUDIT_CHECKPOINT_WITNESS_SECRET is not set, so checkpoint copies go to the "
                 "witness unsigned: it cannot tell them from copies someone else posts.",
                 hint="Set AUDIT_CHECKPOINT_WITNESS_SECRET and give it to the witness.",
-                id="audit.W003",
+                id="audit.W004",
             )
         )
     return problems
 
 
-# Registered integrity checks (integrity/registry.py) ----------------------------------------
+@register("audit", Tags.database, deploy=True)
+def app_role_cannot_disable_guards(app_configs, databases=None, **kwargs):
+    """With `--deploy --database default`: the role the application connects as cannot switch
+    off the audit trail's triggers (it does not own the tables and is no superuser)."""
+    if not databases or DEFAULT_DB_ALIAS not in databases:
+        return []
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        excess = grants_for(connection).excess(connection, limited=APP_ROLE_PRIVILEGES)
+    except DatabaseError:
+        return []  # no database to ask; `check --deploy` runs in CI without one
+    if not excess:
+        return []
+    return [
+        Warning(
+            f"The application's database role {'; '.join(excess)}: with its password the audit "
+            "triggers can be switched off (ALTER TABLE ... DISABLE TRIGGER) and the trail "
+            "rewritten; only the hash chain and the signed checkpoints would show it.",
+            hint="Run the application as a role that does not own the tables: set "
+            "DATABASE_MIGRATE_URL to the owner and DATABASE_URL to the application's role, then "
+            "run manage.py migrate (docs/audit.md, 'A role that does not own the tables').",
+            id="audit.W002",
+        )
+    ]
 
-from collections.abc import Iterator  # noqa: E402
-from datetime import timedelta  # noqa: E402
 
-from django.utils import timezone  # noqa: E402
+# Registered integrity checks ----------------------------------------------------------------
 
-from audit.selectors import checkpoint_witness_lag  # noqa: E402
-from audit.witness import witness_channels  # noqa: E402
-from integrity.registry import CheckContext, Finding  # noqa: E402
-from integrity.registry import register as register_check  # noqa: E402
+# A checkpoint signed late (see checkpoints_recent) is reported for this long after it was
+# signed: long enough for the daily run to see it, short enough that a worker outage clears.
+LATE_LOOKBACK = timedelta(hours=48)
+# A checkpoint file is written just before its database row commits; younger files may lack it.
+FILE_GRACE = timedelta(minutes=10)
 
 
 @register_check("audit.verification_recent", tag="audit", severity="error", explainable=False)
@@ -63,15 +109,11 @@ def verification_recent(ctx: CheckContext) -> Iterator[Finding]:
 
     The daily job (`audit.verify_chain`) verifies the whole chain; if it stopped running or
     its last run found the chain broken, this says so."""
-    from audit.models import Verification, VerificationStatus
-
     full = Verification.objects.filter(from_id__isnull=True, to_id__isnull=True)
     last = full.order_by("-started_at", "-pk").first()
     limit = timedelta(hours=settings.AUDIT_VERIFY_MAX_AGE_HOURS)
     if last is None:
         # Only once the trail is older than the limit: a new install has had no night yet.
-        from audit.models import AuditEvent
-
         first = AuditEvent.objects.order_by("id").values_list("occurred_at", flat=True).first()
         if first is not None and timezone.now() - first > limit:
             yield Finding(message="the audit chain has never been fully verified", key="never")
@@ -91,6 +133,164 @@ def verification_recent(ctx: CheckContext) -> Iterator[Finding]:
             message=f"no full verification passed in the last "
             f"{settings.AUDIT_VERIFY_MAX_AGE_HOURS} h (last pass: {when})",
             key="stale",
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def longest_gap(cron: str) -> timedelta:
+    """The longest time between two runs of `cron`, over two months from a fixed date."""
+    runs = croniter(cron, dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+    previous = runs.get_next(dt.datetime)
+    end, longest = previous + timedelta(days=62), timedelta(0)
+    for _ in range(5000):
+        following = runs.get_next(dt.datetime)
+        longest = max(longest, following - previous)
+        if following > end:
+            break
+        previous = following
+    return longest
+
+
+def checkpoint_max_age() -> timedelta:
+    """How old an event may get before a signed checkpoint must cover it:
+    AUDIT_CHECKPOINT_MAX_AGE_HOURS, or the schedule's longest gap rounded up to hours plus one."""
+    if settings.AUDIT_CHECKPOINT_MAX_AGE_HOURS is not None:
+        return timedelta(hours=settings.AUDIT_CHECKPOINT_MAX_AGE_HOURS)
+    gap = longest_gap(settings.AUDIT_CHECKPOINT_CRON)
+    return timedelta(hours=math.ceil(gap / timedelta(hours=1)) + 1)
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta / timedelta(hours=1):.1f} h"
+
+
+def _utc(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+@register_check("audit.checkpoints_recent", tag="audit", severity="critical", explainable=False)
+def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
+    """Signed checkpoints keep up with the audit trail, and the copies in the database and in
+    BACKUP_DIR agree and carry valid signatures (only while AUDIT_SIGNING_KEY is set).
+
+    Fails when events older than the allowed age (AUDIT_CHECKPOINT_MAX_AGE_HOURS, by default
+    the checkpoint schedule's interval plus an hour) have no checkpoint after them, when a
+    checkpoint signed in the last 48 hours was the first to cover events written longer ago
+    than that (the job had stopped, or the checkpoints before it were deleted and the next run
+    signed a rewritten chain), when a checkpoint exists in only one of the two places, and
+    when a signature does not verify."""
+    if not settings.AUDIT_SIGNING_KEY:
+        return  # audit/checkpoint_unsigned and audit.W001 say so
+    now, limit, size = timezone.now(), checkpoint_max_age(), ctx.sample_size
+    rows = Checkpoint.objects.order_by("sequence", "pk").values_list(
+        "sequence", "hash", "created_at", "key_id", "signature"
+    )
+    in_db = [(seq, h, format_time(at), kid, sig, at) for seq, h, at, kid, sig in rows]
+    files, unreadable = stored_checkpoints()
+    in_storage = [
+        (f["sequence"], *(str(f.get(k)) for k in ("hash", "created_at", "key_id", "signature")))
+        for f in files
+    ]
+
+    def problem(seq: int, h: str, at: str, kid: str, sig: str) -> str | None:
+        return checkpoint_signature_problem(
+            sequence=seq, hash=h, created_at=at, kid=kid, signature=sig
+        )
+
+    signed_ok = [problem(*c[:5]) is None for c in in_db]
+    bad = [f"database #{c[0]}" for c, ok in zip(in_db, signed_ok, strict=True) if not ok]
+    bad += [Path(f["file"]).name for f, c in zip(files, in_storage, strict=True) if problem(*c)]
+    if bad:
+        yield Finding(
+            message=f"{len(bad)} checkpoint(s) whose signature does not verify with "
+            "AUDIT_SIGNING_KEY or AUDIT_SIGNING_OLD_KEYS: forged, edited, or signed with a key "
+            "that was rotated out",
+            count=len(bad),
+            key="bad_signature",
+            sample=bad[:size],
+        )
+    if unreadable:
+        yield Finding(
+            message=f"{len(unreadable)} checkpoint file(s) in BACKUP_DIR cannot be read",
+            count=len(unreadable),
+            key="unreadable",
+            sample=[Path(p).name for p in unreadable[:size]],
+        )
+    stored, recorded = set(in_storage), {c[:5] for c in in_db}
+    not_stored = [c[0] for c in in_db if c[:5] not in stored]
+    if not_stored:
+        yield Finding(
+            message=f"{len(not_stored)} checkpoint(s) in the database have no identical file "
+            f"in {settings.BACKUP_DIR}/audit-checkpoints: the files were deleted, altered or "
+            "never written there",
+            count=len(not_stored),
+            key="not_in_storage",
+            sample=not_stored[:size],
+        )
+    unrecorded = []
+    for c in in_storage:
+        if c not in recorded:
+            at = _parse_time(c[2])
+            if at is None or now - at > FILE_GRACE:
+                unrecorded.append(c[0])
+    if unrecorded:
+        yield Finding(
+            message=f"{len(unrecorded)} checkpoint file(s) have no identical checkpoint in the "
+            "database: checkpoints were deleted or altered there",
+            count=len(unrecorded),
+            key="not_in_database",
+            sample=unrecorded[:size],
+        )
+
+    valid = [(c[0], c[5]) for c, ok in zip(in_db, signed_ok, strict=True) if ok]
+    newest = valid[-1][0] if valid else 0
+    old = AuditEvent.objects.filter(id__gt=newest, occurred_at__lt=now - limit).aggregate(
+        n=Count("id"), first=Min("id"), last=Max("id"), since=Min("occurred_at")
+    )
+    if old["n"]:
+        after = f"after the newest checkpoint (#{newest})" if newest else "and no checkpoint"
+        yield Finding(
+            message=f"{old['n']} audit event(s) older than {_hours(limit)} have no signed "
+            f"checkpoint {after}: #{old['first']} to #{old['last']}, the oldest written "
+            f"{_utc(old['since'])}. The checkpoint job is not running, or checkpoints were "
+            "deleted",
+            count=old["n"],
+            key="uncovered",
+            sample=[old["first"]],
+            details={"newest_checkpoint": newest, "max_age_hours": limit / timedelta(hours=1)},
+        )
+
+    # The first event each recent checkpoint newly covered, and when it was written.
+    firsts = {}
+    for i, (sequence, signed) in enumerate(valid):
+        start = valid[i - 1][0] + 1 if i else 1
+        if now - signed <= LATE_LOOKBACK and start <= sequence:
+            firsts[start] = (sequence, signed)
+    written = dict(AuditEvent.objects.filter(id__in=list(firsts)).values_list("id", "occurred_at"))
+    late = [
+        (start, sequence, signed, written[start])
+        for start, (sequence, signed) in sorted(firsts.items())
+        if start in written and signed - written[start] > limit
+    ]
+    if late:
+        start, sequence, signed, at = late[0]
+        yield Finding(
+            message=f"{len(late)} checkpoint(s) signed in the last {_hours(LATE_LOOKBACK)} were "
+            f"the first to cover events older than {_hours(limit)}: the checkpoint at "
+            f"#{sequence}, signed {_utc(signed)}, covers event #{start} written "
+            f"{_hours(signed - at)} earlier. The checkpoint job had stopped, or the checkpoints "
+            "before it were deleted and a rewritten chain was signed",
+            count=len(late),
+            key="late",
+            sample=[s for _, s, _, _ in late[:size]],
         )
 
 

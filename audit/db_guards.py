@@ -3,8 +3,10 @@
 - Events and checkpoints: no UPDATE, no DELETE, no TRUNCATE.
 - The chain head: no DELETE or TRUNCATE, and an UPDATE must move it forward.
 
-A superuser can still disable triggers; the hash chain and the signed checkpoints catch what
-they then change. Installed by migrations, one implementation per engine.
+The owner of the tables (and a superuser) can still disable the triggers: run the application
+as a role that does not own them (config/db/roles.py, docs/audit.md); the hash chain and the
+signed checkpoints catch what the owner changes. Installed by migrations, one implementation per
+engine.
 """
 
 from collections.abc import Iterator
@@ -16,6 +18,14 @@ from config.db.maintenance import audit_wipe_allowed
 
 IMMUTABLE = ("audit_auditevent", "audit_checkpoint")
 GUARDED = (*IMMUTABLE, "audit_chainhead")
+
+# All the application's role may do to them when it does not own them (config/db/roles.py):
+# append events and checkpoints, move the head. DISABLE TRIGGER, TRUNCATE and DROP need the owner.
+APP_ROLE_PRIVILEGES = {
+    "audit_auditevent": ("SELECT", "INSERT"),
+    "audit_checkpoint": ("SELECT", "INSERT"),
+    "audit_chainhead": ("SELECT", "INSERT", "UPDATE"),
+}
 
 POSTGRES_INSTALL = (
     """

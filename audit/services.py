@@ -252,6 +252,18 @@ def checkpoint_signature(*, key: str, sequence: int, hash: str, created_at: str)
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
+def checkpoint_signature_problem(
+    *, sequence: int, hash: str, created_at: str, kid: str, signature: str
+) -> str | None:
+    """None when the checkpoint is signed by AUDIT_SIGNING_KEY or an old key; otherwise the
+    problem code: `checkpoint.unknown_key` or `checkpoint.bad_signature`."""
+    key = _signing_keys().get(kid)
+    if key is None:
+        return "checkpoint.unknown_key"
+    expected = checkpoint_signature(key=key, sequence=sequence, hash=hash, created_at=created_at)
+    return None if hmac.compare_digest(expected, str(signature)) else "checkpoint.bad_signature"
+
+
 def checkpoint_dir() -> Path:
     return Path(settings.BACKUP_DIR) / "audit-checkpoints"
 

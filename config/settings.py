@@ -164,6 +164,22 @@ else:
         f"DATABASE_URL names an unsupported engine ({_db['ENGINE']}); use sqlite:// or postgres://"
     )
 
+# Optional, PostgreSQL: the tables' owner, which `manage.py migrate` connects as when the
+# application's role (DATABASE_URL) does not own them (docs/audit.md, "A role that does not own").
+_migrate_url = env.str("DATABASE_MIGRATE_URL", default="")
+DATABASE_MIGRATE = env.db_url_config(_migrate_url) if _migrate_url else {}
+_postgres = "django.db.backends.postgresql"
+if DATABASE_MIGRATE and not (_db["ENGINE"] == DATABASE_MIGRATE["ENGINE"] == _postgres):
+    raise ImproperlyConfigured(
+        "DATABASE_MIGRATE_URL and DATABASE_URL must both be postgres:// URLs: SQLite has no "
+        "database roles to keep apart"
+    )
+if DATABASE_MIGRATE and DATABASE_MIGRATE["NAME"] != _db["NAME"]:
+    raise ImproperlyConfigured(
+        "DATABASE_MIGRATE_URL must name the same database as DATABASE_URL "
+        f"({_db['NAME']!r}), as the role that owns its tables"
+    )
+
 # Django's backends, plus audit events joining the hash chain at commit (audit/pending.py).
 _db["ENGINE"] = {
     "django.db.backends.sqlite3": "config.db.sqlite3",
@@ -366,6 +382,8 @@ CHECK_RUN_STALE_MINUTES = env.int("CHECK_RUN_STALE_MINUTES", default=60)
 CHECK_INTEGRITY_CRON = env.str("CHECK_INTEGRITY_CRON", default="0 2 * * *")
 CHECK_FINANCE_CRON = env.str("CHECK_FINANCE_CRON", default="10 * * * *")
 CHECK_RECONCILIATION_CRON = env.str("CHECK_RECONCILIATION_CRON", default="40 2 * * *")
+# The audit checks (signed checkpoints keeping up), hourly, half an hour after the checkpoint.
+CHECK_AUDIT_CRON = env.str("CHECK_AUDIT_CRON", default="35 * * * *")
 # The hourly financial run looks at entries posted in this many hours (a margin over one).
 CHECK_FINANCE_WINDOW_HOURS = env.int("CHECK_FINANCE_WINDOW_HOURS", default=2)
 # Check runs (with their findings) older than this are deleted by a daily job.
@@ -442,6 +460,9 @@ AUDIT_CHECKPOINT_WITNESS_RETRY_SECONDS = env.int(
 AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS = env.int(
     "AUDIT_CHECKPOINT_WITNESS_MAX_AGE_HOURS", default=3
 )
+# The check audit.checkpoints_recent fails when events older than this have no signed checkpoint;
+# unset: the longest gap between two AUDIT_CHECKPOINT_CRON runs plus one hour (2 for hourly).
+AUDIT_CHECKPOINT_MAX_AGE_HOURS = env.int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", default=None)
 # `manage.py flush` may wipe the audit trail only where this is on (test databases).
 AUDIT_ALLOW_FLUSH = env.bool("AUDIT_ALLOW_FLUSH", default=False)
 

@@ -57,6 +57,13 @@ SCHEDULES = [
         description="Full financial reconciliation: every financial check over all data.",
     ),
     ScheduledJob(
+        name="checks.audit_hourly",
+        func="integrity.tasks.run_checks",
+        cron=settings.CHECK_AUDIT_CRON,
+        kwargs={"tags": ["audit"], "schedule": "checks.audit_hourly"},
+        description="Audit checks: signed checkpoints keep up with the trail; verification.",
+    ),
+    ScheduledJob(
         name="checks.purge_runs",
         func="integrity.tasks.purge_check_runs",
         cron="45 3 * * *",

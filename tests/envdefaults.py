@@ -10,3 +10,6 @@ os.environ.setdefault("AUDIT_ALLOW_FLUSH", "1")
 # Pages name static files as they are, without collectstatic's manifest (production's hashed
 # names; tests/e2e/test_gunicorn.py runs with them).
 os.environ.setdefault("STATIC_MANIFEST", "0")
+# The suite runs as one role; tests that separate the owner from the application set this for
+# the processes they start (tests/config/test_db_roles.py).
+os.environ.pop("DATABASE_MIGRATE_URL", None)

@@ -272,7 +272,7 @@ def test_check_deploy_warns_about_an_unsafe_witness(settings):
     assert checks.witness_configured(None) == []
     settings.AUDIT_CHECKPOINT_WITNESS_URL = "http://witness.example.org/in"
     settings.AUDIT_CHECKPOINT_WITNESS_SECRET = ""
-    assert [w.id for w in checks.witness_configured(None)] == ["audit.W002", "audit.W003"]
+    assert [w.id for w in checks.witness_configured(None)] == ["audit.W003", "audit.W004"]
     settings.AUDIT_CHECKPOINT_WITNESS_URL = "https://witness.example.org/in"
     settings.AUDIT_CHECKPOINT_WITNESS_SECRET = "s3cret"
     assert checks.witness_configured(None) == []

@@ -1,0 +1,42 @@
+"""Django's migrate, as the tables' owner when DATABASE_MIGRATE_URL is set.
+
+The application then runs as DATABASE_URL's role, which does not own the tables, so it cannot
+`ALTER TABLE ... DISABLE TRIGGER`, TRUNCATE or DROP them; after migrating, the owner grants that
+role what it needs (`grant_app_role`), which also covers the tables this migration created.
+"""
+
+from django.conf import settings
+from django.core.management.commands import migrate
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from config.db.roles import connected_as
+from config.management.commands.grant_app_role import grant
+
+
+class Command(migrate.Command):
+    def handle(self, *args, **options):
+        owner = settings.DATABASE_MIGRATE
+        if not owner or options["database"] != DEFAULT_DB_ALIAS:
+            return super().handle(*args, **options)
+        connection = connections[DEFAULT_DB_ALIAS]
+        role = connection.settings_dict.get("USER") or ""
+        with connected_as(connection, owner):
+            if options["verbosity"] >= 1:
+                migrator = connection.settings_dict["USER"]
+                self.stdout.write(
+                    f"Migrating as {migrator!r}, the tables' owner (DATABASE_MIGRATE_URL); the "
+                    f"application runs as {role!r}."
+                )
+            super().handle(*args, **options)
+            if role == connection.settings_dict.get("USER"):
+                self.stderr.write(
+                    "DATABASE_MIGRATE_URL names the application's own role: nothing granted, and "
+                    "the application can still disable the audit triggers (docs/audit.md)."
+                )
+                return
+            statements = grant(connection, role=role, apply=True)
+        if options["verbosity"] >= 1:
+            self.stdout.write(
+                f"Granted {role!r} the application's privileges ({len(statements)} statements, "
+                "as manage.py grant_app_role does)."
+            )

@@ -1,0 +1,332 @@
+"""The application's database role apart from the tables' owner (config/db/roles.py).
+
+The owner of a table can `ALTER TABLE ... DISABLE TRIGGER`, TRUNCATE and DROP it, whatever the
+audit trail's triggers say. With DATABASE_MIGRATE_URL, `migrate` runs as the owner and grants the
+application's role only what it needs; these tests show the grants, and that the application
+works under them while the tampering from the security review fails with permission errors.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from audit.checks import app_role_cannot_disable_guards
+from audit.db_guards import APP_ROLE_PRIVILEGES
+from config.db.roles import app_role_grant, grants_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_sql(*statements: str) -> None:
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def w002() -> list[str]:
+    return [m.msg for m in app_role_cannot_disable_guards(None, databases=["default"])]
+
+
+def test_grant_app_role_on_sqlite_says_there_is_nothing_to_do(db, capsys):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    call_command("grant_app_role", "--role", "anyone")
+    assert "SQLite has no database roles" in capsys.readouterr().out
+    assert w002() == []
+
+
+def test_a_migrate_url_is_refused_with_sqlite():
+    env = os.environ | {
+        "DATABASE_URL": "sqlite:///var/ledgerguard-roles.sqlite3",
+        "DATABASE_MIGRATE_URL": "sqlite:///var/ledgerguard-roles.sqlite3",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "DATABASE_MIGRATE_URL and DATABASE_URL must both be postgres://" in result.stderr
+
+
+@pytest.mark.postgres
+def test_grant_app_role_prints_append_only_grants_for_the_audit_tables(db, capsys):
+    run_sql("CREATE ROLE lg_test_app NOLOGIN")
+    call_command("grant_app_role", "--role", "lg_test_app", "--print")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "BEGIN;" and out[-1] == "COMMIT;"
+    assert (
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" TO "lg_test_app";'
+        in out
+    )
+    assert 'REVOKE ALL ON "public"."audit_auditevent" FROM "lg_test_app";' in out
+    assert 'GRANT SELECT, INSERT ON "public"."audit_auditevent" TO "lg_test_app";' in out
+    assert 'GRANT SELECT, INSERT ON "public"."audit_checkpoint" TO "lg_test_app";' in out
+    assert 'GRANT SELECT, INSERT, UPDATE ON "public"."audit_chainhead" TO "lg_test_app";' in out
+    assert 'GRANT SELECT ON "public"."django_migrations" TO "lg_test_app";' in out
+    assert any(s.startswith("ALTER DEFAULT PRIVILEGES FOR ROLE") for s in out)
+    with connection.cursor() as cursor:  # --print changed nothing
+        cursor.execute("SELECT has_table_privilege('lg_test_app', 'finance_account', 'SELECT')")
+        assert cursor.fetchone() == (False,)
+
+
+@pytest.mark.postgres
+def test_grant_app_role_refuses_what_would_not_protect_anything(db):
+    me = connection.settings_dict["USER"]
+    with pytest.raises(CommandError, match="would grant to itself"):
+        call_command("grant_app_role", "--role", me)
+    with pytest.raises(CommandError, match="there is no database role"):
+        call_command("grant_app_role", "--role", "lg_nobody_at_all")
+    run_sql(
+        "CREATE ROLE lg_test_owner NOLOGIN", "ALTER TABLE finance_account OWNER TO lg_test_owner"
+    )
+    with pytest.raises(CommandError, match="REASSIGN OWNED BY"):
+        call_command("grant_app_role", "--role", "lg_test_owner")
+
+
+@pytest.mark.postgres
+def test_deploy_warning_names_what_the_connected_role_can_do_to_the_audit_tables(db):
+    # The test database's user is a superuser.
+    assert w002() and "is a superuser" in w002()[0]
+    run_sql("CREATE ROLE lg_test_app NOLOGIN", "CREATE ROLE lg_test_sloppy NOLOGIN")
+    app_role_grant(connection, role="lg_test_app", limited=APP_ROLE_PRIVILEGES)
+    run_sql("GRANT ALL ON ALL TABLES IN SCHEMA public TO lg_test_sloppy")
+    grants = grants_for(connection)
+    try:
+        run_sql("SET ROLE lg_test_app")
+        assert grants.excess(connection, limited=APP_ROLE_PRIVILEGES) == []
+        assert w002() == []
+        run_sql("RESET ROLE", "SET ROLE lg_test_sloppy")
+        assert grants.excess(connection, limited=APP_ROLE_PRIVILEGES) == [
+            "may UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER audit_auditevent",
+            "may DELETE, TRUNCATE, REFERENCES, TRIGGER audit_chainhead",
+            "may UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER audit_checkpoint",
+        ]
+        # A member of the owner's role can act as the owner (SET ROLE), so it counts as one.
+        run_sql("RESET ROLE", "CREATE ROLE lg_test_member NOLOGIN")
+        run_sql(f"GRANT {connection.settings_dict['USER']} TO lg_test_member")
+        run_sql("SET ROLE lg_test_member")
+        assert grants.excess(connection, limited=APP_ROLE_PRIVILEGES) == [
+            "owns audit_auditevent",
+            "owns audit_chainhead",
+            "owns audit_checkpoint",
+        ]
+    finally:
+        run_sql("RESET ROLE")
+
+
+# --- the application as a role that does not own its tables, end to end --------------------
+
+APP_WORK = """
+import json
+from django.core.management import call_command
+from django.test import Client
+
+client = Client(HTTP_HOST="localhost")
+ready = client.get("/health/ready")
+login = client.post("/admin/login/", {"username": "admin", "password": "ledgerguard-demo"})
+admin = client.get("/admin/")
+call_command("clearsessions")
+print(json.dumps({
+    "ready": {name: c["status"] for name, c in ready.json()["checks"].items()},
+    "login": login.status_code,
+    "admin": admin.status_code,
+}))
+"""
+
+# Tampering that the application's role must not be able to do: (statement, expected SQLSTATE
+# class). 42501 insufficient_privilege (includes "must be owner"); 23000 the trigger's refusal.
+REFUSED = [
+    ("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL", "42501"),
+    ("ALTER TABLE audit_auditevent DISABLE TRIGGER USER", "42501"),
+    ("ALTER TABLE audit_checkpoint DISABLE TRIGGER ALL", "42501"),
+    ("ALTER TABLE audit_chainhead DISABLE TRIGGER ALL", "42501"),
+    ("DROP TRIGGER audit_auditevent_immutable ON audit_auditevent", "42501"),
+    ("SET session_replication_role = replica", "42501"),
+    ("UPDATE audit_auditevent SET actor_repr = 'mallory' WHERE id = 2", "42501"),
+    ("DELETE FROM audit_auditevent WHERE id = 2", "42501"),
+    ("TRUNCATE audit_auditevent", "42501"),
+    ("UPDATE audit_checkpoint SET hash = repeat('0', 64)", "42501"),
+    ("DELETE FROM audit_checkpoint", "42501"),
+    ("TRUNCATE audit_checkpoint", "42501"),
+    ("DELETE FROM audit_chainhead", "42501"),
+    ("TRUNCATE audit_chainhead", "42501"),
+    ("DROP TABLE audit_auditevent", "42501"),
+    ("DROP TABLE audit_checkpoint", "42501"),
+    ("ALTER TABLE audit_auditevent OWNER TO CURRENT_USER", "42501"),
+    ("ALTER TABLE finance_journalline DISABLE TRIGGER ALL", "42501"),
+    ("TRUNCATE finance_journalline", "42501"),
+    ("DROP TABLE finance_account", "42501"),
+    ("UPDATE django_migrations SET name = name", "42501"),
+    # Allowed to move the head, but the trigger still refuses moving it back.
+    ("UPDATE audit_chainhead SET sequence = 0", "23000"),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_the_application_role_works_but_cannot_switch_off_the_audit_guards(tmp_path):
+    import psycopg
+    from psycopg import sql
+
+    admin = connection.settings_dict  # a superuser on the test server
+    suffix = secrets.token_hex(4)
+    owner, app, name = f"lg_owner_{suffix}", f"lg_app_{suffix}", f"lg_roles_{suffix}"
+    passwords = {owner: secrets.token_urlsafe(12), app: secrets.token_urlsafe(12)}
+    host, port = admin["HOST"] or "localhost", admin["PORT"] or 5432
+
+    def url(role: str) -> str:
+        return f"postgres://{role}:{passwords[role]}@{host}:{port}/{name}"
+
+    def connect(role: str | None = None, dbname: str = name):
+        user, password = (role, passwords[role]) if role else (admin["USER"], admin["PASSWORD"])
+        return psycopg.connect(
+            host=host, port=port, dbname=dbname, user=user, password=password, autocommit=True
+        )
+
+    env = os.environ | {
+        "DATABASE_URL": url(app),
+        "DATABASE_MIGRATE_URL": url(owner),
+        "BACKUP_DIR": str(tmp_path / "backups"),
+        "AUDIT_ALLOW_FLUSH": "0",
+        "Q_POLL": "0.2",
+        "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
+        "Q_WORKERS": "1",
+    }
+
+    def manage(*args: str, role: str = app, ok: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env | {"DATABASE_URL": url(role)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if ok:
+            assert result.returncode == 0, (args, result.stdout[-3000:], result.stderr[-3000:])
+        return result
+
+    with connect(dbname=admin["NAME"]) as su:
+        for role in (owner, app):
+            create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
+            su.execute(create.format(sql.Identifier(role), sql.Literal(passwords[role])))
+        create = sql.SQL("CREATE DATABASE {} OWNER {}")
+        su.execute(create.format(sql.Identifier(name), sql.Identifier(owner)))
+    try:
+        migrated = manage("migrate", "--noinput")
+        assert f"Migrating as '{owner}'" in migrated.stdout
+        assert f"Granted '{app}'" in migrated.stdout
+        with connect() as su:
+            owners = su.execute(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+            assert owners == [(owner,)]
+
+        # Normal work, as the application's role.
+        assert "Seeded" in manage("seed_demo").stdout
+        manage("sync_schedules")
+        assert "Checkpoint at #" in manage("audit_checkpoint").stdout
+        assert manage("verify_audit_chain").stdout.strip().endswith("OK")
+        assert "PASS  audit.checkpoints_recent" in manage("run_checks", "--tag", "audit").stdout
+        # Every check runs under the role (catalogs, migration history, raw SQL); the only
+        # failure is the scheduler heartbeat, since no worker has run yet.
+        every = json.loads(manage("run_checks", "--json", ok=False).stdout)
+        statuses = {r["check"]: r["status"] for r in every["results"]}
+        assert "error" not in statuses.values(), statuses
+        assert {c for c, status in statuses.items() if status != "pass"} == {
+            "integrity.scheduler_alive"
+        }
+        work = json.loads(manage("shell", "-c", APP_WORK).stdout.strip().splitlines()[-1])
+        assert work["ready"]["database"] == work["ready"]["migrations"] == "ok"
+        assert (work["login"], work["admin"]) == (302, 200)
+        deploy = manage("check", "--deploy", "--database", "default")
+        assert "audit.W002" not in deploy.stdout + deploy.stderr
+        # Both URLs naming the owner is the setup this replaces: warned about.
+        as_owner = manage("check", "--deploy", "--database", "default", role=owner)
+        assert "role owns audit_auditevent" in as_owner.stderr
+
+        # The scheduler and a worker (django-q2's database broker) under the same role: the
+        # hourly checkpoint, due now, signs what the commands above appended.
+        with connect(app) as db:
+            db.execute("UPDATE django_q_schedule SET next_run = now() + interval '1 day'")
+            db.execute(
+                "UPDATE django_q_schedule SET next_run = now() - interval '1 second' "
+                "WHERE name = 'audit.checkpoint'"
+            )
+            signed = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
+            head = db.execute("SELECT sequence FROM audit_chainhead").fetchone()[0]
+        assert head > signed
+        log = (tmp_path / "qcluster.log").open("w+")
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline, newest = time.monotonic() + 90, signed
+            while time.monotonic() < deadline and newest < head:
+                assert cluster.poll() is None, "qcluster exited early"
+                time.sleep(0.5)
+                with connect(app) as db:
+                    newest = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
+        finally:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(timeout=30)
+            log.seek(0)
+            cluster_log = log.read()
+            log.close()
+        assert newest >= head, cluster_log[-3000:]
+
+        # The tampering from the security review, as the application's role.
+        with connect(app) as db:
+            events = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
+            for statement, sqlstate in REFUSED:
+                with pytest.raises(psycopg.Error) as refused:
+                    db.execute(statement)
+                assert refused.value.sqlstate == sqlstate, (statement, str(refused.value))
+            after = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
+            assert after == events
+        # A flush, as the application's role, stops at the first table it may not truncate.
+        flushed = manage("flush", "--noinput", ok=False)
+        assert flushed.returncode != 0
+        with connect(app) as db:
+            assert db.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] >= events[0]
+            assert db.execute("SELECT count(*) FROM finance_journalentry").fetchone()[0] > 0
+        assert manage("verify_audit_chain").stdout.strip().endswith("OK")
+
+        # Migrating again changes nothing, and tables the owner creates later are covered.
+        manage("migrate", "--noinput")
+        with connect(owner) as db:
+            db.execute("CREATE TABLE lg_later (id int)")
+        with connect(app) as db:
+            db.execute("INSERT INTO lg_later VALUES (1)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                db.execute("TRUNCATE lg_later")
+            privileges = db.execute(
+                "SELECT has_table_privilege('audit_auditevent', 'UPDATE'), "
+                "has_table_privilege('finance_account', 'UPDATE')"
+            ).fetchone()
+            assert privileges == (False, True)
+    finally:
+        with connect(dbname=admin["NAME"]) as su:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            su.execute(drop.format(sql.Identifier(name)))
+            for role in (app, owner):
+                su.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
