@@ -199,8 +199,16 @@ class SilenceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at", "needs_approval", "approved_by", "approved_at"]
     actions = ["approve", "expire"]
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # Once made, a silence's reach and time are fixed: widening one (any severity, any key,
+        # until 2099) would bypass the second operator's approval that silence_create decided
+        # on. Expire it and create another instead; only the reason can be corrected.
+        return [f.name for f in obj._meta.concrete_fields if f.name not in ("id", "reason")]
+
     def save_model(self, request, obj, form, change):
-        if change:  # editing an existing silence: times and reason only
+        if change:  # the reason only (get_readonly_fields)
             super().save_model(request, obj, form, change)
             return
         data = {f: form.cleaned_data.get(f) for f in ("source", "key_pattern", "severity",

@@ -1,5 +1,6 @@
 """Request plumbing: refuses malformed headers, binds the request context."""
 
+import ipaddress
 import re
 import uuid
 
@@ -14,13 +15,20 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 def client_ip(request) -> str | None:
     """The client's address: behind NUM_PROXIES trusted proxies, from X-Forwarded-For the way
-    DRF's throttles read it; otherwise the connection's."""
+    DRF's throttles read it; otherwise the connection's. The one rule for the audit trail, the
+    login lockout (AXES_CLIENT_IP_CALLABLE) and the repeat counters. An entry that is not an
+    address (a client's own junk, when NUM_PROXIES counts more proxies than there are) is not
+    taken: the connection's address is."""
     proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if proxies and forwarded:
         addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
         if addresses:
-            return addresses[-min(proxies, len(addresses))][:45]
+            candidate = addresses[-min(proxies, len(addresses))]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR")
 
 

@@ -503,10 +503,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.exceptions.lockout_response"
-# Behind trusted proxies, the client's address is in X-Forwarded-For (as for throttling).
-if REST_FRAMEWORK["NUM_PROXIES"]:
-    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# The client's address by the project's one rule (behind NUM_PROXIES trusted proxies, from
+# X-Forwarded-For, as for throttling and the audit trail). Not django-ipware's settings: that
+# package is not installed, and without it django-axes would key every lockout on the proxy's
+# address, letting anyone lock a username out for everybody.
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
 AXES_VERBOSE = False  # no banner on every start
 # Counts and answers whatever the request carries; its own failures never become a 500.
 AXES_HANDLER = "config.lockout.LockoutHandler"

@@ -101,3 +101,35 @@ def test_api_silence_an_alert_and_manage_silences(api, operator, make_user, poli
     clerk = api.as_user(make_user("finance_clerk"))
     assert clerk.post(f"/api/v1/alerts/{alert.pk}/silence/", {"minutes": 5, "reason": "x"},
                       format="json").status_code == 403  # fmt: skip
+
+
+def test_an_existing_silence_cannot_be_widened_in_the_admin(client, make_user):
+    from alerts.models import Silence
+
+    operator = make_user("operator", is_staff=True)
+    narrow = services.silence_create(
+        actor=operator,
+        reason="noisy check",
+        source="checks",
+        key_pattern="finance.x",
+        severity="info",
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
+    assert not narrow.needs_approval
+    client.force_login(operator)
+    page = client.get(f"/admin/alerts/silence/{narrow.pk}/change/")
+    assert set(page.context["adminform"].form.fields) == {"reason"}
+    client.post(
+        f"/admin/alerts/silence/{narrow.pk}/change/",
+        {
+            "reason": "typo fixed",
+            "source": "",
+            "key_pattern": "*",
+            "severity": "",
+            "ends_at_0": "2099-12-31",
+            "ends_at_1": "00:00:00",
+        },
+    )
+    stored = Silence.objects.get(pk=narrow.pk)
+    assert (stored.source, stored.key_pattern, stored.severity) == ("checks", "finance.x", "info")
+    assert stored.ends_at == narrow.ends_at and stored.reason == "typo fixed"
