@@ -13,7 +13,7 @@ from audit.services import audit_record, diff
 from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.models import ApiToken
 from config.roles import ROLE_NAMES, held_permissions
-from config.tokens import api_token_revoke
+from config.tokens import api_token_revoke, api_tokens_revoke_for_user
 
 
 @admin.register(ApiToken)
@@ -73,7 +73,17 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not request.user.is_superuser:
             fields += PRIVILEGE_FIELDS
+            if obj.pk == request.user.pk:
+                # Nobody grants themselves a role: an admin who made themselves approver (or
+                # auditor) would hold both sides of maker-checker. Another admin does it.
+                fields.append("groups")
         return fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and not obj.is_active:
+            # A deactivated user's tokens must not work again when the account is reactivated.
+            api_tokens_revoke_for_user(user=obj, reason="deactivated")
 
     def has_change_permission(self, request, obj=None):
         if not super().has_change_permission(request, obj):
@@ -106,6 +116,10 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
                 if changes:
                     audit_record(action="admin.changed", obj=stored, changes=changes,
                                  metadata={"form": "password"})  # fmt: skip
+                if not stored.has_usable_password():
+                    # "Disable password-based authentication" sets no password, so Django's
+                    # password_changed hook (config/passwords.py) does not run for it.
+                    api_tokens_revoke_for_user(user=stored, reason="password_unset")
         return response
 
 

@@ -317,3 +317,15 @@ def test_sync_names_schedules_no_app_declares(db, capsys):
     Schedule.objects.create(name="by hand", func="os.system", args="'id'")
     call_command("sync_schedules")
     assert "by hand: os.system" in capsys.readouterr().out
+
+
+def test_an_admin_cannot_grant_themselves_a_role(client, make_user):
+    boss = make_user("admin", username="boss2", is_staff=True)
+    client.force_login(boss)
+    url = f"/admin/auth/user/{boss.pk}/change/"
+    page = client.get(url)
+    assert "groups" not in page.context["adminform"].form.fields
+    data = _form_data(page.context["adminform"].form)
+    data["groups"] = list(Group.objects.values_list("pk", flat=True))
+    assert client.post(url, data).status_code == 302
+    assert set(boss.groups.values_list("name", flat=True)) == {"admin"}

@@ -175,3 +175,33 @@ def test_a_hash_upgrade_on_login_is_not_a_password_change(db, clerk, settings):
     clerk.refresh_from_db()
     assert clerk.password.startswith("pbkdf2_")
     assert bearer(raw).get("/api/v1/accounts/").status_code == 200
+
+
+def test_disabling_password_login_in_the_admin_revokes_the_tokens(client, db, admin_user, clerk):
+    _, raw = api_token_create(user=clerk, name="script")
+    client.force_login(admin_user)
+    response = client.post(
+        f"/admin/auth/user/{clerk.pk}/password/",
+        {"usable_password": "false", "set-password": "", "unset-password": "Disable"},
+    )
+    assert response.status_code == 302
+    clerk.refresh_from_db()
+    assert not clerk.has_usable_password()
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+
+
+def test_a_deactivated_users_tokens_stay_dead_after_reactivation(client, db, admin_user, clerk):
+    from tests.config.test_admin_privileges import _form_data
+
+    _, raw = api_token_create(user=clerk, name="script")
+    client.force_login(admin_user)
+    url = f"/admin/auth/user/{clerk.pk}/change/"
+    data = _form_data(client.get(url).context["adminform"].form)
+    data.pop("is_active")
+    assert client.post(url, data).status_code == 302
+    clerk.refresh_from_db()
+    assert not clerk.is_active
+    clerk.is_active = True
+    clerk.save(update_fields=["is_active"])
+    assert bearer(raw).get("/api/v1/accounts/").status_code == 401
+    assert AuditEvent.objects.filter(action="api_token.revoked", metadata__reason="deactivated")
