@@ -490,12 +490,14 @@ def chain_verify(
         raise InvalidRange(f"no events between #{start} and #{to_id or end}; the chain ends "
                            f"at #{end}")  # fmt: skip
     result = _Result()
-    prev = GENESIS_HASH
+    prev, prev_time = GENESIS_HASH, None
     if start > 1:
-        before = AuditEvent.objects.filter(id=start - 1).values_list("hash", flat=True).first()
+        before = (
+            AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
+        )
         if before is None:
             result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
-        prev = before or prev
+        prev, prev_time = before or (prev, None)
     checkpoints = _checkpoint_snapshot(start, upper, checkpoints_dir)
     checkpoint_seqs = {c.sequence for c in checkpoints[0]} | {f["sequence"] for f in checkpoints[1]}
     hashes: dict[int, str] = {}
@@ -519,7 +521,16 @@ def chain_verify(
         elif recomputed != row["hash"]:
             result.chain(event_id, "chain.content_changed",
                          f"event #{event_id} was changed after it was written")  # fmt: skip
-        prev, expected = row["hash"], event_id + 1
+        elif prev_time is not None and row["occurred_at"] < prev_time:
+            # Appending never goes back in time (audit/chain.py): a rewrite that re-dated an
+            # event, so that the checkpoints' schedule would not notice, shows here.
+            result.chain(
+                event_id,
+                "chain.time_reversed",
+                f"event #{event_id} is dated before event #{event_id - 1}: the chain was "
+                "rewritten and re-dated",
+            )
+        prev, prev_time, expected = row["hash"], row["occurred_at"], event_id + 1
     last_id = expected - 1
     if full and not result.chain_broken and head is not None:
         if head.sequence > last_id:

@@ -108,7 +108,7 @@ def verify(raw, manifest: dict, checkpoints: list[dict], key: str | None) -> lis
     stream = io.BufferedReader(reader, buffer_size=1 << 20)
     expected_id, prev, count, first, by_id = manifest["from_id"], manifest["prev_hash"], 0, None, {}
     wanted = {int(cp["sequence"]) for cp in checkpoints}
-    broken = None
+    broken, last_time = None, None
     for row in rows(stream, manifest["format"]):
         if broken is None:
             if row["id"] != expected_id:
@@ -120,8 +120,12 @@ def verify(raw, manifest: dict, checkpoints: list[dict], key: str | None) -> lis
                 broken = f"event #{row['id']} does not link to the event before it"
             elif canonical_hash(row) != row["hash"]:
                 broken = f"event #{row['id']} does not match its hash: its content was changed"
+            elif last_time is not None and row["occurred_at"] < last_time:
+                # Fixed-width UTC times compare as strings; appending never goes back in time.
+                broken = f"event #{row['id']} is dated before the event before it: re-dated"
         first = first or row["hash"]
         prev, expected_id, count = row["hash"], expected_id + 1 if expected_id else None, count + 1
+        last_time = row["occurred_at"]
         if row["id"] in wanted:
             by_id[row["id"]] = row["hash"]
     stream.read()  # to the end, so that the digest covers every byte
