@@ -447,6 +447,8 @@ AUDIT_VERIFY_MAX_AGE_HOURS = env.int("AUDIT_VERIFY_MAX_AGE_HOURS", default=26)
 # written as one summary event when the window closes.
 AUDIT_REPEAT_LIMIT = env.int("AUDIT_REPEAT_LIMIT", default=5)
 AUDIT_REPEAT_WINDOW_MINUTES = env.int("AUDIT_REPEAT_WINDOW_MINUTES", default=10)
+# ... and across all addresses at most this many per reason and window (rotating addresses).
+AUDIT_REPEAT_GLOBAL_LIMIT = env.int("AUDIT_REPEAT_GLOBAL_LIMIT", default=50)
 # A copy of each signed checkpoint goes to a witness outside the database host (audit/witness.py):
 # a webhook (POST of the checkpoint JSON, signed with the secret) and/or email addresses.
 AUDIT_CHECKPOINT_WITNESS_URL = env.str("AUDIT_CHECKPOINT_WITNESS_URL", default="")

@@ -27,7 +27,7 @@ def test_bogus_tokens_beyond_the_limit_are_counted_not_recorded(db, settings):
     settings.AUDIT_REPEAT_LIMIT = 3
     _bogus(50)
     assert AuditEvent.objects.filter(action="auth.login_failed").count() == 3
-    counter = RepeatCounter.objects.get()
+    counter = RepeatCounter.objects.exclude(ip="*").get()
     assert (counter.reason, counter.ip, counter.recorded, counter.suppressed) == (
         "auth.login_failed:token",
         "203.0.113.9",
@@ -92,7 +92,7 @@ def test_names_beyond_the_limit_count_as_others(db, settings):
     settings.AUDIT_REPEAT_LIMIT = 0
     for i in range(25):
         audit_record_repeatable(action="auth.login_failed", reason="r", who=f"u{i}")
-    by = RepeatCounter.objects.get(reason="r").by
+    by = RepeatCounter.objects.get(reason="r", ip="").by
     assert len(by) == 21 and by["(others)"] == 5 and sum(by.values()) == 25
 
 
@@ -114,3 +114,26 @@ def test_the_trail_stays_a_verifiable_chain(db, settings):
     assert AuditEvent.objects.count() == 3  # two in full, one summary
     call_command("verify_audit_chain")
     assert Verification.objects.get().status == VerificationStatus.OK
+
+
+def test_rotating_ipv6_addresses_in_one_64_is_one_client(db, settings):
+    settings.AUDIT_REPEAT_LIMIT = 2
+    for i in range(30):
+        _bogus(1, ip=f"2001:db8:1:2::{i:x}")
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 2
+    counter = RepeatCounter.objects.exclude(ip="*").get()
+    assert (counter.ip, counter.suppressed) == ("2001:db8:1:2::/64", 28)
+
+
+def test_rotating_many_addresses_meets_the_overall_limit(db, settings):
+    settings.AUDIT_REPEAT_LIMIT = 2
+    settings.AUDIT_REPEAT_GLOBAL_LIMIT = 10
+    for i in range(40):
+        _bogus(1, ip=f"198.51.100.{i}")
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 10
+    overall = RepeatCounter.objects.get(ip="*")
+    assert (overall.recorded, overall.suppressed) == (10, 30)
+    assert len(overall.by) == 21 and sum(overall.by.values()) == 30
+    assert repeats_summarize(now=timezone.now() + LATER) == 1  # one event for the 30
+    summary = AuditEvent.objects.get(action="audit.repeats_summarized").metadata
+    assert (summary["ip"], summary["count"]) == ("*", 30)
