@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from config import serializers as strict
 from config.exceptions import DomainError
 from config.models import ApiToken
 from config.tokens import api_token_create, api_token_revoke
@@ -17,10 +18,10 @@ class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=200, style={"input_type": "password"})
     name = serializers.CharField(max_length=100, required=False, default="API token")
-    expires_in_days = serializers.IntegerField(required=False)
+    expires_in_days = strict.IntegerField(required=False)
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(strict.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]

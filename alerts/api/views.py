@@ -6,9 +6,10 @@ from rest_framework.response import Response
 
 from alerts import services
 from alerts.models import Alert, AlertEvent, Silence
+from config import serializers as strict
 
 
-class AlertEventSerializer(serializers.ModelSerializer):
+class AlertEventSerializer(strict.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -16,7 +17,7 @@ class AlertEventSerializer(serializers.ModelSerializer):
         fields = ["kind", "at", "actor", "note"]
 
 
-class AlertSerializer(serializers.ModelSerializer):
+class AlertSerializer(strict.ModelSerializer):
     events = AlertEventSerializer(many=True, read_only=True)
 
     class Meta:
@@ -29,7 +30,7 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SilenceSerializer(serializers.ModelSerializer):
+class SilenceSerializer(strict.ModelSerializer):
     class Meta:
         model = Silence
         fields = [
@@ -43,7 +44,7 @@ class SilenceSerializer(serializers.ModelSerializer):
 
 
 class AlertSilenceSerializer(serializers.Serializer):
-    minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
+    minutes = strict.IntegerField(min_value=1, max_value=7 * 24 * 60)
     reason = serializers.CharField(max_length=2000)
 
 

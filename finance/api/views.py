@@ -9,6 +9,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import filters
 from config.pagination import Pagination
 from config.schema import IDEMPOTENCY_KEY
 from finance import money, selectors, services
@@ -27,7 +28,7 @@ class StatementQuerySerializer(serializers.Serializer):
     date_to = serializers.DateField(required=False)
 
 
-class AccountFilter(django_filters.FilterSet):
+class AccountFilter(filters.FilterSet):
     class Meta:
         model = Account
         fields = ["type", "currency", "is_active", "is_control", "parent"]
@@ -37,7 +38,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     serializer_class = s.AccountSerializer
     filterset_class = AccountFilter
     filter_backends = [
-        django_filters.rest_framework.DjangoFilterBackend,
+        filters.FilterBackend,
         SearchFilter,
     ]
     search_fields = ["code", "name"]
@@ -133,10 +134,10 @@ class PeriodViewSet(
         return Response(self.get_serializer(period).data)
 
 
-class EntryFilter(django_filters.FilterSet):
+class EntryFilter(filters.FilterSet):
     entry_date_after = django_filters.DateFilter(field_name="entry_date", lookup_expr="gte")
     entry_date_before = django_filters.DateFilter(field_name="entry_date", lookup_expr="lte")
-    account = django_filters.NumberFilter(field_name="lines__account", distinct=True)
+    account = filters.IntegerFilter(field_name="lines__account", distinct=True)
     status = django_filters.ChoiceFilter(choices=EntryStatus.choices)
     source = django_filters.ChoiceFilter(choices=EntrySource.choices)
 

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from config import serializers as strict
 from integrity.models import CheckResult, CheckRun, DeadLetter, DeadLetterEvent, Finding
 
 
-class DeadLetterEventSerializer(serializers.ModelSerializer):
+class DeadLetterEventSerializer(strict.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -11,7 +12,7 @@ class DeadLetterEventSerializer(serializers.ModelSerializer):
         fields = ["action", "actor", "at", "note"]
 
 
-class DeadLetterSerializer(serializers.ModelSerializer):
+class DeadLetterSerializer(strict.ModelSerializer):
     events = DeadLetterEventSerializer(many=True, read_only=True)
 
     class Meta:
@@ -30,7 +31,7 @@ class DiscardSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class CheckResultSerializer(serializers.ModelSerializer):
+class CheckResultSerializer(strict.ModelSerializer):
     check = serializers.CharField(source="check_name")
 
     class Meta:
@@ -40,7 +41,7 @@ class CheckResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CheckRunSerializer(serializers.ModelSerializer):
+class CheckRunSerializer(strict.ModelSerializer):
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     results = CheckResultSerializer(many=True, read_only=True)
 
@@ -63,7 +64,7 @@ class CheckRunRequestSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class FindingSerializer(strict.ModelSerializer):
     check = serializers.CharField(source="check_name")
     explained = serializers.BooleanField(source="is_explained", read_only=True)
     explanation = serializers.SerializerMethodField()

@@ -1,0 +1,60 @@
+"""Strict input fields shared by every API serializer.
+
+DRF reads an integer with `int(str(data))` and a primary key with the model field's `int()`,
+so `1.5` became 1, `true` became 1, and `"\\u0661"` (an Arabic-Indic one), `"1_000"` or `" 7 "`
+became numbers. Here an integer, and an id in particular, is a JSON integer or a string of
+ASCII digits, and nothing else; ids fit a bigint. ModelSerializer below uses these for every
+integer column and every foreign key, so an app's serializers get them by inheriting it.
+"""
+
+import re
+
+from django.db import models
+from rest_framework import serializers
+
+from config.pagination import MAX_BIGINT
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def strict_int(data: object) -> int | None:
+    """The integer `data` stands for, or None: a JSON integer, or optional '-' and ASCII digits,
+    within a bigint's range."""
+    if isinstance(data, str) and _INTEGER.fullmatch(data):
+        data = int(data)
+    if isinstance(data, int) and not isinstance(data, bool) and abs(data) <= MAX_BIGINT:
+        return data
+    return None
+
+
+class IntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        value = strict_int(data)
+        if value is None:
+            self.fail("invalid")
+        return value
+
+
+class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    def to_internal_value(self, data):
+        value = strict_int(data)
+        if value is None and not (isinstance(data, int) and not isinstance(data, bool)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if value is None or value <= 0:  # an integer no bigint id can have
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(value)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.AutoField: IntegerField,
+        models.BigAutoField: IntegerField,
+        models.BigIntegerField: IntegerField,
+        models.IntegerField: IntegerField,
+        models.PositiveBigIntegerField: IntegerField,
+        models.PositiveIntegerField: IntegerField,
+        models.PositiveSmallIntegerField: IntegerField,
+        models.SmallIntegerField: IntegerField,
+    }
+    serializer_related_field = PrimaryKeyRelatedField
