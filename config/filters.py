@@ -45,10 +45,15 @@ class IdFilter(filters.ModelChoiceFilter):
 
 _DEFAULTS = drf_filters.FilterSet.FILTER_DEFAULTS
 _INTEGER_FIELDS = (
-    models.AutoField, models.BigAutoField, models.SmallIntegerField, models.IntegerField,
-    models.BigIntegerField, models.PositiveIntegerField, models.PositiveSmallIntegerField,
+    models.AutoField,
+    models.BigAutoField,
+    models.SmallIntegerField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
     models.PositiveBigIntegerField,
-)  # fmt: skip
+)
 
 
 class FilterSet(drf_filters.FilterSet):

@@ -96,8 +96,11 @@ def test_token_endpoint_refuses_deep_json_unauthenticated(db):
 def test_nesting_limit_is_exact(api, clerk):
     client = api.as_user(clerk)
     inside = json.dumps({"username": "x", "password": "y", "name": _deep(1)})
-    ok = client.post("/api/v1/auth/token/", _deep(MAX_DEPTH - 1).replace("[]", f"[{inside}]", 1),
-                     content_type="application/json")  # fmt: skip
+    ok = client.post(
+        "/api/v1/auth/token/",
+        _deep(MAX_DEPTH - 1).replace("[]", f"[{inside}]", 1),
+        content_type="application/json",
+    )
     assert ok.status_code == 400 and ok.json()["error"]["code"] == "invalid"  # parsed: a list
     too_deep = client.post(
         "/api/v1/entries/", _deep(MAX_DEPTH + 1), content_type="application/json"
@@ -189,9 +192,29 @@ def test_account_ids_as_ascii_digit_strings_are_accepted(api, ledger, clerk):
 
 
 BAD_AMOUNTS = [
-    "\u0661\u0662", "\uff11\uff12", "1_000", "1e3", "1E3", " 12.50", "12.50 ", "+5", "12,50",
-    ".5", "5.", "0x10", "NaN", "Infinity", "", "-", "1.2.3", 12.5, True, None, [], {},
-]  # fmt: skip
+    "\u0661\u0662",
+    "\uff11\uff12",
+    "1_000",
+    "1e3",
+    "1E3",
+    " 12.50",
+    "12.50 ",
+    "+5",
+    "12,50",
+    ".5",
+    "5.",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "",
+    "-",
+    "1.2.3",
+    12.5,
+    True,
+    None,
+    [],
+    {},
+]
 
 
 def test_amounts_are_plain_ascii_decimal_strings(api, ledger, clerk):
@@ -204,15 +227,22 @@ def test_amounts_are_plain_ascii_decimal_strings(api, ledger, clerk):
 
 
 BAD_QUERIES = [
-        "/api/v1/accounts/?parent=\u0661", "/api/v1/accounts/?parent=1.5",
-        "/api/v1/accounts/?parent=true", "/api/v1/entries/?account=\u0661",
-        "/api/v1/entries/?account=1.5", "/api/v1/entries/?fiscal_year=2026.5",
-        "/api/v1/entries/?number=\uff11", "/api/v1/entries/?period=1_0",
-        "/api/v1/entries/?created_by=+1", "/api/v1/periods/?fiscal_year=1e3",
-        "/api/v1/check-findings/?run=\u0661", "/api/v1/audit/events/?actor=\u0661",
-        "/api/v1/audit/events/?actor=1.0", "/api/v1/audit/export/?from_id=1_000",
-        "/api/v1/entries/?account=99999999999999999999",
-]  # fmt: skip
+    "/api/v1/accounts/?parent=\u0661",
+    "/api/v1/accounts/?parent=1.5",
+    "/api/v1/accounts/?parent=true",
+    "/api/v1/entries/?account=\u0661",
+    "/api/v1/entries/?account=1.5",
+    "/api/v1/entries/?fiscal_year=2026.5",
+    "/api/v1/entries/?number=\uff11",
+    "/api/v1/entries/?period=1_0",
+    "/api/v1/entries/?created_by=+1",
+    "/api/v1/periods/?fiscal_year=1e3",
+    "/api/v1/check-findings/?run=\u0661",
+    "/api/v1/audit/events/?actor=\u0661",
+    "/api/v1/audit/events/?actor=1.0",
+    "/api/v1/audit/export/?from_id=1_000",
+    "/api/v1/entries/?account=99999999999999999999",
+]
 
 
 def test_query_filters_take_ascii_integers_only(api, ledger, auditor):

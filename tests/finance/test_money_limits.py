@@ -43,8 +43,10 @@ def _post_via_api(api, ledger, clerk, approver, lines):
 def test_largest_amount_is_stored_and_read_back_exactly(api, ledger, clerk, approver, currency):
     limit = LIMITS[currency]
     debit, credit = _pair(currency)
-    lines = [{"account": debit.pk, "side": "D", "amount": limit},
-             {"account": credit.pk, "side": "C", "amount": limit}]  # fmt: skip
+    lines = [
+        {"account": debit.pk, "side": "D", "amount": limit},
+        {"account": credit.pk, "side": "C", "amount": limit},
+    ]
     entry = _post_via_api(api, ledger, clerk, approver, lines)
 
     shown = api.as_user(approver).get(f"{ENTRIES}{entry}/").json()
@@ -90,14 +92,25 @@ def test_entries_split_into_large_lines_post_on_both_engines(
 
 @pytest.mark.parametrize(
     ("currency", "amount"),
-    [("USD", "10000000000000.00"), ("USD", "9999999999999.999"), ("JPY", "1000000000000000"),
-     ("BHD", "1000000000000.000"), ("USD", "100000000000000.01"), ("USD", "9999999999999999.99")],
-)  # fmt: skip
+    [
+        ("USD", "10000000000000.00"),
+        ("USD", "9999999999999.999"),
+        ("JPY", "1000000000000000"),
+        ("BHD", "1000000000000.000"),
+        ("USD", "100000000000000.01"),
+        ("USD", "9999999999999999.99"),
+    ],
+)
 def test_amounts_over_the_limit_are_a_400_naming_it(api, ledger, clerk, currency, amount):
     debit, credit = _pair(currency)
-    body = {"entry_date": ledger.today.isoformat(), "description": "too big",
-            "lines": [{"account": debit.pk, "side": "D", "amount": amount},
-                      {"account": credit.pk, "side": "C", "amount": amount}]}  # fmt: skip
+    body = {
+        "entry_date": ledger.today.isoformat(),
+        "description": "too big",
+        "lines": [
+            {"account": debit.pk, "side": "D", "amount": amount},
+            {"account": credit.pk, "side": "C", "amount": amount},
+        ],
+    }
     response = api.as_user(clerk).post(ENTRIES, body, format="json")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
@@ -110,10 +123,14 @@ def test_amounts_over_the_limit_are_a_400_naming_it(api, ledger, clerk, currency
 def test_services_refuse_amounts_over_the_limit(ledger, clerk):
     with pytest.raises(RuleViolation) as refused:
         services.journal_entry_create(
-            entry_date=ledger.today, description="too big", created_by=clerk,
-            lines=[line(ledger.cash, "D", Decimal("10000000000000.00")),
-                   line(ledger.equity, "C", Decimal("10000000000000.00"))],
-        )  # fmt: skip
+            entry_date=ledger.today,
+            description="too big",
+            created_by=clerk,
+            lines=[
+                line(ledger.cash, "D", Decimal("10000000000000.00")),
+                line(ledger.equity, "C", Decimal("10000000000000.00")),
+            ],
+        )
     assert [v.code for v in refused.value.violations] == ["line.amount_too_large"] * 2
     assert not JournalEntry.objects.exists()
 
@@ -122,9 +139,11 @@ def test_posting_past_an_accounts_total_limit_is_refused(api, ledger, clerk, app
     debit, credit = _pair("USD")
     post(debit, credit, LIMITS["USD"])
     more = services.journal_entry_create(
-        entry_date=ledger.today, description="one cent more", created_by=clerk,
+        entry_date=ledger.today,
+        description="one cent more",
+        created_by=clerk,
         lines=[line(debit, "D", Decimal("0.01")), line(ledger.equity, "C", Decimal("0.01"))],
-    )  # fmt: skip
+    )
     services.journal_entry_submit(entry=more, actor=clerk)
     response = api.as_user(approver).post(f"{ENTRIES}{more.pk}/approve/")
     assert response.status_code == 422, response.content
@@ -139,9 +158,11 @@ def test_sqlite_reads_an_amount_stored_past_the_limit_before_it_was_refused(api,
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's float storage only")
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="old row", created_by=clerk,
+        entry_date=ledger.today,
+        description="old row",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
-    )  # fmt: skip
+    )
     with connection.cursor() as cursor:  # a draft's lines may change; SQLite rounds it to 1E+16
         cursor.execute(
             "UPDATE finance_journalline SET amount = '9999999999999999.99' WHERE entry_id = %s",
