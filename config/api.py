@@ -1,7 +1,7 @@
 """API token endpoints: exchange a password for a token, list and revoke your tokens."""
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -15,9 +15,9 @@ from config.tokens import api_token_create, api_token_revoke
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=200, style={"input_type": "password"})
-    name = serializers.CharField(max_length=100, required=False, default="API token")
+    username = strict.CharField(max_length=150)
+    password = strict.CharField(max_length=200, style={"input_type": "password"})
+    name = strict.CharField(max_length=100, required=False, default="API token")
     expires_in_days = strict.IntegerField(required=False)
 
 
@@ -45,7 +45,16 @@ class TokenObtainView(APIView):
     authentication_classes = []
     throttle_classes = [TokenThrottle]
 
-    @extend_schema(request=TokenRequestSerializer, responses={201: NewTokenSerializer})
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            201: NewTokenSerializer,
+            429: OpenApiResponse(
+                description="Too many requests from this address (`throttled`), or this "
+                "username is locked out after failed logins (`auth.locked_out`)."
+            ),
+        },
+    )
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)

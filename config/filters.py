@@ -35,6 +35,23 @@ class IdChoiceField(fields.ModelChoiceField):
         return super().to_python(str(number))
 
 
+class BooleanFormField(forms.NullBooleanField):
+    """`true` or `false` (what the schema documents); Django's reads anything else as unset."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Must be true or false.", code="invalid")
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = BooleanFormField
+
+
 class IntegerFilter(filters.NumberFilter):
     field_class = IntegerFormField
 
@@ -60,6 +77,8 @@ class FilterSet(drf_filters.FilterSet):
     FILTER_DEFAULTS = {
         **_DEFAULTS,
         **{field: {"filter_class": IntegerFilter} for field in _INTEGER_FIELDS},
+        models.BooleanField: {"filter_class": BooleanFilter},
+        models.NullBooleanField: {"filter_class": BooleanFilter},
         models.ForeignKey: {**_DEFAULTS[models.ForeignKey], "filter_class": IdFilter},
         models.OneToOneField: {**_DEFAULTS[models.OneToOneField], "filter_class": IdFilter},
     }

@@ -3,8 +3,10 @@
 DRF reads an integer with `int(str(data))` and a primary key with the model field's `int()`,
 so `1.5` became 1, `true` became 1, and `"\\u0661"` (an Arabic-Indic one), `"1_000"` or `" 7 "`
 became numbers. Here an integer, and an id in particular, is a JSON integer or a string of
-ASCII digits, and nothing else; ids fit a bigint. ModelSerializer below uses these for every
-integer column and every foreign key, so an app's serializers get them by inheriting it.
+ASCII digits, and nothing else; ids fit a bigint. Text is a JSON string (not a number turned
+into one) and a boolean is true or false (not 0, 1 or "yes"), as the schema says. ModelSerializer
+below uses these for every integer, text and boolean column and every foreign key, so an app's
+serializers get them by inheriting it.
 """
 
 import re
@@ -45,9 +47,32 @@ class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(value)
 
 
+class CharField(serializers.CharField):
+    """Text is a JSON string: DRF turned `0` into "0"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BooleanField(serializers.BooleanField):
+    """true or false: DRF also took 0, 1, "yes", "on", "y"..."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if data in ("true", "false"):  # a query string's spelling
+            return data == "true"
+        self.fail("invalid", input=data)
+
+
 class ModelSerializer(serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
+        models.BooleanField: BooleanField,
+        models.CharField: CharField,
+        models.TextField: CharField,
         models.AutoField: IntegerField,
         models.BigAutoField: IntegerField,
         models.BigIntegerField: IntegerField,

@@ -10,7 +10,7 @@ from config import serializers as strict
 
 
 class AlertEventSerializer(strict.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AlertEvent
@@ -45,7 +45,7 @@ class SilenceSerializer(strict.ModelSerializer):
 
 class AlertSilenceSerializer(serializers.Serializer):
     minutes = strict.IntegerField(min_value=1, max_value=7 * 24 * 60)
-    reason = serializers.CharField(max_length=2000)
+    reason = strict.CharField(max_length=2000)
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
@@ -71,7 +71,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
 
-    @extend_schema(request=AlertSilenceSerializer, responses=None)
+    @extend_schema(request=AlertSilenceSerializer, responses={201: SilenceSerializer})
     @action(detail=True, methods=["post"])
     def silence(self, request, pk=None):
         """Silence this alert's source and key for a while."""

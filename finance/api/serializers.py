@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -146,13 +145,16 @@ class LineInputSerializer(serializers.Serializer):
     side = SideField()
     amount = MoneyField()
     currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = strict.CharField(max_length=500, required=False, allow_blank=True)
 
     def validate(self, attrs):
         # The limit depends on the currency: named here as bad input (400); the rule layer
         # refuses it too (line.amount_too_large) for callers that skip the API.
-        currency = attrs.get("currency") or attrs["account"].currency
-        if money.is_known_currency(currency) and not money.within_limit(attrs["amount"], currency):
+        account, amount = attrs.get("account"), attrs.get("amount")  # a PATCH may leave them out
+        currency = attrs.get("currency") or (account.currency if account else "")
+        if amount is None or not money.is_known_currency(currency):
+            return attrs
+        if not money.within_limit(amount, currency):
             limit = money.max_amount(currency)
             raise serializers.ValidationError(
                 {
@@ -167,8 +169,8 @@ class LineInputSerializer(serializers.Serializer):
 
 class EntryInputSerializer(serializers.Serializer):
     entry_date = serializers.DateField()
-    description = serializers.CharField(max_length=500)
-    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    description = strict.CharField(max_length=500)
+    reference = strict.CharField(max_length=100, required=False, allow_blank=True)
     lines = LineInputSerializer(many=True, max_length=MAX_LINES)
 
     def validate(self, attrs):
@@ -181,7 +183,7 @@ class EntryInputSerializer(serializers.Serializer):
 
 class EntryUpdateSerializer(EntryInputSerializer):
     entry_date = serializers.DateField(required=False)
-    description = serializers.CharField(max_length=500, required=False)
+    description = strict.CharField(max_length=500, required=False)
     lines = LineInputSerializer(many=True, max_length=MAX_LINES, required=False)
 
     def validate(self, attrs):
@@ -190,7 +192,7 @@ class EntryUpdateSerializer(EntryInputSerializer):
 
 class ReverseInputSerializer(serializers.Serializer):
     entry_date = serializers.DateField(required=False)
-    description = serializers.CharField(max_length=500, required=False)
+    description = strict.CharField(max_length=500, required=False)
 
 
 class LineSerializer(strict.ModelSerializer):
@@ -216,7 +218,7 @@ class EntrySerializer(strict.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_reversed_by(self, entry: JournalEntry) -> int | None:
         reversal = getattr(entry, "reversed_by", None)
         return reversal.pk if reversal else None
@@ -231,6 +233,20 @@ class BalanceSerializer(serializers.Serializer):
     debit_total = MoneyField()
     credit_total = MoneyField()
     balance = MoneyField()
+
+
+class TotalsSerializer(serializers.Serializer):
+    debit = serializers.CharField(help_text="Money, in the currency's minor unit.")
+    credit = serializers.CharField(help_text="Money, in the currency's minor unit.")
+
+
+class TrialBalanceSerializer(serializers.Serializer):
+    """The trial balance's shape (the view builds it; this documents it)."""
+
+    as_of = serializers.DateField(allow_null=True)
+    balanced = serializers.BooleanField(help_text="Debits equal credits in every currency.")
+    totals = serializers.DictField(child=TotalsSerializer(), help_text="Per currency code.")
+    rows = BalanceSerializer(many=True)
 
 
 class StatementLineSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from integrity.models import CheckResult, CheckRun, DeadLetter, DeadLetterEvent,
 
 
 class DeadLetterEventSerializer(strict.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = DeadLetterEvent
@@ -28,7 +28,7 @@ class DeadLetterSerializer(strict.ModelSerializer):
 
 class DiscardSerializer(serializers.Serializer):
     # Blank is let through so that the service answers with deadletter.reason_required.
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = strict.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class CheckResultSerializer(strict.ModelSerializer):
@@ -42,7 +42,9 @@ class CheckResultSerializer(strict.ModelSerializer):
 
 
 class CheckRunSerializer(strict.ModelSerializer):
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    triggered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     results = CheckResultSerializer(many=True, read_only=True)
 
     class Meta:
@@ -54,11 +56,11 @@ class CheckRunSerializer(strict.ModelSerializer):
 
 
 class CheckRunRequestSerializer(serializers.Serializer):
-    tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False,
+    tags = serializers.ListField(child=strict.CharField(max_length=30), required=False,
                                  default=list, max_length=20)  # fmt: skip
-    checks = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+    checks = serializers.ListField(child=strict.CharField(max_length=100), required=False,
                                    default=list, max_length=100)  # fmt: skip
-    wait = serializers.BooleanField(
+    wait = strict.BooleanField(
         required=False, default=False,
         help_text="Run now and answer 201 with the finished run (else 202, queued).",
     )  # fmt: skip
@@ -88,4 +90,4 @@ class FindingSerializer(strict.ModelSerializer):
 
 class ExplainSerializer(serializers.Serializer):
     # Blank is let through so that the service answers with its own code.
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = strict.CharField(max_length=5000, required=False, allow_blank=True, default="")

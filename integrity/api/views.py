@@ -40,7 +40,7 @@ class FindingFilter(filters.FilterSet):
     severity = django_filters.ChoiceFilter(
         choices=[(s, s) for s in ("warning", "error", "critical")]
     )
-    explained = django_filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
+    explained = filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
                                              exclude=True)  # fmt: skip
 
     class Meta:
