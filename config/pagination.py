@@ -8,21 +8,24 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class StrictPageSizeMixin:
-    """`page_size` is a whole number from 1 to max_page_size, or absent (or empty): DRF quietly
-    used its default for anything else (`page_size=abc`, `page_size=0`, `page_size=\\u0665`)."""
+    """`page_size` is a whole number from 1 (more than max_page_size is cut to it), or absent
+    (or empty): DRF quietly used its default for anything else (`page_size=abc`,
+    `page_size=0`, `page_size=\\u0665`)."""
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
         if raw in (None, ""):
             return self.page_size
-        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= self.max_page_size:
-            raise ValidationError(
-                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
-            )
-        return int(raw)
+        if not _DIGITS.fullmatch(raw) or int(raw) < 1:
+            raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
+        return min(int(raw), self.max_page_size)
 
     def page_size_schema(self) -> dict:
-        return {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return {
+            "type": "integer",
+            "minimum": 1,
+            "description": f"Items per page; more than {self.max_page_size} is cut to it.",
+        }
 
 
 class Pagination(StrictPageSizeMixin, PageNumberPagination):

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from django.core.cache import cache
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -14,6 +15,14 @@ from config.exceptions import csrf_failure
 from config.parsers import MAX_DEPTH
 from finance.models import Account, JournalEntry
 from monitoring.models import ErrorEvent
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """The token endpoint's throttle counts in the cache, which outlives a test."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _api_routes(patterns=None, prefix=""):

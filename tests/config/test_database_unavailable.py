@@ -7,12 +7,21 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from django.core.cache import cache
 from django.db import OperationalError, connection
 from django.test import Client
 
 from config.tokens import api_token_create
 from finance import services
 from tests.conftest import line
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """The token endpoint's throttle counts in the cache, which outlives a test."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _closed_port() -> int:
