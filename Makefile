@@ -7,6 +7,7 @@
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
 #   make lint         ruff check + ruff format --check
 #   make format       ruff format + ruff check --fix
+#   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
@@ -34,13 +35,13 @@ SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 # production). Tests, `manage.py check` and benchmarks run with DEBUG off, so
 # give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
-test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres fuzz check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
 
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
 
 .PHONY: help venv install install-run install-test run test test-sqlite test-postgres \
-	check lint format clean bench
+	fuzz check lint format clean bench
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -138,6 +139,19 @@ test-sqlite: install-test var
 
 test-postgres: install-test var
 	@$(run_pytest_postgres)
+
+# The Schemathesis test of `make test` (tests/fuzz/test_schemathesis.py), longer: FUZZ_EXAMPLES
+# generated requests per operation, and every phase (coverage included) for every role.
+FUZZ_EXAMPLES ?= 100
+fuzz: export FUZZ_MAX_EXAMPLES = $(FUZZ_EXAMPLES)
+fuzz: export FUZZ_ROLE_PHASES = examples,coverage,fuzzing
+fuzz: PYTEST := $(PYTEST) tests/fuzz/test_schemathesis.py -p no:logging
+fuzz: install-test var
+	@sqlite=0; postgres=0; \
+	{ $(run_pytest_sqlite); } || sqlite=$$?; \
+	{ $(run_pytest_postgres); } || postgres=$$?; \
+	echo "==> fuzz exit status: SQLite $$sqlite, PostgreSQL $$postgres"; \
+	[ "$$sqlite" -eq 0 ] && [ "$$postgres" -eq 0 ]
 
 # --- benchmarks -----------------------------------------------------------------
 
