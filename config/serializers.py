@@ -17,6 +17,8 @@ from rest_framework import serializers
 from config.pagination import MAX_BIGINT
 
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
+# As documented (config/schema.py WALL_TIME): no offset, no compact ISO forms.
+_WALL_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?")
 
 
 def strict_int(data: object) -> int | None:
@@ -67,12 +69,23 @@ class BooleanField(serializers.BooleanField):
         self.fail("invalid", input=data)
 
 
+class TimeField(serializers.TimeField):
+    """A wall-clock time, HH:MM[:SS[.ffffff]]: Python also reads "05:31Z" or "053158", and Django
+    then drops the offset without a word."""
+
+    def to_internal_value(self, value):
+        if not (isinstance(value, str) and _WALL_TIME.fullmatch(value)):
+            self.fail("invalid", format="HH:MM[:SS[.ffffff]]")
+        return super().to_internal_value(value)
+
+
 class ModelSerializer(serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.BooleanField: BooleanField,
         models.CharField: CharField,
         models.TextField: CharField,
+        models.TimeField: TimeField,
         models.AutoField: IntegerField,
         models.BigAutoField: IntegerField,
         models.BigIntegerField: IntegerField,

@@ -149,3 +149,20 @@ def test_a_patched_line_without_an_account_is_a_rule_not_a_500(api, ledger, cler
     assert response.status_code in (400, 422), response.content
     small_draft.refresh_from_db()
     assert [ln.amount for ln in small_draft.lines.all()] == [Decimal("5.00")] * 2
+
+
+def test_silence_windows_are_wall_clock_times(api, operator, db):
+    client = api.as_user(operator)
+    body = {
+        "reason": "maintenance",
+        "ends_at": "2999-01-01T00:00:00Z",
+        "weekdays": "7",
+        "window_start": "01:00",
+        "window_end": "03:00",
+        "timezone": "Europe/Berlin",
+    }
+    assert client.post("/api/v1/silences/", body, format="json").status_code == 201
+    for bad in ("01:00Z", "01:00+05:00", "010000", "24:00", "1:00"):
+        response = client.post("/api/v1/silences/", {**body, "window_start": bad}, format="json")
+        assert response.status_code == 400, (bad, response.content)
+        assert "window_start" in response.json()["error"]["fields"]
