@@ -29,6 +29,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
 
 from alerts.services import raise_alert, silence_create
 from audit.services import audit_record
@@ -92,10 +93,11 @@ _WORLD_IDS: dict[str, list[int]] = {}
 @schemathesis.hook
 def before_call(context, case, kwargs):
     """Half the time the id in the path becomes one of the world's rows, so that operations get
-    past the 404 into their rules. Chosen from the generated id (so a run replays), and here,
-    before the call, where Schemathesis re-validates the case: an id that was a deliberate
-    negative example and is now valid counts as valid."""
+    past the 404 into their rules; chosen from the generated id, so that a run replays. An id
+    generated as a deliberately invalid one (negative testing) is left alone."""
     params = case.path_parameters or {}
+    if case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH):
+        return
     ids = _WORLD_IDS.get(_resource(case.operation.path))
     name = next((n for n in ("id", "user_id") if n in params), None)
     value = str(params.get(name, ""))
