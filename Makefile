@@ -10,6 +10,7 @@
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
 #   make lint         ruff check + ruff format --check
 #   make format       ruff format + ruff check --fix
+#   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
@@ -37,8 +38,8 @@ SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 # production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
 # checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
-test test-sqlite test-postgres check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
-test test-sqlite test-postgres check bench: export DEBUG ?= 0
+test test-sqlite test-postgres fuzz check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres fuzz check bench: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
@@ -53,7 +54,7 @@ serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test local-use run serve test test-sqlite test-postgres \
-	check lint format clean bench
+	fuzz check lint format clean bench
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -175,6 +176,19 @@ test-sqlite: install-test var
 
 test-postgres: install-test var
 	@$(run_pytest_postgres)
+
+# The Schemathesis test of `make test` (tests/fuzz/test_schemathesis.py), longer: FUZZ_EXAMPLES
+# generated requests per operation, and every phase (coverage included) for every role.
+FUZZ_EXAMPLES ?= 100
+fuzz: export FUZZ_MAX_EXAMPLES = $(FUZZ_EXAMPLES)
+fuzz: export FUZZ_ROLE_PHASES = examples,coverage,fuzzing
+fuzz: PYTEST := $(PYTEST) tests/fuzz/test_schemathesis.py -p no:logging
+fuzz: install-test var
+	@sqlite=0; postgres=0; \
+	{ $(run_pytest_sqlite); } || sqlite=$$?; \
+	{ $(run_pytest_postgres); } || postgres=$$?; \
+	echo "==> fuzz exit status: SQLite $$sqlite, PostgreSQL $$postgres"; \
+	[ "$$sqlite" -eq 0 ] && [ "$$postgres" -eq 0 ]
 
 # --- benchmarks -----------------------------------------------------------------
 

@@ -1,26 +1,27 @@
 """API token endpoints: exchange a password for a token, list and revoke your tokens."""
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from config import serializers as strict
 from config.exceptions import DomainError
 from config.models import ApiToken
 from config.tokens import api_token_create, api_token_revoke
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=200, style={"input_type": "password"})
-    name = serializers.CharField(max_length=100, required=False, default="API token")
-    expires_in_days = serializers.IntegerField(required=False)
+    username = strict.CharField(max_length=150)
+    password = strict.CharField(max_length=200, style={"input_type": "password"})
+    name = strict.CharField(max_length=100, required=False, default="API token")
+    expires_in_days = strict.IntegerField(required=False)
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(strict.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
@@ -44,7 +45,16 @@ class TokenObtainView(APIView):
     authentication_classes = []
     throttle_classes = [TokenThrottle]
 
-    @extend_schema(request=TokenRequestSerializer, responses={201: NewTokenSerializer})
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            201: NewTokenSerializer,
+            429: OpenApiResponse(
+                description="Too many requests from this address (`throttled`), or this "
+                "username is locked out after failed logins (`auth.locked_out`)."
+            ),
+        },
+    )
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)

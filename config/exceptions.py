@@ -4,6 +4,7 @@ Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": 
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -11,12 +12,24 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, Suspic
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from django.template.response import TemplateResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from config.db.errors import database_unavailable
+
 logger = logging.getLogger("ledgerguard.api")
+
+# What a 503 asks the client to wait before trying again (Retry-After, seconds).
+RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = (
+    "database.unavailable",
+    "The database cannot be reached right now; nothing was changed. Retry shortly.",
+)
 
 
 class DomainError(Exception):
@@ -90,7 +103,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     set_rollback()
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.http_status == 503 else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.http_status, headers=headers
+        )
+    if database_unavailable(exc):
+        logger.warning("Database unavailable: %s", exc)
+        return Response(
+            error_body(*DATABASE_UNAVAILABLE),
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         message = "; ".join(exc.messages) if not fields else "Invalid input."
@@ -156,9 +179,29 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # or a POST without a CSRF token would get Django's HTML 403 page instead
 def api_not_found(request, *args, **kwargs):
-    """Unknown paths under /api/ answer JSON even with DEBUG on."""
+    """Unknown paths under /api/ answer JSON, for every method, even with DEBUG on."""
     return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the API's error shape under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        message = f"CSRF verification failed: {reason}" if reason else "CSRF verification failed."
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    return django_csrf_failure(request, reason)
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    """503 with Retry-After: JSON under /api/, a short page elsewhere. Reads nothing from the
+    database (no request context: the session and user would need it)."""
+    if _is_api(request):
+        response: HttpResponse = JsonResponse(error_body(*DATABASE_UNAVAILABLE), status=503)
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def handler404(request, exception=None):
@@ -170,6 +213,11 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Django calls this while handling the exception, from any view or middleware.
+    exc = sys.exc_info()[1]
+    if exc is not None and database_unavailable(exc):
+        logger.warning("Database unavailable: %s", exc)
+        return database_unavailable_response(request)
     if _is_api(request):
         return JsonResponse(
             error_body("internal_error", "An internal error occurred; it has been logged."),

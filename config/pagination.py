@@ -4,14 +4,52 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 MAX_BIGINT = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-class Pagination(PageNumberPagination):
+class StrictPageSizeMixin:
+    """`page_size` is a whole number from 1 (more than max_page_size is cut to it), or absent
+    (or empty): DRF quietly used its default for anything else (`page_size=abc`,
+    `page_size=0`, `page_size=\\u0665`)."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw in (None, ""):
+            return self.page_size
+        if not _DIGITS.fullmatch(raw) or int(raw) < 1:
+            raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
+        return min(int(raw), self.max_page_size)
+
+    def page_size_schema(self) -> dict:
+        return {
+            "type": "integer",
+            "minimum": 1,
+            "description": f"Items per page; more than {self.max_page_size} is cut to it.",
+        }
+
+
+class Pagination(StrictPageSizeMixin, PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
+    last_page_strings = ()  # `page` is a number, as documented
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if not _DIGITS.fullmatch(raw):
+            raise ValidationError({self.page_query_param: ["A whole number from 1."]})
+        return raw
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = self.page_size_schema()
+        return parameters
 
 
-class IdCursorPagination(CursorPagination):
+class IdCursorPagination(StrictPageSizeMixin, CursorPagination):
     """Cursor pagination by a unique, increasing integer id: a page starts after the last id
     seen, so rows added between two fetches neither repeat nor push others off a page.
 
@@ -35,6 +73,13 @@ class IdCursorPagination(CursorPagination):
         ):
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
         return cursor
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = self.page_size_schema()
+        return parameters
 
 
 class IdAscendingCursorPagination(IdCursorPagination):

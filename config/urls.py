@@ -3,14 +3,14 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import SimpleRouter
 
 from alerts import views as alert_views
 from config import api
 from config.exceptions import api_not_found
+from config.routers import Router
 from integrity import health
 
-token_router = SimpleRouter()
+token_router = Router()
 token_router.register("auth/tokens", api.TokenViewSet, basename="token")
 
 api_v1 = [

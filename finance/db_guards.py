@@ -139,6 +139,34 @@ class SqliteGuards:
     )
 
     @staticmethod
+    def balanced_sql() -> str:
+        """The balance check, in exact integers: SQLite keeps a decimal as a float (15
+        significant digits), and a float sum of a balanced entry's lines can differ from zero
+        (1,000,000,000,000.10 + 0.20 against 1,000,000,000,000.30). Each amount is rounded at
+        the 15th significant digit, which is what SQLite kept of it (scale `s`: 10,000 below
+        10**11, down to 1 from 10**14), then split into whole units and ten-thousandths so that
+        the integer sums cannot overflow; an entry balances when both sums cancel out."""
+        scaled = (
+            "SELECT currency, CASE WHEN side = 'D' THEN 1 ELSE -1 END AS sg, abs(amount) AS a, "
+            "CASE WHEN abs(amount) < 1e11 THEN 10000 WHEN abs(amount) < 1e12 THEN 1000 "
+            "WHEN abs(amount) < 1e13 THEN 100 WHEN abs(amount) < 1e14 THEN 10 ELSE 1 END AS s "
+            "FROM finance_journalline WHERE entry_id = NEW.id"
+        )
+        units = f"SELECT currency, sg, s, CAST(round(a * s) AS INTEGER) AS n FROM ({scaled})"
+        sums = (
+            "SELECT sum(sg * (n / s)) AS whole, sum(sg * (n % s) * (10000 / s)) AS part "
+            f"FROM ({units}) GROUP BY currency"
+        )
+        unbalanced = (
+            "(SELECT count(*) FROM finance_journalline WHERE entry_id = NEW.id) < 2 OR EXISTS ("
+            f"SELECT 1 FROM ({sums}) WHERE part % 10000 <> 0 OR whole + part / 10000 <> 0)"
+        )
+        return f"""CREATE TRIGGER finance_journalentry_balanced
+BEFORE UPDATE OF status ON finance_journalentry
+WHEN NEW.status IN {POSTED} AND ({unbalanced})
+BEGIN SELECT RAISE(ABORT, 'ledger.unbalanced: a posted journal entry must balance per currency and have two lines'); END"""
+
+    @staticmethod
     def _status(ref: str) -> str:
         return f"(SELECT status FROM finance_journalentry WHERE id = {ref})"
 
@@ -147,16 +175,8 @@ class SqliteGuards:
         # migration runs; a later migration that adds a column must reinstall this trigger
         # (tests/finance/test_db_guards.py fails until it does).
         unchanged = " AND ".join(f'NEW."{c}" IS OLD."{c}"' for c in entry_columns if c != "status")
-        unbalanced = (
-            "(SELECT count(*) FROM finance_journalline WHERE entry_id = NEW.id) < 2 OR EXISTS ("
-            "SELECT 1 FROM finance_journalline WHERE entry_id = NEW.id GROUP BY currency "
-            "HAVING abs(sum(CASE WHEN side = 'D' THEN amount ELSE -amount END)) > 0.00001)"
-        )
         return [
-            f"""CREATE TRIGGER finance_journalentry_balanced
-BEFORE UPDATE OF status ON finance_journalentry
-WHEN NEW.status IN {POSTED} AND ({unbalanced})
-BEGIN SELECT RAISE(ABORT, 'ledger.unbalanced: a posted journal entry must balance per currency and have two lines'); END""",
+            self.balanced_sql(),
             f"""CREATE TRIGGER finance_journalentry_insert_posted
 BEFORE INSERT ON finance_journalentry WHEN NEW.status IN {POSTED}
 BEGIN SELECT RAISE(ABORT, 'ledger.unbalanced: a journal entry cannot be inserted as posted'); END""",
@@ -208,3 +228,10 @@ def install(apps, schema_editor) -> None:
 
 def uninstall(apps, schema_editor) -> None:
     guards_for(schema_editor.connection).uninstall(schema_editor)
+
+
+def reinstall_sqlite_balance_check(apps, schema_editor) -> None:
+    """Migration 0005: the SQLite balance trigger in exact integers (was a float sum)."""
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("DROP TRIGGER IF EXISTS finance_journalentry_balanced")
+        schema_editor.execute(SqliteGuards.balanced_sql())

@@ -1,5 +1,6 @@
 """Money helpers: Decimal only, the minor unit per currency, one quantize()."""
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 # Digits and places of every money column, defined once.
@@ -17,6 +18,16 @@ CURRENCY_MINOR_UNITS: dict[str, int] = {
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCY_MINOR_UNITS)]
 
 ZERO = Decimal("0")
+
+# The ledger keeps amounts (and account totals) of at most this many significant digits at the
+# currency's minor unit, on every engine: SQLite stores a decimal column as a float and reads
+# back 15 significant digits, so more would be stored inexactly there (and PostgreSQL's column
+# holds 16 integer digits). USD: 9,999,999,999,999.99; JPY: 999,999,999,999,999.
+EXACT_DIGITS = 15
+
+# Money as text: ASCII digits, an optional minus and decimal point; no exponent, underscore,
+# space, sign "+" or non-ASCII digit (Python's Decimal() takes all of those).
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def is_known_currency(currency: str) -> bool:
@@ -44,17 +55,29 @@ def is_quantized(amount: Decimal, currency: str) -> bool:
         return False
 
 
+def max_amount(currency: str) -> Decimal:
+    """The largest amount (or account total) the ledger keeps in `currency`."""
+    return Decimal(10) ** (EXACT_DIGITS - minor_unit(currency)) - exponent(currency)
+
+
+def within_limit(amount: Decimal, currency: str) -> bool:
+    return abs(amount) <= max_amount(currency)
+
+
 def to_decimal(value: object) -> Decimal:
-    """Parse money from a string, int or Decimal. Floats are refused: they are not money."""
+    """Parse money from a string, int or Decimal. Floats are refused: they are not money.
+
+    A string must be plain ASCII decimal notation ("1234.50", "-3", "0.125")."""
     if isinstance(value, bool | float):
         raise TypeError("money must be given as a string, int or Decimal, never a float")
     if isinstance(value, Decimal):
         result = value
-    elif isinstance(value, int | str):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation as exc:
-            raise ValueError(f"not a decimal amount: {value!r}") from exc
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        if not _AMOUNT.fullmatch(value):
+            raise ValueError(f"not a decimal amount: {value[:50]!r}")
+        result = Decimal(value)
     else:
         raise TypeError(f"cannot read money from {type(value).__name__}")
     if not result.is_finite():

@@ -36,6 +36,8 @@ RULES: dict[str, str] = {
     "line.amount_not_positive": "Line {n}: the amount must be greater than zero.",
     "line.amount_not_quantized": "Line {n}: {amount} has more decimals than {currency} allows "
     "({places}).",
+    "line.amount_too_large": "Line {n}: {amount} is over the largest amount the ledger keeps "
+    "exactly, {limit} {currency} (15 significant digits at the currency's minor unit).",
     "line.currency_mismatch": "Line {n}: the line is in {currency} but account {account} is in "
     "{account_currency}.",
     "line.side_invalid": "Line {n}: side must be D (debit) or C (credit).",
@@ -43,6 +45,8 @@ RULES: dict[str, str] = {
     "period.closed": "Fiscal period {period} is closed.",
     "account.negative_balance": "Posting would take account {account} to {balance} {currency}; "
     "it does not allow a negative balance.",
+    "account.total_too_large": "Posting would take the {side} total of account {account} to "
+    "{total} {currency}, over the largest amount the ledger keeps exactly ({limit} {currency}).",
     "entry.self_approval": "The approver must be a different person from the entry's creator "
     "and submitter.",
     "entry.approval_required": "This entry needs a second person's approval; submit it instead.",
@@ -153,6 +157,18 @@ def validate_lines(lines: Sequence[LineInput]) -> list[Violation]:
                 )
             )
             continue
+        if not money.within_limit(line.amount, currency):
+            found.append(
+                violation(
+                    "line.amount_too_large",
+                    field=f"{where}.amount",
+                    n=n,
+                    amount=line.amount,
+                    currency=currency,
+                    limit=f"{money.max_amount(currency):,}",
+                )
+            )
+            continue
         totals[currency][line.side] += line.amount
     for currency, sides in sorted(totals.items()):
         if sides["D"] != sides["C"]:
@@ -207,6 +223,30 @@ def validate_projected_balances(
         for account, balance in projected
         if balance < 0 and not account.allow_negative
     ]
+
+
+def validate_projected_totals(
+    projected: Iterable[tuple[Account, Decimal, Decimal]],
+) -> list[Violation]:
+    """`projected` is each touched account with its debit and credit totals after the posting.
+    The totals only grow, so an account this busy stops taking postings at the limit instead
+    of being stored inexactly (SQLite) or overflowing its column (PostgreSQL)."""
+    found: list[Violation] = []
+    for account, debit_total, credit_total in projected:
+        for side, total in (("debit", debit_total), ("credit", credit_total)):
+            if not money.within_limit(total, account.currency):
+                found.append(
+                    violation(
+                        "account.total_too_large",
+                        field="lines",
+                        side=side,
+                        account=account.code,
+                        total=total,
+                        currency=account.currency,
+                        limit=f"{money.max_amount(account.currency):,}",
+                    )
+                )
+    return found
 
 
 # Workflow -------------------------------------------------------------------

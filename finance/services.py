@@ -515,7 +515,12 @@ def _post(
         bal.debit_total += debit
         bal.credit_total += credit
         projected.append((bal.account, bal.balance))
-    raise_if(rules.validate_projected_balances(projected))
+    raise_if(
+        rules.validate_projected_balances(projected)
+        + rules.validate_projected_totals(
+            (bal.account, bal.debit_total, bal.credit_total) for bal in balances
+        )
+    )
     now = timezone.now()
     for bal in balances:  # rows are locked: writing the computed totals loses nothing
         AccountBalance.objects.filter(pk=bal.pk).update(

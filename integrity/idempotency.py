@@ -7,6 +7,7 @@ key with another request is a 409; a request arriving while the first is still r
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -21,6 +22,8 @@ from config.exceptions import Conflict, DomainError
 from integrity.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# As documented in the schema (config/schema.py): printable ASCII, space included.
+_KEY = re.compile(r"[ -~]{1,255}")
 # A claim older than this whose request never finished (a killed process) may be taken over.
 STALE_CLAIM = timedelta(minutes=5)
 
@@ -40,9 +43,9 @@ def request_fingerprint(*, method: str, path: str, data: object) -> str:
 
 
 def _validate_key(key: str) -> None:
-    if not (1 <= len(key) <= 255) or not key.isprintable():
+    if not _KEY.fullmatch(key):
         raise DomainError(
-            "Idempotency-Key must be 1 to 255 printable characters.",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
             code="idempotency.key_invalid",
             http_status=400,
             fields={HEADER: ["Invalid."]},

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from alerts.api import views
+from config.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("alerts", views.AlertViewSet, basename="alert")
 router.register("silences", views.SilenceViewSet, basename="silence")
 

@@ -6,17 +6,18 @@ from rest_framework.response import Response
 
 from alerts import services
 from alerts.models import Alert, AlertEvent, Silence
+from config import serializers as strict
 
 
-class AlertEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+class AlertEventSerializer(strict.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AlertEvent
         fields = ["kind", "at", "actor", "note"]
 
 
-class AlertSerializer(serializers.ModelSerializer):
+class AlertSerializer(strict.ModelSerializer):
     events = AlertEventSerializer(many=True, read_only=True)
 
     class Meta:
@@ -29,7 +30,7 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SilenceSerializer(serializers.ModelSerializer):
+class SilenceSerializer(strict.ModelSerializer):
     class Meta:
         model = Silence
         fields = [
@@ -43,8 +44,8 @@ class SilenceSerializer(serializers.ModelSerializer):
 
 
 class AlertSilenceSerializer(serializers.Serializer):
-    minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
-    reason = serializers.CharField(max_length=2000)
+    minutes = strict.IntegerField(min_value=1, max_value=7 * 24 * 60)
+    reason = strict.CharField(max_length=2000)
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
@@ -70,7 +71,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
 
-    @extend_schema(request=AlertSilenceSerializer, responses=None)
+    @extend_schema(request=AlertSilenceSerializer, responses={201: SilenceSerializer})
     @action(detail=True, methods=["post"])
     def silence(self, request, pk=None):
         """Silence this alert's source and key for a while."""

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from audit.export import FORMATS
 from audit.models import AuditEvent, Checkpoint, Verification
+from config import serializers as strict
 from config.pagination import MAX_BIGINT
 
 
@@ -39,7 +40,7 @@ class WindowSerializer(serializers.Serializer):
 class EventQuerySerializer(WindowSerializer):
     """The filters of the event list (all optional, combined with AND)."""
 
-    actor = serializers.IntegerField(required=False, min_value=0, max_value=MAX_BIGINT,
+    actor = strict.IntegerField(required=False, min_value=0, max_value=MAX_BIGINT,
                                      help_text="The actor's user id.")  # fmt: skip
     actor_repr = serializers.CharField(required=False, max_length=200,
                                        help_text="Part of the actor's recorded name.")  # fmt: skip
@@ -67,8 +68,8 @@ class ObjectRefSerializer(serializers.Serializer):
 
 class ExportQuerySerializer(WindowSerializer):
     format = serializers.ChoiceField(choices=FORMATS, default="jsonl")
-    from_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
-    to_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
+    from_id = strict.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
+    to_id = strict.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -79,9 +80,9 @@ class ExportQuerySerializer(WindowSerializer):
 
 
 class VerifyRequestSerializer(serializers.Serializer):
-    from_id = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+    from_id = strict.IntegerField(required=False, allow_null=True, min_value=1,
                                        max_value=MAX_BIGINT)  # fmt: skip
-    to_id = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+    to_id = strict.IntegerField(required=False, allow_null=True, min_value=1,
                                      max_value=MAX_BIGINT)  # fmt: skip
 
     def validate(self, attrs):
@@ -91,7 +92,7 @@ class VerifyRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(strict.ModelSerializer):
     # The id the event recorded (named as in the hashed content); the user may be gone since.
     actor_id = serializers.IntegerField(read_only=True, allow_null=True)
 
@@ -105,7 +106,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VerificationSerializer(serializers.ModelSerializer):
+class VerificationSerializer(strict.ModelSerializer):
     problems = serializers.ListField(
         child=serializers.DictField(),
         read_only=True,
@@ -128,7 +129,7 @@ class VerificationQueuedSerializer(serializers.Serializer):
     events = serializers.IntegerField(help_text="Events the verification will read.")
 
 
-class CheckpointSerializer(serializers.ModelSerializer):
+class CheckpointSerializer(strict.ModelSerializer):
     class Meta:
         model = Checkpoint
         fields = ["id", "sequence", "hash", "created_at", "key_id", "signature", "location"]

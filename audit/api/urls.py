@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from audit.api import views
+from config.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("audit/events", views.AuditEventViewSet, basename="audit-event")
 router.register("audit/verifications", views.VerificationViewSet, basename="audit-verification")
 router.register("audit/checkpoints", views.CheckpointViewSet, basename="audit-checkpoint")

@@ -2,10 +2,10 @@
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config import serializers as strict
 from finance import money, rules, services
 from finance.models import (
     Account,
@@ -19,17 +19,28 @@ from finance.models import (
 MAX_LINES = 500
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+        "maxLength": 40,
+        "example": "1234.50",
+        "description": "Plain ASCII decimal notation. At most 15 significant digits at the "
+        "currency's minor unit (USD up to 9999999999999.99, JPY up to 999999999999999).",
+    }
+)
 class MoneyField(serializers.Field):
     """Amounts travel as strings ("1234.50"); integers are accepted, floats are not.
 
-    On output the amount is shown in its currency's minor unit, read from `currency_source`
-    on the same object (or the account's currency).
+    Only plain ASCII decimal notation is money: no exponent, underscore, space or non-ASCII
+    digit. On output the amount is shown in its currency's minor unit, read from
+    `currency_source` on the same object (or the account's currency).
     """
 
     default_error_messages = {
-        "invalid": 'Send the amount as a decimal string, for example "1234.50".',
-        "too_large": "The amount is too large.",
+        "invalid": 'Send the amount as a decimal string of ASCII digits, for example "1234.50".',
+        "too_large": "The amount is over the largest the ledger keeps exactly: 15 significant "
+        "digits at the currency's minor unit (USD up to 9,999,999,999,999.99).",
     }
 
     def __init__(self, *, currency_source: str = "currency", **kwargs) -> None:
@@ -51,7 +62,7 @@ class MoneyField(serializers.Field):
         except (TypeError, ValueError):
             self.fail("invalid")
         integer_digits = value.adjusted() + 1 if value else 0
-        if integer_digits > money.MONEY_MAX_DIGITS - money.MONEY_DECIMAL_PLACES:
+        if integer_digits > money.EXACT_DIGITS:
             self.fail("too_large")
         return value
 
@@ -62,7 +73,7 @@ class MoneyField(serializers.Field):
         return str(amount)
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(strict.ModelSerializer):
     balance = MoneyField(source="balance.balance", read_only=True)
 
     class Meta:
@@ -91,7 +102,7 @@ class AccountUpdateSerializer(AccountSerializer):
         read_only_fields = ["code", "created_at", "updated_at"]
 
 
-class FiscalPeriodSerializer(serializers.ModelSerializer):
+class FiscalPeriodSerializer(strict.ModelSerializer):
     class Meta:
         model = FiscalPeriod
         fields = [
@@ -130,17 +141,36 @@ class SideField(serializers.ChoiceField):
 
 
 class LineInputSerializer(serializers.Serializer):
-    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
+    account = strict.PrimaryKeyRelatedField(queryset=Account.objects.all())
     side = SideField()
     amount = MoneyField()
     currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = strict.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        # The limit depends on the currency: named here as bad input (400); the rule layer
+        # refuses it too (line.amount_too_large) for callers that skip the API.
+        account, amount = attrs.get("account"), attrs.get("amount")  # a PATCH may leave them out
+        currency = attrs.get("currency") or (account.currency if account else "")
+        if amount is None or not money.is_known_currency(currency):
+            return attrs
+        if not money.within_limit(amount, currency):
+            limit = money.max_amount(currency)
+            raise serializers.ValidationError(
+                {
+                    "amount": [
+                        f"The largest amount the ledger keeps exactly in {currency} is "
+                        f"{limit:,} (15 significant digits at its minor unit)."
+                    ]
+                }
+            )
+        return attrs
 
 
 class EntryInputSerializer(serializers.Serializer):
     entry_date = serializers.DateField()
-    description = serializers.CharField(max_length=500)
-    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    description = strict.CharField(max_length=500)
+    reference = strict.CharField(max_length=100, required=False, allow_blank=True)
     lines = LineInputSerializer(many=True, max_length=MAX_LINES)
 
     def validate(self, attrs):
@@ -153,7 +183,7 @@ class EntryInputSerializer(serializers.Serializer):
 
 class EntryUpdateSerializer(EntryInputSerializer):
     entry_date = serializers.DateField(required=False)
-    description = serializers.CharField(max_length=500, required=False)
+    description = strict.CharField(max_length=500, required=False)
     lines = LineInputSerializer(many=True, max_length=MAX_LINES, required=False)
 
     def validate(self, attrs):
@@ -162,10 +192,10 @@ class EntryUpdateSerializer(EntryInputSerializer):
 
 class ReverseInputSerializer(serializers.Serializer):
     entry_date = serializers.DateField(required=False)
-    description = serializers.CharField(max_length=500, required=False)
+    description = strict.CharField(max_length=500, required=False)
 
 
-class LineSerializer(serializers.ModelSerializer):
+class LineSerializer(strict.ModelSerializer):
     amount = MoneyField()
     account_code = serializers.CharField(source="account.code", read_only=True)
 
@@ -174,7 +204,7 @@ class LineSerializer(serializers.ModelSerializer):
         fields = ["line_no", "account", "account_code", "side", "amount", "currency", "description"]
 
 
-class EntrySerializer(serializers.ModelSerializer):
+class EntrySerializer(strict.ModelSerializer):
     number = serializers.CharField(source="display_number", read_only=True)
     lines = LineSerializer(many=True, read_only=True)
     reversed_by = serializers.SerializerMethodField()
@@ -188,7 +218,7 @@ class EntrySerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_reversed_by(self, entry: JournalEntry) -> int | None:
         reversal = getattr(entry, "reversed_by", None)
         return reversal.pk if reversal else None
@@ -203,6 +233,20 @@ class BalanceSerializer(serializers.Serializer):
     debit_total = MoneyField()
     credit_total = MoneyField()
     balance = MoneyField()
+
+
+class TotalsSerializer(serializers.Serializer):
+    debit = serializers.CharField(help_text="Money, in the currency's minor unit.")
+    credit = serializers.CharField(help_text="Money, in the currency's minor unit.")
+
+
+class TrialBalanceSerializer(serializers.Serializer):
+    """The trial balance's shape (the view builds it; this documents it)."""
+
+    as_of = serializers.DateField(allow_null=True)
+    balanced = serializers.BooleanField(help_text="Debits equal credits in every currency.")
+    totals = serializers.DictField(child=TotalsSerializer(), help_text="Per currency code.")
+    rows = BalanceSerializer(many=True)
 
 
 class StatementLineSerializer(serializers.Serializer):

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from config.routers import Router
 from finance.api import views
 
-router = SimpleRouter()
+router = Router()
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("periods", views.PeriodViewSet, basename="period")
 router.register("entries", views.EntryViewSet, basename="entry")

@@ -9,12 +9,26 @@ from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import filters
 from config.pagination import Pagination
 from config.schema import IDEMPOTENCY_KEY
 from finance import money, selectors, services
 from finance.api import serializers as s
 from finance.models import Account, EntrySource, EntryStatus, JournalEntry
 from integrity.idempotency import idempotent
+
+
+class StatementPagination(Pagination):
+    """A statement's page also carries the balance before its first line."""
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["opening_balance"] = {
+            "type": "string",
+            "description": "The balance before the first line of the statement.",
+        }
+        paginated["required"] = [*paginated["required"], "opening_balance"]
+        return paginated
 
 
 class AsOfSerializer(serializers.Serializer):
@@ -27,7 +41,7 @@ class StatementQuerySerializer(serializers.Serializer):
     date_to = serializers.DateField(required=False)
 
 
-class AccountFilter(django_filters.FilterSet):
+class AccountFilter(filters.FilterSet):
     class Meta:
         model = Account
         fields = ["type", "currency", "is_active", "is_control", "parent"]
@@ -37,7 +51,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     serializer_class = s.AccountSerializer
     filterset_class = AccountFilter
     filter_backends = [
-        django_filters.rest_framework.DjangoFilterBackend,
+        filters.FilterBackend,
         SearchFilter,
     ]
     search_fields = ["code", "name"]
@@ -90,7 +104,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     @extend_schema(
         parameters=[StatementQuerySerializer], responses=s.StatementLineSerializer(many=True)
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=StatementPagination, filter_backends=[])
     def statement(self, request, pk=None):
         query = StatementQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -133,10 +147,10 @@ class PeriodViewSet(
         return Response(self.get_serializer(period).data)
 
 
-class EntryFilter(django_filters.FilterSet):
+class EntryFilter(filters.FilterSet):
     entry_date_after = django_filters.DateFilter(field_name="entry_date", lookup_expr="gte")
     entry_date_before = django_filters.DateFilter(field_name="entry_date", lookup_expr="lte")
-    account = django_filters.NumberFilter(field_name="lines__account", distinct=True)
+    account = filters.IntegerFilter(field_name="lines__account", distinct=True)
     status = django_filters.ChoiceFilter(choices=EntryStatus.choices)
     source = django_filters.ChoiceFilter(choices=EntrySource.choices)
 
@@ -156,7 +170,7 @@ class EntryViewSet(viewsets.ModelViewSet):
         "submit": ["finance.submit_journalentry"],
         "reject": ["finance.approve_journalentry"],
         "approve": ["finance.approve_journalentry"],
-        "post": ["finance.post_journalentry"],
+        "post_entry": ["finance.post_journalentry"],
         "reverse": ["finance.reverse_journalentry"],
     }
 
@@ -209,9 +223,11 @@ class EntryViewSet(viewsets.ModelViewSet):
     def approve(self, request, pk=None):
         return self._show(services.journal_entry_approve(entry=self._entry(pk), actor=request.user))
 
+    # Not named `post`: a viewset method named after an HTTP verb answers that verb on every
+    # route of the viewset, so POST /entries/{id}/ ran this action without its permission.
     @extend_schema(request=None, responses=s.EntrySerializer)
-    @action(detail=True, methods=["post"])
-    def post(self, request, pk=None):
+    @action(detail=True, methods=["post"], url_path="post", url_name="post")
+    def post_entry(self, request, pk=None):
         return self._show(services.journal_entry_post(entry=self._entry(pk), actor=request.user))
 
     @extend_schema(
@@ -238,13 +254,14 @@ class BalancesView(APIView):
     """Balance of every account (zero ones included), now or at the end of `as_of`."""
 
     queryset = Account.objects.none()  # model permissions: finance.view_account
+    pagination_class = Pagination  # read by the schema, which documents the page
 
     @extend_schema(parameters=[AsOfSerializer], responses=s.BalanceSerializer(many=True))
     def get(self, request):
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows = selectors.account_balances(**query.validated_data)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(s.BalanceSerializer(page, many=True).data)
 
@@ -252,7 +269,7 @@ class BalancesView(APIView):
 class TrialBalanceView(APIView):
     queryset = Account.objects.none()  # model permissions: finance.view_account
 
-    @extend_schema(parameters=[AsOfSerializer], responses=s.BalanceSerializer(many=True))
+    @extend_schema(parameters=[AsOfSerializer], responses=s.TrialBalanceSerializer)
     def get(self, request):
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

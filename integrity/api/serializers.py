@@ -1,17 +1,18 @@
 from rest_framework import serializers
 
+from config import serializers as strict
 from integrity.models import CheckResult, CheckRun, DeadLetter, DeadLetterEvent, Finding
 
 
-class DeadLetterEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+class DeadLetterEventSerializer(strict.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = DeadLetterEvent
         fields = ["action", "actor", "at", "note"]
 
 
-class DeadLetterSerializer(serializers.ModelSerializer):
+class DeadLetterSerializer(strict.ModelSerializer):
     events = DeadLetterEventSerializer(many=True, read_only=True)
 
     class Meta:
@@ -27,10 +28,10 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
 class DiscardSerializer(serializers.Serializer):
     # Blank is let through so that the service answers with deadletter.reason_required.
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = strict.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class CheckResultSerializer(serializers.ModelSerializer):
+class CheckResultSerializer(strict.ModelSerializer):
     check = serializers.CharField(source="check_name")
 
     class Meta:
@@ -40,8 +41,10 @@ class CheckResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CheckRunSerializer(serializers.ModelSerializer):
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+class CheckRunSerializer(strict.ModelSerializer):
+    triggered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     results = CheckResultSerializer(many=True, read_only=True)
 
     class Meta:
@@ -53,17 +56,17 @@ class CheckRunSerializer(serializers.ModelSerializer):
 
 
 class CheckRunRequestSerializer(serializers.Serializer):
-    tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False,
+    tags = serializers.ListField(child=strict.CharField(max_length=30), required=False,
                                  default=list, max_length=20)  # fmt: skip
-    checks = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+    checks = serializers.ListField(child=strict.CharField(max_length=100), required=False,
                                    default=list, max_length=100)  # fmt: skip
-    wait = serializers.BooleanField(
+    wait = strict.BooleanField(
         required=False, default=False,
         help_text="Run now and answer 201 with the finished run (else 202, queued).",
     )  # fmt: skip
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class FindingSerializer(strict.ModelSerializer):
     check = serializers.CharField(source="check_name")
     explained = serializers.BooleanField(source="is_explained", read_only=True)
     explanation = serializers.SerializerMethodField()
@@ -87,4 +90,4 @@ class FindingSerializer(serializers.ModelSerializer):
 
 class ExplainSerializer(serializers.Serializer):
     # Blank is let through so that the service answers with its own code.
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = strict.CharField(max_length=5000, required=False, allow_blank=True, default="")

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from config.routers import Router
 from integrity.api import views
 
-router = SimpleRouter()
+router = Router()
 router.register("dead-letters", views.DeadLetterViewSet, basename="dead-letter")
 router.register("checks", views.CheckViewSet, basename="check")
 router.register("check-runs", views.CheckRunViewSet, basename="check-run")

@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config import filters
 from config.pagination import IdCursorPagination
 from config.permissions import perms_required
 from integrity import registry, selectors, services
@@ -34,12 +35,12 @@ class CheckSerializer(serializers.Serializer):
     last = serializers.DictField(allow_null=True)
 
 
-class FindingFilter(django_filters.FilterSet):
+class FindingFilter(filters.FilterSet):
     check = django_filters.CharFilter(field_name="check_name")
     severity = django_filters.ChoiceFilter(
         choices=[(s, s) for s in ("warning", "error", "critical")]
     )
-    explained = django_filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
+    explained = filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
                                              exclude=True)  # fmt: skip
 
     class Meta:

@@ -354,9 +354,11 @@ def test_unknown_ids_are_a_404_or_empty(api, auditor, path):
         assert response.json()["total"] == 0
 
 
-def test_a_page_size_that_is_not_a_number_falls_back_to_the_default(api, auditor):
+def test_a_page_size_that_is_not_a_number_is_a_400(api, auditor):
     record()
-    assert len(ids(api.as_user(auditor).get(EVENTS, {"page_size": "lots"}))) == 1
+    response = api.as_user(auditor).get(EVENTS, {"page_size": "lots"})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"page_size": ["A whole number from 1."]}
 
 
 # Chain status, verification, checkpoints ---------------------------------------------------
