@@ -531,9 +531,7 @@ def chain_verify(
     result = _Result()
     prev, prev_time = GENESIS_HASH, None
     if start > 1:
-        before = (
-            AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
-        )
+        before = AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
         if before is None:
             result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
         prev, prev_time = before or (prev, None)

@@ -172,8 +172,7 @@ def test_a_rewritten_and_re_dated_event_is_found(db):
         rows.append([event.occurred_at, event.prev_hash, prev, event_id])
     with triggers_off("audit_auditevent", "audit_chainhead") as cursor:
         cursor.executemany(
-            "UPDATE audit_auditevent SET occurred_at = %s, prev_hash = %s, hash = %s "
-            "WHERE id = %s",
+            "UPDATE audit_auditevent SET occurred_at = %s, prev_hash = %s, hash = %s WHERE id = %s",
             rows,
         )
         cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])
