@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from integrity.registry import CheckContext, Finding, register
-from integrity.scheduling import OUR_APPS
+from integrity.scheduling import OUR_APPS, schedules_held_back
 
 # Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
 # event may outlive them, and that is expected.
@@ -283,6 +283,22 @@ def scheduler_alive(ctx: CheckContext) -> Iterator[Finding]:
             f"(limit {settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS} s)",
             key="heartbeat",
             details=status,
+        )
+
+
+@register("integrity.schedules_running", tag="integrity", severity="error")
+def schedules_running(ctx: CheckContext) -> Iterator[Finding]:
+    """Every declared schedule will run when declared: none missing, paused or postponed.
+
+    The admin may pause and reschedule jobs (audited), which can stop alert delivery, signed
+    checkpoints and these checks without a word; a deliberate pause is explained here."""
+    for held in schedules_held_back():
+        when = f", next run {held['next_run']:%Y-%m-%d %H:%M} UTC" if held["next_run"] else ""
+        yield Finding(
+            message=f"schedule {held['name']} is {held['state']}{when}",
+            object_type="django_q.schedule",
+            key=f"{held['name']}:{held['state']}",
+            details={"state": held["state"]},
         )
 
 

@@ -25,6 +25,7 @@ from health_check.views import HealthCheckView
 
 from alerts.services import heartbeat_status
 from config.exceptions import error_body
+from integrity.scheduling import schedules_held_back
 
 
 def _unapplied_migration_count() -> int:
@@ -149,6 +150,23 @@ class HealthView(HealthCheckView):
         return response
 
 
+@dataclasses.dataclass
+class Schedules(HealthCheck):
+    """Every declared job will run when declared (integrity.scheduling.schedules_held_back): a
+    paused or postponed one is a warning that an outside monitor sees even when the checks
+    that would report it are the jobs held back."""
+
+    async def run(self) -> None:
+        try:
+            held = await sync_to_async(schedules_held_back, thread_sensitive=True)()
+        except DatabaseError as exc:
+            raise ServiceWarning("Could not read the schedules") from exc
+        held = [h for h in held if h["state"] != "missing"]  # missing: sync_schedules, checks
+        if held:
+            names = ", ".join(f"{h['name']} ({h['state']})" for h in held[:5])
+            raise ServiceWarning(f"{len(held)} schedule(s) held back: {names}")
+
+
 class LiveView(HealthView):
     """The process is up and answers; no dependency is checked."""
 
@@ -163,5 +181,6 @@ class ReadyView(HealthView):
         "migrations": Migrations,
         "cache": Cache,
         "scheduler": SchedulerHeartbeat,
+        "schedules": Schedules,
         "storage": BackupStorage,
     }

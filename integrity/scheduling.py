@@ -11,7 +11,7 @@ code a job runs is declared here, never typed into a form.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
 
@@ -134,6 +134,39 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None, audited: bool = Tr
             },
         )
     return result
+
+
+# Which declared schedules are not running as declared -------------------------------------
+
+# Slack over a schedule's next slot before a later next run counts as postponed.
+POSTPONE_MARGIN = timedelta(minutes=5)
+
+
+def schedules_held_back(*, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Declared schedules that will not run when declared: missing from the table, paused in
+    the admin, or with a next run moved past their next slot. Pausing or postponing is allowed
+    (and audited), but it can silence alert delivery, checkpoints and checks, so it must show.
+    """
+    now = now or timezone.now()
+    rows = {s.name: s for s in Schedule.objects.filter(name__in=[j.name for j in declared_jobs()])}
+    held: list[dict[str, Any]] = []
+    for job in declared_jobs():
+        row = rows.get(job.name)
+        if row is None:
+            held.append({"name": job.name, "state": "missing", "next_run": None})
+        elif row.repeats == 0:
+            held.append({"name": job.name, "state": "paused", "next_run": row.next_run})
+        elif (
+            row.next_run is not None and row.next_run > _next_slot_from(row, now) + POSTPONE_MARGIN
+        ):
+            held.append({"name": job.name, "state": "postponed", "next_run": row.next_run})
+    return held
+
+
+def _next_slot_from(schedule: Schedule, now: datetime) -> datetime:
+    if schedule.schedule_type == Schedule.CRON:
+        return schedule.calculate_next_run()  # the cron's next slot after now
+    return schedule.calculate_next_run(now)  # now plus one interval
 
 
 # What the admin may do to a schedule ---------------------------------------------------

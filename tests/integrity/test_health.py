@@ -19,7 +19,7 @@ from django.utils import timezone
 from alerts.models import Heartbeat
 from audit.models import AuditEvent
 
-COMPONENTS = {"database", "migrations", "cache", "scheduler", "storage"}
+COMPONENTS = {"database", "migrations", "cache", "scheduler", "schedules", "storage"}
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -162,6 +162,7 @@ def test_anonymous_callers_get_no_messages_versions_or_paths(client, broken, tmp
         "migrations": "fail",
         "cache": "ok",
         "scheduler": "warn",
+        "schedules": "ok",
         "storage": "fail",
     }
     assert set(body) == {"status", "checks"}

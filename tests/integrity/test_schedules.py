@@ -40,3 +40,41 @@ def test_operator_pause_survives_sync(db):
 def test_migrate_writes_the_declared_schedules(db):
     # The test database was built by `migrate`; its post_migrate step synced the schedules.
     assert Schedule.objects.filter(name="integrity.purge_expired_idempotency_keys").exists()
+
+
+# Held-back schedules show ---------------------------------------------------------------
+
+
+def _check_findings():
+    from integrity.services import checks_run
+
+    run = checks_run(trigger="command", checks=["integrity.schedules_running"])
+    return run, sorted(f.key for f in run.findings.all())
+
+
+def test_a_paused_or_postponed_schedule_fails_the_check_and_warns_in_readiness(db, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    call_command("sync_schedules")
+    run, keys = _check_findings()
+    assert keys == [] and run.status == "pass"
+    Schedule.objects.filter(name="alerts.escalate_alerts").update(repeats=0)
+    Schedule.objects.filter(name="audit.checkpoint").update(
+        next_run=timezone.now() + timedelta(days=30000)
+    )
+    Schedule.objects.filter(name="checks.integrity").delete()
+    run, keys = _check_findings()
+    assert keys == [
+        "alerts.escalate_alerts:paused",
+        "audit.checkpoint:postponed",
+        "checks.integrity:missing",
+    ]
+    body = client.get("/health/ready").json()
+    assert body["status"] == "degraded" and body["checks"]["schedules"]["status"] == "warn"
+    call_command("sync_schedules")  # the missing one comes back; a pause stays
+    Schedule.objects.filter(name="alerts.escalate_alerts").update(repeats=-1)
+    Schedule.objects.filter(name="audit.checkpoint").update(next_run=timezone.now())
+    run, keys = _check_findings()
+    assert keys == []
