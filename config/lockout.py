@@ -10,6 +10,8 @@ and contained in a savepoint, so the other receivers and the answer go on.
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from axes.handlers.database import AxesDatabaseHandler
 from django.db import DatabaseError, transaction
@@ -30,6 +32,16 @@ def _clean(request) -> None:
             setattr(request, name, without_control_characters(value))
 
 
+@contextmanager
+def _contained(what: str) -> Iterator[None]:
+    """django-axes' bookkeeping in a savepoint; its failure is logged, never raised."""
+    try:
+        with transaction.atomic():
+            yield
+    except (DatabaseError, ValueError):
+        logger.exception("django-axes could not %s", what)
+
+
 class LockoutHandler(AxesDatabaseHandler):
     def get_failures(self, request, credentials=None) -> int:
         _clean(request)
@@ -38,24 +50,15 @@ class LockoutHandler(AxesDatabaseHandler):
     def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
         if request is not None:
             _clean(request)
-        try:
-            with transaction.atomic():
-                super().user_login_failed(sender, credentials, request, **kwargs)
-        except (DatabaseError, ValueError):
-            logger.exception("django-axes could not count a failed login")
+        with _contained("count a failed login"):
+            super().user_login_failed(sender, credentials, request, **kwargs)
 
     def user_logged_in(self, sender, request, user, **kwargs):
         _clean(request)
-        try:
-            with transaction.atomic():
-                super().user_logged_in(sender, request, user, **kwargs)
-        except (DatabaseError, ValueError):
-            logger.exception("django-axes could not log a login")
+        with _contained("log a login"):
+            super().user_logged_in(sender, request, user, **kwargs)
 
     def user_logged_out(self, sender, request, user, **kwargs):
         _clean(request)
-        try:
-            with transaction.atomic():
-                super().user_logged_out(sender, request, user, **kwargs)
-        except (DatabaseError, ValueError):
-            logger.exception("django-axes could not log a logout")
+        with _contained("log a logout"):
+            super().user_logged_out(sender, request, user, **kwargs)

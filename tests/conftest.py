@@ -2,6 +2,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 from finance import services
 from finance.models import Account, AccountType
 from tests.factories import AccountFactory, UserFactory, make_year
+from tests.receivers import Inbox, free_port
 
 ROLES = ("finance_clerk", "finance_approver", "auditor", "operator", "admin")
 
@@ -166,3 +168,18 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real local SMTP server (aiosmtpd) that Django's mail goes to; yields its inbox."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()

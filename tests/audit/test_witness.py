@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -20,7 +19,7 @@ from audit.models import Checkpoint, CheckpointPublication
 from audit.services import audit_record
 from integrity import services as integrity
 from tests.audit.helpers import rewrite_chain, tamper
-from tests.receivers import Inbox, Receiver, free_port
+from tests.receivers import Receiver, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -46,20 +45,6 @@ def receiver(settings):
     settings.AUDIT_CHECKPOINT_WITNESS_SECRET = "w1tness-secret"
     yield r
     r.stop()
-
-
-@pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 5
-    yield inbox
-    controller.stop()
 
 
 def checkpoint(capture) -> Checkpoint:
