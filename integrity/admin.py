@@ -298,12 +298,28 @@ class ScheduleAdmin(QScheduleAdmin):
     nobody adds one. Every change goes through the audited services in integrity/scheduling.py.
     """
 
-    fields = ["name", "func", "args", "kwargs", "hook", "cluster", "intended_date_kwarg",
-              "schedule_type", "minutes", "cron", "repeats", "task", "next_run"]  # fmt: skip
+    fields = ["name", "state", "func", "args", "kwargs", "hook", "cluster",
+              "intended_date_kwarg", "schedule_type", "minutes", "cron", "repeats", "task",
+              "next_run"]  # fmt: skip
+    list_display = ["id", "name", "state", "func", "schedule_type", "cron", "next_run",
+                    "get_last_run", "get_success"]  # fmt: skip
     actions = ["pause", "resume", "run_now"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f for f in self.fields if f != "next_run"]
+
+    @admin.display(description="State")
+    def state(self, obj: Schedule) -> str:
+        return {"paused": "Paused", "postponed": "Postponed past its next slot"}.get(
+            scheduling.schedule_state(obj), "Active"
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # django-q2 names a schedule by its function, which several schedules share.
+        schedule = self.get_object(request, object_id)
+        if schedule is not None and schedule.name:
+            extra_context = {**(extra_context or {}), "subtitle": schedule.name}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request):
         return False

@@ -142,24 +142,32 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None, audited: bool = Tr
 POSTPONE_MARGIN = timedelta(minutes=5)
 
 
+def schedule_state(schedule: Schedule, *, now: datetime | None = None) -> str:
+    """The schedule is "active", "paused" (repeats 0) or "postponed" (next run moved past its
+    next slot)."""
+    if schedule.repeats == 0:
+        return "paused"
+    now = now or timezone.now()
+    late = _next_slot_from(schedule, now) + POSTPONE_MARGIN
+    if schedule.next_run is not None and schedule.next_run > late:
+        return "postponed"
+    return "active"
+
+
 def schedules_held_back(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Declared schedules that will not run when declared: missing from the table, paused in
     the admin, or with a next run moved past their next slot. Pausing or postponing is allowed
     (and audited), but it can silence alert delivery, checkpoints and checks, so it must show.
     """
     now = now or timezone.now()
-    rows = {s.name: s for s in Schedule.objects.filter(name__in=[j.name for j in declared_jobs()])}
+    jobs = declared_jobs()
+    rows = {s.name: s for s in Schedule.objects.filter(name__in=[j.name for j in jobs])}
     held: list[dict[str, Any]] = []
-    for job in declared_jobs():
+    for job in jobs:
         row = rows.get(job.name)
-        if row is None:
-            held.append({"name": job.name, "state": "missing", "next_run": None})
-        elif row.repeats == 0:
-            held.append({"name": job.name, "state": "paused", "next_run": row.next_run})
-        elif (
-            row.next_run is not None and row.next_run > _next_slot_from(row, now) + POSTPONE_MARGIN
-        ):
-            held.append({"name": job.name, "state": "postponed", "next_run": row.next_run})
+        state = "missing" if row is None else schedule_state(row, now=now)
+        if state != "active":
+            held.append({"name": job.name, "state": state, "next_run": row and row.next_run})
     return held
 
 

@@ -329,3 +329,14 @@ def test_an_admin_cannot_grant_themselves_a_role(client, make_user):
     data["groups"] = list(Group.objects.values_list("pk", flat=True))
     assert client.post(url, data).status_code == 302
     assert set(boss.groups.values_list("name", flat=True)) == {"admin"}
+
+
+def test_the_schedule_admin_shows_state_and_names_the_schedule(client, make_user):
+    call_command("sync_schedules")
+    schedule = Schedule.objects.get(name=SCHEDULE)
+    client.force_login(make_user("admin", username="boss2", is_staff=True))
+    client.post("/admin/django_q/schedule/", {"action": "pause", "_selected_action": [schedule.pk]})
+    listing = client.get("/admin/django_q/schedule/").content.decode()
+    assert "Paused" in listing
+    page = client.get(f"/admin/django_q/schedule/{schedule.pk}/change/").content.decode()
+    assert f"<title>{SCHEDULE} |" in page
