@@ -460,7 +460,6 @@ def _checkpoint_snapshot(
 
 
 def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple) -> int:
-    keys = _signing_keys()
     db, files, unreadable = snapshot
     for path in unreadable:
         result.checkpoint("checkpoint.unreadable", f"checkpoint file {path} cannot be read",
@@ -468,18 +467,16 @@ def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple)
 
     def check(where: dict[str, Any], sequence: int, hash: str, created_at: str, kid: str,
               signature: str) -> None:  # fmt: skip
-        key = keys.get(kid)
-        if key is None:
-            result.checkpoint("checkpoint.unknown_key",
-                              f"checkpoint at #{sequence} is signed with unknown key {kid}",
-                              **where)  # fmt: skip
-        elif not hmac.compare_digest(
-            checkpoint_signature(key=key, sequence=sequence, hash=hash, created_at=created_at),
-            signature,
-        ):
-            result.checkpoint("checkpoint.bad_signature",
-                              f"checkpoint at #{sequence} has an invalid signature",
-                              **where)  # fmt: skip
+        problem = checkpoint_signature_problem(
+            sequence=sequence, hash=hash, created_at=created_at, kid=kid, signature=signature
+        )
+        if problem is not None:
+            message = (
+                f"checkpoint at #{sequence} is signed with unknown key {kid}"
+                if problem == "checkpoint.unknown_key"
+                else f"checkpoint at #{sequence} has an invalid signature"
+            )
+            result.checkpoint(problem, message, **where)
         if sequence not in hashes:
             result.checkpoint("checkpoint.missing_event",
                               f"checkpoint at #{sequence} names an event that is not in the chain",

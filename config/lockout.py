@@ -9,16 +9,15 @@ and contained in a savepoint, so the other receivers and the answer go on.
 """
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from axes.handlers.database import AxesDatabaseHandler
 from django.db import DatabaseError, transaction
 
-logger = logging.getLogger("ledgerguard.auth")
+from config.middleware import CONTROL_CHARACTERS
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+logger = logging.getLogger("ledgerguard.auth")
 
 
 def without_control_characters(value: str) -> str:

@@ -54,7 +54,7 @@ class RequestContextMiddleware:
 
 # Header values may hold tabs (RFC 9110) but no other control character. A NUL reaches the
 # database through stored user agents, which PostgreSQL refuses.
-_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HeaderSanityMiddleware:
@@ -70,7 +70,7 @@ class HeaderSanityMiddleware:
             for name, value in request.META.items()
             if (name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH"))
             and isinstance(value, str)
-            and _BAD_HEADER_VALUE.search(value)
+            and CONTROL_CHARACTERS.search(value)
         )
         if bad:
             return JsonResponse(

@@ -20,12 +20,16 @@ class StrictPageSizeMixin:
             raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
         return min(int(raw), self.max_page_size)
 
-    def page_size_schema(self) -> dict:
-        return {
-            "type": "integer",
-            "minimum": 1,
-            "description": f"Items per page; more than {self.max_page_size} is cut to it.",
-        }
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": f"Items per page; more than {self.max_page_size} is cut to it.",
+                }
+        return parameters
 
 
 class Pagination(StrictPageSizeMixin, PageNumberPagination):
@@ -44,8 +48,6 @@ class Pagination(StrictPageSizeMixin, PageNumberPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
-            elif parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = self.page_size_schema()
         return parameters
 
 
@@ -73,13 +75,6 @@ class IdCursorPagination(StrictPageSizeMixin, CursorPagination):
         ):
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
         return cursor
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = self.page_size_schema()
-        return parameters
 
 
 class IdAscendingCursorPagination(IdCursorPagination):

@@ -39,6 +39,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, connection,
 from django.db.models import Model
 from django.http import Http404
 
+from config.db.errors import error_chain, sqlstate
 from config.exceptions import DomainError, guard_refusal
 
 logger = logging.getLogger("ledgerguard.operations")
@@ -112,23 +113,11 @@ def operation_steps(name: str) -> list[Step]:
         raise UnknownOperation(f"no operation registered as {name!r}") from None
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-
-
-def _chain(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DomainError):
         return False
-    for err in _chain(exc):
-        if _sqlstate(err) in TRANSIENT_SQLSTATES:
+    for err in error_chain(exc):
+        if sqlstate(err) in TRANSIENT_SQLSTATES:
             return True
         if isinstance(err, InterfaceError):
             return True  # the connection is gone
@@ -140,15 +129,15 @@ def is_transient(exc: BaseException) -> bool:
             "OperationalError",
             "InterfaceError",
         ):
-            return _sqlstate(err) is None or _sqlstate(err) in TRANSIENT_SQLSTATES
+            return sqlstate(err) is None or sqlstate(err) in TRANSIENT_SQLSTATES
     return False
 
 
 def _lost_connection(exc: BaseException) -> bool:
-    for err in _chain(exc):
-        if _sqlstate(err) in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
+    for err in error_chain(exc):
+        if sqlstate(err) in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
             return True
-        if type(err).__module__.startswith("psycopg") and _sqlstate(err) is None:
+        if type(err).__module__.startswith("psycopg") and sqlstate(err) is None:
             return True
     return False
 

@@ -7,6 +7,7 @@ answer is a 503 with Retry-After (config.exceptions), not a 500.
 """
 
 import sqlite3
+from collections.abc import Iterator
 
 from django.db import InterfaceError
 
@@ -18,7 +19,8 @@ CONNECTION_SQLSTATES = frozenset(
 SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "database is locked")
 
 
-def _chain(exc: BaseException):
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what caused it, outermost first (Django wraps the driver's error)."""
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -27,17 +29,21 @@ def _chain(exc: BaseException):
         current = current.__cause__ or current.__context__
 
 
+def sqlstate(err: BaseException) -> str | None:
+    return getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) says the database cannot be reached right now."""
-    for err in _chain(exc):
-        sqlstate = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-        if sqlstate in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
+    for err in error_chain(exc):
+        state = sqlstate(err)
+        if state in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
             return True
         # psycopg reports a connection that failed or broke without a server SQLSTATE.
         if (
             type(err).__module__.startswith("psycopg")
             and type(err).__name__ in ("OperationalError", "InterfaceError")
-            and sqlstate is None
+            and state is None
         ):
             return True
         if isinstance(err, sqlite3.OperationalError) and str(err).lower().startswith(
