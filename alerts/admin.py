@@ -28,8 +28,19 @@ from config.exceptions import DomainError
 
 class DeliveryInline(ReadOnlyTabularInline):  # defined before AlertAdmin needs it
     model = Delivery
-    fields = ["created_at", "kind", "target", "channel", "step", "round", "status", "attempts",
-              "last_error", "sent_at", "ack_used_at"]  # fmt: skip
+    fields = [
+        "created_at",
+        "kind",
+        "target",
+        "channel",
+        "step",
+        "round",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+        "ack_used_at",
+    ]
 
 
 class AlertEventInline(ReadOnlyTabularInline):
@@ -43,8 +54,12 @@ class AgeFilter(admin.SimpleListFilter):
     SPANS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
 
     def lookups(self, request, model_admin):
-        return [("1h", "Raised in the last hour"), ("1d", "Last day"), ("7d", "Last week"),
-                ("old", "Older than a week")]  # fmt: skip
+        return [
+            ("1h", "Raised in the last hour"),
+            ("1d", "Last day"),
+            ("7d", "Last week"),
+            ("old", "Older than a week"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() in self.SPANS:
@@ -73,13 +88,35 @@ class OccurrenceFilter(admin.SimpleListFilter):
 class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts: state, severity, source, age; acknowledge and resolve go through the services."""
 
-    list_display = ["title", "severity", "state", "source", "key", "occurrences", "age",
-                    "last_seen", "acknowledged_by"]  # fmt: skip
+    list_display = [
+        "title",
+        "severity",
+        "state",
+        "source",
+        "key",
+        "occurrences",
+        "age",
+        "last_seen",
+        "acknowledged_by",
+    ]
     list_filter = ["state", "severity", "source", AgeFilter, OccurrenceFilter]
     search_fields = ["title", "source", "key"]
-    readonly_fields = ["source", "key", "severity", "title", "details", "state", "occurrences",
-                       "firing", "first_seen", "last_seen", "acknowledged_at", "acknowledged_by",
-                       "resolved_at", "resolved_by"]  # fmt: skip
+    readonly_fields = [
+        "source",
+        "key",
+        "severity",
+        "title",
+        "details",
+        "state",
+        "occurrences",
+        "firing",
+        "first_seen",
+        "last_seen",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+    ]
     inlines = [AlertEventInline, DeliveryInline]
     actions = ["acknowledge", "resolve", "silence_hour"]
 
@@ -104,8 +141,9 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 service(alert=alert, actor=request.user)
                 self.message_user(request, f"{alert.title}: {done}.")
             except DomainError as exc:
-                self.message_user(request, f"{alert.title}: [{exc.code}] {exc.message}",
-                                  level=messages.ERROR)  # fmt: skip
+                self.message_user(
+                    request, f"{alert.title}: [{exc.code}] {exc.message}", level=messages.ERROR
+                )
 
     @admin.action(description="Acknowledge", permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
@@ -120,10 +158,13 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
         for alert in queryset:
             silence = services.silence_create(
-                actor=request.user, reason=f"Silenced from the admin by {request.user}",
-                source=alert.source, key_pattern=alert.key, severity=alert.severity,
+                actor=request.user,
+                reason=f"Silenced from the admin by {request.user}",
+                source=alert.source,
+                key_pattern=alert.key,
+                severity=alert.severity,
                 ends_at=timezone.now() + timedelta(hours=1),
-            )  # fmt: skip
+            )
             note = " (needs a second operator's approval)" if silence.needs_approval else ""
             self.message_user(request, f"{alert.title}: silenced for an hour{note}.")
 
@@ -181,8 +222,15 @@ class EscalationPolicyAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
 
 @admin.register(Route)
 class RouteAdmin(AuditedAdminMixin, ViewOnlyHistoryAdmin):
-    list_display = ["position", "name", "source", "key_pattern", "min_severity", "policy",
-                    "is_active"]  # fmt: skip
+    list_display = [
+        "position",
+        "name",
+        "source",
+        "key_pattern",
+        "min_severity",
+        "policy",
+        "is_active",
+    ]
     list_display_links = ["name"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active", "min_severity"]
@@ -193,8 +241,18 @@ class SilenceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """New silences go through silence_create (its own event); edits and deletes are audited
     by the mixin."""
 
-    list_display = ["__str__", "source", "key_pattern", "severity", "starts_at", "ends_at",
-                    "weekdays", "needs_approval", "approved_by", "created_by"]  # fmt: skip
+    list_display = [
+        "__str__",
+        "source",
+        "key_pattern",
+        "severity",
+        "starts_at",
+        "ends_at",
+        "weekdays",
+        "needs_approval",
+        "approved_by",
+        "created_by",
+    ]
     list_filter = ["needs_approval", "source"]
     readonly_fields = ["created_by", "created_at", "needs_approval", "approved_by", "approved_at"]
     actions = ["approve", "expire"]
@@ -211,13 +269,25 @@ class SilenceAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if change:  # the reason only (get_readonly_fields)
             super().save_model(request, obj, form, change)
             return
-        data = {f: form.cleaned_data.get(f) for f in ("source", "key_pattern", "severity",
-                "starts_at", "weekdays", "window_start", "window_end")}  # fmt: skip
+        data = {
+            f: form.cleaned_data.get(f)
+            for f in (
+                "source",
+                "key_pattern",
+                "severity",
+                "starts_at",
+                "weekdays",
+                "window_start",
+                "window_end",
+            )
+        }
         created = services.silence_create(
-            actor=request.user, reason=form.cleaned_data["reason"],
-            ends_at=form.cleaned_data["ends_at"], timezone_name=form.cleaned_data["timezone"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            ends_at=form.cleaned_data["ends_at"],
+            timezone_name=form.cleaned_data["timezone"],
             **data,
-        )  # fmt: skip
+        )
         obj.pk = created.pk
 
     def has_change_permission(self, request, obj=None):
@@ -230,8 +300,9 @@ class SilenceAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 services.silence_approve(silence=silence, actor=request.user)
                 self.message_user(request, f"{silence}: approved.")
             except DomainError as exc:
-                self.message_user(request, f"{silence}: [{exc.code}] {exc.message}",
-                                  level=messages.ERROR)  # fmt: skip
+                self.message_user(
+                    request, f"{silence}: [{exc.code}] {exc.message}", level=messages.ERROR
+                )
 
     @admin.action(description="Expire now", permissions=["change"])
     def expire(self, request, queryset):

@@ -16,6 +16,7 @@ from django.utils.html import escape
 
 from alerts.models import Alert, Channel, Delivery
 from config import outbound
+from config.sanitize import sanitize
 
 logger = logging.getLogger("ledgerguard.alerts.channels")
 sms_logger = logging.getLogger("ledgerguard.alerts.sms")
@@ -62,22 +63,30 @@ def _ack_link(delivery: Delivery) -> str:
 
 
 def summary_lines(delivery: Delivery) -> list[str]:
-    return [f"- [{i['severity']}] #{i['alert']} {i['title']}" + (" (resolved)" if
-            i["kind"] == Delivery.Kind.RESOLVED else "") for i in delivery.items]  # fmt: skip
+    return [
+        f"- [{i['severity']}] #{i['alert']} {i['title']}"
+        + (" (resolved)" if i["kind"] == Delivery.Kind.RESOLVED else "")
+        for i in delivery.items
+    ]
 
 
 def send_email(delivery: Delivery) -> str:
     if delivery.kind == Delivery.Kind.SUMMARY:
-        lines = [f"{len(delivery.items)} alert notifications, grouped or held back by the "
-                 "rate limit:", "",
-                 *summary_lines(delivery), "", f"Alerts: {settings.SITE_URL.rstrip('/')}"
-                 "/admin/alerts/alert/"]  # fmt: skip
+        lines = [
+            f"{len(delivery.items)} alert notifications, grouped or held back by the rate limit:",
+            "",
+            *summary_lines(delivery),
+            "",
+            f"Alerts: {settings.SITE_URL.rstrip('/')}/admin/alerts/alert/",
+        ]
         message = EmailMultiAlternatives(
-            subject=f"[Ledgerguard] {len(delivery.items)} alerts: "
-            f"{delivery.items[-1]['title']}"[:200],
-            body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL,
+            subject=f"[Ledgerguard] {len(delivery.items)} alerts: {delivery.items[-1]['title']}"[
+                :200
+            ],
+            body="\n".join(lines),
+            from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.target.address],
-        )  # fmt: skip
+        )
         _send_mail(message)
         return "summary accepted by the mail server"
     alert = delivery.alert
@@ -140,21 +149,26 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> str:
 
 def webhook_payload(delivery: Delivery) -> dict:
     """Schema version 1 (docs/alerts.md). Details are sanitized: webhooks leave our hands."""
-    from monitoring.sanitize import sanitize
-
     alert = delivery.alert
     return {
         "version": 1,
         "event": "alert.resolved" if delivery.kind == Delivery.Kind.RESOLVED else "alert.firing",
         "delivery_id": delivery.pk,
         "alert": {
-            "id": alert.pk, "source": alert.source, "key": alert.key,
-            "severity": alert.severity, "state": alert.state, "title": alert.title,
-            "occurrences": alert.occurrences, "first_seen": alert.first_seen.isoformat(),
-            "last_seen": alert.last_seen.isoformat(), "details": sanitize(alert.details),
-            "url": _admin_link(alert), "runbook": runbook_link(alert),
+            "id": alert.pk,
+            "source": alert.source,
+            "key": alert.key,
+            "severity": alert.severity,
+            "state": alert.state,
+            "title": alert.title,
+            "occurrences": alert.occurrences,
+            "first_seen": alert.first_seen.isoformat(),
+            "last_seen": alert.last_seen.isoformat(),
+            "details": sanitize(alert.details),
+            "url": _admin_link(alert),
+            "runbook": runbook_link(alert),
         },
-    }  # fmt: skip
+    }
 
 
 sign = outbound.sign  # v1=<hex HMAC-SHA256 of "<timestamp>.<body>">; never with an empty key
@@ -163,11 +177,16 @@ sign = outbound.sign  # v1=<hex HMAC-SHA256 of "<timestamp>.<body>">; never with
 def send_webhook(delivery: Delivery) -> str:
     payload = webhook_payload(delivery)
     if delivery.kind == Delivery.Kind.SUMMARY:
-        payload = {"version": 1, "event": "alert.summary", "delivery_id": delivery.pk,
-                   "held": delivery.items}  # fmt: skip
+        payload = {
+            "version": 1,
+            "event": "alert.summary",
+            "delivery_id": delivery.pk,
+            "held": delivery.items,
+        }
         if delivery.target.webhook_format == "slack":
-            payload = {"text": "\n".join(["Held back by the rate limit:",
-                                           *summary_lines(delivery)])}  # fmt: skip
+            payload = {
+                "text": "\n".join(["Held back by the rate limit:", *summary_lines(delivery)])
+            }
     elif delivery.target.webhook_format == "slack":
         a = payload["alert"]
         verb = "RESOLVED" if delivery.kind == Delivery.Kind.RESOLVED else a["severity"].upper()
@@ -211,8 +230,10 @@ def send_sms(delivery: Delivery) -> str:
         }
     ).encode()
     token = base64.b64encode(f"{sid}:{settings.SMS_AUTH_TOKEN}".encode()).decode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Authorization": f"Basic {token}"}  # fmt: skip
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": f"Basic {token}",
+    }
     return _post(url, body, headers)
 
 
@@ -223,6 +244,7 @@ def send(delivery: Delivery) -> str:
     try:
         sender = CHANNELS[delivery.channel]
     except KeyError:
-        raise DeliveryError(f"the {delivery.channel} channel is not available yet",
-                            permanent=True) from None  # fmt: skip
+        raise DeliveryError(
+            f"the {delivery.channel} channel is not available yet", permanent=True
+        ) from None
     return sender(delivery)

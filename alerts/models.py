@@ -38,13 +38,19 @@ class Target(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     address = models.CharField(max_length=500, help_text="Email address, phone number or URL.")
     fallback = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Used when this target's channel fails for good.",
-    )  # fmt: skip
+    )
     webhook_format = models.CharField(
-        max_length=10, choices=[("json", "Ledgerguard JSON"), ("slack", "Slack-compatible")],
-        default="json", help_text="Webhook targets only.",
-    )  # fmt: skip
+        max_length=10,
+        choices=[("json", "Ledgerguard JSON"), ("slack", "Slack-compatible")],
+        default="json",
+        help_text="Webhook targets only.",
+    )
     is_active = models.BooleanField(default=True)
 
     def __str__(self) -> str:
@@ -56,9 +62,10 @@ class EscalationPolicy(models.Model):
     name = models.CharField(max_length=100, unique=True)
     repeat_last_step = models.BooleanField(default=False)
     ack_timeout_minutes = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="An acknowledged alert not resolved within this goes back to escalating.",
-    )  # fmt: skip
+    )
 
     class Meta:
         verbose_name_plural = "escalation policies"
@@ -251,9 +258,10 @@ class Silence(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     weekdays = models.CharField(
-        max_length=20, blank=True,
+        max_length=20,
+        blank=True,
         help_text="Recurring window: ISO weekdays, comma-separated (1 = Monday, 7 = Sunday).",
-    )  # fmt: skip
+    )
     window_start = models.TimeField(null=True, blank=True)
     window_end = models.TimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")

@@ -42,8 +42,12 @@ from config.exceptions import DomainError
 logger = logging.getLogger("ledgerguard.alerts")
 
 SEVERITIES = tuple(Severity.values)
-_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
-           "critical": logging.CRITICAL}  # fmt: skip
+_LEVELS = {
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 # Repeats are counted on the alert; the timeline notes them at most this often.
 REPEAT_EVENT_EVERY = timedelta(minutes=1)
 
@@ -73,8 +77,9 @@ def raise_alert(
         },
     )
     try:
-        return _store(source=source, key=key[:255], severity=severity, title=title[:500],
-                      details=details)  # fmt: skip
+        return _store(
+            source=source, key=key[:255], severity=severity, title=title[:500], details=details
+        )
     except DatabaseError:
         logger.exception("Could not store alert %s/%s", source, key)
         return None
@@ -95,19 +100,31 @@ def _store(*, source: str, key: str, severity: str, title: str, details: dict) -
             try:
                 with transaction.atomic():  # a concurrent first report may win the insert
                     alert = Alert.objects.create(
-                        source=source, key=key, severity=severity, title=title,
-                        details=details, last_seen=now, policy=policy,
+                        source=source,
+                        key=key,
+                        severity=severity,
+                        title=title,
+                        details=details,
+                        last_seen=now,
+                        policy=policy,
                         next_escalation_at=(
                             now + timedelta(seconds=_group_wait()) if policy else None
                         ),
-                    )  # fmt: skip
+                    )
             except IntegrityError:
                 continue  # it did: go round and count ours as a repeat of theirs
             AlertEvent.objects.create(alert=alert, kind="raised", note=title)
             # Inside raise_alert's try: a failure here is a DatabaseError like any other.
-            audit_record(action="alert.opened", obj=alert,
-                         metadata={"source": source, "key": key, "severity": severity,
-                                   "policy": policy.pk if policy else None})  # fmt: skip
+            audit_record(
+                action="alert.opened",
+                obj=alert,
+                metadata={
+                    "source": source,
+                    "key": key,
+                    "severity": severity,
+                    "policy": policy.pk if policy else None,
+                },
+            )
             if policy is not None:
                 # Deliver within seconds, not at the next minute's run of the job.
                 transaction.on_commit(_dispatch_soon)
@@ -137,9 +154,12 @@ def _repeat(alert: Alert, *, severity: str, title: str, details: dict, now) -> A
     fields = ["occurrences", "last_seen", "title", "details"]
     escalated = SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
     if escalated:  # an open alert never quietly drops to a lower severity
-        audit_record(action="alert.escalated", obj=alert,
-                     changes={"severity": [alert.severity, severity]},
-                     metadata={"occurrences": alert.occurrences})  # fmt: skip
+        audit_record(
+            action="alert.escalated",
+            obj=alert,
+            changes={"severity": [alert.severity, severity]},
+            metadata={"occurrences": alert.occurrences},
+        )
         alert.severity = severity
         fields.append("severity")
     alert.save(update_fields=fields)
@@ -163,8 +183,12 @@ def resolve_alert(*, source: str, key: str) -> Alert | None:
             )
             if alert is None:
                 return None
-            logger.info("ALERT RESOLVED [%s/%s]", source, key,
-                        extra={"alert": {"source": source, "key": key}})  # fmt: skip
+            logger.info(
+                "ALERT RESOLVED [%s/%s]",
+                source,
+                key,
+                extra={"alert": {"source": source, "key": key}},
+            )
             _audit_resolved(alert, actor=None, by="source", note="")
             return _close(alert, actor=None, note="resolved by its source")
     except DatabaseError:
@@ -192,10 +216,17 @@ def _close(alert: Alert, *, actor, note: str, notify: bool = True) -> Alert:
     created = []
     for target_id in set(notified):
         delivery, new = Delivery.objects.get_or_create(
-            alert=alert, target_id=target_id, kind=Delivery.Kind.RESOLVED, step=0, round=0,
-            defaults={"channel": Delivery.objects.filter(target_id=target_id).values_list(
-                "channel", flat=True).first()},
-        )  # fmt: skip
+            alert=alert,
+            target_id=target_id,
+            kind=Delivery.Kind.RESOLVED,
+            step=0,
+            round=0,
+            defaults={
+                "channel": Delivery.objects.filter(target_id=target_id)
+                .values_list("channel", flat=True)
+                .first()
+            },
+        )
         if new:
             created.append(delivery.pk)
     for pk in created:
@@ -204,9 +235,13 @@ def _close(alert: Alert, *, actor, note: str, notify: bool = True) -> Alert:
 
 
 def _audit_resolved(alert: Alert, *, actor, by: str, note: str) -> None:
-    audit_record(action="alert.resolved", obj=alert, actor=actor,
-                 changes={"state": [alert.state, AlertState.RESOLVED]},
-                 metadata={"by": by, "note": note, "occurrences": alert.occurrences})  # fmt: skip
+    audit_record(
+        action="alert.resolved",
+        obj=alert,
+        actor=actor,
+        changes={"state": [alert.state, AlertState.RESOLVED]},
+        metadata={"by": by, "note": note, "occurrences": alert.occurrences},
+    )
 
 
 class AlertNotOpen(DomainError):
@@ -225,9 +260,13 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.next_escalation_at = None  # acknowledging stops escalation
     alert.save(update_fields=["state", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
     AlertEvent.objects.create(alert=alert, kind="acknowledged", actor=actor)
-    audit_record(action="alert.acknowledged", obj=alert, actor=actor,
-                 changes={"state": [AlertState.FIRING, alert.state]},
-                 metadata={"method": "user"})  # fmt: skip
+    audit_record(
+        action="alert.acknowledged",
+        obj=alert,
+        actor=actor,
+        changes={"state": [AlertState.FIRING, alert.state]},
+        metadata={"method": "user"},
+    )
     return alert
 
 
@@ -290,8 +329,11 @@ def alert_escalate_due(*, limit: int = 100) -> int:
                     alert=alert, kind="silenced", note=f"held until {until:%Y-%m-%d %H:%M %Z}"
                 )
                 continue
-            steps = list(EscalationStep.objects.filter(policy_id=alert.policy_id)
-                         .prefetch_related("targets").order_by("position"))  # fmt: skip
+            steps = list(
+                EscalationStep.objects.filter(policy_id=alert.policy_id)
+                .prefetch_related("targets")
+                .order_by("position")
+            )
             if not steps:
                 alert.next_escalation_at = None
                 alert.save(update_fields=["next_escalation_at"])
@@ -305,9 +347,13 @@ def alert_escalate_due(*, limit: int = 100) -> int:
                 if target.channel == "sms" and not _sms_worthy(alert):
                     continue  # SMS is for the most severe alerts only (ALERT_SMS_MIN_SEVERITY)
                 delivery, new = Delivery.objects.get_or_create(
-                    alert=alert, target=target, kind=Delivery.Kind.NOTIFY, step=alert.step,
-                    round=alert.round, defaults={"channel": target.channel},
-                )  # fmt: skip
+                    alert=alert,
+                    target=target,
+                    kind=Delivery.Kind.NOTIFY,
+                    step=alert.step,
+                    round=alert.round,
+                    defaults={"channel": target.channel},
+                )
                 if new:
                     created.append(delivery.pk)
             following = steps[alert.step + 1] if alert.step + 1 < len(steps) else None
@@ -359,12 +405,23 @@ def _group(delivery_ids: list[int]) -> list[int]:
             to_send.append(members[0].pk)
             continue
         with transaction.atomic():
-            items = [{"alert": d.alert_id, "kind": d.kind, "severity": d.alert.severity,
-                      "title": d.alert.title} for d in members]  # fmt: skip
+            items = [
+                {
+                    "alert": d.alert_id,
+                    "kind": d.kind,
+                    "severity": d.alert.severity,
+                    "title": d.alert.title,
+                }
+                for d in members
+            ]
             grouped = Delivery.objects.create(
-                alert=members[-1].alert, target_id=target_id, channel=members[-1].channel,
-                kind=Delivery.Kind.SUMMARY, step=-members[-1].pk, items=items,
-            )  # fmt: skip
+                alert=members[-1].alert,
+                target_id=target_id,
+                channel=members[-1].channel,
+                kind=Delivery.Kind.SUMMARY,
+                step=-members[-1].pk,
+                items=items,
+            )
             Delivery.objects.filter(pk__in=[d.pk for d in members]).update(
                 status=Delivery.Status.SUMMARISED, response=f"grouped in #{grouped.pk}"
             )
@@ -389,9 +446,12 @@ def _ack_timeouts(now) -> None:
                 AlertEvent.objects.create(
                     alert=alert, kind="ack_timeout", note="not resolved in time: escalating again"
                 )
-                audit_record(action="alert.ack_expired", obj=alert,
-                             changes={"state": [AlertState.ACKNOWLEDGED, AlertState.FIRING]},
-                             metadata={"acknowledged_by": alert.acknowledged_by_id})  # fmt: skip
+                audit_record(
+                    action="alert.ack_expired",
+                    obj=alert,
+                    changes={"state": [AlertState.ACKNOWLEDGED, AlertState.FIRING]},
+                    metadata={"acknowledged_by": alert.acknowledged_by_id},
+                )
 
 
 def delivery_send(*, delivery_id: int, final: bool = False) -> str:
@@ -431,8 +491,11 @@ def delivery_send(*, delivery_id: int, final: bool = False) -> str:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.SENT, sent_at=now, response=response[:2000], last_error=""
     )
-    AlertEvent.objects.create(alert=delivery.alert, kind=f"{delivery.kind}_sent",
-                              note=f"{delivery.target} via {delivery.channel}")  # fmt: skip
+    AlertEvent.objects.create(
+        alert=delivery.alert,
+        kind=f"{delivery.kind}_sent",
+        note=f"{delivery.target} via {delivery.channel}",
+    )
     return "sent"
 
 
@@ -482,12 +545,23 @@ def delivery_summaries_send() -> int:
             )
             if not held:
                 continue
-            items = [{"alert": d.alert_id, "kind": d.kind, "severity": d.alert.severity,
-                      "title": d.alert.title} for d in held]  # fmt: skip
+            items = [
+                {
+                    "alert": d.alert_id,
+                    "kind": d.kind,
+                    "severity": d.alert.severity,
+                    "title": d.alert.title,
+                }
+                for d in held
+            ]
             summary = Delivery.objects.create(
-                alert=held[-1].alert, target_id=target_id, channel=held[-1].channel,
-                kind=Delivery.Kind.SUMMARY, step=held[-1].pk, items=items,
-            )  # fmt: skip
+                alert=held[-1].alert,
+                target_id=target_id,
+                channel=held[-1].channel,
+                kind=Delivery.Kind.SUMMARY,
+                step=held[-1].pk,
+                items=items,
+            )
             Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
                 status=Delivery.Status.SUMMARISED, response=f"in summary #{summary.pk}"
             )
@@ -520,9 +594,13 @@ def _delivery_failed(delivery, exc) -> str:
         fallback = delivery.target.fallback
         if fallback is not None and fallback.is_active:
             new, created = Delivery.objects.get_or_create(
-                alert=delivery.alert, target=fallback, kind=delivery.kind, step=delivery.step,
-                round=delivery.round, defaults={"channel": fallback.channel},
-            )  # fmt: skip
+                alert=delivery.alert,
+                target=fallback,
+                kind=delivery.kind,
+                step=delivery.step,
+                round=delivery.round,
+                defaults={"channel": fallback.channel},
+            )
             if created:
                 delivery_send(delivery_id=new.pk)
         else:
@@ -577,8 +655,13 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
     from alerts.models import Delivery, EscalationStep, Target
 
     if to:
-        guessed = (Channel.EMAIL if "@" in to else Channel.WEBHOOK if to.startswith("http")
-                   else Channel.SMS)  # fmt: skip
+        guessed = (
+            Channel.EMAIL
+            if "@" in to
+            else Channel.WEBHOOK
+            if to.startswith("http")
+            else Channel.SMS
+        )
         target_check(channel=channel or guessed, address=to)
         target, _ = Target.objects.update_or_create(
             name=f"test: {to}"[:100],
@@ -587,17 +670,26 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
         targets = [target]
     else:
         policy = route_policy(source="test", key="send_test_alert", severity="critical")
-        step = (EscalationStep.objects.filter(policy=policy).order_by("position")
-                .prefetch_related("targets").first() if policy else None)  # fmt: skip
+        step = (
+            EscalationStep.objects.filter(policy=policy)
+            .order_by("position")
+            .prefetch_related("targets")
+            .first()
+            if policy
+            else None
+        )
         targets = [t for t in (step.targets.all() if step else []) if t.is_active]
         if channel:
             targets = [t for t in targets if t.channel == channel]
     now = timezone.now()
     alert = Alert.objects.create(
-        source="test", key=f"send_test_alert-{uuid.uuid4().hex[:8]}", severity="info",
-        title="Ledgerguard test alert: delivery works", last_seen=now,
+        source="test",
+        key=f"send_test_alert-{uuid.uuid4().hex[:8]}",
+        severity="info",
+        title="Ledgerguard test alert: delivery works",
+        last_seen=now,
         details={"sent_by": "manage.py send_test_alert"},
-    )  # fmt: skip
+    )
     AlertEvent.objects.create(alert=alert, kind="raised", note="send_test_alert")
     results = []
     for target in targets:
@@ -607,9 +699,15 @@ def alert_send_test(*, channel: str | None = None, to: str | None = None) -> lis
             outcome = "sent: " + Delivery.objects.get(pk=delivery.pk).response
         results.append((f"{target.channel} {target.address}", outcome))
     _close(alert, actor=None, note="test finished", notify=False)
-    audit_record(action="alert.test_sent", obj=alert,
-                 metadata={"channel": channel or "", "to": to or "",
-                           "results": [f"{t}: {o}"[:300] for t, o in results]})  # fmt: skip
+    audit_record(
+        action="alert.test_sent",
+        obj=alert,
+        metadata={
+            "channel": channel or "",
+            "to": to or "",
+            "results": [f"{t}: {o}"[:300] for t, o in results],
+        },
+    )
     return results
 
 
@@ -716,9 +814,19 @@ def alert_acknowledge_by_token(*, token: str) -> Alert:
 
 # Silences ---------------------------------------------------------------------------
 
-SILENCE_AUDITED = ("source", "key_pattern", "severity", "starts_at", "ends_at", "weekdays",
-                   "window_start", "window_end", "timezone", "reason",
-                   "needs_approval")  # fmt: skip
+SILENCE_AUDITED = (
+    "source",
+    "key_pattern",
+    "severity",
+    "starts_at",
+    "ends_at",
+    "weekdays",
+    "window_start",
+    "window_end",
+    "timezone",
+    "reason",
+    "needs_approval",
+)
 
 
 @transaction.atomic
@@ -757,14 +865,26 @@ def silence_create(
     if problems:
         raise DomainError("The silence is not valid.", code="silence.invalid", fields=problems)
     silence = Silence.objects.create(
-        source=source, key_pattern=key_pattern or "*", severity=severity, starts_at=starts_at,
-        ends_at=ends_at, weekdays=weekdays, window_start=window_start, window_end=window_end,
-        timezone=timezone_name, reason=reason, created_by=actor,
+        source=source,
+        key_pattern=key_pattern or "*",
+        severity=severity,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        weekdays=weekdays,
+        window_start=window_start,
+        window_end=window_end,
+        timezone=timezone_name,
+        reason=reason,
+        created_by=actor,
         # Silencing what could be critical needs a second person.
         needs_approval=severity in ("", Severity.CRITICAL),
-    )  # fmt: skip
-    audit_record(action="silence.created", obj=silence, actor=actor,
-                 changes=diff({}, snapshot(silence, SILENCE_AUDITED)))  # fmt: skip
+    )
+    audit_record(
+        action="silence.created",
+        obj=silence,
+        actor=actor,
+        changes=diff({}, snapshot(silence, SILENCE_AUDITED)),
+    )
     return silence
 
 
@@ -774,15 +894,20 @@ def silence_approve(*, silence, actor):
     with transaction.atomic():
         silence = Silence.objects.select_for_update().get(pk=silence.pk)
         if actor.pk == silence.created_by_id:
-            raise DomainError("A second operator must approve this silence.",
-                              code="silence.self_approval")  # fmt: skip
+            raise DomainError(
+                "A second operator must approve this silence.", code="silence.self_approval"
+            )
         before = snapshot(silence, ["approved_by", "approved_at"])
         silence.approved_by = actor
         silence.approved_at = timezone.now()
         silence.save(update_fields=["approved_by", "approved_at"])
-        audit_record(action="silence.approved", obj=silence, actor=actor,
-                     changes=diff(before, snapshot(silence, ["approved_by", "approved_at"])),
-                     metadata={"created_by": silence.created_by_id})  # fmt: skip
+        audit_record(
+            action="silence.approved",
+            obj=silence,
+            actor=actor,
+            changes=diff(before, snapshot(silence, ["approved_by", "approved_at"])),
+            metadata={"created_by": silence.created_by_id},
+        )
     return silence
 
 
@@ -823,8 +948,9 @@ def _window_end(silence, now):
         if day.isoweekday() not in days:
             continue
         opens = datetime.combine(day, start, tzinfo=local.tzinfo)
-        closes = datetime.combine(day if end > start else day + timedelta(days=1), end,
-                                  tzinfo=local.tzinfo)  # fmt: skip
+        closes = datetime.combine(
+            day if end > start else day + timedelta(days=1), end, tzinfo=local.tzinfo
+        )
         if opens <= local < closes:
             return min(closes.astimezone(now.tzinfo), silence.ends_at)
     return None

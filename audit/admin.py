@@ -103,27 +103,70 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "occurred_at", "actor_repr", "action", "object_type", "object_id",
-                    "object_repr", "ip", "request_id"]  # fmt: skip
+    list_display = [
+        "id",
+        "occurred_at",
+        "actor_repr",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "ip",
+        "request_id",
+    ]
     list_display_links = ["id", "action"]
-    search_fields = ["actor_repr", "action", "object_type", "object_id", "object_repr",
-                     "request_id"]  # fmt: skip
+    search_fields = [
+        "actor_repr",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "request_id",
+    ]
     list_filter = [ActionFilter, ObjectTypeFilter, "occurred_at"]
     # No date_hierarchy, and no count of the whole table under a filter: both scan it.
     show_full_result_count = False
     list_per_page = 100
     fieldsets = [
-        (None, {"fields": ["id", "occurred_at", "action", "actor_repr", "actor_activity", "ip",
-                           "user_agent", "request_id"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "occurred_at",
+                    "action",
+                    "actor_repr",
+                    "actor_activity",
+                    "ip",
+                    "user_agent",
+                    "request_id",
+                ]
+            },
+        ),
         ("Object", {"fields": ["object_type", "object_id", "object_repr", "object_timeline"]}),
         ("Changes", {"fields": ["changes_display"]}),
         ("Metadata", {"fields": ["metadata_display"]}),
         ("Hash chain", {"fields": ["schema_version", "prev_hash", "hash"]}),
-    ]  # fmt: skip
-    readonly_fields = ["id", "occurred_at", "action", "actor_repr", "actor_activity", "ip",
-                       "user_agent", "request_id", "object_type", "object_id", "object_repr",
-                       "object_timeline", "changes_display", "metadata_display",
-                       "schema_version", "prev_hash", "hash"]  # fmt: skip
+    ]
+    readonly_fields = [
+        "id",
+        "occurred_at",
+        "action",
+        "actor_repr",
+        "actor_activity",
+        "ip",
+        "user_agent",
+        "request_id",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "object_timeline",
+        "changes_display",
+        "metadata_display",
+        "schema_version",
+        "prev_hash",
+        "hash",
+    ]
 
     @admin.display(description="Changes (before / after)")
     def changes_display(self, event: AuditEvent):
@@ -144,8 +187,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def actor_activity(self, event: AuditEvent):
         if event.actor_id is None:
             return EMPTY
-        return format_html('<a href="{}">Activity of this actor (user #{})</a>',
-                           _changelist(actor=event.actor_id), event.actor_id)  # fmt: skip
+        return format_html(
+            '<a href="{}">Activity of this actor (user #{})</a>',
+            _changelist(actor=event.actor_id),
+            event.actor_id,
+        )
 
     # The chain status panel and "Verify now" -----------------------------------------------
 
@@ -153,8 +199,9 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.has_perm("audit.verify_auditevent")
 
     def get_urls(self):
-        verify = path("verify/", self.admin_site.admin_view(self.verify_view),
-                      name="audit_auditevent_verify")  # fmt: skip
+        verify = path(
+            "verify/", self.admin_site.admin_view(self.verify_view), name="audit_auditevent_verify"
+        )
         return [verify, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
@@ -172,17 +219,27 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         result = services.chain_verify_or_queue(triggered_by=f"admin: {actor_repr(request.user)}")
         if not isinstance(result, Verification):
-            self.message_user(request, "The chain is long: its verification was queued for a "
-                              "worker; the result will show here when it is done.")  # fmt: skip
+            self.message_user(
+                request,
+                "The chain is long: its verification was queued for a "
+                "worker; the result will show here when it is done.",
+            )
         elif result.status == VerificationStatus.OK:
-            self.message_user(request, f"Chain verified: {result.events_checked} events and "
-                              f"{result.checkpoints_checked} checkpoints are intact.",
-                              level=messages.SUCCESS)  # fmt: skip
+            self.message_user(
+                request,
+                f"Chain verified: {result.events_checked} events and "
+                f"{result.checkpoints_checked} checkpoints are intact.",
+                level=messages.SUCCESS,
+            )
         else:
             where = f" at event #{result.first_bad_id}" if result.first_bad_id else ""
-            self.message_user(request, f"{result.get_status_display()}{where}: "
-                              f"{len(result.problems)} problem(s); see verification "
-                              f"#{result.pk}.", level=messages.ERROR)  # fmt: skip
+            self.message_user(
+                request,
+                f"{result.get_status_display()}{where}: "
+                f"{len(result.problems)} problem(s); see verification "
+                f"#{result.pk}.",
+                level=messages.ERROR,
+            )
         return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
 
 
@@ -236,13 +293,31 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Verification)
 class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "started_at", "status", "first_bad_id", "events_checked",
-                    "checkpoints_checked", "triggered_by", "from_id", "to_id"]  # fmt: skip
+    list_display = [
+        "id",
+        "started_at",
+        "status",
+        "first_bad_id",
+        "events_checked",
+        "checkpoints_checked",
+        "triggered_by",
+        "from_id",
+        "to_id",
+    ]
     list_filter = ["status", "started_at"]
     search_fields = ["triggered_by"]
-    fields = ["status", "first_bad_event", "problems_display", "started_at", "finished_at",
-              "triggered_by", "from_id", "to_id", "events_checked",
-              "checkpoints_checked"]  # fmt: skip
+    fields = [
+        "status",
+        "first_bad_event",
+        "problems_display",
+        "started_at",
+        "finished_at",
+        "triggered_by",
+        "from_id",
+        "to_id",
+        "events_checked",
+        "checkpoints_checked",
+    ]
     readonly_fields = fields
     show_full_result_count = False
 

@@ -1,5 +1,5 @@
 """The audit trail's checks: system checks of its configuration (`manage.py check --deploy`) and
-registered integrity checks (integrity/registry.py) of its liveness."""
+registered integrity checks (config/registry.py) of its liveness."""
 
 import datetime as dt
 import functools
@@ -22,8 +22,8 @@ from audit.selectors import checkpoint_witness_lag
 from audit.services import checkpoint_signature_problem, stored_checkpoints
 from audit.witness import witness_channels
 from config.db.roles import grants_for
-from integrity.registry import CheckContext, Finding
-from integrity.registry import register as register_check
+from config.registry import CheckContext, Finding
+from config.registry import register as register_check
 
 # System checks ------------------------------------------------------------------------------
 

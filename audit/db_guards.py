@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
+from config.db.features import guard_dialect
 from config.db.maintenance import audit_wipe_allowed
 
 IMMUTABLE = ("audit_auditevent", "audit_checkpoint")
@@ -113,7 +114,7 @@ def register_sqlite_functions(dbapi_connection) -> None:
 
 
 def install(apps, schema_editor) -> None:
-    vendor = schema_editor.connection.vendor
+    vendor = guard_dialect(schema_editor.connection)
     if vendor == "postgresql":
         schema_editor.execute(POSTGRES_INSTALL, params=None)
     elif vendor == "sqlite":
@@ -124,7 +125,7 @@ def install(apps, schema_editor) -> None:
 
 
 def uninstall(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
+    if guard_dialect(schema_editor.connection) == "postgresql":
         schema_editor.execute(POSTGRES_UNINSTALL, params=None)
     else:
         for name in SQLITE_TRIGGERS:
@@ -138,7 +139,7 @@ def stand_down_for_flush(connection) -> Iterator[None]:
     (SQLite's triggers ask `audit_wipe()` instead.) Without the setting nothing is disabled and
     the flush's TRUNCATE is refused.
     """
-    if connection.vendor != "postgresql" or not settings.AUDIT_ALLOW_FLUSH:
+    if not connection.features.disables_triggers or not settings.AUDIT_ALLOW_FLUSH:
         yield
         return
     with connection.cursor() as cursor:
@@ -154,7 +155,7 @@ def stand_down_for_flush(connection) -> Iterator[None]:
 
 def install_sqlite_replace_guards(apps, schema_editor) -> None:
     """Migration 0003: the no-replace triggers, for databases migrated before they existed."""
-    if schema_editor.connection.vendor != "sqlite":
+    if guard_dialect(schema_editor.connection) != "sqlite":
         return
     for sql in _sqlite_statements():
         if "_no_replace " in sql:
@@ -162,6 +163,6 @@ def install_sqlite_replace_guards(apps, schema_editor) -> None:
 
 
 def uninstall_sqlite_replace_guards(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "sqlite":
+    if guard_dialect(schema_editor.connection) == "sqlite":
         for t in GUARDED:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {t}_no_replace")

@@ -83,8 +83,12 @@ ACTIONS: dict[str, str] = {
 
 
 def on_login(sender, request, user, **kwargs) -> None:
-    audit_record(action="auth.login", obj=user, actor=user,
-                 metadata={"backend": getattr(user, "backend", "")})  # fmt: skip
+    audit_record(
+        action="auth.login",
+        obj=user,
+        actor=user,
+        metadata={"backend": getattr(user, "backend", "")},
+    )
 
 
 def on_logout(sender, request, user, **kwargs) -> None:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django_q.models import Schedule
 
-from integrity.scheduling import ScheduledJob
+from config.schedules import ScheduledJob
 
 SCHEDULES = [
     ScheduledJob(

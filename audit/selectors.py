@@ -98,8 +98,9 @@ def audit_user_activity(
     if until is not None:
         window &= Q(occurred_at__lt=until)
     own = AuditEvent.objects.filter(window, actor_id=user_id).order_by()
-    totals = own.aggregate(total=Count("id"), first_seen=Min("occurred_at"),
-                           last_seen=Max("occurred_at"))  # fmt: skip
+    totals = own.aggregate(
+        total=Count("id"), first_seen=Min("occurred_at"), last_seen=Max("occurred_at")
+    )
     by_action = own.values("action").annotate(count=Count("id")).order_by("action")
     by_day = (
         own.annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))

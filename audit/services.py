@@ -438,8 +438,9 @@ class _Result:
         if not self.chain_broken:
             self.chain_broken = True
             self.first_bad_id = event_id
-        self.problems.append({"kind": "chain", "code": code, "event_id": event_id,
-                              "message": message})  # fmt: skip
+        self.problems.append(
+            {"kind": "chain", "code": code, "event_id": event_id, "message": message}
+        )
 
     def checkpoint(self, code: str, message: str, **where: Any) -> None:
         self.problems.append({"kind": "checkpoint", "code": code, "message": message, **where})
@@ -450,8 +451,9 @@ def _checkpoint_snapshot(
 ) -> tuple[list, list, list]:
     """The checkpoints in range, database and storage copies (and those in `elsewhere`), read
     once: one signed while the verification runs is left for the next run, not half-checked."""
-    db = list(Checkpoint.objects.filter(sequence__gte=from_id, sequence__lte=to_id)
-              .order_by("sequence"))  # fmt: skip
+    db = list(
+        Checkpoint.objects.filter(sequence__gte=from_id, sequence__lte=to_id).order_by("sequence")
+    )
     files, unreadable = stored_checkpoints()
     if elsewhere is not None:
         more, more_unreadable = stored_checkpoints(elsewhere)
@@ -462,11 +464,13 @@ def _checkpoint_snapshot(
 def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple) -> int:
     db, files, unreadable = snapshot
     for path in unreadable:
-        result.checkpoint("checkpoint.unreadable", f"checkpoint file {path} cannot be read",
-                          file=path)  # fmt: skip
+        result.checkpoint(
+            "checkpoint.unreadable", f"checkpoint file {path} cannot be read", file=path
+        )
 
-    def check(where: dict[str, Any], sequence: int, hash: str, created_at: str, kid: str,
-              signature: str) -> None:  # fmt: skip
+    def check(
+        where: dict[str, Any], sequence: int, hash: str, created_at: str, kid: str, signature: str
+    ) -> None:
         problem = checkpoint_signature_problem(
             sequence=sequence, hash=hash, created_at=created_at, kid=kid, signature=signature
         )
@@ -478,26 +482,45 @@ def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: tuple)
             )
             result.checkpoint(problem, message, **where)
         if sequence not in hashes:
-            result.checkpoint("checkpoint.missing_event",
-                              f"checkpoint at #{sequence} names an event that is not in the chain",
-                              **where)  # fmt: skip
+            result.checkpoint(
+                "checkpoint.missing_event",
+                f"checkpoint at #{sequence} names an event that is not in the chain",
+                **where,
+            )
         elif hashes[sequence] != hash:
-            result.checkpoint("checkpoint.hash_mismatch",
-                              f"event #{sequence} does not have the hash its checkpoint signed",
-                              **where)  # fmt: skip
+            result.checkpoint(
+                "checkpoint.hash_mismatch",
+                f"event #{sequence} does not have the hash its checkpoint signed",
+                **where,
+            )
 
     for c in db:
-        check({"checkpoint_id": c.pk, "sequence": c.sequence}, c.sequence, c.hash,
-              format_time(c.created_at), c.key_id, c.signature)  # fmt: skip
+        check(
+            {"checkpoint_id": c.pk, "sequence": c.sequence},
+            c.sequence,
+            c.hash,
+            format_time(c.created_at),
+            c.key_id,
+            c.signature,
+        )
     signed_in_db = {(c.sequence, c.hash, c.signature) for c in db}
     for f in files:
         where = {"file": f["file"], "sequence": f["sequence"]}
-        check(where, f["sequence"], str(f.get("hash")), str(f.get("created_at")),
-              str(f.get("key_id")), str(f.get("signature")))  # fmt: skip
+        check(
+            where,
+            f["sequence"],
+            str(f.get("hash")),
+            str(f.get("created_at")),
+            str(f.get("key_id")),
+            str(f.get("signature")),
+        )
         if (f["sequence"], f.get("hash"), f.get("signature")) not in signed_in_db:
-            result.checkpoint("checkpoint.not_in_database",
-                              f"checkpoint at #{f['sequence']} in storage is missing from the "
-                              "database or differs from it", **where)  # fmt: skip
+            result.checkpoint(
+                "checkpoint.not_in_database",
+                f"checkpoint at #{f['sequence']} in storage is missing from the "
+                "database or differs from it",
+                **where,
+            )
     return len(db) + len(files)
 
 
@@ -523,8 +546,9 @@ def chain_verify(
     upper = min(to_id, end) if to_id is not None else end
     if not full and upper < start:
         # A typo must not page anyone with a "broken chain": there is nothing there to check.
-        raise InvalidRange(f"no events between #{start} and #{to_id or end}; the chain ends "
-                           f"at #{end}")  # fmt: skip
+        raise InvalidRange(
+            f"no events between #{start} and #{to_id or end}; the chain ends at #{end}"
+        )
     result = _Result()
     prev, prev_time = GENESIS_HASH, None
     if start > 1:
@@ -545,16 +569,25 @@ def chain_verify(
         if result.chain_broken:
             continue  # nothing after the first break can be trusted; keep counting
         if event_id != expected:
-            result.chain(expected, "chain.missing_event",
-                         f"events #{expected} to #{event_id - 1} are missing")  # fmt: skip
+            result.chain(
+                expected,
+                "chain.missing_event",
+                f"events #{expected} to #{event_id - 1} are missing",
+            )
         elif row["prev_hash"] != prev:
-            result.chain(event_id, "chain.link_broken",
-                         f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
-                         f"an event before it was removed or reordered, or event #{event_id - 1} "
-                         "was changed and given a new hash")  # fmt: skip
+            result.chain(
+                event_id,
+                "chain.link_broken",
+                f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
+                f"an event before it was removed or reordered, or event #{event_id - 1} "
+                "was changed and given a new hash",
+            )
         elif recomputed != row["hash"]:
-            result.chain(event_id, "chain.content_changed",
-                         f"event #{event_id} was changed after it was written")  # fmt: skip
+            result.chain(
+                event_id,
+                "chain.content_changed",
+                f"event #{event_id} was changed after it was written",
+            )
         elif prev_time is not None and row["occurred_at"] < prev_time:
             # Appending never goes back in time (audit/chain.py): a rewrite that re-dated an
             # event, so that the checkpoints' schedule would not notice, shows here.
@@ -568,12 +601,16 @@ def chain_verify(
     last_id = expected - 1
     if full and not result.chain_broken and head is not None:
         if head.sequence > last_id:
-            result.chain(last_id + 1, "chain.missing_event",
-                         f"the chain head is at #{head.sequence} but the events end at "
-                         f"#{last_id}: events at the end were removed")  # fmt: skip
+            result.chain(
+                last_id + 1,
+                "chain.missing_event",
+                f"the chain head is at #{head.sequence} but the events end at "
+                f"#{last_id}: events at the end were removed",
+            )
         elif head.sequence != last_id or (last_id and head.hash != prev):
-            result.chain(head.sequence, "chain.head_mismatch",
-                         "the chain head does not match the last event")  # fmt: skip
+            result.chain(
+                head.sequence, "chain.head_mismatch", "the chain head does not match the last event"
+            )
     checkpoints_checked = _check_checkpoints(result, hashes, checkpoints)
     if result.chain_broken:
         status = VerificationStatus.BROKEN
@@ -600,9 +637,14 @@ def chain_verify(
         audit_record(
             action="audit.chain_verified",
             obj=verification,
-            metadata={"status": status, "from_id": from_id, "to_id": to_id,
-                      "events_checked": checked, "first_bad_id": result.first_bad_id},
-        )  # fmt: skip
+            metadata={
+                "status": status,
+                "from_id": from_id,
+                "to_id": to_id,
+                "events_checked": checked,
+                "first_bad_id": result.first_bad_id,
+            },
+        )
     except DatabaseError:
         logger.exception("Could not record verification %s in the audit trail", verification.pk)
     return verification
@@ -618,8 +660,13 @@ def chain_verify_or_queue(
 
     if audit_verify_range_size(from_id=from_id, to_id=to_id) <= (settings.AUDIT_VERIFY_SYNC_LIMIT):
         return chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
-    return async_task("audit.tasks.verify_chain", from_id, to_id, triggered_by[:200],
-                      task_name="audit.verify_chain (requested)")  # fmt: skip
+    return async_task(
+        "audit.tasks.verify_chain",
+        from_id,
+        to_id,
+        triggered_by[:200],
+        task_name="audit.verify_chain (requested)",
+    )
 
 
 def _report(verification: Verification, *, full: bool) -> None:
@@ -631,15 +678,23 @@ def _report(verification: Verification, *, full: bool) -> None:
         "problems": verification.problems[:5],
     }
     if verification.status == VerificationStatus.BROKEN:
-        raise_alert(source="audit", key="chain_broken", severity="critical",
-                    title=f"Audit chain broken at event #{verification.first_bad_id}",
-                    details=details)  # fmt: skip
+        raise_alert(
+            source="audit",
+            key="chain_broken",
+            severity="critical",
+            title=f"Audit chain broken at event #{verification.first_bad_id}",
+            details=details,
+        )
     elif full:
         resolve_alert(source="audit", key="chain_broken")
     mismatched = [p for p in verification.problems if p["kind"] == "checkpoint"]
     if mismatched:
-        raise_alert(source="audit", key="checkpoint_mismatch", severity="critical",
-                    title=f"Audit checkpoint mismatch: {mismatched[0]['message']}",
-                    details=details)  # fmt: skip
+        raise_alert(
+            source="audit",
+            key="checkpoint_mismatch",
+            severity="critical",
+            title=f"Audit checkpoint mismatch: {mismatched[0]['message']}",
+            details=details,
+        )
     elif full:
         resolve_alert(source="audit", key="checkpoint_mismatch")

@@ -74,29 +74,42 @@ def run(n: int) -> None:
     step = EscalationStep.objects.create(policy=policy, position=0)
     step.targets.add(
         Target.objects.create(name="mail", channel="email", address="oncall@example.com"),
-        Target.objects.create(name="hook", channel="webhook",
-                              address=f"http://127.0.0.1:{hook.server_address[1]}/"),
-    )  # fmt: skip
+        Target.objects.create(
+            name="hook", channel="webhook", address=f"http://127.0.0.1:{hook.server_address[1]}/"
+        ),
+    )
     Route.objects.create(name="all", policy=policy)
 
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
     env = os.environ | {
-        "DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "Q_POLL": "0.1",
-        "Q_WORKERS": "1", "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only"),
+        "DATABASE_URL": url,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "Q_POLL": "0.1",
+        "Q_WORKERS": "1",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only"),
         "OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1",  # the webhook receiver is on 127.0.0.1
-    }  # fmt: skip
-    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         time.sleep(4)  # the cluster starts
         email, webhook = [], []
         for i in range(n):
             key = f"{i}-{time.time_ns()}"
             start = time.perf_counter()
-            raise_alert(source="bench", key=f"bench-{key}", severity="error",
-                        title=f"Latency probe bench-{key}")  # fmt: skip
+            raise_alert(
+                source="bench",
+                key=f"bench-{key}",
+                severity="error",
+                title=f"Latency probe bench-{key}",
+            )
             deadline = start + 30
             while time.perf_counter() < deadline and len(ARRIVED.get(key, {})) < 2:
                 time.sleep(0.005)
@@ -128,8 +141,10 @@ def run(n: int) -> None:
     print(f"  email   : median {ms(statistics.median(email))}  p99 {ms(pct(email, 99))}")
     print(f"  webhook : median {ms(statistics.median(webhook))}  p99 {ms(pct(webhook, 99))}")
     print(f"  baseline: direct smtplib send, median {ms(statistics.median(baseline))}")
-    print(f"  ratio (email median / direct send median): "
-          f"{statistics.median(email) / statistics.median(baseline):.0f}x")  # fmt: skip
+    print(
+        f"  ratio (email median / direct send median): "
+        f"{statistics.median(email) / statistics.median(baseline):.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -34,10 +34,15 @@ def postings(user, accounts, today) -> tuple[float, int]:
     for _ in range(POSTINGS):
         amount = Decimal(rnd.randint(100, 100_000)) / 100
         services.journal_entry_record(
-            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
-            lines=[{"account": accounts[0], "side": "D", "amount": amount},
-                   {"account": rnd.choice(accounts[1:]), "side": "C", "amount": amount}],
-        )  # fmt: skip
+            entry_date=today,
+            description="bench",
+            actor=user,
+            source=EntrySource.SYSTEM,
+            lines=[
+                {"account": accounts[0], "side": "D", "amount": amount},
+                {"account": rnd.choice(accounts[1:]), "side": "C", "amount": amount},
+            ],
+        )
     return time.perf_counter() - start, AuditEvent.objects.count() - before
 
 
@@ -54,13 +59,34 @@ def load_events(n: int, connection) -> float:
     prev = AuditEvent.objects.filter(id=start_id - 1).values_list("hash", flat=True).first()
     prev = prev or GENESIS_HASH
     rnd = random.Random(11)
-    actions = ["journal_entry.posted", "journal_entry.approved", "account.updated",
-               "auth.login", "alert.acknowledged", "dead_letter.retried"]  # fmt: skip
+    actions = [
+        "journal_entry.posted",
+        "journal_entry.approved",
+        "account.updated",
+        "auth.login",
+        "alert.acknowledged",
+        "dead_letter.retried",
+    ]
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     canonical: list[bytes] = []
-    columns = ("id", "schema_version", "occurred_at", "actor_id", "actor_repr", "ip",
-               "user_agent", "request_id", "action", "object_type", "object_id", "object_repr",
-               "changes", "metadata", "prev_hash", "hash")  # fmt: skip
+    columns = (
+        "id",
+        "schema_version",
+        "occurred_at",
+        "actor_id",
+        "actor_repr",
+        "ip",
+        "user_agent",
+        "request_id",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "changes",
+        "metadata",
+        "prev_hash",
+        "hash",
+    )
     raw = connection.connection
     with (
         raw.cursor() as cur,
@@ -84,10 +110,13 @@ def load_events(n: int, connection) -> float:
                 "object_id": str(rnd.randint(1, 10**6)),
                 "object_repr": f"JE-2026-{rnd.randint(1, 999999):06d}",
                 "changes": {"status": ["pending_approval", "posted"]},
-                "metadata": {"number": f"JE-2026-{i:06d}", "lines": 2,
-                             "totals": {"USD": str(Decimal(rnd.randint(1, 10**7)) / 100)}},
+                "metadata": {
+                    "number": f"JE-2026-{i:06d}",
+                    "lines": 2,
+                    "totals": {"USD": str(Decimal(rnd.randint(1, 10**7)) / 100)},
+                },
                 "prev_hash": prev,
-            }  # fmt: skip
+            }
             data = canonical_bytes(content)
             canonical.append(data)
             digest = hashlib.sha256(data).hexdigest()
@@ -179,20 +208,28 @@ def run(n: int) -> None:
 
     print(f"audit benchmark on PostgreSQL {connection.pg_version // 10000}")
     print(f"  postings ({POSTINGS} entries of 2 lines per round, one transaction each)")
-    print(f"    with audit trail    : {POSTINGS / with_s:8.1f} entries/s "
-          f"({with_s * 1000 / POSTINGS:.2f} ms/entry), {events} events appended "
-          f"= {events / with_s:.1f} events/s")  # fmt: skip
-    print(f"    without audit writes: {POSTINGS / without_s:8.1f} entries/s "
-          f"({without_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
+    print(
+        f"    with audit trail    : {POSTINGS / with_s:8.1f} entries/s "
+        f"({with_s * 1000 / POSTINGS:.2f} ms/entry), {events} events appended "
+        f"= {events / with_s:.1f} events/s"
+    )
+    print(
+        f"    without audit writes: {POSTINGS / without_s:8.1f} entries/s "
+        f"({without_s * 1000 / POSTINGS:.2f} ms/entry)"
+    )
     spread = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"    ratio (with / without): {with_s / without_s:.2f}x (median of {ROUNDS} "
-          f"alternated rounds; per-round ratios {spread})")  # fmt: skip
+    print(
+        f"    ratio (with / without): {with_s / without_s:.2f}x (median of {ROUNDS} "
+        f"alternated rounds; per-round ratios {spread})"
+    )
     print(f"  verification of {total:,} events (loaded by COPY in {load_s:.1f} s)")
     print(f"    chain_verify          : {total / verify_s:10,.0f} events/s ({verify_s:.1f} s)")
     print(f"    bare hashlib, same bytes: {n / hash_s:10,.0f} events/s ({hash_s:.1f} s for {n:,})")
     print(f"    ratio (verify / hashlib): {(verify_s / total) / (hash_s / n):.1f}x")
-    print(f"  export as JSON lines: {manifest.count / export_s:,.0f} events/s "
-          f"({exported / 1e6:.0f} MB in {export_s:.1f} s)")  # fmt: skip
+    print(
+        f"  export as JSON lines: {manifest.count / export_s:,.0f} events/s "
+        f"({exported / 1e6:.0f} MB in {export_s:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

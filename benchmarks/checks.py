@@ -36,8 +36,9 @@ POSTINGS = 100  # per round and mode
 ROUNDS = 3
 
 
-def load(lines: int, year_start: date, days: int, user_id: int, debit: list[int],
-         credit: list[int]) -> float:  # fmt: skip
+def load(
+    lines: int, year_start: date, days: int, user_id: int, debit: list[int], credit: list[int]
+) -> float:
     """Insert lines/2 balanced posted entries, balances and the sequence; return seconds."""
     from django.db import connection
 
@@ -58,9 +59,14 @@ SELECT d.day, p.id, 'Bulk ' || g, '', 'system', 'posted', %(year)s, g, %(user)s,
                             %(start)s::timestamptz + k.n * interval '1 day'
                             + (g %% 86400) * interval '1 second' AS at) d
   JOIN finance_fiscalperiod p ON d.day BETWEEN p.start_date AND p.end_date""",
-            {"year": year_start.year, "user": user_id, "entries": entries,
-             "start": year_start, "days": days},
-        )  # fmt: skip
+            {
+                "year": year_start.year,
+                "user": user_id,
+                "entries": entries,
+                "start": year_start,
+                "days": days,
+            },
+        )
         cur.execute(
             """
 INSERT INTO finance_journalline (entry_id, line_no, account_id, side, amount, currency, description)
@@ -106,8 +112,12 @@ SELECT m.top + 2 * e.id - 1 + a.n, 1, e.posted_at, %(user)s, 'bench', NULL, '', 
                       hash = (SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"""
         )
         cur.execute("SET session_replication_role = origin")
-        for table in ("finance_journalentry", "finance_journalline", "finance_accountbalance",
-                      "audit_auditevent"):  # fmt: skip
+        for table in (
+            "finance_journalentry",
+            "finance_journalline",
+            "finance_accountbalance",
+            "audit_auditevent",
+        ):
             cur.execute(f"VACUUM ANALYZE {table}")
     return time.perf_counter() - start
 
@@ -136,10 +146,15 @@ def postings(user, pairs: list[tuple[int, int]], today: date, seed: int) -> floa
         debit, credit = rnd.choice(pairs)
         amount = Decimal(rnd.randint(100, 100_000)) / 100
         services.journal_entry_record(
-            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
-            lines=[{"account": debit, "side": "D", "amount": amount},
-                   {"account": credit, "side": "C", "amount": amount}],
-        )  # fmt: skip
+            entry_date=today,
+            description="bench",
+            actor=user,
+            source=EntrySource.SYSTEM,
+            lines=[
+                {"account": debit, "side": "D", "amount": amount},
+                {"account": credit, "side": "C", "amount": amount},
+            ],
+        )
     return time.perf_counter() - start
 
 
@@ -161,9 +176,9 @@ def run(n: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from config import registry
     from finance import selectors, services
     from finance.models import AccountType, BalanceCheckpoint, JournalLine
-    from integrity import registry
     from integrity import services as integrity
     from tests.factories import make_year
 
@@ -174,9 +189,12 @@ def run(n: int) -> None:
     user = get_user_model().objects.create(username="bench")
 
     def chart(prefix: str, type_: str, count: int) -> list[int]:
-        return [services.account_create(code=f"{prefix}{i:04d}", name=f"{prefix} {i}",
-                                        type=type_, currency="USD").pk
-                for i in range(count)]  # fmt: skip
+        return [
+            services.account_create(
+                code=f"{prefix}{i:04d}", name=f"{prefix} {i}", type=type_, currency="USD"
+            ).pk
+            for i in range(count)
+        ]
 
     debit, credit = (
         chart("1", AccountType.ASSET, ACCOUNTS),
@@ -194,20 +212,28 @@ def run(n: int) -> None:
     results = list(full.results.order_by("-duration_ms"))
     finance_ms = sum(r.duration_ms for r in results if r.tag == "finance")
     start = time.perf_counter()
-    hourly = integrity.checks_run(trigger="schedule", tags=["finance"],
-                                  since=timezone.now() - timedelta(
-                                      hours=settings.CHECK_FINANCE_WINDOW_HOURS))  # fmt: skip
+    hourly = integrity.checks_run(
+        trigger="schedule",
+        tags=["finance"],
+        since=timezone.now() - timedelta(hours=settings.CHECK_FINANCE_WINDOW_HOURS),
+    )
     hourly_s = time.perf_counter() - start
 
     loaded = [(debit[0], credit[0]), (debit[1], credit[1])]
-    fresh = [(a, b) for a, b in zip(chart("2", AccountType.ASSET, 2),
-                                    chart("5", AccountType.INCOME, 2), strict=True)]  # fmt: skip
+    fresh = [
+        (a, b)
+        for a, b in zip(
+            chart("2", AccountType.ASSET, 2), chart("5", AccountType.INCOME, 2), strict=True
+        )
+    ]
     postings(user, loaded + fresh, today, seed=99)  # warm-up
     per_account = JournalLine.objects.filter(account_id=debit[0]).count()
     recheck_ms = {}
-    for label, ids in (("2 fresh accounts", [a for pair in fresh for a in pair][:2]),
-                       (f"2 accounts, {2 * per_account:,} lines", [debit[0], credit[0]]),
-                       (f"{ACCOUNTS} accounts, {lines // 2:,} lines", debit)):  # fmt: skip
+    for label, ids in (
+        ("2 fresh accounts", [a for pair in fresh for a in pair][:2]),
+        (f"2 accounts, {2 * per_account:,} lines", [debit[0], credit[0]]),
+        (f"{ACCOUNTS} accounts, {lines // 2:,} lines", debit),
+    ):
         selectors.balance_mismatches(account_ids=ids)
         start = time.perf_counter()
         assert selectors.balance_mismatches(account_ids=ids) == []
@@ -226,8 +252,10 @@ def run(n: int) -> None:
     # numbered since.
     far = [debit[2], credit[2]]
     behind_ms = {}
-    for label, limit in (("account's own lines (default)", selectors.RECHECK_RANGE_LIMIT),
-                         ("every entry since (range)", 10**9)):  # fmt: skip
+    for label, limit in (
+        ("account's own lines (default)", selectors.RECHECK_RANGE_LIMIT),
+        ("every entry since (range)", 10**9),
+    ):
         BalanceCheckpoint.objects.filter(account_id__in=far).delete()
         with connection.cursor() as cur:
             cur.execute(
@@ -253,33 +281,47 @@ def run(n: int) -> None:
     after = integrity.checks_run(trigger="command", tags=["finance"])
 
     print(f"checks benchmark on PostgreSQL {connection.pg_version // 10000}")
-    print(f"  load: {lines:,} journal lines ({lines // 2:,} entries, {2 * ACCOUNTS} accounts) "
-          f"in {load_s:.1f} s")  # fmt: skip
-    print(f"  full run of all {len(checks)} registered checks: {full_s:.2f} s "
-          f"(status {full.status}; {full.summary})")  # fmt: skip
+    print(
+        f"  load: {lines:,} journal lines ({lines // 2:,} entries, {2 * ACCOUNTS} accounts) "
+        f"in {load_s:.1f} s"
+    )
+    print(
+        f"  full run of all {len(checks)} registered checks: {full_s:.2f} s "
+        f"(status {full.status}; {full.summary})"
+    )
     for r in results:
         print(f"    {r.check_name:34} {r.tag:9} {r.status:5} {r.duration_ms / 1000:7.3f} s")
     print(f"  bare GROUP BY account_id scan of the same lines: {bare_s:.2f} s (best of 3)")
-    print(f"  ratio full run / bare scan: {full_s / bare_s:.1f}x "
-          f"(finance checks alone {finance_ms / 1000:.2f} s = "
-          f"{finance_ms / 1000 / bare_s:.1f}x)")  # fmt: skip
+    print(
+        f"  ratio full run / bare scan: {full_s / bare_s:.1f}x "
+        f"(finance checks alone {finance_ms / 1000:.2f} s = "
+        f"{finance_ms / 1000 / bare_s:.1f}x)"
+    )
     balance = next(r for r in results if r.check_name == "finance.balance_cache")
     print(f"  finance.balance_cache / bare scan: {balance.duration_ms / 1000 / bare_s:.1f}x")
-    print(f"  hourly finance run (windowed, last {settings.CHECK_FINANCE_WINDOW_HOURS} h): "
-          f"{hourly_s:.2f} s (status {hourly.status})")  # fmt: skip
+    print(
+        f"  hourly finance run (windowed, last {settings.CHECK_FINANCE_WINDOW_HOURS} h): "
+        f"{hourly_s:.2f} s (status {hourly.status})"
+    )
     for label, (sync_s, off_s, ratios) in (
         (f"accounts with ~{per_account:,} posted lines each", hot),
         ("fresh accounts", cold),
     ):
         spread = ", ".join(f"{x:.2f}" for x in ratios)
         print(f"  postings to {label} ({POSTINGS} per round, {ROUNDS} rounds alternated)")
-        print(f"    re-check sync: {POSTINGS / sync_s:7.1f} entries/s "
-              f"({sync_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
-        print(f"    re-check off : {POSTINGS / off_s:7.1f} entries/s "
-              f"({off_s * 1000 / POSTINGS:.2f} ms/entry)")  # fmt: skip
+        print(
+            f"    re-check sync: {POSTINGS / sync_s:7.1f} entries/s "
+            f"({sync_s * 1000 / POSTINGS:.2f} ms/entry)"
+        )
+        print(
+            f"    re-check off : {POSTINGS / off_s:7.1f} entries/s "
+            f"({off_s * 1000 / POSTINGS:.2f} ms/entry)"
+        )
         print(f"    ratio (sync / off): {sync_s / off_s:.2f}x (per-round ratios {spread})")
-    print("  re-check of: all lines (balance_mismatches) | first incremental, no checkpoint "
-          "yet | incremental from a checkpoint (balance_recheck)")  # fmt: skip
+    print(
+        "  re-check of: all lines (balance_mismatches) | first incremental, no checkpoint "
+        "yet | incremental from a checkpoint (balance_recheck)"
+    )
     for label, (full_ms, first_ms, inc_ms) in recheck_ms.items():
         print(f"    {label:34} {full_ms:8.1f} ms | {first_ms:8.1f} ms | {inc_ms:8.1f} ms")
     print("  re-check of 2 accounts whose checkpoints are 499,000 entries behind, reading")

@@ -55,8 +55,9 @@ def run(n: int) -> None:
     user = get_user_model().objects.create(username="bench")
 
     def chart(prefix: str) -> list[int]:
-        debit = services.account_create(code=f"{prefix}00", name="Bank", type=AccountType.ASSET,
-                                        currency="USD")  # fmt: skip
+        debit = services.account_create(
+            code=f"{prefix}00", name="Bank", type=AccountType.ASSET, currency="USD"
+        )
         credits = [
             services.account_create(
                 code=f"{prefix}{i:02d}", name=f"Income {i}", type=AccountType.INCOME, currency="USD"
@@ -71,27 +72,39 @@ def run(n: int) -> None:
     # Warm-up and a query count for one posting.
     with CaptureQueriesContext(connection) as queries:
         services.journal_entry_record(
-            entry_date=today, description="warm-up", actor=user, source=EntrySource.SYSTEM,
-            lines=[{"account": service_accounts[0], "side": "D", "amount": Decimal("1.00")},
-                   {"account": service_accounts[1], "side": "C", "amount": Decimal("1.00")}],
-        )  # fmt: skip
+            entry_date=today,
+            description="warm-up",
+            actor=user,
+            source=EntrySource.SYSTEM,
+            lines=[
+                {"account": service_accounts[0], "side": "D", "amount": Decimal("1.00")},
+                {"account": service_accounts[1], "side": "C", "amount": Decimal("1.00")},
+            ],
+        )
     per_entry_queries = len(queries)
 
     start = time.perf_counter()
     for lines in entries:
         services.journal_entry_record(
-            entry_date=today, description="bench", actor=user, source=EntrySource.SYSTEM,
-            lines=[{"account": service_accounts[a], "side": s, "amount": amt}
-                   for a, s, amt in lines],
-        )  # fmt: skip
+            entry_date=today,
+            description="bench",
+            actor=user,
+            source=EntrySource.SYSTEM,
+            lines=[
+                {"account": service_accounts[a], "side": s, "amount": amt} for a, s, amt in lines
+            ],
+        )
     service_s = time.perf_counter() - start
 
     period_id = JournalEntry.objects.values_list("period_id", flat=True).first()
     s = connection.settings_dict
     dsn = psycopg.conninfo.make_conninfo(
-        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
-        host=s["HOST"] or None, port=s["PORT"] or None,
-    )  # fmt: skip
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+    )
     with psycopg.connect(dsn) as raw:
         cur = raw.cursor()
         cur.execute(
@@ -113,9 +126,11 @@ def run(n: int) -> None:
             cur.executemany(
                 "INSERT INTO finance_journalline (entry_id, line_no, account_id, side, amount,"
                 " currency, description) VALUES (%s, %s, %s, %s, %s, 'USD', '')",
-                [(entry_id, i + 1, raw_accounts[a], side, amt)
-                 for i, (a, side, amt) in enumerate(lines)],
-            )  # fmt: skip
+                [
+                    (entry_id, i + 1, raw_accounts[a], side, amt)
+                    for i, (a, side, amt) in enumerate(lines)
+                ],
+            )
             for a, side, amt in lines:
                 column = "debit_total" if side == "D" else "credit_total"
                 cur.execute(

@@ -21,12 +21,26 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created by their owner (API or `manage.py create_api_token`); here they are
     seen and revoked. The secret itself is never stored, so it cannot be shown."""
 
-    list_display = ["name", "prefix", "user", "created_at", "expires_at", "revoked_at",
-                    "last_used_at"]  # fmt: skip
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "expires_at", "revoked_at",
-                       "last_used_at"]  # fmt: skip
+    readonly_fields = [
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     exclude = ["digest"]
     actions = ["revoke"]
 
@@ -114,8 +128,12 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
                 stored.refresh_from_db()
                 changes = diff(before, audit_state(stored))
                 if changes:
-                    audit_record(action="admin.changed", obj=stored, changes=changes,
-                                 metadata={"form": "password"})  # fmt: skip
+                    audit_record(
+                        action="admin.changed",
+                        obj=stored,
+                        changes=changes,
+                        metadata={"form": "password"},
+                    )
                 if not stored.has_usable_password():
                     # "Disable password-based authentication" sets no password, so Django's
                     # password_changed hook (config/passwords.py) does not run for it.
@@ -179,9 +197,13 @@ class QuietTaskAdmin(NoResubmitMixin, TaskAdmin):
     pass
 
 
-for model, model_admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin),
-                           (AccessAttempt, AuditedAccessAttemptAdmin),
-                           (Failure, QuietFailAdmin), (Success, QuietTaskAdmin)):  # fmt: skip
+for model, model_admin in (
+    (User, AuditedUserAdmin),
+    (Group, AuditedGroupAdmin),
+    (AccessAttempt, AuditedAccessAttemptAdmin),
+    (Failure, QuietFailAdmin),
+    (Success, QuietTaskAdmin),
+):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)

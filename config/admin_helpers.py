@@ -89,8 +89,11 @@ class AuditedAdminMixin:
         super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
-        existing = {id(f.instance): f.instance.pk for f in formset.initial_forms
-                    if f.instance.pk is not None}  # fmt: skip
+        existing = {
+            id(f.instance): f.instance.pk
+            for f in formset.initial_forms
+            if f.instance.pk is not None
+        }
         rows = formset.model._default_manager.in_bulk(list(existing.values()))
         before = {key: audit_state(rows[pk]) for key, pk in existing.items() if pk in rows}
         super().save_formset(request, form, formset, change)
@@ -98,11 +101,13 @@ class AuditedAdminMixin:
         for obj in formset.new_objects:
             children.append(("admin.added", obj, obj.pk, {}, audit_state(obj)))
         for obj, _fields in formset.changed_objects:
-            children.append(("admin.changed", obj, obj.pk, before.get(id(obj), {}),
-                             audit_state(obj)))  # fmt: skip
+            children.append(
+                ("admin.changed", obj, obj.pk, before.get(id(obj), {}), audit_state(obj))
+            )
         for obj in formset.deleted_objects:  # deleting cleared obj.pk; the id is kept above
-            children.append(("admin.deleted", obj, existing.get(id(obj)), before.get(id(obj), {}),
-                             {}))  # fmt: skip
+            children.append(
+                ("admin.deleted", obj, existing.get(id(obj)), before.get(id(obj), {}), {})
+            )
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -113,16 +118,25 @@ class AuditedAdminMixin:
             changes = diff(before, after)
             if changes or not change:
                 metadata = {"m2m": m2m} if (m2m := _m2m_names(obj, before, after)) else {}
-                audit_record(action="admin.changed" if change else "admin.added", obj=obj,
-                             changes=changes, metadata=metadata)  # fmt: skip
+                audit_record(
+                    action="admin.changed" if change else "admin.added",
+                    obj=obj,
+                    changes=changes,
+                    metadata=metadata,
+                )
         parent = {"parent_type": obj._meta.label_lower, "parent_id": obj.pk}
         for action, child, pk, old, new in getattr(form, "_audit_children", []):
             changes = diff(old, new)
             if action == "admin.changed" and not changes:
                 continue  # the form saw a change that left the stored values as they were
             m2m = _m2m_names(child, old, new)
-            audit_record(action=action, obj=child, object_id=pk, changes=changes,
-                         metadata={**parent, **({"m2m": m2m} if m2m else {})})  # fmt: skip
+            audit_record(
+                action=action,
+                obj=child,
+                object_id=pk,
+                changes=changes,
+                metadata={**parent, **({"m2m": m2m} if m2m else {})},
+            )
 
     def delete_model(self, request, obj):
         with transaction.atomic(using=router.db_for_write(type(obj))):

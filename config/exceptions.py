@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from config import signals
 from config.db.errors import database_unavailable
 
 logger = logging.getLogger("ledgerguard.api")
@@ -164,9 +165,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     # Not ours: record it in the error log, log with the stack and answer in the documented
     # shape, never an HTML 500.
-    from monitoring.capture import record_api_exception  # late: monitoring's models import
-
-    record_api_exception(exc=exc, context=context)  # never raises
+    if not signals.api_exception.send_robust(sender=None, exc=exc, context=context):
+        logger.error("No error log is connected; the error is only in this log")
     view = context.get("view")
     logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
     return Response(
@@ -233,10 +233,14 @@ def lockout_response(request, response=None, credentials=None):
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = f"Too many failed logins. Try again in {minutes} minutes, or ask an administrator."
     if request.path.startswith("/api/"):
-        answer = JsonResponse(error_body("auth.locked_out", message), status=429,
-                              json_dumps_params={"separators": (",", ":")})  # fmt: skip
+        answer = JsonResponse(
+            error_body("auth.locked_out", message),
+            status=429,
+            json_dumps_params={"separators": (",", ":")},
+        )
     else:
-        answer = TemplateResponse(request, "registration/locked_out.html", {"message": message},
-                                  status=429).render()  # fmt: skip
+        answer = TemplateResponse(
+            request, "registration/locked_out.html", {"message": message}, status=429
+        ).render()
     answer["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return answer

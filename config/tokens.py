@@ -46,10 +46,19 @@ def api_token_create(
         expires_at=timezone.now() + timedelta(days=ttl_days),
     )
     # Nothing of the token itself, not even its public prefix: the id names it.
-    audit_record(action="api_token.created", obj=token, actor=actor,
-                 object_repr=_repr(token),
-                 metadata={"user": user.pk, "username": user.get_username(), "name": token.name,
-                           "expires_at": token.expires_at, "ttl_days": ttl_days})  # fmt: skip
+    audit_record(
+        action="api_token.created",
+        obj=token,
+        actor=actor,
+        object_repr=_repr(token),
+        metadata={
+            "user": user.pk,
+            "username": user.get_username(),
+            "name": token.name,
+            "expires_at": token.expires_at,
+            "ttl_days": ttl_days,
+        },
+    )
     return token, raw
 
 

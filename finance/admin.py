@@ -51,9 +51,16 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = [
-            "code", "name", "type", "currency", "parent", "is_active", "allow_negative",
-            "is_control", "description",
-        ]  # fmt: skip
+            "code",
+            "name",
+            "type",
+            "currency",
+            "parent",
+            "is_active",
+            "allow_negative",
+            "is_control",
+            "description",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -75,8 +82,16 @@ class AccountForm(forms.ModelForm):
 @admin.register(Account)
 class AccountAdmin(ViewOnlyHistoryAdmin):
     form = AccountForm
-    list_display = ["code", "name", "type", "currency", "balance_display", "is_active",
-                    "is_control", "allow_negative"]  # fmt: skip
+    list_display = [
+        "code",
+        "name",
+        "type",
+        "currency",
+        "balance_display",
+        "is_active",
+        "is_control",
+        "allow_negative",
+    ]
     list_filter = ["type", CurrencyInUseFilter, "is_active", "is_control"]
     search_fields = ["code", "name"]
     list_select_related = ["balance"]
@@ -123,8 +138,15 @@ class AccountAdmin(ViewOnlyHistoryAdmin):
 
 @admin.register(FiscalPeriod)
 class FiscalPeriodAdmin(ViewOnlyHistoryAdmin):
-    list_display = ["name", "fiscal_year", "start_date", "end_date", "status", "closed_at",
-                    "closed_by"]  # fmt: skip
+    list_display = [
+        "name",
+        "fiscal_year",
+        "start_date",
+        "end_date",
+        "status",
+        "closed_at",
+        "closed_by",
+    ]
     list_filter = ["status", "fiscal_year"]
     readonly_fields = ["status", "closed_at", "closed_by", "reopened_at", "reopened_by"]
     actions = ["close_periods", "reopen_periods"]
@@ -139,9 +161,11 @@ class FiscalPeriodAdmin(ViewOnlyHistoryAdmin):
             services.period_rename(period=obj, name=form.cleaned_data["name"])
             return
         created = services.period_create(
-            name=obj.name, start_date=obj.start_date, end_date=obj.end_date,
+            name=obj.name,
+            start_date=obj.start_date,
+            end_date=obj.end_date,
             fiscal_year=obj.fiscal_year,
-        )  # fmt: skip
+        )
         obj.pk = created.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -251,18 +275,43 @@ class JournalEntryForm(forms.ModelForm):
 class JournalEntryAdmin(ViewOnlyHistoryAdmin):
     form = JournalEntryForm
     inlines = [JournalLineInline]
-    list_display = ["__str__", "entry_date", "description", "status", "source", "total",
-                    "created_by", "approved_by"]  # fmt: skip
+    list_display = [
+        "__str__",
+        "entry_date",
+        "description",
+        "status",
+        "source",
+        "total",
+        "created_by",
+        "approved_by",
+    ]
     list_filter = ["status", "source", "period"]
     search_fields = ["description", "reference", "number"]
     date_hierarchy = "entry_date"
     list_select_related = ["created_by", "approved_by", "period"]
-    readonly_fields = ["status", "display_number", "period", "source", "reversal_of",
-                       "reversed_by_display", "created_by", "created_at", "submitted_by",
-                       "submitted_at", "approved_by", "approved_at", "posted_by",
-                       "posted_at"]  # fmt: skip
-    actions = ["submit_entries", "approve_entries", "post_entries", "reject_entries",
-               "reverse_entries"]  # fmt: skip
+    readonly_fields = [
+        "status",
+        "display_number",
+        "period",
+        "source",
+        "reversal_of",
+        "reversed_by_display",
+        "created_by",
+        "created_at",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "posted_by",
+        "posted_at",
+    ]
+    actions = [
+        "submit_entries",
+        "approve_entries",
+        "post_entries",
+        "reject_entries",
+        "reverse_entries",
+    ]
 
     def get_queryset(self, request):
         return (
@@ -312,15 +361,21 @@ class JournalEntryAdmin(ViewOnlyHistoryAdmin):
         data = form.cleaned_data
         if change:
             entry = services.journal_entry_update(
-                entry=form.instance, actor=request.user, entry_date=data["entry_date"],
-                description=data["description"], reference=data.get("reference", ""),
+                entry=form.instance,
+                actor=request.user,
+                entry_date=data["entry_date"],
+                description=data["description"],
+                reference=data.get("reference", ""),
                 lines=lines,
-            )  # fmt: skip
+            )
         else:
             entry = services.journal_entry_create(
-                entry_date=data["entry_date"], description=data["description"],
-                reference=data.get("reference", ""), lines=lines or [], created_by=request.user,
-            )  # fmt: skip
+                entry_date=data["entry_date"],
+                description=data["description"],
+                reference=data.get("reference", ""),
+                lines=lines or [],
+                created_by=request.user,
+            )
         form.instance.pk = entry.pk
         form.instance.status = entry.status
         for formset in formsets:  # the service wrote the lines; the change message reads these

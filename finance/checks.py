@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from config.registry import CheckContext, Finding, register
 from finance import selectors
 from finance.models import (
     DEBIT_NORMAL,
@@ -24,7 +25,6 @@ from finance.models import (
 )
 from finance.money import CURRENCY_MINOR_UNITS
 from finance.selectors import POSTED_SQL
-from integrity.registry import CheckContext, Finding, register
 
 ENTRY = "finance.journalentry"
 
@@ -157,8 +157,15 @@ SELECT kind, id, n, total FROM ranked WHERE rn <= %s ORDER BY kind, id"""  # noq
         total, sample = mine[0][3], [r[1] for r in mine]
         if kind == "unbalanced":
             what = "unbalanced (debits minus credits per currency in details)"
-            examples = [{"id": r[1], "number": numbers.get(r[1], ""), "lines": int(r[2]),
-                         "difference": diffs.get(r[1], {})} for r in mine]  # fmt: skip
+            examples = [
+                {
+                    "id": r[1],
+                    "number": numbers.get(r[1], ""),
+                    "lines": int(r[2]),
+                    "difference": diffs.get(r[1], {}),
+                }
+                for r in mine
+            ]
         else:
             what = "with fewer than two lines"
             examples = [
@@ -204,9 +211,13 @@ def trial_balance(ctx: CheckContext) -> Iterator[Finding]:
             count=entries[0][1] if entries else 1,
             key=currency,
             sample=[e[0] for e in entries],
-            details={"currency": currency, "debits": str(debits), "credits": str(credits),
-                     "difference": str(difference)},
-        )  # fmt: skip
+            details={
+                "currency": currency,
+                "debits": str(debits),
+                "credits": str(credits),
+                "difference": str(difference),
+            },
+        )
 
 
 # 3. Balance cache -----------------------------------------------------------------------
@@ -284,10 +295,19 @@ def closed_period_postings(ctx: CheckContext) -> Iterator[Finding]:
         examples = list(
             qs.filter(pk__in=sample)
             .order_by("pk")
-            .values("id", "entry_date", "posted_at", "fiscal_year", "number", "period__name",
-                    "period__start_date", "period__end_date", "period__fiscal_year",
-                    "period__closed_at")
-        )  # fmt: skip
+            .values(
+                "id",
+                "entry_date",
+                "posted_at",
+                "fiscal_year",
+                "number",
+                "period__name",
+                "period__start_date",
+                "period__end_date",
+                "period__fiscal_year",
+                "period__closed_at",
+            )
+        )
         yield _entries_finding(key, what, count, sample, examples)
 
 
@@ -385,12 +405,18 @@ def entry_number_gaps(ctx: CheckContext) -> Iterator[Finding]:
             count=max(missing + extra + outside, 1),
             key=str(year),
             sample=sample,
-            details={"fiscal_year": year, "last_number": last, "posted": posted,
-                     "highest_number": highest, "missing_count": missing,
-                     "gaps": [list(r) for r in runs],
-                     "duplicates": [{"number": n, "rows": c} for n, c in duplicates],
-                     "outside_sequence": outside, "sequence_row": bool(has_sequence)},
-        )  # fmt: skip
+            details={
+                "fiscal_year": year,
+                "last_number": last,
+                "posted": posted,
+                "highest_number": highest,
+                "missing_count": missing,
+                "gaps": [list(r) for r in runs],
+                "duplicates": [{"number": n, "rows": c} for n, c in duplicates],
+                "outside_sequence": outside,
+                "sequence_row": bool(has_sequence),
+            },
+        )
 
 
 # 6. Amount precision ----------------------------------------------------------------------
@@ -440,10 +466,13 @@ def amount_precision(ctx: CheckContext) -> Iterator[Finding]:
             object_type="finance.journalline",
             key=currency,
             sample=[r[1] for r in mine],
-            details={"currency": currency, "places": places, "since": ctx.since,
-                     "lines": [{"id": r[1], "entry_id": r[2], "amount": _stored(r[3])}
-                               for r in mine]},
-        )  # fmt: skip
+            details={
+                "currency": currency,
+                "places": places,
+                "since": ctx.since,
+                "lines": [{"id": r[1], "entry_id": r[2], "amount": _stored(r[3])} for r in mine],
+            },
+        )
 
 
 def _stored(value: object) -> str:
@@ -482,11 +511,17 @@ def negative_balances(ctx: CheckContext) -> Iterator[Finding]:
             object_type="finance.account",
             object_id=str(account.pk),
             sample=[account.code],
-            details={"account_id": account.pk, "code": account.code, "type": account.type,
-                     "currency": account.currency, "balance": str(bal.balance),
-                     "debit_total": str(bal.debit_total), "credit_total": str(bal.credit_total),
-                     "source": "balance cache"},
-        )  # fmt: skip
+            details={
+                "account_id": account.pk,
+                "code": account.code,
+                "type": account.type,
+                "currency": account.currency,
+                "balance": str(bal.balance),
+                "debit_total": str(bal.debit_total),
+                "credit_total": str(bal.credit_total),
+                "source": "balance cache",
+            },
+        )
 
 
 # 8. Impossible states ---------------------------------------------------------------------
@@ -504,30 +539,47 @@ def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
     entries = JournalEntry.objects.all()
     reversal = JournalEntry.objects.filter(reversal_of=OuterRef("pk"), status__in=POSTED_STATES)
     kinds: list[tuple[str, str, QuerySet, str]] = [
-        ("posted_without_number", ENTRY,
-         entries.filter(status__in=POSTED_STATES).filter(
-             Q(number__isnull=True) | Q(fiscal_year__isnull=True) | Q(posted_at__isnull=True)),
-         "posted or reversed without a number, fiscal year or posting time"),
-        ("reversed_without_reversal", ENTRY,
-         entries.filter(status=EntryStatus.REVERSED).filter(~Exists(reversal)),
-         "marked reversed but no posted entry reverses them"),
-        ("reversal_of_unreversed", ENTRY,
-         entries.filter(reversal_of__isnull=False).exclude(
-             reversal_of__status=EntryStatus.REVERSED),
-         "reverse an entry that is not marked reversed"),
-        ("unposted_with_number", ENTRY,
-         entries.filter(status__in=(EntryStatus.DRAFT, EntryStatus.PENDING_APPROVAL),
-                        number__isnull=False),
-         "draft or pending yet numbered"),
-        ("closed_without_closed_at", "finance.fiscalperiod",
-         FiscalPeriod.objects.filter(status=PeriodStatus.CLOSED, closed_at__isnull=True),
-         "closed without a closing time"),
-    ]  # fmt: skip
+        (
+            "posted_without_number",
+            ENTRY,
+            entries.filter(status__in=POSTED_STATES).filter(
+                Q(number__isnull=True) | Q(fiscal_year__isnull=True) | Q(posted_at__isnull=True)
+            ),
+            "posted or reversed without a number, fiscal year or posting time",
+        ),
+        (
+            "reversed_without_reversal",
+            ENTRY,
+            entries.filter(status=EntryStatus.REVERSED).filter(~Exists(reversal)),
+            "marked reversed but no posted entry reverses them",
+        ),
+        (
+            "reversal_of_unreversed",
+            ENTRY,
+            entries.filter(reversal_of__isnull=False).exclude(
+                reversal_of__status=EntryStatus.REVERSED
+            ),
+            "reverse an entry that is not marked reversed",
+        ),
+        (
+            "unposted_with_number",
+            ENTRY,
+            entries.filter(
+                status__in=(EntryStatus.DRAFT, EntryStatus.PENDING_APPROVAL), number__isnull=False
+            ),
+            "draft or pending yet numbered",
+        ),
+        (
+            "closed_without_closed_at",
+            "finance.fiscalperiod",
+            FiscalPeriod.objects.filter(status=PeriodStatus.CLOSED, closed_at__isnull=True),
+            "closed without a closing time",
+        ),
+    ]
     for key, object_type, qs, what in kinds:
         count, sample = _sample_of(qs, ctx.sample_size)
         if count:
-            noun = ("fiscal period" if object_type == "finance.fiscalperiod"
-                    else "journal entry")  # fmt: skip
+            noun = "fiscal period" if object_type == "finance.fiscalperiod" else "journal entry"
             yield Finding(
                 message=f"{count} {noun}(s) {what}",
                 count=count,

@@ -15,13 +15,14 @@ delete triggers let rows go while `ledger_maintenance()` (a function registered 
 connections) says so. Other SQLite clients do not have the function, so their DELETEs fail.
 """
 
+from config.db.features import guard_dialect
 from config.db.maintenance import in_maintenance
 
 POSTED = "('posted', 'reversed')"
 
 
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    if connection.vendor == "sqlite":
+    if getattr(connection.features, "guard_dialect", "") == "sqlite":
         connection.connection.create_function(
             "ledger_maintenance", 0, lambda: int(in_maintenance()), deterministic=False
         )
@@ -215,7 +216,7 @@ _GUARDS = {"postgresql": PostgresGuards, "sqlite": SqliteGuards}
 
 def guards_for(connection) -> PostgresGuards | SqliteGuards:
     try:
-        return _GUARDS[connection.vendor]()
+        return _GUARDS[guard_dialect(connection)]()
     except KeyError:
         raise NotImplementedError(f"no ledger guards for {connection.vendor}") from None
 
@@ -232,6 +233,6 @@ def uninstall(apps, schema_editor) -> None:
 
 def reinstall_sqlite_balance_check(apps, schema_editor) -> None:
     """Migration 0005: the SQLite balance trigger in exact integers (was a float sum)."""
-    if schema_editor.connection.vendor == "sqlite":
+    if guard_dialect(schema_editor.connection) == "sqlite":
         schema_editor.execute("DROP TRIGGER IF EXISTS finance_journalentry_balanced")
         schema_editor.execute(SqliteGuards.balanced_sql())

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Case, DecimalField, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import Coalesce
 
+from config.db.features import guard_dialect
 from finance.models import (
     DEBIT_NORMAL,
     POSTED_STATES,
@@ -245,7 +246,7 @@ def money_sql(conn=None) -> _PostgresMoneySql | _SqliteMoneySql:
     """The engine's way to sum, compare and test money in raw SQL (see the two classes)."""
     conn = conn or connection
     try:
-        return _MONEY_SQL[conn.vendor]()
+        return _MONEY_SQL[guard_dialect(conn)]()
     except KeyError:
         raise NotImplementedError(f"no money SQL for {conn.vendor}") from None
 
@@ -346,11 +347,18 @@ SELECT a.id, a.code, a.currency, b.account_id IS NOT NULL,
         rows = cursor.fetchall()
     d = m.to_decimal
     return [
-        BalanceMismatch(account_id=r[0], code=r[1], currency=r[2], has_row=bool(r[3]),
-                        cached_debit=d(r[4]), cached_credit=d(r[5]),
-                        computed_debit=d(r[6]), computed_credit=d(r[7]))
+        BalanceMismatch(
+            account_id=r[0],
+            code=r[1],
+            currency=r[2],
+            has_row=bool(r[3]),
+            cached_debit=d(r[4]),
+            cached_credit=d(r[5]),
+            computed_debit=d(r[6]),
+            computed_credit=d(r[7]),
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @dataclass(frozen=True)
@@ -458,9 +466,11 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
     cached = {r[1]: (dec(r[3]), dec(r[4])) for r in rows if r[0] == "cache"}
     last_number = {r[2]: int(r[3]) for r in rows if r[0] == "year"}
     stale = [
-        (a, y) for a in ids for y, last in last_number.items()
+        (a, y)
+        for a in ids
+        for y, last in last_number.items()
         if (a, y) not in queried and last > points.get((a, y), (0,))[0]
-    ]  # fmt: skip
+    ]
     if stale and _retry:  # a year or a posting appeared between the two reads: once more
         return balance_recheck(account_ids=ids, _retry=False)
     new: dict[tuple[int, int], list[Decimal]] = {}
@@ -489,16 +499,27 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
             continue  # no balance row and no lines: nothing to compare
         if row != (debit, credit):
             cd, cc = row or (Decimal(0), Decimal(0))
-            mismatches.append(BalanceMismatch(
-                account_id=account_id, code="", currency="", has_row=row is not None,
-                cached_debit=cd, cached_credit=cc, computed_debit=debit,
-                computed_credit=credit))  # fmt: skip
+            mismatches.append(
+                BalanceMismatch(
+                    account_id=account_id,
+                    code="",
+                    currency="",
+                    has_row=row is not None,
+                    cached_debit=cd,
+                    cached_credit=cc,
+                    computed_debit=debit,
+                    computed_credit=credit,
+                )
+            )
     if mismatches:  # names only when there is something to report (not on every posting)
         wanted = Account.objects.filter(pk__in=[m.account_id for m in mismatches])
         named = {pk: (code, cur) for pk, code, cur in wanted.values_list("pk", "code", "currency")}
         mismatches = [
-            replace(m, code=named.get(m.account_id, ("", ""))[0],
-                    currency=named.get(m.account_id, ("", ""))[1])
+            replace(
+                m,
+                code=named.get(m.account_id, ("", ""))[0],
+                currency=named.get(m.account_id, ("", ""))[1],
+            )
             for m in mismatches
-        ]  # fmt: skip
+        ]
     return Recheck(mismatches, verified)

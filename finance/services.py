@@ -48,8 +48,16 @@ checks_logger = logging.getLogger("ledgerguard.checks")
 
 # Accounts -------------------------------------------------------------------
 
-ACCOUNT_EDITABLE = ("name", "type", "currency", "parent", "is_active", "allow_negative",
-                    "is_control", "description")  # fmt: skip
+ACCOUNT_EDITABLE = (
+    "name",
+    "type",
+    "currency",
+    "parent",
+    "is_active",
+    "allow_negative",
+    "is_control",
+    "description",
+)
 LOCKED_WHEN_POSTED = ("type", "currency")
 ACCOUNT_AUDITED = ("code", *ACCOUNT_EDITABLE)
 PERIOD_AUDITED = ("name", "start_date", "end_date", "fiscal_year", "status")
@@ -85,8 +93,9 @@ def account_create(
         description=description,
     )
     AccountBalance.objects.create(account=account)
-    audit_record(action="account.created", obj=account,
-                 changes=diff({}, snapshot(account, ACCOUNT_AUDITED)))  # fmt: skip
+    audit_record(
+        action="account.created", obj=account, changes=diff({}, snapshot(account, ACCOUNT_AUDITED))
+    )
     return account
 
 
@@ -118,8 +127,9 @@ def account_update(*, account: Account, **changes: Any) -> Account:
         setattr(account, f, changes[f])
     if changed:
         account.save(update_fields=[*changed, "updated_at"])
-        audit_record(action="account.updated", obj=account,
-                     changes=diff(before, snapshot(account, changed)))  # fmt: skip
+        audit_record(
+            action="account.updated", obj=account, changes=diff(before, snapshot(account, changed))
+        )
     return account
 
 
@@ -130,8 +140,9 @@ def account_delete(*, account: Account) -> None:
         raise_if([violation("account.has_postings", account=account.code, what="type or currency")])
     if account.children.exists():
         raise_if([violation("account.has_children", account=account.code)])
-    audit_record(action="account.deleted", obj=account,
-                 changes=diff(snapshot(account, ACCOUNT_AUDITED), {}))  # fmt: skip
+    audit_record(
+        action="account.deleted", obj=account, changes=diff(snapshot(account, ACCOUNT_AUDITED), {})
+    )
     AccountBalance.objects.filter(account=account).delete()
     account.delete()
 
@@ -151,8 +162,9 @@ def period_create(
         fiscal_year=fiscal_year or start_date.year,
     )
     EntrySequence.objects.get_or_create(fiscal_year=period.fiscal_year)
-    audit_record(action="period.created", obj=period,
-                 changes=diff({}, snapshot(period, PERIOD_AUDITED)))  # fmt: skip
+    audit_record(
+        action="period.created", obj=period, changes=diff({}, snapshot(period, PERIOD_AUDITED))
+    )
     return period
 
 
@@ -186,13 +198,23 @@ def period_close(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     period = FiscalPeriod.objects.get(pk=period.pk)
     _check_closable(period)
     run = integrity.checks_run(
-        trigger=CheckRun.Trigger.PERIOD_CLOSE, actor=actor,
-        tags=PERIOD_CLOSE_CHECK_TAGS, checks=PERIOD_CLOSE_CHECKS,
-    )  # fmt: skip
+        trigger=CheckRun.Trigger.PERIOD_CLOSE,
+        actor=actor,
+        tags=PERIOD_CLOSE_CHECK_TAGS,
+        checks=PERIOD_CLOSE_CHECKS,
+    )
     failing = _failing_checks(run, actor)
     if failing:
-        raise_if([violation("period.checks_failing", period=period.name, run=run.pk,
-                            checks=", ".join(failing))])  # fmt: skip
+        raise_if(
+            [
+                violation(
+                    "period.checks_failing",
+                    period=period.name,
+                    run=run.pk,
+                    checks=", ".join(failing),
+                )
+            ]
+        )
     return _period_close_locked(period=period, actor=actor)
 
 
@@ -221,8 +243,14 @@ def _period_close_locked(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     """Locks the period row, so it waits for postings in flight; judges the period again."""
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     _check_closable(period)
-    return _period_set(period, action="period.closed", actor=actor, status=PeriodStatus.CLOSED,
-                       closed_at=timezone.now(), closed_by=actor)  # fmt: skip
+    return _period_set(
+        period,
+        action="period.closed",
+        actor=actor,
+        status=PeriodStatus.CLOSED,
+        closed_at=timezone.now(),
+        closed_by=actor,
+    )
 
 
 @transaction.atomic
@@ -230,8 +258,14 @@ def period_reopen(*, period: FiscalPeriod, actor) -> FiscalPeriod:
     period = FiscalPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status != PeriodStatus.CLOSED:
         raise_if([violation("period.not_closed", period=period.name)])
-    return _period_set(period, action="period.reopened", actor=actor, status=PeriodStatus.OPEN,
-                       reopened_at=timezone.now(), reopened_by=actor)  # fmt: skip
+    return _period_set(
+        period,
+        action="period.reopened",
+        actor=actor,
+        status=PeriodStatus.OPEN,
+        reopened_at=timezone.now(),
+        reopened_by=actor,
+    )
 
 
 def _period_set(period: FiscalPeriod, *, action: str, actor, **values: Any) -> FiscalPeriod:
@@ -241,10 +275,18 @@ def _period_set(period: FiscalPeriod, *, action: str, actor, **values: Any) -> F
     for name, value in values.items():
         setattr(period, name, value)
     period.save(update_fields=fields)
-    meta = {"fiscal_year": period.fiscal_year, "start_date": period.start_date,
-            "end_date": period.end_date}  # fmt: skip
-    audit_record(action=action, obj=period, actor=actor,
-                 changes=diff(before, snapshot(period, fields)), metadata=meta)  # fmt: skip
+    meta = {
+        "fiscal_year": period.fiscal_year,
+        "start_date": period.start_date,
+        "end_date": period.end_date,
+    }
+    audit_record(
+        action=action,
+        obj=period,
+        actor=actor,
+        changes=diff(before, snapshot(period, fields)),
+        metadata=meta,
+    )
     return period
 
 
@@ -303,10 +345,14 @@ def _amount(amount: Decimal, currency: str) -> str:
 def _line_rows(lines: Sequence[LineInput]) -> list[list[str]]:
     """Lines as the trail keeps them: account code, side, amount, currency."""
     return [
-        [line.account.code if line.account else "", line.side,
-         _amount(line.amount, line.effective_currency), line.effective_currency]
+        [
+            line.account.code if line.account else "",
+            line.side,
+            _amount(line.amount, line.effective_currency),
+            line.effective_currency,
+        ]
         for line in lines
-    ]  # fmt: skip
+    ]
 
 
 def _lines_summary(lines: Sequence[LineInput]) -> dict[str, Any]:
@@ -369,8 +415,12 @@ def journal_entry_create(
         created_by=created_by,
     )
     _write_lines(entry, inputs)
-    audit_record(action="journal_entry.created", obj=entry, actor=created_by,
-                 metadata=_entry_meta(entry, inputs))  # fmt: skip
+    audit_record(
+        action="journal_entry.created",
+        obj=entry,
+        actor=created_by,
+        metadata=_entry_meta(entry, inputs),
+    )
     return entry
 
 
@@ -404,8 +454,13 @@ def journal_entry_update(
         _write_lines(entry, inputs)
     changes = diff(before, {**snapshot(entry, ENTRY_AUDITED), "lines": _line_rows(inputs)})
     if changes:
-        audit_record(action="journal_entry.updated", obj=entry, actor=actor, changes=changes,
-                     metadata=_lines_summary(inputs))  # fmt: skip
+        audit_record(
+            action="journal_entry.updated",
+            obj=entry,
+            actor=actor,
+            changes=changes,
+            metadata=_lines_summary(inputs),
+        )
     return entry
 
 
@@ -414,8 +469,12 @@ def journal_entry_delete(*, entry: JournalEntry, actor) -> None:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.DRAFT)
     rules.check_owner(entry, actor)
-    audit_record(action="journal_entry.deleted", obj=entry, actor=actor,
-                 metadata=_entry_meta(entry, _inputs_of(entry)))  # fmt: skip
+    audit_record(
+        action="journal_entry.deleted",
+        obj=entry,
+        actor=actor,
+        metadata=_entry_meta(entry, _inputs_of(entry)),
+    )
     entry.delete()
 
 
@@ -430,9 +489,13 @@ def journal_entry_submit(*, entry: JournalEntry, actor) -> JournalEntry:
     entry.submitted_by = actor
     entry.submitted_at = timezone.now()
     entry.save(update_fields=["status", "submitted_by", "submitted_at"])
-    audit_record(action="journal_entry.submitted", obj=entry, actor=actor,
-                 changes={"status": [EntryStatus.DRAFT, entry.status]},
-                 metadata=_entry_meta(entry, inputs))  # fmt: skip
+    audit_record(
+        action="journal_entry.submitted",
+        obj=entry,
+        actor=actor,
+        changes={"status": [EntryStatus.DRAFT, entry.status]},
+        metadata=_entry_meta(entry, inputs),
+    )
     return entry
 
 
@@ -441,10 +504,13 @@ def journal_entry_reject(*, entry: JournalEntry, actor) -> JournalEntry:
     """Send a pending entry back to its author as a draft."""
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     rules.check_status(entry, EntryStatus.PENDING_APPROVAL)
-    audit_record(action="journal_entry.rejected", obj=entry, actor=actor,
-                 changes={"status": [entry.status, EntryStatus.DRAFT]},
-                 metadata={"created_by": entry.created_by_id,
-                           "submitted_by": entry.submitted_by_id})  # fmt: skip
+    audit_record(
+        action="journal_entry.rejected",
+        obj=entry,
+        actor=actor,
+        changes={"status": [entry.status, EntryStatus.DRAFT]},
+        metadata={"created_by": entry.created_by_id, "submitted_by": entry.submitted_by_id},
+    )
     entry.status = EntryStatus.DRAFT
     entry.submitted_by = None
     entry.submitted_at = None
@@ -542,9 +608,12 @@ def _post(
         fields += ["approved_by", "approved_at"]
     entry.save(update_fields=fields)
     if approved:
-        audit_record(action="journal_entry.approved", obj=entry, actor=actor,
-                     metadata={"created_by": entry.created_by_id,
-                               "submitted_by": entry.submitted_by_id})  # fmt: skip
+        audit_record(
+            action="journal_entry.approved",
+            obj=entry,
+            actor=actor,
+            metadata={"created_by": entry.created_by_id, "submitted_by": entry.submitted_by_id},
+        )
     audit_record(
         action="journal_entry.posted",
         obj=entry,
@@ -610,15 +679,19 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
         # Confirmed against every line before anyone is paged: a checkpoint can be wrong when
         # an old line was changed behind the guards and the cache then set to match it (the
         # runbook's fix). Such an account's checkpoints are dropped, and rebuilt next time.
-        confirmed = {m.account_id: m for m in selectors.balance_mismatches(
-            account_ids=[m.account_id for m in mismatches])}  # fmt: skip
+        confirmed = {
+            m.account_id: m
+            for m in selectors.balance_mismatches(account_ids=[m.account_id for m in mismatches])
+        }
         wrong = [m.account_id for m in mismatches if m.account_id not in confirmed]
         mismatches = [confirmed[m.account_id] for m in mismatches if m.account_id in confirmed]
     if mismatches:  # an explanation given to the check covers the same difference here too
-        prints = {m.account_id: balance_finding(m).fingerprint(BALANCE_CACHE_CHECK)
-                  for m in mismatches}  # fmt: skip
-        known = integrity.explanations_in_force(check_name=BALANCE_CACHE_CHECK,
-                                                fingerprints=list(prints.values()))  # fmt: skip
+        prints = {
+            m.account_id: balance_finding(m).fingerprint(BALANCE_CACHE_CHECK) for m in mismatches
+        }
+        known = integrity.explanations_in_force(
+            check_name=BALANCE_CACHE_CHECK, fingerprints=list(prints.values())
+        )
         mismatches = [m for m in mismatches if prints[m.account_id] not in known]
     if mismatches:
         codes = ", ".join(m.code for m in mismatches[:10])
@@ -628,10 +701,13 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
             severity="critical",
             title=f"Cached balance differs from the posted lines of {len(mismatches)} "
             f"account(s): {codes}",
-            details={"check": BALANCE_CACHE_CHECK, "realtime": True,
-                     "accounts": [m.as_details() for m in mismatches],
-                     "runbook": f"checks/{BALANCE_CACHE_CHECK}"},
-        )  # fmt: skip
+            details={
+                "check": BALANCE_CACHE_CHECK,
+                "realtime": True,
+                "accounts": [m.as_details() for m in mismatches],
+                "runbook": f"checks/{BALANCE_CACHE_CHECK}",
+            },
+        )
     # After the alert: a failure to move checkpoints must never swallow it.
     if wrong:
         BalanceCheckpoint.objects.filter(account_id__in=wrong).delete()
@@ -644,15 +720,20 @@ def _checkpoints_advance(verified: Sequence[selectors.YearTotals]) -> None:
     re-check that got further first keeps its own (conditional update)."""
     now = timezone.now()
     for v in verified:
-        values = {"through_number": v.through_number, "debit_total": v.debit,
-                  "credit_total": v.credit, "verified_at": now}  # fmt: skip
+        values = {
+            "through_number": v.through_number,
+            "debit_total": v.debit,
+            "credit_total": v.credit,
+            "verified_at": now,
+        }
         mine = BalanceCheckpoint.objects.filter(account_id=v.account_id, fiscal_year=v.fiscal_year)
         if mine.filter(through_number__lt=v.through_number).update(**values):
             continue
         try:  # none yet, or one already further on (then the insert is refused)
             with transaction.atomic():
-                BalanceCheckpoint.objects.create(account_id=v.account_id,
-                                                 fiscal_year=v.fiscal_year, **values)  # fmt: skip
+                BalanceCheckpoint.objects.create(
+                    account_id=v.account_id, fiscal_year=v.fiscal_year, **values
+                )
         except IntegrityError:
             pass  # it exists and is as far or further on
 
@@ -727,8 +808,9 @@ def _record_draft(ctx: OperationContext) -> JournalEntry:
         created_by=actor,
     )
     _write_lines(entry, inputs)
-    audit_record(action="journal_entry.created", obj=entry, actor=actor,
-                 metadata=_entry_meta(entry, inputs))  # fmt: skip
+    audit_record(
+        action="journal_entry.created", obj=entry, actor=actor, metadata=_entry_meta(entry, inputs)
+    )
     ctx.results["inputs"] = inputs
     ctx.results["actor"] = actor
     return entry
@@ -833,9 +915,12 @@ def _reverse(ctx: OperationContext) -> JournalEntry:
         obj=original,
         actor=actor,
         changes={"status": [EntryStatus.POSTED, original.status]},
-        metadata={"reversal_id": reversal.pk, "reversal_number": reversal.display_number,
-                  "reversal_date": reversal.entry_date},
-    )  # fmt: skip
+        metadata={
+            "reversal_id": reversal.pk,
+            "reversal_number": reversal.display_number,
+            "reversal_date": reversal.entry_date,
+        },
+    )
     return reversal
 
 

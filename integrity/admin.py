@@ -12,9 +12,10 @@ from django.views.decorators.http import require_POST
 from django_q.admin import ScheduleAdmin as QScheduleAdmin
 from django_q.models import Schedule
 
+from config import registry
 from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from config.exceptions import DomainError
-from integrity import registry, scheduling, selectors, services
+from integrity import scheduling, selectors, services
 from integrity.models import (
     CheckResult,
     CheckRun,
@@ -29,8 +30,7 @@ from integrity.models import (
 class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what clients sent with Idempotency-Key and what they were answered."""
 
-    list_display = ["key", "user", "scope", "status", "response_status", "created_at",
-                    "expires_at"]  # fmt: skip
+    list_display = ["key", "user", "scope", "status", "response_status", "created_at", "expires_at"]
     list_filter = ["status", "response_status"]
     search_fields = ["key", "user__username", "scope"]
 
@@ -44,14 +44,38 @@ class DeadLetterEventInline(ReadOnlyTabularInline):
 class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The dead-letter queue. Retry and discard go through integrity.services."""
 
-    list_display = ["id", "operation", "kind", "status", "attempts", "max_attempts",
-                    "next_retry_at", "created_at", "short_error"]  # fmt: skip
+    list_display = [
+        "id",
+        "operation",
+        "kind",
+        "status",
+        "attempts",
+        "max_attempts",
+        "next_retry_at",
+        "created_at",
+        "short_error",
+    ]
     list_filter = ["status", "kind", "operation"]
     search_fields = ["operation", "error", "idempotency_key"]
-    readonly_fields = ["kind", "operation", "status", "payload", "idempotency_key", "error",
-                       "traceback", "attempts", "max_attempts", "next_retry_at",
-                       "last_attempt_at", "created_at", "resolved_at", "resolved_by",
-                       "discarded_at", "discarded_by", "discard_reason"]  # fmt: skip
+    readonly_fields = [
+        "kind",
+        "operation",
+        "status",
+        "payload",
+        "idempotency_key",
+        "error",
+        "traceback",
+        "attempts",
+        "max_attempts",
+        "next_retry_at",
+        "last_attempt_at",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+        "discarded_at",
+        "discarded_by",
+        "discard_reason",
+    ]
     inlines = [DeadLetterEventInline]
     actions = ["retry_letters", "discard_letters"]
 
@@ -73,21 +97,24 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 level = messages.SUCCESS if result.status == "resolved" else messages.WARNING
                 self.message_user(request, f"#{letter.pk}: {result.status}.", level=level)
             except DomainError as exc:
-                self.message_user(request, f"#{letter.pk}: [{exc.code}] {exc.message}",
-                                  level=messages.ERROR)  # fmt: skip
+                self.message_user(
+                    request, f"#{letter.pk}: [{exc.code}] {exc.message}", level=messages.ERROR
+                )
 
     @admin.action(description="Discard (reason: discarded from the admin)", permissions=["discard"])
     def discard_letters(self, request, queryset):
         for letter in queryset:
             try:
                 services.deadletter_discard(
-                    dead_letter=letter, actor=request.user,
+                    dead_letter=letter,
+                    actor=request.user,
                     reason=f"Discarded from the admin by {request.user}",
-                )  # fmt: skip
+                )
                 self.message_user(request, f"#{letter.pk}: discarded.")
             except DomainError as exc:
-                self.message_user(request, f"#{letter.pk}: [{exc.code}] {exc.message}",
-                                  level=messages.ERROR)  # fmt: skip
+                self.message_user(
+                    request, f"#{letter.pk}: [{exc.code}] {exc.message}", level=messages.ERROR
+                )
 
 
 # Checks --------------------------------------------------------------------------------------
@@ -95,14 +122,30 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class CheckResultInline(ReadOnlyTabularInline):
     model = CheckResult
-    fields = ["check_name", "status", "failing_count", "explained_count", "warn_at", "error_at",
-              "duration_ms", "error"]  # fmt: skip
+    fields = [
+        "check_name",
+        "status",
+        "failing_count",
+        "explained_count",
+        "warn_at",
+        "error_at",
+        "duration_ms",
+        "error",
+    ]
 
 
 class FindingInline(ReadOnlyTabularInline):
     model = Finding
-    fields = ["finding_link", "check_name", "severity", "count", "object_type", "object_id",
-              "sample", "explained"]  # fmt: skip
+    fields = [
+        "finding_link",
+        "check_name",
+        "severity",
+        "count",
+        "object_type",
+        "object_id",
+        "sample",
+        "explained",
+    ]
     readonly_fields = fields
 
     @admin.display(description="Finding")
@@ -119,12 +162,32 @@ class FindingInline(ReadOnlyTabularInline):
 class CheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Check runs (read-only), the per-check status and trend panel, and "Run checks now"."""
 
-    list_display = ["id", "status", "trigger", "triggered_by", "schedule", "tags_display",
-                    "created_at", "duration_ms", "summary"]  # fmt: skip
+    list_display = [
+        "id",
+        "status",
+        "trigger",
+        "triggered_by",
+        "schedule",
+        "tags_display",
+        "created_at",
+        "duration_ms",
+        "summary",
+    ]
     list_filter = ["status", "trigger", "schedule"]
-    readonly_fields = ["status", "trigger", "triggered_by", "schedule", "tags", "checks",
-                       "since", "created_at", "started_at", "finished_at", "duration_ms",
-                       "summary"]  # fmt: skip
+    readonly_fields = [
+        "status",
+        "trigger",
+        "triggered_by",
+        "schedule",
+        "tags",
+        "checks",
+        "since",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "summary",
+    ]
     inlines = [CheckResultInline, FindingInline]
 
     @admin.display(description="Tags")
@@ -159,15 +222,19 @@ class CheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         tag = request.POST.get("tag", "")
         try:
-            run = services.checks_run(trigger=CheckRun.Trigger.ADMIN, actor=request.user,
-                                      tags=[tag] if tag else [])  # fmt: skip
+            run = services.checks_run(
+                trigger=CheckRun.Trigger.ADMIN, actor=request.user, tags=[tag] if tag else []
+            )
         except DomainError as exc:
             self.message_user(request, f"[{exc.code}] {exc.message}", level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:integrity_checkrun_changelist"))
         level = {"pass": messages.SUCCESS, "warn": messages.WARNING}.get(run.status, messages.ERROR)
         counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(run.summary.items()))
-        self.message_user(request, f"Check run #{run.pk}: {run.status} ({counts}) in "
-                          f"{run.duration_ms} ms.", level=level)  # fmt: skip
+        self.message_user(
+            request,
+            f"Check run #{run.pk}: {run.status} ({counts}) in {run.duration_ms} ms.",
+            level=level,
+        )
         return HttpResponseRedirect(reverse("admin:integrity_checkrun_change", args=[run.pk]))
 
     def trend_view(self, request, name: str):
@@ -187,21 +254,40 @@ class CheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class ExplainForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-                             max_length=5000)  # fmt: skip
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), max_length=5000)
 
 
 @admin.register(Finding)
 class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Findings (read-only); "Explain" records a reason through integrity.services."""
 
-    list_display = ["id", "check_name", "severity", "message_short", "count", "object_type",
-                    "object_id", "run", "explained"]  # fmt: skip
+    list_display = [
+        "id",
+        "check_name",
+        "severity",
+        "message_short",
+        "count",
+        "object_type",
+        "object_id",
+        "run",
+        "explained",
+    ]
     list_filter = ["check_name", "severity", ("explanation", admin.EmptyFieldListFilter)]
     search_fields = ["message", "object_id", "key"]
-    readonly_fields = ["run", "check_name", "severity", "message", "count", "object_type",
-                       "object_id", "key", "details", "sample", "fingerprint",
-                       "explanation_display"]  # fmt: skip
+    readonly_fields = [
+        "run",
+        "check_name",
+        "severity",
+        "message",
+        "count",
+        "object_type",
+        "object_id",
+        "key",
+        "details",
+        "sample",
+        "fingerprint",
+        "explanation_display",
+    ]
     exclude = ["result", "explanation"]
     list_select_related = ["run"]
 
@@ -218,11 +304,16 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         e = finding.explanation
         if e is None:
             return "-"
-        text = format_html("{} ({}, {})", e.reason, e.explained_by,
-                           e.explained_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        text = format_html(
+            "{} ({}, {})", e.reason, e.explained_by, e.explained_at.strftime("%Y-%m-%d %H:%M")
+        )
         if e.withdrawn_at:
-            return format_html("{}; withdrawn by {}, {}", text, e.withdrawn_by,
-                               e.withdrawn_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+            return format_html(
+                "{}; withdrawn by {}, {}",
+                text,
+                e.withdrawn_by,
+                e.withdrawn_at.strftime("%Y-%m-%d %H:%M"),
+            )
         return text
 
     @admin.display(description="Explain")
@@ -251,19 +342,27 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def withdraw_view(self, request, pk: int):
         """GET asks to confirm; POST withdraws the explanation in force (kept as history)."""
         return self._finding_action(
-            request, pk, title="Withdraw an explanation", form=None,
+            request,
+            pk,
+            title="Withdraw an explanation",
+            form=None,
             act=lambda finding, data: services.finding_explanation_withdraw(
-                finding=finding, actor=request.user),
+                finding=finding, actor=request.user
+            ),
             done="Explanation withdrawn: the finding counts again from the next run.",
-        )  # fmt: skip
+        )
 
     def explain_view(self, request, pk: int):
         return self._finding_action(
-            request, pk, title="Explain a finding", form=ExplainForm(request.POST or None),
+            request,
+            pk,
+            title="Explain a finding",
+            form=ExplainForm(request.POST or None),
             act=lambda finding, data: services.finding_explain(
-                finding=finding, actor=request.user, reason=data["reason"]),
+                finding=finding, actor=request.user, reason=data["reason"]
+            ),
             done="Finding explained: it no longer counts while it stays the same.",
-        )  # fmt: skip
+        )
 
     def _finding_action(self, request, pk: int, *, title: str, form, act, done: str):
         """The explain and withdraw pages: a confirmation or form on GET, the service on a
@@ -298,11 +397,33 @@ class ScheduleAdmin(QScheduleAdmin):
     nobody adds one. Every change goes through the audited services in integrity/scheduling.py.
     """
 
-    fields = ["name", "state", "func", "args", "kwargs", "hook", "cluster",
-              "intended_date_kwarg", "schedule_type", "minutes", "cron", "repeats", "task",
-              "next_run"]  # fmt: skip
-    list_display = ["id", "name", "state", "func", "schedule_type", "cron", "next_run",
-                    "get_last_run", "get_success"]  # fmt: skip
+    fields = [
+        "name",
+        "state",
+        "func",
+        "args",
+        "kwargs",
+        "hook",
+        "cluster",
+        "intended_date_kwarg",
+        "schedule_type",
+        "minutes",
+        "cron",
+        "repeats",
+        "task",
+        "next_run",
+    ]
+    list_display = [
+        "id",
+        "name",
+        "state",
+        "func",
+        "schedule_type",
+        "cron",
+        "next_run",
+        "get_last_run",
+        "get_success",
+    ]
     actions = ["pause", "resume", "run_now"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -15,14 +15,21 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from integrity.registry import CheckContext, Finding, register
-from integrity.scheduling import OUR_APPS, schedules_held_back
+from config.registry import CheckContext, Finding, register
+from config.schedules import OUR_APPS
+from integrity.scheduling import schedules_held_back
 
 # Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
 # event may outlive them, and that is expected.
-PURGED = {"integrity.checkrun", "integrity.checkresult", "integrity.finding",
-          "integrity.idempotencykey", "integrity.operationrecord", "monitoring.errorgroup",
-          "monitoring.errorevent"}  # fmt: skip
+PURGED = {
+    "integrity.checkrun",
+    "integrity.checkresult",
+    "integrity.finding",
+    "integrity.idempotencykey",
+    "integrity.operationrecord",
+    "monitoring.errorgroup",
+    "monitoring.errorevent",
+}
 # The models whose constraints and references are checked: ours and the auth models.
 CHECKED_APPS = (*OUR_APPS, "auth")
 
@@ -238,16 +245,28 @@ def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
 
     DL = DeadLetter.Status
     rules = [
-        (DeadLetter, Q(status=DL.RESOLVED, resolved_at__isnull=True),
-         "resolved without resolved_at"),
-        (DeadLetter, Q(status=DL.DISCARDED, discarded_at__isnull=True),
-         "discarded without discarded_at"),
+        (
+            DeadLetter,
+            Q(status=DL.RESOLVED, resolved_at__isnull=True),
+            "resolved without resolved_at",
+        ),
+        (
+            DeadLetter,
+            Q(status=DL.DISCARDED, discarded_at__isnull=True),
+            "discarded without discarded_at",
+        ),
         (Alert, Q(state="resolved", resolved_at__isnull=True), "resolved without resolved_at"),
-        (Alert, Q(state="acknowledged", acknowledged_at__isnull=True),
-         "acknowledged without acknowledged_at"),
-        (CheckRun, Q(status__in=("pass", "warn", "fail", "error"), finished_at__isnull=True),
-         "finished without finished_at"),
-    ]  # fmt: skip
+        (
+            Alert,
+            Q(state="acknowledged", acknowledged_at__isnull=True),
+            "acknowledged without acknowledged_at",
+        ),
+        (
+            CheckRun,
+            Q(status__in=("pass", "warn", "fail", "error"), finished_at__isnull=True),
+            "finished without finished_at",
+        ),
+    ]
     yield from states_findings(rules, ctx)
 
 
@@ -302,8 +321,15 @@ def schedules_running(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-@register("integrity.deadletter_queue", tag="integrity", severity="warning", error_at=None,
-          alert_source="deadletters", alert_key="queue", explainable=False)  # fmt: skip
+@register(
+    "integrity.deadletter_queue",
+    tag="integrity",
+    severity="warning",
+    error_at=None,
+    alert_source="deadletters",
+    alert_key="queue",
+    explainable=False,
+)
 def deadletter_queue(ctx: CheckContext) -> Iterator[Finding]:
     """The dead-letter queue is within DEADLETTER_ALERT_COUNT and DEADLETTER_ALERT_AGE_MINUTES.
 

@@ -12,47 +12,14 @@ code a job runs is declared here, never typed into a form.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
 from audit.services import audit_record, diff, snapshot
-
-OUR_APPS = ("config", "finance", "integrity", "audit", "backups", "monitoring", "alerts")
-
-
-@dataclass(frozen=True)
-class ScheduledJob:
-    name: str
-    func: str
-    schedule_type: str = Schedule.CRON
-    cron: str | None = None
-    minutes: int | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-def declared_jobs() -> list[ScheduledJob]:
-    jobs: list[ScheduledJob] = []
-    for config in apps.get_app_configs():
-        if config.name not in OUR_APPS:
-            continue
-        try:
-            module = import_module(f"{config.name}.schedules")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.schedules":
-                raise
-            continue
-        jobs.extend(module.SCHEDULES)
-    names = [j.name for j in jobs]
-    duplicates = {n for n in names if names.count(n) > 1}
-    if duplicates:
-        raise ValueError(f"schedule names declared twice: {sorted(duplicates)}")
-    return jobs
+from config.schedules import OUR_APPS, ScheduledJob, declared_jobs
 
 
 @dataclass

@@ -25,7 +25,7 @@ def check_status_list(*, trend: int = 0) -> list[dict[str, Any]]:
     """Every registered check with its latest result, and with `trend` its latest results
     (oldest first): one indexed lookup per check (check_name, -started_at), a few dozen rows
     however long the history."""
-    from integrity import registry
+    from config import registry
 
     checks = registry.all_checks()
     fields = ("status", "failing_count", "started_at", "duration_ms", "run_id")

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from alerts import services as alerting
 from audit.services import audit_record
+from config import registry
 from config.exceptions import DomainError
-from integrity import registry
 from integrity.models import (
     CheckResult,
     CheckRun,
@@ -128,18 +128,26 @@ def deadletter_retry(
     now = timezone.now()
     with transaction.atomic():
         DeadLetter.objects.filter(pk=letter.pk).update(
-            status=S.RESOLVED, resolved_at=now, resolved_by=actor, next_retry_at=None,
-            attempts=letter.attempts + 1, updated_at=now,
-        )  # fmt: skip
+            status=S.RESOLVED,
+            resolved_at=now,
+            resolved_by=actor,
+            next_retry_at=None,
+            attempts=letter.attempts + 1,
+            updated_at=now,
+        )
         _event(letter, "resolved", actor, "retry succeeded")
         audit_record(
             action="dead_letter.retried",
             obj=letter,
             actor=actor,
             changes={"status": [S.RETRYING, S.RESOLVED]},
-            metadata={"operation": letter.operation, "attempts": letter.attempts + 1,
-                      "manual": manual, "note": note},
-        )  # fmt: skip
+            metadata={
+                "operation": letter.operation,
+                "attempts": letter.attempts + 1,
+                "manual": manual,
+                "note": note,
+            },
+        )
         transaction.on_commit(lambda: _resolve_alerts(letter))
     return DeadLetter.objects.get(pk=letter.pk)
 
@@ -182,8 +190,15 @@ def _retry_failed(
         )
         _event(letter, "failed" if exhausted else "retry_failed", actor, error[:1000])
         # Here, not in the retry's transaction: that one was rolled back with the failure.
-        _audit_retry_failed(letter, actor=actor, attempts=attempts, exhausted=exhausted,
-                            error=error, manual=manual, permanent=permanent)  # fmt: skip
+        _audit_retry_failed(
+            letter,
+            actor=actor,
+            attempts=attempts,
+            exhausted=exhausted,
+            error=error,
+            manual=manual,
+            permanent=permanent,
+        )
     if exhausted:
         transaction.on_commit(lambda: _alert_failed(letter, attempts, error, permanent=permanent))
     return DeadLetter.objects.get(pk=letter.pk)
@@ -197,9 +212,14 @@ def _audit_retry_failed(
         obj=letter,
         actor=actor,
         changes={"status": [S.RETRYING, S.FAILED if exhausted else S.PENDING]},
-        metadata={"operation": letter.operation, "attempts": attempts, "exhausted": exhausted,
-                  "error": error[:1000], **extra},
-    )  # fmt: skip
+        metadata={
+            "operation": letter.operation,
+            "attempts": attempts,
+            "exhausted": exhausted,
+            "error": error[:1000],
+            **extra,
+        },
+    )
 
 
 def _alert_failed(letter: DeadLetter, attempts: int, error: str, *, permanent: bool) -> None:
@@ -275,8 +295,15 @@ def deadletter_retry_due(*, limit: int = 50) -> dict[str, int]:
             released += claimed
             _event(letter, "failed" if exhausted else "retry_failed", None, error)
             if claimed:
-                _audit_retry_failed(letter, actor=None, attempts=attempts, exhausted=exhausted,
-                                    error=error, manual=False, stale=True)  # fmt: skip
+                _audit_retry_failed(
+                    letter,
+                    actor=None,
+                    attempts=attempts,
+                    exhausted=exhausted,
+                    error=error,
+                    manual=False,
+                    stale=True,
+                )
         if exhausted:
             _alert_failed(letter, attempts, "the retry never finished", permanent=False)
     due = list(
@@ -406,11 +433,26 @@ def checkrun_create(
         field, message = exc.args
         raise CheckRunError(message, fields={field: [message]}) from None
     with transaction.atomic():
-        run = CheckRun.objects.create(trigger=trigger, triggered_by=actor, tags=tags,
-                                      checks=checks, since=since, schedule=schedule)  # fmt: skip
-        audit_record(action="checks.requested", obj=run, actor=actor,
-                     metadata={"trigger": trigger, "tags": tags, "checks": checks,
-                               "since": since, "schedule": schedule})  # fmt: skip
+        run = CheckRun.objects.create(
+            trigger=trigger,
+            triggered_by=actor,
+            tags=tags,
+            checks=checks,
+            since=since,
+            schedule=schedule,
+        )
+        audit_record(
+            action="checks.requested",
+            obj=run,
+            actor=actor,
+            metadata={
+                "trigger": trigger,
+                "tags": tags,
+                "checks": checks,
+                "since": since,
+                "schedule": schedule,
+            },
+        )
     return run
 
 
@@ -424,8 +466,9 @@ def checks_run(
     schedule: str = "",
 ) -> CheckRun:
     """Run the selected checks now and store the run; see `checkrun_execute`."""
-    run = checkrun_create(trigger=trigger, actor=actor, tags=tags, checks=checks, since=since,
-                          schedule=schedule)  # fmt: skip
+    run = checkrun_create(
+        trigger=trigger, actor=actor, tags=tags, checks=checks, since=since, schedule=schedule
+    )
     return checkrun_execute(run_id=run.pk)
 
 
@@ -461,10 +504,13 @@ def checkrun_execute(*, run_id: int) -> CheckRun:
             run.refresh_from_db()
             return run
         run.refresh_from_db()
-        audit_record(action="checks.completed", obj=run, actor=run.triggered_by,
-                     changes={"status": [CheckRun.Status.RUNNING, worst]},
-                     metadata={"summary": outcomes, "trigger": run.trigger,
-                               "duration_ms": run.duration_ms})  # fmt: skip
+        audit_record(
+            action="checks.completed",
+            obj=run,
+            actor=run.triggered_by,
+            changes={"status": [CheckRun.Status.RUNNING, worst]},
+            metadata={"summary": outcomes, "trigger": run.trigger, "duration_ms": run.duration_ms},
+        )
     return run
 
 
@@ -478,7 +524,7 @@ def _snapshot() -> Iterator[None]:
     if connection.in_atomic_block:
         with transaction.atomic():
             yield
-    elif connection.vendor == "postgresql":
+    elif connection.features.supports_isolation_levels:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
@@ -493,8 +539,11 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
     error = ""
     try:
         with _snapshot():
-            findings = list(check.func(ctx if check.windowed else registry.CheckContext(
-                sample_size=ctx.sample_size)))  # fmt: skip
+            findings = list(
+                check.func(
+                    ctx if check.windowed else registry.CheckContext(sample_size=ctx.sample_size)
+                )
+            )
     except Exception as exc:  # a broken check is an outcome (error), not the end of the run
         checks_logger.exception("Check %s raised", check.name)
         error = f"{type(exc).__name__}: {exc}"[:5000]
@@ -507,23 +556,39 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
         explained = sum(f.count for f in findings) - failing
         status = CheckStatus.ERROR if error else _outcome(failing, warn_at, error_at)
         result = CheckResult.objects.create(
-            run=run, check_name=check.name, tag=check.tag, severity=check.severity, status=status,
-            failing_count=failing, explained_count=explained, warn_at=warn_at, error_at=error_at,
-            started_at=started, duration_ms=duration, error=error,
-        )  # fmt: skip
+            run=run,
+            check_name=check.name,
+            tag=check.tag,
+            severity=check.severity,
+            status=status,
+            failing_count=failing,
+            explained_count=explained,
+            warn_at=warn_at,
+            error_at=error_at,
+            started_at=started,
+            duration_ms=duration,
+            error=error,
+        )
         Finding.objects.bulk_create(
             [
                 Finding(
-                    run=run, result=result, check_name=check.name,
-                    severity=f.severity or check.severity, message=f.message[:5000],
-                    count=f.count, object_type=f.object_type[:100],
-                    object_id=str(f.object_id)[:64], key=f.key[:200],
-                    details=_jsonable(f.details), sample=_jsonable(f.sample[: ctx.sample_size]),
-                    fingerprint=p, explanation_id=known.get(p),
+                    run=run,
+                    result=result,
+                    check_name=check.name,
+                    severity=f.severity or check.severity,
+                    message=f.message[:5000],
+                    count=f.count,
+                    object_type=f.object_type[:100],
+                    object_id=str(f.object_id)[:64],
+                    key=f.key[:200],
+                    details=_jsonable(f.details),
+                    sample=_jsonable(f.sample[: ctx.sample_size]),
+                    fingerprint=p,
+                    explanation_id=known.get(p),
                 )
                 for f, p in zip(findings, prints, strict=True)
             ]
-        )  # fmt: skip
+        )
     return result
 
 
@@ -602,8 +667,10 @@ def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
     reason = (reason or "").strip()
     check = registry.all_checks().get(finding.check_name)
     if check is not None and not check.explainable:
-        raise FindingError(f"Findings of {finding.check_name} cannot be explained: fix the cause.",
-                           code="finding.not_explainable")  # fmt: skip
+        raise FindingError(
+            f"Findings of {finding.check_name} cannot be explained: fix the cause.",
+            code="finding.not_explainable",
+        )
     if not reason:
         raise FindingError("A reason is required.", fields={"reason": ["This field is required."]})
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
@@ -612,14 +679,25 @@ def finding_explain(*, finding: Finding, actor, reason: str) -> Finding:
             "This finding is already explained.", fields={"reason": ["already explained"]}
         )
     explanation = FindingExplanation.objects.create(
-        check_name=finding.check_name, fingerprint=finding.fingerprint, reason=reason[:5000],
-        explained_by=actor, explained_at=timezone.now(),
-    )  # fmt: skip
+        check_name=finding.check_name,
+        fingerprint=finding.fingerprint,
+        reason=reason[:5000],
+        explained_by=actor,
+        explained_at=timezone.now(),
+    )
     finding.explanation = explanation
     finding.save(update_fields=["explanation"])
-    audit_record(action="check_finding.explained", obj=finding, actor=actor,
-                 metadata={"check": finding.check_name, "fingerprint": finding.fingerprint,
-                           "reason": reason[:1000], "run": finding.run_id})  # fmt: skip
+    audit_record(
+        action="check_finding.explained",
+        obj=finding,
+        actor=actor,
+        metadata={
+            "check": finding.check_name,
+            "fingerprint": finding.fingerprint,
+            "reason": reason[:1000],
+            "run": finding.run_id,
+        },
+    )
     return finding
 
 
@@ -642,9 +720,16 @@ def finding_explanation_withdraw(*, finding: Finding, actor) -> Finding:
     explanation.withdrawn_at = timezone.now()
     explanation.withdrawn_by = actor
     explanation.save(update_fields=["withdrawn_at", "withdrawn_by"])
-    audit_record(action="check_finding.explanation_withdrawn", obj=finding, actor=actor,
-                 metadata={"check": finding.check_name, "fingerprint": finding.fingerprint,
-                           "reason": explanation.reason[:1000]})  # fmt: skip
+    audit_record(
+        action="check_finding.explanation_withdrawn",
+        obj=finding,
+        actor=actor,
+        metadata={
+            "check": finding.check_name,
+            "fingerprint": finding.fingerprint,
+            "reason": explanation.reason[:1000],
+        },
+    )
     return finding
 
 
@@ -665,12 +750,16 @@ def checkruns_purge() -> int:
     return deleted
 
 
-def checkrun_queue(*, actor, trigger: str, tags: list[str] | None = None,
-                   checks: list[str] | None = None) -> CheckRun:  # fmt: skip
+def checkrun_queue(
+    *, actor, trigger: str, tags: list[str] | None = None, checks: list[str] | None = None
+) -> CheckRun:
     """Record a run and have the worker execute it (when it commits)."""
     from django_q.tasks import async_task
 
     run = checkrun_create(trigger=trigger, actor=actor, tags=tags, checks=checks)
-    transaction.on_commit(lambda: async_task("integrity.tasks.execute_check_run", run.pk,
-                                             task_name=f"check-run-{run.pk}"))  # fmt: skip
+    transaction.on_commit(
+        lambda: async_task(
+            "integrity.tasks.execute_check_run", run.pk, task_name=f"check-run-{run.pk}"
+        )
+    )
     return run

@@ -20,8 +20,9 @@ def purge_operation_records() -> int:
     return services.operation_records_purge()
 
 
-def run_checks(tags: list[str] | None = None, window_hours: int | None = None,
-               schedule: str = "") -> str:  # fmt: skip
+def run_checks(
+    tags: list[str] | None = None, window_hours: int | None = None, schedule: str = ""
+) -> str:
     """A scheduled run; `window_hours` narrows windowed checks to recent postings."""
     from datetime import timedelta
 

@@ -39,6 +39,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, connection,
 from django.db.models import Model
 from django.http import Http404
 
+from config import signals
 from config.db.errors import error_chain, sqlstate
 from config.exceptions import DomainError, guard_refusal
 
@@ -54,8 +55,12 @@ TRANSIENT_SQLSTATES = {
     "57P02",  # crash_shutdown
     "57P03",  # cannot_connect_now
     "53300",  # too_many_connections
-    "08000", "08001", "08003", "08004", "08006",  # connection exceptions
-}  # fmt: skip
+    "08000",
+    "08001",
+    "08003",
+    "08004",
+    "08006",  # connection exceptions
+}
 CONNECTION_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
 SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 
@@ -227,7 +232,7 @@ def set_isolation(level: str) -> None:
     """First statement of a transaction; PostgreSQL only (SQLite transactions serialise)."""
     if level not in ISOLATION_LEVELS:
         raise ValueError(f"isolation must be one of {sorted(ISOLATION_LEVELS)}")
-    if connection.vendor == "postgresql":
+    if connection.features.supports_isolation_levels:
         with connection.cursor() as cursor:
             cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")  # from the allowlist
 
@@ -327,8 +332,12 @@ def run_operation(
                 delay = backoff(attempt)
                 logger.warning(
                     "Operation %s attempt %d/%d hit a transient error (%s); retrying in %.2fs",
-                    name, attempt, max_attempts, exc, delay,
-                )  # fmt: skip
+                    name,
+                    attempt,
+                    max_attempts,
+                    exc,
+                    delay,
+                )
                 time.sleep(delay)
     assert last_exc is not None
     return _give_up(ctx, last_exc, dead_letter=dead_letter)
@@ -357,8 +366,11 @@ def _give_up(ctx: OperationContext, exc: BaseException, *, dead_letter: bool):
             # carries everything a dead letter would have.
             logger.exception(
                 "LOST OPERATION %s: could not write its dead letter; payload=%s key=%s\n%s",
-                ctx.name, json.dumps(ctx.payload), ctx.idempotency_key, trace,
-            )  # fmt: skip
+                ctx.name,
+                json.dumps(ctx.payload),
+                ctx.idempotency_key,
+                trace,
+            )
     from alerts.services import raise_alert
 
     raise_alert(
@@ -383,9 +395,8 @@ def _give_up(ctx: OperationContext, exc: BaseException, *, dead_letter: bool):
 
 
 def _record_error(ctx: OperationContext, exc: BaseException) -> None:
-    try:
-        from monitoring.services import error_record
-    except ImportError:  # the error log is not installed in this process
+    """Hand the error to the error log (a layer above: it listens to config.signals)."""
+    if not signals.operation_failed.send_robust(
+        sender=None, exc=exc, name=ctx.name, payload=ctx.payload
+    ):  # the error log is not installed in this process
         logger.error("Operation %s failed: %s", ctx.name, exc)
-        return
-    error_record(exc=exc, source="operation", operation_name=ctx.name, payload=ctx.payload)

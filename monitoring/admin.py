@@ -7,8 +7,17 @@ from monitoring import services
 from monitoring.models import ErrorEvent, ErrorGroup
 
 RECENT_EVENTS = 20
-EVENT_FIELDS = ["occurred_at", "source", "request_id", "user_repr", "route", "method",
-                "task_name", "operation_name", "message"]  # fmt: skip
+EVENT_FIELDS = [
+    "occurred_at",
+    "source",
+    "request_id",
+    "user_repr",
+    "route",
+    "method",
+    "task_name",
+    "operation_name",
+    "message",
+]
 
 
 class ReadOnlyMixin:
@@ -51,15 +60,33 @@ class RecentEventInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["exception_type", "short_message", "culprit", "status", "count",
-                    "first_seen", "last_seen"]  # fmt: skip
+    list_display = [
+        "exception_type",
+        "short_message",
+        "culprit",
+        "status",
+        "count",
+        "first_seen",
+        "last_seen",
+    ]
     list_filter = ["status", "exception_type"]
     search_fields = ["exception_type", "message", "culprit", "fingerprint"]
     ordering = ["-last_seen"]
     date_hierarchy = "last_seen"
-    fields = ["exception_type", "message", "culprit", "status", "count", "first_seen",
-              "last_seen", "regressed_at", "resolved_at", "resolved_by", "last_alerted_at",
-              "fingerprint"]  # fmt: skip
+    fields = [
+        "exception_type",
+        "message",
+        "culprit",
+        "status",
+        "count",
+        "first_seen",
+        "last_seen",
+        "regressed_at",
+        "resolved_at",
+        "resolved_by",
+        "last_alerted_at",
+        "fingerprint",
+    ]
     readonly_fields = fields
     list_select_related = False
     inlines = [RecentEventInline]
@@ -94,15 +121,35 @@ class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(ErrorEvent)
 class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["occurred_at", "group", "source", "route", "task_name", "operation_name",
-                    "user_repr", "request_id"]  # fmt: skip
+    list_display = [
+        "occurred_at",
+        "group",
+        "source",
+        "route",
+        "task_name",
+        "operation_name",
+        "user_repr",
+        "request_id",
+    ]
     list_filter = ["source"]
     search_fields = ["=request_id", "route", "task_name", "operation_name", "user_repr"]
     list_select_related = ["group"]
     date_hierarchy = "occurred_at"
-    fields = ["group", "occurred_at", "source", "request_id", "user_repr", "user", "route",
-              "method", "task_name", "operation_name", "message", "payload",
-              "traceback_display"]  # fmt: skip
+    fields = [
+        "group",
+        "occurred_at",
+        "source",
+        "request_id",
+        "user_repr",
+        "user",
+        "route",
+        "method",
+        "task_name",
+        "operation_name",
+        "message",
+        "payload",
+        "traceback_display",
+    ]
     readonly_fields = fields
 
     @admin.display(description="Traceback")

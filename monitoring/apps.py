@@ -8,18 +8,22 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
+        # Imported here: receivers import models, which are not loaded before ready().
+        from django.core.signals import got_request_exception
         from django_q.signals import post_execute
 
-        from monitoring.capture import record_failed_task
+        from config import signals
+        from monitoring import receivers
+        from monitoring.capture import record_failed_task, record_uncaught_exception
 
         # Failed django-q2 tasks go to the error log (sent by the cluster's monitor process).
         post_execute.connect(record_failed_task, dispatch_uid="monitoring.record_failed_task")
-
-        from django.core.signals import got_request_exception
-
-        from monitoring.capture import record_uncaught_exception
-
         # Exceptions raised outside views (in middleware) never reach process_exception.
         got_request_exception.connect(
             record_uncaught_exception, dispatch_uid="monitoring.record_uncaught_exception"
+        )
+        # Errors announced by the layers below the error log.
+        signals.api_exception.connect(receivers.on_api_exception, dispatch_uid="monitoring.api")
+        signals.operation_failed.connect(
+            receivers.on_operation_failed, dispatch_uid="monitoring.operation"
         )

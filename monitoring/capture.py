@@ -20,8 +20,15 @@ from monitoring.services import error_record
 MAX_BODY_BYTES = 64 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # What reading a body can raise (bad encoding, a stream already read, a broken upload).
-_BODY_ERRORS = (RawPostDataException, ValueError, SuspiciousOperation, MultiPartParserError,
-                OSError, RecursionError, APIException)  # fmt: skip
+_BODY_ERRORS = (
+    RawPostDataException,
+    ValueError,
+    SuspiciousOperation,
+    MultiPartParserError,
+    OSError,
+    RecursionError,
+    APIException,
+)
 # Django answers these itself with 400/403/404; they are not unhandled errors.
 NOT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 

@@ -1,6 +1,6 @@
 from django_q.models import Schedule
 
-from integrity.scheduling import ScheduledJob
+from config.schedules import ScheduledJob
 
 SCHEDULES = [
     ScheduledJob(

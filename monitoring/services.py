@@ -23,6 +23,7 @@ from django.utils import timezone
 from alerts.services import raise_alert, resolve_alert
 from audit.services import audit_record, diff, snapshot
 from config import context
+from config.sanitize import sanitize, sanitize_text
 from monitoring.fingerprint import (
     ParsedTraceback,
     exception_type_name,
@@ -31,7 +32,6 @@ from monitoring.fingerprint import (
     parse_traceback_text,
 )
 from monitoring.models import ErrorEvent, ErrorGroup, ErrorSource, ErrorStatus
-from monitoring.sanitize import sanitize, sanitize_text
 
 logger = logging.getLogger("ledgerguard.monitoring")
 
@@ -292,8 +292,13 @@ def _locked(group: ErrorGroup) -> ErrorGroup:
 
 def _audit_triage(group: ErrorGroup, *, action: str, actor: Any, before: dict[str, Any]) -> None:
     after = snapshot(group, list(before))
-    audit_record(action=action, obj=group, actor=actor, changes=diff(before, after),
-                 metadata={"fingerprint": group.fingerprint[:16]})  # fmt: skip
+    audit_record(
+        action=action,
+        obj=group,
+        actor=actor,
+        changes=diff(before, after),
+        metadata={"fingerprint": group.fingerprint[:16]},
+    )
 
 
 @transaction.atomic

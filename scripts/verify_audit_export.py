@@ -30,10 +30,22 @@ import zipfile
 from pathlib import Path
 
 HASHED_FIELDS = (
-    "id", "schema_version", "occurred_at", "actor_id", "actor_repr", "ip", "user_agent",
-    "request_id", "action", "object_type", "object_id", "object_repr", "changes", "metadata",
+    "id",
+    "schema_version",
+    "occurred_at",
+    "actor_id",
+    "actor_repr",
+    "ip",
+    "user_agent",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "changes",
+    "metadata",
     "prev_hash",
-)  # fmt: skip
+)
 INT_FIELDS = {"id", "schema_version", "actor_id"}
 NULLABLE = {"actor_id", "ip"}
 JSON_FIELDS = {"changes", "metadata"}
@@ -170,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"FAILED: {problem}")
         return 1
-    covered = sum(1 for cp in checkpoints if manifest["count"] and
-                  manifest["from_id"] <= int(cp["sequence"]) <= manifest["to_id"])  # fmt: skip
+    covered = sum(
+        1
+        for cp in checkpoints
+        if manifest["count"] and manifest["from_id"] <= int(cp["sequence"]) <= manifest["to_id"]
+    )
     print(
         f"OK: {manifest['count']} events #{manifest['from_id']} to #{manifest['to_id']}, "
         f"chain intact, last hash {manifest['last_hash']}, {covered} checkpoint(s) agree"

@@ -23,10 +23,22 @@ class AlertSerializer(strict.ModelSerializer):
     class Meta:
         model = Alert
         fields = [
-            "id", "source", "key", "severity", "title", "details", "state", "occurrences",
-            "first_seen", "last_seen", "acknowledged_at", "acknowledged_by", "resolved_at",
-            "resolved_by", "events",
-        ]  # fmt: skip
+            "id",
+            "source",
+            "key",
+            "severity",
+            "title",
+            "details",
+            "state",
+            "occurrences",
+            "first_seen",
+            "last_seen",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolved_by",
+            "events",
+        ]
         read_only_fields = fields
 
 
@@ -34,12 +46,30 @@ class SilenceSerializer(strict.ModelSerializer):
     class Meta:
         model = Silence
         fields = [
-            "id", "source", "key_pattern", "severity", "starts_at", "ends_at", "weekdays",
-            "window_start", "window_end", "timezone", "reason", "created_by", "created_at",
-            "needs_approval", "approved_by", "approved_at",
-        ]  # fmt: skip
-        read_only_fields = ["created_by", "created_at", "needs_approval", "approved_by",
-                            "approved_at"]  # fmt: skip
+            "id",
+            "source",
+            "key_pattern",
+            "severity",
+            "starts_at",
+            "ends_at",
+            "weekdays",
+            "window_start",
+            "window_end",
+            "timezone",
+            "reason",
+            "created_by",
+            "created_at",
+            "needs_approval",
+            "approved_by",
+            "approved_at",
+        ]
+        read_only_fields = [
+            "created_by",
+            "created_at",
+            "needs_approval",
+            "approved_by",
+            "approved_at",
+        ]
         extra_kwargs = {"starts_at": {"required": False}, "timezone": {"required": False}}
 
 
@@ -83,10 +113,13 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         from django.utils import timezone
 
         silence = services.silence_create(
-            actor=request.user, reason=data.validated_data["reason"], source=alert.source,
-            key_pattern=alert.key, severity=alert.severity,
+            actor=request.user,
+            reason=data.validated_data["reason"],
+            source=alert.source,
+            key_pattern=alert.key,
+            severity=alert.severity,
             ends_at=timezone.now() + timedelta(minutes=data.validated_data["minutes"]),
-        )  # fmt: skip
+        )
         return Response(SilenceSerializer(silence).data, status=201)
 
     @extend_schema(request=None, responses=AlertSerializer)
@@ -114,9 +147,12 @@ class SilenceViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         v = dict(data.validated_data)
         silence = services.silence_create(
-            actor=request.user, reason=v.pop("reason"), ends_at=v.pop("ends_at"),
-            timezone_name=v.pop("timezone", "UTC"), **v,
-        )  # fmt: skip
+            actor=request.user,
+            reason=v.pop("reason"),
+            ends_at=v.pop("ends_at"),
+            timezone_name=v.pop("timezone", "UTC"),
+            **v,
+        )
         return Response(self.get_serializer(silence).data, status=201)
 
     @extend_schema(request=None, responses=SilenceSerializer)

@@ -40,15 +40,19 @@ class WindowSerializer(serializers.Serializer):
 class EventQuerySerializer(WindowSerializer):
     """The filters of the event list (all optional, combined with AND)."""
 
-    actor = strict.IntegerField(required=False, min_value=0, max_value=MAX_BIGINT,
-                                     help_text="The actor's user id.")  # fmt: skip
-    actor_repr = serializers.CharField(required=False, max_length=200,
-                                       help_text="Part of the actor's recorded name.")  # fmt: skip
+    actor = strict.IntegerField(
+        required=False, min_value=0, max_value=MAX_BIGINT, help_text="The actor's user id."
+    )
+    actor_repr = serializers.CharField(
+        required=False, max_length=200, help_text="Part of the actor's recorded name."
+    )
     action = serializers.CharField(required=False, max_length=100, help_text="Exact action.")
-    action_prefix = serializers.CharField(required=False, max_length=100,
-                                          help_text='e.g. "journal_entry." or "auth."')  # fmt: skip
-    object_type = serializers.CharField(required=False, max_length=100,
-                                        help_text='e.g. "finance.journalentry"')  # fmt: skip
+    action_prefix = serializers.CharField(
+        required=False, max_length=100, help_text='e.g. "journal_entry." or "auth."'
+    )
+    object_type = serializers.CharField(
+        required=False, max_length=100, help_text='e.g. "finance.journalentry"'
+    )
     object_id = serializers.CharField(required=False, max_length=64)
     request_id = serializers.CharField(required=False, max_length=64)
 
@@ -80,10 +84,10 @@ class ExportQuerySerializer(WindowSerializer):
 
 
 class VerifyRequestSerializer(serializers.Serializer):
-    from_id = strict.IntegerField(required=False, allow_null=True, min_value=1,
-                                       max_value=MAX_BIGINT)  # fmt: skip
-    to_id = strict.IntegerField(required=False, allow_null=True, min_value=1,
-                                     max_value=MAX_BIGINT)  # fmt: skip
+    from_id = strict.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_BIGINT
+    )
+    to_id = strict.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_BIGINT)
 
     def validate(self, attrs):
         first, last = attrs.get("from_id"), attrs.get("to_id")
@@ -99,10 +103,23 @@ class AuditEventSerializer(strict.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "schema_version", "occurred_at", "actor_id", "actor_repr", "ip", "user_agent",
-            "request_id", "action", "object_type", "object_id", "object_repr", "changes",
-            "metadata", "prev_hash", "hash",
-        ]  # fmt: skip
+            "id",
+            "schema_version",
+            "occurred_at",
+            "actor_id",
+            "actor_repr",
+            "ip",
+            "user_agent",
+            "request_id",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "metadata",
+            "prev_hash",
+            "hash",
+        ]
         read_only_fields = fields
 
 
@@ -117,9 +134,18 @@ class VerificationSerializer(strict.ModelSerializer):
     class Meta:
         model = Verification
         fields = [
-            "id", "status", "first_bad_id", "problems", "started_at", "finished_at",
-            "triggered_by", "from_id", "to_id", "events_checked", "checkpoints_checked",
-        ]  # fmt: skip
+            "id",
+            "status",
+            "first_bad_id",
+            "problems",
+            "started_at",
+            "finished_at",
+            "triggered_by",
+            "from_id",
+            "to_id",
+            "events_checked",
+            "checkpoints_checked",
+        ]
         read_only_fields = fields
 
 

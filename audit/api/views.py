@@ -91,7 +91,7 @@ class ChainStatusView(APIView):
 
 class VerificationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):  # fmt: skip
+):
     """Results of chain verifications; POST verifies now (or queues a long one)."""
 
     serializer_class = s.VerificationSerializer
@@ -105,12 +105,17 @@ class VerificationViewSet(
     @extend_schema(
         request=s.VerifyRequestSerializer,
         responses={
-            201: OpenApiResponse(s.VerificationSerializer, description="Verified now: the "
-                                 "status, the first bad event and every problem found."),
-            202: OpenApiResponse(s.VerificationQueuedSerializer, description="More than "
-                                 "AUDIT_VERIFY_SYNC_LIMIT events: queued for a worker."),
+            201: OpenApiResponse(
+                s.VerificationSerializer,
+                description="Verified now: the "
+                "status, the first bad event and every problem found.",
+            ),
+            202: OpenApiResponse(
+                s.VerificationQueuedSerializer,
+                description="More than AUDIT_VERIFY_SYNC_LIMIT events: queued for a worker.",
+            ),
         },
-    )  # fmt: skip
+    )
     def create(self, request, *args, **kwargs):
         data = s.VerifyRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import transaction
 
+from config.db.features import guard_dialect
+
 Limited = Mapping[str, Sequence[str]]  # table: the only privileges the role gets on it
 
 # Rows the running application reads but never writes. Apps add theirs (the audit trail's
@@ -174,7 +176,7 @@ _GRANTS = {"postgresql": PostgresGrants(), "sqlite": SqliteGrants()}
 
 def grants_for(connection: Any) -> PostgresGrants | SqliteGrants:
     try:
-        return _GRANTS[connection.vendor]
+        return _GRANTS[guard_dialect(connection)]
     except KeyError:
         raise NotImplementedError(f"no role grants for {connection.vendor}") from None
 

@@ -79,9 +79,20 @@ class AccountSerializer(strict.ModelSerializer):
     class Meta:
         model = Account
         fields = [
-            "id", "code", "name", "type", "currency", "parent", "is_active", "allow_negative",
-            "is_control", "description", "balance", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "code",
+            "name",
+            "type",
+            "currency",
+            "parent",
+            "is_active",
+            "allow_negative",
+            "is_control",
+            "description",
+            "balance",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
     def validate(self, attrs):
@@ -106,12 +117,24 @@ class FiscalPeriodSerializer(strict.ModelSerializer):
     class Meta:
         model = FiscalPeriod
         fields = [
-            "id", "name", "fiscal_year", "start_date", "end_date", "status", "closed_at",
-            "closed_by", "reopened_at", "reopened_by",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "fiscal_year",
+            "start_date",
+            "end_date",
+            "status",
+            "closed_at",
+            "closed_by",
+            "reopened_at",
+            "reopened_by",
+        ]
         read_only_fields = [
-            "status", "closed_at", "closed_by", "reopened_at", "reopened_by",
-        ]  # fmt: skip
+            "status",
+            "closed_at",
+            "closed_by",
+            "reopened_at",
+            "reopened_by",
+        ]
         extra_kwargs = {"fiscal_year": {"required": False}}
 
     def validate(self, attrs):
@@ -212,10 +235,26 @@ class EntrySerializer(strict.ModelSerializer):
     class Meta:
         model = JournalEntry
         fields = [
-            "id", "number", "status", "entry_date", "period", "description", "reference",
-            "source", "reversal_of", "reversed_by", "created_by", "created_at", "submitted_by",
-            "submitted_at", "approved_by", "approved_at", "posted_by", "posted_at", "lines",
-        ]  # fmt: skip
+            "id",
+            "number",
+            "status",
+            "entry_date",
+            "period",
+            "description",
+            "reference",
+            "source",
+            "reversal_of",
+            "reversed_by",
+            "created_by",
+            "created_at",
+            "submitted_by",
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+            "posted_by",
+            "posted_at",
+            "lines",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))

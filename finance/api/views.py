@@ -118,9 +118,11 @@ class AccountViewSet(viewsets.ModelViewSet):
 
 
 class PeriodViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
     viewsets.GenericViewSet,
-):  # fmt: skip
+):
     serializer_class = s.FiscalPeriodSerializer
     filterset_fields = ["status", "fiscal_year"]
     action_permissions = {

@@ -18,11 +18,27 @@ class DeadLetterSerializer(strict.ModelSerializer):
     class Meta:
         model = DeadLetter
         fields = [
-            "id", "kind", "operation", "status", "payload", "idempotency_key", "error",
-            "traceback", "attempts", "max_attempts", "next_retry_at", "last_attempt_at",
-            "created_at", "updated_at", "resolved_at", "resolved_by", "discarded_at",
-            "discarded_by", "discard_reason", "events",
-        ]  # fmt: skip
+            "id",
+            "kind",
+            "operation",
+            "status",
+            "payload",
+            "idempotency_key",
+            "error",
+            "traceback",
+            "attempts",
+            "max_attempts",
+            "next_retry_at",
+            "last_attempt_at",
+            "created_at",
+            "updated_at",
+            "resolved_at",
+            "resolved_by",
+            "discarded_at",
+            "discarded_by",
+            "discard_reason",
+            "events",
+        ]
         read_only_fields = fields
 
 
@@ -36,8 +52,19 @@ class CheckResultSerializer(strict.ModelSerializer):
 
     class Meta:
         model = CheckResult
-        fields = ["check", "tag", "severity", "status", "failing_count", "explained_count",
-                  "warn_at", "error_at", "started_at", "duration_ms", "error"]  # fmt: skip
+        fields = [
+            "check",
+            "tag",
+            "severity",
+            "status",
+            "failing_count",
+            "explained_count",
+            "warn_at",
+            "error_at",
+            "started_at",
+            "duration_ms",
+            "error",
+        ]
         read_only_fields = fields
 
 
@@ -49,21 +76,37 @@ class CheckRunSerializer(strict.ModelSerializer):
 
     class Meta:
         model = CheckRun
-        fields = ["id", "status", "trigger", "triggered_by", "schedule", "tags", "checks",
-                  "since", "created_at", "started_at", "finished_at", "duration_ms", "summary",
-                  "results"]  # fmt: skip
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "triggered_by",
+            "schedule",
+            "tags",
+            "checks",
+            "since",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "summary",
+            "results",
+        ]
         read_only_fields = fields
 
 
 class CheckRunRequestSerializer(serializers.Serializer):
-    tags = serializers.ListField(child=strict.CharField(max_length=30), required=False,
-                                 default=list, max_length=20)  # fmt: skip
-    checks = serializers.ListField(child=strict.CharField(max_length=100), required=False,
-                                   default=list, max_length=100)  # fmt: skip
+    tags = serializers.ListField(
+        child=strict.CharField(max_length=30), required=False, default=list, max_length=20
+    )
+    checks = serializers.ListField(
+        child=strict.CharField(max_length=100), required=False, default=list, max_length=100
+    )
     wait = strict.BooleanField(
-        required=False, default=False,
+        required=False,
+        default=False,
         help_text="Run now and answer 201 with the finished run (else 202, queued).",
-    )  # fmt: skip
+    )
 
 
 class FindingSerializer(strict.ModelSerializer):
@@ -73,9 +116,22 @@ class FindingSerializer(strict.ModelSerializer):
 
     class Meta:
         model = Finding
-        fields = ["id", "run", "check", "severity", "message", "count", "object_type",
-                  "object_id", "key", "details", "sample", "fingerprint", "explained",
-                  "explanation"]  # fmt: skip
+        fields = [
+            "id",
+            "run",
+            "check",
+            "severity",
+            "message",
+            "count",
+            "object_type",
+            "object_id",
+            "key",
+            "details",
+            "sample",
+            "fingerprint",
+            "explained",
+            "explanation",
+        ]
         read_only_fields = fields
 
     def get_explanation(self, finding) -> dict | None:
@@ -83,9 +139,13 @@ class FindingSerializer(strict.ModelSerializer):
         if e is None:
             return None
         withdrawn_by = e.withdrawn_by.get_username() if e.withdrawn_by else None
-        return {"reason": e.reason, "explained_by": e.explained_by.get_username(),
-                "explained_at": e.explained_at, "withdrawn_at": e.withdrawn_at,
-                "withdrawn_by": withdrawn_by}  # fmt: skip
+        return {
+            "reason": e.reason,
+            "explained_by": e.explained_by.get_username(),
+            "explained_at": e.explained_at,
+            "withdrawn_at": e.withdrawn_at,
+            "withdrawn_by": withdrawn_by,
+        }
 
 
 class ExplainSerializer(serializers.Serializer):

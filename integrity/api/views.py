@@ -7,10 +7,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from config import filters
+from config import filters, registry
 from config.pagination import IdCursorPagination
 from config.permissions import perms_required
-from integrity import registry, selectors, services
+from integrity import selectors, services
 from integrity.api.serializers import (
     CheckResultSerializer,
     CheckRunRequestSerializer,
@@ -40,8 +40,7 @@ class FindingFilter(filters.FilterSet):
     severity = django_filters.ChoiceFilter(
         choices=[(s, s) for s in ("warning", "error", "critical")]
     )
-    explained = filters.BooleanFilter(field_name="explanation", lookup_expr="isnull",
-                                             exclude=True)  # fmt: skip
+    explained = filters.BooleanFilter(field_name="explanation", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Finding
@@ -104,12 +103,14 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         if v["wait"]:
-            run = services.checks_run(trigger=CheckRun.Trigger.API, actor=request.user,
-                                      tags=v["tags"], checks=v["checks"])  # fmt: skip
+            run = services.checks_run(
+                trigger=CheckRun.Trigger.API, actor=request.user, tags=v["tags"], checks=v["checks"]
+            )
             code = status.HTTP_201_CREATED
         else:
-            run = services.checkrun_queue(trigger=CheckRun.Trigger.API, actor=request.user,
-                                          tags=v["tags"], checks=v["checks"])  # fmt: skip
+            run = services.checkrun_queue(
+                trigger=CheckRun.Trigger.API, actor=request.user, tags=v["tags"], checks=v["checks"]
+            )
             code = status.HTTP_202_ACCEPTED
         body = self.get_serializer(selectors.checkrun_list().get(pk=run.pk)).data
         location = reverse("v1:check-run-detail", args=[run.pk], request=request)

@@ -27,14 +27,24 @@ def policy(db):
     policy = EscalationPolicy.objects.create(name="finance", ack_timeout_minutes=30)
     EscalationStep.objects.create(policy=policy, position=0, delay_minutes=0).targets.add(first)
     EscalationStep.objects.create(policy=policy, position=1, delay_minutes=10).targets.add(second)
-    Route.objects.create(name="operations", source="operations", key_pattern="finance.*",
-                         min_severity="error", policy=policy)  # fmt: skip
+    Route.objects.create(
+        name="operations",
+        source="operations",
+        key_pattern="finance.*",
+        min_severity="error",
+        policy=policy,
+    )
     return policy
 
 
 def fire(key="finance.journal_entry_approve", severity="error"):
-    return services.raise_alert(source="operations", key=key, severity=severity,
-                                title="Approval failed", details={"dead_letter": 7})  # fmt: skip
+    return services.raise_alert(
+        source="operations",
+        key=key,
+        severity=severity,
+        title="Approval failed",
+        details={"dead_letter": 7},
+    )
 
 
 def make_due(alert):

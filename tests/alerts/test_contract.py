@@ -10,8 +10,9 @@ from alerts.models import Alert
 
 
 def raise_(key="disk", severity="warning", title="Disk filling up", **details):
-    return services.raise_alert(source="test", key=key, severity=severity, title=title,
-                                details=details)  # fmt: skip
+    return services.raise_alert(
+        source="test", key=key, severity=severity, title=title, details=details
+    )
 
 
 def test_repeats_bump_one_alert_instead_of_making_new_ones(db):

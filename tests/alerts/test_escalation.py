@@ -90,8 +90,9 @@ def test_permanent_failure_uses_the_fallback_target(policy, smtp, settings):
     settings.ALERT_SMS_MIN_SEVERITY = "info"
     sms = Target.objects.create(name="pager", channel="sms", address="+15550100")
     email = Target.objects.get(name="on-call")
-    email.fallback = Target.objects.create(name="backup", channel="email",
-                                           address="backup@example.com")  # fmt: skip
+    email.fallback = Target.objects.create(
+        name="backup", channel="email", address="backup@example.com"
+    )
     email.save()
     Target.objects.filter(name="on-call").update(channel="sms")  # a channel not available yet
     Target.objects.filter(pk=email.pk).update(fallback=email.fallback)
@@ -243,8 +244,10 @@ def test_email_provider_errors_through_anymail_are_retried(policy, settings):
 
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     fire()
-    with mock.patch("anymail.backends.test.EmailBackend.send_messages",
-                    side_effect=AnymailAPIError("provider down")):  # fmt: skip
+    with mock.patch(
+        "anymail.backends.test.EmailBackend.send_messages",
+        side_effect=AnymailAPIError("provider down"),
+    ):
         services.alert_escalate_due()
     delivery = Delivery.objects.get()
     assert delivery.status == "pending" and "email provider failed" in delivery.last_error

@@ -19,9 +19,13 @@ def test_silenced_alert_is_recorded_but_not_delivered_until_the_silence_ends(
     make_user,
 ):
     silence = services.silence_create(
-        actor=operator, reason="deploying", source="operations", key_pattern="finance.*",
-        severity="error", ends_at=timezone.now() + timedelta(hours=1),
-    )  # fmt: skip
+        actor=operator,
+        reason="deploying",
+        source="operations",
+        key_pattern="finance.*",
+        severity="error",
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
     assert not silence.needs_approval  # not critical
     alert = fire()
     services.alert_escalate_due()
@@ -59,8 +63,12 @@ def test_every_silence_expires_and_zones_are_checked(db, operator):
         services.silence_create(actor=operator, reason="x", ends_at=timezone.now() - timedelta(1))
     assert exc.value.code == "silence.invalid" and "ends_at" in exc.value.fields
     with pytest.raises(DomainError) as exc:
-        services.silence_create(actor=operator, reason="x", timezone_name="Mars/Olympus",
-                                ends_at=timezone.now() + timedelta(hours=1))  # fmt: skip
+        services.silence_create(
+            actor=operator,
+            reason="x",
+            timezone_name="Mars/Olympus",
+            ends_at=timezone.now() + timedelta(hours=1),
+        )
     assert "timezone" in exc.value.fields
 
 
@@ -68,10 +76,16 @@ def test_recurring_window_in_a_named_time_zone(db, operator):
     """Every Sunday 01:00-03:00 Europe/Berlin."""
     berlin = ZoneInfo("Europe/Berlin")
     silence = services.silence_create(
-        actor=operator, reason="weekly maintenance", severity="warning", weekdays="7",
-        window_start=time(1, 0), window_end=time(3, 0), timezone_name="Europe/Berlin",
-        starts_at=timezone.now() - timedelta(days=30), ends_at=timezone.now() + timedelta(days=365),
-    )  # fmt: skip
+        actor=operator,
+        reason="weekly maintenance",
+        severity="warning",
+        weekdays="7",
+        window_start=time(1, 0),
+        window_end=time(3, 0),
+        timezone_name="Europe/Berlin",
+        starts_at=timezone.now() - timedelta(days=30),
+        ends_at=timezone.now() + timedelta(days=365),
+    )
     alert = Alert(source="x", key="y", severity="warning")
     # Find the next Sunday in Berlin.
     day = datetime.now(berlin).date()
@@ -88,19 +102,27 @@ def test_recurring_window_in_a_named_time_zone(db, operator):
 def test_api_silence_an_alert_and_manage_silences(api, operator, make_user, policy):
     alert = fire()
     client = api.as_user(operator)
-    response = client.post(f"/api/v1/alerts/{alert.pk}/silence/",
-                            {"minutes": 30, "reason": "known issue"}, format="json")  # fmt: skip
+    response = client.post(
+        f"/api/v1/alerts/{alert.pk}/silence/",
+        {"minutes": 30, "reason": "known issue"},
+        format="json",
+    )
     assert response.status_code == 201
     silence_id = response.json()["id"]
     listed = client.get("/api/v1/silences/").json()
     assert [s["id"] for s in listed["results"]] == [silence_id]
-    bad = client.post("/api/v1/silences/", {"reason": "x", "ends_at": "2000-01-01T00:00:00Z"},
-                      format="json")  # fmt: skip
+    bad = client.post(
+        "/api/v1/silences/", {"reason": "x", "ends_at": "2000-01-01T00:00:00Z"}, format="json"
+    )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "silence.invalid"
     assert client.post(f"/api/v1/silences/{silence_id}/expire/").status_code == 200
     clerk = api.as_user(make_user("finance_clerk"))
-    assert clerk.post(f"/api/v1/alerts/{alert.pk}/silence/", {"minutes": 5, "reason": "x"},
-                      format="json").status_code == 403  # fmt: skip
+    assert (
+        clerk.post(
+            f"/api/v1/alerts/{alert.pk}/silence/", {"minutes": 5, "reason": "x"}, format="json"
+        ).status_code
+        == 403
+    )
 
 
 def test_an_existing_silence_cannot_be_widened_in_the_admin(client, make_user):

@@ -37,8 +37,12 @@ def test_readers_see_the_event_list_and_pages(client, make_user, role):
     event = record(object_type="x.y", object_id="1", object_repr="Thing one")
     services.chain_verify(triggered_by="test")
     client = logged_in(client, make_user(role))
-    for url in (LIST, f"{LIST}{event.id}/change/", "/admin/audit/checkpoint/",
-                "/admin/audit/verification/"):  # fmt: skip
+    for url in (
+        LIST,
+        f"{LIST}{event.id}/change/",
+        "/admin/audit/checkpoint/",
+        "/admin/audit/verification/",
+    ):
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
     verification = Verification.objects.get()
@@ -50,8 +54,12 @@ def test_clerks_and_approvers_cannot_read_the_trail(client, make_user, role):
     user = make_user(role)
     event = record(actor=user)  # not even their own events, here: the API scopes those
     client = logged_in(client, user)
-    for url in (LIST, f"{LIST}{event.id}/change/", "/admin/audit/checkpoint/",
-                "/admin/audit/verification/"):  # fmt: skip
+    for url in (
+        LIST,
+        f"{LIST}{event.id}/change/",
+        "/admin/audit/checkpoint/",
+        "/admin/audit/verification/",
+    ):
         assert client.get(url).status_code == 403, url
     assert client.post(VERIFY).status_code == 403
     assert not Verification.objects.exists()
@@ -69,8 +77,10 @@ def test_nobody_adds_changes_or_deletes_events_not_even_a_superuser(client, supe
     assert 'name="_save"' not in page and "Delete" not in page
     listing = client.get(LIST).content.decode()
     assert "delete_selected" not in listing and f"{LIST}add/" not in listing
-    client.post(LIST, {"action": "delete_selected", "_selected_action": [event.id],
-                       "index": 0, "post": "yes"})  # fmt: skip
+    client.post(
+        LIST,
+        {"action": "delete_selected", "_selected_action": [event.id], "index": 0, "post": "yes"},
+    )
     assert AuditEvent.objects.get(id=event.id).object_repr == "original"
     for url in ("/admin/audit/checkpoint/add/", "/admin/audit/verification/add/"):
         assert client.get(url).status_code == 403
@@ -160,8 +170,9 @@ def test_verify_now_queues_a_long_chain(client, operator, settings, monkeypatch)
     for _ in range(3):
         record()
     queued = []
-    monkeypatch.setattr("audit.services.async_task",
-                        lambda *args, **kwargs: queued.append(args) or "task-9")  # fmt: skip
+    monkeypatch.setattr(
+        "audit.services.async_task", lambda *args, **kwargs: queued.append(args) or "task-9"
+    )
     settings.AUDIT_VERIFY_SYNC_LIMIT = 2
     response = logged_in(client, operator).post(VERIFY, follow=True)
     assert "queued" in response.content.decode()

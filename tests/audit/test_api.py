@@ -21,8 +21,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_audit_export.
 EVENTS = "/api/v1/audit/events/"
 
 
-def record(action: str = "test.thing", *, ip: str | None = None, request_id: str | None = None,
-           **kwargs) -> AuditEvent:  # fmt: skip
+def record(
+    action: str = "test.thing", *, ip: str | None = None, request_id: str | None = None, **kwargs
+) -> AuditEvent:
     """One event, committed (as far as the test's transaction allows); returns it."""
     ctx = context.RequestContext(ip=ip, **({"request_id": request_id} if request_id else {}))
     with context.bind(ctx):
@@ -69,8 +70,14 @@ def load_verifier():
 
 def test_every_filter_narrows_the_list(api, auditor, clerk, approver):
     entry = {"object_type": "finance.journalentry", "object_id": 7}
-    first = record("journal_entry.created", actor=clerk, object_repr="JE 7", request_id="req-a",
-                   ip="203.0.113.1", **entry)  # fmt: skip
+    first = record(
+        "journal_entry.created",
+        actor=clerk,
+        object_repr="JE 7",
+        request_id="req-a",
+        ip="203.0.113.1",
+        **entry,
+    )
     second = record("journal_entry.approved", actor=approver, request_id="req-b", **entry)
     third = record("auth.login", actor=clerk, object_type="auth.user", object_id=clerk.pk)
     client = api.as_user(auditor)
@@ -105,8 +112,14 @@ def test_since_is_inclusive_and_until_exclusive(api, auditor):
 
 
 def test_an_event_is_read_with_everything_it_holds(api, auditor, clerk):
-    event = record("test.thing", actor=clerk, object_type="x.y", object_id="1",
-                   changes={"name": ["old", "new"]}, metadata={"why": "because"})  # fmt: skip
+    event = record(
+        "test.thing",
+        actor=clerk,
+        object_type="x.y",
+        object_id="1",
+        changes={"name": ["old", "new"]},
+        metadata={"why": "because"},
+    )
     body = api.as_user(auditor).get(f"{EVENTS}{event.id}/").json()
     assert body["id"] == event.id and body["actor_id"] == clerk.pk
     assert body["changes"] == {"name": ["old", "new"]} and body["metadata"] == {"why": "because"}
@@ -174,8 +187,13 @@ def test_the_page_size_is_capped(api, auditor, monkeypatch):
 def test_an_object_timeline_is_oldest_first_and_grows_at_the_end(api, auditor, clerk):
     def touch(n: int, start: int = 0) -> None:
         for i in range(start, start + n):
-            record("test.touched", actor=clerk, object_type="finance.journalentry",
-                   object_id="42", metadata={"i": i})  # fmt: skip
+            record(
+                "test.touched",
+                actor=clerk,
+                object_type="finance.journalentry",
+                object_id="42",
+                metadata={"i": i},
+            )
             record("test.other", object_type="finance.journalentry", object_id="43")
 
     touch(12)
@@ -200,8 +218,7 @@ def test_a_timeline_reaches_object_ids_with_slashes(api, auditor):
 
 
 @pytest.mark.parametrize("role", ["finance_clerk", "finance_approver"])
-def test_without_view_permission_a_user_sees_only_their_own_events(api, make_user, auditor,
-                                                                   role):  # fmt: skip
+def test_without_view_permission_a_user_sees_only_their_own_events(api, make_user, auditor, role):
     user = make_user(role)
     mine = record("test.mine", actor=user, object_type="x.y", object_id="1")
     theirs = record("test.theirs", actor=auditor, object_type="x.y", object_id="1")
@@ -253,8 +270,10 @@ def test_a_user_activity_report(api, auditor, clerk):
     ]
     assert report["by_day"] == [{"day": own[0].occurred_at.date().isoformat(), "count": 4}]
     assert report["distinct_ips"] == 2
-    assert [(row["ip"], row["count"]) for row in report["ips"]] == [("203.0.113.1", 2),
-                                                                   ("203.0.113.2", 2)]  # fmt: skip
+    assert [(row["ip"], row["count"]) for row in report["ips"]] == [
+        ("203.0.113.1", 2),
+        ("203.0.113.2", 2),
+    ]
     assert (report["failed_logins"], report["lockouts"], report["access_denials"]) == (1, 1, 1)
     assert report["first_seen"].startswith(own[0].occurred_at.date().isoformat())
 
@@ -278,7 +297,7 @@ def test_the_report_of_a_deleted_user_still_names_them(api, auditor, make_user):
 
 def test_the_report_and_the_status_cost_a_fixed_number_of_queries(
     clerk, django_assert_max_num_queries
-):  # fmt: skip
+):
     from audit import selectors
 
     for i in range(20):
@@ -400,7 +419,10 @@ def test_verify_reports_the_first_broken_event(api, auditor):
     assert (body["status"], body["first_bad_id"]) == ("broken", 3)
     problem = body["problems"][0]
     assert (problem["kind"], problem["code"], problem["event_id"]) == (
-        "chain", "chain.content_changed", 3)  # fmt: skip
+        "chain",
+        "chain.content_changed",
+        3,
+    )
     assert problem["message"]
 
 
@@ -425,8 +447,9 @@ def test_a_range_is_verified_and_a_long_one_is_queued(api, operator, settings, m
     assert (body["from_id"], body["to_id"], body["events_checked"]) == (2, 4, 3)
 
     queued = []
-    monkeypatch.setattr("audit.services.async_task",
-                        lambda *args, **kwargs: queued.append(args) or "task-1")  # fmt: skip
+    monkeypatch.setattr(
+        "audit.services.async_task", lambda *args, **kwargs: queued.append(args) or "task-1"
+    )
     settings.AUDIT_VERIFY_SYNC_LIMIT = 3
     before = Verification.objects.count()
     response = client.post("/api/v1/audit/verifications/", {"from_id": 2}, format="json")
@@ -467,8 +490,7 @@ def download(client, **params) -> tuple[object, bytes]:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_an_auditor_exports_a_zip_that_verifies_offline(api, auditor, clerk, tmp_path, capsys,
-                                                         fmt):  # fmt: skip
+def test_an_auditor_exports_a_zip_that_verifies_offline(api, auditor, clerk, tmp_path, capsys, fmt):
     for i in range(6):
         record("test.thing", actor=clerk, object_repr='=cmd|" /C calc"!A0', metadata={"i": i})
     response, data = download(api.as_user(auditor), format=fmt)
@@ -548,8 +570,13 @@ def test_the_export_is_documented_as_a_binary_download(client, db):
         "type": "string",
         "format": "binary",
     }
-    assert {p["name"] for p in export["parameters"]} >= {"format", "since", "until", "from_id",
-                                                         "to_id"}  # fmt: skip
+    assert {p["name"] for p in export["parameters"]} >= {
+        "format",
+        "since",
+        "until",
+        "from_id",
+        "to_id",
+    }
     events = schema["paths"]["/api/v1/audit/events/"]
     assert set(events) == {"get"}
     names = {p["name"] for p in events["get"]["parameters"]}

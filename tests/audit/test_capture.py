@@ -20,11 +20,12 @@ from audit.models import AuditEvent
 from audit.receivers import ACTIONS
 from config.exceptions import DomainError
 from config.models import ApiToken
+from config.schedules import ScheduledJob
 from finance import services
 from finance.models import EntryStatus, FiscalPeriod
 from integrity import services as integrity
 from integrity.models import DeadLetter
-from integrity.scheduling import ScheduledJob, schedules_sync
+from integrity.scheduling import schedules_sync
 from integrity.transactions import OperationFailed, register_operation, run_operation
 from monitoring import services as monitoring
 from tests.conftest import line
@@ -72,8 +73,16 @@ def only_catalogued_actions(db):
 
 def stored_text() -> str:
     """Everything an event says, as stored (the hashes left out: hex would match anything)."""
-    rows = AuditEvent.objects.values("actor_repr", "user_agent", "action", "object_type",
-                                     "object_id", "object_repr", "changes", "metadata")  # fmt: skip
+    rows = AuditEvent.objects.values(
+        "actor_repr",
+        "user_agent",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "changes",
+        "metadata",
+    )
     return json.dumps(list(rows), default=str)
 
 
@@ -87,24 +96,36 @@ def logged_in(user, **kwargs) -> Client:
 # Ledger ---------------------------------------------------------------------
 
 
-def test_account_changes_through_the_api_carry_user_ip_and_request_id(api, admin_user, ledger,
-                                                                      trail):  # fmt: skip
+def test_account_changes_through_the_api_carry_user_ip_and_request_id(
+    api, admin_user, ledger, trail
+):
     client = api.as_user(admin_user)
     context = {"REMOTE_ADDR": IP, "HTTP_USER_AGENT": UA, "HTTP_X_REQUEST_ID": "req-capture-0001"}
     body = {"code": "1200", "name": "Petty cash", "type": "asset", "currency": "USD"}
     created = client.post("/api/v1/accounts/", body, format="json", **context)
     assert created.status_code == 201, created.content
     pk = created.json()["id"]
-    assert client.patch(f"/api/v1/accounts/{pk}/", {"name": "Petty cash EU"},
-                        format="json").status_code == 200  # fmt: skip
+    assert (
+        client.patch(
+            f"/api/v1/accounts/{pk}/", {"name": "Petty cash EU"}, format="json"
+        ).status_code
+        == 200
+    )
     assert client.delete(f"/api/v1/accounts/{pk}/").status_code == 204
 
     assert trail.actions() == ["account.created", "account.updated", "account.deleted"]
     added, updated, deleted = trail.events()
     assert (added.actor_id, added.ip, added.user_agent, added.request_id) == (
-        admin_user.pk, IP, UA, "req-capture-0001")  # fmt: skip
+        admin_user.pk,
+        IP,
+        UA,
+        "req-capture-0001",
+    )
     assert (added.object_type, added.object_id, added.object_repr) == (
-        "finance.account", str(pk), "1200 Petty cash")  # fmt: skip
+        "finance.account",
+        str(pk),
+        "1200 Petty cash",
+    )
     assert added.changes["code"] == [None, "1200"] and added.changes["currency"] == [None, "USD"]
     assert updated.changes == {"name": ["Petty cash", "Petty cash EU"]}
     assert updated.actor_id == admin_user.pk and updated.request_id != added.request_id
@@ -116,15 +137,18 @@ def test_a_refused_change_writes_no_event(ledger, clerk, trail):
         services.account_update(account=ledger.cash, currency="XXQ")
     with pytest.raises(DomainError):  # unbalanced
         services.journal_entry_create(
-            entry_date=ledger.today, description="Bad", created_by=clerk,
-            lines=[line(ledger.cash, "D", Decimal("10.00")),
-                   line(ledger.revenue, "C", Decimal("9.00"))],
-        )  # fmt: skip
+            entry_date=ledger.today,
+            description="Bad",
+            created_by=clerk,
+            lines=[
+                line(ledger.cash, "D", Decimal("10.00")),
+                line(ledger.revenue, "C", Decimal("9.00")),
+            ],
+        )
     assert trail.events() == []
 
 
-def test_period_close_and_reopen_record_who_and_what_changed(ledger, approver, admin_user,
-                                                             trail):  # fmt: skip
+def test_period_close_and_reopen_record_who_and_what_changed(ledger, approver, admin_user, trail):
     period = FiscalPeriod.objects.get(start_date__lte=ledger.today, end_date__gte=ledger.today)
     services.period_close(period=period, actor=approver)
     with pytest.raises(DomainError) as refused:
@@ -145,18 +169,25 @@ def test_period_close_and_reopen_record_who_and_what_changed(ledger, approver, a
     assert renamed.changes == {"name": [period.name, "Renamed"]}
 
 
-def test_journal_entry_workflow_records_each_step_with_its_actor(ledger, clerk, approver,
-                                                                 trail):  # fmt: skip
+def test_journal_entry_workflow_records_each_step_with_its_actor(ledger, clerk, approver, trail):
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Rent", created_by=clerk,
-        lines=[line(ledger.expense, "D", Decimal("40.00")),
-               line(ledger.overdraft, "C", Decimal("40.00"))],
-    )  # fmt: skip
+        entry_date=ledger.today,
+        description="Rent",
+        created_by=clerk,
+        lines=[
+            line(ledger.expense, "D", Decimal("40.00")),
+            line(ledger.overdraft, "C", Decimal("40.00")),
+        ],
+    )
     services.journal_entry_update(
-        entry=entry, actor=clerk, description="Rent March",
-        lines=[line(ledger.expense, "D", Decimal("45.00")),
-               line(ledger.overdraft, "C", Decimal("45.00"))],
-    )  # fmt: skip
+        entry=entry,
+        actor=clerk,
+        description="Rent March",
+        lines=[
+            line(ledger.expense, "D", Decimal("45.00")),
+            line(ledger.overdraft, "C", Decimal("45.00")),
+        ],
+    )
     services.journal_entry_submit(entry=entry, actor=clerk)
     services.journal_entry_reject(entry=entry, actor=approver)
     services.journal_entry_submit(entry=entry, actor=clerk)
@@ -164,10 +195,16 @@ def test_journal_entry_workflow_records_each_step_with_its_actor(ledger, clerk, 
     reversal = services.journal_entry_reverse(entry=posted, actor=approver)
 
     assert trail.actions() == [
-        "journal_entry.created", "journal_entry.updated", "journal_entry.submitted",
-        "journal_entry.rejected", "journal_entry.submitted", "journal_entry.approved",
-        "journal_entry.posted", "journal_entry.posted", "journal_entry.reversed",
-    ]  # fmt: skip
+        "journal_entry.created",
+        "journal_entry.updated",
+        "journal_entry.submitted",
+        "journal_entry.rejected",
+        "journal_entry.submitted",
+        "journal_entry.approved",
+        "journal_entry.posted",
+        "journal_entry.posted",
+        "journal_entry.reversed",
+    ]
     e = trail.events()
     assert all(ev.object_type == "finance.journalentry" for ev in e)
     assert [ev.actor_id for ev in e] == [clerk.pk] * 3 + [approver.pk, clerk.pk] + [approver.pk] * 4
@@ -192,9 +229,11 @@ def test_journal_entry_workflow_records_each_step_with_its_actor(ledger, clerk, 
 
 def test_deleting_a_draft_is_recorded(ledger, clerk, trail):
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Oops", created_by=clerk,
+        entry_date=ledger.today,
+        description="Oops",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("5.00")), line(ledger.revenue, "C", Decimal("5.00"))],
-    )  # fmt: skip
+    )
     services.journal_entry_delete(entry=entry, actor=clerk)
     deleted = trail.one("journal_entry.deleted")
     assert deleted.actor_id == clerk.pk and deleted.object_id == str(entry.pk)
@@ -203,9 +242,11 @@ def test_deleting_a_draft_is_recorded(ledger, clerk, trail):
 
 def test_maker_checker_refusal_writes_no_event(ledger, clerk, trail):
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Mine", created_by=clerk,
+        entry_date=ledger.today,
+        description="Mine",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("5.00")), line(ledger.revenue, "C", Decimal("5.00"))],
-    )  # fmt: skip
+    )
     services.journal_entry_submit(entry=entry, actor=clerk)
     trail.mark()
     with pytest.raises(DomainError):
@@ -233,10 +274,14 @@ def test_a_retried_operation_leaves_exactly_the_events_of_the_attempt_that_commi
 
     monkeypatch.setattr(services, "_post", flaky)
     entry = services.journal_entry_record(
-        entry_date=ledger.today, description="Accrual", actor=clerk,
-        lines=[line(ledger.expense, "D", Decimal("7.00")),
-               line(ledger.overdraft, "C", Decimal("7.00"))],
-    )  # fmt: skip
+        entry_date=ledger.today,
+        description="Accrual",
+        actor=clerk,
+        lines=[
+            line(ledger.expense, "D", Decimal("7.00")),
+            line(ledger.overdraft, "C", Decimal("7.00")),
+        ],
+    )
     assert len(calls) == 2 and entry.status == EntryStatus.POSTED
     assert trail.actions() == ["journal_entry.created", "journal_entry.posted"]
     assert {e.object_id for e in trail.events()} == {str(entry.pk)}
@@ -301,8 +346,9 @@ def test_dead_letter_create_retry_and_discard(letter, operator, trail, settings)
 def test_dead_letter_retry_through_the_api_takes_the_user_from_the_request(
     api, operator, letter, trail
 ):
-    response = api.as_user(operator).post(f"/api/v1/dead-letters/{letter.pk}/retry/",
-                                          REMOTE_ADDR=IP)  # fmt: skip
+    response = api.as_user(operator).post(
+        f"/api/v1/dead-letters/{letter.pk}/retry/", REMOTE_ADDR=IP
+    )
     assert response.status_code == 200
     failed = trail.one("dead_letter.retry_failed")
     assert failed.actor_id == operator.pk and failed.ip == IP
@@ -319,8 +365,9 @@ def notification(alert):
 
 
 def raise_capture(severity="warning", key="disk"):
-    return alerting.raise_alert(source="capture", key=key, severity=severity, title="Disk full",
-                                details={"free": "1%"})  # fmt: skip
+    return alerting.raise_alert(
+        source="capture", key=key, severity=severity, title="Disk full", details={"free": "1%"}
+    )
 
 
 def test_alert_lifecycle_records_opening_escalation_ack_and_resolution(operator, trail):
@@ -332,8 +379,12 @@ def test_alert_lifecycle_records_opening_escalation_ack_and_resolution(operator,
         alerting.alert_acknowledge(alert=alert, actor=operator)
     alerting.alert_resolve(alert=alert, actor=operator, note="disk cleaned")
 
-    assert trail.actions() == ["alert.opened", "alert.escalated", "alert.acknowledged",
-                               "alert.resolved"]  # fmt: skip
+    assert trail.actions() == [
+        "alert.opened",
+        "alert.escalated",
+        "alert.acknowledged",
+        "alert.resolved",
+    ]
     opened, escalated, acked, resolved = trail.events()
     assert opened.object_type == "alerts.alert" and opened.object_id == str(alert.pk)
     assert opened.metadata["source"] == "capture" and opened.actor_repr == "system"
@@ -376,8 +427,9 @@ def test_raise_alert_never_raises_when_the_audit_write_fails(db, monkeypatch, tr
 
 def test_silences_record_create_approve_and_expire(operator, make_user, trail):
     second = make_user("operator", username="operator2")
-    silence = alerting.silence_create(actor=operator, reason="deploy",
-                                      ends_at=timezone.now() + timedelta(hours=1))  # fmt: skip
+    silence = alerting.silence_create(
+        actor=operator, reason="deploy", ends_at=timezone.now() + timedelta(hours=1)
+    )
     with pytest.raises(DomainError):
         alerting.silence_approve(silence=silence, actor=operator)  # not their own
     alerting.silence_approve(silence=silence, actor=second)
@@ -397,8 +449,12 @@ def test_silences_record_create_approve_and_expire(operator, make_user, trail):
 
 
 def test_api_tokens_issue_revoke_and_refusals_never_store_the_token(db, clerk, trail):
-    response = APIClient().post("/api/v1/auth/token/", {"username": "clerk", "password": PASSWORD,
-                                "name": "ci"}, format="json", REMOTE_ADDR=IP)  # fmt: skip
+    response = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": "clerk", "password": PASSWORD, "name": "ci"},
+        format="json",
+        REMOTE_ADDR=IP,
+    )
     assert response.status_code == 201
     raw = response.json()["token"]
     token = ApiToken.objects.get()
@@ -430,9 +486,13 @@ def test_error_group_triage_is_recorded(operator, trail):
     monitoring.error_group_reopen(group=group, actor=operator)
     monitoring.error_group_ignore(group=group, actor=operator)
     assert trail.actions("error_group.") == [
-        "error_group.resolved", "error_group.reopened", "error_group.ignored"]  # fmt: skip
-    resolved, reopened, ignored = trail.events("error_group.resolved", "error_group.reopened",
-                                               "error_group.ignored")  # fmt: skip
+        "error_group.resolved",
+        "error_group.reopened",
+        "error_group.ignored",
+    ]
+    resolved, reopened, ignored = trail.events(
+        "error_group.resolved", "error_group.reopened", "error_group.ignored"
+    )
     assert resolved.actor_id == operator.pk and resolved.object_id == str(group.pk)
     assert resolved.changes["status"] == ["unresolved", "resolved"]
     assert reopened.changes == {"status": ["resolved", "unresolved"]}
@@ -460,8 +520,9 @@ def test_login_failed_login_and_logout_through_the_admin_login_view(clerk, trail
     wrong = "Tr0ub4dor&3-not-it"
     refused = client.post("/admin/login/", {"username": "clerk", "password": wrong})
     assert refused.status_code == 200  # the form again
-    response = client.post("/admin/login/?next=/admin/", {"username": "clerk",
-                           "password": PASSWORD, "next": "/admin/"})  # fmt: skip
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "clerk", "password": PASSWORD, "next": "/admin/"}
+    )
     assert response.status_code == 302
     assert client.post("/admin/logout/").status_code in (200, 302)
 
@@ -491,16 +552,24 @@ def test_a_lockout_after_repeated_failed_logins_is_recorded(clerk, trail, settin
     lockout, refused = trail.events("auth.lockout")
     # The fifth failure locks (axes reports it while handling that failure, before ours).
     limit = settings.AXES_FAILURE_LIMIT
-    assert trail.actions("auth.")[:limit + 1] == [
-        *["auth.login_failed"] * (limit - 1), "auth.lockout", "auth.login_failed"]  # fmt: skip
+    assert trail.actions("auth.")[: limit + 1] == [
+        *["auth.login_failed"] * (limit - 1),
+        "auth.lockout",
+        "auth.login_failed",
+    ]
     assert lockout.metadata == refused.metadata == {"username": "clerk", "ip": IP}
     assert (lockout.ip, lockout.user_agent) == (IP, UA)
     assert trail.actions("auth.").count("auth.login_failed") >= settings.AXES_FAILURE_LIMIT
     assert "auth.login" not in trail.actions()
     # Another address is not locked out: nobody can lock a colleague out from elsewhere.
     other = Client(REMOTE_ADDR="203.0.113.99")
-    assert other.post("/admin/login/?next=/admin/", {"username": "clerk", "password": PASSWORD,
-                      "next": "/admin/"}).status_code == 302  # fmt: skip
+    assert (
+        other.post(
+            "/admin/login/?next=/admin/",
+            {"username": "clerk", "password": PASSWORD, "next": "/admin/"},
+        ).status_code
+        == 302
+    )
 
 
 def test_a_locked_out_api_login_answers_429_in_the_error_shape(clerk, api, settings):
@@ -523,8 +592,9 @@ def test_a_403_from_the_api_records_access_denied(api, clerk, ledger, trail):
     assert trail.actions("period.") == []
 
 
-def test_a_403_from_an_admin_page_and_a_csrf_failure_record_access_denied(auditor, admin_user,
-                                                                          trail):  # fmt: skip
+def test_a_403_from_an_admin_page_and_a_csrf_failure_record_access_denied(
+    auditor, admin_user, trail
+):
     reader, csrf = logged_in(auditor), logged_in(admin_user, enforce_csrf_checks=True)
     trail.mark()
     assert reader.get("/admin/alerts/target/add/").status_code == 403
@@ -551,8 +621,14 @@ def test_a_denied_ack_link_does_not_put_its_token_in_the_trail(db, trail):
 
 
 def target_form(**values):
-    return {"name": "ops", "channel": "email", "address": "ops@example.com",
-            "webhook_format": "json", "is_active": "on", **values}  # fmt: skip
+    return {
+        "name": "ops",
+        "channel": "email",
+        "address": "ops@example.com",
+        "webhook_format": "json",
+        "is_active": "on",
+        **values,
+    }
 
 
 def test_target_admin_add_change_and_delete_record_before_and_after(admin_user, trail):
@@ -560,21 +636,28 @@ def test_target_admin_add_change_and_delete_record_before_and_after(admin_user, 
     trail.mark()
     assert client.post("/admin/alerts/target/add/", target_form()).status_code == 302
     target = Target.objects.get(name="ops")
-    changed = client.post(f"/admin/alerts/target/{target.pk}/change/",
-                          target_form(address="ops2@example.com"))  # fmt: skip
+    changed = client.post(
+        f"/admin/alerts/target/{target.pk}/change/", target_form(address="ops2@example.com")
+    )
     assert changed.status_code == 302
-    client.post(f"/admin/alerts/target/{target.pk}/change/",
-                target_form(address="ops2@example.com"))  # fmt: skip
+    client.post(
+        f"/admin/alerts/target/{target.pk}/change/", target_form(address="ops2@example.com")
+    )
     spare = Target.objects.create(name="spare", channel="sms", address="+15550100")
-    deleted = client.post("/admin/alerts/target/", {"action": "delete_selected", "post": "yes",
-                          "_selected_action": [target.pk, spare.pk]})  # fmt: skip
+    deleted = client.post(
+        "/admin/alerts/target/",
+        {"action": "delete_selected", "post": "yes", "_selected_action": [target.pk, spare.pk]},
+    )
     assert deleted.status_code == 302 and not Target.objects.exists()
 
     # Saving without a change records nothing.
     assert trail.actions() == ["admin.added", "admin.changed", "admin.deleted", "admin.deleted"]
     added, change, *gone = trail.events()
     assert (added.object_type, added.object_id, added.actor_id) == (
-        "alerts.target", str(target.pk), admin_user.pk)  # fmt: skip
+        "alerts.target",
+        str(target.pk),
+        admin_user.pk,
+    )
     assert added.changes["address"] == [None, "ops@example.com"]
     assert change.changes == {"address": ["ops@example.com", "ops2@example.com"]}
     assert {e.object_id for e in gone} == {str(target.pk), str(spare.pk)}
@@ -596,10 +679,17 @@ def test_a_webhook_url_is_kept_as_a_fingerprint_not_in_clear(admin_user, trail):
 
 def test_policy_admin_records_the_policy_and_its_inline_steps(admin_user, trail):
     oncall = Target.objects.create(name="on-call", channel="email", address="oncall@example.com")
-    data = {"name": "finance", "ack_timeout_minutes": "30",
-            "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0", "steps-MIN_NUM_FORMS": "0",
-            "steps-MAX_NUM_FORMS": "1000", "steps-0-position": "0", "steps-0-delay_minutes": "5",
-            "steps-0-targets": [str(oncall.pk)]}  # fmt: skip
+    data = {
+        "name": "finance",
+        "ack_timeout_minutes": "30",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "1000",
+        "steps-0-position": "0",
+        "steps-0-delay_minutes": "5",
+        "steps-0-targets": [str(oncall.pk)],
+    }
     client = logged_in(admin_user)
     trail.mark()
     response = client.post("/admin/alerts/escalationpolicy/add/", data)
@@ -641,11 +731,20 @@ def test_route_edited_in_the_changelist_is_recorded(admin_user, trail):
 
 def user_form(user, **values):
     joined = timezone.localtime(user.date_joined)
-    return {"username": user.username, "first_name": user.first_name,
-            "last_name": user.last_name, "email": user.email, "is_active": "on",
-            "is_staff": "on", "date_joined_0": joined.date().isoformat(),
-            "date_joined_1": joined.strftime("%H:%M:%S"), "last_login_0": "",
-            "last_login_1": "", "user_permissions": [], **values}  # fmt: skip
+    return {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": "on",
+        "is_staff": "on",
+        "date_joined_0": joined.date().isoformat(),
+        "date_joined_1": joined.strftime("%H:%M:%S"),
+        "last_login_0": "",
+        "last_login_1": "",
+        "user_permissions": [],
+        **values,
+    }
 
 
 def test_a_users_group_change_in_the_admin_is_recorded(admin_user, clerk, trail):
@@ -655,16 +754,21 @@ def test_a_users_group_change_in_the_admin_is_recorded(admin_user, clerk, trail)
     clerks, approvers = (Group.objects.get(name=n) for n in ("finance_clerk", "finance_approver"))
     client = logged_in(admin_user)
     trail.mark()
-    response = client.post(f"/admin/auth/user/{clerk.pk}/change/",
-                                          user_form(clerk, groups=[str(approvers.pk)]))  # fmt: skip
+    response = client.post(
+        f"/admin/auth/user/{clerk.pk}/change/", user_form(clerk, groups=[str(approvers.pk)])
+    )
     assert response.status_code == 302, response.content
     assert list(clerk.groups.all()) == [approvers]
     changed = trail.one("admin.changed")
     assert (changed.object_type, changed.object_id, changed.actor_id) == (
-        "auth.user", str(clerk.pk), admin_user.pk)  # fmt: skip
+        "auth.user",
+        str(clerk.pk),
+        admin_user.pk,
+    )
     assert changed.changes == {"groups": [[clerks.pk], [approvers.pk]]}
-    assert changed.metadata == {"m2m": {"groups": {"added": ["finance_approver"],
-                                                   "removed": ["finance_clerk"]}}}  # fmt: skip
+    assert changed.metadata == {
+        "m2m": {"groups": {"added": ["finance_approver"], "removed": ["finance_clerk"]}}
+    }
 
 
 def test_passwords_never_reach_the_trail(admin_user, make_user, trail):
@@ -672,8 +776,10 @@ def test_passwords_never_reach_the_trail(admin_user, make_user, trail):
     client = logged_in(root)
     trail.mark()
     new = "N3w-Sturdy-Passphrase-2025!"
-    added = client.post("/admin/auth/user/add/", {"username": "newbie", "password1": new,
-                        "password2": new, "usable_password": "true"})  # fmt: skip
+    added = client.post(
+        "/admin/auth/user/add/",
+        {"username": "newbie", "password1": new, "password2": new, "usable_password": "true"},
+    )
     assert added.status_code == 302, added.content
     newbie = User.objects.get(username="newbie")
     other = "An0ther-Sturdy-Passphrase!"
@@ -703,8 +809,9 @@ def test_admin_actions_through_services_are_recorded_once(admin_user, ledger, tr
     period = FiscalPeriod.objects.get(start_date__lte=ledger.today, end_date__gte=ledger.today)
     client = logged_in(admin_user)
     trail.mark()
-    response = client.post("/admin/finance/fiscalperiod/", {
-        "action": "close_periods", "_selected_action": [period.pk]})  # fmt: skip
+    response = client.post(
+        "/admin/finance/fiscalperiod/", {"action": "close_periods", "_selected_action": [period.pk]}
+    )
     assert response.status_code == 302
     assert trail.actions("period.") == ["period.closed"]
     assert trail.actions("checks.") == ["checks.requested", "checks.completed"]
@@ -725,8 +832,10 @@ def test_changing_your_own_password_is_recorded(clerk, trail):
     clerk.save(update_fields=["is_staff"])
     trail.mark()
     new = "a-new-Passw0rd-for-clerk"
-    response = client.post("/admin/password_change/", {"old_password": PASSWORD,
-                           "new_password1": new, "new_password2": new})  # fmt: skip
+    response = client.post(
+        "/admin/password_change/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert response.status_code == 302
     event = trail.one("auth.password_changed")
     assert (event.actor_id, event.object_id) == (clerk.pk, str(clerk.pk))
@@ -754,8 +863,10 @@ def test_admin_cannot_revert_history_or_resubmit_tasks_around_the_trail(admin_us
     target.save()
     version = target.history.order_by("history_id").first()
     client = logged_in(admin_user)
-    reverted = client.post(f"/admin/alerts/target/{target.pk}/history/{version.history_id}/",
-                           target_form(address="attacker@example.com"))  # fmt: skip
+    reverted = client.post(
+        f"/admin/alerts/target/{target.pk}/history/{version.history_id}/",
+        target_form(address="attacker@example.com"),
+    )
     assert reverted.status_code in (403, 404)
     target.refresh_from_db()
     assert target.address == "changed@example.com"

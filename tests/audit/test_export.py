@@ -47,8 +47,9 @@ def test_an_export_verifies_offline_with_its_checkpoint(db, tmp_path, settings, 
     manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
     assert (manifest["from_id"], manifest["to_id"], manifest["count"]) == (1, 31, 31)
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    result = offline_verify(out, "--checkpoint", checkpoint.location,
-                            "--key", settings.AUDIT_SIGNING_KEY)  # fmt: skip
+    result = offline_verify(
+        out, "--checkpoint", checkpoint.location, "--key", settings.AUDIT_SIGNING_KEY
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "31 events" in result.stdout and "1 checkpoint(s) agree" in result.stdout
     if fmt == "csv":  # a spreadsheet does not run the cell as a formula
@@ -110,8 +111,9 @@ def test_a_time_window_is_one_contiguous_run_of_events(db, tmp_path):
     r = export.export_range(until=middle)
     assert (r.from_id, r.to_id) == (1, 3)
     out = tmp_path / "late.csv"
-    call_command("export_audit", "--format", "csv", "--since", middle.isoformat(),
-                 "--output", str(out))  # fmt: skip
+    call_command(
+        "export_audit", "--format", "csv", "--since", middle.isoformat(), "--output", str(out)
+    )
     assert offline_verify(out).returncode == 0
 
 

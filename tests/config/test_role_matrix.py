@@ -113,10 +113,17 @@ def objects(ledger, clerk):
     from integrity.services import checks_run
 
     run = checks_run(trigger="command", checks=["integrity.scheduler_alive"])  # no heartbeat
-    return {"run": run.pk, "finding": run.findings.get().pk,
-            "account": ledger.overdraft.pk, "period": entry.period_id, "entry": entry.pk,
-            "letter": letter.pk, "alert": alert.pk, "event": event.pk,
-            "user": clerk.pk}  # fmt: skip
+    return {
+        "run": run.pk,
+        "finding": run.findings.get().pk,
+        "account": ledger.overdraft.pk,
+        "period": entry.period_id,
+        "entry": entry.pk,
+        "letter": letter.pk,
+        "alert": alert.pk,
+        "event": event.pk,
+        "user": clerk.pk,
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)

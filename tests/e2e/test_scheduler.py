@@ -42,8 +42,12 @@ def start_cluster(**extra_env: str) -> tuple[subprocess.Popen, object]:
     log = (ROOT / "var" / "qcluster-e2e.log").open("w+")
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, log
 
 
@@ -85,9 +89,12 @@ def test_failed_task_lands_in_the_dead_letter_queue():
 def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
     call_command("sync_schedules")
     IdempotencyKey.objects.create(
-        user=clerk, key="stale", scope="POST /x", request_hash="h",
+        user=clerk,
+        key="stale",
+        scope="POST /x",
+        request_hash="h",
         expires_at=timezone.now() - timedelta(hours=1),
-    )  # fmt: skip
+    )
     Schedule.objects.filter(name=JOB).update(next_run=timezone.now() - timedelta(seconds=1))
     proc, log = start_cluster()
     try:
@@ -132,7 +139,10 @@ def test_qcluster_runs_the_scheduled_integrity_checks():
         log.seek(0)
         assert run is not None, log.read()[-3000:]
         assert (run.trigger, run.schedule, run.tags) == (
-            "schedule", "checks.integrity", ["integrity", "audit"])  # fmt: skip
+            "schedule",
+            "checks.integrity",
+            ["integrity", "audit"],
+        )
         names = set(run.results.values_list("check_name", flat=True))
         assert {"integrity.migrations_applied", "audit.verification_recent"} <= names
         # No heartbeat job ran in this database: the scheduler check says so and alerts.

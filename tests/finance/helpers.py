@@ -87,11 +87,17 @@ def post_random_entries(ledger, actor, seed: int, count: int) -> None:
         amount = Decimal(rnd.randint(1, 500_00)) / 100
         if rnd.random() < 0.5:  # a 3-line entry touching the shared cash account
             half = (amount / 2).quantize(Decimal("0.01"))
-            lines = [line(ledger.cash, "D", amount), line(credit, "C", half),
-                     line(ledger.revenue, "C", amount - half)]  # fmt: skip
+            lines = [
+                line(ledger.cash, "D", amount),
+                line(credit, "C", half),
+                line(ledger.revenue, "C", amount - half),
+            ]
         else:
             lines = [line(debit, "D", amount), line(credit, "C", amount)]
         services.journal_entry_record(
-            entry_date=ledger.today, description=f"t{seed}-{i}", lines=lines, actor=actor,
+            entry_date=ledger.today,
+            description=f"t{seed}-{i}",
+            lines=lines,
+            actor=actor,
             source=EntrySource.SYSTEM,
-        )  # fmt: skip
+        )

@@ -49,12 +49,14 @@ def test_clerk_adds_draft_through_the_admin(clerk_client, ledger):
     ("lines", "code"),
     [
         (lambda lg: [(lg.expense, "D", "12.50"), (lg.cash, "C", "12.00")], "entry.unbalanced"),
-        (lambda lg: [(lg.expense, "D", "12.505"), (lg.cash, "C", "12.505")],
-         "line.amount_not_quantized"),
+        (
+            lambda lg: [(lg.expense, "D", "12.505"), (lg.cash, "C", "12.505")],
+            "line.amount_not_quantized",
+        ),
         (lambda lg: [(lg.expense, "D", "12.50")], "entry.too_few_lines"),
         (lambda lg: [(lg.bank_eur, "D", "5.00"), (lg.cash, "C", "5.00")], "entry.unbalanced"),
     ],
-)  # fmt: skip
+)
 def test_hostile_entry_is_refused_with_rule_code(clerk_client, ledger, lines, code):
     response = clerk_client.post(ADD, form(ledger, lines(ledger)))
     assert response.status_code == 200  # form shown again with the errors
@@ -136,9 +138,11 @@ def test_someone_elses_draft_is_read_only_in_the_admin(client, ledger, clerk, ma
     from tests.conftest import line
 
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Carl's", created_by=clerk,
+        entry_date=ledger.today,
+        description="Carl's",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
-    )  # fmt: skip
+    )
     client.force_login(make_user("finance_clerk"))
     page = client.get(f"/admin/finance/journalentry/{entry.pk}/change/").content.decode()
     assert 'name="description"' not in page
@@ -149,14 +153,21 @@ def test_owner_edits_draft_lines_in_the_admin(clerk_client, ledger, clerk):
     from tests.conftest import line
 
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Before", created_by=clerk,
+        entry_date=ledger.today,
+        description="Before",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
-    )  # fmt: skip
+    )
     lines = list(entry.lines.all())
     data = form(ledger, [(ledger.expense, "D", "7.00"), (ledger.cash, "C", "7.00")])
-    data |= {"description": "After", "lines-INITIAL_FORMS": "2",
-             "lines-0-id": str(lines[0].pk), "lines-1-id": str(lines[1].pk),
-             "lines-0-entry": str(entry.pk), "lines-1-entry": str(entry.pk)}  # fmt: skip
+    data |= {
+        "description": "After",
+        "lines-INITIAL_FORMS": "2",
+        "lines-0-id": str(lines[0].pk),
+        "lines-1-id": str(lines[1].pk),
+        "lines-0-entry": str(entry.pk),
+        "lines-1-entry": str(entry.pk),
+    }
     response = clerk_client.post(f"/admin/finance/journalentry/{entry.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[-2000:]
     entry.refresh_from_db()
@@ -181,9 +192,11 @@ def test_entry_page_is_titled_by_its_status(client, ledger, clerk, approver, sta
     from tests.conftest import line
 
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Titled", created_by=clerk,
+        entry_date=ledger.today,
+        description="Titled",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
-    )  # fmt: skip
+    )
     if state != "draft":
         services.journal_entry_submit(entry=entry, actor=clerk)
     if state in ("posted", "reversed"):

@@ -47,16 +47,22 @@ class TestCreateEntry:
         [
             (lambda b, lg: b["lines"][1].update(amount="99.99"), "entry.unbalanced"),
             (lambda b, lg: b["lines"].pop(), "entry.too_few_lines"),
-            (lambda b, lg: [ln.update(amount="10.001") for ln in b["lines"]],
-             "line.amount_not_quantized"),
-            (lambda b, lg: [ln.update(amount="-10.00") for ln in b["lines"]],
-             "line.amount_not_positive"),
+            (
+                lambda b, lg: [ln.update(amount="10.001") for ln in b["lines"]],
+                "line.amount_not_quantized",
+            ),
+            (
+                lambda b, lg: [ln.update(amount="-10.00") for ln in b["lines"]],
+                "line.amount_not_positive",
+            ),
             (lambda b, lg: b["lines"][0].update(currency="EUR"), "line.currency_mismatch"),
-            (lambda b, lg: b.update(entry_date=(lg.today + timedelta(days=400)).isoformat()),
-             "entry.date_in_future"),
+            (
+                lambda b, lg: b.update(entry_date=(lg.today + timedelta(days=400)).isoformat()),
+                "entry.date_in_future",
+            ),
             (lambda b, lg: b.update(entry_date="1999-01-01"), "period.missing"),
         ],
-    )  # fmt: skip
+    )
     def test_broken_rule_is_422_with_code_and_writes_nothing(
         self, api, ledger, clerk, mutate, code
     ):
@@ -73,19 +79,49 @@ class TestCreateEntry:
             ({}, "entry_date"),
             ({"entry_date": "not-a-date", "description": "x", "lines": []}, "entry_date"),
             ({"entry_date": "2026-01-01", "description": "x", "lines": "nope"}, "lines"),
-            ({"entry_date": "2026-01-01", "description": "x",
-              "lines": [{"account": 10**9, "side": "D", "amount": "1"}] * 2}, "lines"),
-            ({"entry_date": "2026-01-01", "description": "x",
-              "lines": [{"account": 1, "side": "X", "amount": "1"}] * 2}, "lines"),
-            ({"entry_date": "2026-01-01", "description": "x",
-              "lines": [{"account": 1, "side": "D", "amount": 10.5}] * 2}, "lines"),
-            ({"entry_date": "2026-01-01", "description": "x",
-              "lines": [{"account": 1, "side": "D", "amount": "NaN"}] * 2}, "lines"),
-            ({"entry_date": "2026-01-01", "description": "x",
-              "lines": [{"account": 1, "side": "D", "amount": "1e400"}] * 2}, "lines"),
+            (
+                {
+                    "entry_date": "2026-01-01",
+                    "description": "x",
+                    "lines": [{"account": 10**9, "side": "D", "amount": "1"}] * 2,
+                },
+                "lines",
+            ),
+            (
+                {
+                    "entry_date": "2026-01-01",
+                    "description": "x",
+                    "lines": [{"account": 1, "side": "X", "amount": "1"}] * 2,
+                },
+                "lines",
+            ),
+            (
+                {
+                    "entry_date": "2026-01-01",
+                    "description": "x",
+                    "lines": [{"account": 1, "side": "D", "amount": 10.5}] * 2,
+                },
+                "lines",
+            ),
+            (
+                {
+                    "entry_date": "2026-01-01",
+                    "description": "x",
+                    "lines": [{"account": 1, "side": "D", "amount": "NaN"}] * 2,
+                },
+                "lines",
+            ),
+            (
+                {
+                    "entry_date": "2026-01-01",
+                    "description": "x",
+                    "lines": [{"account": 1, "side": "D", "amount": "1e400"}] * 2,
+                },
+                "lines",
+            ),
             ({"entry_date": "2026-01-01", "description": "x" * 501, "lines": []}, "description"),
         ],
-    )  # fmt: skip
+    )
     def test_bad_shape_is_400_with_field_errors(self, api, ledger, clerk, payload, field):
         response = api.as_user(clerk).post(ENTRIES, payload, format="json")
         error = assert_error(response, 400, "invalid")
@@ -158,8 +194,11 @@ class TestWorkflowOverApi:
 
     def test_put_is_not_offered(self, api, ledger, clerk):
         entry = api.as_user(clerk).post(ENTRIES, body(ledger), format="json").json()
-        assert_error(api.put(f"{ENTRIES}{entry['id']}/", body(ledger), format="json"), 405,
-                     "method_not_allowed")  # fmt: skip
+        assert_error(
+            api.put(f"{ENTRIES}{entry['id']}/", body(ledger), format="json"),
+            405,
+            "method_not_allowed",
+        )
 
     def test_missing_entry_is_404(self, api, clerk, ledger):
         assert_error(api.as_user(clerk).post(f"{ENTRIES}999999/submit/"), 404, "not_found")
@@ -188,8 +227,9 @@ class TestIdempotency:
     def test_same_key_other_body_is_409(self, api, ledger, clerk):
         client = api.as_user(clerk)
         client.post(ENTRIES, body(ledger), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
-        other = client.post(ENTRIES, body(ledger, "7.00"), format="json",
-                            HTTP_IDEMPOTENCY_KEY="k-2")  # fmt: skip
+        other = client.post(
+            ENTRIES, body(ledger, "7.00"), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+        )
         assert_error(other, 409, "idempotency.key_reused")
         assert JournalEntry.objects.count() == 1
 
@@ -256,8 +296,9 @@ class TestAccountsApi:
         post(ledger.cash, ledger.equity)
         url = f"/api/v1/accounts/{ledger.cash.pk}/"
         client = api.as_user(admin_user)
-        assert_error(client.patch(url, {"currency": "EUR"}, format="json"), 422,
-                     "account.has_postings")  # fmt: skip
+        assert_error(
+            client.patch(url, {"currency": "EUR"}, format="json"), 422, "account.has_postings"
+        )
         assert_error(client.delete(url), 422, "account.has_postings")
         assert client.patch(url, {"name": "Bank"}, format="json").json()["name"] == "Bank"
 
@@ -292,8 +333,9 @@ class TestAccountsApi:
 class TestPeriodsApi:
     def test_close_needs_its_permission_and_records_who(self, api, ledger, clerk, approver):
         p = FiscalPeriod.objects.get(start_date__lte=ledger.today, end_date__gte=ledger.today)
-        assert_error(api.as_user(clerk).post(f"/api/v1/periods/{p.pk}/close/"), 403,
-                     "permission_denied")  # fmt: skip
+        assert_error(
+            api.as_user(clerk).post(f"/api/v1/periods/{p.pk}/close/"), 403, "permission_denied"
+        )
         closed = api.as_user(approver).post(f"/api/v1/periods/{p.pk}/close/").json()
         assert closed["status"] == "closed" and closed["closed_by"] == approver.pk
         # approvers close; reopening is the admin's
@@ -304,10 +346,13 @@ class TestPeriodsApi:
     def test_overlapping_period_is_422(self, api, ledger, admin_user):
         response = api.as_user(admin_user).post(
             "/api/v1/periods/",
-            {"name": "odd", "start_date": ledger.today.isoformat(),
-             "end_date": ledger.today.isoformat()},
+            {
+                "name": "odd",
+                "start_date": ledger.today.isoformat(),
+                "end_date": ledger.today.isoformat(),
+            },
             format="json",
-        )  # fmt: skip
+        )
         assert_error(response, 422, "period.overlap")
 
 
@@ -320,9 +365,9 @@ def test_balances_lists_every_account_as_of_a_date(api, ledger, auditor, post):
     by_code = {r["code"]: r for r in now["results"]}
     assert by_code["1000"]["balance"] == "15.00" and by_code["6000"]["balance"] == "0.00"
     before = client.get(
-        "/api/v1/balances/", {"as_of": (ledger.today - timedelta(days=1)).isoformat(),
-                              "currency": "USD"}
-    ).json()  # fmt: skip
+        "/api/v1/balances/",
+        {"as_of": (ledger.today - timedelta(days=1)).isoformat(), "currency": "USD"},
+    ).json()
     assert {r["code"]: Decimal(r["balance"]) for r in before["results"]}["1000"] == Decimal("10")
     assert before["count"] == 6
 
@@ -331,8 +376,9 @@ def test_only_the_creator_edits_submits_or_deletes_a_draft(api, ledger, clerk, m
     entry = api.as_user(clerk).post(ENTRIES, body(ledger), format="json").json()
     url = f"{ENTRIES}{entry['id']}/"
     other = api.as_user(make_user("finance_clerk", "finance_approver"))
-    assert_error(other.patch(url, {"description": "mine now"}, format="json"), 422,
-                 "entry.not_owner")  # fmt: skip
+    assert_error(
+        other.patch(url, {"description": "mine now"}, format="json"), 422, "entry.not_owner"
+    )
     assert_error(other.post(url + "submit/"), 422, "entry.not_owner")
     assert_error(other.delete(url), 422, "entry.not_owner")
     assert JournalEntry.objects.get(pk=entry["id"]).description == "Office supplies"

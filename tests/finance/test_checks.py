@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from alerts.models import Alert
+from config import registry
 from finance import services
 from finance.models import (
     AccountBalance,
@@ -21,7 +22,6 @@ from finance.models import (
     JournalEntry,
     JournalLine,
 )
-from integrity import registry
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
@@ -108,8 +108,11 @@ def test_a_clean_ledger_passes_every_finance_check(books, ledger, approver, caps
     services.period_create(name="Spare", start_date=later, end_date=later)
     call_command("run_checks", "--tag", "finance")
     call_command("run_checks", "--check", "finance.impossible_states")
-    statuses = dict(CheckRun.objects.filter(results__isnull=False).values_list(
-        "results__check_name", "results__status"))  # fmt: skip
+    statuses = dict(
+        CheckRun.objects.filter(results__isnull=False).values_list(
+            "results__check_name", "results__status"
+        )
+    )
     assert statuses == {name: "pass" for name in [*FINANCE_CHECKS, "finance.impossible_states"]}
     assert not Alert.objects.exists()
 
@@ -132,7 +135,10 @@ def test_entry_balanced_finds_an_edited_line_and_passes_once_fixed(books):
     run = command_fails("finance.entry_balanced")
     found = finding(run, "finance.entry_balanced")
     assert (found.key, found.object_type, found.object_id) == (
-        "unbalanced", "finance.journalentry", str(books.funding.pk))  # fmt: skip
+        "unbalanced",
+        "finance.journalentry",
+        str(books.funding.pk),
+    )
     assert found.severity == "critical" and found.sample == [books.funding.pk]
     number = books.funding.display_number
     assert found.details["entries"] == [
@@ -144,15 +150,24 @@ def test_entry_balanced_finds_an_edited_line_and_passes_once_fixed(books):
 
 def test_entry_balanced_judges_each_currency_of_a_multi_currency_entry(ledger, approver):
     entry = services.journal_entry_record(
-        entry_date=ledger.today, description="Two currencies", actor=approver,
-        lines=[line(ledger.cash, "D", D("10.00")), line(ledger.equity, "C", D("10.00")),
-               line(ledger.bank_eur, "D", D("10.00")), line(ledger.equity_eur, "C", D("10.00"))],
-    )  # fmt: skip
-    assert integrity.checks_run(trigger="command", checks=["finance.entry_balanced"]
-                                ).status == "pass"  # fmt: skip
+        entry_date=ledger.today,
+        description="Two currencies",
+        actor=approver,
+        lines=[
+            line(ledger.cash, "D", D("10.00")),
+            line(ledger.equity, "C", D("10.00")),
+            line(ledger.bank_eur, "D", D("10.00")),
+            line(ledger.equity_eur, "C", D("10.00")),
+        ],
+    )
+    assert (
+        integrity.checks_run(trigger="command", checks=["finance.entry_balanced"]).status == "pass"
+    )
     # Debits and credits still net to zero over the entry, but not within each currency.
-    tamper("UPDATE finance_journalline SET amount = 20 WHERE entry_id = %s AND line_no IN (1, 4)",
-           [entry.pk])  # fmt: skip
+    tamper(
+        "UPDATE finance_journalline SET amount = 20 WHERE entry_id = %s AND line_no IN (1, 4)",
+        [entry.pk],
+    )
     run = integrity.checks_run(trigger="command", checks=["finance.entry_balanced"])
     found = finding(run, "finance.entry_balanced")
     assert found.sample == [entry.pk]
@@ -165,8 +180,10 @@ def test_entry_balanced_finds_posted_entries_with_too_few_lines(books):
     run = command_fails("finance.entry_balanced")
     few = finding(run, "finance.entry_balanced", key="too_few_lines")
     assert few.count == 2 and few.sample == sorted([books.euros.pk, books.rent.pk])
-    assert {e["id"]: e["lines"] for e in few.details["entries"]} == {books.euros.pk: 0,
-                                                                     books.rent.pk: 1}  # fmt: skip
+    assert {e["id"]: e["lines"] for e in few.details["entries"]} == {
+        books.euros.pk: 0,
+        books.rent.pk: 1,
+    }
     unbalanced = finding(run, "finance.entry_balanced", key="unbalanced")
     assert unbalanced.sample == [books.rent.pk]  # the one-line entry; the empty one has no sum
 
@@ -178,18 +195,21 @@ def test_entry_balanced_is_windowed_and_a_windowed_run_never_resolves_a_full_run
         )
     set_line_amount(books.funding, "C", "90.00")
     command_fails("finance.entry_balanced")
-    hourly = integrity.checks_run(trigger="schedule", tags=["finance"],
-                                  since=timezone.now() - timedelta(hours=2))  # fmt: skip
+    hourly = integrity.checks_run(
+        trigger="schedule", tags=["finance"], since=timezone.now() - timedelta(hours=2)
+    )
     assert hourly.results.get(check_name="finance.entry_balanced").status == "pass"
     assert alert("finance.entry_balanced").state == "firing"  # the window did not see it
     set_line_amount(books.rent, "D", "41.00")  # a recent entry: the window sees this one
-    hourly = integrity.checks_run(trigger="schedule", tags=["finance"],
-                                  since=timezone.now() - timedelta(hours=2))  # fmt: skip
+    hourly = integrity.checks_run(
+        trigger="schedule", tags=["finance"], since=timezone.now() - timedelta(hours=2)
+    )
     assert finding(hourly, "finance.entry_balanced").sample == [books.rent.pk]
     set_line_amount(books.funding, "C", "100.00")
     set_line_amount(books.rent, "D", "40.00")
-    integrity.checks_run(trigger="schedule", tags=["finance"],
-                         since=timezone.now() - timedelta(hours=2))  # fmt: skip
+    integrity.checks_run(
+        trigger="schedule", tags=["finance"], since=timezone.now() - timedelta(hours=2)
+    )
     assert alert("finance.entry_balanced").state == "firing"
     command_passes("finance.entry_balanced")
 
@@ -202,8 +222,12 @@ def test_trial_balance_reports_the_difference_per_currency(books):
     set_line_amount(books.euros, "D", "50.01")
     run = command_fails("finance.trial_balance")
     usd = finding(run, "finance.trial_balance", key="USD")
-    assert usd.details == {"currency": "USD", "debits": "140.0000", "credits": "130.0000",
-                           "difference": "10.0000"}  # fmt: skip
+    assert usd.details == {
+        "currency": "USD",
+        "debits": "140.0000",
+        "credits": "130.0000",
+        "difference": "10.0000",
+    }
     assert usd.sample == [books.funding.pk] and usd.count == 1
     eur = finding(run, "finance.trial_balance", key="EUR")
     assert eur.details["difference"] == "0.0100" and eur.sample == [books.euros.pk]
@@ -224,7 +248,10 @@ def test_balance_cache_finds_an_edited_balance_row(books, ledger):
     run = command_fails("finance.balance_cache")
     found = finding(run, "finance.balance_cache")
     assert (found.object_type, found.object_id, found.sample) == (
-        "finance.account", str(ledger.cash.pk), ["1000"])  # fmt: skip
+        "finance.account",
+        str(ledger.cash.pk),
+        ["1000"],
+    )
     assert found.severity == "critical" and found.key == "debit 1.0000 credit 0.0000"
     assert found.details["cached"] == {"debit": "101.0000", "credit": "40.0000"}
     assert found.details["computed"] == {"debit": "100.0000", "credit": "40.0000"}
@@ -336,8 +363,9 @@ def test_entry_number_gaps_finds_a_sequence_behind_or_ahead_and_duplicates(books
     behind = finding(run, "finance.entry_number_gaps")
     assert behind.details["outside_sequence"] == 2 and behind.sample == []
     set_sequence(year, 4)  # a number skipped at the end
-    assert finding(command_fails("finance.entry_number_gaps"), "finance.entry_number_gaps"
-                   ).sample == [4]  # fmt: skip
+    assert finding(
+        command_fails("finance.entry_number_gaps"), "finance.entry_number_gaps"
+    ).sample == [4]
     set_sequence(year, 3)
     with connection.cursor() as cursor:
         cursor.execute("DROP INDEX finance_entry_number_unique_per_year")
@@ -376,11 +404,14 @@ def test_entry_number_gaps_finds_a_sequence_that_moved_in_a_year_without_entries
         ("5.00", "XXX", True),  # a currency the ledger does not know: cannot be judged
     ],
 )
-def test_amount_precision_judges_each_currency_by_its_minor_unit(ledger, post, amount, currency,
-                                                                 flagged):  # fmt: skip
+def test_amount_precision_judges_each_currency_by_its_minor_unit(
+    ledger, post, amount, currency, flagged
+):
     entry = post(ledger.cash, ledger.equity, "1.00")
-    tamper("UPDATE finance_journalline SET amount = %s, currency = %s WHERE entry_id = %s",
-           [D(amount), currency, entry.pk])  # fmt: skip
+    tamper(
+        "UPDATE finance_journalline SET amount = %s, currency = %s WHERE entry_id = %s",
+        [D(amount), currency, entry.pk],
+    )
     run = integrity.checks_run(trigger="command", checks=["finance.amount_precision"])
     result = run.results.get()
     assert result.status == ("fail" if flagged else "pass")
@@ -400,14 +431,18 @@ def test_amount_precision_sees_digits_below_the_columns_places_on_sqlite(ledger,
 
 
 def test_amount_precision_fails_the_command_and_resolves_once_fixed(books):
-    tamper("UPDATE finance_journalline SET amount = %s WHERE entry_id = %s",
-           [D("100.005"), books.funding.pk])  # fmt: skip
+    tamper(
+        "UPDATE finance_journalline SET amount = %s WHERE entry_id = %s",
+        [D("100.005"), books.funding.pk],
+    )
     run = command_fails("finance.amount_precision")
     found = finding(run, "finance.amount_precision")
     assert found.key == "USD" and found.details["places"] == 2
     assert found.sample == sorted(books.funding.lines.values_list("pk", flat=True))
-    tamper("UPDATE finance_journalline SET amount = %s WHERE entry_id = %s",
-           [D("100.00"), books.funding.pk])  # fmt: skip
+    tamper(
+        "UPDATE finance_journalline SET amount = %s WHERE entry_id = %s",
+        [D("100.00"), books.funding.pk],
+    )
     command_passes("finance.amount_precision")
 
 
@@ -418,8 +453,9 @@ def test_amount_precision_is_windowed(books):
         )
         JournalLine.objects.filter(entry=books.funding).update(amount=D("100.005"))
     since = timezone.now() - timedelta(hours=2)
-    windowed = integrity.checks_run(trigger="schedule", checks=["finance.amount_precision"],
-                                    since=since)  # fmt: skip
+    windowed = integrity.checks_run(
+        trigger="schedule", checks=["finance.amount_precision"], since=since
+    )
     assert windowed.results.get().status == "pass"
     full = integrity.checks_run(trigger="schedule", checks=["finance.amount_precision"])
     assert full.results.get().status == "fail"
@@ -435,7 +471,10 @@ def test_negative_balances_finds_an_account_that_may_no_longer_go_negative(ledge
     run = command_fails("finance.negative_balances")
     found = finding(run, "finance.negative_balances")
     assert (found.object_type, found.object_id, found.sample) == (
-        "finance.account", str(ledger.overdraft.pk), ["1005"])  # fmt: skip
+        "finance.account",
+        str(ledger.overdraft.pk),
+        ["1005"],
+    )
     assert D(found.details["balance"]) == D("-75") and found.details["source"] == "balance cache"
     services.account_update(account=ledger.overdraft, allow_negative=True)
     command_passes("finance.negative_balances")
@@ -458,12 +497,16 @@ IMPOSSIBLE = ("--check", "finance.impossible_states")
 def test_impossible_states_finds_a_reversed_entry_without_a_reversal(books):
     # The guards allow posted -> reversed (the reversal service needs it): a raw update does too.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE finance_journalentry SET status = 'reversed' WHERE id = %s",
-                       [books.funding.pk])  # fmt: skip
+        cursor.execute(
+            "UPDATE finance_journalentry SET status = 'reversed' WHERE id = %s", [books.funding.pk]
+        )
     run = command_fails("finance.impossible_states", *IMPOSSIBLE)
     found = finding(run, "finance.impossible_states")
     assert (found.key, found.object_id, found.sample) == (
-        "reversed_without_reversal", str(books.funding.pk), [books.funding.pk])  # fmt: skip
+        "reversed_without_reversal",
+        str(books.funding.pk),
+        [books.funding.pk],
+    )
     tamper("UPDATE finance_journalentry SET status = 'posted' WHERE id = %s", [books.funding.pk])
     command_passes("finance.impossible_states", *IMPOSSIBLE)
 
@@ -486,7 +529,10 @@ def test_impossible_states_finds_a_closed_period_without_closed_at(ledger):
     run = command_fails("finance.impossible_states", *IMPOSSIBLE)
     found = finding(run, "finance.impossible_states")
     assert (found.key, found.object_type, found.sample) == (
-        "closed_without_closed_at", "finance.fiscalperiod", [period.pk])  # fmt: skip
+        "closed_without_closed_at",
+        "finance.fiscalperiod",
+        [period.pk],
+    )
     FiscalPeriod.objects.filter(pk=period.pk).update(status="open")
     command_passes("finance.impossible_states", *IMPOSSIBLE)
 
@@ -495,9 +541,11 @@ def test_impossible_states_finds_a_numbered_draft_and_a_posted_entry_without_num
     books, clerk, ledger
 ):
     draft = services.journal_entry_create(
-        entry_date=ledger.today, description="Draft", created_by=clerk,
+        entry_date=ledger.today,
+        description="Draft",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", D("1.00")), line(ledger.equity, "C", D("1.00"))],
-    )  # fmt: skip
+    )
     JournalEntry.objects.filter(pk=draft.pk).update(number=99, fiscal_year=ledger.today.year)
     with check_constraint_off("finance_journalentry", "finance_posted_entry_has_number"):
         tamper("UPDATE finance_journalentry SET number = NULL WHERE id = %s", [books.euros.pk])

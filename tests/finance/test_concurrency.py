@@ -22,10 +22,14 @@ PER_THREAD = 20
 def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, make_user):
     system = make_user("finance_approver")
     services.journal_entry_record(
-        entry_date=ledger.today, description="Funding", actor=system,
-        lines=[line(ledger.cash, "D", Decimal("1000000.00")),
-               line(ledger.equity, "C", Decimal("1000000.00"))],
-    )  # fmt: skip
+        entry_date=ledger.today,
+        description="Funding",
+        actor=system,
+        lines=[
+            line(ledger.cash, "D", Decimal("1000000.00")),
+            line(ledger.equity, "C", Decimal("1000000.00")),
+        ],
+    )
 
     def poster(i):
         post_random_entries(ledger, system, seed=i, count=PER_THREAD)
@@ -54,10 +58,14 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_approvals_of_one_entry_post_it_once(ledger, clerk, make_user):
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Once", created_by=clerk,
-        lines=[line(ledger.expense, "D", Decimal("10.00")),
-               line(ledger.overdraft, "C", Decimal("10.00"))],
-    )  # fmt: skip
+        entry_date=ledger.today,
+        description="Once",
+        created_by=clerk,
+        lines=[
+            line(ledger.expense, "D", Decimal("10.00")),
+            line(ledger.overdraft, "C", Decimal("10.00")),
+        ],
+    )
     services.journal_entry_submit(entry=entry, actor=clerk)
     approvers = [make_user("finance_approver") for _ in range(4)]
     outcomes: list[str] = []

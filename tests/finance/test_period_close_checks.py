@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from audit.models import AuditEvent
+from config import registry
 from finance import services
 from finance.exceptions import RuleViolation
 from finance.models import AccountBalance, FiscalPeriod, PeriodStatus
-from integrity import registry
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
@@ -32,8 +32,9 @@ def close_url(period: FiscalPeriod) -> str:
     return f"/api/v1/periods/{period.pk}/close/"
 
 
-def test_close_is_refused_with_422_while_the_balance_cache_is_corrupted(api, approver, ledger,
-                                                                        period):  # fmt: skip
+def test_close_is_refused_with_422_while_the_balance_cache_is_corrupted(
+    api, approver, ledger, period
+):
     corrupt_cache(ledger.cash)
     events = AuditEvent.objects.count()
     response = api.as_user(approver).post(close_url(period))
@@ -63,9 +64,13 @@ def test_close_is_refused_when_a_check_could_not_run(approver, period, monkeypat
         raise RuntimeError("database went away")
 
     check = registry.all_checks()["finance.trial_balance"]
-    monkeypatch.setitem(registry._REGISTRY, check.name,
-                        registry.Check(name=check.name, tag="finance", severity="critical",
-                                       func=broken, description="broken"))  # fmt: skip
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        check.name,
+        registry.Check(
+            name=check.name, tag="finance", severity="critical", func=broken, description="broken"
+        ),
+    )
     with pytest.raises(RuleViolation) as exc:
         services.period_close(period=period, actor=approver)
     assert exc.value.code == "period.checks_failing"
@@ -90,9 +95,11 @@ def test_a_period_that_cannot_close_anyway_is_refused_without_a_check_run(
     approver, clerk, ledger, period
 ):
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Waiting", created_by=clerk,
+        entry_date=ledger.today,
+        description="Waiting",
+        created_by=clerk,
         lines=[line(ledger.cash, "D", D("1.00")), line(ledger.equity, "C", D("1.00"))],
-    )  # fmt: skip
+    )
     services.journal_entry_submit(entry=entry, actor=clerk)
     with pytest.raises(RuleViolation) as exc:
         services.period_close(period=period, actor=approver)
@@ -139,7 +146,9 @@ def test_impossible_ledger_states_block_the_close(approver, ledger, period):
 
 def test_failing_integrity_checks_of_other_kinds_do_not_block_the_close(approver, period):
     # No scheduler heartbeat in tests: integrity.scheduler_alive fails, and is not run here.
-    assert integrity.checks_run(trigger="command", checks=["integrity.scheduler_alive"]
-                                ).status == "fail"  # fmt: skip
+    assert (
+        integrity.checks_run(trigger="command", checks=["integrity.scheduler_alive"]).status
+        == "fail"
+    )
     closed = services.period_close(period=period, actor=approver)
     assert closed.status == PeriodStatus.CLOSED

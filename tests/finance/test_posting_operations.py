@@ -20,10 +20,14 @@ class SerializationFailure(OperationalError):
 def pending(ledger, clerk, post):
     post(ledger.cash, ledger.equity, "100.00")
     entry = services.journal_entry_create(
-        entry_date=ledger.today, description="Rent", created_by=clerk,
-        lines=[line(ledger.expense, "D", Decimal("40.00")),
-               line(ledger.cash, "C", Decimal("40.00"))],
-    )  # fmt: skip
+        entry_date=ledger.today,
+        description="Rent",
+        created_by=clerk,
+        lines=[
+            line(ledger.expense, "D", Decimal("40.00")),
+            line(ledger.cash, "C", Decimal("40.00")),
+        ],
+    )
     return services.journal_entry_submit(entry=entry, actor=clerk)
 
 
@@ -80,15 +84,17 @@ def test_api_idempotency_key_also_keys_the_reversal_operation(api, ledger, appro
 
     entry = post(ledger.cash, ledger.equity, "10.00")
     client = api.as_user(approver)
-    first = client.post(f"/api/v1/entries/{entry.pk}/reverse/", {}, format="json",
-                        HTTP_IDEMPOTENCY_KEY="rev-42")  # fmt: skip
+    first = client.post(
+        f"/api/v1/entries/{entry.pk}/reverse/", {}, format="json", HTTP_IDEMPOTENCY_KEY="rev-42"
+    )
     assert first.status_code == 201
     record = OperationRecord.objects.get(key=f"api:{approver.pk}:rev-42")
     assert record.name == "finance.journal_entry_reverse"
     letter = integrity.deadletter_create(
-        operation=record.name, payload=_payload_of(record, entry, approver),
+        operation=record.name,
+        payload=_payload_of(record, entry, approver),
         idempotency_key=record.key,
-    )  # fmt: skip
+    )
     assert integrity.deadletter_retry(dead_letter=letter).status == "resolved"
     assert JournalEntry.objects.filter(reversal_of=entry).count() == 1
 
@@ -96,5 +102,9 @@ def test_api_idempotency_key_also_keys_the_reversal_operation(api, ledger, appro
 def _payload_of(record, entry, approver):
     from django.utils import timezone
 
-    return {"entry_id": entry.pk, "actor_id": approver.pk,
-            "entry_date": timezone.localdate().isoformat(), "description": ""}  # fmt: skip
+    return {
+        "entry_id": entry.pk,
+        "actor_id": approver.pk,
+        "entry_date": timezone.localdate().isoformat(),
+        "description": "",
+    }

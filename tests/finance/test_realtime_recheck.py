@@ -51,9 +51,12 @@ def rechecks(monkeypatch):
 
 def record(ledger, user, debit, credit, amount="10.00"):
     return services.journal_entry_record(
-        entry_date=ledger.today, description="System", actor=user, source=EntrySource.SYSTEM,
+        entry_date=ledger.today,
+        description="System",
+        actor=user,
+        source=EntrySource.SYSTEM,
         lines=[line(debit, "D", D(amount)), line(credit, "C", D(amount))],
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -87,25 +90,31 @@ def test_every_posting_path_rechecks_the_accounts_it_touched(
             post(ledger.expense, ledger.overdraft, "10.00")
         elif path == "post":
             entry = services.journal_entry_create(
-                entry_date=ledger.today, description="Fee", created_by=clerk,
+                entry_date=ledger.today,
+                description="Fee",
+                created_by=clerk,
                 source=EntrySource.SYSTEM,
-                lines=[line(ledger.expense, "D", D("10.00")),
-                       line(ledger.overdraft, "C", D("10.00"))],
-            )  # fmt: skip
+                lines=[
+                    line(ledger.expense, "D", D("10.00")),
+                    line(ledger.overdraft, "C", D("10.00")),
+                ],
+            )
             services.journal_entry_post(entry=entry, actor=approver)
         elif path == "record":
             record(ledger, approver, ledger.expense, ledger.overdraft)
         else:
             services.journal_entry_reverse(entry=original, actor=approver)
     assert len(callbacks) == 1
-    touched = (ledger.cash, ledger.equity) if path == "reverse" else (ledger.expense,
-                                                                      ledger.overdraft)  # fmt: skip
+    touched = (
+        (ledger.cash, ledger.equity) if path == "reverse" else (ledger.expense, ledger.overdraft)
+    )
     expected = [a.pk for a in touched]
     assert rechecks == [sorted(expected)]
 
 
-def test_a_refused_posting_rechecks_nothing(ledger, approver, rechecks,
-                                            django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_refused_posting_rechecks_nothing(
+    ledger, approver, rechecks, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuleViolation):
         record(ledger, approver, ledger.expense, ledger.overdraft, "10.001")
     assert rechecks == []
@@ -205,8 +214,7 @@ def test_a_wrong_checkpoint_never_pages_and_is_rebuilt(
     with django_capture_on_commit_callbacks(execute=True):
         entry = record(ledger, approver, ledger.cash, ledger.equity, "10.00")
     with guards_off() as cursor:
-        cursor.execute("UPDATE finance_journalline SET amount = 12 WHERE entry_id = %s",
-                       [entry.pk])  # fmt: skip
+        cursor.execute("UPDATE finance_journalline SET amount = 12 WHERE entry_id = %s", [entry.pk])
     bump_cache(ledger.cash, "2.00")  # the cache now matches the changed lines
     AccountBalance.objects.filter(account=ledger.equity).update(credit_total=D("12.00"))
     with django_capture_on_commit_callbacks(execute=True):
@@ -228,8 +236,9 @@ def test_an_error_in_the_recheck_never_reaches_the_caller(
         raise RuntimeError("statement timeout")
 
     monkeypatch.setattr(selectors, "balance_recheck", broken)
-    monkeypatch.setattr(services.checks_logger, "exception",
-                        lambda msg, *args: logged.append(msg % args))  # fmt: skip
+    monkeypatch.setattr(
+        services.checks_logger, "exception", lambda msg, *args: logged.append(msg % args)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         entry = record(ledger, approver, ledger.expense, ledger.overdraft)
     assert entry.number == 1
@@ -257,8 +266,9 @@ def test_async_mode_queues_the_task_and_the_task_raises_the_alert(
     assert balance_alert().occurrences == 2
 
 
-def test_off_mode_rechecks_nothing(ledger, approver, settings, rechecks,
-                                   django_capture_on_commit_callbacks):  # fmt: skip
+def test_off_mode_rechecks_nothing(
+    ledger, approver, settings, rechecks, django_capture_on_commit_callbacks
+):
     settings.FINANCE_REALTIME_RECHECK = "off"
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         record(ledger, approver, ledger.expense, ledger.overdraft)
@@ -280,8 +290,9 @@ PER_THREAD = 15
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_postings_to_the_same_accounts_raise_no_alert(ledger, make_user, settings,
-                                                                  rechecks):  # fmt: skip
+def test_concurrent_postings_to_the_same_accounts_raise_no_alert(
+    ledger, make_user, settings, rechecks
+):
     """Each re-check reads cache and lines in one statement (one snapshot): postings committing
     while it runs can never make them disagree."""
     settings.FINANCE_REALTIME_RECHECK = "sync"
@@ -336,8 +347,9 @@ def test_control_a_two_statement_recheck_would_raise_false_alarms(ledger, make_u
         rnd = random.Random(i)
         for _ in range(PER_THREAD):
             amount = str(D(rnd.randint(1, 500_00)) / 100)
-            record(ledger, system, rnd.choice([ledger.cash, ledger.expense]), ledger.revenue,
-                   amount)  # fmt: skip
+            record(
+                ledger, system, rnd.choice([ledger.cash, ledger.expense]), ledger.revenue, amount
+            )
 
     assert not run_threads(poster, THREADS)
     assert false_alarms

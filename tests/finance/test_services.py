@@ -89,8 +89,11 @@ class TestPostingRules:
     def test_inactive_account_is_refused(self, ledger, clerk):
         services.account_update(account=ledger.expense, is_active=False)
         with pytest.raises(RuleViolation) as exc:
-            draft(ledger, clerk, [line(ledger.expense, "D", D("5.00")),
-                                  line(ledger.cash, "C", D("5.00"))])  # fmt: skip
+            draft(
+                ledger,
+                clerk,
+                [line(ledger.expense, "D", D("5.00")), line(ledger.cash, "C", D("5.00"))],
+            )
         assert codes(exc) == {"line.account_inactive"}
 
     def test_yen_has_no_minor_unit(self, ledger, clerk):
@@ -106,29 +109,41 @@ class TestPostingRules:
     def test_date_too_far_in_future(self, ledger, clerk, settings):
         settings.LEDGER_MAX_FUTURE_DAYS = 3
         with pytest.raises(RuleViolation) as exc:
-            draft(ledger, clerk, [line(ledger.cash, "D", D("1.00")),
-                                  line(ledger.equity, "C", D("1.00"))],
-                  entry_date=ledger.today + timedelta(days=4))  # fmt: skip
+            draft(
+                ledger,
+                clerk,
+                [line(ledger.cash, "D", D("1.00")), line(ledger.equity, "C", D("1.00"))],
+                entry_date=ledger.today + timedelta(days=4),
+            )
         assert "entry.date_in_future" in codes(exc)
 
     def test_no_period_for_date(self, ledger, clerk):
         with pytest.raises(RuleViolation) as exc:
-            draft(ledger, clerk, [line(ledger.cash, "D", D("1.00")),
-                                  line(ledger.equity, "C", D("1.00"))],
-                  entry_date=ledger.today.replace(year=ledger.today.year - 5))  # fmt: skip
+            draft(
+                ledger,
+                clerk,
+                [line(ledger.cash, "D", D("1.00")), line(ledger.equity, "C", D("1.00"))],
+                entry_date=ledger.today.replace(year=ledger.today.year - 5),
+            )
         assert codes(exc) == {"period.missing"}
 
     def test_all_violations_reported_at_once(self, ledger, clerk):
         with pytest.raises(RuleViolation) as exc:
-            draft(ledger, clerk, [line(ledger.cash, "D", D("1.001")),
-                                  line(ledger.equity, "C", D("-2"))])  # fmt: skip
+            draft(
+                ledger,
+                clerk,
+                [line(ledger.cash, "D", D("1.001")), line(ledger.equity, "C", D("-2"))],
+            )
         assert codes(exc) == {"line.amount_not_quantized", "line.amount_not_positive"}
 
 
 class TestWorkflow:
     def test_maker_checker_full_flow_numbers_and_balances(self, ledger, clerk, approver):
-        entry = draft(ledger, clerk, [line(ledger.cash, "D", D("250.00")),
-                                      line(ledger.equity, "C", D("250.00"))])  # fmt: skip
+        entry = draft(
+            ledger,
+            clerk,
+            [line(ledger.cash, "D", D("250.00")), line(ledger.equity, "C", D("250.00"))],
+        )
         assert entry.status == EntryStatus.DRAFT and entry.number is None
         entry = services.journal_entry_submit(entry=entry, actor=clerk)
         assert entry.status == EntryStatus.PENDING_APPROVAL
@@ -141,8 +156,9 @@ class TestWorkflow:
 
     def test_creator_cannot_approve_own_entry(self, ledger, make_user):
         both = make_user("finance_clerk", "finance_approver")
-        entry = draft(ledger, both, [line(ledger.cash, "D", D("9.00")),
-                                     line(ledger.equity, "C", D("9.00"))])  # fmt: skip
+        entry = draft(
+            ledger, both, [line(ledger.cash, "D", D("9.00")), line(ledger.equity, "C", D("9.00"))]
+        )
         services.journal_entry_submit(entry=entry, actor=both)
         with pytest.raises(RuleViolation) as exc:
             services.journal_entry_approve(entry=entry, actor=both)
@@ -152,8 +168,9 @@ class TestWorkflow:
         assert balance(ledger.cash) == 0
 
     def test_manual_entry_cannot_be_posted_directly(self, ledger, clerk, approver):
-        entry = draft(ledger, clerk, [line(ledger.cash, "D", D("9.00")),
-                                      line(ledger.equity, "C", D("9.00"))])  # fmt: skip
+        entry = draft(
+            ledger, clerk, [line(ledger.cash, "D", D("9.00")), line(ledger.equity, "C", D("9.00"))]
+        )
         with pytest.raises(RuleViolation) as exc:
             services.journal_entry_post(entry=entry, actor=approver)
         assert codes(exc) == {"entry.approval_required"}
@@ -162,32 +179,45 @@ class TestWorkflow:
         self, ledger, clerk, approver, settings
     ):
         settings.LEDGER_APPROVAL_THRESHOLDS = {"USD": D("1000"), "*": D("0")}
-        small = draft(ledger, clerk, [line(ledger.cash, "D", D("999.99")),
-                                      line(ledger.equity, "C", D("999.99"))])  # fmt: skip
+        small = draft(
+            ledger,
+            clerk,
+            [line(ledger.cash, "D", D("999.99")), line(ledger.equity, "C", D("999.99"))],
+        )
         assert services.journal_entry_post(entry=small, actor=approver).status == "posted"
-        big = draft(ledger, clerk, [line(ledger.cash, "D", D("1000.00")),
-                                    line(ledger.equity, "C", D("1000.00"))])  # fmt: skip
+        big = draft(
+            ledger,
+            clerk,
+            [line(ledger.cash, "D", D("1000.00")), line(ledger.equity, "C", D("1000.00"))],
+        )
         with pytest.raises(RuleViolation):
             services.journal_entry_post(entry=big, actor=approver)
-        eur = draft(ledger, clerk, [line(ledger.bank_eur, "D", D("1.00")),
-                                    line(ledger.equity_eur, "C", D("1.00"))])  # fmt: skip
+        eur = draft(
+            ledger,
+            clerk,
+            [line(ledger.bank_eur, "D", D("1.00")), line(ledger.equity_eur, "C", D("1.00"))],
+        )
         with pytest.raises(RuleViolation):  # EUR falls back to "*": 0
             services.journal_entry_post(entry=eur, actor=approver)
 
     def test_numbers_are_gapless_even_after_refused_postings(self, ledger, clerk, approver, post):
         post(ledger.cash, ledger.equity, "10.00")
         # A posting refused at the last step (negative balance) must not burn a number.
-        bad = draft(ledger, clerk, [line(ledger.expense, "D", D("50.00")),
-                                    line(ledger.cash, "C", D("50.00"))])  # fmt: skip
+        bad = draft(
+            ledger,
+            clerk,
+            [line(ledger.expense, "D", D("50.00")), line(ledger.cash, "C", D("50.00"))],
+        )
         services.journal_entry_submit(entry=bad, actor=clerk)
         with pytest.raises(RuleViolation) as exc:
             services.journal_entry_approve(entry=bad, actor=approver)
         assert codes(exc) == {"account.negative_balance"}
         post(ledger.cash, ledger.equity, "20.00")
         numbers = list(
-            JournalEntry.objects.filter(number__isnull=False).order_by("number")
+            JournalEntry.objects.filter(number__isnull=False)
+            .order_by("number")
             .values_list("number", flat=True)
-        )  # fmt: skip
+        )
         assert numbers == [1, 2]
         assert balance(ledger.cash) == D("30.00")
 
@@ -198,8 +228,9 @@ class TestWorkflow:
     def test_closed_period_refuses_posting_and_records_who(
         self, ledger, clerk, approver, admin_user
     ):
-        entry = draft(ledger, clerk, [line(ledger.cash, "D", D("9.00")),
-                                      line(ledger.equity, "C", D("9.00"))])  # fmt: skip
+        entry = draft(
+            ledger, clerk, [line(ledger.cash, "D", D("9.00")), line(ledger.equity, "C", D("9.00"))]
+        )
         services.journal_entry_submit(entry=entry, actor=clerk)
         services.journal_entry_reject(entry=entry, actor=approver)  # pending blocks closing
         period = entry.period
@@ -213,8 +244,9 @@ class TestWorkflow:
         assert reopened.reopened_by == admin_user and reopened.is_open
 
     def test_period_with_pending_entries_cannot_close(self, ledger, clerk, approver):
-        entry = draft(ledger, clerk, [line(ledger.cash, "D", D("9.00")),
-                                      line(ledger.equity, "C", D("9.00"))])  # fmt: skip
+        entry = draft(
+            ledger, clerk, [line(ledger.cash, "D", D("9.00")), line(ledger.equity, "C", D("9.00"))]
+        )
         services.journal_entry_submit(entry=entry, actor=clerk)
         with pytest.raises(RuleViolation) as exc:
             services.period_close(period=entry.period, actor=approver)
@@ -250,12 +282,14 @@ class TestWorkflow:
         assert codes(exc) == {"entry.already_reversed"}
 
     def test_draft_update_replaces_lines(self, ledger, clerk):
-        entry = draft(ledger, clerk, [line(ledger.cash, "D", D("9.00")),
-                                      line(ledger.equity, "C", D("9.00"))])  # fmt: skip
+        entry = draft(
+            ledger, clerk, [line(ledger.cash, "D", D("9.00")), line(ledger.equity, "C", D("9.00"))]
+        )
         services.journal_entry_update(
-            entry=entry, actor=clerk,
+            entry=entry,
+            actor=clerk,
             lines=[line(ledger.expense, "D", D("3.00")), line(ledger.cash, "C", D("3.00"))],
-        )  # fmt: skip
+        )
         assert [(ln.account_id, ln.amount) for ln in entry.lines.all()] == [
             (ledger.expense.pk, D("3.0000")),
             (ledger.cash.pk, D("3.0000")),

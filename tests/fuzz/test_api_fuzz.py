@@ -10,15 +10,19 @@ from hypothesis import strategies as st
 from finance.models import JournalEntry
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+)
 amounts = st.one_of(
-    st.decimals(min_value=Decimal("-1e6"), max_value=Decimal("1e22"), places=3,
-                allow_nan=False).map(str),
+    st.decimals(
+        min_value=Decimal("-1e6"), max_value=Decimal("1e22"), places=3, allow_nan=False
+    ).map(str),
     st.sampled_from(["NaN", "Infinity", "-0", "1e400", "0.0001", "  12.50 ", "12,50", "", "1_000"]),
     json_scalars,
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -87,8 +91,13 @@ def test_nul_characters_are_refused_not_500(api, ledger, clerk):
 
 def test_near_valid_entries_are_201_or_422_and_accepted_ones_balance(api, ledger, clerk):
     client = api.as_user(clerk)
-    accounts = [ledger.cash.pk, ledger.equity.pk, ledger.expense.pk, ledger.bank_eur.pk,
-                ledger.equity_eur.pk]  # fmt: skip
+    accounts = [
+        ledger.cash.pk,
+        ledger.equity.pk,
+        ledger.expense.pk,
+        ledger.bank_eur.pk,
+        ledger.equity_eur.pk,
+    ]
     amount = st.one_of(
         st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1e9"), places=2),
         st.decimals(min_value=Decimal("-5"), max_value=Decimal("1e9"), places=3),
@@ -105,8 +114,10 @@ def test_near_valid_entries_are_201_or_422_and_accepted_ones_balance(api, ledger
     def check(pairs):
         lines = []
         for debit, credit, value in pairs:
-            lines += [{"account": debit, "side": "D", "amount": str(value)},
-                      {"account": credit, "side": "C", "amount": str(value)}]  # fmt: skip
+            lines += [
+                {"account": debit, "side": "D", "amount": str(value)},
+                {"account": credit, "side": "C", "amount": str(value)},
+            ]
         response = client.post(
             "/api/v1/entries/",
             {"entry_date": ledger.today.isoformat(), "description": "f", "lines": lines},

@@ -1,7 +1,7 @@
 import pytest
 
-from integrity import registry
-from integrity.registry import Finding as F
+from config import registry
+from config.registry import Finding as F
 
 
 @pytest.fixture
@@ -13,8 +13,12 @@ def fake_checks(monkeypatch):
     def rows(ctx):
         """Test rows: one finding per bad key."""
         for key in state["bad"]:
-            yield F(message=f"row {key} is bad", key=str(key), sample=[key],
-                    details=state.get("details", {}))  # fmt: skip
+            yield F(
+                message=f"row {key} is bad",
+                key=str(key),
+                sample=[key],
+                details=state.get("details", {}),
+            )
 
     def broken(ctx):
         """Raises when told to."""
@@ -32,7 +36,8 @@ def fake_checks(monkeypatch):
         ("test.broken", broken, {}),
         ("test.windowed", windowed, {"windowed": True}),
     ):
-        check = registry.Check(name=name, tag="test", severity="error", func=func,
-                               description=func.__doc__, **kw)  # fmt: skip
+        check = registry.Check(
+            name=name, tag="test", severity="error", func=func, description=func.__doc__, **kw
+        )
         monkeypatch.setitem(registry._REGISTRY, name, check)
     return state

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from audit.models import AuditEvent
-from integrity import registry, services
+from config import registry
+from integrity import services
 from integrity.models import CheckResult, CheckRun, Finding, FindingExplanation
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,11 @@ def test_run_stores_results_findings_and_audit_events(fake_checks, operator):
     assert run.started_at and run.finished_at and run.duration_ms is not None
     result = _result(run, "test.rows")
     assert (result.status, result.failing_count, result.warn_at, result.error_at) == (
-        "warn", 1, 1, 3)  # fmt: skip
+        "warn",
+        1,
+        1,
+        3,
+    )
     finding = run.findings.get()
     assert (finding.check_name, finding.message, finding.sample) == (
         "test.rows",
@@ -99,16 +104,21 @@ def test_windowed_checks_get_the_window_and_others_a_full_scan(fake_checks):
 def test_explained_finding_stops_counting_until_it_changes_or_is_withdrawn(fake_checks, approver):
     fake_checks["bad"] = [1]
     run = services.checks_run(trigger="command", checks=["test.rows"])
-    services.finding_explain(finding=run.findings.get(), actor=approver,
-                             reason="Known: migrated from the old system")  # fmt: skip
+    services.finding_explain(
+        finding=run.findings.get(), actor=approver, reason="Known: migrated from the old system"
+    )
     again = services.checks_run(trigger="command", checks=["test.rows"])
     result = _result(again, "test.rows")
     assert (result.status, result.failing_count, result.explained_count) == ("pass", 0, 1)
     assert again.findings.get().explanation.reason == "Known: migrated from the old system"
     assert _alert("test.rows").state == "resolved"
     fake_checks["bad"] = [1, 2]  # a new bad row is not covered by the old explanation
-    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
-                   ).failing_count == 1  # fmt: skip
+    assert (
+        _result(
+            services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
+        ).failing_count
+        == 1
+    )
     fake_checks["bad"] = [1]
     latest = services.checks_run(trigger="command", checks=["test.rows"])
     services.finding_explanation_withdraw(finding=latest.findings.get(), actor=approver)
@@ -116,12 +126,17 @@ def test_explained_finding_stops_counting_until_it_changes_or_is_withdrawn(fake_
     assert explanation.withdrawn_by == approver
     # History stays: the runs it covered still show the finding explained, and why.
     assert again.findings.get().explanation == explanation
-    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
-                   ).status == "warn"  # fmt: skip
+    assert (
+        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        == "warn"
+    )
     services.finding_explain(finding=latest.findings.get(), actor=approver, reason="again")
     assert FindingExplanation.objects.filter(withdrawn_at__isnull=True).count() == 1
-    actions = set(AuditEvent.objects.filter(action__startswith="check_finding.")
-                  .values_list("action", flat=True))  # fmt: skip
+    actions = set(
+        AuditEvent.objects.filter(action__startswith="check_finding.").values_list(
+            "action", flat=True
+        )
+    )
     assert actions == {"check_finding.explained", "check_finding.explanation_withdrawn"}
 
 
@@ -129,11 +144,15 @@ def test_an_explanation_does_not_cover_a_grown_difference(fake_checks, approver)
     fake_checks.update(bad=[1], details={"difference": "0.01"})
     finding = services.checks_run(trigger="command", checks=["test.rows"]).findings.get()
     services.finding_explain(finding=finding, actor=approver, reason="rounding, FIN-7")
-    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
-                   ).status == "pass"  # fmt: skip
+    assert (
+        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        == "pass"
+    )
     fake_checks["details"] = {"difference": "99.00"}  # same row, same count: more money
-    assert _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
-                   ).status == "warn"  # fmt: skip
+    assert (
+        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        == "warn"
+    )
 
 
 def test_liveness_findings_cannot_be_explained(approver):
@@ -158,8 +177,9 @@ def test_explaining_needs_a_reason_and_only_once(fake_checks, approver):
 def test_unknown_tag_or_check_is_refused_and_nothing_is_stored():
     with pytest.raises(services.CheckRunError) as exc:
         services.checks_run(trigger="command", tags=["nope"])
-    assert exc.value.fields == {"tags": ["unknown tag 'nope' (known: " + exc.value.message.split(
-        "(known: ")[1]]}  # fmt: skip
+    assert exc.value.fields == {
+        "tags": ["unknown tag 'nope' (known: " + exc.value.message.split("(known: ")[1]]
+    }
     with pytest.raises(services.CheckRunError):
         services.checks_run(trigger="command", checks=["no.such.check"])
     assert not CheckRun.objects.exists()
@@ -186,8 +206,11 @@ def test_a_run_abandoned_while_it_ran_stays_abandoned(fake_checks, monkeypatch):
         return []
 
     check = registry._REGISTRY["test.windowed"]
-    monkeypatch.setitem(registry._REGISTRY, "test.windowed",
-                        registry.Check(**{**check.__dict__, "func": abandon_midway}))  # fmt: skip
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "test.windowed",
+        registry.Check(**{**check.__dict__, "func": abandon_midway}),
+    )
     finished = services.checkrun_execute(run_id=run.pk)
     assert finished.status == "abandoned"
     assert not AuditEvent.objects.filter(action="checks.completed").exists()
@@ -246,8 +269,12 @@ def test_command_bad_arguments_exit_2_in_a_real_process():
 
     done = subprocess.run(
         [sys.executable, "manage.py", "run_checks", "--tag", "nope"],
-        capture_output=True, text=True, env=dict(os.environ), cwd=settings.BASE_DIR, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=settings.BASE_DIR,
+        timeout=120,
+    )
     assert done.returncode == 2 and "unknown tag 'nope'" in done.stderr
 
 

@@ -12,23 +12,29 @@ pytestmark = pytest.mark.django_db
 
 def test_start_a_run_and_wait_for_it(api, operator, fake_checks):
     fake_checks["bad"] = [4]
-    response = api.as_user(operator).post("/api/v1/check-runs/", {"tags": ["test"], "wait": True},
-                                          format="json")  # fmt: skip
+    response = api.as_user(operator).post(
+        "/api/v1/check-runs/", {"tags": ["test"], "wait": True}, format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["status"] == "warn" and body["triggered_by"] == "operator"
     assert {r["check"]: r["status"] for r in body["results"]} == {
-        "test.rows": "warn", "test.broken": "pass", "test.windowed": "pass"}  # fmt: skip
+        "test.rows": "warn",
+        "test.broken": "pass",
+        "test.windowed": "pass",
+    }
     assert response["Location"].endswith(f"/api/v1/check-runs/{body['id']}/")
 
 
-def test_a_queued_run_is_executed_by_the_worker(api, operator, fake_checks, monkeypatch,
-                                                django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_queued_run_is_executed_by_the_worker(
+    api, operator, fake_checks, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: queued.append(a))
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.as_user(operator).post("/api/v1/check-runs/", {"checks": ["test.rows"]},
-                                              format="json")  # fmt: skip
+        response = api.as_user(operator).post(
+            "/api/v1/check-runs/", {"checks": ["test.rows"]}, format="json"
+        )
     assert response.status_code == 202 and response.json()["status"] == "queued"
     [(func, run_id)] = queued
     assert func == "integrity.tasks.execute_check_run"
@@ -40,9 +46,14 @@ def test_a_queued_run_is_executed_by_the_worker(api, operator, fake_checks, monk
 
 @pytest.mark.parametrize(
     "body, field",
-    [({"tags": ["nope"]}, "tags"), ({"checks": ["no.such"]}, "checks"), ({"tags": "x"}, "tags"),
-     ({"wait": "maybe"}, "wait"), ({"tags": [{"a": 1}]}, "tags")],
-)  # fmt: skip
+    [
+        ({"tags": ["nope"]}, "tags"),
+        ({"checks": ["no.such"]}, "checks"),
+        ({"tags": "x"}, "tags"),
+        ({"wait": "maybe"}, "wait"),
+        ({"tags": [{"a": 1}]}, "tags"),
+    ],
+)
 def test_bad_requests_are_400_in_the_error_shape_and_store_nothing(api, operator, body, field):
     response = api.as_user(operator).post("/api/v1/check-runs/", body, format="json")
     assert response.status_code == 400
@@ -58,8 +69,11 @@ def test_list_checks_runs_findings_and_trend(api, auditor, fake_checks):
     checks = {c["name"]: c for c in client.get("/api/v1/checks/").json()}
     assert checks["test.rows"]["last"]["status"] == "warn"
     assert checks["integrity.audit_references"]["last"] is None
-    assert checks["finance.trial_balance" if "finance.trial_balance" in checks else
-                  "integrity.migrations_applied"]["alert"].startswith("checks/")  # fmt: skip
+    assert checks[
+        "finance.trial_balance"
+        if "finance.trial_balance" in checks
+        else "integrity.migrations_applied"
+    ]["alert"].startswith("checks/")
     runs = client.get("/api/v1/check-runs/?status=warn").json()["results"]
     assert [r["id"] for r in runs] == [run.pk]
     findings = client.get(f"/api/v1/check-findings/?run={run.pk}&check=test.rows").json()
@@ -116,7 +130,8 @@ def test_admin_panel_shows_each_check_with_its_trend_and_runs_now(operator, fake
     response = client.post("/admin/integrity/checkrun/run/", {"tag": "test"})
     run = CheckRun.objects.latest("pk")
     assert response.status_code == 302 and response["Location"].endswith(
-        f"/admin/integrity/checkrun/{run.pk}/change/")  # fmt: skip
+        f"/admin/integrity/checkrun/{run.pk}/change/"
+    )
     assert run.trigger == "admin" and run.triggered_by == operator
     detail = client.get(response["Location"]).content.decode()
     assert "row 1 is bad" in detail
@@ -150,10 +165,14 @@ def test_auditor_reads_the_admin_but_cannot_run_or_explain(auditor, fake_checks)
     page = client.get("/admin/integrity/checkrun/").content.decode()
     assert 'data-check="test.rows"' in page and 'id="run-checks"' not in page
     assert client.post("/admin/integrity/checkrun/run/", {"tag": "test"}).status_code == 403
-    assert "Explain this finding" not in client.get(
-        f"/admin/integrity/finding/{finding.pk}/change/").content.decode()  # fmt: skip
-    assert client.post(f"/admin/integrity/finding/{finding.pk}/explain/",
-                       {"reason": "x"}).status_code == 403  # fmt: skip
+    assert (
+        "Explain this finding"
+        not in client.get(f"/admin/integrity/finding/{finding.pk}/change/").content.decode()
+    )
+    assert (
+        client.post(f"/admin/integrity/finding/{finding.pk}/explain/", {"reason": "x"}).status_code
+        == 403
+    )
     assert CheckRun.objects.count() == 1
 
 

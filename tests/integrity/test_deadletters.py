@@ -19,8 +19,9 @@ def create_when_fixed(ctx):
         raise RuntimeError("still broken")
     from finance import services as finance
 
-    return finance.account_create(code=ctx.payload["code"], name="DLQ", type="asset",
-                                  currency="USD").pk  # fmt: skip
+    return finance.account_create(
+        code=ctx.payload["code"], name="DLQ", type="asset", currency="USD"
+    ).pk
 
 
 register_operation("test.create_when_fixed", create_when_fixed)
@@ -53,9 +54,10 @@ class TestApi:
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "deadletter.reason_required"
         response = client.post(
-            f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "duplicate of #9"},
+            f"/api/v1/dead-letters/{letter.pk}/discard/",
+            {"reason": "duplicate of #9"},
             format="json",
-        )  # fmt: skip
+        )
         assert response.json()["status"] == "discarded"
         assert response.json()["discard_reason"] == "duplicate of #9"
         again = client.post(f"/api/v1/dead-letters/{letter.pk}/retry/")
@@ -66,8 +68,9 @@ class TestApi:
     def test_other_roles_cannot_act(self, api, make_user, letter, role):
         client = api.as_user(make_user(role))
         assert client.post(f"/api/v1/dead-letters/{letter.pk}/retry/").status_code == 403
-        discard = client.post(f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "x"},
-                              format="json")  # fmt: skip
+        discard = client.post(
+            f"/api/v1/dead-letters/{letter.pk}/discard/", {"reason": "x"}, format="json"
+        )
         assert discard.status_code == 403
         letter.refresh_from_db()
         assert letter.status == "pending"
@@ -79,8 +82,9 @@ class TestCommand:
         call_command("deadletters", "list", stdout=out)
         assert f"#{letter.pk}" in out.getvalue() and "test.create_when_fixed" in out.getvalue()
         with pytest.raises(CommandError):
-            call_command("deadletters", "retry", str(letter.pk), stdout=StringIO(),
-                         stderr=StringIO())  # fmt: skip
+            call_command(
+                "deadletters", "retry", str(letter.pk), stdout=StringIO(), stderr=StringIO()
+            )
         STATE["broken"] = False
         out = StringIO()
         call_command("deadletters", "retry-all", "--as", "operator", stdout=out)
@@ -88,8 +92,9 @@ class TestCommand:
         letter.refresh_from_db()
         assert letter.resolved_by == operator
         with pytest.raises(CommandError):
-            call_command("deadletters", "discard", str(letter.pk), "--reason", "late",
-                         stdout=StringIO())  # fmt: skip
+            call_command(
+                "deadletters", "discard", str(letter.pk), "--reason", "late", stdout=StringIO()
+            )
 
 
 class TestScheduledRetry:
@@ -159,13 +164,24 @@ def test_queue_check_alerts_over_thresholds_and_resolves(letter, settings, alert
 
 def _task(task_id: str, attempts: int, success: bool = False) -> dict:
     Task.objects.create(
-        id=task_id, name=f"task-{task_id}", func="integrity.tasks.purge_operation_records",
-        started=timezone.now(), stopped=timezone.now(), success=success,
-        attempt_count=attempts, result="Boom : Traceback ...",
-    )  # fmt: skip
-    return {"id": task_id, "name": f"task-{task_id}", "success": success,
-            "func": "integrity.tasks.purge_operation_records", "args": (), "kwargs": {},
-            "result": "Boom : Traceback ..."}  # fmt: skip
+        id=task_id,
+        name=f"task-{task_id}",
+        func="integrity.tasks.purge_operation_records",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=success,
+        attempt_count=attempts,
+        result="Boom : Traceback ...",
+    )
+    return {
+        "id": task_id,
+        "name": f"task-{task_id}",
+        "success": success,
+        "func": "integrity.tasks.purge_operation_records",
+        "args": (),
+        "kwargs": {},
+        "result": "Boom : Traceback ...",
+    }
 
 
 def test_failed_task_on_its_last_attempt_becomes_a_dead_letter(db, settings, alerts):
@@ -187,13 +203,16 @@ def test_admin_actions_retry_and_discard(client, operator, letter):
     page = client.get(f"/admin/integrity/deadletter/{letter.pk}/change/").content.decode()
     assert "test.create_when_fixed" in page and "still broken" in page
     STATE["broken"] = False
-    client.post("/admin/integrity/deadletter/",
-                {"action": "retry_letters", "_selected_action": [letter.pk]})  # fmt: skip
+    client.post(
+        "/admin/integrity/deadletter/", {"action": "retry_letters", "_selected_action": [letter.pk]}
+    )
     letter.refresh_from_db()
     assert letter.status == "resolved" and letter.resolved_by == operator
     other = services.deadletter_create(operation="test.create_when_fixed", payload={"code": "x"})
-    client.post("/admin/integrity/deadletter/",
-                {"action": "discard_letters", "_selected_action": [other.pk]})  # fmt: skip
+    client.post(
+        "/admin/integrity/deadletter/",
+        {"action": "discard_letters", "_selected_action": [other.pk]},
+    )
     other.refresh_from_db()
     assert other.status == "discarded" and other.discarded_by == operator
     assert [e.action for e in other.events.all()] == ["created", "discarded"]
@@ -201,7 +220,8 @@ def test_admin_actions_retry_and_discard(client, operator, letter):
 
 def test_auditor_sees_but_cannot_act_in_the_admin(client, auditor, letter):
     client.force_login(auditor)
-    client.post("/admin/integrity/deadletter/",
-                {"action": "retry_letters", "_selected_action": [letter.pk]})  # fmt: skip
+    client.post(
+        "/admin/integrity/deadletter/", {"action": "retry_letters", "_selected_action": [letter.pk]}
+    )
     letter.refresh_from_db()
     assert letter.status == "pending"

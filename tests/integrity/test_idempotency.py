@@ -43,9 +43,11 @@ def test_concurrent_requests_with_one_key_run_once(ledger, clerk, monkeypatch):
         barrier.wait()
         try:
             response = client.post(
-                "/api/v1/entries/", entry_body(ledger), format="json",
+                "/api/v1/entries/",
+                entry_body(ledger),
+                format="json",
                 HTTP_IDEMPOTENCY_KEY="same-key",
-            )  # fmt: skip
+            )
             statuses.append(response.status_code)
         finally:
             connections.close_all()
@@ -80,9 +82,12 @@ def test_abandoned_claim_is_taken_over(api, ledger, clerk):
     """A request whose process died mid-way leaves an in-progress claim; it goes stale."""
     client = api.as_user(clerk)
     IdempotencyKey.objects.create(
-        user=clerk, key="crashed", scope="POST /api/v1/entries/", request_hash="x",
+        user=clerk,
+        key="crashed",
+        scope="POST /api/v1/entries/",
+        request_hash="x",
         expires_at=timezone.now() + timedelta(hours=1),
-    )  # fmt: skip
+    )
     busy = client.post(
         "/api/v1/entries/", entry_body(ledger), format="json", HTTP_IDEMPOTENCY_KEY="crashed"
     )

@@ -69,8 +69,9 @@ def test_every_integrity_check_passes_on_a_healthy_database(ledger, post, clerk,
 
 def test_row_deleted_around_the_trail_is_an_orphan_audit_reference(admin_user):
     account = finance.account_create(code="1990", name="Petty cash", type="asset", currency="USD")
-    kept = finance.account_create(code="1991", name="Deleted properly", type="asset",
-                                  currency="USD")  # fmt: skip
+    kept = finance.account_create(
+        code="1991", name="Deleted properly", type="asset", currency="USD"
+    )
     finance.account_delete(account=kept)  # recorded as account.deleted: not an orphan
     sql("DELETE FROM finance_accountbalance WHERE account_id = %s", [account.pk])
     sql("DELETE FROM finance_account WHERE id = %s", [account.pk])
@@ -97,12 +98,18 @@ def test_user_deleted_by_raw_sql_leaves_an_orphan_actor():
 
 
 def test_dead_letter_pointing_at_a_missing_entry(ledger):
-    waiting = DeadLetter.objects.create(operation="finance.journal_entry_post",
-                                        payload={"entry_id": 987654, "actor_id": 1})  # fmt: skip
-    DeadLetter.objects.create(operation="finance.journal_entry_post", status="discarded",
-                              discarded_at=timezone.now(), payload={"entry_id": 9876})  # fmt: skip
-    garbled = DeadLetter.objects.create(operation="finance.journal_entry_post",
-                                        payload={"entry_id": "12; DROP TABLE x"})  # fmt: skip
+    waiting = DeadLetter.objects.create(
+        operation="finance.journal_entry_post", payload={"entry_id": 987654, "actor_id": 1}
+    )
+    DeadLetter.objects.create(
+        operation="finance.journal_entry_post",
+        status="discarded",
+        discarded_at=timezone.now(),
+        payload={"entry_id": 9876},
+    )
+    garbled = DeadLetter.objects.create(
+        operation="finance.journal_entry_post", payload={"entry_id": "12; DROP TABLE x"}
+    )
     r, findings = result(run("integrity.json_references"), "integrity.json_references")
     assert r.status == "fail"
     by_key = {f.key: f.sample for f in findings}
@@ -122,8 +129,10 @@ def test_row_breaking_a_check_constraint(ledger):
         assert finding.key == "finance_account_type_valid" and finding.sample == [ledger.cash.pk]
         assert firing("integrity.model_constraints")
         sql("UPDATE finance_account SET type = 'asset' WHERE id = %s", [ledger.cash.pk])
-        assert result(run("integrity.model_constraints"), "integrity.model_constraints")[
-            0].status == "pass"  # fmt: skip
+        assert (
+            result(run("integrity.model_constraints"), "integrity.model_constraints")[0].status
+            == "pass"
+        )
     assert not firing("integrity.model_constraints")
 
 
@@ -131,14 +140,20 @@ def test_duplicate_business_key_after_a_unique_index_went_missing(ledger, clerk)
     drop_index("finance_entry_number_unique_per_year")
     drafts = [
         finance.journal_entry_create(
-            entry_date=ledger.today, description="d", created_by=clerk,
-            lines=[{"account": ledger.cash, "side": "D", "amount": Decimal("1")},
-                   {"account": ledger.revenue, "side": "C", "amount": Decimal("1")}],
+            entry_date=ledger.today,
+            description="d",
+            created_by=clerk,
+            lines=[
+                {"account": ledger.cash, "side": "D", "amount": Decimal("1")},
+                {"account": ledger.revenue, "side": "C", "amount": Decimal("1")},
+            ],
         ).pk
         for _ in range(2)
-    ]  # fmt: skip
-    sql("UPDATE finance_journalentry SET fiscal_year = 2001, number = 7 WHERE id IN (%s, %s)",
-        drafts)  # fmt: skip
+    ]
+    sql(
+        "UPDATE finance_journalentry SET fiscal_year = 2001, number = 7 WHERE id IN (%s, %s)",
+        drafts,
+    )
     r, findings = result(run("integrity.duplicate_keys"), "integrity.duplicate_keys")
     assert r.status == "fail"
     [finding] = findings
@@ -155,7 +170,8 @@ def test_unapplied_migration_is_found():
     r, findings = result(run("integrity.migrations_applied"), "integrity.migrations_applied")
     assert r.status == "fail" and findings[0].sample == [f"integrity.{newest.name}"]
     assert Alert.objects.get(source="checks", key="integrity.migrations_applied").severity == (
-        "critical")  # fmt: skip
+        "critical"
+    )
 
 
 def test_impossible_states_of_operations_rows():
@@ -197,11 +213,13 @@ def test_audit_verification_recent(settings):
     # A new install (trail younger than the limit) has had no night to verify in yet.
     audit_record(action="auth.login")
     assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (
-        "pass")  # fmt: skip
+        "pass"
+    )
     settings.AUDIT_VERIFY_MAX_AGE_HOURS = 0
     r, findings = result(run("audit.verification_recent"), "audit.verification_recent")
     assert r.status == "fail" and findings[0].key == "never"
     settings.AUDIT_VERIFY_MAX_AGE_HOURS = 26
     chain_verify()
     assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (
-        "pass")  # fmt: skip
+        "pass"
+    )

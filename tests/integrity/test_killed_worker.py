@@ -18,8 +18,12 @@ def start(mode: str) -> subprocess.Popen:
     env = os.environ | {"DATABASE_URL": test_database_url()}
     return subprocess.Popen(
         [sys.executable, "tests/integrity/killable.py", mode],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.django_db(transaction=True)

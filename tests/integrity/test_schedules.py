@@ -1,7 +1,8 @@
 from django.core.management import call_command
 from django_q.models import Schedule
 
-from integrity.scheduling import ScheduledJob, declared_jobs, schedules_sync
+from config.schedules import ScheduledJob, declared_jobs
+from integrity.scheduling import schedules_sync
 
 
 def test_declared_jobs_are_written_once(db):
@@ -15,15 +16,23 @@ def test_declared_jobs_are_written_once(db):
 def test_changed_updated_removed_deleted_and_foreign_kept(db):
     Schedule.objects.create(name="operator's own", func="math.sqrt", schedule_type=Schedule.DAILY)
     jobs = [
-        ScheduledJob(name="a", func="integrity.tasks.purge_expired_idempotency_keys",
-                     schedule_type=Schedule.CRON, cron="0 2 * * *"),
-        ScheduledJob(name="b", func="integrity.tasks.purge_expired_idempotency_keys",
-                     schedule_type=Schedule.HOURLY),
-    ]  # fmt: skip
+        ScheduledJob(
+            name="a",
+            func="integrity.tasks.purge_expired_idempotency_keys",
+            schedule_type=Schedule.CRON,
+            cron="0 2 * * *",
+        ),
+        ScheduledJob(
+            name="b",
+            func="integrity.tasks.purge_expired_idempotency_keys",
+            schedule_type=Schedule.HOURLY,
+        ),
+    ]
     result = schedules_sync(jobs=jobs)
     assert sorted(result.created) == ["a", "b"]
-    jobs[0] = ScheduledJob(name="a", func=jobs[0].func, schedule_type=Schedule.CRON,
-                           cron="30 3 * * *")  # fmt: skip
+    jobs[0] = ScheduledJob(
+        name="a", func=jobs[0].func, schedule_type=Schedule.CRON, cron="30 3 * * *"
+    )
     result = schedules_sync(jobs=jobs[:1])
     assert result.updated == ["a"] and result.deleted == ["b"]
     assert Schedule.objects.get(name="a").cron == "30 3 * * *"

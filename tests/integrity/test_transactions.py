@@ -26,9 +26,11 @@ BROKEN = {"on": True}
 
 def make_account(ctx):
     return finance.account_create(
-        code=ctx.payload["code"], name="Made by an operation", type=AccountType.ASSET,
+        code=ctx.payload["code"],
+        name="Made by an operation",
+        type=AccountType.ASSET,
         currency="USD",
-    )  # fmt: skip
+    )
 
 
 def flaky_step(ctx):
@@ -157,14 +159,17 @@ def test_compensations_run_in_reverse_order_on_failure(db):
 
 def test_idempotency_key_returns_first_result_and_refuses_other_payloads(db):
     BROKEN["on"] = False
-    first = run_operation("test.make_account_then_flaky", payload={"code": "7004"},
-                          idempotency_key="k-1")  # fmt: skip
-    second = run_operation("test.make_account_then_flaky", payload={"code": "7004"},
-                           idempotency_key="k-1")  # fmt: skip
+    first = run_operation(
+        "test.make_account_then_flaky", payload={"code": "7004"}, idempotency_key="k-1"
+    )
+    second = run_operation(
+        "test.make_account_then_flaky", payload={"code": "7004"}, idempotency_key="k-1"
+    )
     assert first == second and Account.objects.filter(code="7004").count() == 1
     with pytest.raises(OperationKeyReused):
-        run_operation("test.make_account_then_flaky", payload={"code": "7005"},
-                      idempotency_key="k-1")  # fmt: skip
+        run_operation(
+            "test.make_account_then_flaky", payload={"code": "7005"}, idempotency_key="k-1"
+        )
 
 
 def test_must_not_run_inside_another_transaction(transactional_db):
@@ -187,9 +192,12 @@ def _killer(pid: int, delay: float) -> threading.Thread:
 
     s = connection.settings_dict
     dsn = psycopg.conninfo.make_conninfo(
-        dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
-        host=s["HOST"] or None, port=s["PORT"] or None,
-    )  # fmt: skip
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+    )
 
     def kill():
         time.sleep(delay)
@@ -208,8 +216,9 @@ def test_terminated_backend_is_retried_and_completes_once(settings):
     threads = []
 
     def slow_write(ctx):
-        finance.account_create(code=f"71{ctx.attempt:02d}", name="attempt", type="asset",
-                               currency="USD")  # fmt: skip
+        finance.account_create(
+            code=f"71{ctx.attempt:02d}", name="attempt", type="asset", currency="USD"
+        )
         if ctx.attempt == 1:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
@@ -255,8 +264,7 @@ def test_serialization_failure_between_two_transactions_is_retried(ledger, setti
 
     def run(me, other):
         try:
-            run_operation("test.skew", [skew], {"me": me, "other": other},
-                          isolation="SERIALIZABLE")  # fmt: skip
+            run_operation("test.skew", [skew], {"me": me, "other": other}, isolation="SERIALIZABLE")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def staff(make_user, *codenames: str):
     user = make_user()
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="monitoring",
-                                                         codename__in=codenames))  # fmt: skip
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="monitoring", codename__in=codenames)
+    )
     return user
 
 
@@ -55,9 +56,11 @@ def test_group_list_and_detail_with_the_last_twenty_events(client, viewer, group
 
 def test_triager_resolves_ignores_and_reopens_through_actions(client, triager, group):
     client.force_login(triager)
-    for action, status in [("resolve_groups", ErrorStatus.RESOLVED),
-                           ("reopen_groups", ErrorStatus.UNRESOLVED),
-                           ("ignore_groups", ErrorStatus.IGNORED)]:  # fmt: skip
+    for action, status in [
+        ("resolve_groups", ErrorStatus.RESOLVED),
+        ("reopen_groups", ErrorStatus.UNRESOLVED),
+        ("ignore_groups", ErrorStatus.IGNORED),
+    ]:
         response = client.post(GROUPS, {"action": action, "_selected_action": [group.pk]})
         assert response.status_code == 302
         group.refresh_from_db()

@@ -38,10 +38,14 @@ def test_failing_view_is_recorded_with_route_user_and_request_id(web, make_user)
 
 def test_failing_view_records_a_json_body_sanitized(web):
     response = web.post(
-        "/boom/8/", {"amount": "10.00", "card": {"number": "4111111111111111"},
-                     "memo": "card 5500 0000 0000 0004"},
+        "/boom/8/",
+        {
+            "amount": "10.00",
+            "card": {"number": "4111111111111111"},
+            "memo": "card 5500 0000 0000 0004",
+        },
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert response.status_code == 500
     event = ErrorEvent.objects.get()
     assert event.method == "POST" and event.user is None and len(event.request_id) == 32
@@ -70,9 +74,11 @@ def test_api_500_is_recorded_and_keeps_the_error_shape(api, make_user):
     client = api.as_user(user)
     client.raise_request_exception = False
     response = client.post(
-        "/api/boom/", {"amount": "5.00", "token": "t0k3n"}, format="json",
+        "/api/boom/",
+        {"amount": "5.00", "token": "t0k3n"},
+        format="json",
         HTTP_X_REQUEST_ID="req-api-0000001",
-    )  # fmt: skip
+    )
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert set(response.json()["error"]) == {"code", "message", "fields"}
@@ -91,10 +97,16 @@ def test_api_answers_that_are_not_500_are_not_recorded(api):
 
 def _task(*, success: bool, result) -> dict:
     return {
-        "id": "8f0a", "name": "alpha-bravo-charlie", "func": "tests.monitoring.helpers.site_a",
-        "args": ("message",), "kwargs": {"password": "p"}, "group": None, "success": success,
-        "result": result, "cluster": "ledgerguard",
-    }  # fmt: skip
+        "id": "8f0a",
+        "name": "alpha-bravo-charlie",
+        "func": "tests.monitoring.helpers.site_a",
+        "args": ("message",),
+        "kwargs": {"password": "p"},
+        "group": None,
+        "success": success,
+        "result": result,
+        "cluster": "ledgerguard",
+    }
 
 
 def test_failed_task_is_recorded_from_the_post_execute_signal():

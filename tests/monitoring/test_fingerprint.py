@@ -68,8 +68,9 @@ def test_library_frames_do_not_change_the_group():
 
 def test_without_in_app_frames_the_last_library_frames_count():
     one = raised_from("def entry(m):\n    raise KeyError(m)\n", LIBRARY)
-    other = raised_from("def entry(m):\n    inner(m)\n\ndef inner(m):\n    raise KeyError(m)\n",
-                        LIBRARY)  # fmt: skip
+    other = raised_from(
+        "def entry(m):\n    inner(m)\n\ndef inner(m):\n    raise KeyError(m)\n", LIBRARY
+    )
     # caught() is in-app, so compare the frames below it: build exceptions with no in-app frame.
     one.__traceback__ = one.__traceback__.tb_next
     other.__traceback__ = other.__traceback__.tb_next
@@ -109,7 +110,8 @@ def test_chained_traceback_text_reads_the_final_exception():
 
 
 def test_text_without_traceback_uses_the_default_type():
-    parsed = parse_traceback_text("Task exceeded maximum timeout value (5 seconds)",
-                                  default_type="TaskFailed")  # fmt: skip
+    parsed = parse_traceback_text(
+        "Task exceeded maximum timeout value (5 seconds)", default_type="TaskFailed"
+    )
     assert parsed.exception_type == "TaskFailed" and parsed.frames == []
     assert parsed.message.startswith("Task exceeded")

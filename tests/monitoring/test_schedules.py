@@ -1,6 +1,6 @@
 from django_q.models import Schedule
 
-from integrity.scheduling import declared_jobs
+from config.schedules import declared_jobs
 
 
 def test_error_log_purge_runs_daily_at_half_past_three():

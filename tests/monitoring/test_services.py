@@ -151,10 +151,13 @@ def _baseline(group, *, events, hours=24):
     now = timezone.now()
     step = timedelta(hours=hours) / events
     ErrorEvent.objects.bulk_create(
-        ErrorEvent(group=group, source=ErrorSource.OTHER,
-                   occurred_at=now - timedelta(minutes=10) - i * step)
+        ErrorEvent(
+            group=group,
+            source=ErrorSource.OTHER,
+            occurred_at=now - timedelta(minutes=10) - i * step,
+        )
         for i in range(events)
-    )  # fmt: skip
+    )
 
 
 def test_spike_against_a_quiet_baseline_alerts_once_per_window(

@@ -32,8 +32,11 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="from_id", type=int)
         parser.add_argument("--to", dest="to_id", type=int)
         parser.add_argument("--format", dest="fmt", choices=FORMATS, default="jsonl")
-        parser.add_argument("--output", type=Path, help="File to write (default: stdout; the "
-                            "manifest then goes to stderr).")  # fmt: skip
+        parser.add_argument(
+            "--output",
+            type=Path,
+            help="File to write (default: stdout; the manifest then goes to stderr).",
+        )
 
     def handle(self, *args, since, until, from_id, to_id, fmt, output, **options):
         r = export_range(since=since, until=until, from_id=from_id, to_id=to_id)

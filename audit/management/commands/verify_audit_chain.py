@@ -41,11 +41,19 @@ class Command(BaseCommand):
         except InvalidRange as exc:
             raise CommandError(exc.message, returncode=2) from exc
         if options["json"]:
-            self.stdout.write(json.dumps({
-                "verification": v.pk, "status": v.status, "events_checked": v.events_checked,
-                "checkpoints_checked": v.checkpoints_checked, "first_bad_id": v.first_bad_id,
-                "problems": v.problems,
-            }, indent=2))  # fmt: skip
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "verification": v.pk,
+                        "status": v.status,
+                        "events_checked": v.events_checked,
+                        "checkpoints_checked": v.checkpoints_checked,
+                        "first_bad_id": v.first_bad_id,
+                        "problems": v.problems,
+                    },
+                    indent=2,
+                )
+            )
         else:
             for problem in v.problems:
                 self.stdout.write(f"  {problem['code']}: {problem['message']}")

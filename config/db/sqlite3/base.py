@@ -3,10 +3,11 @@ and the functions the audit trail's triggers ask (audit/db_guards.py)."""
 
 import decimal
 
-from django.db.backends.sqlite3 import base, operations
+from django.db.backends.sqlite3 import base, features, operations
 
 from audit.db_guards import register_sqlite_functions
 from audit.pending import AuditConnectionMixin
+from config.db.features import SqliteFeatures
 
 
 class DatabaseOperations(operations.DatabaseOperations):
@@ -28,8 +29,13 @@ class DatabaseOperations(operations.DatabaseOperations):
         return converter
 
 
+class DatabaseFeatures(SqliteFeatures, features.DatabaseFeatures):
+    pass
+
+
 class DatabaseWrapper(AuditConnectionMixin, base.DatabaseWrapper):
     ops_class = DatabaseOperations
+    features_class = DatabaseFeatures
 
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)

@@ -25,8 +25,13 @@ USERS = [
     ("operator", "Opal", "operator", False),
 ]
 
-A, L, E, INC, X = (AccountType.ASSET, AccountType.LIABILITY, AccountType.EQUITY,
-                 AccountType.INCOME, AccountType.EXPENSE)  # fmt: skip
+A, L, E, INC, X = (
+    AccountType.ASSET,
+    AccountType.LIABILITY,
+    AccountType.EQUITY,
+    AccountType.INCOME,
+    AccountType.EXPENSE,
+)
 CHART = [
     # code, name, type, currency, flags
     ("1000", "Cash at bank", A, "USD", {}),
@@ -139,9 +144,13 @@ class Command(BaseCommand):
         def system(day: date, description: str, lines, reference: str = "") -> None:
             nonlocal count
             services.journal_entry_record(
-                entry_date=day, description=description, lines=lines, actor=admin,
-                reference=reference, source=EntrySource.SYSTEM,
-            )  # fmt: skip
+                entry_date=day,
+                description=description,
+                lines=lines,
+                actor=admin,
+                reference=reference,
+                source=EntrySource.SYSTEM,
+            )
             count += 1
 
         def manual(day: date, description: str, lines, *, leave: str = "posted"):
@@ -201,12 +210,25 @@ class Command(BaseCommand):
                     net = Decimal(rnd.randint(40000, 900000)) / 100
                     tax = (net * _d("0.08")).quantize(_d("0.01"))
                     cost = (net * _d("0.40")).quantize(_d("0.01"))
-                    system(day, f"Invoice INV-{invoice_no} to {customer}", [
-                        ln("1100", "D", net + tax), ln("4000", "C", net), ln("2200", "C", tax),
-                    ], reference=f"INV-{invoice_no}")  # fmt: skip
-                    system(day, f"Cost of goods for INV-{invoice_no}", [
-                        ln("5000", "D", cost), ln("1200", "C", cost),
-                    ], reference=f"INV-{invoice_no}")  # fmt: skip
+                    system(
+                        day,
+                        f"Invoice INV-{invoice_no} to {customer}",
+                        [
+                            ln("1100", "D", net + tax),
+                            ln("4000", "C", net),
+                            ln("2200", "C", tax),
+                        ],
+                        reference=f"INV-{invoice_no}",
+                    )
+                    system(
+                        day,
+                        f"Cost of goods for INV-{invoice_no}",
+                        [
+                            ln("5000", "D", cost),
+                            ln("1200", "C", cost),
+                        ],
+                        reference=f"INV-{invoice_no}",
+                    )
                     open_invoices.append((f"INV-{invoice_no}", customer, net + tax))
                     invoice_no += 1
                 if open_invoices and rnd.random() < 0.7:
@@ -223,10 +245,15 @@ class Command(BaseCommand):
                         day, "Card processing fees", [ln("6700", "D", fee), ln("1000", "C", fee)]
                     )
             if day.day == 15 or day == start + timedelta(days=14):
-                manual(day, "Payroll", [
-                    ln("6000", "D", _d("38400.00")), ln("1000", "C", _d("31200.00")),
-                    ln("2300", "C", _d("7200.00")),
-                ])  # fmt: skip
+                manual(
+                    day,
+                    "Payroll",
+                    [
+                        ln("6000", "D", _d("38400.00")),
+                        ln("1000", "C", _d("31200.00")),
+                        ln("2300", "C", _d("7200.00")),
+                    ],
+                )
             if day.weekday() == 0:
                 supplier = rnd.choice(SUPPLIERS)
                 amount = Decimal(rnd.randint(80000, 400000)) / 100
@@ -255,9 +282,11 @@ class Command(BaseCommand):
             [ln("6400", "D", _d("1320.00")), ln("1000", "C", _d("1320.00"))],
         )
         services.journal_entry_reverse(
-            entry=wrong, actor=approver, entry_date=today - timedelta(days=8),
+            entry=wrong,
+            actor=approver,
+            entry_date=today - timedelta(days=8),
             description="Reversal: travel posted to marketing",
-        )  # fmt: skip
+        )
         count += 1
         manual(
             today - timedelta(days=8),

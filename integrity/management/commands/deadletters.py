@@ -64,12 +64,18 @@ class Command(BaseCommand):
         if not everything:
             letters = letters.exclude(status__in=["resolved", "discarded"])
         rows = [
-            {"id": d.pk, "status": d.status, "kind": d.kind, "operation": d.operation,
-             "attempts": f"{d.attempts}/{d.max_attempts}", "created": d.created_at.isoformat(),
-             "next_retry": d.next_retry_at.isoformat() if d.next_retry_at else "",
-             "error": d.error[:100]}
+            {
+                "id": d.pk,
+                "status": d.status,
+                "kind": d.kind,
+                "operation": d.operation,
+                "attempts": f"{d.attempts}/{d.max_attempts}",
+                "created": d.created_at.isoformat(),
+                "next_retry": d.next_retry_at.isoformat() if d.next_retry_at else "",
+                "error": d.error[:100],
+            }
             for d in letters
-        ]  # fmt: skip
+        ]
         if as_json:
             self.stdout.write(json.dumps(rows, indent=2))
             return

@@ -3,7 +3,8 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from integrity import registry, services
+from config import registry
+from integrity import services
 from integrity.models import CheckRun
 
 # Exit status 1 when a check ends at or above --fail-on (the design's "findings at or above").
@@ -18,8 +19,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--tag", action="append", default=[], help="Run checks with this tag "
-                            "(repeatable): integrity, finance, audit.")  # fmt: skip
+        parser.add_argument(
+            "--tag",
+            action="append",
+            default=[],
+            help="Run checks with this tag (repeatable): integrity, finance, audit.",
+        )
         parser.add_argument(
             "--check", action="append", default=[], help="Run this check (repeatable)."
         )
@@ -31,8 +36,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["list"]:
             for check in registry.all_checks().values():
-                self.stdout.write(f"{check.name:40} {check.tag:10} {check.severity:9} "
-                                  f"{check.description}")  # fmt: skip
+                self.stdout.write(
+                    f"{check.name:40} {check.tag:10} {check.severity:9} {check.description}"
+                )
             return
         actor = None
         if options["username"]:
@@ -41,8 +47,12 @@ class Command(BaseCommand):
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user {options['username']!r}.", returncode=2) from None
         try:
-            run = services.checks_run(trigger=CheckRun.Trigger.COMMAND, actor=actor,
-                                      tags=options["tag"], checks=options["check"])  # fmt: skip
+            run = services.checks_run(
+                trigger=CheckRun.Trigger.COMMAND,
+                actor=actor,
+                tags=options["tag"],
+                checks=options["check"],
+            )
         except services.CheckRunError as exc:
             raise CommandError(exc.message, returncode=2) from None
         results = list(run.results.order_by("check_name"))
@@ -67,8 +77,10 @@ class Command(BaseCommand):
             style = {"pass": self.style.SUCCESS, "warn": self.style.WARNING}.get(
                 r.status, self.style.ERROR
             )
-            self.stdout.write(style(f"{r.status.upper():5}") + f" {r.check_name} "
-                              f"({r.failing_count} failing, {r.duration_ms} ms)")  # fmt: skip
+            self.stdout.write(
+                style(f"{r.status.upper():5}") + f" {r.check_name} "
+                f"({r.failing_count} failing, {r.duration_ms} ms)"
+            )
             if r.error:
                 self.stdout.write(f"      error: {r.error}")
             for f in by_check.get(r.check_name, []):
@@ -88,15 +100,30 @@ def _as_json(run, results, findings) -> dict:
         "duration_ms": run.duration_ms,
         "summary": run.summary,
         "results": [
-            {"check": r.check_name, "tag": r.tag, "status": r.status,
-             "failing_count": r.failing_count, "explained_count": r.explained_count,
-             "duration_ms": r.duration_ms, "error": r.error}
+            {
+                "check": r.check_name,
+                "tag": r.tag,
+                "status": r.status,
+                "failing_count": r.failing_count,
+                "explained_count": r.explained_count,
+                "duration_ms": r.duration_ms,
+                "error": r.error,
+            }
             for r in results
         ],
         "findings": [
-            {"id": f.pk, "check": f.check_name, "severity": f.severity, "message": f.message,
-             "count": f.count, "object_type": f.object_type, "object_id": f.object_id,
-             "sample": f.sample, "details": f.details, "explained": bool(f.explanation_id)}
+            {
+                "id": f.pk,
+                "check": f.check_name,
+                "severity": f.severity,
+                "message": f.message,
+                "count": f.count,
+                "object_type": f.object_type,
+                "object_id": f.object_id,
+                "sample": f.sample,
+                "details": f.details,
+                "explained": bool(f.explanation_id),
+            }
             for f in findings
         ],
-    }  # fmt: skip
+    }

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from config.schedules import OUR_APPS
+
 SEVERITIES = ("warning", "error", "critical")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
@@ -44,8 +46,15 @@ class Finding:
 
     def fingerprint(self, check: str) -> str:
         what = self.details if self.identity is None else self.identity
-        ident = [check, self.object_type, str(self.object_id), self.key, self.count,
-                 sorted(map(str, self.sample)), what]  # fmt: skip
+        ident = [
+            check,
+            self.object_type,
+            str(self.object_id),
+            self.key,
+            self.count,
+            sorted(map(str, self.sample)),
+            what,
+        ]
         text = json.dumps(ident, default=str, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:40]
 
@@ -120,10 +129,18 @@ def register(
     def decorate(func: CheckFunc) -> CheckFunc:
         doc = (func.__doc__ or "").strip().split("\n\n")[0]
         check = Check(
-            name=name, tag=tag, severity=severity, func=func, description=" ".join(doc.split()),
-            warn_at=warn_at, error_at=error_at, windowed=windowed,
-            alert_source=alert_source, alert_key=alert_key, explainable=explainable,
-        )  # fmt: skip
+            name=name,
+            tag=tag,
+            severity=severity,
+            func=func,
+            description=" ".join(doc.split()),
+            warn_at=warn_at,
+            error_at=error_at,
+            windowed=windowed,
+            alert_source=alert_source,
+            alert_key=alert_key,
+            explainable=explainable,
+        )
         existing = _REGISTRY.get(name)
         if existing is not None and existing.func.__qualname__ != func.__qualname__:
             raise ValueError(f"check {name} registered twice")
@@ -138,8 +155,6 @@ def autodiscover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    from integrity.scheduling import OUR_APPS
-
     for app in OUR_APPS:
         try:
             import_module(f"{app}.checks")

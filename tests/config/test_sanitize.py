@@ -2,7 +2,7 @@ import copy
 import datetime
 from decimal import Decimal
 
-from monitoring.sanitize import CARD, REDACTED, sanitize
+from config.sanitize import CARD, REDACTED, sanitize
 
 
 def test_secrets_are_redacted_by_key_at_any_depth():
@@ -10,8 +10,12 @@ def test_secrets_are_redacted_by_key_at_any_depth():
         "username": "alice",
         "Password": "hunter2",
         "new_password1": "x",
-        "headers": {"Authorization": "Bearer abc", "X-CSRFToken": "t", "X-Api-Key": "k",
-                    "Cookie": "sessionid=s"},
+        "headers": {
+            "Authorization": "Bearer abc",
+            "X-CSRFToken": "t",
+            "X-Api-Key": "k",
+            "Cookie": "sessionid=s",
+        },
         "items": [{"api_key": "k", "amount": "12.50"}],
         "refresh_token": "r",
         "card_number": "4111111111111111",
@@ -19,7 +23,7 @@ def test_secrets_are_redacted_by_key_at_any_depth():
         "iban": "DE89370400440532013000",
         "pan": "x",
         "company": "ACME",
-    }  # fmt: skip
+    }
     clean = sanitize(payload)
     assert clean["username"] == "alice" and clean["company"] == "ACME"
     for key in ("Password", "new_password1", "refresh_token", "card_number", "cvv", "iban", "pan"):
@@ -29,14 +33,16 @@ def test_secrets_are_redacted_by_key_at_any_depth():
 
 
 def test_luhn_valid_card_numbers_are_redacted_inside_strings():
-    clean = sanitize({
-        "note": "paid with 4111 1111 1111 1111 yesterday",
-        "dashed": "5500-0000-0000-0004",
-        "bare": "4012888888881881",
-        "not_luhn": "4111 1111 1111 1112",
-        "order_no": "1234567890123456",
-        "short": "123456789012",
-    })  # fmt: skip
+    clean = sanitize(
+        {
+            "note": "paid with 4111 1111 1111 1111 yesterday",
+            "dashed": "5500-0000-0000-0004",
+            "bare": "4012888888881881",
+            "not_luhn": "4111 1111 1111 1112",
+            "order_no": "1234567890123456",
+            "short": "123456789012",
+        }
+    )
     assert clean["note"] == f"paid with {CARD} yesterday"
     assert clean["dashed"] == CARD and clean["bare"] == CARD
     assert clean["not_luhn"] == "4111 1111 1111 1112"
@@ -45,8 +51,11 @@ def test_luhn_valid_card_numbers_are_redacted_inside_strings():
 
 
 def test_input_is_not_mutated():
-    payload = {"password": "p", "nested": {"token": "t", "list": [1, 2, {"secret": "s"}]},
-               "text": "card 4111111111111111"}  # fmt: skip
+    payload = {
+        "password": "p",
+        "nested": {"token": "t", "list": [1, 2, {"secret": "s"}]},
+        "text": "card 4111111111111111",
+    }
     before = copy.deepcopy(payload)
     sanitize(payload)
     assert payload == before
@@ -64,16 +73,18 @@ def test_long_strings_and_large_lists_are_cut():
 
 def test_non_json_values_become_strings(make_user):
     user = make_user(username="eve")
-    clean = sanitize({
-        "amount": Decimal("12.50"),
-        "when": datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
-        "day": datetime.date(2025, 1, 2),
-        "raw": b"bytes \xff",
-        "user": user,
-        "pair": (1, 2),
-        "nan": float("nan"),
-        5: "int key",
-    })  # fmt: skip
+    clean = sanitize(
+        {
+            "amount": Decimal("12.50"),
+            "when": datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+            "day": datetime.date(2025, 1, 2),
+            "raw": b"bytes \xff",
+            "user": user,
+            "pair": (1, 2),
+            "nan": float("nan"),
+            5: "int key",
+        }
+    )
     assert clean["amount"] == "12.50"
     assert clean["when"] == "2025-01-02T03:04:05+00:00" and clean["day"] == "2025-01-02"
     assert clean["raw"].startswith("bytes ")

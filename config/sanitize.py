@@ -21,9 +21,23 @@ MAX_ITEMS = 100
 MAX_DEPTH = 12
 
 # A key is sensitive when it contains one of these (case-insensitive, as a substring) ...
-SENSITIVE_KEY_PARTS = ("password", "passwd", "secret", "token", "api_key", "apikey",
-                       "authorization", "cookie", "session", "csrf", "card", "cvv", "cvc", "iban",
-                       "account_number")  # fmt: skip
+SENSITIVE_KEY_PARTS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "session",
+    "csrf",
+    "card",
+    "cvv",
+    "cvc",
+    "iban",
+    "account_number",
+)
 # ... or has "pan" (primary account number) as one of its words: pan, card_pan, panNumber,
 # userPAN; as a bare substring it would redact every "company" and "expand".
 _KEY_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
