@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from finance import services
 from finance.models import Account, AccountType
+from tests import receivers
 from tests.factories import AccountFactory, UserFactory, make_year
 from tests.receivers import Inbox, free_port
 
@@ -159,6 +160,15 @@ def backup_dir(settings, tmp_path):
     """Every test gets its own backup location (audit checkpoints, later backups)."""
     settings.BACKUP_DIR = tmp_path / "backups"
     return settings.BACKUP_DIR
+
+
+@pytest.fixture(autouse=True)
+def _outbound_blocked():
+    """Outbound email, SMS and webhooks are blocked unless the test started a real local
+    receiver for them (tests/receivers.py: Receiver, the smtp fixture, free_port)."""
+    receivers.block_outbound()
+    yield
+    receivers.unblock_outbound()
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,67 @@ import threading
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Ports of the local receivers (and servers) tests started: the only places a test process may
+# connect to (tests/conftest.py `_outbound_blocked`). Kept for the process, so that a receiver
+# of a module-scoped fixture stays reachable; a local port never leads outside.
+STARTED: set[int] = set()
+
+
+class OutboundBlocked(ConnectionRefusedError):
+    """A test tried to reach something it did not start (a provider, a relay, the Internet)."""
+
+
+def allow(port: int) -> int:
+    """Let this test connect to 127.0.0.1:port, a server it started."""
+    STARTED.add(port)
+    return port
+
 
 def free_port() -> int:
+    """A free local port for a receiver the test is about to start (or to leave down)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return allow(s.getsockname()[1])
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _permitted(sock: socket.socket, address) -> bool:
+    if sock.family == socket.AF_UNIX:
+        return True
+    host, port = address[0], address[1]
+    return port in STARTED and host in ("127.0.0.1", "::1", "localhost")
+
+
+def _guarded_connect(sock: socket.socket, address):
+    if not _permitted(sock, address):
+        raise OutboundBlocked(
+            f"tests may not connect to {address!r}: start a local receiver (tests/receivers.py)"
+        )
+    return _real_connect(sock, address)
+
+
+def _guarded_connect_ex(sock: socket.socket, address):
+    if not _permitted(sock, address):
+        raise OutboundBlocked(
+            f"tests may not connect to {address!r}: start a local receiver (tests/receivers.py)"
+        )
+    return _real_connect_ex(sock, address)
+
+
+def block_outbound() -> None:
+    """Every socket of this process may reach only the receivers a test started. Email
+    (smtplib), SMS and webhooks (http.client, requests) all connect through socket.socket;
+    the database (libpq, SQLite) does not."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+def unblock_outbound() -> None:
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
 
 
 class Receiver:
@@ -51,7 +107,7 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
+        self.port = allow(self.server.server_address[1])
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -4,7 +4,6 @@ WhiteNoise out of a collected STATIC_ROOT with its manifest."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_scheduler import test_database_url
+from tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
