@@ -26,8 +26,11 @@ import hmac
 import io
 import json
 import sys
+import typing
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HASHED_FIELDS = (
     "id",
@@ -85,7 +88,7 @@ class HashingReader(io.RawIOBase):
         return len(data)
 
 
-def rows(stream: io.BufferedReader, fmt: str):
+def rows(stream: typing.BinaryIO, fmt: str) -> Iterator[dict[str, Any]]:
     if fmt == "jsonl":
         # Binary lines end at b"\n" only: U+2028 and friends inside a value are not breaks.
         for line in stream:
@@ -95,7 +98,7 @@ def rows(stream: io.BufferedReader, fmt: str):
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
     try:
         reader = csv.reader(text)
-        header = next(reader, None)
+        header = next(reader, None) or []
         for cells in reader if header else ():
             if len(cells) != len(header):
                 raise ValueError(f"a CSV row has {len(cells)} cells, the header {len(header)}")
@@ -121,7 +124,7 @@ def verify(raw, manifest: dict, checkpoints: list[dict], key: str | None) -> lis
     expected_id, prev, count, first, by_id = manifest["from_id"], manifest["prev_hash"], 0, None, {}
     wanted = {int(cp["sequence"]) for cp in checkpoints}
     broken, last_time = None, None
-    for row in rows(stream, manifest["format"]):
+    for row in rows(typing.cast(typing.BinaryIO, stream), manifest["format"]):
         if broken is None:
             if row["id"] != expected_id:
                 found = row["id"]
