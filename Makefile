@@ -9,13 +9,15 @@
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
 #   make lint         ruff check + ruff format --check
+#   make arch         the layers (import-linter contracts in pyproject.toml) and mypy
 #   make format       ruff format + ruff check --fix
 #   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
-# Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"
-# or PYTEST_ARGS="-n auto"), PYTHON (interpreter used to create .venv, default python3).
+# Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"),
+# PYTEST_WORKERS (pytest-xdist processes per engine, default 2; 0 runs in one process),
+# PYTHON (interpreter used to create .venv, default python3).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -30,6 +32,8 @@ HONCHO := $(VENV)/bin/honcho
 
 PORT ?= 8000
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS))
 BENCH_ARGS ?=
 
 SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
@@ -38,8 +42,8 @@ SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 # production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
 # checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
-test test-sqlite test-postgres fuzz check bench: export SECRET_KEY ?= $(TEST_SECRET_KEY)
-test test-sqlite test-postgres fuzz check bench: export DEBUG ?= 0
+test test-sqlite test-postgres fuzz check bench arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres fuzz check bench arch: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
 run: export DEBUG = 1
@@ -54,7 +58,7 @@ serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test local-use run serve test test-sqlite test-postgres \
-	fuzz check lint format clean bench
+	fuzz check lint arch format clean bench
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -137,6 +141,11 @@ lint: install-test
 	$(RUFF) check .
 	$(RUFF) format --check .
 
+# The layer order of docs/architecture.md (every import, function-level ones too) and the types.
+arch: install-test
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
+
 format: install-test
 	$(RUFF) format .
 	$(RUFF) check --fix .
@@ -148,14 +157,14 @@ check: install-test
 
 # SQLite: always a file under var/, whatever DATABASE_URL says.
 run_pytest_sqlite = echo "==> pytest on SQLite ($(SQLITE_TEST_URL))"; \
-	env -u DATABASE_URL DATABASE_URL=$(SQLITE_TEST_URL) $(PYTEST) $(PYTEST_ARGS)
+	env -u DATABASE_URL DATABASE_URL=$(SQLITE_TEST_URL) $(PYTEST) $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # PostgreSQL: the caller's server if DATABASE_URL names one, else a throwaway one.
 run_pytest_postgres = case "$${DATABASE_URL:-}" in \
 	postgres*) echo "==> pytest on PostgreSQL (DATABASE_URL from the environment)"; \
-		$(PYTEST) $(PYTEST_ARGS) ;; \
+		$(PYTEST) $(PYTEST_XDIST) $(PYTEST_ARGS) ;; \
 	*) echo "==> pytest on PostgreSQL (throwaway server from scripts/with-postgres.sh)"; \
-		env -u DATABASE_URL scripts/with-postgres.sh $(PYTEST) $(PYTEST_ARGS) ;; \
+		env -u DATABASE_URL scripts/with-postgres.sh $(PYTEST) $(PYTEST_XDIST) $(PYTEST_ARGS) ;; \
 	esac
 
 # Both engines always run; the target fails if either fails.
