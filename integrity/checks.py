@@ -5,6 +5,7 @@ Each is set-based: one query per model or per reference kind, with a count and a
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any, cast
 
 from django.apps import apps
 from django.conf import settings
@@ -15,8 +16,13 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from alerts.models import Alert
+from alerts.services import heartbeat_status
+from audit.models import AuditEvent
+from audit.receivers import ACTIONS
 from config.registry import CheckContext, Finding, register
 from config.schedules import OUR_APPS
+from integrity.models import CheckRun, DeadLetter
 from integrity.scheduling import schedules_held_back
 
 # Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
@@ -75,7 +81,11 @@ def model_constraints(ctx: CheckContext) -> Iterator[Finding]:
             if not isinstance(constraint, models.CheckConstraint):
                 continue
             # `condition = false` counts NULL as passing, as a CHECK constraint does.
-            ok = ExpressionWrapper(constraint.condition, output_field=models.BooleanField())
+            # The stubs leave BaseExpression out of what may be wrapped; Django wraps any.
+            ok = ExpressionWrapper(
+                constraint.condition,  # type: ignore[type-var]
+                output_field=models.BooleanField(),
+            )
             bad = model._base_manager.annotate(_ok=ok).filter(_ok=False)
             count = bad.count()
             if count:
@@ -94,10 +104,15 @@ def _unique_sets(model: type[models.Model]) -> Iterator[tuple[str, list[str], Q 
             yield field.name, [field.attname], None
     for constraint in model._meta.constraints:
         if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
-            names = [model._meta.get_field(f).attname for f in constraint.fields]
+            names = [_attname(model, f) for f in constraint.fields]
             yield constraint.name, names, constraint.condition
     for fields in model._meta.unique_together:
-        yield "unique_together", [model._meta.get_field(f).attname for f in fields], None
+        yield "unique_together", [_attname(model, f) for f in fields], None
+
+
+def _attname(model: type[models.Model], name: str) -> str:
+    """The column attribute of a field a unique constraint names (always a concrete field)."""
+    return cast("models.Field[Any, Any]", model._meta.get_field(name)).attname
 
 
 @register("integrity.duplicate_keys", tag="integrity", severity="critical")
@@ -130,8 +145,6 @@ def duplicate_keys(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _deletion_actions() -> list[str]:
-    from audit.receivers import ACTIONS
-
     return [a for a in ACTIONS if a.endswith(".deleted")]
 
 
@@ -141,8 +154,6 @@ def audit_references(ctx: CheckContext) -> Iterator[Finding]:
 
     An event's object (type and id) or actor that no longer exists, with no deletion event
     recorded for it, means a row was deleted around the services and the trail."""
-    from audit.models import AuditEvent
-
     deleted = AuditEvent.objects.filter(action__in=_deletion_actions())
     types = (
         AuditEvent.objects.exclude(object_id="")
@@ -240,9 +251,6 @@ def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
 
     Resolved or discarded dead letters without their time, resolved or acknowledged alerts
     without their time, finished check runs without an end."""
-    from alerts.models import Alert
-    from integrity.models import CheckRun, DeadLetter
-
     DL = DeadLetter.Status
     rules = [
         (
@@ -290,8 +298,6 @@ def scheduler_alive(ctx: CheckContext) -> Iterator[Finding]:
     """The django-q2 cluster is running: its heartbeat job wrote within the allowed age.
 
     Without the cluster no scheduled check, escalation, retry or checkpoint runs."""
-    from alerts.services import heartbeat_status
-
     status = heartbeat_status()
     if not status["ok"]:
         age = status["age_seconds"]
@@ -335,8 +341,6 @@ def deadletter_queue(ctx: CheckContext) -> Iterator[Finding]:
 
     Shares its alert (deadletters/queue) with the five-minute queue job, so one condition
     is one alert."""
-    from integrity.models import DeadLetter
-
     waiting = DeadLetter.objects.filter(
         status__in=(DeadLetter.Status.PENDING, DeadLetter.Status.RETRYING)
     )

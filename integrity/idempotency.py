@@ -68,9 +68,10 @@ def idempotency_claim(*, user, key: str, scope: str, request_hash: str) -> Claim
                 )
             return Claim(row=row)
         except IntegrityError:
-            row = IdempotencyKey.objects.filter(user=user, key=key).first()
-            if row is None:
+            found = IdempotencyKey.objects.filter(user=user, key=key).first()
+            if found is None:
                 continue  # released between our insert and our read: try again
+            row = found
         if row.expires_at <= now or (
             row.status == IdempotencyKey.Status.IN_PROGRESS and now - row.created_at > STALE_CLAIM
         ):

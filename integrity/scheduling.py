@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -206,8 +206,6 @@ def schedule_reschedule(*, schedule: Schedule, next_run: datetime) -> Schedule:
 
 def sync_after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     """post_migrate: write the declared schedules once django-q2's table exists."""
-    from django.db import connections
-
     if Schedule._meta.db_table not in connections[using].introspection.table_names():
         return
     # Not audited: post_migrate also runs when the audit table is not migrated yet (a partial

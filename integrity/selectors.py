@@ -1,8 +1,12 @@
+"""Reads of the integrity app that more than one caller needs (API, admin, commands, services
+and the apps above)."""
+
 from typing import Any
 
 from django.db.models import QuerySet
 
-from integrity.models import CheckResult, CheckRun, DeadLetter, Finding
+from config import registry
+from integrity.models import CheckResult, CheckRun, DeadLetter, Finding, FindingExplanation
 
 
 def deadletter_list() -> QuerySet[DeadLetter]:
@@ -21,12 +25,20 @@ def finding_list() -> QuerySet[Finding]:
     ).order_by("-run_id", "check_name", "id")
 
 
+def explanations_in_force(*, check_name: str, fingerprints: list[str]) -> dict[str, int]:
+    """{fingerprint: explanation id} for those of `fingerprints` explained and not withdrawn:
+    what a run, a new explanation and the real-time re-check all judge by."""
+    return dict(
+        FindingExplanation.objects.filter(
+            check_name=check_name, fingerprint__in=fingerprints, withdrawn_at__isnull=True
+        ).values_list("fingerprint", "pk")
+    )
+
+
 def check_status_list(*, trend: int = 0) -> list[dict[str, Any]]:
     """Every registered check with its latest result, and with `trend` its latest results
     (oldest first): one indexed lookup per check (check_name, -started_at), a few dozen rows
     however long the history."""
-    from config import registry
-
     checks = registry.all_checks()
     fields = ("status", "failing_count", "started_at", "duration_ms", "run_id")
     recent = {

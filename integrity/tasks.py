@@ -1,7 +1,17 @@
-"""django-q2 jobs of the integrity app: thin, safe to run twice."""
+"""django-q2 jobs of the integrity app: thin, safe to run twice; and the hook through which a
+task that failed for good becomes a dead letter."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
 
 from integrity import services
 from integrity.idempotency import idempotency_purge_expired
+from integrity.models import CheckRun
+
+logger = logging.getLogger("ledgerguard.deadletters")
 
 
 def purge_expired_idempotency_keys() -> int:
@@ -12,7 +22,7 @@ def retry_due_dead_letters() -> dict[str, int]:
     return services.deadletter_retry_due()
 
 
-def check_dead_letter_queue() -> dict:
+def check_dead_letter_queue() -> dict[str, Any]:
     return services.deadletter_queue_check()
 
 
@@ -24,10 +34,6 @@ def run_checks(
     tags: list[str] | None = None, window_hours: int | None = None, schedule: str = ""
 ) -> str:
     """A scheduled run; `window_hours` narrows windowed checks to recent postings."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     services.checkruns_abandon_stale()
     since = timezone.now() - timedelta(hours=window_hours) if window_hours else None
     run = services.checks_run(trigger="schedule", tags=tags, since=since, schedule=schedule)
@@ -36,8 +42,6 @@ def run_checks(
 
 def execute_check_run(run_id: int) -> str:
     """A run queued from the API or the admin. Safe to run twice: the second finds it taken."""
-    from integrity.models import CheckRun
-
     if not CheckRun.objects.filter(pk=run_id, status=CheckRun.Status.QUEUED).exists():
         return f"check run #{run_id} was already taken"
     run = services.checkrun_execute(run_id=run_id)
@@ -46,3 +50,12 @@ def execute_check_run(run_id: int) -> str:
 
 def purge_check_runs() -> int:
     return services.checkruns_purge()
+
+
+def on_task_executed(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2's post_execute (connected in IntegrityConfig.ready): tasks that exhausted
+    their attempts land in the dead-letter queue."""
+    try:
+        services.task_failure_dead_letter(task)
+    except Exception:  # the monitor process must keep running
+        logger.exception("Could not dead-letter task %s", task.get("name"))

@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from config import serializers as strict
@@ -5,7 +6,9 @@ from integrity.models import CheckResult, CheckRun, DeadLetter, DeadLetterEvent,
 
 
 class DeadLetterEventSerializer(strict.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = DeadLetterEvent
@@ -69,7 +72,7 @@ class CheckResultSerializer(strict.ModelSerializer):
 
 
 class CheckRunSerializer(strict.ModelSerializer):
-    triggered_by = serializers.SlugRelatedField(
+    triggered_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     results = CheckResultSerializer(many=True, read_only=True)

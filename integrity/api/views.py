@@ -106,7 +106,7 @@ class CheckRunViewSet(viewsets.ReadOnlyModelViewSet):
             run = services.checks_run(
                 trigger=CheckRun.Trigger.API, actor=request.user, tags=v["tags"], checks=v["checks"]
             )
-            code = status.HTTP_201_CREATED
+            code: int = status.HTTP_201_CREATED
         else:
             run = services.checkrun_queue(
                 trigger=CheckRun.Trigger.API, actor=request.user, tags=v["tags"], checks=v["checks"]

@@ -1,12 +1,19 @@
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from alerts.models import Heartbeat
 from config import registry
 from config.registry import Finding as F
 
 
 @pytest.fixture
 def fake_checks(monkeypatch):
-    """Register test-only checks under the tag "test"; `state` decides what they find."""
+    """Register test-only checks under the tag "test"; `state` decides what they find.
+
+    `state["during"]`, when set, is called while test.windowed runs (to change the world
+    in the middle of a run)."""
     registry.autodiscover()
     state = {"bad": [], "raise": False}
 
@@ -29,6 +36,8 @@ def fake_checks(monkeypatch):
     def windowed(ctx):
         """Reports the window it was given."""
         state["since"] = ctx.since
+        if "during" in state:
+            state["during"]()
         return []
 
     for name, func, kw in (
@@ -39,5 +48,19 @@ def fake_checks(monkeypatch):
         check = registry.Check(
             name=name, tag="test", severity="error", func=func, description=func.__doc__, **kw
         )
+        # The registry has no public way to take a check back out; the test's undo does it.
         monkeypatch.setitem(registry._REGISTRY, name, check)
     return state
+
+
+@pytest.fixture
+def beat(db):
+    """Write the scheduler heartbeat, `age` seconds old."""
+
+    def write(age: float = 0) -> None:
+        Heartbeat.objects.update_or_create(
+            name="alerts",
+            defaults={"beat_at": timezone.now() - timedelta(seconds=age), "ping_status": "ok"},
+        )
+
+    return write

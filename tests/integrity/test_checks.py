@@ -1,9 +1,13 @@
 """The check framework: runs, results, findings, thresholds, alerts, explanations, command."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -17,11 +21,11 @@ from integrity.models import CheckResult, CheckRun, Finding, FindingExplanation
 pytestmark = pytest.mark.django_db
 
 
-def _alert(key, source="checks"):
+def alert_for(key, source="checks"):
     return Alert.objects.filter(source=source, key=key).order_by("-pk").first()
 
 
-def _result(run, name) -> CheckResult:
+def result_of(run, name) -> CheckResult:
     return run.results.get(check_name=name)
 
 
@@ -32,7 +36,7 @@ def test_run_stores_results_findings_and_audit_events(fake_checks, operator):
     assert run.status == "warn"
     assert run.summary == {"warn": 1, "pass": 2}
     assert run.started_at and run.finished_at and run.duration_ms is not None
-    result = _result(run, "test.rows")
+    result = result_of(run, "test.rows")
     assert (result.status, result.failing_count, result.warn_at, result.error_at) == (
         "warn",
         1,
@@ -53,11 +57,11 @@ def test_run_stores_results_findings_and_audit_events(fake_checks, operator):
 def test_thresholds_decide_pass_warn_fail_and_settings_override(fake_checks, settings):
     fake_checks["bad"] = [1, 2, 3]
     assert (
-        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        result_of(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
         == "fail"
     )
     settings.CHECK_THRESHOLDS = {"test.rows": {"warn": 5, "error": None}}
-    result = _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows")
+    result = result_of(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows")
     assert (result.status, result.warn_at, result.error_at) == ("pass", 5, None)
 
 
@@ -65,34 +69,34 @@ def test_a_check_that_raises_is_an_error_and_the_others_still_run(fake_checks):
     fake_checks.update(bad=[1], **{"raise": True})
     run = services.checks_run(trigger="command", tags=["test"])
     assert run.status == "error"
-    broken = _result(run, "test.broken")
+    broken = result_of(run, "test.broken")
     assert broken.status == "error" and "the check itself is broken" in broken.error
-    assert _result(run, "test.rows").status == "warn"
-    alert = _alert("test.broken")
+    assert result_of(run, "test.rows").status == "warn"
+    alert = alert_for("test.broken")
     assert alert.state == "firing" and alert.severity == "error"
 
 
 def test_failing_check_raises_its_alert_and_a_full_passing_run_resolves_it(fake_checks):
     fake_checks["bad"] = [1, 2, 3]
     services.checks_run(trigger="command", checks=["test.rows"])
-    alert = _alert("test.rows")
+    alert = alert_for("test.rows")
     assert alert.state == "firing" and alert.severity == "error"
     assert alert.details["failing_count"] == 3 and alert.details["sample"] == [1]
     fake_checks["bad"] = []
     # A windowed run saw only recent rows: it must not clear what a full run found.
     services.checks_run(trigger="schedule", checks=["test.rows"], since=timezone.now())
-    assert _alert("test.rows").state == "firing"
+    assert alert_for("test.rows").state == "firing"
     services.checks_run(trigger="schedule", checks=["test.rows"])
-    assert _alert("test.rows").state == "resolved"
+    assert alert_for("test.rows").state == "resolved"
 
 
 def test_a_check_that_ignores_the_window_resolves_in_a_windowed_run(fake_checks):
     fake_checks["raise"] = True
     services.checks_run(trigger="command", checks=["test.broken"])
-    assert _alert("test.broken").state == "firing"
+    assert alert_for("test.broken").state == "firing"
     fake_checks["raise"] = False
     services.checks_run(trigger="schedule", checks=["test.broken"], since=timezone.now())
-    assert _alert("test.broken").state == "resolved"
+    assert alert_for("test.broken").state == "resolved"
 
 
 def test_windowed_checks_get_the_window_and_others_a_full_scan(fake_checks):
@@ -108,13 +112,13 @@ def test_explained_finding_stops_counting_until_it_changes_or_is_withdrawn(fake_
         finding=run.findings.get(), actor=approver, reason="Known: migrated from the old system"
     )
     again = services.checks_run(trigger="command", checks=["test.rows"])
-    result = _result(again, "test.rows")
+    result = result_of(again, "test.rows")
     assert (result.status, result.failing_count, result.explained_count) == ("pass", 0, 1)
     assert again.findings.get().explanation.reason == "Known: migrated from the old system"
-    assert _alert("test.rows").state == "resolved"
+    assert alert_for("test.rows").state == "resolved"
     fake_checks["bad"] = [1, 2]  # a new bad row is not covered by the old explanation
     assert (
-        _result(
+        result_of(
             services.checks_run(trigger="command", checks=["test.rows"]), "test.rows"
         ).failing_count
         == 1
@@ -127,7 +131,7 @@ def test_explained_finding_stops_counting_until_it_changes_or_is_withdrawn(fake_
     # History stays: the runs it covered still show the finding explained, and why.
     assert again.findings.get().explanation == explanation
     assert (
-        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        result_of(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
         == "warn"
     )
     services.finding_explain(finding=latest.findings.get(), actor=approver, reason="again")
@@ -145,12 +149,12 @@ def test_an_explanation_does_not_cover_a_grown_difference(fake_checks, approver)
     finding = services.checks_run(trigger="command", checks=["test.rows"]).findings.get()
     services.finding_explain(finding=finding, actor=approver, reason="rounding, FIN-7")
     assert (
-        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        result_of(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
         == "pass"
     )
     fake_checks["details"] = {"difference": "99.00"}  # same row, same count: more money
     assert (
-        _result(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
+        result_of(services.checks_run(trigger="command", checks=["test.rows"]), "test.rows").status
         == "warn"
     )
 
@@ -197,20 +201,14 @@ def test_stale_runs_are_abandoned(fake_checks, settings):
         services.checkrun_execute(run_id=run.pk)
 
 
-def test_a_run_abandoned_while_it_ran_stays_abandoned(fake_checks, monkeypatch):
+def test_a_run_abandoned_while_it_ran_stays_abandoned(fake_checks):
     run = services.checkrun_create(trigger="api", tags=["test"])
 
-    def abandon_midway(ctx):
+    def abandon_midway():
         """Marks its own run abandoned, as the stale-run sweep would during a long run."""
         CheckRun.objects.filter(pk=run.pk).update(status="abandoned")
-        return []
 
-    check = registry._REGISTRY["test.windowed"]
-    monkeypatch.setitem(
-        registry._REGISTRY,
-        "test.windowed",
-        registry.Check(**{**check.__dict__, "func": abandon_midway}),
-    )
+    fake_checks["during"] = abandon_midway
     finished = services.checkrun_execute(run_id=run.pk)
     assert finished.status == "abandoned"
     assert not AuditEvent.objects.filter(action="checks.completed").exists()
@@ -261,12 +259,6 @@ def test_command_json_and_list(fake_checks, capsys):
 
 def test_command_bad_arguments_exit_2_in_a_real_process():
     """The exit status as a cron job or a runbook script sees it (no database is touched)."""
-    import os
-    import subprocess
-    import sys
-
-    from django.conf import settings
-
     done = subprocess.run(
         [sys.executable, "manage.py", "run_checks", "--tag", "nope"],
         capture_output=True,
@@ -279,8 +271,6 @@ def test_command_bad_arguments_exit_2_in_a_real_process():
 
 
 def test_every_check_has_a_docs_row_and_a_runbook_entry():
-    from django.conf import settings
-
     docs = settings.BASE_DIR / "docs"
     checks_md = (docs / "checks.md").read_text()
     runbooks = (docs / "runbooks.md").read_text()

@@ -3,13 +3,17 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import TestCase
 from django.utils import timezone
-from django_q.models import Task
+from django_q.signals import post_execute
 
+from alerts import services as alert_services
+from finance import services as finance
 from finance.models import Account
 from integrity import services
 from integrity.models import DeadLetter
 from integrity.transactions import OperationFailed, register_operation, run_operation
+from tests.integrity.factories import TaskFactory
 
 STATE = {"broken": True}
 
@@ -17,8 +21,6 @@ STATE = {"broken": True}
 def create_when_fixed(ctx):
     if STATE["broken"]:
         raise RuntimeError("still broken")
-    from finance import services as finance
-
     return finance.account_create(
         code=ctx.payload["code"], name="DLQ", type="asset", currency="USD"
     ).pk
@@ -107,8 +109,6 @@ class TestScheduledRetry:
         assert letter.status == "pending" and letter.next_retry_at > timezone.now()
         assert services.deadletter_retry_due()["resolved"] == 0  # not due yet
         DeadLetter.objects.filter(pk=letter.pk).update(next_retry_at=timezone.now())
-        from django.test import TestCase
-
         with TestCase.captureOnCommitCallbacks(execute=True):
             services.deadletter_retry_due()
         letter.refresh_from_db()
@@ -148,8 +148,6 @@ class TestScheduledRetry:
 
 
 def test_queue_check_alerts_over_thresholds_and_resolves(letter, settings, alerts, monkeypatch):
-    from alerts import services as alert_services
-
     resolved = []
     monkeypatch.setattr(alert_services, "resolve_alert", lambda **kw: resolved.append(kw))
     settings.DEADLETTER_ALERT_COUNT = 1
@@ -163,21 +161,19 @@ def test_queue_check_alerts_over_thresholds_and_resolves(letter, settings, alert
 
 
 def _task(task_id: str, attempts: int, success: bool = False) -> dict:
-    Task.objects.create(
+    """A stored task and the dict django-q2's post_execute hands over for it."""
+    task = TaskFactory(
         id=task_id,
-        name=f"task-{task_id}",
         func="integrity.tasks.purge_operation_records",
-        started=timezone.now(),
-        stopped=timezone.now(),
         success=success,
         attempt_count=attempts,
         result="Boom : Traceback ...",
     )
     return {
-        "id": task_id,
-        "name": f"task-{task_id}",
+        "id": task.id,
+        "name": task.name,
         "success": success,
-        "func": "integrity.tasks.purge_operation_records",
+        "func": task.func,
         "args": (),
         "kwargs": {},
         "result": "Boom : Traceback ...",
@@ -185,8 +181,6 @@ def _task(task_id: str, attempts: int, success: bool = False) -> dict:
 
 
 def test_failed_task_on_its_last_attempt_becomes_a_dead_letter(db, settings, alerts):
-    from django_q.signals import post_execute
-
     post_execute.send(sender="django_q", task=_task("a" * 32, attempts=1))
     assert not DeadLetter.objects.exists()  # the broker will present it again
     post_execute.send(sender="django_q", task=_task("b" * 32, attempts=3))

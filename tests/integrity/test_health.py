@@ -5,7 +5,6 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import django
@@ -14,26 +13,12 @@ import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client
-from django.utils import timezone
 
 from alerts.models import Heartbeat
 from audit.models import AuditEvent
 
 COMPONENTS = {"database", "migrations", "cache", "scheduler", "schedules", "storage"}
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def beat(db):
-    """Write the scheduler heartbeat, `age` seconds old."""
-
-    def write(age: float = 0) -> None:
-        Heartbeat.objects.update_or_create(
-            name="alerts",
-            defaults={"beat_at": timezone.now() - timedelta(seconds=age), "ping_status": "ok"},
-        )
-
-    return write
 
 
 def unapply_newest_migration(app: str = "alerts") -> None:
@@ -219,8 +204,6 @@ def test_non_staff_session_sees_no_messages(client, broken, make_user):
 @pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
 def test_other_methods_are_refused_as_json(db, path, method):
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)  # as a real POST arrives: no CSRF cookie
     response = getattr(client, method)(path)
 

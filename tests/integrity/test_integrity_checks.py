@@ -2,7 +2,6 @@
 raw SQL around the services, constraints and indexes missing, migrations not applied."""
 
 from contextlib import contextmanager
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,13 +9,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from alerts.models import Alert, Heartbeat
-from audit.services import audit_record
+from alerts.models import Alert
+from audit.services import audit_record, chain_verify
 from finance import services as finance
 from integrity import services
 from integrity.models import DeadLetter
+from tests.integrity.factories import DeadLetterFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def sql(statement, params=None):
 @contextmanager
 def no_check_constraints(table: str, name: str):
     """Let rows break a CHECK constraint, as a load with constraints off would."""
-    if connection.vendor == "postgresql":
+    if connection.features.guard_dialect == "postgresql":
         sql("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK checks pending on the table
         sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
         yield
@@ -59,9 +60,9 @@ def drop_index(name: str) -> None:
     sql(f"DROP INDEX {name}")
 
 
-def test_every_integrity_check_passes_on_a_healthy_database(ledger, post, clerk, approver):
+def test_every_integrity_check_passes_on_a_healthy_database(ledger, post, clerk, approver, beat):
     post(ledger.cash, ledger.revenue, "10.00")
-    Heartbeat.objects.create(name="alerts", beat_at=timezone.now(), ping_status="ok")
+    beat()
     check_run = services.checks_run(trigger="command", tags=["integrity"])
     failing = {r.check_name: r.status for r in check_run.results.exclude(status="pass")}
     assert failing == {}
@@ -98,16 +99,16 @@ def test_user_deleted_by_raw_sql_leaves_an_orphan_actor():
 
 
 def test_dead_letter_pointing_at_a_missing_entry(ledger):
-    waiting = DeadLetter.objects.create(
+    waiting = DeadLetterFactory(
         operation="finance.journal_entry_post", payload={"entry_id": 987654, "actor_id": 1}
     )
-    DeadLetter.objects.create(
+    DeadLetterFactory(
         operation="finance.journal_entry_post",
         status="discarded",
         discarded_at=timezone.now(),
         payload={"entry_id": 9876},
     )
-    garbled = DeadLetter.objects.create(
+    garbled = DeadLetterFactory(
         operation="finance.journal_entry_post", payload={"entry_id": "12; DROP TABLE x"}
     )
     r, findings = result(run("integrity.json_references"), "integrity.json_references")
@@ -163,8 +164,6 @@ def test_duplicate_business_key_after_a_unique_index_went_missing(ledger, clerk)
 
 
 def test_unapplied_migration_is_found():
-    from django.db.migrations.recorder import MigrationRecorder
-
     newest = MigrationRecorder.Migration.objects.filter(app="integrity").latest("id")
     newest.delete()  # as after a deploy that skipped `migrate`
     r, findings = result(run("integrity.migrations_applied"), "integrity.migrations_applied")
@@ -175,20 +174,19 @@ def test_unapplied_migration_is_found():
 
 
 def test_impossible_states_of_operations_rows():
-    letter = DeadLetter.objects.create(operation="x", status="resolved")
+    letter = DeadLetterFactory(operation="x", status="resolved")
     r, findings = result(run("integrity.impossible_states"), "integrity.impossible_states")
     assert r.status == "fail"
     assert [(f.key, f.sample) for f in findings] == [("resolved without resolved_at", [letter.pk])]
 
 
-def test_scheduler_heartbeat_missing_then_stale_then_fresh(settings):
+def test_scheduler_heartbeat_missing_then_stale_then_fresh(settings, beat):
     assert result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")[0].status == "fail"
-    old = timezone.now() - timedelta(seconds=settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS + 60)
-    Heartbeat.objects.create(name="alerts", beat_at=old, ping_status="ok")
+    beat(age=settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS + 60)
     r, findings = result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")
     assert r.status == "fail" and "last scheduler heartbeat" in findings[0].message
     assert firing("integrity.scheduler_alive")
-    Heartbeat.objects.filter(name="alerts").update(beat_at=timezone.now())
+    beat()
     assert result(run("integrity.scheduler_alive"), "integrity.scheduler_alive")[0].status == "pass"
     assert not firing("integrity.scheduler_alive")
 
@@ -196,7 +194,7 @@ def test_scheduler_heartbeat_missing_then_stale_then_fresh(settings):
 def test_dead_letter_queue_check_shares_the_queue_alert(settings):
     settings.DEADLETTER_ALERT_COUNT = 2
     for _ in range(2):
-        DeadLetter.objects.create(operation="x", status="pending")
+        DeadLetterFactory(operation="x", status="pending")
     r, _ = result(run("integrity.deadletter_queue"), "integrity.deadletter_queue")
     assert r.status == "warn"  # a warning check: it never fails
     assert firing("queue", source="deadletters")
@@ -208,8 +206,6 @@ def test_dead_letter_queue_check_shares_the_queue_alert(settings):
 
 
 def test_audit_verification_recent(settings):
-    from audit.services import chain_verify
-
     # A new install (trail younger than the limit) has had no night to verify in yet.
     audit_record(action="auth.login")
     assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (

@@ -1,8 +1,13 @@
+from datetime import timedelta
+
 from django.core.management import call_command
+from django.utils import timezone
 from django_q.models import Schedule
 
 from config.schedules import ScheduledJob, declared_jobs
 from integrity.scheduling import schedules_sync
+from integrity.services import checks_run
+from tests.integrity.factories import ScheduleFactory
 
 
 def test_declared_jobs_are_written_once(db):
@@ -14,7 +19,7 @@ def test_declared_jobs_are_written_once(db):
 
 
 def test_changed_updated_removed_deleted_and_foreign_kept(db):
-    Schedule.objects.create(name="operator's own", func="math.sqrt", schedule_type=Schedule.DAILY)
+    ScheduleFactory(name="operator's own", func="math.sqrt", schedule_type=Schedule.DAILY)
     jobs = [
         ScheduledJob(
             name="a",
@@ -55,17 +60,11 @@ def test_migrate_writes_the_declared_schedules(db):
 
 
 def _check_findings():
-    from integrity.services import checks_run
-
     run = checks_run(trigger="command", checks=["integrity.schedules_running"])
     return run, sorted(f.key for f in run.findings.all())
 
 
 def test_a_paused_or_postponed_schedule_fails_the_check_and_warns_in_readiness(db, client):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     call_command("sync_schedules")
     run, keys = _check_findings()
     assert keys == [] and run.status == "pass"

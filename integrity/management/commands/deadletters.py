@@ -1,5 +1,6 @@
 import getpass
 import json
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         letters = selectors.deadletter_list().order_by("pk")
         if not everything:
             letters = letters.exclude(status__in=["resolved", "discarded"])
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": d.pk,
                 "status": d.status,

@@ -1,3 +1,6 @@
+"""Check runs, results and findings (read-only), the per-check status and trend panel, "Run
+checks now", and explaining a finding through integrity.services."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -5,119 +8,15 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
-from django_q.admin import ScheduleAdmin as QScheduleAdmin
-from django_q.models import Schedule
 
 from config import registry
 from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from config.exceptions import DomainError
-from integrity import scheduling, selectors, services
-from integrity.models import (
-    CheckResult,
-    CheckRun,
-    DeadLetter,
-    DeadLetterEvent,
-    Finding,
-    IdempotencyKey,
-)
-
-
-@admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: what clients sent with Idempotency-Key and what they were answered."""
-
-    list_display = ["key", "user", "scope", "status", "response_status", "created_at", "expires_at"]
-    list_filter = ["status", "response_status"]
-    search_fields = ["key", "user__username", "scope"]
-
-
-class DeadLetterEventInline(ReadOnlyTabularInline):
-    model = DeadLetterEvent
-    fields = ["at", "action", "actor", "note"]
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The dead-letter queue. Retry and discard go through integrity.services."""
-
-    list_display = [
-        "id",
-        "operation",
-        "kind",
-        "status",
-        "attempts",
-        "max_attempts",
-        "next_retry_at",
-        "created_at",
-        "short_error",
-    ]
-    list_filter = ["status", "kind", "operation"]
-    search_fields = ["operation", "error", "idempotency_key"]
-    readonly_fields = [
-        "kind",
-        "operation",
-        "status",
-        "payload",
-        "idempotency_key",
-        "error",
-        "traceback",
-        "attempts",
-        "max_attempts",
-        "next_retry_at",
-        "last_attempt_at",
-        "created_at",
-        "resolved_at",
-        "resolved_by",
-        "discarded_at",
-        "discarded_by",
-        "discard_reason",
-    ]
-    inlines = [DeadLetterEventInline]
-    actions = ["retry_letters", "discard_letters"]
-
-    @admin.display(description="Error")
-    def short_error(self, letter: DeadLetter) -> str:
-        return letter.error[:80]
-
-    def has_retry_permission(self, request):
-        return request.user.has_perm("integrity.retry_deadletter")
-
-    def has_discard_permission(self, request):
-        return request.user.has_perm("integrity.discard_deadletter")
-
-    @admin.action(description="Retry now", permissions=["retry"])
-    def retry_letters(self, request, queryset):
-        for letter in queryset:
-            try:
-                result = services.deadletter_retry(dead_letter=letter, actor=request.user)
-                level = messages.SUCCESS if result.status == "resolved" else messages.WARNING
-                self.message_user(request, f"#{letter.pk}: {result.status}.", level=level)
-            except DomainError as exc:
-                self.message_user(
-                    request, f"#{letter.pk}: [{exc.code}] {exc.message}", level=messages.ERROR
-                )
-
-    @admin.action(description="Discard (reason: discarded from the admin)", permissions=["discard"])
-    def discard_letters(self, request, queryset):
-        for letter in queryset:
-            try:
-                services.deadletter_discard(
-                    dead_letter=letter,
-                    actor=request.user,
-                    reason=f"Discarded from the admin by {request.user}",
-                )
-                self.message_user(request, f"#{letter.pk}: discarded.")
-            except DomainError as exc:
-                self.message_user(
-                    request, f"#{letter.pk}: [{exc.code}] {exc.message}", level=messages.ERROR
-                )
-
-
-# Checks --------------------------------------------------------------------------------------
+from integrity import selectors, services
+from integrity.models import CheckResult, CheckRun, Finding
 
 
 class CheckResultInline(ReadOnlyTabularInline):
@@ -136,7 +35,7 @@ class CheckResultInline(ReadOnlyTabularInline):
 
 class FindingInline(ReadOnlyTabularInline):
     model = Finding
-    fields = [
+    fields = (
         "finding_link",
         "check_name",
         "severity",
@@ -145,7 +44,7 @@ class FindingInline(ReadOnlyTabularInline):
         "object_id",
         "sample",
         "explained",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Finding")
@@ -387,89 +286,3 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "withdraw": form is None,
         }
         return TemplateResponse(request, "admin/integrity/finding/explain.html", context)
-
-
-class ScheduleAdmin(QScheduleAdmin):
-    """Schedules are declared in code (`<app>/schedules.py`, written by `sync_schedules`).
-
-    Here they are seen, paused, resumed and rescheduled, nothing more: the function, its
-    arguments, hook and cluster decide what code a worker runs, so no role edits them here, and
-    nobody adds one. Every change goes through the audited services in integrity/scheduling.py.
-    """
-
-    fields = [
-        "name",
-        "state",
-        "func",
-        "args",
-        "kwargs",
-        "hook",
-        "cluster",
-        "intended_date_kwarg",
-        "schedule_type",
-        "minutes",
-        "cron",
-        "repeats",
-        "task",
-        "next_run",
-    ]
-    list_display = [
-        "id",
-        "name",
-        "state",
-        "func",
-        "schedule_type",
-        "cron",
-        "next_run",
-        "get_last_run",
-        "get_success",
-    ]
-    actions = ["pause", "resume", "run_now"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f for f in self.fields if f != "next_run"]
-
-    @admin.display(description="State")
-    def state(self, obj: Schedule) -> str:
-        return {"paused": "Paused", "postponed": "Postponed past its next slot"}.get(
-            scheduling.schedule_state(obj), "Active"
-        )
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # django-q2 names a schedule by its function, which several schedules share.
-        schedule = self.get_object(request, object_id)
-        if schedule is not None and schedule.name:
-            extra_context = {**(extra_context or {}), "subtitle": schedule.name}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a declared schedule comes back at the next sync; pause it instead
-
-    def save_model(self, request, obj, form, change):
-        scheduling.schedule_reschedule(schedule=obj, next_run=form.cleaned_data["next_run"])
-
-    @admin.action(description="Pause the selected schedules", permissions=["change"])
-    def pause(self, request, queryset):
-        for schedule in queryset.order_by("pk"):
-            scheduling.schedule_pause(schedule=schedule)
-        self.message_user(request, f"Paused {queryset.count()} schedule(s).")
-
-    @admin.action(description="Resume the selected schedules", permissions=["change"])
-    def resume(self, request, queryset):
-        for schedule in queryset.order_by("pk"):
-            scheduling.schedule_resume(schedule=schedule)
-        self.message_user(request, f"Resumed {queryset.count()} schedule(s).")
-
-    @admin.action(description="Run the selected schedules now", permissions=["change"])
-    def run_now(self, request, queryset):
-        for schedule in queryset.order_by("pk"):
-            scheduling.schedule_reschedule(schedule=schedule, next_run=timezone.now())
-        self.message_user(request, f"{queryset.count()} schedule(s) will run within a minute.")
-
-
-if admin.site.is_registered(Schedule):
-    admin.site.unregister(Schedule)
-admin.site.register(Schedule, ScheduleAdmin)
