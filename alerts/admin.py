@@ -62,8 +62,9 @@ class AgeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value() in self.SPANS:
-            return queryset.filter(first_seen__gte=timezone.now() - self.SPANS[self.value()])
+        span = self.SPANS.get(self.value() or "")
+        if span is not None:
+            return queryset.filter(first_seen__gte=timezone.now() - span)
         if self.value() == "old":
             return queryset.filter(first_seen__lt=timezone.now() - self.SPANS["7d"])
         return queryset
@@ -81,7 +82,7 @@ class OccurrenceFilter(admin.SimpleListFilter):
             "1": queryset.filter(occurrences=1),
             "2-10": queryset.filter(occurrences__range=(2, 10)),
             "11+": queryset.filter(occurrences__gt=10),
-        }.get(self.value(), queryset)
+        }.get(self.value() or "", queryset)
 
 
 @admin.register(Alert)
@@ -154,8 +155,6 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Silence for 1 hour", permissions=["silence"])
     def silence_hour(self, request, queryset):
-        from datetime import timedelta
-
         for alert in queryset:
             silence = services.silence_create(
                 actor=request.user,
@@ -182,7 +181,7 @@ class TargetForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007 - the admin's own field list decides what is shown
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         try:
             services.target_check(channel=data.get("channel", ""), address=data.get("address", ""))
         except DomainError as exc:

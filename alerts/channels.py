@@ -9,23 +9,22 @@ import json
 import logging
 import smtplib
 import urllib.parse
+from collections.abc import Callable
+from typing import Any
 
+from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 
+from alerts.acklinks import ack_token
+from alerts.exceptions import DeliveryError
 from alerts.models import Alert, Channel, Delivery
 from config import outbound
 from config.sanitize import sanitize
 
 logger = logging.getLogger("ledgerguard.alerts.channels")
 sms_logger = logging.getLogger("ledgerguard.alerts.sms")
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def _subject(alert: Alert, kind: str) -> str:
@@ -56,8 +55,6 @@ def _admin_link(alert: Alert) -> str:
 
 
 def _ack_link(delivery: Delivery) -> str:
-    from alerts.services import ack_token
-
     token = ack_token(delivery=delivery)
     return f"{settings.SITE_URL.rstrip('/')}/alerts/ack/{token}/"
 
@@ -125,8 +122,6 @@ def send_email(delivery: Delivery) -> str:
 
 def _send_mail(message: EmailMultiAlternatives) -> None:
     """SMTP or an anymail provider; their failures become DeliveryErrors."""
-    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
-
     try:
         message.send(fail_silently=False)
     except (smtplib.SMTPRecipientsRefused, AnymailRecipientsRefused) as exc:
@@ -147,7 +142,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> str:
     return str(answer)
 
 
-def webhook_payload(delivery: Delivery) -> dict:
+def webhook_payload(delivery: Delivery) -> dict[str, Any]:
     """Schema version 1 (docs/alerts.md). Details are sanitized: webhooks leave our hands."""
     alert = delivery.alert
     return {
@@ -237,7 +232,11 @@ def send_sms(delivery: Delivery) -> str:
     return _post(url, body, headers)
 
 
-CHANNELS = {Channel.EMAIL: send_email, Channel.WEBHOOK: send_webhook, Channel.SMS: send_sms}
+CHANNELS: dict[str, Callable[[Delivery], str]] = {
+    Channel.EMAIL: send_email,
+    Channel.WEBHOOK: send_webhook,
+    Channel.SMS: send_sms,
+}
 
 
 def send(delivery: Delivery) -> str:

@@ -11,7 +11,12 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
+SEVERITY_RANK: dict[str, int] = {
+    Severity.INFO: 0,
+    Severity.WARNING: 1,
+    Severity.ERROR: 2,
+    Severity.CRITICAL: 3,
+}
 
 
 class AlertState(models.TextChoices):
@@ -228,6 +233,11 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     ack_used_at = models.DateTimeField(
         null=True, blank=True, help_text="When this notification's acknowledge link was used."
+    )
+    report_pending = models.BooleanField(
+        default=False,
+        help_text="Failed for good with no fallback, and its task has not yet failed for it "
+        "(the task's failure is what keeps it as a dead letter).",
     )
 
     class Meta:

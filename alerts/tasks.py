@@ -1,7 +1,6 @@
 """django-q2 jobs of the alerts app: thin, safe to run twice."""
 
 from alerts import services
-from alerts.models import Delivery
 
 
 def escalate_alerts() -> dict[str, int]:
@@ -13,14 +12,10 @@ def escalate_alerts() -> dict[str, int]:
 
 
 def send_delivery(delivery_id: int) -> str:
-    """Send one delivery again (a dead letter's retry re-arms a failed one)."""
-    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.FAILED).update(
-        status=Delivery.Status.PENDING
-    )
-    result = services.delivery_send(delivery_id=delivery_id)
-    if result not in ("sent", "skipped"):
-        raise RuntimeError(f"delivery {delivery_id} not sent: {result}")
-    return result
+    """The delivery's task: fails (DeliveryExhausted) when the delivery failed for good with no
+    fallback, so that its failure path keeps it as a dead letter; the letter's retry runs it
+    again, which sends a failed delivery once more (services.delivery.delivery_run)."""
+    return services.delivery_run(delivery_id=delivery_id)
 
 
 def heartbeat() -> str:

@@ -5,12 +5,13 @@ not acknowledge anything); POST acknowledges. The signed token names one notific
 alert and the alert's firing; it expires, works once, and not after the alert fired again.
 """
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods
 
-from alerts import services
+from alerts import selectors, services
+from alerts.exceptions import AlertNotOpen
 from config.exceptions import DomainError
 
 PAGE = """<!doctype html><html><head><title>Ledgerguard alert</title></head>
@@ -24,12 +25,12 @@ def _page(body: str, status: int = 200) -> HttpResponse:
 def _refused(exc: DomainError) -> HttpResponse:
     # 404 for a link we did not make, 410 for one that no longer acknowledges anything,
     # 409 for an alert that is already acknowledged or resolved.
-    status = 409 if exc.code == services.AlertNotOpen.code else exc.http_status
+    status = 409 if exc.code == AlertNotOpen.code else exc.http_status
     return _page(f"<h1>{escape(exc.message)}</h1><p>Nothing was changed.</p>", status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def acknowledge(request, token: str):
+def acknowledge(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         try:
             alert = services.ack_link_check(token=token)
@@ -48,9 +49,7 @@ def acknowledge(request, token: str):
     return _page(f"<h1>Acknowledged: {escape(alert.title)}</h1><p>Escalation has stopped.</p>")
 
 
-def heartbeat(request):
+def heartbeat(request: HttpRequest) -> JsonResponse:
     """For an outside monitor: 200 while the alert pipeline beats, 503 when it has stopped."""
-    from django.http import JsonResponse
-
-    status = services.heartbeat_status()
+    status = selectors.heartbeat_status()
     return JsonResponse(status, status=200 if status["ok"] else 503)

@@ -1,4 +1,8 @@
+from datetime import timedelta
+
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -10,7 +14,9 @@ from config import serializers as strict
 
 
 class AlertEventSerializer(strict.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AlertEvent
@@ -108,10 +114,6 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         alert = get_object_or_404(self.get_queryset(), pk=pk)
         data = AlertSilenceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         silence = services.silence_create(
             actor=request.user,
             reason=data.validated_data["reason"],

@@ -8,6 +8,7 @@ from django.core import signing
 from django.utils import timezone
 
 from alerts import services
+from alerts.exceptions import AckLinkGone, AckLinkInvalid, AlertNotOpen
 from alerts.models import Alert, AlertEvent, Delivery
 from audit.models import AuditEvent
 from tests.alerts.conftest import fire, make_due
@@ -142,15 +143,15 @@ def test_the_service_names_each_refusal_by_code(policy, smtp, operator):
     alert = fire()
     services.alert_escalate_due()
     token = services.ack_token(delivery=Delivery.objects.get())
-    with pytest.raises(services.AckLinkInvalid) as caught:
+    with pytest.raises(AckLinkInvalid) as caught:
         services.alert_acknowledge_by_token(token=token + "x")
     assert caught.value.code == "alert.link_invalid"
     services.alert_acknowledge(alert=alert, actor=operator)
-    with pytest.raises(services.AlertNotOpen):
+    with pytest.raises(AlertNotOpen):
         services.alert_acknowledge_by_token(token=token)
     Alert.objects.filter(pk=alert.pk).update(acknowledged_at=timezone.now() - timedelta(hours=1))
     services.alert_escalate_due()
-    with pytest.raises(services.AckLinkGone) as caught:
+    with pytest.raises(AckLinkGone) as caught:
         services.alert_acknowledge_by_token(token=token)
     assert caught.value.code == "alert.link_superseded" and caught.value.http_status == 410
 

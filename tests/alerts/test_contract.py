@@ -1,12 +1,18 @@
 """raise_alert / resolve_alert: one open alert per (source, key), a timeline, never raising."""
 
 import threading
+from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connection, connections
+from django.utils import timezone
 
 from alerts import services
+from alerts.channels import runbook_link
+from alerts.exceptions import AlertNotOpen
 from alerts.models import Alert
+from integrity.transactions import OperationFailed, run_operation
+from tests.alerts.factories import AlertFactory
 
 
 def raise_(key="disk", severity="warning", title="Disk filling up", **details):
@@ -57,7 +63,7 @@ def test_acknowledge_and_manual_resolve(db, operator):
     alert = services.alert_acknowledge(alert=alert, actor=operator)
     assert alert.state == "acknowledged" and alert.acknowledged_by == operator
     assert raise_().pk == alert.pk  # still the open alert
-    with pytest.raises(services.AlertNotOpen):
+    with pytest.raises(AlertNotOpen):
         services.alert_acknowledge(alert=alert, actor=operator)
     alert = services.alert_resolve(alert=alert, actor=operator)
     assert alert.state == "resolved" and alert.resolved_by == operator
@@ -74,12 +80,14 @@ def test_bad_severity_is_a_programming_error(db):
         raise_(severity="urgent")
 
 
-def test_a_database_failure_never_reaches_the_caller(db, monkeypatch):
-    def broken(**kwargs):
+def test_a_database_failure_never_reaches_the_caller(db):
+    def down(execute, sql, params, many, context):
         raise DatabaseError("database is down")
 
-    monkeypatch.setattr(services, "_store", broken)
-    assert raise_() is None  # logged, not raised
+    with connection.execute_wrapper(down):
+        assert raise_() is None  # logged, not raised
+        assert services.resolve_alert(source="test", key="disk") is None
+    assert not Alert.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -107,8 +115,6 @@ def test_concurrent_reports_of_one_problem_make_one_alert():
 
 
 def test_operations_report_through_the_contract(db):
-    from integrity.transactions import OperationFailed, run_operation
-
     def broken(ctx):
         raise RuntimeError("nope")
 
@@ -151,10 +157,6 @@ class TestApiAndAdmin:
 
 
 def test_admin_filters_by_age_and_occurrences(client, operator, db):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     raise_(key="old-one")
     for _ in range(12):
         raise_(key="noisy")
@@ -166,10 +168,8 @@ def test_admin_filters_by_age_and_occurrences(client, operator, db):
     assert "old-one" in page and "noisy" not in page
 
 
-def test_notifications_link_the_runbook(db):
-    from alerts.channels import runbook_link
-
-    assert runbook_link(Alert(source="deadletters", key="failed:3")).endswith(
-        "runbooks.md#deadlettersfailedid"
-    )
-    assert runbook_link(Alert(source="operations", key="x")).endswith("#operationsoperation-name")
+def test_notifications_link_the_runbook():
+    failed = AlertFactory.build(source="deadletters", key="failed:3")
+    assert runbook_link(failed).endswith("runbooks.md#deadlettersfailedid")
+    operation = AlertFactory.build(source="operations", key="x")
+    assert runbook_link(operation).endswith("#operationsoperation-name")

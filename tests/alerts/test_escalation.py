@@ -1,17 +1,24 @@
 """Routing, escalation steps and email delivery, against a real local SMTP server."""
 
+import re
 import threading
+import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from aiosmtpd.controller import Controller
+from anymail.exceptions import AnymailAPIError
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import Alert, Delivery, Route, Target
+from alerts.models import Alert, Delivery, Target
 from integrity.models import DeadLetter
+from integrity.services import deadletter_retry
 from tests.alerts.conftest import Inbox, fire, make_due
+from tests.alerts.factories import RouteFactory, TargetFactory
 
 
 def test_routes_choose_a_policy_by_source_key_and_severity(policy):
@@ -68,7 +75,9 @@ def test_a_rerun_never_notifies_a_target_twice(policy, smtp):
     assert Delivery.objects.filter(alert=alert).count() == 1
 
 
-def test_smtp_down_retries_then_falls_back_or_dead_letters(policy, smtp_down, settings):
+def test_smtp_down_retries_then_falls_back_or_dead_letters(
+    policy, smtp_down, settings, cluster, django_capture_on_commit_callbacks
+):
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 2
     alert = fire()
     services.alert_escalate_due()
@@ -76,7 +85,9 @@ def test_smtp_down_retries_then_falls_back_or_dead_letters(policy, smtp_down, se
     assert delivery.status == "pending" and delivery.attempts == 1
     assert "SMTP failed" in delivery.last_error and delivery.next_attempt_at is not None
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    services.delivery_retry_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delivery_retry_due()
+    assert cluster() == 1  # its task fails for it, on its last attempt
     delivery.refresh_from_db()
     assert delivery.status == "failed" and delivery.attempts == 2
     letter = DeadLetter.objects.get(operation="alerts.tasks.send_delivery")
@@ -88,11 +99,9 @@ def test_smtp_down_retries_then_falls_back_or_dead_letters(policy, smtp_down, se
 def test_permanent_failure_uses_the_fallback_target(policy, smtp, settings):
     settings.SMS_BACKEND, settings.SMS_PROVIDER_URL = "twilio", ""  # SMS cannot work
     settings.ALERT_SMS_MIN_SEVERITY = "info"
-    sms = Target.objects.create(name="pager", channel="sms", address="+15550100")
+    sms = TargetFactory(name="pager", channel="sms", address="+15550100")
     email = Target.objects.get(name="on-call")
-    email.fallback = Target.objects.create(
-        name="backup", channel="email", address="backup@example.com"
-    )
+    email.fallback = TargetFactory(name="backup", address="backup@example.com")
     email.save()
     Target.objects.filter(name="on-call").update(channel="sms")  # a channel not available yet
     Target.objects.filter(pk=email.pk).update(fallback=email.fallback)
@@ -102,12 +111,14 @@ def test_permanent_failure_uses_the_fallback_target(policy, smtp, settings):
     assert sms.pk  # the SMS channel arrives with its backend
 
 
-def test_a_dead_letter_retry_sends_the_failed_delivery(policy, smtp_down, settings):
-    from integrity.services import deadletter_retry
-
+def test_a_dead_letter_retry_sends_the_failed_delivery(
+    policy, smtp_down, settings, cluster, django_capture_on_commit_callbacks
+):
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
     fire()
-    services.alert_escalate_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.alert_escalate_due()
+    cluster()
     letter = DeadLetter.objects.get(operation="alerts.tasks.send_delivery")
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=settings.EMAIL_PORT)
@@ -142,29 +153,22 @@ def test_two_workers_never_send_the_same_step_twice(policy, smtp):
 
 
 def test_send_test_alert_delivers_and_reports(policy, smtp, capsys):
-    from django.core.management import call_command
-
     call_command("send_test_alert", "--to", "me@example.com")
     assert "email me@example.com: sent" in capsys.readouterr().out
     assert [m[0] for m in smtp.messages] == [["me@example.com"]]
     assert not Alert.objects.filter(source="test", state="firing").exists()
-    Route.objects.create(name="catch-all", policy=policy, position=999)
+    RouteFactory(name="catch-all", policy=policy, position=999)
     call_command("send_test_alert")  # the default route's first step
     assert [m[0] for m in smtp.messages][-1] == ["oncall@example.com"]
 
 
 def test_send_test_alert_exits_1_when_delivery_fails(db, smtp_down):
-    from django.core.management import CommandError, call_command
-
     with pytest.raises(CommandError, match="1 of 1 deliveries failed"):
         call_command("send_test_alert", "--to", "me@example.com")
     assert not DeadLetter.objects.exists()
 
 
 def test_acknowledge_link_works_once_and_only_for_its_alert(policy, smtp, client, settings):
-    import re
-    import time
-
     alert = fire()
     other = fire(key="finance.journal_entry_post")
     services.alert_escalate_due()
@@ -238,10 +242,6 @@ def test_alerts_of_one_source_within_the_group_wait_go_out_as_one(policy, smtp, 
 
 def test_email_provider_errors_through_anymail_are_retried(policy, settings):
     """A provider (django-anymail's test backend) that fails is a retryable delivery error."""
-    from unittest import mock
-
-    from anymail.exceptions import AnymailAPIError
-
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     fire()
     with mock.patch(

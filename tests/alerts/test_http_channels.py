@@ -7,10 +7,14 @@ import logging
 from urllib.parse import parse_qs
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from alerts import channels, services
-from alerts.models import Delivery, EscalationPolicy, EscalationStep, Route, Target
+from alerts.checks import webhook_secret_set
+from alerts.models import Alert, Delivery, Target
+from config.exceptions import DomainError
 from integrity.models import DeadLetter
+from tests.alerts.factories import EscalationStepFactory, RouteFactory, TargetFactory
 from tests.receivers import Receiver
 
 
@@ -28,9 +32,9 @@ def receiver(local):
 
 
 def route_to(target: Target) -> None:
-    policy = EscalationPolicy.objects.create(name=f"to {target.name}")
-    EscalationStep.objects.create(policy=policy, position=0).targets.add(target)
-    Route.objects.create(name="all", policy=policy)
+    """Every alert notifies `target` first."""
+    step = EscalationStepFactory(position=0, targets=[target])
+    RouteFactory(name="all", policy=step.policy)
 
 
 def fire(title="Dead-letter queue too long", **details):
@@ -41,7 +45,7 @@ def fire(title="Dead-letter queue too long", **details):
 
 def test_webhook_body_is_signed_and_details_are_redacted(db, receiver, settings):
     settings.ALERT_WEBHOOK_SECRET = "s3cret"
-    route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url + "/in"))
+    route_to(TargetFactory(name="hook", channel="webhook", address=receiver.url + "/in"))
     alert = fire(open=12, api_token="abc123", card="4111 1111 1111 1111")
     services.alert_escalate_due()
     (request,) = receiver.requests
@@ -60,9 +64,7 @@ def test_webhook_body_is_signed_and_details_are_redacted(db, receiver, settings)
 
 def test_slack_format(db, receiver):
     route_to(
-        Target.objects.create(
-            name="slack", channel="webhook", address=receiver.url, webhook_format="slack"
-        )
+        TargetFactory(name="slack", channel="webhook", address=receiver.url, webhook_format="slack")
     )
     fire()
     services.alert_escalate_due()
@@ -72,11 +74,9 @@ def test_slack_format(db, receiver):
 def test_receiver_errors_retry_but_4xx_goes_to_the_fallback(db, local):
     failing, backup = Receiver(status=503), Receiver()
     try:
-        fallback = Target.objects.create(name="backup", channel="webhook", address=backup.url)
+        fallback = TargetFactory(name="backup", channel="webhook", address=backup.url)
         route_to(
-            Target.objects.create(
-                name="hook", channel="webhook", address=failing.url, fallback=fallback
-            )
+            TargetFactory(name="hook", channel="webhook", address=failing.url, fallback=fallback)
         )
         fire()
         services.alert_escalate_due()
@@ -98,7 +98,7 @@ def test_sms_through_a_twilio_compatible_provider(db, receiver, settings):
     settings.SMS_BACKEND, settings.SMS_PROVIDER_URL = "twilio", receiver.url
     settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN = "AC42", "tok"
     settings.SMS_FROM_NUMBER = "+15550000"
-    route_to(Target.objects.create(name="pager", channel="sms", address="+15551234"))
+    route_to(TargetFactory(name="pager", channel="sms", address="+15551234"))
     alert = fire(title="x" * 300, api_token="abc123")
     services.alert_escalate_due()
     (request,) = receiver.requests
@@ -112,7 +112,7 @@ def test_sms_through_a_twilio_compatible_provider(db, receiver, settings):
 
 def test_sms_is_for_critical_alerts_only_by_default_and_console_works_locally(db, settings):
     settings.SMS_BACKEND = "console"
-    route_to(Target.objects.create(name="pager", channel="sms", address="+15551234"))
+    route_to(TargetFactory(name="pager", channel="sms", address="+15551234"))
     services.raise_alert(source="deadletters", key="queue", severity="error", title="Not urgent")
     services.alert_escalate_due()
     assert not Delivery.objects.exists()  # error < critical: no SMS
@@ -125,15 +125,17 @@ def test_sms_is_for_critical_alerts_only_by_default_and_console_works_locally(db
 # Outbound rules at delivery time (config/outbound.py) -------------------------------------
 
 
-def test_a_stored_file_url_fails_for_good_and_reads_nothing(db, settings):
+def test_a_stored_file_url_fails_for_good_and_reads_nothing(
+    db, settings, cluster, django_capture_on_commit_callbacks
+):
     """The reviewed hole: file:///proc/self/environ was "delivered" and the environment stored
     in the delivery's response. A target stored before the rules existed must fail safely."""
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # not even this lets a file URL through
-    route_to(
-        Target.objects.create(name="hook", channel="webhook", address="file:///proc/self/environ")
-    )
+    route_to(TargetFactory(name="hook", channel="webhook", address="file:///proc/self/environ"))
     fire()
-    services.alert_escalate_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.alert_escalate_due()
+    cluster()  # its task fails for it: the failure path keeps it as a dead letter
     delivery = Delivery.objects.get()
     assert delivery.status == "failed" and delivery.attempts == 1  # permanent: no retry
     assert delivery.response == ""
@@ -145,11 +147,9 @@ def test_a_stored_file_url_fails_for_good_and_reads_nothing(db, settings):
 def test_a_stored_private_address_is_refused_at_delivery_and_the_fallback_used(db, smtp):
     r = Receiver()  # on 127.0.0.1, and OUTBOUND_ALLOW_PRIVATE_ADDRESSES is off
     try:
-        fallback = Target.objects.create(name="mail", channel="email", address="ops@example.com")
+        fallback = TargetFactory(name="mail", channel="email", address="ops@example.com")
         route_to(
-            Target.objects.create(
-                name="hook", channel="webhook", address=r.url + "/in", fallback=fallback
-            )
+            TargetFactory(name="hook", channel="webhook", address=r.url + "/in", fallback=fallback)
         )
         fire()
         services.alert_escalate_due()
@@ -167,7 +167,7 @@ def test_redirects_are_not_followed_at_delivery(db, receiver):
     try:
         receiver.status = 307
         receiver.headers["Location"] = inner.url + "/internal"
-        route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+        route_to(TargetFactory(name="hook", channel="webhook", address=receiver.url))
         fire()
         services.alert_escalate_due()
     finally:
@@ -179,7 +179,7 @@ def test_redirects_are_not_followed_at_delivery(db, receiver):
 
 def test_the_stored_response_is_a_short_masked_excerpt(db, receiver):
     receiver.body = b'{"received": true, "secret": "hunter2"}\n' + b"A" * 50_000
-    route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+    route_to(TargetFactory(name="hook", channel="webhook", address=receiver.url))
     fire()
     services.alert_escalate_due()
     delivery = Delivery.objects.get()
@@ -192,7 +192,7 @@ def test_errors_name_the_host_never_the_secret_path(db, local):
     failing = Receiver(status=503)
     try:
         url = failing.url + "/services/T000/B000/s3cr3tT0k3n"
-        route_to(Target.objects.create(name="hook", channel="webhook", address=url))
+        route_to(TargetFactory(name="hook", channel="webhook", address=url))
         alert = fire()
         services.alert_escalate_due()
     finally:
@@ -210,7 +210,7 @@ def test_without_a_secret_webhooks_go_unsigned_never_signed_with_an_empty_key(
     db, receiver, settings, caplog
 ):
     settings.ALERT_WEBHOOK_SECRET = ""
-    route_to(Target.objects.create(name="hook", channel="webhook", address=receiver.url))
+    route_to(TargetFactory(name="hook", channel="webhook", address=receiver.url))
     with caplog.at_level(logging.WARNING, logger="ledgerguard.alerts.channels"):
         fire()
         services.alert_escalate_due()
@@ -224,8 +224,6 @@ def test_without_a_secret_webhooks_go_unsigned_never_signed_with_an_empty_key(
 
 
 def test_check_deploy_warns_without_a_webhook_secret(settings):
-    from alerts.checks import webhook_secret_set
-
     settings.ALERT_WEBHOOK_SECRET = ""
     assert [w.id for w in webhook_secret_set(None)] == ["alerts.W001"]
     settings.ALERT_WEBHOOK_SECRET = "s3cret"
@@ -246,8 +244,6 @@ def test_check_deploy_warns_without_a_webhook_secret(settings):
     ],
 )
 def test_target_check_refuses_what_the_outbound_rules_refuse(db, address, code):
-    from config.exceptions import DomainError
-
     with pytest.raises(DomainError) as caught:
         services.target_check(channel="webhook", address=address)
     assert caught.value.code == code and caught.value.http_status == 400
@@ -277,10 +273,6 @@ def test_admin_refuses_a_webhook_target_the_rules_refuse(admin_user, client):
 
 
 def test_send_test_alert_refuses_a_url_the_rules_refuse(db):
-    from django.core.management import CommandError, call_command
-
-    from alerts.models import Alert
-
     with pytest.raises(CommandError, match=r"outbound\.scheme_not_allowed") as caught:
         call_command("send_test_alert", "--channel", "webhook", "--to", "file:///etc/passwd")
     assert caught.value.returncode == 2

@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import Alert, Delivery
+from alerts.models import Alert, Delivery, Silence
 from config.exceptions import DomainError
 from tests.alerts.conftest import fire, make_due
+from tests.alerts.factories import AlertFactory
 
 
 def test_silenced_alert_is_recorded_but_not_delivered_until_the_silence_ends(
@@ -86,7 +87,7 @@ def test_recurring_window_in_a_named_time_zone(db, operator):
         starts_at=timezone.now() - timedelta(days=30),
         ends_at=timezone.now() + timedelta(days=365),
     )
-    alert = Alert(source="x", key="y", severity="warning")
+    alert = AlertFactory.build(source="x", key="y", severity="warning")
     # Find the next Sunday in Berlin.
     day = datetime.now(berlin).date()
     while day.isoweekday() != 7:
@@ -126,8 +127,6 @@ def test_api_silence_an_alert_and_manage_silences(api, operator, make_user, poli
 
 
 def test_an_existing_silence_cannot_be_widened_in_the_admin(client, make_user):
-    from alerts.models import Silence
-
     operator = make_user("operator", is_staff=True)
     narrow = services.silence_create(
         actor=operator,

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from alerts import services as alerting
 from alerts.models import Alert, Delivery, EscalationPolicy, EscalationStep, Route, Target
+from alerts.services import contract as alert_contract
 from audit.models import AuditEvent
 from audit.receivers import ACTIONS
 from config.exceptions import DomainError
@@ -419,7 +420,7 @@ def test_raise_alert_never_raises_when_the_audit_write_fails(db, monkeypatch, tr
     def down(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(alerting, "audit_record", down)
+    monkeypatch.setattr(alert_contract, "audit_record", down)
     assert raise_capture(key="db-down") is None
     assert not Alert.objects.filter(key="db-down").exists()  # rolled back with its event
     assert trail.events() == []
