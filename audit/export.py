@@ -25,16 +25,13 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, HASHED_FIELDS, SCHEMA_VERSION, content_of, format_time
+from audit.exceptions import ExportError
 from audit.models import AuditEvent, ChainHead
 from audit.services import audit_record, event_rows
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = (*HASHED_FIELDS, "hash")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-class ExportError(ValueError):
-    pass
 
 
 @dataclass

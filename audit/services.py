@@ -35,6 +35,7 @@ from audit.canonical import (
     format_time,
     normalize,
 )
+from audit.exceptions import InvalidRange, SigningKeyMissing
 from audit.models import (
     AuditEvent,
     ChainHead,
@@ -44,7 +45,6 @@ from audit.models import (
     VerificationStatus,
 )
 from config import context
-from config.exceptions import DomainError
 
 logger = logging.getLogger("ledgerguard.audit")
 
@@ -319,15 +319,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-class SigningKeyMissing(Exception):
-    pass
-
-
-class InvalidRange(DomainError):
-    code = "audit.invalid_range"
-    http_status = 400
 
 
 @transaction.atomic

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit.canonical import checkpoint_document, checkpoint_file_name, format_time
+from audit.exceptions import PublishError
 from audit.models import Checkpoint, CheckpointPublication
 from config import outbound
 
@@ -39,12 +40,6 @@ EVENT_HEADER = "X-Ledgerguard-Event"
 # A publication claimed for sending this long ago belongs to a worker that died.
 STUCK_AFTER = timedelta(minutes=15)
 MAX_RETRY_DELAY = timedelta(hours=1)
-
-
-class PublishError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def witness_channels() -> dict[str, str]:
