@@ -5,6 +5,7 @@ only the events they are the actor of (their own activity), never anyone else's.
 """
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,11 +13,19 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from alerts.models import OPEN_STATES, Alert
 from audit.models import AuditEvent, ChainHead, Checkpoint, CheckpointPublication, Verification
 
 VIEW_PERMISSION = "audit.view_auditevent"
 ACTIVITY_IPS = 100  # the addresses listed in an activity report (most used first)
+
+# How many alerts about the trail are open: the alerts live above this layer, so the side that
+# raises them registers the count when it starts (integrity/receivers.py); 0 without one.
+_open_alerts_counters: list[Callable[[], int]] = []
+
+
+def open_alerts_counter_register(counter: Callable[[], int]) -> None:
+    """Let `counter` answer the chain status's `open_alerts` (the last one registered wins)."""
+    _open_alerts_counters[:] = [counter]
 
 
 def audit_can_view_all(*, user: Any) -> bool:
@@ -163,7 +172,8 @@ def audit_verify_range_size(*, from_id: int | None = None, to_id: int | None = N
 
 
 def audit_chain_status() -> dict[str, Any]:
-    """The chain head, the last verification and checkpoint, and the open audit alerts."""
+    """The chain head, the last verification and checkpoint, and the open audit alerts (as
+    the registered counter has them)."""
     head = ChainHead.objects.filter(pk=1).first()
     sequence = head.sequence if head else 0
     last_checkpoint = Checkpoint.objects.order_by("-sequence", "-id").first()
@@ -176,7 +186,7 @@ def audit_chain_status() -> dict[str, Any]:
         "last_verification": Verification.objects.order_by("-started_at", "-id").first(),
         "last_checkpoint": last_checkpoint,
         "events_since_checkpoint": sequence - (last_checkpoint.sequence if last_checkpoint else 0),
-        "open_alerts": Alert.objects.filter(source="audit", state__in=OPEN_STATES).count(),
+        "open_alerts": _open_alerts_counters[0]() if _open_alerts_counters else 0,
     }
 
 

@@ -23,7 +23,7 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from audit import witness
+from audit import signals, witness
 from audit.canonical import (
     GENESIS_HASH,
     HASHED_FIELDS,
@@ -44,6 +44,7 @@ from audit.models import (
     Verification,
     VerificationStatus,
 )
+from audit.selectors import audit_verify_range_size
 from config import context
 
 logger = logging.getLogger("ledgerguard.audit")
@@ -523,7 +524,8 @@ def chain_verify(
     checkpoints_dir: Path | None = None,
 ) -> Verification:
     """Recompute every hash from `from_id` to `to_id` (the whole chain by default), check the
-    links, the head and the signed checkpoints; store and audit the result; alert on failure.
+    links, the head and the signed checkpoints; store, announce (`chain_verified`, which the
+    alerts about the trail answer) and audit the result.
 
     A range that starts after #1 trusts the stored hash of the event before it.
     `checkpoints_dir`: also check the checkpoint files there (the witness's copies).
@@ -609,8 +611,8 @@ def chain_verify(
         status = VerificationStatus.CHECKPOINT_MISMATCH
     else:
         status = VerificationStatus.OK
-    # Stored and reported before its own audit event, which may fail when appending is what is
-    # broken: the alert must not depend on the trail being writable.
+    # Stored and announced before its own audit event, which may fail when appending is what
+    # is broken: the alert must not depend on the trail being writable.
     verification = Verification.objects.create(
         started_at=started,
         finished_at=timezone.now(),
@@ -623,7 +625,7 @@ def chain_verify(
         first_bad_id=result.first_bad_id,
         problems=result.problems[:100],
     )
-    _report(verification, full=full)
+    signals.chain_verified.send(sender=Verification, verification=verification)
     try:
         audit_record(
             action="audit.chain_verified",
@@ -647,8 +649,6 @@ def chain_verify_or_queue(
     """A verification asked for by a person (API, admin): run at once when it reads at most
     AUDIT_VERIFY_SYNC_LIMIT events, else queued for a worker. Returns the Verification, or
     the queued task's id."""
-    from audit.selectors import audit_verify_range_size
-
     if audit_verify_range_size(from_id=from_id, to_id=to_id) <= (settings.AUDIT_VERIFY_SYNC_LIMIT):
         return chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
     return async_task(
@@ -658,34 +658,3 @@ def chain_verify_or_queue(
         triggered_by[:200],
         task_name="audit.verify_chain (requested)",
     )
-
-
-def _report(verification: Verification, *, full: bool) -> None:
-    from alerts.services import raise_alert, resolve_alert
-
-    details = {
-        "verification_id": verification.pk,
-        "first_bad_id": verification.first_bad_id,
-        "problems": verification.problems[:5],
-    }
-    if verification.status == VerificationStatus.BROKEN:
-        raise_alert(
-            source="audit",
-            key="chain_broken",
-            severity="critical",
-            title=f"Audit chain broken at event #{verification.first_bad_id}",
-            details=details,
-        )
-    elif full:
-        resolve_alert(source="audit", key="chain_broken")
-    mismatched = [p for p in verification.problems if p["kind"] == "checkpoint"]
-    if mismatched:
-        raise_alert(
-            source="audit",
-            key="checkpoint_mismatch",
-            severity="critical",
-            title=f"Audit checkpoint mismatch: {mismatched[0]['message']}",
-            details=details,
-        )
-    elif full:
-        resolve_alert(source="audit", key="checkpoint_mismatch")
