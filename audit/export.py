@@ -27,7 +27,8 @@ from django.utils import timezone
 from audit.canonical import GENESIS_HASH, HASHED_FIELDS, SCHEMA_VERSION, content_of, format_time
 from audit.exceptions import ExportError
 from audit.models import AuditEvent, ChainHead
-from audit.services import audit_record, event_rows
+from audit.selectors import event_rows
+from audit.services import audit_record
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = (*HASHED_FIELDS, "hash")
