@@ -223,7 +223,7 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
     manifest = _manifest(fmt, r)
     # Recorded before the first byte goes out, so the hashes come from the rows themselves
     # (three lookups by id); the file's SHA-256 is only known at the end: it is in the zip.
-    planned = {
+    planned: dict[str, Any] = {
         "from_id": None,
         "to_id": None,
         "prev_hash": None,

@@ -236,7 +236,9 @@ def checkpoint_list() -> QuerySet[Checkpoint]:
     return Checkpoint.objects.order_by("-sequence", "-id")
 
 
-def checkpoint_witness_lag(*, channels: dict[str, str], max_age: dt.timedelta) -> list[dict]:
+def checkpoint_witness_lag(
+    *, channels: dict[str, str], max_age: dt.timedelta
+) -> list[dict[str, Any]]:
     """Per witness channel that lags: the oldest checkpoint made more than `max_age` ago that
     neither it nor a newer checkpoint has a copy of at the witness (the chain links every
     event to the ones before, so a witnessed checkpoint vouches for all before it)."""

@@ -15,8 +15,10 @@ Publications are not audit events: each would add an event to the chain, and the
 would sign, and publish, a checkpoint of nothing else.
 """
 
+import functools
 import logging
 import smtplib
+from collections.abc import Callable
 from datetime import timedelta
 
 from anymail.exceptions import AnymailError, AnymailRecipientsRefused
@@ -44,7 +46,7 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 
 def witness_channels() -> dict[str, str]:
     """The configured witness channels and where they go (a host or addresses, never a path)."""
-    channels = {}
+    channels: dict[str, str] = {}
     if settings.AUDIT_CHECKPOINT_WITNESS_URL:
         channels[Channel.WEBHOOK] = outbound.describe(settings.AUDIT_CHECKPOINT_WITNESS_URL)
     if settings.AUDIT_CHECKPOINT_WITNESS_EMAIL:
@@ -63,7 +65,7 @@ def publications_create(*, checkpoint: Checkpoint) -> list[int]:
         if new:
             created.append(publication.pk)
     for pk in created:
-        transaction.on_commit(lambda pk=pk: _queue(pk))
+        transaction.on_commit(functools.partial(_queue, pk))
     return created
 
 
@@ -133,7 +135,10 @@ def _send_email(checkpoint: Checkpoint, document: bytes) -> str:
     return "accepted by the mail server"
 
 
-SENDERS = {Channel.WEBHOOK: _send_webhook, Channel.EMAIL: _send_email}
+SENDERS: dict[str, Callable[[Checkpoint, bytes], str]] = {
+    Channel.WEBHOOK: _send_webhook,
+    Channel.EMAIL: _send_email,
+}
 
 
 def publication_send(*, publication_id: int) -> str:

@@ -41,7 +41,8 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     for name in fields:
         field = instance._meta.get_field(name)
         values[name] = field.value_from_object(instance) if field.concrete else None
-    return normalize(values)
+    normalized: dict[str, Any] = normalize(values)
+    return normalized
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
