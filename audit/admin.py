@@ -269,7 +269,7 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Witnessed", ordering="witnessed_at")
     def witnessed(self, checkpoint: Checkpoint):
-        return checkpoint.witnessed_at or EMPTY
+        return getattr(checkpoint, "witnessed_at", None) or EMPTY  # annotated by get_queryset
 
     @admin.display(description="Copies at the witness")
     def witness_copies(self, checkpoint: Checkpoint):
@@ -291,6 +291,20 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
+VERIFICATION_FIELDS = (
+    "status",
+    "first_bad_event",
+    "problems_display",
+    "started_at",
+    "finished_at",
+    "triggered_by",
+    "from_id",
+    "to_id",
+    "events_checked",
+    "checkpoints_checked",
+)
+
+
 @admin.register(Verification)
 class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -306,19 +320,8 @@ class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "started_at"]
     search_fields = ["triggered_by"]
-    fields = [
-        "status",
-        "first_bad_event",
-        "problems_display",
-        "started_at",
-        "finished_at",
-        "triggered_by",
-        "from_id",
-        "to_id",
-        "events_checked",
-        "checkpoints_checked",
-    ]
-    readonly_fields = fields
+    fields = VERIFICATION_FIELDS
+    readonly_fields = VERIFICATION_FIELDS
     show_full_result_count = False
 
     @admin.display(description="First bad event")

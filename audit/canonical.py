@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -82,7 +82,9 @@ def event_hash(content: Mapping[str, Any]) -> str:
 
 def content_of(event: Any) -> dict[str, Any]:
     """The hashed content of a stored event (a model instance or a values() row)."""
-    get = event.get if isinstance(event, Mapping) else lambda name: getattr(event, name)
+    get: Callable[[str], Any] = (
+        event.get if isinstance(event, Mapping) else lambda name: getattr(event, name)
+    )
     content = {name: get(name) for name in HASHED_FIELDS}
     content["occurred_at"] = format_time(content["occurred_at"])
     return content

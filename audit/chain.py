@@ -5,11 +5,10 @@ from typing import Any
 from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, event_hash, format_time
+from audit.models import AuditEvent, ChainHead
 
 
 def _locked_head(connection) -> Any:
-    from audit.models import ChainHead
-
     heads = ChainHead.objects.using(connection.alias)
     # SQLite has no row locks; its IMMEDIATE transactions already hold the write lock.
     head = heads.select_for_update().filter(pk=1).first()
@@ -25,8 +24,6 @@ def append(connection, contents: list[dict[str, Any]]) -> None:
     Requires: a transaction is open. The head row stays locked until it ends, which makes ids
     follow commit order with no gaps and `occurred_at` never decrease along the chain.
     """
-    from audit.models import AuditEvent, ChainHead
-
     head = _locked_head(connection)
     now = timezone.now()
     if head.occurred_at and head.occurred_at > now:  # the clock stepped back

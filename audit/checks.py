@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from croniter import croniter
 from django.conf import settings
@@ -176,38 +177,37 @@ def _parse_time(value: object) -> dt.datetime | None:
     return moment if moment.tzinfo else None
 
 
-@register_check("audit.checkpoints_recent", tag="audit", severity="critical", explainable=False)
-def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
-    """Signed checkpoints keep up with the audit trail, and the copies in the database and in
-    BACKUP_DIR agree and carry valid signatures (only while AUDIT_SIGNING_KEY is set).
+# A checkpoint as compared between the database and storage: (sequence, hash, created_at,
+# key id, signature), all as text but the sequence.
+Signed = tuple[int, str, str, str, str]
 
-    Fails when events older than the allowed age (AUDIT_CHECKPOINT_MAX_AGE_HOURS, by default
-    the checkpoint schedule's interval plus an hour) have no checkpoint after them, when a
-    checkpoint signed in the last 48 hours was the first to cover events written longer ago
-    than that (the job had stopped, or the checkpoints before it were deleted and the next run
-    signed a rewritten chain), when a checkpoint exists in only one of the two places, and
-    when a signature does not verify."""
-    if not settings.AUDIT_SIGNING_KEY:
-        return  # audit/checkpoint_unsigned and audit.W001 say so
-    now, limit, size = timezone.now(), checkpoint_max_age(), ctx.sample_size
-    rows = Checkpoint.objects.order_by("sequence", "pk").values_list(
-        "sequence", "hash", "created_at", "key_id", "signature"
+
+def _signature_ok(c: Signed) -> bool:
+    seq, h, at, kid, sig = c
+    problem = checkpoint_signature_problem(
+        sequence=seq, hash=h, created_at=at, kid=kid, signature=sig
     )
-    in_db = [(seq, h, format_time(at), kid, sig, at) for seq, h, at, kid, sig in rows]
-    files, unreadable = stored_checkpoints()
-    in_storage = [
+    return problem is None
+
+
+def _copies_findings(
+    in_db: list[Signed],
+    signed_ok: list[bool],
+    files: list[dict[str, Any]],
+    unreadable: list[str],
+    *,
+    now: dt.datetime,
+    size: int,
+) -> Iterator[Finding]:
+    """Bad signatures, unreadable files, and checkpoints kept in only one of the two places."""
+    in_storage: list[Signed] = [
         (f["sequence"], *(str(f.get(k)) for k in ("hash", "created_at", "key_id", "signature")))
         for f in files
     ]
-
-    def problem(seq: int, h: str, at: str, kid: str, sig: str) -> str | None:
-        return checkpoint_signature_problem(
-            sequence=seq, hash=h, created_at=at, kid=kid, signature=sig
-        )
-
-    signed_ok = [problem(*c[:5]) is None for c in in_db]
     bad = [f"database #{c[0]}" for c, ok in zip(in_db, signed_ok, strict=True) if not ok]
-    bad += [Path(f["file"]).name for f, c in zip(files, in_storage, strict=True) if problem(*c)]
+    bad += [
+        Path(f["file"]).name for f, c in zip(files, in_storage, strict=True) if not _signature_ok(c)
+    ]
     if bad:
         yield Finding(
             message=f"{len(bad)} checkpoint(s) whose signature does not verify with "
@@ -224,8 +224,8 @@ def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
             key="unreadable",
             sample=[Path(p).name for p in unreadable[:size]],
         )
-    stored, recorded = set(in_storage), {c[:5] for c in in_db}
-    not_stored = [c[0] for c in in_db if c[:5] not in stored]
+    stored, recorded = set(in_storage), set(in_db)
+    not_stored = [c[0] for c in in_db if c not in stored]
     if not_stored:
         yield Finding(
             message=f"{len(not_stored)} checkpoint(s) in the database have no identical file "
@@ -250,8 +250,9 @@ def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
             sample=unrecorded[:size],
         )
 
-    valid = [(c[0], c[5]) for c, ok in zip(in_db, signed_ok, strict=True) if ok]
-    newest = valid[-1][0] if valid else 0
+
+def _uncovered_finding(newest: int, *, now: dt.datetime, limit: timedelta) -> Iterator[Finding]:
+    """Events older than `limit` after the newest validly signed checkpoint (#`newest`)."""
     old = AuditEvent.objects.filter(id__gt=newest, occurred_at__lt=now - limit).aggregate(
         n=Count("id"), first=Min("id"), last=Max("id"), since=Min("occurred_at")
     )
@@ -268,6 +269,12 @@ def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
             details={"newest_checkpoint": newest, "max_age_hours": limit / timedelta(hours=1)},
         )
 
+
+def _late_finding(
+    valid: list[tuple[int, dt.datetime]], *, now: dt.datetime, limit: timedelta, size: int
+) -> Iterator[Finding]:
+    """Checkpoints signed in the last LATE_LOOKBACK that were the first to cover events
+    written more than `limit` before them (`valid`: (sequence, signed at), in order)."""
     # The first event each recent checkpoint newly covered, and when it was written.
     firsts = {}
     for i, (sequence, signed) in enumerate(valid):
@@ -292,6 +299,34 @@ def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
             key="late",
             sample=[s for _, s, _, _ in late[:size]],
         )
+
+
+@register_check("audit.checkpoints_recent", tag="audit", severity="critical", explainable=False)
+def checkpoints_recent(ctx: CheckContext) -> Iterator[Finding]:
+    """Signed checkpoints keep up with the audit trail, and the copies in the database and in
+    BACKUP_DIR agree and carry valid signatures (only while AUDIT_SIGNING_KEY is set).
+
+    Fails when events older than the allowed age (AUDIT_CHECKPOINT_MAX_AGE_HOURS, by default
+    the checkpoint schedule's interval plus an hour) have no checkpoint after them, when a
+    checkpoint signed in the last 48 hours was the first to cover events written longer ago
+    than that (the job had stopped, or the checkpoints before it were deleted and the next run
+    signed a rewritten chain), when a checkpoint exists in only one of the two places, and
+    when a signature does not verify."""
+    if not settings.AUDIT_SIGNING_KEY:
+        return  # audit/checkpoint_unsigned and audit.W001 say so
+    now, limit, size = timezone.now(), checkpoint_max_age(), ctx.sample_size
+    rows = list(
+        Checkpoint.objects.order_by("sequence", "pk").values_list(
+            "sequence", "hash", "created_at", "key_id", "signature"
+        )
+    )
+    in_db: list[Signed] = [(seq, h, format_time(at), kid, sig) for seq, h, at, kid, sig in rows]
+    signed_ok = [_signature_ok(c) for c in in_db]
+    files, unreadable = stored_checkpoints()
+    yield from _copies_findings(in_db, signed_ok, files, unreadable, now=now, size=size)
+    valid = [(row[0], row[2]) for row, ok in zip(rows, signed_ok, strict=True) if ok]
+    yield from _uncovered_finding(valid[-1][0] if valid else 0, now=now, limit=limit)
+    yield from _late_finding(valid, now=now, limit=limit, size=size)
 
 
 @register_check("audit.checkpoints_witnessed", tag="audit", severity="error", explainable=False)

@@ -25,16 +25,14 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, HASHED_FIELDS, SCHEMA_VERSION, content_of, format_time
+from audit.exceptions import ExportError
 from audit.models import AuditEvent, ChainHead
-from audit.services import audit_record, event_rows
+from audit.selectors import event_rows
+from audit.services import audit_record
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = (*HASHED_FIELDS, "hash")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-class ExportError(ValueError):
-    pass
 
 
 @dataclass
@@ -225,7 +223,7 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
     manifest = _manifest(fmt, r)
     # Recorded before the first byte goes out, so the hashes come from the rows themselves
     # (three lookups by id); the file's SHA-256 is only known at the end: it is in the zip.
-    planned = {
+    planned: dict[str, Any] = {
         "from_id": None,
         "to_id": None,
         "prev_hash": None,

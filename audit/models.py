@@ -160,6 +160,12 @@ class Verification(models.Model):
     def __str__(self) -> str:
         return f"verification {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
+    @property
+    def is_full(self) -> bool:
+        """The whole chain and its head were checked, not a range: only such a run can say
+        that the chain is intact again."""
+        return self.from_id is None and self.to_id is None
+
 
 class RepeatCounter(models.Model):
     """Repeats of an event anyone can cause at will (a bogus token, a refused login, a denied

@@ -7,7 +7,7 @@ the docs are generated from it and the tests check every recorded action against
 
 from typing import Any
 
-from django.apps import apps
+from axes.signals import user_locked_out
 from django.contrib.auth import signals
 
 from audit.services import audit_record, audit_record_repeatable
@@ -122,8 +122,4 @@ def connect() -> None:
     signals.user_logged_in.connect(on_login, dispatch_uid="audit_login")
     signals.user_logged_out.connect(on_logout, dispatch_uid="audit_logout")
     signals.user_login_failed.connect(on_login_failed, dispatch_uid="audit_login_failed")
-    # django-axes arrives with the security hardening; its signals module needs its models.
-    if apps.is_installed("axes"):
-        from axes.signals import user_locked_out
-
-        user_locked_out.connect(on_lockout, dispatch_uid="audit_lockout")
+    user_locked_out.connect(on_lockout, dispatch_uid="audit_lockout")

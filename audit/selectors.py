@@ -5,18 +5,31 @@ only the events they are the actor of (their own activity), never anyone else's.
 """
 
 import datetime as dt
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from alerts.models import OPEN_STATES, Alert
+from audit.canonical import HASHED_FIELDS
 from audit.models import AuditEvent, ChainHead, Checkpoint, CheckpointPublication, Verification
 
 VIEW_PERMISSION = "audit.view_auditevent"
 ACTIVITY_IPS = 100  # the addresses listed in an activity report (most used first)
+CHUNK = 5000  # events read per query by event_rows
+
+# How many alerts about the trail are open: the alerts live above this layer, so the side that
+# raises them registers the count when it starts (integrity/receivers.py); 0 without one.
+_open_alerts_counters: list[Callable[[], int]] = []
+
+
+def open_alerts_counter_register(counter: Callable[[], int]) -> None:
+    """Let `counter` answer the chain status's `open_alerts` (the last one registered wins)."""
+    _open_alerts_counters[:] = [counter]
 
 
 def audit_can_view_all(*, user: Any) -> bool:
@@ -155,6 +168,40 @@ def _counted_repeats(window: Q, *, username: str | None, user_id: int) -> dict[s
     return counted
 
 
+def _as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _as_time(value: Any) -> dt.datetime:
+    if isinstance(value, str):  # SQLite keeps UTC times as text without a zone
+        value = dt.datetime.fromisoformat(value)
+    moment: dt.datetime = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def event_rows(from_id: int, to_id: int) -> Iterator[dict[str, Any]]:
+    """Events `from_id`..`to_id` in id order, read in keyset chunks: constant memory for any
+    chain length. Plain SQL, because the ORM's per-row conversions cost more than the hashing."""
+    names = (*HASHED_FIELDS, "hash")
+    # Fixed column and table names; the values are parameters.
+    sql = f"SELECT {', '.join(names)} FROM audit_auditevent WHERE id > %s AND id <= %s "  # noqa: S608
+    sql += "ORDER BY id LIMIT %s"
+    after = from_id - 1
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [after, to_id, CHUNK])
+            chunk = cursor.fetchall()
+            if not chunk:
+                return
+            for values in chunk:
+                row = dict(zip(names, values, strict=True))
+                row["occurred_at"] = _as_time(row["occurred_at"])
+                row["changes"] = _as_json(row["changes"])
+                row["metadata"] = _as_json(row["metadata"])
+                yield row
+            after = chunk[-1][0]
+
+
 def audit_verify_range_size(*, from_id: int | None = None, to_id: int | None = None) -> int:
     """How many events a verification of `from_id`..`to_id` (default: all) would read."""
     head = ChainHead.objects.filter(pk=1).values_list("sequence", flat=True).first() or 0
@@ -163,7 +210,8 @@ def audit_verify_range_size(*, from_id: int | None = None, to_id: int | None = N
 
 
 def audit_chain_status() -> dict[str, Any]:
-    """The chain head, the last verification and checkpoint, and the open audit alerts."""
+    """The chain head, the last verification and checkpoint, and the open audit alerts (as
+    the registered counter has them)."""
     head = ChainHead.objects.filter(pk=1).first()
     sequence = head.sequence if head else 0
     last_checkpoint = Checkpoint.objects.order_by("-sequence", "-id").first()
@@ -176,7 +224,7 @@ def audit_chain_status() -> dict[str, Any]:
         "last_verification": Verification.objects.order_by("-started_at", "-id").first(),
         "last_checkpoint": last_checkpoint,
         "events_since_checkpoint": sequence - (last_checkpoint.sequence if last_checkpoint else 0),
-        "open_alerts": Alert.objects.filter(source="audit", state__in=OPEN_STATES).count(),
+        "open_alerts": _open_alerts_counters[0]() if _open_alerts_counters else 0,
     }
 
 
@@ -188,7 +236,9 @@ def checkpoint_list() -> QuerySet[Checkpoint]:
     return Checkpoint.objects.order_by("-sequence", "-id")
 
 
-def checkpoint_witness_lag(*, channels: dict[str, str], max_age: dt.timedelta) -> list[dict]:
+def checkpoint_witness_lag(
+    *, channels: dict[str, str], max_age: dt.timedelta
+) -> list[dict[str, Any]]:
     """Per witness channel that lags: the oldest checkpoint made more than `max_age` ago that
     neither it nor a newer checkpoint has a copy of at the witness (the chain links every
     event to the ones before, so a witnessed checkpoint vouches for all before it)."""

@@ -1,22 +1,21 @@
 """django-q2 jobs of the audit app: thin, safe to run twice."""
 
-from alerts.services import raise_alert, resolve_alert
-from audit import services, witness
+from typing import Any
+
+from audit import services, signals, witness
+from audit.exceptions import SigningKeyMissing
+from audit.models import Checkpoint
 
 
 def checkpoint() -> int | None:
+    """Sign the chain head, and announce whether signing works (`checkpoint_attempted`: the
+    alert that checkpoints are not being signed is raised or resolved on it)."""
     try:
         made = services.checkpoint_create()
-    except services.SigningKeyMissing as exc:
-        raise_alert(
-            source="audit",
-            key="checkpoint_unsigned",
-            severity="error",
-            title="Audit checkpoints are not being signed",
-            details={"error": str(exc)},
-        )
+    except SigningKeyMissing as exc:
+        signals.checkpoint_attempted.send(sender=Checkpoint, error=str(exc))
         return None
-    resolve_alert(source="audit", key="checkpoint_unsigned")
+    signals.checkpoint_attempted.send(sender=Checkpoint, error="")
     return made.sequence if made else None
 
 
@@ -34,7 +33,7 @@ def verify_chain(
     from_id: int | None = None,
     to_id: int | None = None,
     triggered_by: str = "schedule: audit.verify_chain",
-) -> dict:
+) -> dict[str, Any]:
     verification = services.chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
     return {"status": verification.status, "first_bad_id": verification.first_bad_id}
 

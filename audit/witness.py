@@ -15,8 +15,10 @@ Publications are not audit events: each would add an event to the chain, and the
 would sign, and publish, a checkpoint of nothing else.
 """
 
+import functools
 import logging
 import smtplib
+from collections.abc import Callable
 from datetime import timedelta
 
 from anymail.exceptions import AnymailError, AnymailRecipientsRefused
@@ -28,6 +30,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit.canonical import checkpoint_document, checkpoint_file_name, format_time
+from audit.exceptions import PublishError
 from audit.models import Checkpoint, CheckpointPublication
 from config import outbound
 
@@ -41,15 +44,9 @@ STUCK_AFTER = timedelta(minutes=15)
 MAX_RETRY_DELAY = timedelta(hours=1)
 
 
-class PublishError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
 def witness_channels() -> dict[str, str]:
     """The configured witness channels and where they go (a host or addresses, never a path)."""
-    channels = {}
+    channels: dict[str, str] = {}
     if settings.AUDIT_CHECKPOINT_WITNESS_URL:
         channels[Channel.WEBHOOK] = outbound.describe(settings.AUDIT_CHECKPOINT_WITNESS_URL)
     if settings.AUDIT_CHECKPOINT_WITNESS_EMAIL:
@@ -68,7 +65,7 @@ def publications_create(*, checkpoint: Checkpoint) -> list[int]:
         if new:
             created.append(publication.pk)
     for pk in created:
-        transaction.on_commit(lambda pk=pk: _queue(pk))
+        transaction.on_commit(functools.partial(_queue, pk))
     return created
 
 
@@ -138,7 +135,10 @@ def _send_email(checkpoint: Checkpoint, document: bytes) -> str:
     return "accepted by the mail server"
 
 
-SENDERS = {Channel.WEBHOOK: _send_webhook, Channel.EMAIL: _send_email}
+SENDERS: dict[str, Callable[[Checkpoint, bytes], str]] = {
+    Channel.WEBHOOK: _send_webhook,
+    Channel.EMAIL: _send_email,
+}
 
 
 def publication_send(*, publication_id: int) -> str:

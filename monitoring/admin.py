@@ -7,7 +7,7 @@ from monitoring import services
 from monitoring.models import ErrorEvent, ErrorGroup
 
 RECENT_EVENTS = 20
-EVENT_FIELDS = [
+EVENT_FIELDS = (
     "occurred_at",
     "source",
     "request_id",
@@ -17,7 +17,7 @@ EVENT_FIELDS = [
     "task_name",
     "operation_name",
     "message",
-]
+)
 
 
 class ReadOnlyMixin:
@@ -58,6 +58,22 @@ class RecentEventInline(ReadOnlyMixin, admin.TabularInline):
         return qs.filter(pk__in=newest).order_by("-occurred_at", "-pk")
 
 
+GROUP_FIELDS = (
+    "exception_type",
+    "message",
+    "culprit",
+    "status",
+    "count",
+    "first_seen",
+    "last_seen",
+    "regressed_at",
+    "resolved_at",
+    "resolved_by",
+    "last_alerted_at",
+    "fingerprint",
+)
+
+
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
@@ -73,21 +89,8 @@ class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["exception_type", "message", "culprit", "fingerprint"]
     ordering = ["-last_seen"]
     date_hierarchy = "last_seen"
-    fields = [
-        "exception_type",
-        "message",
-        "culprit",
-        "status",
-        "count",
-        "first_seen",
-        "last_seen",
-        "regressed_at",
-        "resolved_at",
-        "resolved_by",
-        "last_alerted_at",
-        "fingerprint",
-    ]
-    readonly_fields = fields
+    fields = GROUP_FIELDS
+    readonly_fields = GROUP_FIELDS
     list_select_related = False
     inlines = [RecentEventInline]
     actions = ["resolve_groups", "ignore_groups", "reopen_groups"]
@@ -119,6 +122,23 @@ class ErrorGroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self._apply(request, queryset, services.error_group_reopen, "reopened")
 
 
+EVENT_DETAIL_FIELDS = (
+    "group",
+    "occurred_at",
+    "source",
+    "request_id",
+    "user_repr",
+    "user",
+    "route",
+    "method",
+    "task_name",
+    "operation_name",
+    "message",
+    "payload",
+    "traceback_display",
+)
+
+
 @admin.register(ErrorEvent)
 class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
@@ -135,22 +155,8 @@ class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=request_id", "route", "task_name", "operation_name", "user_repr"]
     list_select_related = ["group"]
     date_hierarchy = "occurred_at"
-    fields = [
-        "group",
-        "occurred_at",
-        "source",
-        "request_id",
-        "user_repr",
-        "user",
-        "route",
-        "method",
-        "task_name",
-        "operation_name",
-        "message",
-        "payload",
-        "traceback_display",
-    ]
-    readonly_fields = fields
+    fields = EVENT_DETAIL_FIELDS
+    readonly_fields = EVENT_DETAIL_FIELDS
 
     @admin.display(description="Traceback")
     def traceback_display(self, event: ErrorEvent) -> str:

@@ -6,9 +6,11 @@ may raise: it all runs while another exception is being handled.
 """
 
 import json
+import sys
 from typing import Any
 
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, RawPostDataException
 from django.http.multipartparser import MultiPartParserError
 from django_q.utils import get_func_repr
@@ -65,7 +67,8 @@ def request_payload(request: HttpRequest) -> dict[str, Any]:
         elif content_type in FORM_TYPES:
             payload["body"] = _flat(request.POST)
             if request.FILES:
-                payload["files"] = [f.name for f in request.FILES.values()]
+                files = request.FILES.values()
+                payload["files"] = [f.name for f in files if isinstance(f, UploadedFile)]
         else:
             payload["body"] = f"[{content_type or 'unknown'} body, {length} bytes not kept]"
     except _BODY_ERRORS:
@@ -153,8 +156,6 @@ def record_uncaught_exception(
 ) -> None:
     """got_request_exception: what no view caught, middleware included (views are usually
     recorded first by ErrorCaptureMiddleware; the request is marked so it counts once)."""
-    import sys
-
     exc = sys.exc_info()[1]
     if request is not None and exc is not None:
         record_request_exception(request=request, exc=exc)

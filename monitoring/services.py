@@ -121,20 +121,9 @@ def _record(
     exc_type: str,
     message: str,
 ) -> ErrorEvent:
-    if exc is not None:
-        digest, culprit = fingerprint(exc)
-        type_name = exc_type or exception_type_name(exc)
-        text = message or str(exc)
-        trace = "".join(tb.format_exception(exc))
-    else:
-        parsed = parse_traceback_text(traceback_text, default_type=exc_type or TASK_FAILURE_TYPE)
-        if exc_type:
-            parsed = ParsedTraceback(exc_type, parsed.message, parsed.frames)
-        digest, culprit = fingerprint_text(parsed)
-        type_name = parsed.exception_type
-        text = message or parsed.message
-        trace = traceback_text
-
+    digest, culprit, type_name, text, trace = _describe(
+        exc=exc, traceback_text=traceback_text, exc_type=exc_type, message=message
+    )
     ctx = context.current()
     if ctx is not None:
         request_id = request_id or ctx.request_id
@@ -172,6 +161,22 @@ def _record(
                 lambda: _send_alert(group=group, event=event, kind=alert), robust=True
             )
     return event
+
+
+def _describe(
+    *, exc: BaseException | None, traceback_text: str, exc_type: str, message: str
+) -> tuple[str, str, str, str, str]:
+    """(fingerprint, culprit, type, message, traceback) of a live exception, or of the text
+    of one (its type and message read from the text unless `exc_type`/`message` say)."""
+    if exc is not None:
+        digest, culprit = fingerprint(exc)
+        type_name = exc_type or exception_type_name(exc)
+        return digest, culprit, type_name, message or str(exc), "".join(tb.format_exception(exc))
+    parsed = parse_traceback_text(traceback_text, default_type=exc_type or TASK_FAILURE_TYPE)
+    if exc_type:
+        parsed = ParsedTraceback(exc_type, parsed.message, parsed.frames)
+    digest, culprit = fingerprint_text(parsed)
+    return digest, culprit, parsed.exception_type, message or parsed.message, traceback_text
 
 
 def _group_locked(
@@ -240,12 +245,13 @@ def _is_spike(*, group: ErrorGroup, now: datetime) -> bool:
         recent=Count("pk", filter=Q(occurred_at__gte=window_start)),
         baseline=Count("pk", filter=Q(occurred_at__lt=window_start)),
     )
-    recent, baseline = counts["recent"], counts["baseline"]
+    recent, baseline = int(counts["recent"]), int(counts["baseline"])
     if recent < settings.ERROR_LOG_SPIKE_MIN_EVENTS:
         return False
     observed = window_start - max(baseline_start, group.first_seen)
     windows = max(observed / window, 1.0)
-    return recent >= settings.ERROR_LOG_SPIKE_FACTOR * baseline / windows
+    factor: float = settings.ERROR_LOG_SPIKE_FACTOR
+    return recent >= factor * baseline / windows
 
 
 _TITLES = {"new": "New error", "regression": "Regression", "spike": "Spike"}

@@ -171,7 +171,8 @@ def test_verify_now_queues_a_long_chain(client, operator, settings, monkeypatch)
         record()
     queued = []
     monkeypatch.setattr(
-        "audit.services.async_task", lambda *args, **kwargs: queued.append(args) or "task-9"
+        "audit.services.verification.async_task",
+        lambda *args, **kwargs: queued.append(args) or "task-9",
     )
     settings.AUDIT_VERIFY_SYNC_LIMIT = 2
     response = logged_in(client, operator).post(VERIFY, follow=True)

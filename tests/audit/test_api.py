@@ -448,7 +448,8 @@ def test_a_range_is_verified_and_a_long_one_is_queued(api, operator, settings, m
 
     queued = []
     monkeypatch.setattr(
-        "audit.services.async_task", lambda *args, **kwargs: queued.append(args) or "task-1"
+        "audit.services.verification.async_task",
+        lambda *args, **kwargs: queued.append(args) or "task-1",
     )
     settings.AUDIT_VERIFY_SYNC_LIMIT = 3
     before = Verification.objects.count()

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from audit import export, services
+from audit import export, selectors, services
 from audit.models import AuditEvent
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_audit_export.py"
@@ -162,7 +162,7 @@ def _peak_export_memory(r: export.ExportRange) -> int:
 
 
 def test_exports_stream_in_constant_memory(db, monkeypatch):
-    monkeypatch.setattr(services, "CHUNK", 500)  # rows read per query (5,000 in production)
+    monkeypatch.setattr(selectors, "CHUNK", 500)  # rows read per query (5,000 in production)
     for _ in range(12):
         record(1000)
     small = _peak_export_memory(export.ExportRange(from_id=1, to_id=1500))

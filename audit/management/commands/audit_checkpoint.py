@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import witness
+from audit.exceptions import SigningKeyMissing
 from audit.models import Checkpoint
-from audit.services import SigningKeyMissing, checkpoint_create
+from audit.services import checkpoint_create
 
 
 class Command(BaseCommand):

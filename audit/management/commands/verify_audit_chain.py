@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.exceptions import InvalidRange
 from audit.models import VerificationStatus
-from audit.services import InvalidRange, chain_verify
+from audit.services import chain_verify
 
 
 class Command(BaseCommand):

@@ -1,0 +1,327 @@
+"""Verifying the chain: recompute every hash, check the links, the head and the signed
+checkpoints, store the result and announce it (audit/signals.py) to whoever alerts on it."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from audit import signals
+from audit.canonical import GENESIS_HASH, content_of, event_hash, format_time
+from audit.exceptions import InvalidRange
+from audit.models import AuditEvent, ChainHead, Checkpoint, Verification, VerificationStatus
+from audit.selectors import audit_verify_range_size, event_rows
+from audit.services.checkpoints import checkpoint_signature_problem, stored_checkpoints
+from audit.services.record import audit_record
+
+logger = logging.getLogger("ledgerguard.audit")
+
+
+class _Result:
+    def __init__(self) -> None:
+        self.problems: list[dict[str, Any]] = []
+        self.first_bad_id: int | None = None
+        self.chain_broken = False
+
+    def chain(self, event_id: int, code: str, message: str) -> None:
+        if not self.chain_broken:
+            self.chain_broken = True
+            self.first_bad_id = event_id
+        self.problems.append(
+            {"kind": "chain", "code": code, "event_id": event_id, "message": message}
+        )
+
+    def checkpoint(self, code: str, message: str, **where: Any) -> None:
+        self.problems.append({"kind": "checkpoint", "code": code, "message": message, **where})
+
+    @property
+    def status(self) -> str:
+        if self.chain_broken:
+            return VerificationStatus.BROKEN
+        if self.problems:
+            return VerificationStatus.CHECKPOINT_MISMATCH
+        return VerificationStatus.OK
+
+
+class _Checkpoints(NamedTuple):
+    """The checkpoints in range, read once: database rows, storage copies, unreadable files."""
+
+    db: list[Checkpoint]
+    files: list[dict[str, Any]]
+    unreadable: list[str]
+
+    @property
+    def sequences(self) -> set[int]:
+        return {c.sequence for c in self.db} | {f["sequence"] for f in self.files}
+
+
+@dataclass
+class _Walk:
+    """What walking the events left: their count, the last linked event and its hash, and the
+    recomputed hashes of the events a checkpoint names."""
+
+    checked: int = 0
+    last_id: int = 0
+    last_hash: str = GENESIS_HASH
+    hashes: dict[int, str] = field(default_factory=dict)
+
+
+def _checkpoint_snapshot(from_id: int, to_id: int, elsewhere: Path | None = None) -> _Checkpoints:
+    """The checkpoints in range, database and storage copies (and those in `elsewhere`), read
+    once: one signed while the verification runs is left for the next run, not half-checked."""
+    db = list(
+        Checkpoint.objects.filter(sequence__gte=from_id, sequence__lte=to_id).order_by("sequence")
+    )
+    files, unreadable = stored_checkpoints()
+    if elsewhere is not None:
+        more, more_unreadable = stored_checkpoints(elsewhere)
+        files, unreadable = files + more, unreadable + more_unreadable
+    return _Checkpoints(db, [f for f in files if from_id <= f["sequence"] <= to_id], unreadable)
+
+
+def _check_checkpoint(
+    result: _Result,
+    hashes: dict[int, str],
+    where: dict[str, Any],
+    *,
+    sequence: int,
+    hash: str,
+    created_at: str,
+    kid: str,
+    signature: str,
+) -> None:
+    """One copy of a checkpoint: its signature, and the event it signed as the chain has it."""
+    problem = checkpoint_signature_problem(
+        sequence=sequence, hash=hash, created_at=created_at, kid=kid, signature=signature
+    )
+    if problem is not None:
+        message = (
+            f"checkpoint at #{sequence} is signed with unknown key {kid}"
+            if problem == "checkpoint.unknown_key"
+            else f"checkpoint at #{sequence} has an invalid signature"
+        )
+        result.checkpoint(problem, message, **where)
+    if sequence not in hashes:
+        result.checkpoint(
+            "checkpoint.missing_event",
+            f"checkpoint at #{sequence} names an event that is not in the chain",
+            **where,
+        )
+    elif hashes[sequence] != hash:
+        result.checkpoint(
+            "checkpoint.hash_mismatch",
+            f"event #{sequence} does not have the hash its checkpoint signed",
+            **where,
+        )
+
+
+def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: _Checkpoints) -> int:
+    """Every copy in `snapshot` against the recomputed `hashes`; the number of copies checked."""
+    for path in snapshot.unreadable:
+        result.checkpoint(
+            "checkpoint.unreadable", f"checkpoint file {path} cannot be read", file=path
+        )
+    for c in snapshot.db:
+        _check_checkpoint(
+            result,
+            hashes,
+            {"checkpoint_id": c.pk, "sequence": c.sequence},
+            sequence=c.sequence,
+            hash=c.hash,
+            created_at=format_time(c.created_at),
+            kid=c.key_id,
+            signature=c.signature,
+        )
+    signed_in_db = {(c.sequence, c.hash, c.signature) for c in snapshot.db}
+    for f in snapshot.files:
+        where = {"file": f["file"], "sequence": f["sequence"]}
+        _check_checkpoint(
+            result,
+            hashes,
+            where,
+            sequence=f["sequence"],
+            hash=str(f.get("hash")),
+            created_at=str(f.get("created_at")),
+            kid=str(f.get("key_id")),
+            signature=str(f.get("signature")),
+        )
+        if (f["sequence"], f.get("hash"), f.get("signature")) not in signed_in_db:
+            result.checkpoint(
+                "checkpoint.not_in_database",
+                f"checkpoint at #{f['sequence']} in storage is missing from the "
+                "database or differs from it",
+                **where,
+            )
+    return len(snapshot.db) + len(snapshot.files)
+
+
+def _link_problem(
+    row: dict[str, Any],
+    *,
+    expected: int,
+    prev: str,
+    prev_time: dt.datetime | None,
+    recomputed: str,
+) -> tuple[int, str, str] | None:
+    """(event id, code, message) of what is wrong with `row` as the next link, or None."""
+    event_id = row["id"]
+    if event_id != expected:
+        return expected, "chain.missing_event", f"events #{expected} to #{event_id - 1} are missing"
+    if row["prev_hash"] != prev:
+        return (
+            event_id,
+            "chain.link_broken",
+            f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
+            f"an event before it was removed or reordered, or event #{event_id - 1} "
+            "was changed and given a new hash",
+        )
+    if recomputed != row["hash"]:
+        return (
+            event_id,
+            "chain.content_changed",
+            f"event #{event_id} was changed after it was written",
+        )
+    if prev_time is not None and row["occurred_at"] < prev_time:
+        # Appending never goes back in time (audit/chain.py): a rewrite that re-dated an
+        # event, so that the checkpoints' schedule would not notice, shows here.
+        return (
+            event_id,
+            "chain.time_reversed",
+            f"event #{event_id} is dated before event #{event_id - 1}: the chain was "
+            "rewritten and re-dated",
+        )
+    return None
+
+
+def _walk(result: _Result, start: int, upper: int, checkpointed: set[int]) -> _Walk:
+    """Recompute and link events `start`..`upper`. A range that starts after #1 trusts the
+    stored hash of the event before it."""
+    prev, prev_time = GENESIS_HASH, None
+    if start > 1:
+        before = AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
+        if before is None:
+            result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
+        prev, prev_time = before or (prev, None)
+    walk, expected = _Walk(), start
+    for row in event_rows(start, upper):
+        walk.checked += 1
+        recomputed = event_hash(content_of(row))
+        if row["id"] in checkpointed:
+            walk.hashes[row["id"]] = recomputed
+        if result.chain_broken:
+            continue  # nothing after the first break can be trusted; keep counting
+        problem = _link_problem(
+            row, expected=expected, prev=prev, prev_time=prev_time, recomputed=recomputed
+        )
+        if problem is not None:
+            result.chain(*problem)
+        prev, prev_time, expected = row["hash"], row["occurred_at"], row["id"] + 1
+    walk.last_id, walk.last_hash = expected - 1, prev
+    return walk
+
+
+def _check_head(result: _Result, head: ChainHead, walk: _Walk) -> None:
+    """A full verification also holds the head to the last event: removed tail events show."""
+    if head.sequence > walk.last_id:
+        result.chain(
+            walk.last_id + 1,
+            "chain.missing_event",
+            f"the chain head is at #{head.sequence} but the events end at "
+            f"#{walk.last_id}: events at the end were removed",
+        )
+    elif head.sequence != walk.last_id or (walk.last_id and head.hash != walk.last_hash):
+        result.chain(
+            head.sequence, "chain.head_mismatch", "the chain head does not match the last event"
+        )
+
+
+def chain_verify(
+    *,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    triggered_by: str = "system",
+    checkpoints_dir: Path | None = None,
+) -> Verification:
+    """Recompute every hash from `from_id` to `to_id` (the whole chain by default), check the
+    links, the head and the signed checkpoints; store, announce (`chain_verified`, which the
+    alerts about the trail answer) and audit the result.
+
+    A range that starts after #1 trusts the stored hash of the event before it.
+    `checkpoints_dir`: also check the checkpoint files there (the witness's copies).
+    """
+    started = timezone.now()
+    full = from_id is None and to_id is None
+    start = max(from_id or 1, 1)
+    # The head pins the end, so events appended while this runs are left for the next run.
+    head = ChainHead.objects.filter(pk=1).first()
+    end = head.sequence if head else 0
+    upper = min(to_id, end) if to_id is not None else end
+    if not full and upper < start:
+        # A typo must not page anyone with a "broken chain": there is nothing there to check.
+        raise InvalidRange(
+            f"no events between #{start} and #{to_id or end}; the chain ends at #{end}"
+        )
+    result = _Result()
+    checkpoints = _checkpoint_snapshot(start, upper, checkpoints_dir)
+    walk = _walk(result, start, upper, checkpoints.sequences)
+    if full and not result.chain_broken and head is not None:
+        _check_head(result, head, walk)
+    checkpoints_checked = _check_checkpoints(result, walk.hashes, checkpoints)
+    # Stored and announced before its own audit event, which may fail when appending is what
+    # is broken: the alert must not depend on the trail being writable.
+    verification = Verification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        triggered_by=triggered_by[:200],
+        from_id=from_id,
+        to_id=to_id,
+        events_checked=walk.checked,
+        checkpoints_checked=checkpoints_checked,
+        status=result.status,
+        first_bad_id=result.first_bad_id,
+        problems=result.problems[:100],
+    )
+    signals.chain_verified.send(sender=Verification, verification=verification)
+    _record(verification)
+    return verification
+
+
+def _record(verification: Verification) -> None:
+    try:
+        audit_record(
+            action="audit.chain_verified",
+            obj=verification,
+            metadata={
+                "status": verification.status,
+                "from_id": verification.from_id,
+                "to_id": verification.to_id,
+                "events_checked": verification.events_checked,
+                "first_bad_id": verification.first_bad_id,
+            },
+        )
+    except DatabaseError:
+        logger.exception("Could not record verification %s in the audit trail", verification.pk)
+
+
+def chain_verify_or_queue(
+    *, from_id: int | None = None, to_id: int | None = None, triggered_by: str
+) -> Verification | str:
+    """A verification asked for by a person (API, admin): run at once when it reads at most
+    AUDIT_VERIFY_SYNC_LIMIT events, else queued for a worker. Returns the Verification, or
+    the queued task's id."""
+    if audit_verify_range_size(from_id=from_id, to_id=to_id) <= settings.AUDIT_VERIFY_SYNC_LIMIT:
+        return chain_verify(from_id=from_id, to_id=to_id, triggered_by=triggered_by)
+    task_id: str = async_task(
+        "audit.tasks.verify_chain",
+        from_id,
+        to_id,
+        triggered_by[:200],
+        task_name="audit.verify_chain (requested)",
+    )
+    return task_id
