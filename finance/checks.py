@@ -2,7 +2,7 @@
 
 Each check is set-based: one aggregate or anti-join over the ledger tables (a few more
 statements only for the sample of what it found), never a loop over rows in Python. Sums and
-money comparisons in raw SQL go through `selectors.money_sql()`, exact on both engines.
+money comparisons in raw SQL go through `finance.sql.money_sql()`, exact on both engines.
 """
 
 from collections.abc import Iterator, Sequence
@@ -24,7 +24,7 @@ from finance.models import (
     PeriodStatus,
 )
 from finance.money import CURRENCY_MINOR_UNITS
-from finance.selectors import POSTED_SQL
+from finance.sql import POSTED_SQL, money_sql, posted_line_sql
 
 ENTRY = "finance.journalentry"
 
@@ -50,7 +50,7 @@ def _posted_lines(ctx: CheckContext, alias: str) -> tuple[str, list[Any]]:
     """SQL: line `alias` belongs to a posted entry; in a windowed run, one posted since the
     window start (a semi-join on the few entries in the window)."""
     if ctx.since is None:
-        return selectors.posted_line_sql(alias), []
+        return posted_line_sql(alias), []
     recent = f"w.status IN {POSTED_SQL} AND w.posted_at >= %s"
     sql = f"{alias}.entry_id IN (SELECT w.id FROM finance_journalentry w WHERE {recent})"  # noqa: S608
     return sql, [_since(ctx)]
@@ -68,7 +68,7 @@ def _sample_of(qs: QuerySet, size: int) -> tuple[int, list[int]]:
 
 def _signed(alias: str) -> str:
     """SQL: the line's amount, debit positive and credit negative, exactly summable."""
-    amount = selectors.money_sql().exact(f"{alias}.amount")
+    amount = money_sql().exact(f"{alias}.amount")
     return f"CASE WHEN {alias}.side = 'D' THEN {amount} ELSE -{amount} END"
 
 
@@ -104,7 +104,7 @@ def entry_balanced(ctx: CheckContext) -> Iterator[Finding]:
     an unbalanced posted entry means a line was changed, added or deleted with the guards off
     (a restore, a manual repair, a migration). Windowed: entries posted since the window start.
     """
-    m = selectors.money_sql()
+    m = money_sql()
     window, params = _window(ctx, "e.posted_at")
     lines, line_params = _posted_lines(ctx, "l")
     signed, per_currency = _signed("l"), _signed("m")
@@ -185,9 +185,9 @@ def trial_balance(ctx: CheckContext) -> Iterator[Finding]:
     entry is unbalanced in that currency (the sample names them): lines edited around the
     services and their guards.
     """
-    m = selectors.money_sql()
+    m = money_sql()
     amount, signed = m.exact("l.amount"), _signed("l")
-    posted = selectors.posted_line_sql("l")
+    posted = posted_line_sql("l")
     off = _rows(
         f"""SELECT l.currency, sum(CASE WHEN l.side = 'D' THEN {amount} ELSE 0 END),
                    sum(CASE WHEN l.side = 'C' THEN {amount} ELSE 0 END)
@@ -430,7 +430,7 @@ def amount_precision(ctx: CheckContext) -> Iterator[Finding]:
     raw write or an import can store 100.005 USD; it cannot be paid or reported exactly and
     sums drift from what the bank shows. Windowed: lines of entries posted since the window.
     """
-    m = selectors.money_sql()
+    m = money_sql()
     lines, params = _posted_lines(ctx, "l")
     by_places: dict[int, list[str]] = {}
     for currency, places in sorted(CURRENCY_MINOR_UNITS.items()):
@@ -458,8 +458,8 @@ def amount_precision(ctx: CheckContext) -> Iterator[Finding]:
         by_currency.setdefault(row[0], []).append(row)
     for currency, mine in by_currency.items():
         total = mine[0][4]
-        places = CURRENCY_MINOR_UNITS.get(currency)
-        rule = f"{places} decimal place(s)" if places is not None else "an unknown currency"
+        minor = CURRENCY_MINOR_UNITS.get(currency)
+        rule = f"{minor} decimal place(s)" if minor is not None else "an unknown currency"
         yield Finding(
             message=f"{total} posted line(s) in {currency} with more precision than {rule}",
             count=total,

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from finance import money
-from finance.exceptions import RuleViolation
+from finance.exceptions import RuleViolation, Violation
 from finance.models import (
     Account,
     EntrySource,
@@ -66,13 +66,6 @@ RULES: dict[str, str] = {
     "entry.not_owner": "Only the entry's creator may change or delete a draft.",
     "entry.already_reversed": "The entry was already reversed by {reversal}.",
 }
-
-
-@dataclass(frozen=True)
-class Violation:
-    code: str
-    message: str
-    field: str | None = None
 
 
 def violation(code: str, field: str | None = None, **params: object) -> Violation:

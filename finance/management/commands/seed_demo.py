@@ -32,7 +32,7 @@ A, L, E, INC, X = (
     AccountType.INCOME,
     AccountType.EXPENSE,
 )
-CHART = [
+CHART: list[tuple[str, str, str, str, dict[str, bool]]] = [
     # code, name, type, currency, flags
     ("1000", "Cash at bank", A, "USD", {}),
     ("1010", "Petty cash", A, "USD", {}),
@@ -132,7 +132,12 @@ class Command(BaseCommand):
         for code, name, type_, currency, flags in CHART:
             existing = Account.objects.filter(code=code).first()
             accounts[code] = existing or services.account_create(
-                code=code, name=name, type=type_, currency=currency, **flags
+                code=code,
+                name=name,
+                type=type_,
+                currency=currency,
+                allow_negative=flags.get("allow_negative", False),
+                is_control=flags.get("is_control", False),
             )
         return accounts
 
