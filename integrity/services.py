@@ -30,7 +30,8 @@ from integrity.models import (
     FindingExplanation,
     OperationRecord,
 )
-from integrity.transactions import UnknownOperation
+from integrity.operations import UnknownOperation, operation_get
+from integrity.runner import operation_run
 
 logger = logging.getLogger("ledgerguard.deadletters")
 S = DeadLetter.Status
@@ -101,13 +102,11 @@ def _run(letter: DeadLetter) -> None:
         target = getattr(import_module(module), func)
         target(*letter.payload.get("args", []), **letter.payload.get("kwargs", {}))
         return
-    from integrity.transactions import run_operation
-
-    run_operation(
-        letter.operation,
-        payload=letter.payload,
-        idempotency_key=letter.idempotency_key or None,
-        dead_letter=False,
+    # Not kept again when it fails: the letter itself records the failure.
+    operation_run(
+        operation_get(letter.operation),
+        letter.payload,
+        letter.idempotency_key or None,
     )
 
 

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from finance import selectors, services
 from finance.models import AccountBalance, JournalEntry, JournalLine
 from tests.conftest import line
-from tests.finance.helpers import post_random_entries
+from tests.finance.factories import record_random_entries
 from tests.threads import run_threads
 
 THREADS = 8
@@ -32,7 +32,7 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
     )
 
     def poster(i):
-        post_random_entries(ledger, system, seed=i, count=PER_THREAD)
+        record_random_entries(ledger, system, seed=i, count=PER_THREAD)
 
     errors = run_threads(poster, THREADS)
     assert not errors, errors[:3]
