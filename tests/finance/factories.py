@@ -54,7 +54,8 @@ class AccountBalanceFactory(factory.django.DjangoModelFactory):
 
 
 class FiscalPeriodFactory(factory.django.DjangoModelFactory):
-    """One calendar month (`year`, `month`) as a fiscal period, made through the service."""
+    """A fiscal period made through the service: by default the calendar month `month` of
+    `year`."""
 
     class Meta:
         model = FiscalPeriod
@@ -68,7 +69,7 @@ class FiscalPeriodFactory(factory.django.DjangoModelFactory):
     end_date = factory.LazyAttribute(
         lambda p: date(p.year, p.month, calendar.monthrange(p.year, p.month)[1])
     )
-    fiscal_year = factory.SelfAttribute("year")
+    fiscal_year = factory.LazyAttribute(lambda p: p.start_date.year)  # as the service's default
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

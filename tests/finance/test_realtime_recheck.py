@@ -14,7 +14,7 @@ from finance.models import AccountBalance, EntrySource
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
-from tests.finance.factories import record_random_entries
+from tests.finance.factories import JournalEntryFactory, record_random_entries
 from tests.threads import run_threads
 
 KEY = "finance.balance_cache"
@@ -89,7 +89,7 @@ def test_every_posting_path_rechecks_the_accounts_it_touched(
         if path == "approve":
             post(ledger.expense, ledger.overdraft, "10.00")
         elif path == "post":
-            entry = services.journal_entry_create(
+            entry = JournalEntryFactory(
                 entry_date=ledger.today,
                 description="Fee",
                 created_by=clerk,
