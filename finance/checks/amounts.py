@@ -60,7 +60,7 @@ def amount_precision(ctx: CheckContext) -> Iterator[Finding]:
             sample=[r[1] for r in mine],
             details={
                 "currency": currency,
-                "places": places,
+                "places": minor,
                 "since": ctx.since,
                 "lines": [{"id": r[1], "entry_id": r[2], "amount": _stored(r[3])} for r in mine],
             },
