@@ -48,7 +48,7 @@ def run(n: int) -> None:
 
     from finance import services
     from finance.models import AccountType, EntrySource, JournalEntry
-    from tests.factories import make_year
+    from tests.finance.factories import make_year
 
     today = timezone.localdate()
     make_year(today.year)

@@ -63,7 +63,8 @@ class AccountForm(forms.ModelForm):
         ]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if {"type", "currency"} <= data.keys():
             try:
                 rules.raise_if(
@@ -256,7 +257,7 @@ class JournalLineInline(admin.TabularInline):
         perm = "finance.change_journalentry" if obj is not None else "finance.add_journalentry"
         return request.user.has_perm(perm)
 
-    has_add_permission = has_change_permission  # type: ignore[assignment]
+    has_add_permission = has_change_permission
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)

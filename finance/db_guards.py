@@ -211,7 +211,10 @@ BEGIN SELECT RAISE(ABORT, 'ledger.immutable: lines of a posted journal entry can
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
-_GUARDS = {"postgresql": PostgresGuards, "sqlite": SqliteGuards}
+_GUARDS: dict[str, type[PostgresGuards] | type[SqliteGuards]] = {
+    "postgresql": PostgresGuards,
+    "sqlite": SqliteGuards,
+}
 
 
 def guards_for(connection) -> PostgresGuards | SqliteGuards:

@@ -1,8 +1,18 @@
 """Ledger errors with stable codes (see docs/ledger.md for the full list)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from config.exceptions import Conflict, DomainError
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken posting rule: its code (finance/rules.py RULES), message and field."""
+
+    code: str
+    message: str
+    field: str | None = None
 
 
 class LedgerError(DomainError):
@@ -12,7 +22,7 @@ class LedgerError(DomainError):
 class RuleViolation(LedgerError):
     """One or more posting rules are broken. `violations` lists every one of them."""
 
-    def __init__(self, violations: list["Violation"]) -> None:  # noqa: F821
+    def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         first = violations[0]
         fields: dict[str, Any] = {}
@@ -47,4 +57,5 @@ __all__ = [
     "LedgerError",
     "PeriodError",
     "RuleViolation",
+    "Violation",
 ]

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from finance import money
-from finance.exceptions import RuleViolation
+from finance.exceptions import RuleViolation, Violation
 from finance.models import (
     Account,
     EntrySource,
@@ -68,13 +68,6 @@ RULES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Violation:
-    code: str
-    message: str
-    field: str | None = None
-
-
 def violation(code: str, field: str | None = None, **params: object) -> Violation:
     return Violation(code=code, message=RULES[code].format(**params), field=field)
 
@@ -113,63 +106,11 @@ def validate_lines(lines: Sequence[LineInput]) -> list[Violation]:
         found.append(violation("entry.too_few_lines", field="lines"))
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"D": money.ZERO, "C": money.ZERO})
     for n, line in enumerate(lines, start=1):
-        where = f"lines.{n - 1}"
-        if line.account is None:
-            found.append(violation("line.account_missing", field=f"{where}.account", n=n))
-            continue
-        if line.side not in Side.values:
-            found.append(violation("line.side_invalid", field=f"{where}.side", n=n))
-            continue
-        currency = line.effective_currency
-        if not line.account.is_active:
-            found.append(
-                violation(
-                    "line.account_inactive",
-                    field=f"{where}.account",
-                    n=n,
-                    account=line.account.code,
-                )
-            )
-        if currency != line.account.currency:
-            found.append(
-                violation(
-                    "line.currency_mismatch",
-                    field=f"{where}.currency",
-                    n=n,
-                    currency=currency,
-                    account=line.account.code,
-                    account_currency=line.account.currency,
-                )
-            )
-            continue
-        if line.amount <= 0:
-            found.append(violation("line.amount_not_positive", field=f"{where}.amount", n=n))
-            continue
-        if not money.is_quantized(line.amount, currency):
-            found.append(
-                violation(
-                    "line.amount_not_quantized",
-                    field=f"{where}.amount",
-                    n=n,
-                    amount=line.amount,
-                    currency=currency,
-                    places=money.minor_unit(currency),
-                )
-            )
-            continue
-        if not money.within_limit(line.amount, currency):
-            found.append(
-                violation(
-                    "line.amount_too_large",
-                    field=f"{where}.amount",
-                    n=n,
-                    amount=line.amount,
-                    currency=currency,
-                    limit=f"{money.max_amount(currency):,}",
-                )
-            )
-            continue
-        totals[currency][line.side] += line.amount
+        problems, counts = _judge_line(n, line)
+        found += problems
+        if counts:
+            assert line.account is not None  # judged
+            totals[line.account.currency][line.side] += line.amount
     for currency, sides in sorted(totals.items()):
         if sides["D"] != sides["C"]:
             found.append(
@@ -182,6 +123,62 @@ def validate_lines(lines: Sequence[LineInput]) -> list[Violation]:
                 )
             )
     return found
+
+
+def _judge_line(n: int, line: LineInput) -> tuple[list[Violation], bool]:
+    """Line `n`'s violations, and whether its amount counts towards the entry's balance."""
+    where = f"lines.{n - 1}"
+    if line.account is None:
+        return [violation("line.account_missing", field=f"{where}.account", n=n)], False
+    if line.side not in Side.values:
+        return [violation("line.side_invalid", field=f"{where}.side", n=n)], False
+    found: list[Violation] = []
+    account, currency = line.account, line.effective_currency
+    if not account.is_active:
+        found.append(
+            violation("line.account_inactive", field=f"{where}.account", n=n, account=account.code)
+        )
+    if currency != account.currency:
+        found.append(
+            violation(
+                "line.currency_mismatch",
+                field=f"{where}.currency",
+                n=n,
+                currency=currency,
+                account=account.code,
+                account_currency=account.currency,
+            )
+        )
+        return found, False
+    amount = _amount_violation(n, line.amount, account.currency)
+    if amount is not None:
+        return [*found, amount], False
+    return found, True
+
+
+def _amount_violation(n: int, amount: Decimal, currency: str) -> Violation | None:
+    field = f"lines.{n - 1}.amount"
+    if amount <= 0:
+        return violation("line.amount_not_positive", field=field, n=n)
+    if not money.is_quantized(amount, currency):
+        return violation(
+            "line.amount_not_quantized",
+            field=field,
+            n=n,
+            amount=amount,
+            currency=currency,
+            places=money.minor_unit(currency),
+        )
+    if not money.within_limit(amount, currency):
+        return violation(
+            "line.amount_too_large",
+            field=field,
+            n=n,
+            amount=amount,
+            currency=currency,
+            limit=f"{money.max_amount(currency):,}",
+        )
+    return None
 
 
 def validate_date(entry_date: date, period: FiscalPeriod | None) -> list[Violation]:

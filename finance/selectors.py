@@ -1,52 +1,24 @@
-"""Read-side ledger queries shared by the API, the admin and the commands."""
+"""Read-side ledger queries shared by the API, the admin, the checks and the re-check.
 
-from collections import defaultdict
-from collections.abc import Collection
+Reports (balances, trial balance, statements) are finance/reports.py.
+"""
+
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, DecimalField, F, Q, QuerySet, Sum, Value, When, Window
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 
-from config.db.features import guard_dialect
 from finance.models import (
-    DEBIT_NORMAL,
-    POSTED_STATES,
     Account,
-    AccountBalance,
+    BalanceCheckpoint,
     EntrySequence,
-    EntryStatus,
     FiscalPeriod,
     JournalEntry,
-    JournalLine,
-    Side,
 )
-from finance.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
-
-_MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
-
-
-def _debits(prefix: str = "") -> Sum:
-    return Coalesce(
-        Sum(f"{prefix}amount", filter=Q(**{f"{prefix}side": Side.DEBIT})),
-        Value(ZERO),
-        output_field=_MONEY,
-    )
-
-
-def _credits(prefix: str = "") -> Sum:
-    return Coalesce(
-        Sum(f"{prefix}amount", filter=Q(**{f"{prefix}side": Side.CREDIT})),
-        Value(ZERO),
-        output_field=_MONEY,
-    )
-
-
-def natural_balance(account_type: str, debit: Decimal, credit: Decimal) -> Decimal:
-    return debit - credit if account_type in DEBIT_NORMAL else credit - debit
+from finance.sql import PLACES, POSTED_SQL, MoneySql, money_sql, posted_line_sql
 
 
 def account_list() -> QuerySet[Account]:
@@ -67,205 +39,10 @@ def journal_entry_list() -> QuerySet[JournalEntry]:
     ).prefetch_related("lines__account")
 
 
-def posted_lines(*, as_of: date | None = None, since: date | None = None) -> QuerySet[JournalLine]:
-    lines = JournalLine.objects.filter(entry__status__in=POSTED_STATES)
-    if as_of is not None:
-        lines = lines.filter(entry__entry_date__lte=as_of)
-    if since is not None:
-        lines = lines.filter(entry__entry_date__gte=since)
-    return lines
-
-
-@dataclass
-class BalanceRow:
-    account_id: int
-    code: str
-    name: str
-    type: str
-    currency: str
-    debit_total: Decimal
-    credit_total: Decimal
-
-    @property
-    def balance(self) -> Decimal:
-        return natural_balance(self.type, self.debit_total, self.credit_total)
-
-
-def account_balance(*, account: Account, as_of: date | None = None) -> BalanceRow:
-    """Balance now (from the balance table) or at the end of `as_of` (from posted lines)."""
-    if as_of is None:
-        bal = AccountBalance.objects.get(account=account)
-        debit, credit = bal.debit_total, bal.credit_total
-    else:
-        totals = (
-            posted_lines(as_of=as_of).filter(account=account).aggregate(d=_debits(), c=_credits())
-        )
-        debit, credit = totals["d"], totals["c"]
-    return BalanceRow(
-        account.pk, account.code, account.name, account.type, account.currency, debit, credit
-    )
-
-
-@dataclass
-class TrialBalance:
-    as_of: date | None
-    rows: list[BalanceRow]
-    totals: dict[str, dict[str, Decimal]] = field(default_factory=dict)
-
-    @property
-    def is_balanced(self) -> bool:
-        return all(t["debit"] == t["credit"] for t in self.totals.values())
-
-
-def trial_balance(*, as_of: date | None = None, currency: str | None = None) -> TrialBalance:
-    """Debit and credit totals per account and per currency; zero difference when sound."""
-    if as_of is None:
-        qs = AccountBalance.objects.select_related("account").order_by("account__code")
-        if currency:
-            qs = qs.filter(account__currency=currency)
-        rows = [
-            BalanceRow(
-                b.account_id,
-                b.account.code,
-                b.account.name,
-                b.account.type,
-                b.account.currency,
-                b.debit_total,
-                b.credit_total,
-            )
-            for b in qs
-            if b.debit_total or b.credit_total
-        ]
-    else:
-        lines = posted_lines(as_of=as_of)
-        if currency:
-            lines = lines.filter(currency=currency)
-        grouped = (
-            lines.values("account_id").annotate(d=_debits(), c=_credits()).order_by("account_id")
-        )
-        accounts = Account.objects.in_bulk([g["account_id"] for g in grouped])
-        rows = [
-            BalanceRow(a.pk, a.code, a.name, a.type, a.currency, g["d"], g["c"])
-            for g in grouped
-            if (a := accounts[g["account_id"]])
-        ]
-        rows.sort(key=lambda r: r.code)
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"debit": ZERO, "credit": ZERO})
-    for r in rows:
-        totals[r.currency]["debit"] += r.debit_total
-        totals[r.currency]["credit"] += r.credit_total
-    return TrialBalance(as_of=as_of, rows=rows, totals=dict(totals))
-
-
-def account_balances(*, as_of: date | None = None, currency: str | None = None) -> list[BalanceRow]:
-    """Every account's balance (zero ones too), ordered by code."""
-    accounts = Account.objects.order_by("code")
-    if currency:
-        accounts = accounts.filter(currency=currency)
-    found = {r.account_id: r for r in trial_balance(as_of=as_of, currency=currency).rows}
-    return [
-        found.get(a.pk) or BalanceRow(a.pk, a.code, a.name, a.type, a.currency, ZERO, ZERO)
-        for a in accounts
-    ]
-
-
-def account_statement(
-    *, account: Account, date_from: date | None = None, date_to: date | None = None
-) -> tuple[Decimal, QuerySet[JournalLine]]:
-    """Opening balance and the account's posted lines with a running balance.
-
-    The running balance is a window sum, computed by the database before pagination, so a
-    page in the middle of the statement still shows the right figures.
-    """
-    opening = ZERO
-    if date_from is not None:
-        before = posted_lines().filter(account=account, entry__entry_date__lt=date_from)
-        t = before.aggregate(d=_debits(), c=_credits())
-        opening = natural_balance(account.type, t["d"], t["c"])
-    sign = 1 if account.type in DEBIT_NORMAL else -1
-    signed = Case(
-        When(side=Side.DEBIT, then=F("amount") * sign),
-        default=F("amount") * -sign,
-        output_field=_MONEY,
-    )
-    lines = posted_lines(as_of=date_to, since=date_from).filter(account=account)
-    order = [F("entry__entry_date").asc(), F("entry__number").asc(), F("line_no").asc()]
-    lines = (
-        lines.select_related("entry")
-        .annotate(
-            signed_amount_value=signed,
-            running_balance=Window(Sum(signed), order_by=order)
-            + Value(opening, output_field=_MONEY),
-        )
-        .order_by("entry__entry_date", "entry__number", "line_no")
-    )
-    return opening, lines
-
-
 # Reconciliation: cached balances against posted lines -----------------------
-
-
-class _PostgresMoneySql:
-    """numeric is exact: sum and compare the columns as they are."""
-
-    def exact(self, expr: str) -> str:
-        return expr
-
-    def to_decimal(self, value: object) -> Decimal:
-        return Decimal(value).quantize(_PLACES)  # type: ignore[arg-type]
-
-    def unquantized(self, expr: str, places: int) -> str:
-        return f"round({expr}, {places}) <> {expr}"
-
-
-class _SqliteMoneySql:
-    """SQLite keeps a decimal column as INTEGER or REAL (a float), or TEXT when a value does not
-    convert. Float sums drift, so money is summed and compared as exact integers of the column's
-    smallest unit (1/10,000); exact for amounts below 9 * 10**11."""
-
-    scale = 10**MONEY_DECIMAL_PLACES
-
-    def exact(self, expr: str) -> str:
-        return f"CAST(round(({expr}) * {self.scale}) AS INTEGER)"
-
-    def to_decimal(self, value: object) -> Decimal:
-        return Decimal(int(value)).scaleb(-MONEY_DECIMAL_PLACES).quantize(_PLACES)  # type: ignore[call-overload]
-
-    def unquantized(self, expr: str, places: int) -> str:
-        # round() goes through decimal text, so it returns the very float that a literal with
-        # `places` decimals is stored as; the CAST reads a TEXT value as a number as well.
-        real = f"CAST({expr} AS REAL)"
-        return f"round({real}, {places}) <> {real}"
-
-
-_PLACES = Decimal(1).scaleb(-MONEY_DECIMAL_PLACES)
-_MONEY_SQL = {"postgresql": _PostgresMoneySql, "sqlite": _SqliteMoneySql}
-
-
-def money_sql(conn=None) -> _PostgresMoneySql | _SqliteMoneySql:
-    """The engine's way to sum, compare and test money in raw SQL (see the two classes)."""
-    conn = conn or connection
-    try:
-        return _MONEY_SQL[guard_dialect(conn)]()
-    except KeyError:
-        raise NotImplementedError(f"no money SQL for {conn.vendor}") from None
-
-
-# The posted and the other states as SQL lists (constants from the model, never user input).
-POSTED_SQL = "(" + ", ".join(f"'{s}'" for s in POSTED_STATES) + ")"
-UNPOSTED_SQL = "(" + ", ".join(f"'{s}'" for s in EntryStatus.values if s not in POSTED_STATES) + ")"
-
-
-def posted_line_sql(alias: str) -> str:
-    """SQL: the journal line `alias` belongs to a posted (or reversed) entry.
-
-    Written as an anti-join on the few unposted entries (drafts and pending ones, found through
-    the status index) rather than a join with every posted entry: a reconciliation then costs
-    a scan of the lines, and a handful of accounts costs their lines only. Equivalent because
-    the status CHECK constraint admits no other state (integrity.model_constraints checks it).
-    """
-    unposted = f"unposted.id = {alias}.entry_id AND unposted.status IN {UNPOSTED_SQL}"
-    return f"NOT EXISTS (SELECT 1 FROM finance_journalentry unposted WHERE {unposted})"  # noqa: S608
+#
+# Raw SQL on purpose (see finance/sql.py): one statement reads one snapshot, and money is
+# summed exactly on both engines.
 
 
 @dataclass(frozen=True)
@@ -301,6 +78,17 @@ class BalanceMismatch:
         }
 
 
+def _marks(values: Collection[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
 def balance_mismatches(*, account_ids: Collection[int] | None = None) -> list[BalanceMismatch]:
     """Accounts (all, or `account_ids`) whose AccountBalance row differs from the sums of their
     posted lines, and accounts with posted lines but no balance row.
@@ -311,17 +99,20 @@ def balance_mismatches(*, account_ids: Collection[int] | None = None) -> list[Ba
     Used by the finance.balance_cache check (all accounts) and by the re-check after each
     posting (the touched accounts).
     """
+    ids: list[int] | None = None
     if account_ids is not None:
-        account_ids = sorted({int(i) for i in account_ids})
-        if not account_ids:
+        ids = sorted({int(i) for i in account_ids})
+        if not ids:
             return []
     m = money_sql()
     only_lines = only_accounts = ""
     params: list[Any] = []
-    if account_ids is not None:
-        marks = ", ".join(["%s"] * len(account_ids))
-        only_lines, only_accounts = f"AND jl.account_id IN ({marks})", f"AND a.id IN ({marks})"
-        params = [*account_ids, *account_ids]
+    if ids is not None:
+        only_lines, only_accounts = (
+            f"AND jl.account_id IN ({_marks(ids)})",
+            f"AND a.id IN ({_marks(ids)})",
+        )
+        params = [*ids, *ids]
     cached_d, cached_c = m.exact("b.debit_total"), m.exact("b.credit_total")
     # Only constants and placeholders are interpolated; the ids travel as parameters.
     sql = f"""
@@ -342,9 +133,6 @@ SELECT a.id, a.code, a.currency, b.account_id IS NOT NULL,
         OR coalesce(l.d, 0) <> {cached_d}
         OR coalesce(l.c, 0) <> {cached_c})
  ORDER BY a.id"""  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     d = m.to_decimal
     return [
         BalanceMismatch(
@@ -357,7 +145,7 @@ SELECT a.id, a.code, a.currency, b.account_id IS NOT NULL,
             computed_debit=d(r[6]),
             computed_credit=d(r[7]),
         )
-        for r in rows
+        for r in _fetch(sql, params)
     ]
 
 
@@ -382,6 +170,104 @@ class Recheck:
 # index) rather than every entry numbered after the checkpoint.
 RECHECK_RANGE_LIMIT = 2000
 
+_ZEROS = (Decimal(0), Decimal(0))
+Pair = tuple[int, int]  # (account id, fiscal year)
+
+
+@dataclass
+class _RecheckQuery:
+    """The one statement of a re-check, UNION ALL of tagged parts:
+
+    ('cache', account, 0, debit, credit)  the balance rows
+    ('year', 0, year, last number, 0)     each year's last entry number, read again
+    ('lines', account, year, debit, credit)  lines of the entries since the checkpoint
+    ('whole', account, year, debit, credit)  all the account's lines of a year far behind
+    """
+
+    m: MoneySql
+    parts: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    queried: set[Pair] = field(default_factory=set)  # (account, year) read this time
+    whole: set[Pair] = field(default_factory=set)  # ... totalled from all its lines instead
+
+    def sums(self, alias: str) -> str:
+        exact = self.m.exact(f"{alias}.amount")
+        return (
+            f"sum(CASE WHEN {alias}.side = 'D' THEN {exact} ELSE 0 END), "
+            f"sum(CASE WHEN {alias}.side = 'C' THEN {exact} ELSE 0 END)"
+        )
+
+    def add_cache(self, ids: list[int]) -> None:
+        debit, credit = self.m.exact("b.debit_total"), self.m.exact("b.credit_total")
+        self.parts.append(
+            f"""SELECT 'cache', b.account_id, 0, {debit}, {credit}
+                  FROM finance_accountbalance b
+                 WHERE b.account_id IN ({_marks(ids)})"""  # noqa: S608
+        )
+        self.params += ids
+        self.parts.append(
+            "SELECT 'year', 0, fiscal_year, last_number, 0 FROM finance_entrysequence"
+        )
+
+    def add_since(self, account_id: int, year: int, through: int) -> None:
+        """A range of the (fiscal_year, number) index: the few entries since the checkpoint."""
+        self.parts.append(
+            f"""SELECT 'lines', l.account_id, e.fiscal_year, {self.sums("l")}
+                  FROM finance_journalentry e
+                  JOIN finance_journalline l ON l.entry_id = e.id
+                 WHERE e.fiscal_year = %s AND e.number > %s AND e.status IN {POSTED_SQL}
+                   AND l.account_id = %s
+                 GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
+        )
+        self.params += [year, through, account_id]
+
+    def add_whole(self) -> None:
+        """The accounts' own lines through their index, totalled per year (each line's year
+        looked up by primary key; a join would scan all entries)."""
+        accounts = sorted({a for a, _ in self.whole})
+        self.parts.append(
+            f"""SELECT 'whole', l.account_id,
+                       (SELECT e.fiscal_year FROM finance_journalentry e WHERE e.id = l.entry_id),
+                       {self.sums("l")}
+                  FROM finance_journalline l
+                 WHERE l.account_id IN ({_marks(accounts)}) AND {posted_line_sql("l")}
+                 GROUP BY l.account_id, 3"""  # noqa: S608
+        )
+        self.params += accounts
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return _fetch(" UNION ALL ".join(self.parts), self.params)
+
+
+Checkpoints = dict[Pair, tuple[int, Decimal, Decimal]]
+
+
+def _checkpoints(ids: list[int]) -> Checkpoints:
+    from_db = BalanceCheckpoint.objects.filter(account_id__in=ids).values_list(
+        "account_id", "fiscal_year", "through_number", "debit_total", "credit_total"
+    )
+    return {(a, y): (t, Decimal(d), Decimal(c)) for a, y, t, d, c in from_db}
+
+
+def _recheck_query(ids: list[int], points: Checkpoints) -> _RecheckQuery:
+    """The parts for each (account, year) with entries numbered after its checkpoint."""
+    query = _RecheckQuery(money_sql())
+    query.add_cache(ids)
+    last_before = dict(EntrySequence.objects.values_list("fiscal_year", "last_number"))
+    for account_id in ids:
+        for year, last in last_before.items():
+            through = points.get((account_id, year), (0,))[0]
+            if last <= through:
+                continue  # nothing numbered after the checkpoint in that year
+            query.queried.add((account_id, year))
+            if last - through > RECHECK_RANGE_LIMIT:
+                query.whole.add((account_id, year))
+            else:
+                query.add_since(account_id, year, through)
+    if query.whole:
+        query.add_whole()
+    return query
+
 
 def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Recheck:
     """The real-time re-check of a few accounts: cached balance against posted lines, reading
@@ -399,106 +285,59 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
     edited behind the guards' back; callers confirm a mismatch with `balance_mismatches`
     before alerting.
     """
-    from finance.models import BalanceCheckpoint
-
     ids = sorted({int(i) for i in account_ids})
     if not ids:
         return Recheck([], [])
-    points = {
-        (a, y): (t, Decimal(d), Decimal(c))
-        for a, y, t, d, c in BalanceCheckpoint.objects.filter(account_id__in=ids).values_list(
-            "account_id", "fiscal_year", "through_number", "debit_total", "credit_total"
-        )
-    }
-    last_before = dict(EntrySequence.objects.values_list("fiscal_year", "last_number"))
-    m = money_sql()
-    d_sum = f"sum(CASE WHEN l.side = 'D' THEN {m.exact('l.amount')} ELSE 0 END)"
-    c_sum = f"sum(CASE WHEN l.side = 'C' THEN {m.exact('l.amount')} ELSE 0 END)"
-    posted = f"e.status IN {POSTED_SQL}"
-    # Only constants and placeholders are interpolated; ids and numbers travel as parameters.
-    parts = [
-        f"""SELECT 'cache', b.account_id, 0, {m.exact("b.debit_total")},
-                   {m.exact("b.credit_total")}
-              FROM finance_accountbalance b
-             WHERE b.account_id IN ({", ".join(["%s"] * len(ids))})""",  # noqa: S608
-        "SELECT 'year', 0, fiscal_year, last_number, 0 FROM finance_entrysequence",
-    ]
-    params: list[Any] = list(ids)
-    queried: set[tuple[int, int]] = set()
-    whole: set[tuple[int, int]] = set()  # (account, year) totalled from all its lines instead
-    for account_id in ids:
-        for year, last in last_before.items():
-            through = points.get((account_id, year), (0,))[0]
-            if last <= through:
-                continue  # nothing numbered after the checkpoint in that year
-            queried.add((account_id, year))
-            if last - through > RECHECK_RANGE_LIMIT:
-                whole.add((account_id, year))
-                continue
-            # A range of the (fiscal_year, number) index: the few entries since.
-            parts.append(
-                f"""SELECT 'lines', l.account_id, e.fiscal_year, {d_sum}, {c_sum}
-                      FROM finance_journalentry e
-                      JOIN finance_journalline l ON l.entry_id = e.id
-                     WHERE e.fiscal_year = %s AND e.number > %s AND {posted}
-                       AND l.account_id = %s
-                     GROUP BY l.account_id, e.fiscal_year"""  # noqa: S608
-            )
-            params += [year, through, account_id]
-    if whole:
-        # Far behind, or never checked: the accounts' own lines through their index, totalled
-        # per year (each line's year looked up by primary key; a join would scan all entries).
-        accounts_whole = sorted({a for a, _ in whole})
-        parts.append(
-            f"""SELECT 'whole', l.account_id,
-                       (SELECT e.fiscal_year FROM finance_journalentry e WHERE e.id = l.entry_id),
-                       {d_sum}, {c_sum}
-                  FROM finance_journalline l
-                 WHERE l.account_id IN ({", ".join(["%s"] * len(accounts_whole))})
-                   AND {posted_line_sql("l")}
-                 GROUP BY l.account_id, 3"""  # noqa: S608
-        )
-        params += accounts_whole
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        rows = cursor.fetchall()
-    dec = m.to_decimal
-    cached = {r[1]: (dec(r[3]), dec(r[4])) for r in rows if r[0] == "cache"}
+    points = _checkpoints(ids)
+    query = _recheck_query(ids, points)
+    rows = query.rows()
     last_number = {r[2]: int(r[3]) for r in rows if r[0] == "year"}
     stale = [
         (a, y)
         for a in ids
         for y, last in last_number.items()
-        if (a, y) not in queried and last > points.get((a, y), (0,))[0]
+        if (a, y) not in query.queried and last > points.get((a, y), (0,))[0]
     ]
     if stale and _retry:  # a year or a posting appeared between the two reads: once more
         return balance_recheck(account_ids=ids, _retry=False)
-    new: dict[tuple[int, int], list[Decimal]] = {}
-    totals: dict[tuple[int, int], list[Decimal]] = {}
-    for kind, account_id, year, debit, credit in rows:
-        if kind in ("lines", "whole"):
-            target = new if kind == "lines" else totals
-            target[(account_id, int(year))] = [dec(debit), dec(credit)]
+    mismatches, verified = _recheck_compare(ids, rows, points, query, last_number)
+    return Recheck(_named(mismatches), verified)
+
+
+def _recheck_compare(
+    ids: list[int],
+    rows: list[tuple[Any, ...]],
+    points: Checkpoints,
+    query: _RecheckQuery,
+    last_number: dict[int, int],
+) -> tuple[list[BalanceMismatch], list[YearTotals]]:
+    """Each account's cache against its checkpoints plus what was read since; and the totals
+    verified per (account, year), to move its checkpoint to."""
+    dec = query.m.to_decimal
+    cached = {r[1]: (dec(r[3]), dec(r[4])) for r in rows if r[0] == "cache"}
+    # Kept apart: an account's 'whole' rows cover every year, also those read as 'lines'.
+    since = _read(rows, "lines", dec)
+    whole = _read(rows, "whole", dec)
     mismatches, verified = [], []
     for account_id in ids:
         debit = credit = Decimal(0)
         for year, last in last_number.items():
             key = (account_id, year)
-            if key in whole:
-                d, c = totals.get(key, (Decimal(0), Decimal(0)))
-            else:
-                _, d, c = points.get(key, (0, Decimal(0), Decimal(0)))
-                d_new, c_new = new.get(key, (Decimal(0), Decimal(0)))
+            if key in query.whole:
+                d, c = whole.get(key, _ZEROS)
+            else:  # counted on from the checkpoint
+                _, d, c = points.get(key, (0, *_ZEROS))
+                d_new, c_new = since.get(key, _ZEROS)
                 d, c = d + d_new, c + c_new
             debit, credit = debit + d, credit + c
-            if key in queried:
+            if key in query.queried:
                 verified.append(YearTotals(account_id, year, last, d, c))
-        debit, credit = debit.quantize(_PLACES), credit.quantize(_PLACES)
+        debit, credit = debit.quantize(PLACES), credit.quantize(PLACES)
         row = cached.get(account_id)
         if row is None and not debit and not credit:
             continue  # no balance row and no lines: nothing to compare
         if row != (debit, credit):
-            cd, cc = row or (Decimal(0), Decimal(0))
+            cd, cc = row or _ZEROS
             mismatches.append(
                 BalanceMismatch(
                     account_id=account_id,
@@ -511,15 +350,27 @@ def balance_recheck(*, account_ids: Collection[int], _retry: bool = True) -> Rec
                     computed_credit=credit,
                 )
             )
-    if mismatches:  # names only when there is something to report (not on every posting)
-        wanted = Account.objects.filter(pk__in=[m.account_id for m in mismatches])
-        named = {pk: (code, cur) for pk, code, cur in wanted.values_list("pk", "code", "currency")}
-        mismatches = [
-            replace(
-                m,
-                code=named.get(m.account_id, ("", ""))[0],
-                currency=named.get(m.account_id, ("", ""))[1],
-            )
-            for m in mismatches
-        ]
-    return Recheck(mismatches, verified)
+    return mismatches, verified
+
+
+def _read(
+    rows: list[tuple[Any, ...]], kind: str, dec: Callable[[Any], Decimal]
+) -> dict[Pair, tuple[Decimal, Decimal]]:
+    return {(r[1], int(r[2])): (dec(r[3]), dec(r[4])) for r in rows if r[0] == kind}
+
+
+def _named(mismatches: list[BalanceMismatch]) -> list[BalanceMismatch]:
+    """Code and currency of each mismatch: read only when there is something to report (not
+    on every posting)."""
+    if not mismatches:
+        return mismatches
+    wanted = Account.objects.filter(pk__in=[m.account_id for m in mismatches])
+    named = {pk: (code, cur) for pk, code, cur in wanted.values_list("pk", "code", "currency")}
+    return [
+        replace(
+            m,
+            code=named.get(m.account_id, ("", ""))[0],
+            currency=named.get(m.account_id, ("", ""))[1],
+        )
+        for m in mismatches
+    ]

@@ -23,6 +23,7 @@ from audit.receivers import ACTIONS
 from config.registry import CheckContext, Finding, register
 from config.schedules import OUR_APPS
 from integrity.models import CheckRun, DeadLetter
+from integrity.operations import payload_references
 from integrity.scheduling import schedules_held_back
 
 # Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
@@ -216,15 +217,13 @@ def json_references(ctx: CheckContext) -> Iterator[Finding]:
     """Ids kept inside JSON (dead-letter payloads) point at rows that exist.
 
     A dead letter still waiting to be retried whose journal entry or user is gone can never
-    succeed; it needs discarding with a reason."""
-    from finance.models import JournalEntry
-    from integrity.models import DeadLetter
-
-    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    succeed; it needs discarding with a reason. Which payload keys hold which model's ids, the
+    registered operations declare (`references`)."""
     waiting = DeadLetter.objects.exclude(
         status__in=(DeadLetter.Status.RESOLVED, DeadLetter.Status.DISCARDED)
     )
-    for key, target in (("entry_id", JournalEntry), ("actor_id", user_model)):
+    for key, label in payload_references().items():
+        target = apps.get_model(label)
         refs = waiting.filter(payload__has_key=key).annotate(_text=KeyTextTransform(key, "payload"))
         # An id that is not a number cannot point at a row (and must not break the cast).
         numeric = refs.filter(_text__regex=r"^[0-9]{1,18}$").annotate(

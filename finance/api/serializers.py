@@ -194,7 +194,8 @@ class EntryInputSerializer(serializers.Serializer):
     entry_date = serializers.DateField()
     description = strict.CharField(max_length=500)
     reference = strict.CharField(max_length=100, required=False, allow_blank=True)
-    lines = LineInputSerializer(many=True, max_length=MAX_LINES)
+    # drf-stubs do not know ListSerializer's max_length (DRF 3.14+).
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES)  # type: ignore[call-arg]
 
     def validate(self, attrs):
         # The same rule module the services use: a broken rule is a 422 with its code.
@@ -207,7 +208,7 @@ class EntryInputSerializer(serializers.Serializer):
 class EntryUpdateSerializer(EntryInputSerializer):
     entry_date = serializers.DateField(required=False)
     description = strict.CharField(max_length=500, required=False)
-    lines = LineInputSerializer(many=True, max_length=MAX_LINES, required=False)
+    lines = LineInputSerializer(many=True, max_length=MAX_LINES, required=False)  # type: ignore[call-arg]
 
     def validate(self, attrs):
         return attrs  # the service re-checks the whole entry as it will be

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from config import filters
 from config.pagination import Pagination
 from config.schema import IDEMPOTENCY_KEY
-from finance import money, selectors, services
+from finance import money, reports, selectors, services
 from finance.api import serializers as s
 from finance.models import Account, EntrySource, EntryStatus, JournalEntry
 from integrity.idempotency import idempotent
@@ -96,7 +96,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     def balance(self, request, pk=None):
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        row = selectors.account_balance(
+        row = reports.account_balance(
             account=self.get_object(), as_of=query.validated_data.get("as_of")
         )
         return Response(s.BalanceSerializer(row).data)
@@ -108,7 +108,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     def statement(self, request, pk=None):
         query = StatementQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        opening, lines = selectors.account_statement(
+        opening, lines = reports.account_statement(
             account=self.get_object(), **query.validated_data
         )
         page = self.paginate_queryset(lines)
@@ -262,7 +262,7 @@ class BalancesView(APIView):
     def get(self, request):
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = selectors.account_balances(**query.validated_data)
+        rows = reports.account_balances(**query.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(s.BalanceSerializer(page, many=True).data)
@@ -275,7 +275,7 @@ class TrialBalanceView(APIView):
     def get(self, request):
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        tb = selectors.trial_balance(**query.validated_data)
+        tb = reports.trial_balance(**query.validated_data)
         return Response(
             {
                 "as_of": tb.as_of,

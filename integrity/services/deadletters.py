@@ -22,7 +22,8 @@ from audit.services import audit_record
 from config.exceptions import DomainError
 from integrity.exceptions import DeadLetterError, DeadLetterReasonRequired
 from integrity.models import DeadLetter, DeadLetterEvent
-from integrity.transactions import UnknownOperation, run_operation
+from integrity.operations import UnknownOperation, operation_get
+from integrity.runner import operation_run
 
 S = DeadLetter.Status
 # A retry that has been "retrying" this long belongs to a process that died: release it.
@@ -90,11 +91,11 @@ def _run(letter: DeadLetter) -> None:
         target = getattr(import_module(module), func)
         target(*letter.payload.get("args", []), **letter.payload.get("kwargs", {}))
         return
-    run_operation(
-        letter.operation,
-        payload=letter.payload,
-        idempotency_key=letter.idempotency_key or None,
-        dead_letter=False,
+    # Not kept again when it fails: the letter itself records the failure.
+    operation_run(
+        operation_get(letter.operation),
+        letter.payload,
+        letter.idempotency_key or None,
     )
 
 

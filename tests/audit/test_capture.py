@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.db.models import Max
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -31,6 +32,7 @@ from integrity.transactions import OperationFailed, register_operation, run_oper
 from monitoring import services as monitoring
 from tests.conftest import line
 from tests.factories import PASSWORD
+from tests.finance.faults import RESULT_STORE, SEQUENCE_BUMP, statement_fault, statements
 
 User = get_user_model()
 UA = "capture-test-agent/1.0"
@@ -261,29 +263,27 @@ class SerializationFailure(OperationalError):
 
 
 def test_a_retried_operation_leaves_exactly_the_events_of_the_attempt_that_committed(
-    ledger, clerk, trail, monkeypatch, settings
+    ledger, clerk, trail, settings
 ):
     settings.OPERATION_RETRY_BASE_SECONDS = 0
-    real, calls = services._post, []
-
-    def flaky(*args, **kwargs):
-        result = real(*args, **kwargs)  # the draft and the posting are recorded, then the fault
-        calls.append(1)
-        if len(calls) == 1:
-            raise SerializationFailure("could not serialize access")
-        return result
-
-    monkeypatch.setattr(services, "_post", flaky)
-    entry = services.journal_entry_record(
-        entry_date=ledger.today,
-        description="Accrual",
-        actor=clerk,
-        lines=[
-            line(ledger.expense, "D", Decimal("7.00")),
-            line(ledger.overdraft, "C", Decimal("7.00")),
-        ],
-    )
-    assert len(calls) == 2 and entry.status == EntryStatus.POSTED
+    # The draft and the posting are recorded, then the fault (at the attempt's last statement).
+    with (
+        CaptureQueriesContext(connection) as queries,
+        statement_fault(
+            RESULT_STORE, lambda: SerializationFailure("could not serialize access"), times=1
+        ),
+    ):
+        entry = services.journal_entry_record(
+            entry_date=ledger.today,
+            description="Accrual",
+            actor=clerk,
+            lines=[
+                line(ledger.expense, "D", Decimal("7.00")),
+                line(ledger.overdraft, "C", Decimal("7.00")),
+            ],
+        )
+    postings = statements(queries.captured_queries, SEQUENCE_BUMP)
+    assert postings == 2 and entry.status == EntryStatus.POSTED
     assert trail.actions() == ["journal_entry.created", "journal_entry.posted"]
     assert {e.object_id for e in trail.events()} == {str(entry.pk)}
     assert trail.one("journal_entry.posted").metadata["approved"] is False

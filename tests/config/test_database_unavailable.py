@@ -14,6 +14,7 @@ from django.test import Client
 from config.tokens import api_token_create
 from finance import services
 from tests.conftest import line
+from tests.finance.faults import BALANCE_LOCK, statement_fault
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +120,7 @@ class SerializationFailure(OperationalError):
 
 
 def test_operation_unavailable_tells_the_client_when_to_retry(
-    api, ledger, clerk, approver, monkeypatch, settings
+    api, ledger, clerk, approver, settings
 ):
     settings.OPERATION_MAX_ATTEMPTS = 2
     settings.OPERATION_RETRY_BASE_SECONDS = 0
@@ -134,11 +135,9 @@ def test_operation_unavailable_tells_the_client_when_to_retry(
     )
     services.journal_entry_submit(entry=entry, actor=clerk)
 
-    def contended(*args, **kwargs):
-        raise SerializationFailure("could not serialize access")
-
-    monkeypatch.setattr(services, "_post", contended)
-    response = api.as_user(approver).post(f"/api/v1/entries/{entry.pk}/approve/")
+    # Every attempt's posting meets a contended balance row.
+    with statement_fault(BALANCE_LOCK, lambda: SerializationFailure("could not serialize access")):
+        response = api.as_user(approver).post(f"/api/v1/entries/{entry.pk}/approve/")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "operation.unavailable"
     assert int(response["Retry-After"]) > 0

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from django.db import connection
 
+from config.db.features import guard_dialect
 from finance.db_guards import SqliteGuards
 from finance.models import JournalEntry
 
@@ -15,7 +16,7 @@ LEDGER_TABLES = ("finance_journalentry", "finance_journalline")
 def guards_off() -> Iterator[object]:
     """A cursor with the ledger guards (finance/db_guards.py) disabled (PostgreSQL) or dropped
     (SQLite), and put back afterwards."""
-    postgres = connection.vendor == "postgresql"
+    postgres = connection.features.disables_triggers
     with connection.cursor() as cursor:
         if postgres:
             # Tests never commit: fire the deferred balance checks queued so far (ALTER TABLE
@@ -50,7 +51,7 @@ def check_constraint_off(table: str, name: str) -> Iterator[None]:
     dropped by a careless migration or a restore). PostgreSQL: dropped, and added back NOT VALID
     (rows already there are not judged); SQLite: CHECK constraints ignored meanwhile."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if guard_dialect(connection) == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(
                 "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [name]
@@ -68,36 +69,3 @@ def check_constraint_off(table: str, name: str) -> Iterator[None]:
                 yield
             finally:
                 cursor.execute("PRAGMA ignore_check_constraints = OFF")
-
-
-def post_random_entries(ledger, actor, seed: int, count: int) -> None:
-    """Record `count` random balanced entries (half of them three lines through cash) as a
-    busy clerk would, for the concurrency tests; `seed` makes each thread's series its own."""
-    import random
-    from decimal import Decimal
-
-    from finance import services
-    from finance.models import EntrySource
-    from tests.conftest import line
-
-    rnd = random.Random(seed)
-    accounts = [ledger.cash, ledger.expense, ledger.revenue, ledger.equity]
-    for i in range(count):
-        debit, credit = rnd.choice(accounts[:2]), rnd.choice(accounts[2:])
-        amount = Decimal(rnd.randint(1, 500_00)) / 100
-        if rnd.random() < 0.5:  # a 3-line entry touching the shared cash account
-            half = (amount / 2).quantize(Decimal("0.01"))
-            lines = [
-                line(ledger.cash, "D", amount),
-                line(credit, "C", half),
-                line(ledger.revenue, "C", amount - half),
-            ]
-        else:
-            lines = [line(debit, "D", amount), line(credit, "C", amount)]
-        services.journal_entry_record(
-            entry_date=ledger.today,
-            description=f"t{seed}-{i}",
-            lines=lines,
-            actor=actor,
-            source=EntrySource.SYSTEM,
-        )

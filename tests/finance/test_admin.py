@@ -4,7 +4,11 @@ from decimal import Decimal
 
 import pytest
 
+from finance import services
 from finance.models import EntryStatus, JournalEntry, JournalLine
+from finance.rules import period_for
+from tests.conftest import line
+from tests.finance.factories import JournalEntryFactory
 
 ADD = "/admin/finance/journalentry/add/"
 
@@ -74,9 +78,6 @@ def test_negative_amount_is_refused(clerk_client, ledger):
 
 
 def test_closed_period_is_refused(clerk_client, ledger, approver):
-    from finance import services
-    from finance.rules import period_for
-
     services.period_close(period=period_for(ledger.today), actor=approver)
     response = clerk_client.post(
         ADD, form(ledger, [(ledger.expense, "D", "1.00"), (ledger.cash, "C", "1.00")])
@@ -134,10 +135,7 @@ def test_account_admin_locks_type_and_currency_once_used(client, ledger, admin_u
 
 
 def test_someone_elses_draft_is_read_only_in_the_admin(client, ledger, clerk, make_user):
-    from finance import services
-    from tests.conftest import line
-
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Carl's",
         created_by=clerk,
@@ -149,10 +147,7 @@ def test_someone_elses_draft_is_read_only_in_the_admin(client, ledger, clerk, ma
 
 
 def test_owner_edits_draft_lines_in_the_admin(clerk_client, ledger, clerk):
-    from finance import services
-    from tests.conftest import line
-
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Before",
         created_by=clerk,
@@ -188,10 +183,7 @@ def test_owner_edits_draft_lines_in_the_admin(clerk_client, ledger, clerk):
     ],
 )
 def test_entry_page_is_titled_by_its_status(client, ledger, clerk, approver, state, title):
-    from finance import services
-    from tests.conftest import line
-
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Titled",
         created_by=clerk,

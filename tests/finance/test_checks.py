@@ -25,6 +25,7 @@ from finance.models import (
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
+from tests.finance.factories import AccountBalanceFactory, FiscalPeriodFactory, JournalEntryFactory
 from tests.finance.helpers import check_constraint_off, guards_off, tamper
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +106,7 @@ def set_line_amount(entry: JournalEntry, side: str, amount: str) -> None:
 def test_a_clean_ledger_passes_every_finance_check(books, ledger, approver, capsys):
     services.journal_entry_reverse(entry=books.rent, actor=approver)
     later = ledger.today.replace(year=ledger.today.year + 5, day=1)
-    services.period_create(name="Spare", start_date=later, end_date=later)
+    FiscalPeriodFactory(name="Spare", start_date=later, end_date=later)
     call_command("run_checks", "--tag", "finance")
     call_command("run_checks", "--check", "finance.impossible_states")
     statuses = dict(
@@ -270,7 +271,7 @@ def test_balance_cache_finds_an_account_with_lines_but_no_balance_row(books, led
     assert found.object_id == str(ledger.expense.pk) and found.key == "no balance row"
     assert found.details["balance_row"] is False
     assert found.details["computed"] == {"debit": "40.0000", "credit": "0.0000"}
-    AccountBalance.objects.create(account=ledger.expense, debit_total=D("40.00"))
+    AccountBalanceFactory(account=ledger.expense, debit_total=D("40.00"))
     command_passes("finance.balance_cache")
 
 
@@ -540,7 +541,7 @@ def test_impossible_states_finds_a_closed_period_without_closed_at(ledger):
 def test_impossible_states_finds_a_numbered_draft_and_a_posted_entry_without_number(
     books, clerk, ledger
 ):
-    draft = services.journal_entry_create(
+    draft = JournalEntryFactory(
         entry_date=ledger.today,
         description="Draft",
         created_by=clerk,

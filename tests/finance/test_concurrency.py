@@ -8,10 +8,10 @@ from django.db.models import Q, Sum
 
 from audit import services as audit_services
 from audit.models import AuditEvent
-from finance import selectors, services
+from finance import reports, services
 from finance.models import AccountBalance, JournalEntry, JournalLine
 from tests.conftest import line
-from tests.finance.helpers import post_random_entries
+from tests.finance.factories import JournalEntryFactory, record_random_entries
 from tests.threads import run_threads
 
 THREADS = 8
@@ -32,7 +32,7 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
     )
 
     def poster(i):
-        post_random_entries(ledger, system, seed=i, count=PER_THREAD)
+        record_random_entries(ledger, system, seed=i, count=PER_THREAD)
 
     errors = run_threads(poster, THREADS)
     assert not errors, errors[:3]
@@ -47,9 +47,9 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
         )
         assert bal.debit_total == (sums["d"] or 0), bal.account
         assert bal.credit_total == (sums["c"] or 0), bal.account
-    tb = selectors.trial_balance()
+    tb = reports.trial_balance()
     assert tb.is_balanced
-    assert selectors.trial_balance(as_of=ledger.today).totals == tb.totals
+    assert reports.trial_balance(as_of=ledger.today).totals == tb.totals
     # The audit trail of all that: one posting event per entry, in one unbroken chain.
     assert AuditEvent.objects.filter(action="journal_entry.posted").count() == posted.count()
     assert audit_services.chain_verify(triggered_by="test").status == "ok"
@@ -57,7 +57,7 @@ def test_concurrent_postings_keep_balances_exact_and_numbers_gapless(ledger, mak
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_approvals_of_one_entry_post_it_once(ledger, clerk, make_user):
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Once",
         created_by=clerk,

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from finance import services
 from finance.models import EntryStatus, JournalEntry, JournalLine
 from tests.conftest import line
+from tests.finance.factories import JournalEntryFactory
 
 
 def raw(sql: str, params=()):
@@ -75,7 +75,7 @@ def test_status_may_move_from_posted_to_reversed_only(posted):
 
 
 def test_unbalanced_entry_cannot_be_marked_posted(ledger, clerk):
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Sneaky",
         lines=[
@@ -96,7 +96,7 @@ def test_unbalanced_entry_cannot_be_marked_posted(ledger, clerk):
 
 
 def test_single_line_entry_cannot_be_posted(ledger, clerk):
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="One line",
         lines=[

@@ -10,7 +10,7 @@ from finance import money, services
 from finance.exceptions import RuleViolation
 from finance.models import AccountBalance, AccountType, JournalEntry, JournalLine
 from tests.conftest import line
-from tests.factories import AccountFactory
+from tests.finance.factories import AccountFactory, JournalEntryFactory
 
 ENTRIES = "/api/v1/entries/"
 LIMITS = {"USD": "9999999999999.99", "JPY": "999999999999999", "BHD": "999999999999.999"}
@@ -138,7 +138,7 @@ def test_services_refuse_amounts_over_the_limit(ledger, clerk):
 def test_posting_past_an_accounts_total_limit_is_refused(api, ledger, clerk, approver, post):
     debit, credit = _pair("USD")
     post(debit, credit, LIMITS["USD"])
-    more = services.journal_entry_create(
+    more = JournalEntryFactory(
         entry_date=ledger.today,
         description="one cent more",
         created_by=clerk,
@@ -157,7 +157,7 @@ def test_posting_past_an_accounts_total_limit_is_refused(api, ledger, clerk, app
 def test_sqlite_reads_an_amount_stored_past_the_limit_before_it_was_refused(api, ledger, clerk):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's float storage only")
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="old row",
         created_by=clerk,

@@ -13,6 +13,7 @@ from finance.models import AccountBalance, FiscalPeriod, PeriodStatus
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
+from tests.finance.factories import JournalEntryFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -94,7 +95,7 @@ def test_explained_findings_do_not_block_the_close(approver, approver2, ledger, 
 def test_a_period_that_cannot_close_anyway_is_refused_without_a_check_run(
     approver, clerk, ledger, period
 ):
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="Waiting",
         created_by=clerk,

@@ -3,24 +3,29 @@
 from decimal import Decimal
 
 import pytest
-from django.db import OperationalError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from finance import services
 from finance.models import AccountBalance, EntryStatus, JournalEntry
 from integrity import services as integrity
 from integrity.models import DeadLetter
 from tests.conftest import line
-
-
-class SerializationFailure(OperationalError):
-    sqlstate = "40001"
+from tests.finance.factories import JournalEntryFactory
+from tests.finance.faults import (
+    BALANCE_LOCK,
+    RESULT_STORE,
+    SEQUENCE_BUMP,
+    SerializationFailure,
+    statement_fault,
+    statements,
+)
 
 
 @pytest.fixture
 def pending(ledger, clerk, post):
     post(ledger.cash, ledger.equity, "100.00")
-    entry = services.journal_entry_create(
-        entry_date=ledger.today,
+    entry = JournalEntryFactory(
         description="Rent",
         created_by=clerk,
         lines=[
@@ -31,21 +36,19 @@ def pending(ledger, clerk, post):
     return services.journal_entry_submit(entry=entry, actor=clerk)
 
 
-def test_approval_survives_a_transient_fault(pending, approver, monkeypatch, settings):
+def test_approval_survives_a_transient_fault(pending, approver, settings):
     settings.OPERATION_RETRY_BASE_SECONDS = 0
-    real = services._post
-    calls = []
-
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        result = real(*args, **kwargs)  # the work is done, then the fault rolls it back
-        if len(calls) == 1:
-            raise SerializationFailure("could not serialize access")
-        return result
-
-    monkeypatch.setattr(services, "_post", flaky)
-    entry = services.journal_entry_approve(entry=pending, actor=approver)
-    assert len(calls) == 2 and entry.status == EntryStatus.POSTED and entry.number == 2
+    # The posting is done, then the fault rolls it back (at the attempt's last statement).
+    with (
+        CaptureQueriesContext(connection) as queries,
+        statement_fault(
+            RESULT_STORE, lambda: SerializationFailure("could not serialize access"), times=1
+        ) as faults,
+    ):
+        entry = services.journal_entry_approve(entry=pending, actor=approver)
+    postings = statements(queries.captured_queries, SEQUENCE_BUMP)
+    assert len(faults) == 1 and postings == 2
+    assert entry.status == EntryStatus.POSTED and entry.number == 2
     assert AccountBalance.objects.get(account_id=pending.lines.first().account_id).debit_total == (
         Decimal("40.00")
     )
@@ -53,15 +56,10 @@ def test_approval_survives_a_transient_fault(pending, approver, monkeypatch, set
 
 
 def test_broken_approval_is_500_with_dead_letter_and_retry_posts_once(
-    api, pending, approver, monkeypatch, alerts
+    api, pending, approver, alerts
 ):
-    real = services._post
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("balance cache unavailable")
-
-    monkeypatch.setattr(services, "_post", broken)
-    response = api.as_user(approver).post(f"/api/v1/entries/{pending.pk}/approve/")
+    with statement_fault(BALANCE_LOCK, lambda: RuntimeError("balance cache unavailable")):
+        response = api.as_user(approver).post(f"/api/v1/entries/{pending.pk}/approve/")
     assert response.status_code == 500
     error = response.json()["error"]
     assert error["code"] == "operation.failed"
@@ -69,7 +67,7 @@ def test_broken_approval_is_500_with_dead_letter_and_retry_posts_once(
     assert letter.payload == {"entry_id": pending.pk, "actor_id": approver.pk}
     assert JournalEntry.objects.get(pk=pending.pk).status == EntryStatus.PENDING_APPROVAL
 
-    monkeypatch.setattr(services, "_post", real)  # the fix is deployed
+    # The fix is deployed (the fault is gone).
     assert integrity.deadletter_retry(dead_letter=letter).status == "resolved"
     posted = JournalEntry.objects.get(pk=pending.pk)
     assert posted.status == EntryStatus.POSTED and posted.approved_by == approver

@@ -8,13 +8,13 @@ import pytest
 from django.db import connection
 
 from alerts.models import Alert
-from finance import selectors, services, tasks
+from finance import recheck, selectors, services, tasks
 from finance.exceptions import RuleViolation
 from finance.models import AccountBalance, EntrySource
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
-from tests.finance.helpers import post_random_entries
+from tests.finance.factories import JournalEntryFactory, record_random_entries
 from tests.threads import run_threads
 
 KEY = "finance.balance_cache"
@@ -89,7 +89,7 @@ def test_every_posting_path_rechecks_the_accounts_it_touched(
         if path == "approve":
             post(ledger.expense, ledger.overdraft, "10.00")
         elif path == "post":
-            entry = services.journal_entry_create(
+            entry = JournalEntryFactory(
                 entry_date=ledger.today,
                 description="Fee",
                 created_by=clerk,
@@ -236,9 +236,7 @@ def test_an_error_in_the_recheck_never_reaches_the_caller(
         raise RuntimeError("statement timeout")
 
     monkeypatch.setattr(selectors, "balance_recheck", broken)
-    monkeypatch.setattr(
-        services.checks_logger, "exception", lambda msg, *args: logged.append(msg % args)
-    )
+    monkeypatch.setattr(recheck.logger, "exception", lambda msg, *args: logged.append(msg % args))
     with django_capture_on_commit_callbacks(execute=True):
         entry = record(ledger, approver, ledger.expense, ledger.overdraft)
     assert entry.number == 1
@@ -300,7 +298,7 @@ def test_concurrent_postings_to_the_same_accounts_raise_no_alert(
     record(ledger, system, ledger.cash, ledger.equity, "1000000.00")
 
     def poster(i):
-        post_random_entries(ledger, system, seed=i, count=PER_THREAD)
+        record_random_entries(ledger, system, seed=i, count=PER_THREAD)
 
     errors = run_threads(poster, THREADS)
     assert not errors, errors[:3]

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from finance import selectors, services
+from finance import reports, services
 from finance.exceptions import RuleViolation
 from finance.models import (
     AccountBalance,
@@ -13,6 +13,7 @@ from finance.models import (
     JournalLine,
 )
 from tests.conftest import line
+from tests.finance.factories import AccountFactory
 
 D = Decimal
 
@@ -97,8 +98,6 @@ class TestPostingRules:
         assert codes(exc) == {"line.account_inactive"}
 
     def test_yen_has_no_minor_unit(self, ledger, clerk):
-        from tests.factories import AccountFactory
-
         jpy = AccountFactory(code="1030", currency="JPY")
         jpy_eq = AccountFactory(code="3030", currency="JPY", type="equity")
         with pytest.raises(RuleViolation) as exc:
@@ -314,8 +313,6 @@ class TestAccounts:
         assert not type(ledger.overdraft).objects.filter(pk=ledger.overdraft.pk).exists()
 
     def test_parent_must_match_and_not_loop(self, ledger):
-        from tests.factories import AccountFactory
-
         child = AccountFactory(code="1001", parent=ledger.cash)
         with pytest.raises(RuleViolation):
             services.account_update(account=ledger.cash, parent=child)
@@ -328,14 +325,14 @@ class TestReports:
         post(ledger.cash, ledger.equity, "1000.00", entry_date=ledger.today - timedelta(days=3))
         post(ledger.expense, ledger.cash, "250.00")
         post(ledger.bank_eur, ledger.equity_eur, "40.00")
-        tb = selectors.trial_balance()
+        tb = reports.trial_balance()
         assert tb.is_balanced
         assert tb.totals["USD"] == {"debit": D("1250.00"), "credit": D("1250.00")}
         assert tb.totals["EUR"] == {"debit": D("40.00"), "credit": D("40.00")}
-        earlier = selectors.trial_balance(as_of=ledger.today - timedelta(days=1))
+        earlier = reports.trial_balance(as_of=ledger.today - timedelta(days=1))
         assert earlier.is_balanced
         assert earlier.totals["USD"]["debit"] == D("1000.00")
-        assert selectors.account_balance(
+        assert reports.account_balance(
             account=ledger.cash, as_of=ledger.today - timedelta(days=1)
         ).balance == D("1000.00")
 
@@ -343,10 +340,10 @@ class TestReports:
         post(ledger.cash, ledger.equity, "100.00", entry_date=ledger.today - timedelta(days=2))
         post(ledger.expense, ledger.cash, "30.00", entry_date=ledger.today - timedelta(days=1))
         post(ledger.cash, ledger.revenue, "5.50")
-        opening, lines = selectors.account_statement(account=ledger.cash)
+        opening, lines = reports.account_statement(account=ledger.cash)
         assert opening == 0
         assert [ln.running_balance for ln in lines] == [D("100"), D("70"), D("75.5")]
-        opening, lines = selectors.account_statement(
+        opening, lines = reports.account_statement(
             account=ledger.cash, date_from=ledger.today - timedelta(days=1)
         )
         assert opening == D("100.00")

@@ -2,20 +2,22 @@
 
 import threading
 import time
+from decimal import Decimal
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.utils import DatabaseError
 
 from config.exceptions import DomainError
 from finance import services as finance
-from finance.models import Account, AccountType
+from finance.models import Account, AccountBalance, AccountType
 from integrity import services
 from integrity.models import DeadLetter, OperationRecord
 from integrity.transactions import (
     OperationFailed,
     OperationKeyReused,
     OperationUnavailable,
+    backoff,
     is_transient,
     register_operation,
     run_operation,
@@ -36,7 +38,7 @@ def make_account(ctx):
 def flaky_step(ctx):
     if BROKEN["on"]:
         raise RuntimeError("downstream is broken")
-    return ctx.results["make_account"].pk
+    return ctx.previous.pk  # the account make_account returned
 
 
 register_operation("test.make_account_then_flaky", make_account, flaky_step)
@@ -283,29 +285,27 @@ def test_serialization_failure_between_two_transactions_is_retried(ledger, setti
 
 
 def finance_balance(account_id):
-    from finance.models import AccountBalance
-
     return int(AccountBalance.objects.get(account_id=account_id).debit_total)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_lost_answer_to_a_commit_returns_the_committed_result_without_compensating(monkeypatch):
     """The COMMIT went through but the connection died before its answer arrived."""
-    from django.db import InterfaceError
+    real_commit, lost, undone = connection.commit, [], []
 
-    from integrity import transactions
+    def commit_then_lose_the_answer():
+        real_commit()
+        if not lost:
+            lost.append(1)
+            raise InterfaceError("connection already closed")
 
-    real = transactions._attempt
-    undone = []
-
-    def commit_then_lose_connection(ctx, *args):
+    def refundable(ctx):
         ctx.on_rollback(lambda: undone.append("refund"))
-        real(ctx, *args)
-        raise InterfaceError("connection already closed")
+        return ctx.previous.pk
 
-    monkeypatch.setattr(transactions, "_attempt", commit_then_lose_connection)
-    BROKEN["on"] = False
-    pk = run_operation("test.make_account_then_flaky", payload={"code": "7010"})
+    monkeypatch.setattr(connection, "commit", commit_then_lose_the_answer)
+    pk = run_operation("test.lost_answer", [make_account, refundable], {"code": "7010"})
+    assert lost == [1]
     assert Account.objects.get(pk=pk).code == "7010"
     assert Account.objects.filter(code="7010").count() == 1
     assert undone == [] and not DeadLetter.objects.exists()
@@ -321,8 +321,6 @@ def test_dict_results_with_models_are_stored(db):
 
 
 def test_payload_must_be_json(db):
-    from decimal import Decimal
-
     with pytest.raises(TypeError):
         run_operation("test.bad_payload", [lambda ctx: None], {"amount": Decimal("1")})
 
@@ -337,8 +335,6 @@ def test_lookups_that_fail_are_not_dead_lettered(db):
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped(settings):
-    from integrity.transactions import backoff
-
     settings.OPERATION_RETRY_BASE_SECONDS = 0.1
     settings.OPERATION_RETRY_MAX_SECONDS = 1.0
     for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 1.0), (20, 1.0)]:
