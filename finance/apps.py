@@ -1,7 +1,8 @@
 """Ledger, accounts receivable, business rules and financial checks."""
 
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
+
+from finance.db_guards import register_sqlite_functions
 
 
 class FinanceConfig(AppConfig):
@@ -10,8 +11,6 @@ class FinanceConfig(AppConfig):
     verbose_name = "Ledger"
 
     def ready(self) -> None:
-        from finance.db_guards import register_sqlite_functions
-
-        connection_created.connect(register_sqlite_functions, dispatch_uid="ledger_sqlite_fns")
+        register_sqlite_functions()
         # Registers the ledger's operations, so a dead letter can be retried in any process.
         import finance.services  # noqa: F401
