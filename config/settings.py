@@ -161,7 +161,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     if _db["NAME"] not in ("", ":memory:"):
-        # The backend makes the file's folder when it connects (config/db/sqlite3/base.py).
+        # `migrate` makes the file's folder (config/management/commands/migrate.py).
         # Tests use a file so that a real qcluster process can see the test database.
         _db.setdefault("TEST", {})["NAME"] = str(Path(_db["NAME"]).with_suffix(".test.sqlite3"))
 elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):

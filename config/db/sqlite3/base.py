@@ -3,7 +3,6 @@
 
 import decimal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base, features, operations
@@ -41,10 +40,6 @@ class DatabaseWrapper(BeforeCommitMixin, base.DatabaseWrapper):
     features_class = DatabaseFeatures
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        name = str(conn_params["database"])
-        if name != ":memory:" and not name.startswith("file:"):
-            # SQLite makes a missing file, not its folder (var/ in a fresh clone).
-            Path(name).parent.mkdir(parents=True, exist_ok=True)
         connection = super().get_new_connection(conn_params)
         add_sqlite_functions(connection)
         return connection
