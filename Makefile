@@ -4,6 +4,8 @@
 #   make serve        the production processes on this machine: gunicorn + worker, DEBUG off
 #   make local-use    mark this checkout for local use: manage.py commands run by hand get
 #                     DEBUG=1 like `make run` (which does this itself)
+#   make local-keys   generate the local keys that settings read with DEBUG on (var/secret_key,
+#                     var/audit_signing_key, var/alert_webhook_secret), once; make run does
 #   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
@@ -45,7 +47,7 @@ TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
 test test-sqlite test-postgres fuzz check bench arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
 test test-sqlite test-postgres fuzz check bench arch: export DEBUG ?= 0
 
-# `make run` is for local use: DEBUG on (settings then keep a generated key in var/).
+# `make run` is for local use: DEBUG on (settings then read the keys local-keys made in var/).
 run: export DEBUG = 1
 
 # `make serve` tries the production form locally: DEBUG off, the local keys from var/ (made
@@ -57,8 +59,8 @@ serve: export SESSION_COOKIE_SECURE ?= 0
 serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
-.PHONY: help venv install install-run install-test local-use run serve test test-sqlite test-postgres \
-	fuzz check lint arch format clean bench
+.PHONY: help venv install install-run install-test local-use local-keys run serve test test-sqlite \
+	test-postgres fuzz check lint arch format clean bench
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -102,7 +104,19 @@ local-use: var
 		'# DEBUG is on unless the environment sets it. Delete this file to undo.' \
 		'checkout=$(CURDIR)' > var/local-use
 
-run: install-run var local-use
+# Local keys, made once (mode 600) and never by settings, which only read them: with DEBUG on
+# (make run, a checkout marked for local use) for SECRET_KEY, AUDIT_SIGNING_KEY and
+# ALERT_WEBHOOK_SECRET when the environment has none; make serve exports the first two.
+# $(PYTHON), not the venv's: the standard library is enough, and no venv is needed.
+LOCAL_KEYS := var/secret_key var/audit_signing_key var/alert_webhook_secret
+
+$(LOCAL_KEYS): | var
+	umask 077; $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp
+	mv $@.tmp $@
+
+local-keys: $(LOCAL_KEYS)
+
+run: install-run var local-use local-keys
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py sync_schedules
@@ -118,13 +132,9 @@ run: install-run var local-use
 	@echo
 	LEDGERGUARD_PORT=$(PORT) exec $(HONCHO) start -f Procfile -e /dev/null -p $(PORT)
 
-# Local keys for `make serve`, in the files that settings generate with DEBUG on.
-var/secret_key var/audit_signing_key: | var
-	umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
-
 # Procfile.production's release step, then its web (gunicorn) and worker processes; honcho
 # sets PORT for web from -p. The Procfile names plain `gunicorn`, as a deployment has it on PATH.
-serve: install-run var var/secret_key var/audit_signing_key
+serve: install-run var local-keys
 	scripts/release.sh
 	@echo
 	@echo "================================================================================"

@@ -2,6 +2,8 @@
 
 from django.apps import AppConfig
 
+from config.events import Recorder, register_recorder
+
 
 class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -9,7 +11,22 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from audit import checks  # noqa: F401 - registers the system checks
+        # Imported here, not at the top: these modules reach the models, which Django loads
+        # after the app configs.
+        import audit.checks  # noqa: F401 - registers the system checks
+        from audit import db_guards, pending, services
         from audit.receivers import connect
 
         connect()  # the authentication signals
+        # The plumbing (config/) records events, holds them until commit and guards the
+        # database through these registrations; it never imports the trail.
+        register_recorder(
+            Recorder(
+                record=services.audit_record,
+                record_repeatable=services.audit_record_repeatable,
+                diff=services.diff,
+                snapshot=services.snapshot,
+            )
+        )
+        pending.register()
+        db_guards.register()

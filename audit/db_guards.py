@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from django.conf import settings
 
 from config.db.features import guard_dialect
+from config.db.guards import limit_app_role, register_flush_stand_down, register_sqlite_function
 from config.db.maintenance import audit_wipe_allowed
 
 IMMUTABLE = ("audit_auditevent", "audit_checkpoint")
@@ -107,10 +108,11 @@ SQLITE_TRIGGERS = [
 ]
 
 
-def register_sqlite_functions(dbapi_connection) -> None:
-    dbapi_connection.create_function(
-        "audit_wipe", 0, lambda: int(audit_wipe_allowed()), deterministic=False
-    )
+def register() -> None:
+    """Called by AuditConfig.ready: the plumbing's backends and commands learn of the guards."""
+    register_sqlite_function("audit_wipe", lambda: int(audit_wipe_allowed()))
+    register_flush_stand_down("audit", stand_down_for_flush)
+    limit_app_role(APP_ROLE_PRIVILEGES)
 
 
 def install(apps, schema_editor) -> None:

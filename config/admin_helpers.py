@@ -1,13 +1,18 @@
 """Small admin building blocks shared by the apps' admin modules."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import models, router, transaction
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.services import audit_record, diff, snapshot
+from config.events import diff, record, snapshot
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]  # what the mixins are mixed into
+else:
+    _ModelAdmin = object
 
 
 class ReadOnlyTabularInline(admin.TabularInline):
@@ -67,7 +72,7 @@ def _m2m_names(obj: models.Model, before: dict[str, Any], after: dict[str, Any])
     return result
 
 
-class AuditedAdminMixin:
+class AuditedAdminMixin(_ModelAdmin):
     """For models the admin writes without a service: every add, change and delete records
     admin.added / admin.changed / admin.deleted in the admin's transaction, with the values
     before and after (many-to-many as ids, plus the names added and removed; inline rows as
@@ -118,7 +123,7 @@ class AuditedAdminMixin:
             changes = diff(before, after)
             if changes or not change:
                 metadata = {"m2m": m2m} if (m2m := _m2m_names(obj, before, after)) else {}
-                audit_record(
+                record(
                     action="admin.changed" if change else "admin.added",
                     obj=obj,
                     changes=changes,
@@ -130,7 +135,7 @@ class AuditedAdminMixin:
             if action == "admin.changed" and not changes:
                 continue  # the form saw a change that left the stored values as they were
             m2m = _m2m_names(child, old, new)
-            audit_record(
+            record(
                 action=action,
                 obj=child,
                 object_id=pk,
@@ -152,7 +157,7 @@ class AuditedAdminMixin:
             super().delete_queryset(request, queryset)
 
     def _audit_deleted(self, obj: models.Model) -> None:
-        audit_record(action="admin.deleted", obj=obj, changes=diff(self.audit_state(obj), {}))
+        record(action="admin.deleted", obj=obj, changes=diff(self.audit_state(obj), {}))
 
 
 class ViewOnlyHistoryAdmin(SimpleHistoryAdmin):

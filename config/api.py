@@ -1,6 +1,7 @@
 """API token endpoints: exchange a password for a token, list and revoke your tokens."""
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -86,7 +87,10 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user)
+        user = self.request.user
+        if isinstance(user, AnonymousUser):  # IsAuthenticated refused it already
+            return ApiToken.objects.none()
+        return ApiToken.objects.filter(user=user)
 
     def perform_destroy(self, instance):
         api_token_revoke(token=instance)

@@ -1,7 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from audit.services import audit_record_repeatable
+from config import events
 from config.tokens import api_token_authenticate
 
 
@@ -26,7 +26,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     @staticmethod
     def _refused() -> None:
         # Nothing of the presented value, not even a prefix: it may be a mistyped secret.
-        audit_record_repeatable(
+        events.record_repeatable(
             action="auth.login_failed",
             reason="auth.login_failed:token",
             metadata={"method": "token"},

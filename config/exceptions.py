@@ -17,6 +17,7 @@ from django.template import loader
 from django.template.response import TemplateResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -99,10 +100,8 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
 ]
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    from rest_framework.views import set_rollback  # late: rest_framework.views imports us
-
-    set_rollback()
+def _domain_or_django_error(exc: Exception) -> Response | None:
+    """Our domain errors, an unreachable database and Django's own errors."""
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.http_status == 503 else None
         return Response(
@@ -143,6 +142,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(
             error_body("permission_denied", "You do not have permission to do this."), status=403
         )
+    return None
+
+
+def _drf_error(exc: Exception) -> Response | None:
+    """REST framework's errors: bad input, authentication, throttling and the like."""
     if isinstance(exc, drf.ValidationError):
         detail = exc.detail
         if isinstance(detail, dict):
@@ -158,11 +162,23 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, drf.APIException):
         code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
         headers = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        if auth_header := getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = auth_header
+        if wait := getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(wait))
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    # Imported here: rest_framework.views imports the authentication classes, whose token
+    # services import this module (DomainError), a cycle at import time.
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+    answer = _domain_or_django_error(exc) or _drf_error(exc)
+    if answer is not None:
+        return answer
     # Not ours: record it in the error log, log with the stack and answer in the documented
     # shape, never an HTML 500.
     if not signals.api_exception.send_robust(sender=None, exc=exc, context=context):
@@ -207,8 +223,6 @@ def database_unavailable_response(request) -> HttpResponse:
 def handler404(request, exception=None):
     if _is_api(request):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
@@ -223,8 +237,6 @@ def handler500(request):
             error_body("internal_error", "An internal error occurred; it has been logged."),
             status=500,
         )
-    from django.views.defaults import server_error
-
     return server_error(request)
 
 
@@ -232,6 +244,7 @@ def lockout_response(request, response=None, credentials=None):
     """django-axes' answer to a locked-out login: 429, in the API's error shape under /api/."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = f"Too many failed logins. Try again in {minutes} minutes, or ask an administrator."
+    answer: HttpResponse
     if request.path.startswith("/api/"):
         answer = JsonResponse(
             error_body("auth.locked_out", message),

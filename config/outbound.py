@@ -144,6 +144,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 def address_problem(address: IPAddress) -> str | None:
     """Why connecting to `address` is refused by default ("a loopback address"), or None."""
     embedded = _embedded_ipv4(address)
+    candidates: list[IPAddress | None]
     if address.version == 6 and (address.ipv4_mapped is not None or address in NAT64):
         candidates = [embedded]  # judged by the IPv4 address inside, as the packets will be
     else:
@@ -272,7 +273,11 @@ def _connection(destination: Destination, timeout: float) -> http.client.HTTPCon
     else:
         connection = http.client.HTTPConnection(destination.host, destination.port, timeout=timeout)
 
-    def connect_checked(_address, timeout=None, source_address=None):
+    def connect_checked(
+        _address: object,
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
         # The socket goes to a checked address; the Host header, SNI and the certificate check
         # still use the host name, which http.client takes from the connection's host.
         error: OSError = OSError("no address")

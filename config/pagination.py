@@ -1,16 +1,27 @@
 import re
+from typing import TYPE_CHECKING
 
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 
 MAX_BIGINT = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
+if TYPE_CHECKING:
+    _Paginator = BasePagination  # what the mixin is mixed into
+else:
+    _Paginator = object
 
-class StrictPageSizeMixin:
+
+class StrictPageSizeMixin(_Paginator):
     """`page_size` is a whole number from 1 (more than max_page_size is cut to it), or absent
     (or empty): DRF quietly used its default for anything else (`page_size=abc`,
     `page_size=0`, `page_size=\\u0665`)."""
+
+    # Set by the classes that mix this in (both have them).
+    page_size: int | None
+    page_size_query_param: str
+    max_page_size: int
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -71,7 +82,7 @@ class IdCursorPagination(StrictPageSizeMixin, CursorPagination):
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from exc
         position = cursor.position if cursor is not None else None
         if position is not None and not (
-            re.fullmatch(r"[0-9]{1,19}", position) and int(position) <= MAX_BIGINT
+            re.fullmatch(r"[0-9]{1,19}", str(position)) and int(position) <= MAX_BIGINT
         ):
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
         return cursor

@@ -3,6 +3,11 @@
 Apps that add permissions later add a migration that calls `sync_roles` again.
 """
 
+from typing import Any
+
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Permission
 from django.db.models import Q
 
@@ -141,7 +146,7 @@ ROLE_REVOKED: dict[str, list[str]] = {
 }
 
 
-def held_permissions(user) -> set[str]:
+def held_permissions(user: Any) -> set[str]:
     """Every permission `user` holds through groups or directly, active or not ("app.codename";
     all of them for a superuser). Not Django's get_all_permissions, which is empty for an
     inactive user: activating one must not grant what the activator lacks."""
@@ -152,7 +157,7 @@ def held_permissions(user) -> set[str]:
     return {f"{app_label}.{codename}" for app_label, codename in pairs}
 
 
-def revoke_roles(apps, schema_editor) -> None:
+def revoke_roles(apps: Apps, schema_editor: Any) -> None:
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLE_REVOKED.items():
@@ -166,16 +171,13 @@ def revoke_roles(apps, schema_editor) -> None:
             )
 
 
-def sync_roles(apps, schema_editor) -> None:
+def sync_roles(apps: Apps, schema_editor: Any) -> None:
     """Create the groups and grant their permissions (idempotent; only ever adds)."""
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     for app_config in global_apps.get_app_configs():
         # create_permissions skips apps whose models_module is unset, which it is while
         # migrations run; set it for the call and put the real value back.
         saved = app_config.models_module
-        app_config.models_module = saved or True
+        app_config.models_module = saved or True  # type: ignore[assignment]  # read for truth
         try:
             create_permissions(app_config, apps=apps, verbosity=0)
         finally:

@@ -1,10 +1,12 @@
 """Ledgerguard settings: one file, driven by environment variables.
 
-Every variable read here is listed with its default in docs/configuration.md.
+Every variable read here is listed with its default in docs/configuration.md. Reading these
+settings changes nothing: they read the environment and, for local use, the files `make run`
+wrote into var/ (the mark and the generated keys). One file on purpose, longer than other
+modules: every setting and its default in one place (DESIGN.md, Layout).
 """
 
 import os
-import secrets
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,13 +40,12 @@ DEBUG = env.bool("DEBUG", default=_marked_for_local_use())
 
 
 def _local_secret(name: str) -> str:
-    """Local use only (DEBUG): a key generated once into var/, which git ignores."""
-    path = VAR_DIR / name
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """Local use only (DEBUG): the key `make run` generated once into var/ (`make local-keys`;
+    git ignores var/), or "" when there is none."""
+    try:
+        return (VAR_DIR / name).read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _secret_key() -> str:
@@ -56,10 +57,16 @@ def _secret_key() -> str:
             "SECRET_KEY is not set. Ledgerguard refuses to start with DEBUG off and no "
             "SECRET_KEY: set SECRET_KEY to a long random value (for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=1 "
-            "for local use, where a key is generated once into var/secret_key (`make run` "
-            "does, and marks the checkout so that manage.py commands run there do too)."
+            "for local use, where the key generated once into var/secret_key is used (`make "
+            "run` does, and marks the checkout so that manage.py commands run there do too)."
         )
-    return _local_secret("secret_key")
+    key = _local_secret("secret_key")
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set and there is no var/secret_key for local use (DEBUG on): "
+            "`make run` generates it, or `make local-keys` alone."
+        )
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -154,7 +161,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     if _db["NAME"] not in ("", ":memory:"):
-        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # `migrate` makes the file's folder (config/management/commands/migrate.py).
         # Tests use a file so that a real qcluster process can see the test database.
         _db.setdefault("TEST", {})["NAME"] = str(Path(_db["NAME"]).with_suffix(".test.sqlite3"))
 elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
@@ -182,7 +189,7 @@ if DATABASE_MIGRATE and DATABASE_MIGRATE["NAME"] != _db["NAME"]:
         f"({_db['NAME']!r}), as the role that owns its tables"
     )
 
-# Django's backends, plus audit events joining the hash chain at commit (audit/pending.py).
+# Django's backends, plus the engine features and the before-commit hooks (config/db/).
 _db["ENGINE"] = {
     "django.db.backends.sqlite3": "config.db.sqlite3",
     "django.db.backends.postgresql": "config.db.postgresql",

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from config import events
 from config.exceptions import DomainError
 from config.models import ApiToken
 
@@ -22,7 +22,7 @@ def _digest(raw: str) -> str:
 
 @transaction.atomic
 def api_token_create(
-    *, user, name: str, ttl_days: int | None = None, actor: Any = None
+    *, user: Any, name: str, ttl_days: int | None = None, actor: Any = None
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the raw token, which is never stored.
 
@@ -46,7 +46,7 @@ def api_token_create(
         expires_at=timezone.now() + timedelta(days=ttl_days),
     )
     # Nothing of the token itself, not even its public prefix: the id names it.
-    audit_record(
+    events.record(
         action="api_token.created",
         obj=token,
         actor=actor,
@@ -71,7 +71,7 @@ def api_token_revoke(*, token: ApiToken, actor: Any = None, reason: str = "") ->
         metadata = {"user": token.user_id, "name": token.name}
         if reason:
             metadata["reason"] = reason
-        audit_record(
+        events.record(
             action="api_token.revoked",
             obj=token,
             actor=actor,

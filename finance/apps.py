@@ -1,8 +1,8 @@
 """Ledger, accounts receivable, business rules and financial checks."""
 
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
 
+from finance.db_guards import register_sqlite_functions
 from integrity.operations import operation_register
 
 
@@ -12,11 +12,10 @@ class FinanceConfig(AppConfig):
     verbose_name = "Ledger"
 
     def ready(self) -> None:
-        # Imported here: both load the ledger's models, which exist once the apps are ready.
-        from finance.db_guards import register_sqlite_functions
+        # Imported here: the operations load the ledger's models, which exist once apps are ready.
         from finance.services.operations import OPERATIONS
 
-        connection_created.connect(register_sqlite_functions, dispatch_uid="ledger_sqlite_fns")
+        register_sqlite_functions()
         # So that a dead letter can be retried, and its payload's ids checked, in any process.
         for operation in OPERATIONS:
             operation_register(operation)

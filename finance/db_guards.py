@@ -16,16 +16,15 @@ connections) says so. Other SQLite clients do not have the function, so their DE
 """
 
 from config.db.features import guard_dialect
+from config.db.guards import register_sqlite_function
 from config.db.maintenance import in_maintenance
 
 POSTED = "('posted', 'reversed')"
 
 
-def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    if getattr(connection.features, "guard_dialect", "") == "sqlite":
-        connection.connection.create_function(
-            "ledger_maintenance", 0, lambda: int(in_maintenance()), deterministic=False
-        )
+def register_sqlite_functions() -> None:
+    """Called by FinanceConfig.ready: the SQLite backend adds the function to its connections."""
+    register_sqlite_function("ledger_maintenance", lambda: int(in_maintenance()))
 
 
 class PostgresGuards:

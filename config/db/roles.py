@@ -85,7 +85,7 @@ class PostgresGrants:
         row = cursor.fetchone()
         if row is None:
             raise GrantError(f"no tables in schema {schema!r} yet: run `manage.py migrate` first")
-        return row[0]
+        return str(row[0])
 
     def plan(self, connection: Any, *, role: str, limited: Limited) -> list[str]:
         """The statements, read from the database's catalog (nothing is changed)."""
@@ -171,7 +171,10 @@ class PostgresGrants:
             return found
 
 
-_GRANTS = {"postgresql": PostgresGrants(), "sqlite": SqliteGrants()}
+_GRANTS: dict[str, PostgresGrants | SqliteGrants] = {
+    "postgresql": PostgresGrants(),
+    "sqlite": SqliteGrants(),
+}
 
 
 def grants_for(connection: Any) -> PostgresGrants | SqliteGrants:

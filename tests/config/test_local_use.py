@@ -31,8 +31,22 @@ def checkout(tmp_path) -> Path:
     return copy
 
 
+def make(checkout: Path, *targets: str) -> None:
+    subprocess.run(
+        ["make", "--no-print-directory", *targets, f"PYTHON={sys.executable}"],
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+    )
+
+
 def mark_for_local_use(checkout: Path) -> None:
-    subprocess.run(["make", "--no-print-directory", "local-use"], cwd=checkout, check=True)
+    make(checkout, "local-use")
+
+
+def set_up_as_make_run(checkout: Path) -> None:
+    """What `make run` does before it migrates: mark the checkout, generate the local keys."""
+    make(checkout, "local-use", "local-keys")
 
 
 def manage(checkout: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -49,13 +63,35 @@ def manage(checkout: Path, *args: str, **env: str) -> subprocess.CompletedProces
 
 
 def test_commands_by_hand_in_a_marked_checkout_need_nothing_exported(checkout):
-    mark_for_local_use(checkout)
+    set_up_as_make_run(checkout)
     result = manage(checkout, *PRINT_DEBUG)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "True"
     # The generated local key, as with DEBUG=1.
-    assert len((checkout / "var" / "secret_key").read_text().strip()) > 50
+    key = (checkout / "var" / "secret_key").read_text().strip()
+    assert len(key) > 50
+    print_key = ["shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)"]
+    assert manage(checkout, *print_key).stdout.strip().splitlines()[-1] == key
     assert manage(checkout, "check").returncode == 0
+
+
+def test_settings_generate_no_key_they_only_read_one(checkout):
+    mark_for_local_use(checkout)
+    result = manage(checkout, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "make local-keys" in result.stderr
+    assert sorted(p.name for p in (checkout / "var").iterdir()) == ["local-use"]
+
+
+def test_local_keys_are_made_once_for_the_owner_only(checkout):
+    make(checkout, "local-keys")
+    keys = {p.name: p.read_text() for p in (checkout / "var").iterdir()}
+    assert sorted(keys) == ["alert_webhook_secret", "audit_signing_key", "secret_key"]
+    assert len(set(keys.values())) == 3
+    assert all((checkout / "var" / name).stat().st_mode & 0o777 == 0o600 for name in keys)
+    make(checkout, "local-keys")
+    assert {p.name: p.read_text() for p in (checkout / "var").iterdir()} == keys
 
 
 def test_debug_off_in_a_marked_checkout_still_needs_a_secret_key(checkout):

@@ -1,17 +1,19 @@
-"""Django's sqlite3 backend, with audit events appended to the chain at commit (audit/pending.py)
-and the functions the audit trail's triggers ask (audit/db_guards.py)."""
+"""Django's sqlite3 backend, with the project's engine features, work held until commit
+(config/db/commit.py) and the functions the apps' triggers ask (config/db/guards.py)."""
 
 import decimal
+from collections.abc import Callable
+from typing import Any
 
 from django.db.backends.sqlite3 import base, features, operations
 
-from audit.db_guards import register_sqlite_functions
-from audit.pending import AuditConnectionMixin
+from config.db.commit import BeforeCommitMixin
 from config.db.features import SqliteFeatures
+from config.db.guards import add_sqlite_functions
 
 
 class DatabaseOperations(operations.DatabaseOperations):
-    def get_decimalfield_converter(self, expression):
+    def get_decimalfield_converter(self, expression: Any) -> Callable[[Any, Any, Any], Any]:
         """Django reads a decimal column back as 15 significant digits quantized to the column's
         places; a value SQLite rounded past the column's digits (9999999999999999.99 became
         1E+16, 21 digits with the places) made that quantize fail, and every read of the row
@@ -20,7 +22,7 @@ class DatabaseOperations(operations.DatabaseOperations):
         convert = super().get_decimalfield_converter(expression)
         create_decimal = decimal.Context(prec=15).create_decimal_from_float
 
-        def converter(value, expression, connection):
+        def converter(value: Any, expression: Any, connection: Any) -> Any:
             try:
                 return convert(value, expression, connection)
             except decimal.InvalidOperation:
@@ -33,11 +35,11 @@ class DatabaseFeatures(SqliteFeatures, features.DatabaseFeatures):
     pass
 
 
-class DatabaseWrapper(AuditConnectionMixin, base.DatabaseWrapper):
+class DatabaseWrapper(BeforeCommitMixin, base.DatabaseWrapper):
     ops_class = DatabaseOperations
     features_class = DatabaseFeatures
 
-    def get_new_connection(self, conn_params):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
-        register_sqlite_functions(connection)
+        add_sqlite_functions(connection)
         return connection

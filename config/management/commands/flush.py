@@ -2,19 +2,18 @@
 
 On PostgreSQL flush uses TRUNCATE, which row triggers never see but the audit trail's
 statement triggers refuse; on SQLite it deletes rows, which the immutability triggers refuse.
-The ledger's guards stand down for a flush; the audit trail's only where AUDIT_ALLOW_FLUSH is
-on (test databases), so a flush of a production database fails and changes nothing.
+The apps register how their guards stand down (config/db/guards.py): the ledger's for any
+flush, the audit trail's only where AUDIT_ALLOW_FLUSH is on (test databases), so a flush of a
+production database fails and changes nothing.
 """
 
 from django.core.management.commands import flush
 from django.db import connections
 
-from audit.db_guards import stand_down_for_flush
-from config.db.maintenance import maintenance
+from config.db.guards import flush_stand_down
 
 
 class Command(flush.Command):
     def handle(self, **options):
-        connection = connections[options["database"]]
-        with maintenance(), stand_down_for_flush(connection):
+        with flush_stand_down(connections[options["database"]]):
             return super().handle(**options)

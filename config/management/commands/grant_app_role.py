@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from audit.db_guards import APP_ROLE_PRIVILEGES
+from config.db.guards import app_role_limits
 from config.db.roles import GrantError, app_role_grant, connected_as, grants_for
 
 
@@ -26,7 +26,7 @@ def grant(connection, *, role: str, apply: bool) -> list[str]:
             "DATABASE_MIGRATE_URL), or run this as the owner with --role <application role>"
         )
     try:
-        return app_role_grant(connection, role=role, limited=APP_ROLE_PRIVILEGES, apply=apply)
+        return app_role_grant(connection, role=role, limited=app_role_limits(), apply=apply)
     except GrantError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -61,6 +61,6 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"Granted to {role!r}: reading and writing the tables, appending only to "
-            f"{', '.join(sorted(APP_ROLE_PRIVILEGES))}; the same for tables created later "
+            f"{', '.join(app_role_limits())}; the same for tables created later "
             f"({len(statements)} statements)."
         )

@@ -1,19 +1,39 @@
-"""Django's migrate, as the tables' owner when DATABASE_MIGRATE_URL is set.
+"""Django's migrate, as the tables' owner when DATABASE_MIGRATE_URL is set; on SQLite it
+makes the database file's folder first.
 
 The application then runs as DATABASE_URL's role, which does not own the tables, so it cannot
 `ALTER TABLE ... DISABLE TRIGGER`, TRUNCATE or DROP them; after migrating, the owner grants that
 role what it needs (`grant_app_role`), which also covers the tables this migration created.
 """
 
+from pathlib import Path
+from typing import Any
+
 from django.conf import settings
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from config.db.features import guard_dialect
 from config.db.roles import connected_as
 from config.management.commands.grant_app_role import grant
 
 
+def make_sqlite_folder(connection: Any) -> None:
+    """SQLite makes a missing database file, not its folder (var/ in a fresh clone). Only
+    migrate, which creates the database, makes it; connecting never does, since a folder that
+    went away (an unmounted volume) must fail rather than start an empty ledger."""
+    name = str(connection.settings_dict["NAME"])
+    in_memory = name in ("", ":memory:") or name.startswith("file:")
+    if guard_dialect(connection) == "sqlite" and not in_memory:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+
+
 class Command(migrate.Command):
+    def execute(self, *args, **options):
+        # Before the system checks, which connect.
+        make_sqlite_folder(connections[options.get("database") or DEFAULT_DB_ALIAS])
+        return super().execute(*args, **options)
+
     def handle(self, *args, **options):
         owner = settings.DATABASE_MIGRATE
         if not owner or options["database"] != DEFAULT_DB_ALIAS:
