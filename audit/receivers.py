@@ -13,7 +13,7 @@ from django.contrib.auth import signals
 from audit.services import audit_record, audit_record_repeatable
 
 ACTIONS: dict[str, str] = {
-    # finance/services.py
+    # finance/services/
     "account.created": "an account was added to the chart of accounts",
     "account.updated": "an account's fields changed (before and after)",
     "account.deleted": "an account without postings was deleted",
@@ -29,7 +29,7 @@ ACTIONS: dict[str, str] = {
     "journal_entry.approved": "a pending entry was approved (maker-checker: who made it)",
     "journal_entry.posted": "an entry was numbered and moved the balances",
     "journal_entry.reversed": "a posted entry was reversed (the reversal's id and number)",
-    # integrity/services.py, integrity/scheduling.py
+    # integrity/services/deadletters.py, integrity/scheduling.py
     "dead_letter.created": "a failed operation or task was kept as a dead letter",
     "dead_letter.retried": "a dead letter's retry succeeded",
     "dead_letter.retry_failed": "a dead letter's retry failed (again later, or for good)",
@@ -38,13 +38,13 @@ ACTIONS: dict[str, str] = {
     "schedule.paused": "a scheduled job was paused in the admin",
     "schedule.resumed": "a paused scheduled job was resumed (its next slot)",
     "schedule.rescheduled": "a scheduled job's next run was moved (run now, or later)",
-    # integrity/services.py (checks)
+    # integrity/services/checkruns.py, findings.py
     "checks.requested": "a check run was requested (trigger, tags, checks, window)",
     "checks.completed": "a check run finished (status and checks per outcome)",
     "checks.abandoned": "a check run left running by a process that died was marked abandoned",
     "check_finding.explained": "a check finding was explained with a reason; it no longer counts",
     "check_finding.explanation_withdrawn": "an explanation of a check finding was withdrawn",
-    # alerts/services.py
+    # alerts/services/
     "alert.opened": "a new alert was raised (repeats are counted, not recorded)",
     "alert.escalated": "an open alert's severity was raised",
     "alert.acknowledged": "an alert was acknowledged (by a user or an emailed link)",
@@ -69,14 +69,14 @@ ACTIONS: dict[str, str] = {
     "attempt while the lockout lasts",
     # audit/middleware.py
     "access.denied": "a request was answered 403 (permission, CSRF)",
-    # audit/services.py audit_record_repeatable: repeats anyone can cause are counted
+    # audit/services/repeats.py audit_record_repeatable: repeats anyone can cause are counted
     "audit.repeats_summarized": "failed logins, lockouts or denials from one address beyond "
     "AUDIT_REPEAT_LIMIT in a window, counted (reason, address, window, count, by whom)",
     # config/admin_helpers.py AuditedAdminMixin: models without a service
     "admin.added": "an object was added in the admin (its values)",
     "admin.changed": "an object was changed in the admin (before and after, m2m added/removed)",
     "admin.deleted": "an object was deleted in the admin (its last values)",
-    # audit/services.py, audit/export.py
+    # audit/services/, audit/export.py
     "audit.chain_verified": "the hash chain was verified",
     "audit.exported": "the audit trail was exported",
 }

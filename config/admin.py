@@ -72,7 +72,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 # Users and groups have no services: the admin writes them directly, so their admins are the
 # stock ones plus the audit trail (config.admin_helpers), confined so that nobody grants more
-# than they hold. django-q2's schedules are in integrity/admin.py.
+# than they hold. django-q2's schedules are in integrity/admin/schedules.py.
 
 User = get_user_model()
 

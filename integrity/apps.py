@@ -12,9 +12,12 @@ class IntegrityConfig(AppConfig):
         # Imported here: these modules import models, which exist only once apps are loaded.
         from django_q.signals import post_execute
 
+        from integrity import receivers
         from integrity.scheduling import sync_after_migrate
         from integrity.tasks import on_task_executed
 
         # The design: declared schedules are written at migrate time (and by make run).
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="sync_schedules")
         post_execute.connect(on_task_executed, dispatch_uid="integrity_task_dead_letters")
+        # The audit trail's verifications and checkpoint runs become the audit alerts.
+        receivers.connect()
