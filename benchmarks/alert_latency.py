@@ -89,6 +89,9 @@ def run(n: int) -> None:
         "Q_WORKERS": "1",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only"),
         "OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1",  # the webhook receiver is on 127.0.0.1
+        # Every probe goes to the same two targets: past the per-target rate limit (10 a
+        # window by default) the rest would be held for a summary and never arrive.
+        "ALERT_TARGET_MAX_PER_WINDOW": str(n + 1),
     }
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
