@@ -1,6 +1,7 @@
 """Whole-table wipes (`manage.py flush`, which tests use) past the database's row guards.
 
-The guards' SQLite triggers ask the functions registered here whether a wipe is under way;
+The guards' SQLite triggers ask whether a wipe is under way through the functions the apps
+register on the backend's connections (config/db/guards.py), which read the state kept here;
 other SQLite clients lack the functions, so their DELETEs fail. The audit trail may be wiped
 only where AUDIT_ALLOW_FLUSH is on (test databases): a production flush stops at the audit
 tables and rolls back.
