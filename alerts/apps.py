@@ -8,10 +8,5 @@ class AlertsConfig(AppConfig):
     name = "alerts"
 
     def ready(self) -> None:
-        # Here, not at the top: models and signal receivers load once the app registry is ready.
-        from django_q.signals import pre_enqueue
-
+        # Here, not at the top: the checks read models, which load once the registry is ready.
         from alerts import checks  # noqa: F401 - registers the system checks
-        from alerts.receivers import report_task_on_its_last_attempt
-
-        pre_enqueue.connect(report_task_on_its_last_attempt, dispatch_uid="alerts_report_task")

@@ -10,7 +10,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config import serializers as strict
-from config.exceptions import DomainError
+from config.errors import DomainError
 from config.models import ApiToken
 from config.tokens import api_token_create, api_token_revoke
 

@@ -1,6 +1,8 @@
-"""The base domain error and the one API exception handler.
+"""The one API exception handler, and the error pages.
 
-Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": {...}}}.
+Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": {...}}}. The
+base `DomainError` is in config/errors.py (re-exported here): the token authentication that
+rest_framework.views loads imports it, so it must not need this module.
 """
 
 import logging
@@ -20,9 +22,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 from config import signals
 from config.db.errors import database_unavailable
+from config.errors import Conflict, DomainError, error_body, guard_refusal
+
+__all__ = ["Conflict", "DomainError", "error_body", "guard_refusal"]
 
 logger = logging.getLogger("ledgerguard.api")
 
@@ -32,50 +38,6 @@ DATABASE_UNAVAILABLE = (
     "database.unavailable",
     "The database cannot be reached right now; nothing was changed. Retry shortly.",
 )
-
-
-class DomainError(Exception):
-    """A broken business rule or a refused operation, with a stable code."""
-
-    code = "domain.error"
-    http_status = 422
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        fields: dict[str, Any] | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.fields = fields or {}
-        if http_status is not None:
-            self.http_status = http_status
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-class Conflict(DomainError):
-    code = "conflict"
-    http_status = 409
-
-
-def guard_refusal(exc: BaseException) -> DomainError | None:
-    """A database guard's refusal ("ledger.<code>: ...") as the domain error it stands for."""
-    text = str(exc)
-    if not isinstance(exc, IntegrityError) or "ledger." not in text:
-        return None
-    code = "ledger." + text.split("ledger.", 1)[1].split(":", 1)[0].strip()
-    return DomainError("The database refused a change to the ledger.", code=code[:100])
-
-
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
 def _flatten(detail: Any) -> Any:
@@ -171,10 +133,6 @@ def _drf_error(exc: Exception) -> Response | None:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    # Imported here: rest_framework.views imports the authentication classes, whose token
-    # services import this module (DomainError), a cycle at import time.
-    from rest_framework.views import set_rollback
-
     set_rollback()
     answer = _domain_or_django_error(exc) or _drf_error(exc)
     if answer is not None:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import events
-from config.exceptions import DomainError
+from config.errors import DomainError
 from config.models import ApiToken
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 - a public prefix, not a secret

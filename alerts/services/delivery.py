@@ -30,7 +30,7 @@ logger = logging.getLogger("ledgerguard.alerts")
 S = Delivery.Status
 # The task a failed delivery's dead letter names; its retry runs it again: keep the path.
 REPORT_TASK = "alerts.tasks.send_delivery"
-# The name of a task queued to report a failure (receivers.py starts it on its last attempt).
+# The name of a task queued to report a failure.
 REPORT_TASK_PREFIX = "alerts-delivery-failed-"
 SENT, HELD, SKIPPED, RETRY, FAILED = "sent", "held", "skipped", "retry", "failed"
 EXHAUSTED = "exhausted"  # failed for good, no fallback: its task must fail for it
@@ -81,8 +81,8 @@ def _report(delivery_id: int) -> None:
 
 
 def _report_queue(delivery_id: int) -> None:
-    """Queue the delivery's task to fail for it. ack_failure: django-q2 never presents it again
-    (receivers.py also starts it on its last attempt, so that its failure is dead-lettered)."""
+    """Queue the delivery's task to fail for it. ack_failure: django-q2 never presents it again,
+    so its one failure is final and integrity's task-failure path dead-letters it."""
     async_task(
         REPORT_TASK,
         delivery_id,

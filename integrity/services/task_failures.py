@@ -12,13 +12,15 @@ from integrity.services.deadletters import deadletter_create
 
 
 def task_failure_dead_letter(task: dict[str, Any]) -> DeadLetter | None:
-    """django-q2 post_execute: a failed task on its last attempt becomes a dead letter."""
+    """django-q2 post_execute: a failed task on its last attempt (or queued with ack_failure,
+    which django-q2 never presents again) becomes a dead letter."""
     if task.get("success"):
         return None
     attempts = (
         Task.objects.filter(id=task.get("id")).values_list("attempt_count", flat=True).first() or 1
     )
-    if Conf.MAX_ATTEMPTS > 0 and attempts < Conf.MAX_ATTEMPTS:
+    # A task queued with ack_failure is never presented again: its first failure is final.
+    if not task.get("ack_failure") and Conf.MAX_ATTEMPTS > 0 and attempts < Conf.MAX_ATTEMPTS:
         return None  # the broker will present it again
     path = _task_path(task.get("func"))
     letter = deadletter_create(

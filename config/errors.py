@@ -1,0 +1,53 @@
+"""The base domain error: a broken business rule or a refused operation, with a stable code.
+
+Each app subclasses `DomainError` in its `exceptions.py`; the API error handler
+(config/exceptions.py) turns it into {"error": {"code", "message", "fields"}}.
+"""
+
+from typing import Any
+
+from django.db import IntegrityError
+
+
+class DomainError(Exception):
+    """A broken business rule or a refused operation, with a stable code."""
+
+    code = "domain.error"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, Any] | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.fields = fields or {}
+        if http_status is not None:
+            self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+def guard_refusal(exc: BaseException) -> DomainError | None:
+    """A database guard's refusal ("ledger.<code>: ...") as the domain error it stands for."""
+    text = str(exc)
+    if not isinstance(exc, IntegrityError) or "ledger." not in text:
+        return None
+    code = "ledger." + text.split("ledger.", 1)[1].split(":", 1)[0].strip()
+    return DomainError("The database refused a change to the ledger.", code=code[:100])
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
