@@ -6,7 +6,7 @@
 #                     DEBUG=1 like `make run` (which does this itself)
 #   make local-keys   generate the local keys that settings read with DEBUG on (var/secret_key,
 #                     var/audit_signing_key, var/alert_webhook_secret), once; make run does
-#   make test         lint, `manage.py check`, pytest on SQLite and on PostgreSQL
+#   make test         lint, layers, types, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
@@ -181,6 +181,8 @@ run_pytest_postgres = case "$${DATABASE_URL:-}" in \
 test: install-test var
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
 	$(PY) manage.py check
 	$(PY) manage.py check --deploy --fail-level ERROR
 	$(PY) manage.py makemigrations --check --dry-run
