@@ -177,7 +177,7 @@ def run(n: int) -> None:
     from django.utils import timezone
 
     from config import registry
-    from finance import selectors, services
+    from finance import recheck, selectors, services
     from finance.models import AccountType, BalanceCheckpoint, JournalLine
     from integrity import services as integrity
     from tests.factories import make_year
@@ -243,7 +243,7 @@ def run(n: int) -> None:
         first = selectors.balance_recheck(account_ids=ids)
         first_ms = (time.perf_counter() - start) * 1000
         assert first.mismatches == []
-        services._checkpoints_advance(first.verified)
+        recheck.balance_checkpoints_advance(first.verified)
         start = time.perf_counter()
         assert selectors.balance_recheck(account_ids=ids).mismatches == []
         recheck_ms[label] = (full_ms, first_ms, (time.perf_counter() - start) * 1000)

@@ -173,20 +173,29 @@ def tags() -> list[str]:
     return sorted({c.tag for c in all_checks().values()})
 
 
+class UnknownSelection(LookupError):
+    """A tag or check name that no registered check has; `field` is "tags" or "checks"."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
 def select(*, tags: Iterable[str] = (), names: Iterable[str] = ()) -> list[Check]:
     """Checks with any of `tags` or any of `names`; all of them when both are empty.
 
-    Raises KeyError(field, message) for the first unknown tag ("tags") or check ("checks").
+    Raises UnknownSelection for the first unknown tag or check.
     """
     checks = all_checks()
     tags, names = list(tags), list(names)
     known_tags = {c.tag for c in checks.values()}
     for t in tags:
         if t not in known_tags:
-            raise KeyError("tags", f"unknown tag {t!r} (known: {', '.join(sorted(known_tags))})")
+            known = ", ".join(sorted(known_tags))
+            raise UnknownSelection("tags", f"unknown tag {t!r} (known: {known})")
     for n in names:
         if n not in checks:
-            raise KeyError("checks", f"unknown check {n!r}")
+            raise UnknownSelection("checks", f"unknown check {n!r}")
     if not tags and not names:
         return list(checks.values())
     return [c for c in checks.values() if c.tag in tags or c.name in names]

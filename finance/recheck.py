@@ -67,7 +67,7 @@ def account_balances_recheck(*, account_ids: Collection[int]) -> list[selectors.
     # After the alert: a failure to move checkpoints must never swallow it.
     if wrong:
         BalanceCheckpoint.objects.filter(account_id__in=wrong).delete()
-    _checkpoints_advance([v for v in recheck.verified if v.account_id not in wrong])
+    balance_checkpoints_advance([v for v in recheck.verified if v.account_id not in wrong])
     return mismatches
 
 
@@ -118,7 +118,7 @@ def _raise_alert(mismatches: list[selectors.BalanceMismatch]) -> None:
     )
 
 
-def _checkpoints_advance(verified: Sequence[selectors.YearTotals]) -> None:
+def balance_checkpoints_advance(verified: Sequence[selectors.YearTotals]) -> None:
     """Move each (account, year) checkpoint forward to what the re-check verified; a concurrent
     re-check that got further first keeps its own (conditional update)."""
     now = timezone.now()

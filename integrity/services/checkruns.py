@@ -49,9 +49,8 @@ def checkrun_create(
     tags, checks = list(tags or []), list(checks or [])
     try:
         registry.select(tags=tags, names=checks)
-    except KeyError as exc:
-        field, message = exc.args
-        raise CheckRunError(message, fields={field: [message]}) from None
+    except registry.UnknownSelection as exc:
+        raise CheckRunError(exc.message, fields={exc.field: [exc.message]}) from None
     with transaction.atomic():
         run = CheckRun.objects.create(
             trigger=trigger,
