@@ -1,7 +1,7 @@
 """The ledger's raw SQL that differs per engine, in one place: money sums and comparisons.
 
 Reconciliation reads (selectors.balance_mismatches, selectors.balance_recheck) and the
-financial checks (finance/checks.py) are raw SQL on purpose: each must read cache, numbers and
+financial checks (finance/checks/) are raw SQL on purpose: each must read cache, numbers and
 lines in ONE statement (one snapshot under READ COMMITTED), joins a grouped derived table, and
 sums money exactly on SQLite, where the ORM's Sum would add floats. What differs per engine is
 only how money is summed and compared: `money_sql()` picks the engine's way through the
