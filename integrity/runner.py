@@ -27,6 +27,7 @@ from django.http import Http404
 
 from alerts import services as alerting
 from config import signals
+from config.db.commit import only_test_blocks_open
 from config.db.errors import error_chain, sqlstate
 from config.exceptions import DomainError, guard_refusal
 from integrity.models import OperationRecord
@@ -221,8 +222,7 @@ def _checked_payload(
     operation: Operation, payload: dict[str, Any] | None, isolation: str | None
 ) -> dict[str, Any]:
     """Refuse a call that cannot work before anything runs; the payload, JSON-checked."""
-    blocks = connection.atomic_blocks
-    if blocks and not getattr(blocks[-1], "_from_testcase", False):
+    if connection.atomic_blocks and not only_test_blocks_open(connection):
         # Retrying needs the whole transaction: inside someone else's it cannot roll back.
         raise RuntimeError(
             f"run_operation({operation.name!r}) must not run inside another transaction"
