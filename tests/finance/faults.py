@@ -48,5 +48,7 @@ def statement_fault(
 
 
 def statements(captured: list[dict], sql: str) -> int:
-    """How many of CaptureQueriesContext's `captured_queries` contain `sql`."""
-    return sum(sql in query["sql"] for query in captured)
+    """How many of CaptureQueriesContext's `captured_queries` contain `sql`. A statement that a
+    fault refused before it ran is logged without its text on PostgreSQL (psycopg has no last
+    query to report): it did not run, so it does not count."""
+    return sum(sql in (query["sql"] or "") for query in captured)
