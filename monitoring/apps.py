@@ -2,6 +2,8 @@
 
 from django.apps import AppConfig
 
+from config import signals
+
 
 class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -12,7 +14,6 @@ class MonitoringConfig(AppConfig):
         from django.core.signals import got_request_exception
         from django_q.signals import post_execute
 
-        from config import signals
         from monitoring import receivers
         from monitoring.capture import record_failed_task, record_uncaught_exception
 

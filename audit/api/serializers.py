@@ -3,6 +3,7 @@ import datetime as dt
 from django.utils.dateparse import parse_date
 from rest_framework import serializers
 
+from audit.canonical import HASHED_FIELDS
 from audit.export import FORMATS
 from audit.models import AuditEvent, Checkpoint, Verification
 from config import serializers as strict
@@ -102,24 +103,7 @@ class AuditEventSerializer(strict.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "id",
-            "schema_version",
-            "occurred_at",
-            "actor_id",
-            "actor_repr",
-            "ip",
-            "user_agent",
-            "request_id",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "changes",
-            "metadata",
-            "prev_hash",
-            "hash",
-        ]
+        fields = [*HASHED_FIELDS, "hash"]
         read_only_fields = fields
 
 
