@@ -77,7 +77,7 @@ DROP FUNCTION IF EXISTS audit_refuse_change();
 )
 
 
-def _sqlite_statements() -> list[str]:
+def sqlite_statements() -> list[str]:
     refuse = "BEGIN SELECT RAISE(ABORT, 'audit.immutable: the audit trail is append-only'); END"
     statements = []
     for t in IMMUTABLE:
@@ -120,7 +120,7 @@ def install(apps, schema_editor) -> None:
     if vendor == "postgresql":
         schema_editor.execute(POSTGRES_INSTALL, params=None)
     elif vendor == "sqlite":
-        for sql in _sqlite_statements():
+        for sql in sqlite_statements():
             schema_editor.execute(sql)
     else:
         raise NotImplementedError(f"no audit guards for {vendor}")
@@ -159,7 +159,7 @@ def install_sqlite_replace_guards(apps, schema_editor) -> None:
     """Migration 0003: the no-replace triggers, for databases migrated before they existed."""
     if guard_dialect(schema_editor.connection) != "sqlite":
         return
-    for sql in _sqlite_statements():
+    for sql in sqlite_statements():
         if "_no_replace " in sql:
             schema_editor.execute(sql)
 

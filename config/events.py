@@ -67,9 +67,12 @@ class Recorder:
 _recorder: Recorder | None = None
 
 
-def register_recorder(recorder: Recorder) -> None:
+def register_recorder(recorder: Recorder | None) -> Recorder | None:
+    """Install the audit trail's recorder (None: none, so that events raise); returns the one
+    it replaces, for whoever puts it back."""
     global _recorder
-    _recorder = recorder
+    previous, _recorder = _recorder, recorder
+    return previous
 
 
 def recorder() -> Recorder:

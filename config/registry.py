@@ -8,7 +8,8 @@ what they found and alerting is `integrity.services.checks_run`.
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
@@ -148,6 +149,21 @@ def register(
         return func
 
     return decorate
+
+
+@contextmanager
+def registered(*checks: Check) -> Iterator[None]:
+    """`checks` registered for the duration, replacing any of the same name, and the registry
+    put back as it was afterwards: a stand-in check (one that fails, one that counts its
+    runs) without a module of its own."""
+    autodiscover()
+    saved = dict(_REGISTRY)
+    _REGISTRY.update({check.name: check for check in checks})
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(saved)
 
 
 def autodiscover() -> None:

@@ -42,6 +42,10 @@ def register_flush_stand_down(name: str, factory: StandDown) -> None:
     _STAND_DOWNS[name] = factory
 
 
+def unregister_flush_stand_down(name: str) -> None:
+    _STAND_DOWNS.pop(name, None)
+
+
 @contextmanager
 def flush_stand_down(connection: Any) -> Iterator[None]:
     """The guards stood down for a whole-table wipe of `connection`'s database: maintenance

@@ -26,7 +26,7 @@ def triggers_off(*tables: str) -> Iterator[object]:
             if connection.vendor == "postgresql":
                 cursor.execute(f"ALTER TABLE {t} ENABLE TRIGGER USER")
             else:
-                for sql in db_guards._sqlite_statements():
+                for sql in db_guards.sqlite_statements():
                     if f" ON {t} " in sql:
                         cursor.execute(sql)
 

@@ -70,10 +70,14 @@ def test_a_failing_hook_rolls_the_transaction_back(transactional_db):
     assert not AuditEvent.objects.filter(action="tests.rolled_back").exists()
 
 
-def test_an_event_with_no_recorder_raises_instead_of_vanishing(db, monkeypatch):
-    monkeypatch.setattr(events, "_recorder", None)
-    with pytest.raises(ImproperlyConfigured, match="no audit recorder"):
-        events.record(action="tests.lost")
+def test_an_event_with_no_recorder_raises_instead_of_vanishing(db):
+    audit_trail = events.register_recorder(None)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="no audit recorder"):
+            events.record(action="tests.lost")
+    finally:
+        events.register_recorder(audit_trail)
+    assert events.recorder() is audit_trail
 
 
 def test_the_audit_trail_limits_the_app_role_on_its_tables():
@@ -82,7 +86,7 @@ def test_the_audit_trail_limits_the_app_role_on_its_tables():
         guards.limit_app_role({"audit_auditevent": ("SELECT",)})
 
 
-def test_flush_stand_downs_are_entered_in_order_inside_maintenance(db, monkeypatch):
+def test_flush_stand_downs_are_entered_in_order_inside_maintenance(db):
     entered = []
 
     @contextmanager
@@ -91,11 +95,15 @@ def test_flush_stand_downs_are_entered_in_order_inside_maintenance(db, monkeypat
         yield
         entered.append(f"/{name}")
 
-    stand_downs = {"a": lambda c: stand_down("a"), "b": lambda c: stand_down("b")}
-    monkeypatch.setattr(guards, "_STAND_DOWNS", stand_downs)
-    with guards.flush_stand_down(connection):
-        assert in_maintenance()
-        assert entered == ["a", "b"]
+    guards.register_flush_stand_down("tests.a", lambda c: stand_down("a"))
+    guards.register_flush_stand_down("tests.b", lambda c: stand_down("b"))
+    try:
+        with guards.flush_stand_down(connection):
+            assert in_maintenance()
+            assert entered == ["a", "b"]
+    finally:
+        guards.unregister_flush_stand_down("tests.a")
+        guards.unregister_flush_stand_down("tests.b")
     assert entered == ["a", "b", "/b", "/a"]
     assert not in_maintenance()
 

@@ -9,12 +9,11 @@ from config.registry import Finding as F
 
 
 @pytest.fixture
-def fake_checks(monkeypatch):
+def fake_checks():
     """Register test-only checks under the tag "test"; `state` decides what they find.
 
     `state["during"]`, when set, is called while test.windowed runs (to change the world
     in the middle of a run)."""
-    registry.autodiscover()
     state = {"bad": [], "raise": False}
 
     def rows(ctx):
@@ -40,17 +39,18 @@ def fake_checks(monkeypatch):
             state["during"]()
         return []
 
-    for name, func, kw in (
-        ("test.rows", rows, {"warn_at": 1, "error_at": 3, "windowed": True}),
-        ("test.broken", broken, {}),
-        ("test.windowed", windowed, {"windowed": True}),
-    ):
-        check = registry.Check(
+    checks = [
+        registry.Check(
             name=name, tag="test", severity="error", func=func, description=func.__doc__, **kw
         )
-        # The registry has no public way to take a check back out; the test's undo does it.
-        monkeypatch.setitem(registry._REGISTRY, name, check)
-    return state
+        for name, func, kw in (
+            ("test.rows", rows, {"warn_at": 1, "error_at": 3, "windowed": True}),
+            ("test.broken", broken, {}),
+            ("test.windowed", windowed, {"windowed": True}),
+        )
+    ]
+    with registry.registered(*checks):
+        yield state
 
 
 @pytest.fixture
