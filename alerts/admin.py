@@ -23,7 +23,7 @@ from config.admin_helpers import (
     ReadOnlyTabularInline,
     ViewOnlyHistoryAdmin,
 )
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 
 class DeliveryInline(ReadOnlyTabularInline):  # defined before AlertAdmin needs it

@@ -1,6 +1,6 @@
 """The alerts app's errors and their stable codes."""
 
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 
 class AlertNotOpen(DomainError):

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from alerts import selectors, services
 from alerts.exceptions import AlertNotOpen
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 PAGE = """<!doctype html><html><head><title>Ledgerguard alert</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">{body}</body></html>"""

@@ -1,6 +1,8 @@
 """The audit trail's error classes."""
 
-from config.exceptions import DomainError
+from django.db import DatabaseError
+
+from config.errors import DomainError
 
 
 class InvalidRange(DomainError):
@@ -25,3 +27,8 @@ class PublishError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class AuditChainError(DatabaseError):
+    """The pending events could not join the chain; the transaction is rolled back (a
+    DatabaseError, because atomic() rolls back only on those)."""

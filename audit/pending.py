@@ -16,14 +16,11 @@ from typing import Any
 from django.db import DatabaseError
 
 from audit import chain
+from audit.exceptions import AuditChainError
 from config.db.commit import register_before_commit
 
 # The name events are held under (`connection.hold(HOOK, content)`).
 HOOK = "audit"
-
-
-class AuditChainError(DatabaseError):
-    """The pending events could not join the chain; the transaction is rolled back."""
 
 
 def append_held(connection: Any, contents: list[dict[str, Any]]) -> None:

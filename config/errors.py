@@ -1,12 +1,15 @@
-"""The base domain error: a broken business rule or a refused operation, with a stable code.
+"""The plumbing's error classes, and the base domain error: a broken business rule or a
+refused operation, with a stable code.
 
 Each app subclasses `DomainError` in its `exceptions.py`; the API error handler
-(config/exceptions.py) turns it into {"error": {"code", "message", "fields"}}.
+(config/exceptions.py) turns it into {"error": {"code", "message", "fields"}}. The plumbing's
+own errors (outbound requests, grants, check selection, before-commit hooks) are here too, and
+the modules that raise them import them from here.
 """
 
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 
 
 class DomainError(Exception):
@@ -38,6 +41,45 @@ class DomainError(Exception):
 class Conflict(DomainError):
     code = "conflict"
     http_status = 409
+
+
+class URLRefused(DomainError):
+    """The URL breaks an outbound rule; `code` names the rule (`outbound.<rule>`)."""
+
+    code = "outbound.refused"
+    http_status = 400
+
+
+class HostUnresolvable(URLRefused):
+    """The host does not resolve now: retried when sending (a target is saved all the same)."""
+
+    code = "outbound.host_unresolvable"
+
+
+class OutboundError(Exception):
+    """A request that did not succeed. `permanent`: trying again will not help."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: str = "") -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+class GrantError(Exception):
+    """The grants cannot be written as asked; the message says what to do."""
+
+
+class UnknownSelection(LookupError):
+    """A tag or check name that no registered check has; `field` is "tags" or "checks"."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+class BeforeCommitError(DatabaseError):
+    """A hook failed with an error that is not a database error. Raised as one, since atomic()
+    rolls the transaction back only on those."""
 
 
 def guard_refusal(exc: BaseException) -> DomainError | None:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 from config import context
-from config.exceptions import error_body
+from config.errors import error_body
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config.errors import DomainError
+from config.errors import HostUnresolvable, OutboundError, URLRefused
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
@@ -50,28 +50,6 @@ _SECRET_VALUE = re.compile(
     r"[\w-]*)"
     r"(\W{1,3})(\"[^\"]*\"|'[^']*'|[^\s,;&}\"']+)"
 )
-
-
-class URLRefused(DomainError):
-    """The URL breaks an outbound rule; `code` names the rule (`outbound.<rule>`)."""
-
-    code = "outbound.refused"
-    http_status = 400
-
-
-class HostUnresolvable(URLRefused):
-    """The host does not resolve now: retried when sending (a target is saved all the same)."""
-
-    code = "outbound.host_unresolvable"
-
-
-class OutboundError(Exception):
-    """A request that did not succeed. `permanent`: trying again will not help."""
-
-    def __init__(self, message: str, *, permanent: bool = False, code: str = "") -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from config.errors import UnknownSelection
 from config.schedules import OUR_APPS
 
 SEVERITIES = ("warning", "error", "critical")
@@ -187,14 +188,6 @@ def all_checks() -> dict[str, Check]:
 
 def tags() -> list[str]:
     return sorted({c.tag for c in all_checks().values()})
-
-
-class UnknownSelection(LookupError):
-    """A tag or check name that no registered check has; `field` is "tags" or "checks"."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 def select(*, tags: Iterable[str] = (), names: Iterable[str] = ()) -> list[Check]:

@@ -7,7 +7,7 @@ from django.db.models import Count, Min, Q, Sum
 from django.forms.models import BaseInlineFormSet
 
 from config.admin_helpers import ViewOnlyHistoryAdmin
-from config.exceptions import DomainError
+from config.errors import DomainError
 from finance import money, rules, services
 from finance.exceptions import RuleViolation
 from finance.models import (

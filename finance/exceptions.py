@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from config.exceptions import Conflict, DomainError
+from config.errors import Conflict, DomainError
 
 
 @dataclass(frozen=True)

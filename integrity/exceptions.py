@@ -1,10 +1,8 @@
-"""Errors of the integrity services, with their stable codes (docs/api.md lists them).
+"""Errors of the integrity services and the transaction manager, with their stable codes
+(docs/api.md and docs/error-recovery.md list them). `integrity.transactions` re-exports the
+transaction manager's, beside `run_operation`, for the apps that run operations."""
 
-The transaction manager's own errors (operation.failed, operation.unavailable,
-operation.key_reused) stay in integrity/transactions.py beside the code that raises them.
-"""
-
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 
 class DeadLetterError(DomainError):
@@ -31,3 +29,26 @@ class FindingError(DomainError):
 
     code = "finding.invalid"
     http_status = 400
+
+
+class OperationFailed(DomainError):
+    """The operation could not finish; it was rolled back and kept as a dead letter."""
+
+    code = "operation.failed"
+    http_status = 500
+
+
+class OperationUnavailable(OperationFailed):
+    """Transient faults outlasted the retries; the operation is kept for a later retry."""
+
+    code = "operation.unavailable"
+    http_status = 503
+
+
+class OperationKeyReused(DomainError):
+    code = "operation.key_reused"
+    http_status = 409
+
+
+class UnknownOperation(LookupError):
+    """No operation is registered under this name (in this process)."""

@@ -24,7 +24,7 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 
 from alerts.services import heartbeat_status
-from config.exceptions import error_body
+from config.errors import error_body
 from integrity.scheduling import schedules_held_back
 
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from config.exceptions import Conflict, DomainError
+from config.errors import Conflict, DomainError
 from integrity.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"

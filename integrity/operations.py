@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from integrity.exceptions import UnknownOperation
+
 T = TypeVar("T")
 
 
@@ -68,10 +70,6 @@ class Operation:
         if not self.steps:
             raise ValueError(f"operation {self.name!r} has no steps")
         object.__setattr__(self, "references", MappingProxyType(dict(self.references)))
-
-
-class UnknownOperation(LookupError):
-    """No operation is registered under this name (in this process)."""
 
 
 _REGISTRY: dict[str, Operation] = {}

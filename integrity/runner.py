@@ -29,7 +29,8 @@ from alerts import services as alerting
 from config import signals
 from config.db.commit import only_test_blocks_open
 from config.db.errors import error_chain, sqlstate
-from config.exceptions import DomainError, guard_refusal
+from config.errors import DomainError, guard_refusal
+from integrity.exceptions import OperationFailed, OperationKeyReused, OperationUnavailable
 from integrity.models import OperationRecord
 from integrity.operations import Operation, OperationContext
 
@@ -69,25 +70,6 @@ _NOT_FAULTS: tuple[type[BaseException], ...] = (DomainError, *PASS_THROUGH)
 # Keeps a failed operation for a later retry: (context, error, traceback) -> dead letter id, or
 # None when it could not be kept.
 Keeper = Callable[[OperationContext, BaseException, str], int | None]
-
-
-class OperationFailed(DomainError):
-    """The operation could not finish; it was rolled back and kept as a dead letter."""
-
-    code = "operation.failed"
-    http_status = 500
-
-
-class OperationUnavailable(OperationFailed):
-    """Transient faults outlasted the retries; the operation is kept for a later retry."""
-
-    code = "operation.unavailable"
-    http_status = 503
-
-
-class OperationKeyReused(DomainError):
-    code = "operation.key_reused"
-    http_status = 409
 
 
 class _AlreadyDone(Exception):

@@ -36,20 +36,22 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from integrity.exceptions import (
+    OperationFailed,
+    OperationKeyReused,
+    OperationUnavailable,
+    UnknownOperation,
+)
 from integrity.operations import (
     Operation,
     OperationContext,
     Step,
-    UnknownOperation,
     operation_get,
     operation_register,
     payload_references,
 )
 from integrity.runner import (
     ISOLATION_LEVELS,
-    OperationFailed,
-    OperationKeyReused,
-    OperationUnavailable,
     backoff,
     decode_result,
     encode_result,

@@ -23,7 +23,7 @@ from alerts.exceptions import DeliveryError, DeliveryExhausted
 from alerts.models import Alert, AlertEvent, Channel, Delivery
 from alerts.selectors import target_window_full
 from config import outbound
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 logger = logging.getLogger("ledgerguard.alerts")
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 
+from config.errors import BeforeCommitError
+
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper as _Wrapper
 else:
@@ -45,11 +47,6 @@ def register_before_commit(name: str, hook: Hook) -> None:
 
 def _qualified(hook: Hook) -> str:
     return f"{getattr(hook, '__module__', '')}.{getattr(hook, '__qualname__', repr(hook))}"
-
-
-class BeforeCommitError(DatabaseError):
-    """A hook failed with an error that is not a database error. Raised as one, since atomic()
-    rolls the transaction back only on those."""
 
 
 def _no_test_blocks(block: Any) -> bool:

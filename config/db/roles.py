@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from config.db.features import guard_dialect
+from config.errors import GrantError
 
 Limited = Mapping[str, Sequence[str]]  # table: the only privileges the role gets on it
 
@@ -22,10 +23,6 @@ Limited = Mapping[str, Sequence[str]]  # table: the only privileges the role get
 READ_ONLY = {"django_migrations": ("SELECT",)}
 DML = ("SELECT", "INSERT", "UPDATE", "DELETE")
 TABLE_PRIVILEGES = (*DML, "TRUNCATE", "REFERENCES", "TRIGGER")
-
-
-class GrantError(Exception):
-    """The grants cannot be written as asked; the message says what to do."""
 
 
 def quote_role(name: str) -> str:

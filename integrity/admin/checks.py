@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from config import registry
 from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from config.exceptions import DomainError
+from config.errors import DomainError
 from integrity import selectors, services
 from integrity.models import CheckResult, CheckRun, Finding
 

@@ -4,7 +4,7 @@ that go through integrity.services."""
 from django.contrib import admin, messages
 
 from config.admin_helpers import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from config.exceptions import DomainError
+from config.errors import DomainError
 from integrity import services
 from integrity.models import DeadLetter, DeadLetterEvent, IdempotencyKey
 

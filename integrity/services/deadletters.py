@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from alerts import services as alerting
 from audit.services import audit_record
-from config.exceptions import DomainError
-from integrity.exceptions import DeadLetterError, DeadLetterReasonRequired
+from config.errors import DomainError
+from integrity.exceptions import DeadLetterError, DeadLetterReasonRequired, UnknownOperation
 from integrity.models import DeadLetter, DeadLetterEvent
-from integrity.operations import UnknownOperation, operation_get
+from integrity.operations import operation_get
 from integrity.runner import operation_run
 
 S = DeadLetter.Status

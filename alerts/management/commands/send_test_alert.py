@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from alerts.models import Channel
 from alerts.services import alert_send_test
-from config.exceptions import DomainError
+from config.errors import DomainError
 
 
 class Command(BaseCommand):

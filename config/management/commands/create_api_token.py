@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import DomainError
+from config.errors import DomainError
 from config.tokens import api_token_create
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import DomainError
+from config.errors import DomainError
 from integrity import selectors, services
 from integrity.models import DeadLetter
 
