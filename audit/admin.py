@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from audit import selectors, services
+from audit.actions import ACTIONS
 from audit.models import (
     AuditEvent,
     Checkpoint,
@@ -27,7 +28,6 @@ from audit.models import (
     Verification,
     VerificationStatus,
 )
-from audit.receivers import ACTIONS
 from audit.services import actor_repr
 from config.admin_helpers import ReadOnlyAdminMixin
 

@@ -16,10 +16,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from alerts.models import Alert
-from alerts.services import heartbeat_status
+from alerts.selectors import heartbeat_status
+from audit.actions import ACTIONS
 from audit.models import AuditEvent
-from audit.receivers import ACTIONS
 from config.registry import CheckContext, Finding, register
 from config.schedules import OUR_APPS
 from integrity.models import CheckRun, DeadLetter
@@ -246,10 +245,10 @@ def json_references(ctx: CheckContext) -> Iterator[Finding]:
 
 @register("integrity.impossible_states", tag="integrity", severity="error")
 def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
-    """Rows of the operations tables are in states their workflow cannot produce.
+    """Rows of the integrity tables are in states their workflow cannot produce.
 
-    Resolved or discarded dead letters without their time, resolved or acknowledged alerts
-    without their time, finished check runs without an end."""
+    Resolved or discarded dead letters without their time, finished check runs without an
+    end. (Alerts' rows are `alerts.impossible_states`, the ledger's `finance.impossible_states`.)"""
     DL = DeadLetter.Status
     rules = [
         (
@@ -261,12 +260,6 @@ def impossible_states(ctx: CheckContext) -> Iterator[Finding]:
             DeadLetter,
             Q(status=DL.DISCARDED, discarded_at__isnull=True),
             "discarded without discarded_at",
-        ),
-        (Alert, Q(state="resolved", resolved_at__isnull=True), "resolved without resolved_at"),
-        (
-            Alert,
-            Q(state="acknowledged", acknowledged_at__isnull=True),
-            "acknowledged without acknowledged_at",
         ),
         (
             CheckRun,

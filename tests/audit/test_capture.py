@@ -18,8 +18,8 @@ from rest_framework.test import APIClient
 from alerts import services as alerting
 from alerts.models import Alert, Delivery, EscalationPolicy, EscalationStep, Route, Target
 from alerts.services import contract as alert_contract
+from audit.actions import ACTIONS
 from audit.models import AuditEvent
-from audit.receivers import ACTIONS
 from config.exceptions import DomainError
 from config.models import ApiToken
 from config.schedules import ScheduledJob

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from audit.receivers import ACTIONS
+from audit.actions import ACTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 
