@@ -16,7 +16,7 @@ from django.conf import settings
 
 from config.db.features import guard_dialect
 from config.db.guards import limit_app_role, register_flush_stand_down, register_sqlite_function
-from config.db.maintenance import audit_wipe_allowed
+from config.db.maintenance import in_maintenance
 
 IMMUTABLE = ("audit_auditevent", "audit_checkpoint")
 GUARDED = (*IMMUTABLE, "audit_chainhead")
@@ -108,9 +108,15 @@ SQLITE_TRIGGERS = [
 ]
 
 
+def wipe_allowed() -> bool:
+    """A whole-table wipe is under way where the audit trail may be wiped (test databases:
+    a production flush stops at the audit tables and rolls back)."""
+    return in_maintenance() and settings.AUDIT_ALLOW_FLUSH
+
+
 def register() -> None:
     """Called by AuditConfig.ready: the plumbing's backends and commands learn of the guards."""
-    register_sqlite_function("audit_wipe", lambda: int(audit_wipe_allowed()))
+    register_sqlite_function("audit_wipe", lambda: int(wipe_allowed()))
     register_flush_stand_down("audit", stand_down_for_flush)
     limit_app_role(APP_ROLE_PRIVILEGES)
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import models, transaction
 
 from audit.canonical import SCHEMA_VERSION, normalize
+from audit.pending import HOOK
 from config import context
 
 # Values of these fields never enter the trail; that they changed does. Matched as words of
@@ -92,11 +93,6 @@ def audit_record(
         "changes": _redact(normalize(dict(changes or {}))),
         "metadata": normalize(dict(metadata or {})),
     }
-    connection = transaction.get_connection(using)
-    if connection.get_autocommit():
-        with transaction.atomic(using=using):
-            connection.audit_hold(content)
-        return
-    connection.audit_hold(content)
-    if connection.only_test_blocks_open():
-        connection.audit_flush()
+    # Held until the transaction commits (one of its own outside one), then appended to the
+    # chain by audit.pending's before-commit hook.
+    transaction.get_connection(using).hold(HOOK, content)

@@ -113,16 +113,6 @@ class BeforeCommitMixin(_Wrapper):
         """Run now the checks the database would run at COMMIT, taking their locks before any
         hook's (backends with deferred constraints override this)."""
 
-    # The names audit.services.audit_record (and benchmarks/audit.py) call.
-    def audit_hold(self, content: dict[str, Any]) -> None:
-        self.hold("audit", content)
-
-    def audit_flush(self) -> None:
-        self.run_before_commit_hooks()
-
-    def only_test_blocks_open(self) -> bool:
-        return only_test_blocks_open(self)
-
     # Django's transaction methods, keeping `held` and `open_savepoints` in step.
 
     def commit(self) -> None:

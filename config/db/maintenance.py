@@ -2,16 +2,13 @@
 
 The guards' SQLite triggers ask whether a wipe is under way through the functions the apps
 register on the backend's connections (config/db/guards.py), which read the state kept here;
-other SQLite clients lack the functions, so their DELETEs fail. The audit trail may be wiped
-only where AUDIT_ALLOW_FLUSH is on (test databases): a production flush stops at the audit
-tables and rolls back.
+other SQLite clients lack the functions, so their DELETEs fail. Each app decides what a wipe
+may touch (the audit trail only where AUDIT_ALLOW_FLUSH is on: audit/db_guards.py).
 """
 
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from django.conf import settings
 
 _maintenance = contextvars.ContextVar("ledgerguard_maintenance", default=False)
 
@@ -27,7 +24,3 @@ def maintenance() -> Iterator[None]:
 
 def in_maintenance() -> bool:
     return _maintenance.get()
-
-
-def audit_wipe_allowed() -> bool:
-    return _maintenance.get() and settings.AUDIT_ALLOW_FLUSH
