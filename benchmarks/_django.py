@@ -1,28 +1,34 @@
-"""Benchmark set-up: Django on DATABASE_URL, in a throwaway test database."""
+"""Benchmark set-up: Django on DATABASE_URL, in a throwaway test database.
+
+Importing this module sets Django up (the project root on sys.path, the settings module, a
+throwaway SECRET_KEY unless one is set, `django.setup()`), so a benchmark imports it first and
+the project's modules after it, below an `# isort: split`. `run_benchmark` then creates and
+migrates a scratch database, runs the benchmark in it and drops it.
+"""
 
 import os
 import sys
 from pathlib import Path
 
+import django
+from django.db import connection
+
 ROOT = Path(__file__).resolve().parent.parent
+
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-not-secret")
+django.setup()
 
 
 def setup(require_postgres: bool = True):
-    """Configure Django, create and migrate a scratch database; return a teardown function."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-secret")
+    """Create and migrate a scratch database; return a teardown function."""
     url = os.environ.get("DATABASE_URL", "")
     if require_postgres and not url.startswith("postgres"):
         sys.exit(
             "Set DATABASE_URL to a PostgreSQL URL (or run `make bench`, which starts a "
             "throwaway server)."
         )
-    import django
-
-    django.setup()
-    from django.db import connection
-
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
 

@@ -8,9 +8,11 @@ queues. The baseline is the same email sent directly with smtplib in this proces
 """
 
 import json
+import logging
 import os
 import signal
 import smtplib
+import socket
 import statistics
 import subprocess
 import sys
@@ -19,7 +21,14 @@ import time
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from _django import ROOT, run_benchmark
+from _django import ROOT, run_benchmark  # sets Django up: before any of the project's imports
+
+# isort: split
+from aiosmtpd.controller import Controller
+from django.db import connection
+
+from alerts.models import EscalationPolicy, EscalationStep, Route, Target
+from alerts.services import raise_alert
 
 ARRIVED: dict[str, dict[str, float]] = {}
 
@@ -52,17 +61,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run(n: int) -> None:
-    import logging
-
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
-    import socket
-
-    from aiosmtpd.controller import Controller
-    from django.db import connection
-
-    from alerts.models import EscalationPolicy, EscalationStep, Route, Target
-    from alerts.services import raise_alert
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         smtp_port = probe.getsockname()[1]

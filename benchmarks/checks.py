@@ -29,7 +29,19 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 
-from _django import run_benchmark
+from _django import run_benchmark  # sets Django up: before any of the project's imports
+
+# isort: split
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from config import registry
+from finance import recheck, selectors, services
+from finance.models import AccountType, BalanceCheckpoint, EntrySource, JournalLine
+from integrity import services as integrity
+from tests.factories import make_year
 
 ACCOUNTS = 100  # of each side: assets debited, incomes credited
 POSTINGS = 100  # per round and mode
@@ -40,8 +52,6 @@ def load(
     lines: int, year_start: date, days: int, user_id: int, debit: list[int], credit: list[int]
 ) -> float:
     """Insert lines/2 balanced posted entries, balances and the sequence; return seconds."""
-    from django.db import connection
-
     entries = lines // 2
     start = time.perf_counter()
     with connection.cursor() as cur:
@@ -127,8 +137,6 @@ BARE_SCAN = """SELECT account_id, sum(CASE WHEN side = 'D' THEN amount ELSE -amo
 
 
 def bare_scan() -> float:
-    from django.db import connection
-
     with connection.cursor() as cur:
         start = time.perf_counter()
         cur.execute(BARE_SCAN)
@@ -137,9 +145,6 @@ def bare_scan() -> float:
 
 
 def postings(user, pairs: list[tuple[int, int]], today: date, seed: int) -> float:
-    from finance import services
-    from finance.models import EntrySource
-
     rnd = random.Random(seed)
     start = time.perf_counter()
     for _ in range(POSTINGS):
@@ -158,7 +163,7 @@ def postings(user, pairs: list[tuple[int, int]], today: date, seed: int) -> floa
     return time.perf_counter() - start
 
 
-def throughput(user, pairs, today, settings) -> tuple[float, float, list[float]]:
+def throughput(user, pairs, today) -> tuple[float, float, list[float]]:
     """Median seconds per round with the re-check sync and off, alternated; per-round ratios."""
     sync_runs, off_runs = [], []
     for r in range(ROUNDS):
@@ -171,17 +176,6 @@ def throughput(user, pairs, today, settings) -> tuple[float, float, list[float]]
 
 
 def run(n: int) -> None:
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.utils import timezone
-
-    from config import registry
-    from finance import recheck, selectors, services
-    from finance.models import AccountType, BalanceCheckpoint, JournalLine
-    from integrity import services as integrity
-    from tests.factories import make_year
-
     today = timezone.localdate()
     make_year(today.year)
     year_start = date(today.year, 1, 1)
@@ -276,8 +270,8 @@ def run(n: int) -> None:
             behind_ms[label] = (time.perf_counter() - start) * 1000
         finally:
             selectors.RECHECK_RANGE_LIMIT = saved
-    hot = throughput(user, loaded, today, settings)
-    cold = throughput(user, fresh, today, settings)
+    hot = throughput(user, loaded, today)
+    cold = throughput(user, fresh, today)
     after = integrity.checks_run(trigger="command", tags=["finance"])
 
     print(f"checks benchmark on PostgreSQL {connection.pg_version // 10000}")

@@ -9,17 +9,18 @@ the first statement, an UPDATE storing the result as the last).
 
 import time
 
-from _django import run_benchmark
+from _django import run_benchmark  # sets Django up: before any of the project's imports
+
+# isort: split
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from integrity.models import DeadLetterEvent
+from integrity.services import deadletter_create
+from integrity.transactions import run_operation
 
 
 def run(n: int) -> None:
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-
-    from integrity.models import DeadLetterEvent
-    from integrity.services import deadletter_create
-    from integrity.transactions import run_operation
-
     letter = deadletter_create(operation="bench", payload={})
 
     def work(ctx=None):
@@ -47,7 +48,10 @@ def run(n: int) -> None:
     with CaptureQueriesContext(connection) as q_op:
         run_operation("bench", [work], {"i": -1})
 
-    print(f"run_operation overhead on {connection.vendor}, {n} operations of 1 INSERT + 1 UPDATE")
+    print(
+        f"run_operation overhead on {connection.display_name}, "
+        f"{n} operations of 1 INSERT + 1 UPDATE"
+    )
     print(f"  bare transaction.atomic : {bare * 1e6 / n:8.0f} us/op  ({len(q_bare)} statements)")
     print(f"  run_operation           : {managed * 1e6 / n:8.0f} us/op  ({len(q_op)} statements)")
     print(f"  overhead                : {(managed - bare) * 1e6 / n:8.0f} us/op")

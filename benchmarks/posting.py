@@ -12,7 +12,18 @@ import random
 import time
 from decimal import Decimal
 
-from _django import run_benchmark
+from _django import run_benchmark  # sets Django up: before any of the project's imports
+
+# isort: split
+import psycopg
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from finance import services
+from finance.models import AccountType, EntrySource, JournalEntry
+from tests.finance.factories import make_year
 
 
 def plan(n: int, accounts: list[int], seed: int = 7) -> list[list[tuple[int, str, Decimal]]]:
@@ -40,16 +51,6 @@ def plan(n: int, accounts: list[int], seed: int = 7) -> list[list[tuple[int, str
 
 
 def run(n: int) -> None:
-    import psycopg
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
-
-    from finance import services
-    from finance.models import AccountType, EntrySource, JournalEntry
-    from tests.finance.factories import make_year
-
     today = timezone.localdate()
     make_year(today.year)
     user = get_user_model().objects.create(username="bench")
