@@ -1,203 +1,17 @@
-"""Ledger admin: every write goes through finance.services; posted entries are read-only."""
+"""Journal entries: drafts edited with their lines, submitted, approved (maker-checker),
+posted and reversed through the services; posted entries are read-only."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 from django.db.models import Count, Min, Q, Sum
 from django.forms.models import BaseInlineFormSet
 
 from config.admin_helpers import ViewOnlyHistoryAdmin
 from config.errors import DomainError
 from finance import money, rules, services
+from finance.admin.common import as_validation_error, report
 from finance.exceptions import RuleViolation
-from finance.models import (
-    Account,
-    EntryStatus,
-    FiscalPeriod,
-    JournalEntry,
-    JournalLine,
-    Side,
-)
-
-
-def _as_validation_error(exc: RuleViolation) -> ValidationError:
-    return ValidationError(
-        [ValidationError(f"[{v.code}] {v.message}", code=v.code) for v in exc.violations]
-    )
-
-
-def _report(modeladmin, request, obj, exc: DomainError) -> None:
-    modeladmin.message_user(request, f"{obj}: [{exc.code}] {exc.message}", level=messages.ERROR)
-
-
-# Accounts -------------------------------------------------------------------
-
-
-class CurrencyInUseFilter(admin.SimpleListFilter):
-    """Only the currencies the chart of accounts uses, not all thirty."""
-
-    title = "currency"
-    parameter_name = "currency"
-
-    def lookups(self, request, model_admin):
-        used = Account.objects.order_by("currency").values_list("currency", flat=True).distinct()
-        return [(c, c) for c in used]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(currency=self.value()) if self.value() else queryset
-
-
-class AccountForm(forms.ModelForm):
-    class Meta:
-        model = Account
-        fields = [
-            "code",
-            "name",
-            "type",
-            "currency",
-            "parent",
-            "is_active",
-            "allow_negative",
-            "is_control",
-            "description",
-        ]
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        if {"type", "currency"} <= data.keys():
-            try:
-                rules.raise_if(
-                    rules.validate_account(
-                        account=self.instance if self.instance.pk else None,
-                        type=data["type"],
-                        currency=data["currency"],
-                        parent=data.get("parent"),
-                    )
-                )
-            except RuleViolation as exc:
-                raise _as_validation_error(exc) from exc
-        return data
-
-
-@admin.register(Account)
-class AccountAdmin(ViewOnlyHistoryAdmin):
-    form = AccountForm
-    list_display = [
-        "code",
-        "name",
-        "type",
-        "currency",
-        "balance_display",
-        "is_active",
-        "is_control",
-        "allow_negative",
-    ]
-    list_filter = ["type", CurrencyInUseFilter, "is_active", "is_control"]
-    search_fields = ["code", "name"]
-    list_select_related = ["balance"]
-
-    @admin.display(description="Balance")
-    def balance_display(self, account: Account) -> str:
-        return money.format_amount(account.balance.balance, account.currency)
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None:
-            locked = ["code"]
-            if obj.lines.exists():
-                locked += list(services.LOCKED_WHEN_POSTED)
-            return locked
-        return []
-
-    def save_model(self, request, obj, form, change):
-        data = {f: form.cleaned_data[f] for f in form.cleaned_data if f != "code"}
-        try:
-            if change:
-                services.account_update(account=obj, **data)
-            else:
-                created = services.account_create(code=form.cleaned_data["code"], **data)
-                obj.pk = created.pk
-        except DomainError as exc:
-            # The form already ran the rules; this only happens in a race.
-            _report(self, request, obj, exc)
-
-    def delete_model(self, request, obj):
-        services.account_delete(account=obj)
-
-    def delete_queryset(self, request, queryset):
-        for account in queryset:
-            services.account_delete(account=account)
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.lines.exists():
-            return False
-        return super().has_delete_permission(request, obj)
-
-
-# Periods --------------------------------------------------------------------
-
-
-@admin.register(FiscalPeriod)
-class FiscalPeriodAdmin(ViewOnlyHistoryAdmin):
-    list_display = [
-        "name",
-        "fiscal_year",
-        "start_date",
-        "end_date",
-        "status",
-        "closed_at",
-        "closed_by",
-    ]
-    list_filter = ["status", "fiscal_year"]
-    readonly_fields = ["status", "closed_at", "closed_by", "reopened_at", "reopened_by"]
-    actions = ["close_periods", "reopen_periods"]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None:
-            return [*self.readonly_fields, "fiscal_year", "start_date", "end_date"]
-        return self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            services.period_rename(period=obj, name=form.cleaned_data["name"])
-            return
-        created = services.period_create(
-            name=obj.name,
-            start_date=obj.start_date,
-            end_date=obj.end_date,
-            fiscal_year=obj.fiscal_year,
-        )
-        obj.pk = created.pk
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_close_permission(self, request):
-        return request.user.has_perm("finance.close_fiscalperiod")
-
-    def has_reopen_permission(self, request):
-        return request.user.has_perm("finance.reopen_fiscalperiod")
-
-    @admin.action(description="Close selected periods", permissions=["close"])
-    def close_periods(self, request, queryset):
-        for period in queryset:
-            try:
-                services.period_close(period=period, actor=request.user)
-                self.message_user(request, f"{period} closed.")
-            except DomainError as exc:
-                _report(self, request, period, exc)
-
-    @admin.action(description="Reopen selected periods", permissions=["reopen"])
-    def reopen_periods(self, request, queryset):
-        for period in queryset:
-            try:
-                services.period_reopen(period=period, actor=request.user)
-                self.message_user(request, f"{period} reopened.")
-            except DomainError as exc:
-                _report(self, request, period, exc)
-
-
-# Journal entries ------------------------------------------------------------
+from finance.models import EntryStatus, JournalEntry, JournalLine, Side
 
 
 class LineFormSet(BaseInlineFormSet):
@@ -222,7 +36,7 @@ class LineFormSet(BaseInlineFormSet):
                 entry_date=self.instance.entry_date, lines=services.line_inputs(lines)
             )
         except RuleViolation as exc:
-            raise _as_validation_error(exc) from exc
+            raise as_validation_error(exc) from exc
         self.line_data = lines
 
 
@@ -395,7 +209,7 @@ class JournalEntryAdmin(ViewOnlyHistoryAdmin):
                 result = service(entry=entry, actor=request.user)
                 self.message_user(request, f"{entry}: {done} ({result}).")
             except DomainError as exc:
-                _report(self, request, entry, exc)
+                report(self, request, entry, exc)
 
     def has_submit_permission(self, request):
         return request.user.has_perm("finance.submit_journalentry")
