@@ -1,10 +1,9 @@
 """Alerts, routing, escalation, channels and deliveries."""
 
-from django.apps import AppConfig
+from config import appconfig  # the module: see config/apps.py
 
 
-class AlertsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class AlertsConfig(appconfig.ProjectApp):
     name = "alerts"
 
     def ready(self) -> None:

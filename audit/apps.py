@@ -1,12 +1,10 @@
 """Immutable, hash-chained audit log."""
 
-from django.apps import AppConfig
-
+from config import appconfig  # the module: see config/apps.py
 from config.events import Recorder, register_recorder
 
 
-class AuditConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class AuditConfig(appconfig.ProjectApp):
     name = "audit"
     verbose_name = "Audit trail"
 

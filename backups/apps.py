@@ -1,8 +1,7 @@
 """Backups, verification and restore drills."""
 
-from django.apps import AppConfig
+from config import appconfig  # the module: see config/apps.py
 
 
-class BackupsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class BackupsConfig(appconfig.ProjectApp):
     name = "backups"

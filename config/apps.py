@@ -1,9 +1,10 @@
 """Project glue: API tokens, roles, request context, the error shape."""
 
-from django.apps import AppConfig
+# The module, not the class: Django picks an app's config by looking for the one AppConfig
+# subclass in its apps.py, and a second class here would make it fall back to a bare one.
+from config import appconfig
 
 
-class ConfigConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class ConfigConfig(appconfig.ProjectApp):
     name = "config"
     verbose_name = "Access"

@@ -17,8 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
+from config.appconfig import project_apps
 from config.errors import UnknownSelection
-from config.schedules import OUR_APPS
 
 SEVERITIES = ("warning", "error", "critical")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
@@ -168,15 +168,15 @@ def registered(*checks: Check) -> Iterator[None]:
 
 
 def autodiscover() -> None:
-    """Import `<app>.checks` of each of our apps (once)."""
+    """Import `<app>.checks` of each of the project's apps (`config.appconfig.ProjectApp`), once."""
     global _DISCOVERED
     if _DISCOVERED:
         return
-    for app in OUR_APPS:
+    for app in project_apps():
         try:
-            import_module(f"{app}.checks")
+            import_module(f"{app.name}.checks")
         except ModuleNotFoundError as exc:
-            if exc.name != f"{app}.checks":
+            if exc.name != f"{app.name}.checks":
                 raise
     _DISCOVERED = True
 

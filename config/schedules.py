@@ -6,11 +6,9 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
-from django.apps import apps
 from django_q.models import Schedule
 
-# The project's own apps: where declared schedules and checks are looked for.
-OUR_APPS = ("config", "finance", "integrity", "audit", "backups", "monitoring", "alerts")
+from config.appconfig import project_apps
 
 
 @dataclass(frozen=True)
@@ -26,9 +24,7 @@ class ScheduledJob:
 
 def declared_jobs() -> list[ScheduledJob]:
     jobs: list[ScheduledJob] = []
-    for config in apps.get_app_configs():
-        if config.name not in OUR_APPS:
-            continue
+    for config in project_apps():
         try:
             module = import_module(f"{config.name}.schedules")
         except ModuleNotFoundError as exc:

@@ -1,13 +1,11 @@
 """Ledger, accounts receivable, business rules and financial checks."""
 
-from django.apps import AppConfig
-
+from config import appconfig  # the module: see config/apps.py
 from finance.db_guards import register_sqlite_functions
 from integrity.operations import operation_register
 
 
-class FinanceConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class FinanceConfig(appconfig.ProjectApp):
     name = "finance"
     verbose_name = "Ledger"
 

@@ -1,11 +1,11 @@
 """Integrity checks, health, transaction manager, idempotency and dead letters."""
 
-from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from config import appconfig  # the module: see config/apps.py
 
-class IntegrityConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+
+class IntegrityConfig(appconfig.ProjectApp):
     name = "integrity"
 
     def ready(self) -> None:

@@ -19,8 +19,8 @@ from django.utils import timezone
 from alerts.selectors import heartbeat_status
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
+from config.appconfig import project_app_labels
 from config.registry import CheckContext, Finding, register
-from config.schedules import OUR_APPS
 from integrity.models import CheckRun, DeadLetter
 from integrity.operations import payload_references
 from integrity.scheduling import schedules_held_back
@@ -36,15 +36,18 @@ PURGED = {
     "monitoring.errorgroup",
     "monitoring.errorevent",
 }
-# The models whose constraints and references are checked: ours and the auth models.
-CHECKED_APPS = (*OUR_APPS, "auth")
+
+
+def checked_apps() -> tuple[str, ...]:
+    """The apps whose constraints and references are checked: ours and the auth models."""
+    return (*project_app_labels(), "auth")
 
 
 def checked_models() -> list[type[models.Model]]:
     return [
         m
         for m in apps.get_models()
-        if m._meta.app_label in CHECKED_APPS and m._meta.managed and not m._meta.proxy
+        if m._meta.app_label in checked_apps() and m._meta.managed and not m._meta.proxy
     ]
 
 
@@ -166,7 +169,7 @@ def audit_references(ctx: CheckContext) -> Iterator[Finding]:
             model = apps.get_model(label)
         except (LookupError, ValueError):
             continue
-        if label in PURGED or model._meta.app_label not in CHECKED_APPS:
+        if label in PURGED or model._meta.app_label not in checked_apps():
             continue
         # NOT EXISTS anti-joins, not NOT IN: PostgreSQL cannot hash a NOT IN subquery larger
         # than work_mem and would rescan it for every event.

@@ -19,7 +19,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from audit.services import audit_record, diff, snapshot
-from config.schedules import OUR_APPS, ScheduledJob, declared_jobs
+from config.appconfig import project_app_labels
+from config.schedules import ScheduledJob, declared_jobs
 
 
 @dataclass
@@ -83,7 +84,7 @@ def schedules_sync(*, jobs: list[ScheduledJob] | None = None, audited: bool = Tr
     for name, row in existing.items():
         if name in declared:
             continue
-        if row.func.split(".", 1)[0] in OUR_APPS:
+        if row.func.split(".", 1)[0] in project_app_labels():
             row.delete()
             result.deleted.append(name)
         else:

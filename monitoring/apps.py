@@ -1,12 +1,12 @@
 """Request and database metrics, error log, thresholds."""
 
-from django.apps import AppConfig
+from config import (
+    appconfig,  # the module: see config/apps.py
+    signals,
+)
 
-from config import signals
 
-
-class MonitoringConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class MonitoringConfig(appconfig.ProjectApp):
     name = "monitoring"
 
     def ready(self) -> None:
