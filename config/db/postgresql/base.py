@@ -1,10 +1,15 @@
-"""Django's postgresql backend, with the project's engine features and work held until commit
-(config/db/commit.py)."""
+"""Django's postgresql backend, with the project's engine features, exact decimal SQL
+(config/db/decimals.py) and work held until commit (config/db/commit.py)."""
 
-from django.db.backends.postgresql import base, features
+from django.db.backends.postgresql import base, features, operations
 
 from config.db.commit import BeforeCommitMixin
+from config.db.decimals import PostgresDecimalSql
 from config.db.features import PostgresFeatures
+
+
+class DatabaseOperations(PostgresDecimalSql, operations.DatabaseOperations):
+    pass
 
 
 class DatabaseFeatures(PostgresFeatures, features.DatabaseFeatures):
@@ -12,6 +17,7 @@ class DatabaseFeatures(PostgresFeatures, features.DatabaseFeatures):
 
 
 class DatabaseWrapper(BeforeCommitMixin, base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     features_class = DatabaseFeatures
 
     def check_deferred_now(self) -> None:

@@ -1,5 +1,6 @@
-"""Django's sqlite3 backend, with the project's engine features, work held until commit
-(config/db/commit.py) and the functions the apps' triggers ask (config/db/guards.py)."""
+"""Django's sqlite3 backend, with the project's engine features, exact decimal SQL
+(config/db/decimals.py), work held until commit (config/db/commit.py) and the functions the
+apps' triggers ask (config/db/guards.py)."""
 
 import decimal
 from collections.abc import Callable
@@ -8,11 +9,12 @@ from typing import Any
 from django.db.backends.sqlite3 import base, features, operations
 
 from config.db.commit import BeforeCommitMixin
+from config.db.decimals import SqliteDecimalSql
 from config.db.features import SqliteFeatures
 from config.db.guards import add_sqlite_functions
 
 
-class DatabaseOperations(operations.DatabaseOperations):
+class DatabaseOperations(SqliteDecimalSql, operations.DatabaseOperations):
     def get_decimalfield_converter(self, expression: Any) -> Callable[[Any, Any, Any], Any]:
         """Django reads a decimal column back as 15 significant digits quantized to the column's
         places; a value SQLite rounded past the column's digits (9999999999999999.99 became
