@@ -1,6 +1,7 @@
 """Alerts, routing, escalation, channels and deliveries."""
 
-from config import appconfig  # the module: see config/apps.py
+# config.appconfig as a module, not its class: see config/apps.py.
+from config import appconfig
 
 
 class AlertsConfig(appconfig.ProjectApp):
@@ -8,4 +9,4 @@ class AlertsConfig(appconfig.ProjectApp):
 
     def ready(self) -> None:
         # Here, not at the top: the checks read models, which load once the registry is ready.
-        from alerts import checks  # noqa: F401 - registers the system checks
+        from alerts import checks  # noqa: F401, PLC0415 - registers the system checks

@@ -1,6 +1,7 @@
 """Immutable, hash-chained audit log."""
 
-from config import appconfig  # the module: see config/apps.py
+# config.appconfig as a module, not its class: see config/apps.py.
+from config import appconfig
 from config.events import Recorder, register_recorder
 
 
@@ -11,9 +12,9 @@ class AuditConfig(appconfig.ProjectApp):
     def ready(self) -> None:
         # Imported here, not at the top: these modules reach the models, which Django loads
         # after the app configs.
-        import audit.checks  # noqa: F401 - registers the system checks
-        from audit import db_guards, pending, services
-        from audit.receivers import connect
+        import audit.checks  # noqa: F401, PLC0415 - registers the system checks
+        from audit import db_guards, pending, services  # noqa: PLC0415
+        from audit.receivers import connect  # noqa: PLC0415
 
         connect()  # the authentication signals
         # The plumbing (config/) records events, holds them until commit and guards the

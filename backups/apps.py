@@ -1,6 +1,7 @@
 """Backups, verification and restore drills."""
 
-from config import appconfig  # the module: see config/apps.py
+# config.appconfig as a module, not its class: see config/apps.py.
+from config import appconfig
 
 
 class BackupsConfig(appconfig.ProjectApp):

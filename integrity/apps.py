@@ -2,7 +2,8 @@
 
 from django.db.models.signals import post_migrate
 
-from config import appconfig  # the module: see config/apps.py
+# config.appconfig as a module, not its class: see config/apps.py.
+from config import appconfig
 
 
 class IntegrityConfig(appconfig.ProjectApp):
@@ -10,11 +11,11 @@ class IntegrityConfig(appconfig.ProjectApp):
 
     def ready(self) -> None:
         # Imported here: these modules import models, which exist only once apps are loaded.
-        from django_q.signals import post_execute
+        from django_q.signals import post_execute  # noqa: PLC0415
 
-        from integrity import receivers
-        from integrity.scheduling import sync_after_migrate
-        from integrity.tasks import on_task_executed
+        from integrity import receivers  # noqa: PLC0415
+        from integrity.scheduling import sync_after_migrate  # noqa: PLC0415
+        from integrity.tasks import on_task_executed  # noqa: PLC0415
 
         # The design: declared schedules are written at migrate time (and by make run).
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="sync_schedules")

@@ -1,9 +1,9 @@
 """Request and database metrics, error log, thresholds."""
 
-from config import (
-    appconfig,  # the module: see config/apps.py
-    signals,
-)
+from django.core.signals import got_request_exception
+
+# config.appconfig as a module, not its class: see config/apps.py.
+from config import appconfig, signals
 
 
 class MonitoringConfig(appconfig.ProjectApp):
@@ -11,11 +11,10 @@ class MonitoringConfig(appconfig.ProjectApp):
 
     def ready(self) -> None:
         # Imported here: receivers import models, which are not loaded before ready().
-        from django.core.signals import got_request_exception
-        from django_q.signals import post_execute
+        from django_q.signals import post_execute  # noqa: PLC0415
 
-        from monitoring import receivers
-        from monitoring.capture import record_failed_task, record_uncaught_exception
+        from monitoring import receivers  # noqa: PLC0415
+        from monitoring.capture import record_failed_task, record_uncaught_exception  # noqa: PLC0415
 
         # Failed django-q2 tasks go to the error log (sent by the cluster's monitor process).
         post_execute.connect(record_failed_task, dispatch_uid="monitoring.record_failed_task")
