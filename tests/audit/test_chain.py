@@ -351,7 +351,7 @@ def test_a_range_beyond_the_chain_is_refused_not_reported_broken(db, auditor, ap
 
 
 @pytest.mark.parametrize("table", ["audit_auditevent", "audit_checkpoint", "audit_chainhead"])
-def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
+def test_replace_into_cannot_rewrite_a_row(db, table):
     """SQLite's INSERT OR REPLACE deletes without firing delete triggers; PostgreSQL's upsert
     is an UPDATE. Either way the row stays as it was."""
     record(2)
@@ -365,7 +365,7 @@ def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
         if name in before:
             row[columns.index(name)] = 0 if name == "sequence" else "forged"
     marks = ", ".join(["%s"] * len(row))
-    if is_postgres:
+    if connection.features.guard_dialect == "postgresql":
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
         sql += f"ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -397,13 +397,13 @@ def test_hostile_strings_and_numbers_are_stored_and_verify(db):
     assert verify().status == "ok"
 
 
-def test_every_guard_is_installed_after_all_migrations(db, is_postgres):
+def test_every_guard_is_installed_after_all_migrations(db):
     """A later migration that rebuilds an audit table (SQLite does that for many schema
     changes) would drop its triggers silently: this fails until it reinstalls them."""
     from audit import db_guards
 
     with connection.cursor() as cursor:
-        if is_postgres:
+        if connection.features.guard_dialect == "postgresql":
             cursor.execute(
                 "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O' "
                 "AND tgrelid::regclass::text LIKE 'audit_%%'"
