@@ -15,7 +15,7 @@ def triggers_off(*tables: str) -> Iterator[object]:
     and put back afterwards."""
     with connection.cursor() as cursor:
         for t in tables:
-            if connection.vendor == "postgresql":
+            if connection.features.disables_triggers:
                 cursor.execute(f"ALTER TABLE {t} DISABLE TRIGGER USER")
             else:
                 for name in db_guards.SQLITE_TRIGGERS:
@@ -23,7 +23,7 @@ def triggers_off(*tables: str) -> Iterator[object]:
                         cursor.execute(f"DROP TRIGGER {name}")
         yield cursor
         for t in tables:
-            if connection.vendor == "postgresql":
+            if connection.features.disables_triggers:
                 cursor.execute(f"ALTER TABLE {t} ENABLE TRIGGER USER")
             else:
                 for sql in db_guards.sqlite_statements():

@@ -38,7 +38,7 @@ def w002() -> list[str]:
 
 
 def test_grant_app_role_on_sqlite_says_there_is_nothing_to_do(db, capsys):
-    if connection.vendor != "sqlite":
+    if connection.features.guard_dialect != "sqlite":
         pytest.skip("SQLite only")
     call_command("grant_app_role", "--role", "anyone")
     assert "SQLite has no database roles" in capsys.readouterr().out
