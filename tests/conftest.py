@@ -1,13 +1,19 @@
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.apps import apps
+from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alerts import services as alert_services
 from config.db.commit import recognise_test_blocks
+from config.roles import ROLE_NAMES, sync_roles
 from finance import services
 from finance.models import Account, AccountType
 from tests import receivers
@@ -24,28 +30,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    from django.conf import settings
-
-    engine = settings.DATABASES["default"]["ENGINE"]
+    on_postgres = connection.features.guard_dialect == "postgresql"
     skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
     for item in items:
-        if "postgres" in item.keywords and "postgresql" not in engine:
+        if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
-
-
-@pytest.fixture
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture
 def make_user(db):
     def make(*roles: str, **kwargs):
-        from django.apps import apps
-        from django.contrib.auth.models import Group
-
-        from config.roles import ROLE_NAMES, sync_roles
-
         if Group.objects.filter(name__in=ROLE_NAMES).count() < len(ROLE_NAMES):
             sync_roles(apps, None)  # a transactional test's flush removed the migration's rows
         return UserFactory(roles=list(roles), **kwargs)
@@ -137,7 +131,6 @@ def line(account, side, amount, **extra):
 @pytest.fixture
 def post(ledger, clerk, approver):
     """Post a balanced entry through the full maker-checker workflow."""
-    from decimal import Decimal
 
     def do(debit, credit, amount="100.00", *, entry_date=None, description="Test entry"):
         entry = services.journal_entry_create(
@@ -155,8 +148,6 @@ def post(ledger, clerk, approver):
 @pytest.fixture
 def alerts(monkeypatch):
     """Every raise_alert call, as the dicts of its keyword arguments."""
-    from alerts import services as alert_services
-
     raised: list[dict] = []
     monkeypatch.setattr(alert_services, "raise_alert", lambda **kw: raised.append(kw))
     return raised
@@ -181,8 +172,6 @@ def _outbound_blocked():
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in the cache: each test starts with none."""
-    from django.core.cache import cache
-
     cache.clear()
     yield
 

@@ -3,7 +3,7 @@
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from tests.finance.factories import AccountFactory, make_year
 
@@ -11,6 +11,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """A staff user who logs in with PASSWORD; `roles=[...]` puts them in those roles' groups,
+    `permissions=["app_label.codename", ...]` grants those permissions directly."""
+
     class Meta:
         model = get_user_model()
         skip_postgeneration_save = True
@@ -24,6 +27,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         for role in extracted or []:
             self.groups.add(Group.objects.get(name=role))
+
+    @factory.post_generation
+    def permissions(self, create, extracted, **kwargs):
+        for name in extracted or []:
+            app_label, codename = name.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
 
 
 __all__ = ["PASSWORD", "AccountFactory", "UserFactory", "make_year"]

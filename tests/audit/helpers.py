@@ -7,6 +7,7 @@ from django.db import connection
 
 from audit import db_guards
 from audit.canonical import GENESIS_HASH, content_of, event_hash
+from audit.models import AuditEvent
 
 
 @contextmanager
@@ -15,7 +16,7 @@ def triggers_off(*tables: str) -> Iterator[object]:
     and put back afterwards."""
     with connection.cursor() as cursor:
         for t in tables:
-            if connection.vendor == "postgresql":
+            if connection.features.disables_triggers:
                 cursor.execute(f"ALTER TABLE {t} DISABLE TRIGGER USER")
             else:
                 for name in db_guards.SQLITE_TRIGGERS:
@@ -23,7 +24,7 @@ def triggers_off(*tables: str) -> Iterator[object]:
                         cursor.execute(f"DROP TRIGGER {name}")
         yield cursor
         for t in tables:
-            if connection.vendor == "postgresql":
+            if connection.features.disables_triggers:
                 cursor.execute(f"ALTER TABLE {t} ENABLE TRIGGER USER")
             else:
                 for sql in db_guards.sqlite_statements():
@@ -40,8 +41,6 @@ def tamper(*sqls: str, params=None, table: str = "audit_auditevent") -> None:
 def rewrite_chain(*, change_id: int, actor_repr: str) -> None:
     """Change one event and recompute every hash after it, and the head: a consistent forgery
     that only the signed checkpoints can expose."""
-    from audit.models import AuditEvent
-
     before = AuditEvent.objects.filter(id=change_id - 1).values_list("hash", flat=True).first()
     prev = before or GENESIS_HASH
     rows = []

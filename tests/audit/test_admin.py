@@ -9,17 +9,11 @@ from django.test.utils import CaptureQueriesContext
 
 from audit import services
 from audit.models import AuditEvent, Verification
-from config import context
+from tests.audit.factories import AuditEventFactory
 from tests.audit.helpers import tamper
 
 LIST = "/admin/audit/auditevent/"
 VERIFY = "/admin/audit/auditevent/verify/"
-
-
-def record(action: str = "test.thing", *, user_agent: str = "", **kwargs) -> AuditEvent:
-    with context.bind(context.RequestContext(ip="203.0.113.5", user_agent=user_agent)):
-        services.audit_record(action=action, **kwargs)
-    return AuditEvent.objects.order_by("-id").first()
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def logged_in(client, user):
 
 @pytest.mark.parametrize("role", ["auditor", "operator", "admin"])
 def test_readers_see_the_event_list_and_pages(client, make_user, role):
-    event = record(object_type="x.y", object_id="1", object_repr="Thing one")
+    event = AuditEventFactory(object_type="x.y", object_id="1", object_repr="Thing one")
     services.chain_verify(triggered_by="test")
     client = logged_in(client, make_user(role))
     for url in (
@@ -52,7 +46,7 @@ def test_readers_see_the_event_list_and_pages(client, make_user, role):
 @pytest.mark.parametrize("role", ["finance_clerk", "finance_approver"])
 def test_clerks_and_approvers_cannot_read_the_trail(client, make_user, role):
     user = make_user(role)
-    event = record(actor=user)  # not even their own events, here: the API scopes those
+    event = AuditEventFactory(actor=user)  # not even their own events, here: the API scopes those
     client = logged_in(client, user)
     for url in (
         LIST,
@@ -66,7 +60,7 @@ def test_clerks_and_approvers_cannot_read_the_trail(client, make_user, role):
 
 
 def test_nobody_adds_changes_or_deletes_events_not_even_a_superuser(client, superuser):
-    event = record(object_repr="original")
+    event = AuditEventFactory(object_repr="original")
     client = logged_in(client, superuser)
     assert client.get(f"{LIST}add/").status_code == 403
     assert client.get(f"{LIST}{event.id}/delete/").status_code == 403
@@ -87,8 +81,8 @@ def test_nobody_adds_changes_or_deletes_events_not_even_a_superuser(client, supe
 
 
 def test_the_event_page_shows_the_diff_and_escapes_everything(client, auditor):
-    event = record(
-        "test.hostile",
+    event = AuditEventFactory(
+        action="test.hostile",
         user_agent="<script>alert('ua')</script>",
         object_type="x.y",
         object_id="1",
@@ -111,9 +105,15 @@ def test_the_event_page_shows_the_diff_and_escapes_everything(client, auditor):
 
 
 def test_the_event_page_links_the_object_timeline_and_the_actor_activity(client, auditor, clerk):
-    first = record("test.one", actor=clerk, object_type="finance.journalentry", object_id="9")
-    record("test.two", actor=auditor, object_type="finance.journalentry", object_id="9")
-    record("test.three", actor=clerk, object_type="finance.journalentry", object_id="10")
+    first = AuditEventFactory(
+        action="test.one", actor=clerk, object_type="finance.journalentry", object_id="9"
+    )
+    AuditEventFactory(
+        action="test.two", actor=auditor, object_type="finance.journalentry", object_id="9"
+    )
+    AuditEventFactory(
+        action="test.three", actor=clerk, object_type="finance.journalentry", object_id="10"
+    )
     client = logged_in(client, auditor)
     page = client.get(f"{LIST}{first.id}/change/").content.decode()
     timeline = f"{LIST}?object_type=finance.journalentry&amp;object_id=9"
@@ -131,10 +131,9 @@ def test_the_event_page_links_the_object_timeline_and_the_actor_activity(client,
 
 def test_the_chain_status_panel(client, auditor, settings):
     client = logged_in(client, auditor)  # logging in is an event too
-    for _ in range(3):
-        record()
+    AuditEventFactory.create_batch(3)
     checkpoint = services.checkpoint_create()
-    record()
+    AuditEventFactory()
     page = client.get(LIST).content.decode()
     assert 'id="audit-chain-status"' in page and "Last verification" in page and "never" in page
     assert f"#{checkpoint.sequence}," in page and "1 event since" in page
@@ -152,8 +151,7 @@ def test_the_chain_status_panel(client, auditor, settings):
 
 def test_verify_now_runs_and_reports(client, operator):
     client = logged_in(client, operator)  # event #1
-    for _ in range(3):
-        record()
+    AuditEventFactory.create_batch(3)
     assert 'id="audit-verify-now"' in client.get(LIST).content.decode()
     response = client.post(VERIFY)
     assert response.status_code == 302 and response["Location"] == LIST
@@ -167,8 +165,7 @@ def test_verify_now_runs_and_reports(client, operator):
 
 
 def test_verify_now_queues_a_long_chain(client, operator, settings, monkeypatch):
-    for _ in range(3):
-        record()
+    AuditEventFactory.create_batch(3)
     queued = []
     monkeypatch.setattr(
         "audit.services.verification.async_task",
@@ -182,7 +179,7 @@ def test_verify_now_queues_a_long_chain(client, operator, settings, monkeypatch)
 
 
 def test_verify_now_needs_post_csrf_and_the_permission(client, auditor, make_user):
-    record()
+    AuditEventFactory()
     assert logged_in(client, auditor).get(VERIFY).status_code == 405
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(auditor)
@@ -190,10 +187,7 @@ def test_verify_now_needs_post_csrf_and_the_permission(client, auditor, make_use
     assert not Verification.objects.exists()
 
     # Reads the trail, may not verify it: no button, and the POST is refused.
-    from django.contrib.auth.models import Permission
-
-    reader = make_user(username="reader")
-    reader.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    reader = make_user(username="reader", permissions=["audit.view_auditevent"])
     client = logged_in(Client(), reader)
     page = client.get(LIST)
     assert page.status_code == 200 and 'id="audit-verify-now"' not in page.content.decode()
@@ -203,12 +197,14 @@ def test_verify_now_needs_post_csrf_and_the_permission(client, auditor, make_use
 
 def test_the_changelist_query_count_does_not_grow_with_the_events_shown(client, auditor, clerk):
     client = logged_in(client, auditor)  # event #1
-    record(actor=clerk, object_type="x.y", object_id="1")
+    AuditEventFactory(actor=clerk, object_type="x.y", object_id="1")
     client.get(LIST)  # session and permission caches warm
     with CaptureQueriesContext(connection) as few:
         assert client.get(LIST).status_code == 200
     for i in range(40):
-        record(f"test.many.{i % 5}", actor=clerk, object_type=f"x.y{i % 3}", object_id=str(i))
+        AuditEventFactory(
+            action=f"test.many.{i % 5}", actor=clerk, object_type=f"x.y{i % 3}", object_id=str(i)
+        )
     with CaptureQueriesContext(connection) as many:
         response = client.get(LIST)
     assert len(response.context["cl"].result_list) == 42
@@ -216,7 +212,7 @@ def test_the_changelist_query_count_does_not_grow_with_the_events_shown(client, 
 
 
 def test_the_event_page_query_count_is_fixed(client, auditor, django_assert_max_num_queries):
-    event = record(changes={f"f{i}": [i, i + 1] for i in range(50)}, metadata={"k": "v"})
+    event = AuditEventFactory(changes={f"f{i}": [i, i + 1] for i in range(50)}, metadata={"k": "v"})
     client = logged_in(client, auditor)
     client.get(f"{LIST}{event.id}/change/")
     with django_assert_max_num_queries(8):

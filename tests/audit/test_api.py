@@ -9,26 +9,18 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+import yaml
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit import services
+from audit import selectors, services, tasks
 from audit.models import AuditEvent, Verification
-from config import context
+from config.pagination import IdCursorPagination
+from tests.audit.factories import AuditEventFactory
 from tests.audit.helpers import rewrite_chain, tamper
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_audit_export.py"
 EVENTS = "/api/v1/audit/events/"
-
-
-def record(
-    action: str = "test.thing", *, ip: str | None = None, request_id: str | None = None, **kwargs
-) -> AuditEvent:
-    """One event, committed (as far as the test's transaction allows); returns it."""
-    ctx = context.RequestContext(ip=ip, **({"request_id": request_id} if request_id else {}))
-    with context.bind(ctx):
-        services.audit_record(action=action, **kwargs)
-    return AuditEvent.objects.order_by("-id").first()
 
 
 def ids(response) -> list[int]:
@@ -70,16 +62,20 @@ def load_verifier():
 
 def test_every_filter_narrows_the_list(api, auditor, clerk, approver):
     entry = {"object_type": "finance.journalentry", "object_id": 7}
-    first = record(
-        "journal_entry.created",
+    first = AuditEventFactory(
+        action="journal_entry.created",
         actor=clerk,
         object_repr="JE 7",
         request_id="req-a",
         ip="203.0.113.1",
         **entry,
     )
-    second = record("journal_entry.approved", actor=approver, request_id="req-b", **entry)
-    third = record("auth.login", actor=clerk, object_type="auth.user", object_id=clerk.pk)
+    second = AuditEventFactory(
+        action="journal_entry.approved", actor=approver, request_id="req-b", **entry
+    )
+    third = AuditEventFactory(
+        action="auth.login", actor=clerk, object_type="auth.user", object_id=clerk.pk
+    )
     client = api.as_user(auditor)
 
     def listed(**params) -> list[int]:
@@ -98,7 +94,7 @@ def test_every_filter_narrows_the_list(api, auditor, clerk, approver):
 
 
 def test_since_is_inclusive_and_until_exclusive(api, auditor):
-    events = [record(f"test.thing.{i}") for i in range(4)]
+    events = [AuditEventFactory(action=f"test.thing.{i}") for i in range(4)]
     cut = events[2].occurred_at
     client = api.as_user(auditor)
     stored = AuditEvent.objects.order_by("-id")
@@ -112,8 +108,8 @@ def test_since_is_inclusive_and_until_exclusive(api, auditor):
 
 
 def test_an_event_is_read_with_everything_it_holds(api, auditor, clerk):
-    event = record(
-        "test.thing",
+    event = AuditEventFactory(
+        action="test.thing",
         actor=clerk,
         object_type="x.y",
         object_id="1",
@@ -128,7 +124,7 @@ def test_an_event_is_read_with_everything_it_holds(api, auditor, clerk):
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_events_cannot_be_written_through_the_api(api, auditor, admin_user, method):
-    event = record()
+    event = AuditEventFactory()
     for user in (auditor, admin_user):
         client = api.as_user(user)
         assert getattr(client, method)(EVENTS, {"action": "x"}).status_code == 405
@@ -138,12 +134,11 @@ def test_events_cannot_be_written_through_the_api(api, auditor, admin_user, meth
 
 def test_the_list_costs_the_same_queries_for_any_number_of_events(api, auditor, clerk):
     client = api.as_user(auditor)
-    record(actor=clerk)
+    AuditEventFactory(actor=clerk)
     client.get(EVENTS)  # loads the user's permissions once
     with CaptureQueriesContext(connection) as few:
         assert len(ids(client.get(EVENTS))) == 1
-    for _ in range(30):
-        record(actor=clerk)
+    AuditEventFactory.create_batch(30, actor=clerk)
     with CaptureQueriesContext(connection) as many:
         assert len(ids(client.get(EVENTS))) == 31
     assert len(many) == len(few), [q["sql"] for q in many]
@@ -154,13 +149,13 @@ def test_the_list_costs_the_same_queries_for_any_number_of_events(api, auditor, 
 
 def test_the_cursor_neither_repeats_nor_skips_while_events_are_appended(api, auditor):
     for i in range(25):
-        record(f"test.before.{i}")
+        AuditEventFactory(action=f"test.before.{i}")
     existing = list(AuditEvent.objects.order_by("-id").values_list("id", flat=True))
     client = api.as_user(auditor)
 
     def append(page: int) -> None:
         for i in range(7):
-            record(f"test.during.{page}.{i}")
+            AuditEventFactory(action=f"test.during.{page}.{i}")
 
     seen = all_pages(client, f"{EVENTS}?page_size=10", between=append)
     assert seen == existing  # newest first, exactly the events there were at the first fetch
@@ -170,14 +165,12 @@ def test_the_cursor_neither_repeats_nor_skips_while_events_are_appended(api, aud
 
 
 def test_the_page_size_is_capped(api, auditor, monkeypatch):
-    from config.pagination import IdCursorPagination
-
     assert IdCursorPagination.max_page_size == 500
     # Shown with a smaller cap: 500 rows written and rolled back here let PostgreSQL's
     # autovacuum reorder the heap, which the raw renumbering in test_chain.py trips over.
     monkeypatch.setattr(IdCursorPagination, "max_page_size", 5)
     for i in range(8):
-        record(f"test.thing.{i}")
+        AuditEventFactory(action=f"test.thing.{i}")
     client = api.as_user(auditor)
     assert len(ids(client.get(EVENTS, {"page_size": 10_000}))) == 5
     assert len(ids(client.get(EVENTS, {"page_size": 3}))) == 3
@@ -187,14 +180,16 @@ def test_the_page_size_is_capped(api, auditor, monkeypatch):
 def test_an_object_timeline_is_oldest_first_and_grows_at_the_end(api, auditor, clerk):
     def touch(n: int, start: int = 0) -> None:
         for i in range(start, start + n):
-            record(
-                "test.touched",
+            AuditEventFactory(
+                action="test.touched",
                 actor=clerk,
                 object_type="finance.journalentry",
                 object_id="42",
                 metadata={"i": i},
             )
-            record("test.other", object_type="finance.journalentry", object_id="43")
+            AuditEventFactory(
+                action="test.other", object_type="finance.journalentry", object_id="43"
+            )
 
     touch(12)
     client = api.as_user(auditor)
@@ -207,7 +202,9 @@ def test_an_object_timeline_is_oldest_first_and_grows_at_the_end(api, auditor, c
 
 
 def test_a_timeline_reaches_object_ids_with_slashes(api, auditor):
-    event = record("test.thing", object_type="backups.file", object_id="2026/01/a.dump")
+    event = AuditEventFactory(
+        action="test.thing", object_type="backups.file", object_id="2026/01/a.dump"
+    )
     response = api.as_user(auditor).get(
         "/api/v1/audit/objects/backups.file/2026/01/a.dump/timeline/"
     )
@@ -220,9 +217,11 @@ def test_a_timeline_reaches_object_ids_with_slashes(api, auditor):
 @pytest.mark.parametrize("role", ["finance_clerk", "finance_approver"])
 def test_without_view_permission_a_user_sees_only_their_own_events(api, make_user, auditor, role):
     user = make_user(role)
-    mine = record("test.mine", actor=user, object_type="x.y", object_id="1")
-    theirs = record("test.theirs", actor=auditor, object_type="x.y", object_id="1")
-    system = record("test.system")
+    mine = AuditEventFactory(action="test.mine", actor=user, object_type="x.y", object_id="1")
+    theirs = AuditEventFactory(
+        action="test.theirs", actor=auditor, object_type="x.y", object_id="1"
+    )
+    system = AuditEventFactory(action="test.system")
     client = api.as_user(user)
 
     assert ids(client.get(EVENTS)) == [mine.id]
@@ -240,7 +239,7 @@ def test_without_view_permission_a_user_sees_only_their_own_events(api, make_use
 
 
 def test_anonymous_requests_read_nothing(api, db):
-    record("test.thing")
+    AuditEventFactory(action="test.thing")
     response = api.get(EVENTS)
     assert response.status_code in (401, 403)
     assert "results" not in response.json()
@@ -250,14 +249,20 @@ def test_anonymous_requests_read_nothing(api, db):
 
 
 def test_a_user_activity_report(api, auditor, clerk):
-    record("auth.login_failed", metadata={"username": "clerk", "method": "password"})
-    record("auth.login_failed", metadata={"username": "someone-else", "method": "password"})
-    record("auth.lockout", metadata={"username": "clerk", "ip": "198.51.100.7"})
-    record("auth.login", actor=clerk, ip="203.0.113.1")
-    record("journal_entry.created", actor=clerk, ip="203.0.113.1")
-    record("journal_entry.created", actor=clerk, ip="203.0.113.2")
-    record("access.denied", actor=clerk, ip="203.0.113.2", metadata={"path": "/admin/"})
-    record("journal_entry.created", actor=auditor, ip="192.0.2.1")
+    AuditEventFactory(
+        action="auth.login_failed", metadata={"username": "clerk", "method": "password"}
+    )
+    AuditEventFactory(
+        action="auth.login_failed", metadata={"username": "someone-else", "method": "password"}
+    )
+    AuditEventFactory(action="auth.lockout", metadata={"username": "clerk", "ip": "198.51.100.7"})
+    AuditEventFactory(action="auth.login", actor=clerk, ip="203.0.113.1")
+    AuditEventFactory(action="journal_entry.created", actor=clerk, ip="203.0.113.1")
+    AuditEventFactory(action="journal_entry.created", actor=clerk, ip="203.0.113.2")
+    AuditEventFactory(
+        action="access.denied", actor=clerk, ip="203.0.113.2", metadata={"path": "/admin/"}
+    )
+    AuditEventFactory(action="journal_entry.created", actor=auditor, ip="192.0.2.1")
     own = AuditEvent.objects.filter(actor_id=clerk.pk).order_by("id")
 
     report = api.as_user(auditor).get(f"/api/v1/audit/users/{clerk.pk}/activity/").json()
@@ -287,8 +292,8 @@ def test_a_user_activity_report(api, auditor, clerk):
 
 def test_the_report_of_a_deleted_user_still_names_them(api, auditor, make_user):
     gone = make_user(username="leaver")
-    record("journal_entry.created", actor=gone)
-    record("auth.login_failed", metadata={"username": "leaver"})
+    AuditEventFactory(action="journal_entry.created", actor=gone)
+    AuditEventFactory(action="auth.login_failed", metadata={"username": "leaver"})
     gone_id = gone.pk
     gone.delete()
     report = api.as_user(auditor).get(f"/api/v1/audit/users/{gone_id}/activity/").json()
@@ -298,10 +303,8 @@ def test_the_report_of_a_deleted_user_still_names_them(api, auditor, make_user):
 def test_the_report_and_the_status_cost_a_fixed_number_of_queries(
     clerk, django_assert_max_num_queries
 ):
-    from audit import selectors
-
     for i in range(20):
-        record(f"test.thing.{i % 4}", actor=clerk, ip=f"203.0.113.{i}")
+        AuditEventFactory(action=f"test.thing.{i % 4}", actor=clerk, ip=f"203.0.113.{i}")
     with django_assert_max_num_queries(10):
         report = selectors.audit_user_activity(user_id=clerk.pk)
     assert report["total"] == 20 and report["distinct_ips"] == 20
@@ -350,7 +353,7 @@ def _cursor(position: str) -> str:
     ],
 )
 def test_hostile_query_parameters_are_a_400(api, auditor, path, params):
-    record("test.thing", object_type="x.y", object_id="1")
+    AuditEventFactory(action="test.thing", object_type="x.y", object_id="1")
     response = api.as_user(auditor).get(path, params)
     assert_error(response, 400, "invalid")
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
@@ -374,7 +377,7 @@ def test_unknown_ids_are_a_404_or_empty(api, auditor, path):
 
 
 def test_a_page_size_that_is_not_a_number_is_a_400(api, auditor):
-    record()
+    AuditEventFactory()
     response = api.as_user(auditor).get(EVENTS, {"page_size": "lots"})
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"page_size": ["A whole number from 1."]}
@@ -384,8 +387,7 @@ def test_a_page_size_that_is_not_a_number_is_a_400(api, auditor):
 
 
 def test_the_status_shows_head_last_verification_and_last_checkpoint(api, operator):
-    for _ in range(3):
-        record()
+    AuditEventFactory.create_batch(3)
     checkpoint = services.checkpoint_create()
     services.chain_verify(triggered_by="test")
     status = api.as_user(operator).get("/api/v1/audit/status/").json()
@@ -398,8 +400,7 @@ def test_the_status_shows_head_last_verification_and_last_checkpoint(api, operat
 
 
 def test_verify_now_on_an_intact_chain(api, operator):
-    for _ in range(4):
-        record()
+    AuditEventFactory.create_batch(4)
     response = api.as_user(operator).post("/api/v1/audit/verifications/", {}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
@@ -410,8 +411,7 @@ def test_verify_now_on_an_intact_chain(api, operator):
 
 
 def test_verify_reports_the_first_broken_event(api, auditor):
-    for _ in range(5):
-        record()
+    AuditEventFactory.create_batch(5)
     tamper("UPDATE audit_auditevent SET actor_repr = 'mallory' WHERE id = 3")
     response = api.as_user(auditor).post("/api/v1/audit/verifications/", {}, format="json")
     assert response.status_code == 201, response.content
@@ -427,8 +427,7 @@ def test_verify_reports_the_first_broken_event(api, auditor):
 
 
 def test_verify_reports_which_checkpoint_disagrees(api, auditor):
-    for _ in range(5):
-        record()
+    AuditEventFactory.create_batch(5)
     checkpoint = services.checkpoint_create()
     rewrite_chain(change_id=2, actor_repr="mallory")  # consistent: only the checkpoint knows
     body = api.as_user(auditor).post("/api/v1/audit/verifications/", {}, format="json").json()
@@ -440,8 +439,7 @@ def test_verify_reports_which_checkpoint_disagrees(api, auditor):
 
 
 def test_a_range_is_verified_and_a_long_one_is_queued(api, operator, settings, monkeypatch):
-    for _ in range(6):
-        record()
+    AuditEventFactory.create_batch(6)
     client = api.as_user(operator)
     body = client.post("/api/v1/audit/verifications/", {"from_id": 2, "to_id": 4}).json()
     assert (body["from_id"], body["to_id"], body["events_checked"]) == (2, 4, 3)
@@ -459,8 +457,6 @@ def test_a_range_is_verified_and_a_long_one_is_queued(api, operator, settings, m
     assert queued == [("audit.tasks.verify_chain", 2, None, f"api: operator (#{operator.pk})")]
     assert Verification.objects.count() == before  # the worker writes it
 
-    from audit import tasks
-
     assert tasks.verify_chain(*queued[0][1:])["status"] == "ok"
     assert Verification.objects.order_by("-id").first().triggered_by.startswith("api: operator")
 
@@ -475,7 +471,7 @@ def test_bad_verification_ranges_are_a_400(api, operator, body):
 
 
 def test_checkpoints_are_listed(api, auditor):
-    record()
+    AuditEventFactory()
     checkpoint = services.checkpoint_create()
     rows = api.as_user(auditor).get("/api/v1/audit/checkpoints/").json()["results"]
     assert [(r["sequence"], r["hash"]) for r in rows] == [(checkpoint.sequence, checkpoint.hash)]
@@ -493,7 +489,9 @@ def download(client, **params) -> tuple[object, bytes]:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_an_auditor_exports_a_zip_that_verifies_offline(api, auditor, clerk, tmp_path, capsys, fmt):
     for i in range(6):
-        record("test.thing", actor=clerk, object_repr='=cmd|" /C calc"!A0', metadata={"i": i})
+        AuditEventFactory(
+            action="test.thing", actor=clerk, object_repr='=cmd|" /C calc"!A0', metadata={"i": i}
+        )
     response, data = download(api.as_user(auditor), format=fmt)
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == f'attachment; filename="audit-1-6-{fmt}.zip"'
@@ -523,8 +521,7 @@ def test_an_auditor_exports_a_zip_that_verifies_offline(api, auditor, clerk, tmp
 
 
 def test_every_download_is_itself_an_audit_event(api, auditor):
-    for _ in range(3):
-        record()
+    AuditEventFactory.create_batch(3)
     download(api.as_user(auditor), format="csv")
     event = AuditEvent.objects.get(action="audit.exported")
     assert event.actor_id == auditor.pk and event.id == 4  # after the range it exported
@@ -533,7 +530,7 @@ def test_every_download_is_itself_an_audit_event(api, auditor):
 
 
 def test_an_export_of_a_window_or_a_range(api, auditor, tmp_path):
-    events = [record(f"test.thing.{i}") for i in range(6)]
+    events = [AuditEventFactory(action=f"test.thing.{i}") for i in range(6)]
     client = api.as_user(auditor)
     response, _ = download(client, from_id=2, to_id=4)
     assert response["Content-Disposition"] == 'attachment; filename="audit-2-4-jsonl.zip"'
@@ -547,7 +544,7 @@ def test_an_export_of_a_window_or_a_range(api, auditor, tmp_path):
 
 
 def test_an_empty_window_is_an_empty_verifiable_export(api, auditor, tmp_path):
-    record()
+    AuditEventFactory()
     _, data = download(api.as_user(auditor), since="2999-01-01")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         manifest = next(n for n in archive.namelist() if n.endswith(".manifest.json"))
@@ -556,15 +553,13 @@ def test_an_empty_window_is_an_empty_verifiable_export(api, auditor, tmp_path):
 
 @pytest.mark.parametrize("role", ["finance_clerk", "finance_approver", "operator", "admin"])
 def test_only_auditors_export(api, make_user, role):
-    record()
+    AuditEventFactory()
     response = api.as_user(make_user(role)).get("/api/v1/audit/export/", {"format": "csv"})
     assert_error(response, 403, "permission_denied")
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
 
 
 def test_the_export_is_documented_as_a_binary_download(client, db):
-    import yaml
-
     schema = yaml.safe_load(client.get("/api/schema/").content)
     export = schema["paths"]["/api/v1/audit/export/"]["get"]
     assert export["responses"]["200"]["content"]["application/zip"]["schema"] == {
@@ -590,7 +585,6 @@ def _next_position(url: str) -> str:
 
 
 def test_the_cursor_is_an_event_id(api, auditor):
-    for _ in range(4):
-        record()
+    AuditEventFactory.create_batch(4)
     body = api.as_user(auditor).get(EVENTS, {"page_size": 2}).json()
     assert _next_position(body["next"]) == str(body["results"][-1]["id"])

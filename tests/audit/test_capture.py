@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import OperationalError, connection
@@ -16,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts import services as alerting
-from alerts.models import Alert, Delivery, EscalationPolicy, EscalationStep, Route, Target
+from alerts.models import Alert, EscalationPolicy, EscalationStep, Target
 from alerts.services import contract as alert_contract
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
@@ -30,6 +31,12 @@ from integrity.models import DeadLetter
 from integrity.scheduling import schedules_sync
 from integrity.transactions import OperationFailed, register_operation, run_operation
 from monitoring import services as monitoring
+from tests.alerts.factories import (
+    DeliveryFactory,
+    EscalationPolicyFactory,
+    RouteFactory,
+    TargetFactory,
+)
 from tests.conftest import line
 from tests.factories import PASSWORD
 from tests.finance.faults import RESULT_STORE, SEQUENCE_BUMP, statement_fault, statements
@@ -360,9 +367,8 @@ def test_dead_letter_retry_through_the_api_takes_the_user_from_the_request(
 
 def notification(alert):
     """A sent email notification of `alert`, the kind that carries an acknowledge link."""
-    email = {"channel": "email", "address": "oncall@example.com"}
-    target, _ = Target.objects.get_or_create(name="on-call", defaults=email)
-    return Delivery.objects.create(alert=alert, target=target, channel="email", status="sent")
+    target = TargetFactory(name="on-call", channel="email", address="oncall@example.com")
+    return DeliveryFactory(alert=alert, target=target, status="sent")
 
 
 def raise_capture(severity="warning", key="disk"):
@@ -644,7 +650,7 @@ def test_target_admin_add_change_and_delete_record_before_and_after(admin_user, 
     client.post(
         f"/admin/alerts/target/{target.pk}/change/", target_form(address="ops2@example.com")
     )
-    spare = Target.objects.create(name="spare", channel="sms", address="+15550100")
+    spare = TargetFactory(name="spare", channel="sms", address="+15550100")
     deleted = client.post(
         "/admin/alerts/target/",
         {"action": "delete_selected", "post": "yes", "_selected_action": [target.pk, spare.pk]},
@@ -679,7 +685,7 @@ def test_a_webhook_url_is_kept_as_a_fingerprint_not_in_clear(admin_user, trail):
 
 
 def test_policy_admin_records_the_policy_and_its_inline_steps(admin_user, trail):
-    oncall = Target.objects.create(name="on-call", channel="email", address="oncall@example.com")
+    oncall = TargetFactory(name="on-call", channel="email", address="oncall@example.com")
     data = {
         "name": "finance",
         "ack_timeout_minutes": "30",
@@ -710,8 +716,7 @@ def test_policy_admin_records_the_policy_and_its_inline_steps(admin_user, trail)
 
 
 def test_route_edited_in_the_changelist_is_recorded(admin_user, trail):
-    policy = EscalationPolicy.objects.create(name="default")
-    route = Route.objects.create(name="all", policy=policy, position=10)
+    route = RouteFactory(name="all", policy=EscalationPolicyFactory(name="default"), position=10)
     client = logged_in(admin_user)
     trail.mark()
     # "form-0-is_active" left out: the box is unticked.
@@ -844,8 +849,6 @@ def test_changing_your_own_password_is_recorded(clerk, trail):
 
 
 def test_lifting_a_lockout_in_the_admin_is_recorded(admin_user, trail, settings):
-    from axes.models import AccessAttempt
-
     for _ in range(settings.AXES_FAILURE_LIMIT):
         Client(REMOTE_ADDR=IP).post("/admin/login/", {"username": "victim", "password": "x"})
     attempt = AccessAttempt.objects.get(username="victim")
@@ -859,7 +862,7 @@ def test_lifting_a_lockout_in_the_admin_is_recorded(admin_user, trail, settings)
 
 
 def test_admin_cannot_revert_history_or_resubmit_tasks_around_the_trail(admin_user):
-    target = Target.objects.create(name="ops", channel="email", address="ops@example.com")
+    target = TargetFactory(name="ops", channel="email", address="ops@example.com")
     target.address = "changed@example.com"
     target.save()
     version = target.history.order_by("history_id").first()

@@ -13,10 +13,13 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from alerts.models import OPEN_STATES, Alert
-from audit import services
+from audit import db_guards, services, tasks
 from audit.canonical import GENESIS_HASH, content_of, event_hash
 from audit.models import AuditEvent, ChainHead, Checkpoint, Verification
+from config.models import ApiToken
+from config.tokens import api_token_create
 from tests.audit.helpers import rewrite_chain, tamper, triggers_off
+from tests.factories import UserFactory
 from tests.threads import run_threads
 
 
@@ -272,8 +275,6 @@ def open_alert(key: str) -> Alert | None:
 
 
 def test_checkpoints_need_the_signing_key(db, settings):
-    from audit import tasks
-
     record(1)
     settings.AUDIT_SIGNING_KEY = ""
     assert tasks.checkpoint() is None
@@ -295,8 +296,6 @@ def test_verify_command_exits_1_with_the_first_bad_event(db, capsys):
 
 
 def test_scheduled_verification_alerts_and_resolves_when_the_chain_is_repaired(db):
-    from audit import tasks
-
     record(3)
     original = AuditEvent.objects.values_list("actor_repr", flat=True).get(id=2)
     tamper("UPDATE audit_auditevent SET actor_repr = 'mallory' WHERE id = 2")
@@ -351,7 +350,7 @@ def test_a_range_beyond_the_chain_is_refused_not_reported_broken(db, auditor, ap
 
 
 @pytest.mark.parametrize("table", ["audit_auditevent", "audit_checkpoint", "audit_chainhead"])
-def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
+def test_replace_into_cannot_rewrite_a_row(db, table):
     """SQLite's INSERT OR REPLACE deletes without firing delete triggers; PostgreSQL's upsert
     is an UPDATE. Either way the row stays as it was."""
     record(2)
@@ -365,7 +364,7 @@ def test_replace_into_cannot_rewrite_a_row(db, table, is_postgres):
         if name in before:
             row[columns.index(name)] = 0 if name == "sequence" else "forged"
     marks = ", ".join(["%s"] * len(row))
-    if is_postgres:
+    if connection.features.guard_dialect == "postgresql":
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
         sql += f"ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -397,13 +396,11 @@ def test_hostile_strings_and_numbers_are_stored_and_verify(db):
     assert verify().status == "ok"
 
 
-def test_every_guard_is_installed_after_all_migrations(db, is_postgres):
+def test_every_guard_is_installed_after_all_migrations(db):
     """A later migration that rebuilds an audit table (SQLite does that for many schema
     changes) would drop its triggers silently: this fails until it reinstalls them."""
-    from audit import db_guards
-
     with connection.cursor() as cursor:
-        if is_postgres:
+        if connection.features.guard_dialect == "postgresql":
             cursor.execute(
                 "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O' "
                 "AND tgrelid::regclass::text LIKE 'audit_%%'"
@@ -423,17 +420,12 @@ def test_every_guard_is_installed_after_all_migrations(db, is_postgres):
 def test_a_failing_append_rolls_the_change_back(monkeypatch):
     """If the events cannot join the chain at commit, the transaction does not commit: no
     change without its event."""
-    from audit import chain
-    from config.models import ApiToken
-    from config.tokens import api_token_create
-    from tests.factories import UserFactory
-
     user = UserFactory()
 
     def broken(connection, contents):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(chain, "append", broken)
+    monkeypatch.setattr("audit.chain.append", broken)
     with pytest.raises(DatabaseError, match="could not be appended"):
         api_token_create(user=user, name="laptop")
     assert not ApiToken.objects.exists()

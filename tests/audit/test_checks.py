@@ -9,12 +9,14 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
 
 from alerts.models import Alert
 from audit import services
 from audit.checks import checkpoint_max_age, longest_gap
 from audit.models import Checkpoint
 from integrity.services import checks_run
+from tests.audit.factories import CheckpointFactory
 from tests.audit.helpers import rewrite_chain, tamper
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +147,7 @@ def test_forged_and_unreadable_checkpoints_are_caught_and_cover_nothing(clock, b
     record(3)
     clock(hours=3)
     stamp = "2026-01-01T00:00:00.000000Z"
-    Checkpoint.objects.create(
+    CheckpointFactory(
         sequence=3, hash="0" * 64, created_at=timezone.now(), key_id="f" * 16, signature="0" * 64
     )
     directory = backup_dir / "audit-checkpoints"
@@ -195,8 +197,6 @@ def test_the_allowed_age_follows_the_checkpoint_schedule(settings):
 
 
 def test_the_check_runs_hourly_with_the_audit_tag(db):
-    from django_q.models import Schedule
-
     call_command("sync_schedules", verbosity=0)
     schedule = Schedule.objects.get(name="checks.audit_hourly")
     assert schedule.cron == "35 * * * *"

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -134,8 +135,6 @@ def test_every_export_is_itself_an_audit_event(db, tmp_path):
 
 
 def test_the_zip_stream_holds_the_file_and_its_manifest(db, tmp_path):
-    import zipfile
-
     record(5)
     r = export.export_range()
     path = tmp_path / "trail.zip"

@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.core.management import call_command
 from django.utils import timezone
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, RepeatCounter, Verification, VerificationStatus
@@ -102,8 +103,6 @@ def test_the_summary_job_is_declared_and_runs(db, settings):
     RepeatCounter.objects.update(window_start=timezone.now() - LATER)
     assert summarize_repeats() == 1
     call_command("sync_schedules")
-    from django_q.models import Schedule
-
     assert Schedule.objects.get(name="audit.summarize_repeats").minutes == 1
 
 

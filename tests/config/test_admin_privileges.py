@@ -3,17 +3,30 @@ more than the role holds (no superuser flag, no direct permissions, no group bey
 own permissions, no field that decides what code a worker runs)."""
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
-from django.forms import ModelChoiceField, MultiWidget
+from django.forms import ModelChoiceField
 from django.test import RequestFactory
 from django.utils import timezone
 from django_q.models import Schedule
 
+from alerts.services import raise_alert, silence_create
 from audit.models import AuditEvent
 from config.roles import ROLE_NAMES, held_permissions
+from integrity.services import checks_run, deadletter_create
+from tests.alerts.factories import (
+    EscalationPolicyFactory,
+    EscalationStepFactory,
+    RouteFactory,
+    TargetFactory,
+)
+from tests.config.factories import ApiTokenFactory, GroupFactory
+from tests.config.helpers import form_data
 from tests.conftest import ROLES
+from tests.factories import UserFactory
+from tests.integrity.factories import ScheduleFactory
 
 # Fields that hand out power beyond any role, or decide what code runs: only a superuser (and
 # for schedules, nobody: they are declared in code) may edit them.
@@ -36,29 +49,31 @@ SCHEDULE = "integrity.purge_expired_idempotency_keys"
 @pytest.fixture
 def one_of_each(ledger, clerk, post):
     """At least one row of every model whose admin has a change form worth walking."""
-    from alerts.models import EscalationPolicy, EscalationStep, Route, Target
-    from alerts.services import raise_alert, silence_create
-    from config.tokens import api_token_create
-    from integrity.services import checks_run, deadletter_create
-
     post(ledger.cash, ledger.equity, "5.00")
     deadletter_create(operation="test.nothing", payload={})
     checks_run(trigger="command", checks=["integrity.scheduler_alive"])
     raise_alert(source="test", key="forms", severity="info", title="Forms")
-    target = Target.objects.create(name="on-call", channel="email", address="oc@example.com")
-    policy = EscalationPolicy.objects.create(name="p")
-    EscalationStep.objects.create(policy=policy, position=0, delay_minutes=0).targets.add(target)
-    Route.objects.create(name="r", source="test", policy=policy)
+    target = TargetFactory(name="on-call", channel="email", address="oc@example.com")
+    policy = EscalationPolicyFactory(name="p")
+    EscalationStepFactory(policy=policy, position=0, delay_minutes=0, targets=[target])
+    RouteFactory(name="r", source="test", policy=policy)
     silence_create(
         actor=clerk, reason="maintenance", ends_at=timezone.now() + timezone.timedelta(hours=1)
     )
-    api_token_create(user=clerk, name="t")
+    ApiTokenFactory(user=clerk, name="t")
     call_command("sync_schedules")
-    Group.objects.create(name="everything").permissions.set(Permission.objects.all())
+    GroupFactory(name="everything", permissions=Permission.objects.all())
+
+
+def registered_admins():
+    """Every model the admin site has, with its ModelAdmin."""
+    for model in apps.get_models():
+        if admin.site.is_registered(model):
+            yield model, admin.site.get_model_admin(model)
 
 
 def _admin_urls():
-    for model, model_admin in admin.site._registry.items():
+    for model, model_admin in registered_admins():
         opts = model._meta
         base = f"/admin/{opts.app_label}/{opts.model_name}/"
         row = model._default_manager.order_by("pk").first()
@@ -77,24 +92,6 @@ def _editable(response) -> dict[str, object]:
                 if name not in readonly:
                     fields[f"{inline.opts.model._meta.model_name}.{name}"] = field
     return fields
-
-
-def _form_data(form) -> dict[str, object]:
-    """What a browser would post back for an admin form as it was rendered."""
-    data: dict[str, object] = {}
-    for name in form.fields:
-        value = form[name].value()
-        widget = form.fields[name].widget
-        if isinstance(widget, MultiWidget):
-            for i, part in enumerate(widget.decompress(value)):
-                if part not in (None, ""):
-                    data[f"{name}_{i}"] = part
-        elif isinstance(value, bool):
-            if value:
-                data[name] = "on"
-        elif value not in (None, ""):
-            data[name] = value
-    return data
 
 
 def _perms_of(obj) -> set[str]:
@@ -140,7 +137,7 @@ def test_every_admin_action_declares_permissions_the_role_holds(make_user, one_o
     user = make_user(role, is_staff=True)
     request = RequestFactory().get("/admin/")
     request.user = user
-    for model, model_admin in admin.site._registry.items():
+    for model, model_admin in registered_admins():
         if not model_admin.has_view_or_change_permission(request):
             continue
         for name, (func, _name, _desc) in model_admin.get_actions(request).items():
@@ -156,7 +153,7 @@ def test_admin_cannot_make_anyone_superuser(client, make_user):
     client.force_login(boss)
     page = client.get(f"/admin/auth/user/{boss.pk}/change/")
     assert page.status_code == 200
-    data = _form_data(page.context["adminform"].form)
+    data = form_data(page.context["adminform"].form)
     data["is_superuser"] = "on"
     data["user_permissions"] = [p.pk for p in Permission.objects.all()[:5]]
     response = client.post(f"/admin/auth/user/{boss.pk}/change/", data)
@@ -169,14 +166,13 @@ def test_admin_cannot_make_anyone_superuser(client, make_user):
 def test_admin_cannot_assign_a_group_beyond_their_own_permissions(client, make_user):
     boss = make_user("admin", username="boss2", is_staff=True)
     clerk = make_user("finance_clerk", username="clerk2", is_staff=True)
-    god = Group.objects.create(name="everything")
-    god.permissions.set(Permission.objects.all())
+    god = GroupFactory(name="everything", permissions=Permission.objects.all())
     client.force_login(boss)
     page = client.get(f"/admin/auth/user/{clerk.pk}/change/")
     offered = set(page.context["adminform"].form.fields["groups"].queryset)
     assert god not in offered
     assert Group.objects.get(name="admin") in offered  # role membership is theirs to manage
-    data = _form_data(page.context["adminform"].form)
+    data = form_data(page.context["adminform"].form)
     data["groups"] = [god.pk]
     response = client.post(f"/admin/auth/user/{clerk.pk}/change/", data)
     assert response.status_code == 200  # the form refuses the choice
@@ -185,9 +181,10 @@ def test_admin_cannot_assign_a_group_beyond_their_own_permissions(client, make_u
 
 
 def test_admin_cannot_change_a_superuser_or_their_password(client, make_user, django_user_model):
-    root = django_user_model.objects.create_superuser("root", "root@example.com", "x" * 16)
-    stronger = make_user("finance_clerk", username="special", is_staff=True)
-    stronger.user_permissions.add(Permission.objects.get(codename="delete_schedule"))
+    root = UserFactory(username="root", is_superuser=True)
+    stronger = make_user(
+        "finance_clerk", username="special", is_staff=True, permissions=["django_q.delete_schedule"]
+    )
     client.force_login(make_user("admin", username="boss2", is_staff=True))
     for target in (root, stronger):
         before = django_user_model.objects.get(pk=target.pk).password
@@ -314,7 +311,7 @@ def test_sync_restores_every_declared_field(db):
 
 
 def test_sync_names_schedules_no_app_declares(db, capsys):
-    Schedule.objects.create(name="by hand", func="os.system", args="'id'")
+    ScheduleFactory(name="by hand", func="os.system", args="'id'")
     call_command("sync_schedules")
     assert "by hand: os.system" in capsys.readouterr().out
 
@@ -325,7 +322,7 @@ def test_an_admin_cannot_grant_themselves_a_role(client, make_user):
     url = f"/admin/auth/user/{boss.pk}/change/"
     page = client.get(url)
     assert "groups" not in page.context["adminform"].form.fields
-    data = _form_data(page.context["adminform"].form)
+    data = form_data(page.context["adminform"].form)
     data["groups"] = list(Group.objects.values_list("pk", flat=True))
     assert client.post(url, data).status_code == 302
     assert set(boss.groups.values_list("name", flat=True)) == {"admin"}

@@ -108,7 +108,7 @@ def test_backend_terminated_mid_session_is_503_on_postgresql(clients):
 
 
 def test_unopenable_database_file_is_503_on_sqlite(clients, tmp_path):
-    if connection.vendor != "sqlite":
+    if connection.features.guard_dialect != "sqlite":
         pytest.skip("SQLite's database file")
     with database_settings(NAME=str(tmp_path / "gone" / "ledger.sqlite3")):
         assert_unavailable_everywhere(clients)

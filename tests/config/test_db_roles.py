@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from psycopg import sql
 
 from audit.checks import app_role_cannot_disable_guards
 from audit.db_guards import APP_ROLE_PRIVILEGES
@@ -29,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_sql(*statements: str) -> None:
     with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
+        for statement in statements:
+            cursor.execute(statement)
 
 
 def w002() -> list[str]:
@@ -38,7 +40,7 @@ def w002() -> list[str]:
 
 
 def test_grant_app_role_on_sqlite_says_there_is_nothing_to_do(db, capsys):
-    if connection.vendor != "sqlite":
+    if connection.features.guard_dialect != "sqlite":
         pytest.skip("SQLite only")
     call_command("grant_app_role", "--role", "anyone")
     assert "SQLite has no database roles" in capsys.readouterr().out
@@ -179,9 +181,6 @@ REFUSED = [
 @pytest.mark.postgres
 @pytest.mark.e2e
 def test_the_application_role_works_but_cannot_switch_off_the_audit_guards(tmp_path):
-    import psycopg
-    from psycopg import sql
-
     admin = connection.settings_dict  # a superuser on the test server
     suffix = secrets.token_hex(4)
     owner, app, name = f"lg_owner_{suffix}", f"lg_app_{suffix}", f"lg_roles_{suffix}"

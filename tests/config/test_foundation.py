@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from django.contrib.auth.models import Group
 
 from config.roles import ROLE_PERMISSIONS
@@ -66,8 +67,6 @@ def test_request_id_is_echoed(client, db):
 
 
 def test_schema_documents_errors_and_idempotency_key(client, db):
-    import yaml
-
     schema = yaml.safe_load(client.get("/api/schema/").content)
     create = schema["paths"]["/api/v1/entries/"]["post"]
     assert "Idempotency-Key" in [p["name"] for p in create["parameters"]]

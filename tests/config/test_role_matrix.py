@@ -1,8 +1,14 @@
 """Every ledger endpoint and admin page against every role."""
 
+from decimal import Decimal
+
 import pytest
 
-from tests.conftest import ROLES
+from alerts.services import raise_alert
+from integrity.services import checks_run, deadletter_create
+from tests.audit.factories import AuditEventFactory
+from tests.conftest import ROLES, line
+from tests.finance.factories import JournalEntryFactory
 
 ALL = set(ROLES)
 C, AP, AU, OP, AD = "finance_clerk", "finance_approver", "auditor", "operator", "admin"
@@ -89,29 +95,15 @@ ADMIN = [
 
 @pytest.fixture
 def objects(ledger, clerk):
-    from decimal import Decimal
-
-    from finance import services
-    from tests.conftest import line
-
-    entry = services.journal_entry_create(
+    entry = JournalEntryFactory(
         entry_date=ledger.today,
         description="x",
         lines=[line(ledger.cash, "D", Decimal("1.00")), line(ledger.equity, "C", Decimal("1.00"))],
         created_by=clerk,
     )
-    from alerts.services import raise_alert
-    from integrity.services import deadletter_create
-
     letter = deadletter_create(operation="test.nothing", payload={})
     alert = raise_alert(source="test", key="matrix", severity="info", title="Matrix")
-    from audit.models import AuditEvent
-    from audit.services import audit_record
-
-    audit_record(action="test.matrix", obj=entry, actor=clerk)
-    event = AuditEvent.objects.order_by("-id").first()
-    from integrity.services import checks_run
-
+    event = AuditEventFactory(action="test.matrix", obj=entry, actor=clerk)
     run = checks_run(trigger="command", checks=["integrity.scheduler_alive"])  # no heartbeat
     return {
         "run": run.pk,

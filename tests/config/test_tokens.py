@@ -1,11 +1,16 @@
 from datetime import timedelta
+from io import StringIO
 
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from config.models import ApiToken
 from config.tokens import api_token_create
+from tests.config.factories import ApiTokenFactory
+from tests.config.helpers import form_data
 from tests.factories import PASSWORD
 
 
@@ -80,7 +85,7 @@ def test_garbage_tokens_are_401_never_500(db):
 
 
 def test_cannot_revoke_someone_elses_token(db, clerk, approver):
-    token, _ = api_token_create(user=approver, name="theirs")
+    token = ApiTokenFactory(user=approver, name="theirs")
     _, mine = api_token_create(user=clerk, name="mine")
     assert bearer(mine).delete(f"/api/v1/auth/tokens/{token.pk}/").status_code == 404
     token.refresh_from_db()
@@ -98,10 +103,6 @@ def test_ttl_out_of_range_is_422(db, clerk):
 
 
 def test_create_api_token_command_prints_a_working_token(db, clerk):
-    from io import StringIO
-
-    from django.core.management import call_command
-
     out = StringIO()
     call_command("create_api_token", "clerk", "--days", "7", stdout=out, stderr=StringIO())
     raw = out.getvalue().strip()
@@ -162,8 +163,6 @@ def test_an_admin_setting_a_password_revokes_that_users_tokens(client, db, admin
 
 
 def test_a_hash_upgrade_on_login_is_not_a_password_change(db, clerk, settings):
-    from django.contrib.auth.hashers import make_password
-
     settings.PASSWORD_HASHERS = [
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
         "django.contrib.auth.hashers.MD5PasswordHasher",
@@ -191,12 +190,10 @@ def test_disabling_password_login_in_the_admin_revokes_the_tokens(client, db, ad
 
 
 def test_a_deactivated_users_tokens_stay_dead_after_reactivation(client, db, admin_user, clerk):
-    from tests.config.test_admin_privileges import _form_data
-
     _, raw = api_token_create(user=clerk, name="script")
     client.force_login(admin_user)
     url = f"/admin/auth/user/{clerk.pk}/change/"
-    data = _form_data(client.get(url).context["adminform"].form)
+    data = form_data(client.get(url).context["adminform"].form)
     data.pop("is_active")
     assert client.post(url, data).status_code == 302
     clerk.refresh_from_db()

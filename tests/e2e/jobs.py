@@ -1,4 +1,15 @@
-"""Task functions that the end-to-end tests enqueue for a real qcluster."""
+"""Task functions that the end-to-end tests enqueue for a real qcluster.
+
+Only the qcluster's workers import this module (by the dotted path given to async_task), after
+`manage.py qcluster` has set Django up, so the project's modules are imported at the top.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from finance import services
+from integrity.transactions import run_operation
 
 
 def always_fails(reason: str) -> None:
@@ -7,12 +18,6 @@ def always_fails(reason: str) -> None:
 
 def half_then_hang(code: str, marker: str) -> str:
     """An operation that writes two accounts; its first run hangs half-way until killed."""
-    import os
-    import time
-    from pathlib import Path
-
-    from finance import services
-    from integrity.transactions import run_operation
 
     def first(ctx):
         services.account_create(code=f"{code}A", name="first", type="asset", currency="USD")

@@ -13,8 +13,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from django_q.models import Schedule, Success
+from django_q.tasks import async_task
 
-from integrity.models import IdempotencyKey
+from alerts.models import Alert
+from integrity.models import CheckRun, DeadLetter, IdempotencyKey
+from tests.integrity.factories import IdempotencyKeyFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "integrity.purge_expired_idempotency_keys"
@@ -22,7 +25,7 @@ JOB = "integrity.purge_expired_idempotency_keys"
 
 def test_database_url() -> str:
     s = connection.settings_dict
-    if connection.vendor == "sqlite":
+    if connection.features.guard_dialect == "sqlite":
         return f"sqlite:///{Path(s['NAME']).resolve()}"
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -62,10 +65,6 @@ def stop_cluster(proc: subprocess.Popen, log) -> None:
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_failed_task_lands_in_the_dead_letter_queue():
-    from django_q.tasks import async_task
-
-    from integrity.models import DeadLetter
-
     proc, log = start_cluster(Q_MAX_ATTEMPTS="1")
     try:
         async_task("tests.e2e.jobs.always_fails", "disk full")
@@ -88,7 +87,7 @@ def test_failed_task_lands_in_the_dead_letter_queue():
 @pytest.mark.django_db(transaction=True)
 def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
     call_command("sync_schedules")
-    IdempotencyKey.objects.create(
+    IdempotencyKeyFactory(
         user=clerk,
         key="stale",
         scope="POST /x",
@@ -120,9 +119,6 @@ def test_qcluster_runs_scheduled_job_and_stores_result(clerk):
 @pytest.mark.django_db(transaction=True)
 def test_qcluster_runs_the_scheduled_integrity_checks():
     """The daily integrity schedule, run by a real cluster, stores a run and alerts."""
-    from alerts.models import Alert
-    from integrity.models import CheckRun
-
     call_command("sync_schedules")
     Schedule.objects.update(next_run=timezone.now() + timedelta(days=1))
     Schedule.objects.filter(name="checks.integrity").update(

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from finance import rules
 from finance.models import AccountBalance, EntryStatus, FiscalPeriod, JournalEntry, JournalLine
 
 ENTRIES = "/api/v1/entries/"
@@ -388,8 +389,6 @@ def test_only_the_creator_edits_submits_or_deletes_a_draft(api, ledger, clerk, m
 def test_database_guard_refusal_is_422_not_500(api, ledger, clerk, approver, monkeypatch, post):
     """If a bug let an unbalanced entry reach the database, the trigger refuses it at commit
     and the client gets the guard's code, not a 500."""
-    from finance import rules
-
     post(ledger.cash, ledger.equity, "100.00")
     payload = body(ledger, "10.00", "9.00")
     monkeypatch.setattr(rules, "validate_lines", lambda lines: [])  # the bug

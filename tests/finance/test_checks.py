@@ -423,7 +423,9 @@ def test_amount_precision_judges_each_currency_by_its_minor_unit(
         assert D(found.details["lines"][0]["amount"]) == D(amount)
 
 
-@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="only SQLite keeps a 5th decimal")
+@pytest.mark.skipif(
+    "connection.features.guard_dialect != 'sqlite'", reason="only SQLite keeps a 5th decimal"
+)
 def test_amount_precision_sees_digits_below_the_columns_places_on_sqlite(ledger, post):
     entry = post(ledger.cash, ledger.equity, "1.00")
     tamper("UPDATE finance_journalline SET amount = 1.00001 WHERE entry_id = %s", [entry.pk])

@@ -86,4 +86,4 @@ def test_concurrent_approvals_of_one_entry_post_it_once(ledger, clerk, make_user
 
 def test_engine_is_reported(db):
     # Documents in the test log which engine these concurrency tests ran on.
-    assert connection.vendor in ("sqlite", "postgresql")
+    assert connection.features.guard_dialect in ("sqlite", "postgresql"), connection.display_name

@@ -12,7 +12,7 @@ from tests.finance.factories import JournalEntryFactory
 
 def raw(sql: str, params=()):
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.features.guard_dialect == "postgresql":
             # Tests run inside one transaction that never commits: make the deferred
             # balance trigger fire at the statement, as it would at COMMIT.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -128,7 +128,7 @@ def test_balance_trigger_is_a_deferred_constraint_trigger(db):
 
 def test_sqlite_immutability_trigger_covers_every_entry_column(db):
     """A migration adding a column to JournalEntry must reinstall the SQLite trigger."""
-    if connection.vendor != "sqlite":
+    if connection.features.guard_dialect != "sqlite":
         pytest.skip("SQLite lists the columns; PostgreSQL compares whole rows")
     with connection.cursor() as cursor:
         cursor.execute(

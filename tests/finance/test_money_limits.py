@@ -155,7 +155,7 @@ def test_posting_past_an_accounts_total_limit_is_refused(api, ledger, clerk, app
 
 
 def test_sqlite_reads_an_amount_stored_past_the_limit_before_it_was_refused(api, ledger, clerk):
-    if connection.vendor != "sqlite":
+    if connection.features.guard_dialect != "sqlite":
         pytest.skip("SQLite's float storage only")
     entry = JournalEntryFactory(
         entry_date=ledger.today,

@@ -5,11 +5,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from finance import services
 from finance.models import AccountBalance, EntryStatus, JournalEntry
 from integrity import services as integrity
-from integrity.models import DeadLetter
+from integrity.models import DeadLetter, OperationRecord
 from tests.conftest import line
 from tests.finance.factories import JournalEntryFactory
 from tests.finance.faults import (
@@ -78,8 +79,6 @@ def test_broken_approval_is_500_with_dead_letter_and_retry_posts_once(
 
 def test_api_idempotency_key_also_keys_the_reversal_operation(api, ledger, approver, post):
     """A client retry after a 5xx and the dead-letter retry share one key: one reversal."""
-    from integrity.models import OperationRecord
-
     entry = post(ledger.cash, ledger.equity, "10.00")
     client = api.as_user(approver)
     first = client.post(
@@ -98,8 +97,6 @@ def test_api_idempotency_key_also_keys_the_reversal_operation(api, ledger, appro
 
 
 def _payload_of(record, entry, approver):
-    from django.utils import timezone
-
     return {
         "entry_id": entry.pk,
         "actor_id": approver.pk,

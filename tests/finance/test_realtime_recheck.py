@@ -2,19 +2,22 @@
 are compared with their posted lines, and a mismatch raises the critical alert at once."""
 
 import random
+import time
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Q, Sum
 
 from alerts.models import Alert
 from finance import recheck, selectors, services, tasks
 from finance.exceptions import RuleViolation
-from finance.models import AccountBalance, EntrySource
+from finance.models import AccountBalance, BalanceCheckpoint, EntrySource, JournalLine
 from integrity import services as integrity
 from integrity.models import CheckRun
 from tests.conftest import line
 from tests.finance.factories import JournalEntryFactory, record_random_entries
+from tests.finance.helpers import guards_off
 from tests.threads import run_threads
 
 KEY = "finance.balance_cache"
@@ -160,8 +163,6 @@ def test_an_explained_difference_raises_no_realtime_alert(
 def test_the_recheck_reads_only_lines_posted_since_its_checkpoint(
     ledger, approver, django_capture_on_commit_callbacks
 ):
-    from finance.models import BalanceCheckpoint
-
     with django_capture_on_commit_callbacks(execute=True):
         first = record(ledger, approver, ledger.cash, ledger.equity, "10.00")
     point = BalanceCheckpoint.objects.get(account=ledger.cash, fiscal_year=first.fiscal_year)
@@ -187,8 +188,6 @@ def test_the_recheck_reads_only_lines_posted_since_its_checkpoint(
 def test_far_behind_checkpoints_read_the_accounts_own_lines_with_the_same_result(
     far_behind, ledger, approver, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from finance.models import BalanceCheckpoint
-
     if far_behind:  # every checkpoint counts as far behind: the account-index path
         monkeypatch.setattr(selectors, "RECHECK_RANGE_LIMIT", 0)
     with django_capture_on_commit_callbacks(execute=True):
@@ -208,9 +207,6 @@ def test_a_wrong_checkpoint_never_pages_and_is_rebuilt(
     """An old line changed behind the guards, then the cache set to match (the runbook's fix):
     the checkpoint no longer totals the lines. The re-check confirms against every line, finds
     the books consistent, drops the checkpoint and raises nothing."""
-    from finance.models import BalanceCheckpoint
-    from tests.finance.helpers import guards_off
-
     with django_capture_on_commit_callbacks(execute=True):
         entry = record(ledger, approver, ledger.cash, ledger.equity, "10.00")
     with guards_off() as cursor:
@@ -247,10 +243,8 @@ def test_an_error_in_the_recheck_never_reaches_the_caller(
 def test_async_mode_queues_the_task_and_the_task_raises_the_alert(
     ledger, approver, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    import django_q.tasks
-
     queued = []
-    monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: queued.append(args))
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kw: queued.append(args))
     settings.FINANCE_REALTIME_RECHECK = "async"
     bump_cache(ledger.overdraft)
     with django_capture_on_commit_callbacks(execute=True):
@@ -313,12 +307,6 @@ def test_concurrent_postings_to_the_same_accounts_raise_no_alert(
 def test_control_a_two_statement_recheck_would_raise_false_alarms(ledger, make_user, monkeypatch):
     """The control for the test above: the same load with cache and lines read by two
     statements (a short pause between them) disagrees many times, with nothing corrupted."""
-    import time
-
-    from django.db.models import Q, Sum
-
-    from finance.models import JournalLine
-
     false_alarms = []
 
     def two_statements(*, account_ids):

@@ -1,6 +1,8 @@
 """Rows of the integrity app (and of django-q2, whose tasks and schedules it watches), for
 arranging a test's state directly; `.build()` where no database is needed."""
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 from django_q.models import Schedule, Task
@@ -11,8 +13,10 @@ from integrity.models import (
     CheckStatus,
     DeadLetter,
     Finding,
+    IdempotencyKey,
     OperationRecord,
 )
+from tests.factories import UserFactory
 
 
 class DeadLetterFactory(factory.django.DjangoModelFactory):
@@ -33,6 +37,19 @@ class OperationRecordFactory(factory.django.DjangoModelFactory):
     name = "test.operation"
     payload_hash = "0" * 64
     result = None
+
+
+class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
+    """A client's claim of an Idempotency-Key, still in progress and valid for a day."""
+
+    class Meta:
+        model = IdempotencyKey
+
+    user = factory.SubFactory(UserFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    scope = "POST /api/v1/entries/"
+    request_hash = "0" * 64
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
 
 
 class CheckRunFactory(factory.django.DjangoModelFactory):

@@ -12,6 +12,7 @@ from finance import services
 from finance.models import JournalEntry
 from integrity.idempotency import idempotency_purge_expired
 from integrity.models import IdempotencyKey
+from tests.integrity.factories import IdempotencyKeyFactory
 
 
 def entry_body(ledger, amount="10.00"):
@@ -81,7 +82,7 @@ def test_stored_keys_expire_and_are_purged(api, ledger, clerk):
 def test_abandoned_claim_is_taken_over(api, ledger, clerk):
     """A request whose process died mid-way leaves an in-progress claim; it goes stale."""
     client = api.as_user(clerk)
-    IdempotencyKey.objects.create(
+    IdempotencyKeyFactory(
         user=clerk,
         key="crashed",
         scope="POST /api/v1/entries/",

@@ -5,7 +5,6 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -17,6 +16,7 @@ from audit.services import audit_record, chain_verify
 from finance import services as finance
 from integrity import services
 from integrity.models import DeadLetter
+from tests.factories import UserFactory
 from tests.integrity.factories import DeadLetterFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +87,7 @@ def test_row_deleted_around_the_trail_is_an_orphan_audit_reference(admin_user):
 
 
 def test_user_deleted_by_raw_sql_leaves_an_orphan_actor():
-    user = get_user_model().objects.create_user(username="ghost", password="x-very-long-pw")
+    user = UserFactory(username="ghost")
     audit_record(action="auth.login", obj=user, actor=user)
     sql("DELETE FROM auth_user WHERE id = %s", [user.pk])
     r, findings = result(run("integrity.audit_references"), "integrity.audit_references")

@@ -4,6 +4,7 @@ import threading
 import time
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.utils import DatabaseError
@@ -190,8 +191,6 @@ def test_classification():
 
 
 def _killer(pid: int, delay: float) -> threading.Thread:
-    import psycopg
-
     s = connection.settings_dict
     dsn = psycopg.conninfo.make_conninfo(
         dbname=s["NAME"],

@@ -1,24 +1,16 @@
 """The error log admin: read-only pages, triage actions through the services."""
 
 import pytest
-from django.contrib.auth.models import Permission
 
-from monitoring.models import ErrorEvent, ErrorGroup, ErrorSource, ErrorStatus
+from monitoring.models import ErrorEvent, ErrorGroup, ErrorStatus
 from monitoring.services import error_record
+from tests.monitoring.factories import ErrorEventFactory
 from tests.monitoring.helpers import caught, site_a
 
 GROUPS = "/admin/monitoring/errorgroup/"
 EVENTS = "/admin/monitoring/errorevent/"
 
 pytestmark = pytest.mark.django_db
-
-
-def staff(make_user, *codenames: str):
-    user = make_user()
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="monitoring", codename__in=codenames)
-    )
-    return user
 
 
 @pytest.fixture
@@ -30,19 +22,24 @@ def group():
 
 @pytest.fixture
 def viewer(make_user):
-    return staff(make_user, "view_errorgroup", "view_errorevent")
+    return make_user(permissions=["monitoring.view_errorgroup", "monitoring.view_errorevent"])
 
 
 @pytest.fixture
 def triager(make_user):
-    return staff(make_user, "view_errorgroup", "change_errorgroup", "view_errorevent")
+    return make_user(
+        permissions=[
+            "monitoring.view_errorgroup",
+            "monitoring.change_errorgroup",
+            "monitoring.view_errorevent",
+        ]
+    )
 
 
 def test_group_list_and_detail_with_the_last_twenty_events(client, viewer, group):
     ErrorEvent.objects.all().delete()
     ErrorEvent.objects.bulk_create(
-        ErrorEvent(group=group, source=ErrorSource.OTHER, message=f"event-{i:02d}")
-        for i in range(25)
+        ErrorEventFactory.build(group=group, message=f"event-{i:02d}") for i in range(25)
     )
     client.force_login(viewer)
     listing = client.get(GROUPS, {"status": "unresolved", "q": "ValueError"})

@@ -1,7 +1,9 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config import context
@@ -14,6 +16,8 @@ from monitoring.services import (
     error_log_purge,
     error_record,
 )
+from monitoring.tasks import purge_error_log
+from tests.monitoring.factories import ErrorEventFactory
 from tests.monitoring.helpers import caught, site_a, site_b
 
 pytestmark = pytest.mark.django_db
@@ -151,11 +155,7 @@ def _baseline(group, *, events, hours=24):
     now = timezone.now()
     step = timedelta(hours=hours) / events
     ErrorEvent.objects.bulk_create(
-        ErrorEvent(
-            group=group,
-            source=ErrorSource.OTHER,
-            occurred_at=now - timedelta(minutes=10) - i * step,
-        )
+        ErrorEventFactory.build(group=group, occurred_at=now - timedelta(minutes=10) - i * step)
         for i in range(events)
     )
 
@@ -209,10 +209,6 @@ def test_recording_cost_does_not_grow_with_events(django_assert_num_queries):
     record()
     group = ErrorGroup.objects.get()
     _baseline(group, events=300)
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as few:
         record()
     _baseline(group, events=300)
@@ -264,8 +260,7 @@ def test_purge_deletes_events_past_retention_and_keeps_counts():
     now = timezone.now()
     _baseline(group, events=3)
     old = ErrorEvent.objects.bulk_create(
-        ErrorEvent(group=group, source=ErrorSource.OTHER, occurred_at=now - timedelta(days=d))
-        for d in (91, 120)
+        ErrorEventFactory.build(group=group, occurred_at=now - timedelta(days=d)) for d in (91, 120)
     )
     ErrorEvent.objects.filter(pk=event.pk).update(occurred_at=now - timedelta(days=89))
     assert error_log_purge(now=now) == 2
@@ -291,8 +286,6 @@ def test_purge_keeps_only_the_newest_events_of_a_group(django_assert_max_num_que
 
 
 def test_purge_task_calls_the_service():
-    from monitoring.tasks import purge_error_log
-
     event = record()
     ErrorEvent.objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(days=400))
     assert purge_error_log() == 1
