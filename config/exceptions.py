@@ -1,8 +1,8 @@
 """The one API exception handler, and the error pages.
 
 Every error leaves the API as {"error": {"code": ..., "message": ..., "fields": {...}}}. The
-base `DomainError` is in config/errors.py (re-exported here): the token authentication that
-rest_framework.views loads imports it, so it must not need this module.
+base `DomainError` is in config/errors.py: the token authentication that rest_framework.views
+loads imports it, so it must not need this module.
 """
 
 import logging
@@ -26,9 +26,7 @@ from rest_framework.views import set_rollback
 
 from config import signals
 from config.db.errors import database_unavailable
-from config.errors import Conflict, DomainError, error_body, guard_refusal
-
-__all__ = ["Conflict", "DomainError", "error_body", "guard_refusal"]
+from config.errors import DomainError, error_body, guard_refusal
 
 logger = logging.getLogger("ledgerguard.api")
 

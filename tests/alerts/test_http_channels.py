@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from alerts import channels, services
 from alerts.checks import webhook_secret_set
 from alerts.models import Alert, Delivery, Target
-from config.exceptions import DomainError
+from config.errors import DomainError
 from integrity.models import DeadLetter
 from tests.alerts.factories import EscalationStepFactory, RouteFactory, TargetFactory
 from tests.receivers import Receiver

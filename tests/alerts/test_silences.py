@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.models import Alert, Delivery, Silence
-from config.exceptions import DomainError
+from config.errors import DomainError
 from tests.alerts.conftest import fire, make_due
 from tests.alerts.factories import AlertFactory
 

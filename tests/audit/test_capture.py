@@ -21,7 +21,7 @@ from alerts.models import Alert, EscalationPolicy, EscalationStep, Target
 from alerts.services import contract as alert_contract
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
-from config.exceptions import DomainError
+from config.errors import DomainError
 from config.models import ApiToken
 from config.schedules import ScheduledJob
 from finance import services

@@ -9,7 +9,7 @@ import pytest
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.utils import DatabaseError
 
-from config.exceptions import DomainError
+from config.errors import DomainError
 from finance import services as finance
 from finance.models import Account, AccountBalance, AccountType
 from integrity import services
