@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit import services
 from audit.models import AuditEvent, Checkpoint
 from config import context
+from config.db.commit import only_test_blocks_open
 
 
 class AuditEventFactory(factory.django.DjangoModelFactory):
@@ -38,7 +39,7 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, ip, user_agent, request_id, **kwargs):
         connection = transaction.get_connection()
-        if not connection.get_autocommit() and not connection.only_test_blocks_open():
+        if not connection.get_autocommit() and not only_test_blocks_open(connection):
             # Inside a transaction of the test's own the event waits for its commit: there is
             # no row to return yet.
             raise RuntimeError("AuditEventFactory inside a transaction: call audit_record")
