@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import random
-import sqlite3
 import time
 import traceback as tb
 import uuid
@@ -21,14 +20,14 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Model
 from django.http import Http404
 
 from alerts import services as alerting
 from config import signals
 from config.db.commit import only_test_blocks_open
-from config.db.errors import error_chain, sqlstate
+from config.db.errors import lost_connection, transient_error
 from config.errors import DomainError, guard_refusal
 from integrity.exceptions import OperationFailed, OperationKeyReused, OperationUnavailable
 from integrity.models import OperationRecord
@@ -36,24 +35,6 @@ from integrity.operations import Operation, OperationContext
 
 logger = logging.getLogger("ledgerguard.operations")
 
-# SQLSTATEs worth another attempt: the same work may well succeed a moment later.
-TRANSIENT_SQLSTATES = {
-    "40001",  # serialization_failure
-    "40P01",  # deadlock_detected
-    "55P03",  # lock_not_available (lock_timeout)
-    "57014",  # query_canceled (statement_timeout)
-    "57P01",  # admin_shutdown (pg_terminate_backend)
-    "57P02",  # crash_shutdown
-    "57P03",  # cannot_connect_now
-    "53300",  # too_many_connections
-    "08000",
-    "08001",
-    "08003",
-    "08004",
-    "08006",  # connection exceptions
-}
-CONNECTION_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
-SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 ISOLATION_LEVELS = {"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"}
 
 # Exceptions with a meaning of their own for the caller (the API maps them to 4xx): not
@@ -77,32 +58,9 @@ class _AlreadyDone(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, DomainError):
-        return False
-    for err in error_chain(exc):
-        if sqlstate(err) in TRANSIENT_SQLSTATES:
-            return True
-        if isinstance(err, InterfaceError):
-            return True  # the connection is gone
-        if isinstance(err, sqlite3.OperationalError) and any(
-            text in str(err) for text in SQLITE_TRANSIENT
-        ):
-            return True
-        if type(err).__module__.startswith("psycopg") and type(err).__name__ in (
-            "OperationalError",
-            "InterfaceError",
-        ):
-            return sqlstate(err) is None or sqlstate(err) in TRANSIENT_SQLSTATES
-    return False
-
-
-def _lost_connection(exc: BaseException) -> bool:
-    for err in error_chain(exc):
-        if sqlstate(err) in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
-            return True
-        if type(err).__module__.startswith("psycopg") and sqlstate(err) is None:
-            return True
-    return False
+    """Worth another attempt: a transient database error (config/db/errors.py), never a broken
+    business rule."""
+    return not isinstance(exc, DomainError) and transient_error(exc)
 
 
 def backoff(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -254,7 +212,7 @@ def operation_run(
             _run_compensations(ctx)
             raise
         except Exception as exc:  # classified below: retried, refused or given up
-            if _lost_connection(exc):
+            if lost_connection(exc):
                 done, result = _committed_anyway(ctx, digest)
                 if done:  # the COMMIT went through; its answer was lost
                     ctx.compensations.clear()
@@ -292,7 +250,7 @@ def _pause(ctx: OperationContext, exc: Exception, max_attempts: int) -> None:
 
 def _give_up(ctx: OperationContext, exc: BaseException, *, keep: Keeper | None) -> Any:
     transient = is_transient(exc)
-    if _lost_connection(exc):
+    if lost_connection(exc):
         connection.close()
     trace = "".join(tb.format_exception(exc))
     _record_error(ctx, exc)

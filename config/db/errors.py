@@ -1,9 +1,14 @@
-"""Which database errors mean "the database cannot be reached", as opposed to a bad query.
+"""What a database error means, in one place for both engines.
 
-A lost or refused connection, a server shutting down or starting, too many connections, or on
-SQLite a database file that cannot be opened or stays locked past the busy timeout: the request
-did not fail for anything the client did, and the same request may well succeed shortly, so the
-answer is a 503 with Retry-After (config.exceptions), not a 500.
+- `database_unavailable`: the database cannot be reached, as opposed to a bad query. A lost or
+  refused connection, a server shutting down or starting, too many connections, or on SQLite a
+  database file that cannot be opened or stays locked past the busy timeout: the request did
+  not fail for anything the client did, and the same request may well succeed shortly, so the
+  answer is a 503 with Retry-After (config.exceptions), not a 500.
+- `transient_error`: the same work may well succeed a moment later (a serialization failure, a
+  deadlock, a lock or statement timeout, a lost connection, SQLite's busy database): the
+  transaction manager (integrity/runner.py) tries again.
+- `lost_connection`: the connection is gone and must be closed before the next attempt.
 """
 
 import sqlite3
@@ -17,6 +22,14 @@ CONNECTION_SQLSTATES = frozenset(
     {"08000", "08001", "08003", "08004", "08006", "08007", "57P01", "57P02", "57P03", "53300"}
 )
 SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "database is locked")
+# Worth another attempt, besides a lost connection.
+TRANSIENT_SQLSTATES = CONNECTION_SQLSTATES | {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+}
+SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 
 
 def error_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -39,15 +52,45 @@ def database_unavailable(exc: BaseException) -> bool:
         state = sqlstate(err)
         if state in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
             return True
-        # psycopg reports a connection that failed or broke without a server SQLSTATE.
-        if (
-            type(err).__module__.startswith("psycopg")
-            and type(err).__name__ in ("OperationalError", "InterfaceError")
-            and state is None
-        ):
+        if _from_psycopg(err) and state is None:
             return True
         if isinstance(err, sqlite3.OperationalError) and str(err).lower().startswith(
             SQLITE_UNAVAILABLE
         ):
+            return True
+    return False
+
+
+def _from_psycopg(err: BaseException) -> bool:
+    """psycopg's OperationalError or InterfaceError (a connection that failed or broke reports
+    no server SQLSTATE)."""
+    return type(err).__module__.startswith("psycopg") and type(err).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+    )
+
+
+def transient_error(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is a database error that another attempt may not
+    meet."""
+    for err in error_chain(exc):
+        state = sqlstate(err)
+        if state in TRANSIENT_SQLSTATES or isinstance(err, InterfaceError):
+            return True
+        if isinstance(err, sqlite3.OperationalError) and any(
+            text in str(err) for text in SQLITE_TRANSIENT
+        ):
+            return True
+        if _from_psycopg(err):
+            return state is None
+    return False
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the connection is gone."""
+    for err in error_chain(exc):
+        if sqlstate(err) in CONNECTION_SQLSTATES or isinstance(err, InterfaceError):
+            return True
+        if type(err).__module__.startswith("psycopg") and sqlstate(err) is None:
             return True
     return False
