@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from audit import selectors, services
-from audit.actions import ACTIONS
+from audit.actions import catalogue
 from audit.models import (
     AuditEvent,
     Checkpoint,
@@ -79,7 +79,7 @@ class ActionFilter(admin.SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request, model_admin):
-        return [(action, action) for action in sorted(ACTIONS)]
+        return [(action, action) for action in catalogue()]
 
     def queryset(self, request, queryset):
         return queryset.filter(action=self.value()) if self.value() else queryset

@@ -1,7 +1,7 @@
 """Authentication events into the audit trail.
 
 Receivers only call `audit_record`; the services record their own events in their own
-transactions. Every action is in the catalogue, `audit.actions.ACTIONS`.
+transactions. Every action is in the catalogue, `audit.actions.catalogue()`.
 """
 
 from typing import Any

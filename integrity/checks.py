@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from alerts.selectors import heartbeat_status
-from audit.actions import ACTIONS
+from audit.actions import catalogue
 from audit.models import AuditEvent
 from config.appconfig import project_app_labels
 from config.registry import CheckContext, Finding, register
@@ -25,17 +25,9 @@ from integrity.models import CheckRun, DeadLetter
 from integrity.operations import payload_references
 from integrity.scheduling import schedules_held_back
 
-# Models whose rows are deleted by retention jobs or by django-q2/axes themselves: an audit
-# event may outlive them, and that is expected.
-PURGED = {
-    "integrity.checkrun",
-    "integrity.checkresult",
-    "integrity.finding",
-    "integrity.idempotencykey",
-    "integrity.operationrecord",
-    "monitoring.errorgroup",
-    "monitoring.errorevent",
-}
+# Models whose rows retention jobs delete say so (`purged_by_retention = True` on the model):
+# an audit event may outlive such a row, and that is expected.
+PURGED_FLAG = "purged_by_retention"
 
 
 def checked_apps() -> tuple[str, ...]:
@@ -148,7 +140,7 @@ def duplicate_keys(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _deletion_actions() -> list[str]:
-    return [a for a in ACTIONS if a.endswith(".deleted")]
+    return [a for a in catalogue() if a.endswith(".deleted")]
 
 
 @register("integrity.audit_references", tag="integrity", severity="error")
@@ -169,7 +161,7 @@ def audit_references(ctx: CheckContext) -> Iterator[Finding]:
             model = apps.get_model(label)
         except (LookupError, ValueError):
             continue
-        if label in PURGED or model._meta.app_label not in checked_apps():
+        if getattr(model, PURGED_FLAG, False) or model._meta.app_label not in checked_apps():
             continue
         # NOT EXISTS anti-joins, not NOT IN: PostgreSQL cannot hash a NOT IN subquery larger
         # than work_mem and would rescan it for every event.

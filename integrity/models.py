@@ -9,6 +9,9 @@ class IdempotencyKey(models.Model):
     concurrent request with the same key sees the claim and is refused instead of running twice.
     """
 
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
+
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
@@ -41,6 +44,9 @@ class OperationRecord(models.Model):
     attempt did commit (a COMMIT whose answer was lost with the connection) finds it and
     returns the first result instead of running twice. `completed_at` is when the run began.
     """
+
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
 
     key = models.CharField(max_length=255, unique=True)
     name = models.CharField(max_length=200)
@@ -142,6 +148,9 @@ class CheckRunStatus(models.TextChoices):
 class CheckRun(models.Model):
     """One run of some registered checks: who or what started it, and how it ended."""
 
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
+
     Status = CheckRunStatus
 
     class Trigger(models.TextChoices):
@@ -188,6 +197,9 @@ class CheckRun(models.Model):
 
 class CheckResult(models.Model):
     """The outcome of one check in one run."""
+
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
 
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
     check_name = models.CharField(max_length=100)
@@ -247,6 +259,8 @@ class FindingExplanation(models.Model):
 
 
 class Finding(models.Model):
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="findings")
     result = models.ForeignKey(CheckResult, on_delete=models.CASCADE, related_name="findings")
     check_name = models.CharField(max_length=100, db_index=True)

@@ -26,6 +26,9 @@ class ErrorSource(models.TextChoices):
 class ErrorGroup(models.Model):
     """One kind of error: exception type plus the in-app call path that raised it."""
 
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
+
     fingerprint = models.CharField(max_length=64, unique=True, help_text="sha256, hex.")
     exception_type = models.CharField(max_length=255, db_index=True)
     message = models.CharField(max_length=1024, blank=True, help_text="The latest message.")
@@ -68,6 +71,9 @@ class ErrorGroup(models.Model):
 
 class ErrorEvent(models.Model):
     """One occurrence of an error group, with the context it happened in (payload sanitized)."""
+
+    # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).
+    purged_by_retention = True
 
     group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="events")
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
