@@ -1,5 +1,7 @@
 """Immutable, hash-chained audit log."""
 
+from audit import db_guards
+
 # config.appconfig as a module, not its class: see config/apps.py.
 from config import appconfig
 from config.events import Recorder, register_recorder
@@ -13,7 +15,7 @@ class AuditConfig(appconfig.ProjectApp):
         # Imported here, not at the top: these modules reach the models, which Django loads
         # after the app configs.
         import audit.checks  # noqa: F401, PLC0415 - registers the system checks
-        from audit import db_guards, pending, services  # noqa: PLC0415
+        from audit import pending, services  # noqa: PLC0415
         from audit.receivers import connect  # noqa: PLC0415
 
         connect()  # the authentication signals

@@ -3,7 +3,8 @@
 Every variable read here is listed with its default in docs/configuration.md. Reading these
 settings changes nothing: they read the environment and, for local use, the files `make run`
 wrote into var/ (the mark and the generated keys). One file on purpose, longer than other
-modules: every setting and its default in one place (DESIGN.md, Layout).
+modules: every setting and its default in one place, as the team's design asks (its Layout
+section; docs/architecture.md records the length).
 """
 
 import os
@@ -229,11 +230,18 @@ STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
 
 # Email -----------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# EMAIL_URL in django-environ's format (smtp://, smtp+tls://, smtp+ssl://, consolemail://).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
 # A provider through django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend and its
 # settings as ANYMAIL_<NAME> variables (for example ANYMAIL_MAILGUN_API_KEY).
-if env.str("EMAIL_BACKEND", default=""):
-    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", "")
 ANYMAIL = {
     name.removeprefix("ANYMAIL_"): value
     for name, value in os.environ.items()

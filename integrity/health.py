@@ -23,7 +23,7 @@ from health_check.checks import Cache, Database, Storage
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 
-from alerts.services import heartbeat_status
+from alerts.selectors import heartbeat_status
 from config.errors import error_body
 from integrity.scheduling import schedules_held_back
 

@@ -28,6 +28,7 @@ from alerts import services as alerting
 from config import signals
 from config.db.commit import only_test_blocks_open
 from config.db.errors import lost_connection, transient_error
+from config.db.features import project_features
 from config.errors import DomainError, guard_refusal
 from integrity.exceptions import OperationFailed, OperationKeyReused, OperationUnavailable
 from integrity.models import OperationRecord
@@ -100,7 +101,7 @@ def set_isolation(level: str) -> None:
     """First statement of a transaction; PostgreSQL only (SQLite transactions serialise)."""
     if level not in ISOLATION_LEVELS:
         raise ValueError(f"isolation must be one of {sorted(ISOLATION_LEVELS)}")
-    if getattr(connection.features, "supports_isolation_levels", False):
+    if project_features(connection).supports_isolation_levels:
         with connection.cursor() as cursor:
             cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")  # from the allowlist
 

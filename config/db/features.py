@@ -30,6 +30,18 @@ class SqliteFeatures(ProjectFeatures):
     guard_dialect = "sqlite"
 
 
+def project_features(connection: Any) -> ProjectFeatures:
+    """The connection's features as the project's backends define them; a backend that is not
+    the project's is refused rather than read as having none."""
+    features = connection.features
+    if not isinstance(features, ProjectFeatures):
+        raise NotImplementedError(
+            f"{connection.vendor} is not one of the project's backends (config.db.postgresql, "
+            "config.db.sqlite3)"
+        )
+    return features
+
+
 def guard_dialect(connection: Any) -> str:
     """The connection's DDL dialect; a backend that is not the project's has none."""
     dialect: str = getattr(connection.features, "guard_dialect", "")

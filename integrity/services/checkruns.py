@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -19,7 +19,7 @@ from django_q import tasks as q_tasks
 from alerts import services as alerting
 from audit.services import audit_record
 from config import registry
-from config.db.features import ProjectFeatures
+from config.db.features import project_features
 from integrity.exceptions import CheckRunError
 from integrity.models import CheckResult, CheckRun, CheckStatus, Finding
 from integrity.selectors import explanations_in_force
@@ -161,7 +161,7 @@ def _snapshot() -> Iterator[None]:
     if connection.in_atomic_block:
         with transaction.atomic():
             yield
-    elif cast(ProjectFeatures, connection.features).supports_isolation_levels:
+    elif project_features(connection).supports_isolation_levels:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield

@@ -2,6 +2,8 @@
 more than the role holds (no superuser flag, no direct permissions, no group beyond the role's
 own permissions, no field that decides what code a worker runs)."""
 
+from datetime import timedelta
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -57,9 +59,7 @@ def one_of_each(ledger, clerk, post):
     policy = EscalationPolicyFactory(name="p")
     EscalationStepFactory(policy=policy, position=0, delay_minutes=0, targets=[target])
     RouteFactory(name="r", source="test", policy=policy)
-    silence_create(
-        actor=clerk, reason="maintenance", ends_at=timezone.now() + timezone.timedelta(hours=1)
-    )
+    silence_create(actor=clerk, reason="maintenance", ends_at=timezone.now() + timedelta(hours=1))
     ApiTokenFactory(user=clerk, name="t")
     call_command("sync_schedules")
     GroupFactory(name="everything", permissions=Permission.objects.all())
@@ -224,7 +224,7 @@ def test_admin_cannot_change_what_a_schedule_runs(client, make_user):
     client.force_login(make_user("admin", username="boss2", is_staff=True))
     page = client.get(f"/admin/django_q/schedule/{schedule.pk}/change/")
     assert set(page.context["adminform"].form.fields) == {"next_run"}
-    later = timezone.now() + timezone.timedelta(hours=3)
+    later = timezone.now() + timedelta(hours=3)
     response = client.post(
         f"/admin/django_q/schedule/{schedule.pk}/change/",
         {
