@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
-from alerts.exceptions import AckLinkGone, AckLinkInvalid
+from alerts.exceptions import AckLinkExpired, AckLinkInvalid
 from alerts.models import Delivery
 
 ACK_SALT = "ledgerguard.alerts.acknowledge"
@@ -31,7 +31,7 @@ def ack_token_read(token: str) -> dict[str, int]:
     try:
         data: Any = signing.loads(token, salt=ACK_SALT, max_age=max_age)
     except signing.SignatureExpired as exc:
-        raise AckLinkGone("This acknowledge link has expired.", code="alert.link_expired") from exc
+        raise AckLinkExpired("This acknowledge link has expired.") from exc
     except signing.BadSignature as exc:
         raise AckLinkInvalid("This acknowledge link is not valid.") from exc
     if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in ACK_FIELDS):

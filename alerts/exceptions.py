@@ -46,3 +46,17 @@ class DeliveryExhausted(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+class AckLinkUsed(AckLinkGone):
+    code = "alert.link_used"
+
+
+class AckLinkSuperseded(AckLinkGone):
+    """The alert was acknowledged and fired again since the link was sent."""
+
+    code = "alert.link_superseded"
+
+
+class AckLinkExpired(AckLinkGone):
+    code = "alert.link_expired"

@@ -10,7 +10,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config import serializers as strict
-from config.errors import DomainError
+from config.errors import AuthenticationFailed
 from config.models import ApiToken
 from config.tokens import api_token_create, api_token_revoke
 
@@ -65,9 +65,7 @@ class TokenObtainView(APIView):
             password=data.validated_data["password"],
         )
         if user is None or not user.is_active:
-            raise DomainError(
-                "Unknown user or wrong password.", code="auth.failed", http_status=401
-            )
+            raise AuthenticationFailed("Unknown user or wrong password.")
         token, raw = api_token_create(
             user=user,
             name=data.validated_data["name"],

@@ -93,3 +93,14 @@ def guard_refusal(exc: BaseException) -> DomainError | None:
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+class TokenLifetimeOutOfRange(DomainError):
+    code = "token.ttl_out_of_range"
+
+
+class AuthenticationFailed(DomainError):
+    """Unknown user, wrong password or an inactive user (never says which)."""
+
+    code = "auth.failed"
+    http_status = 401

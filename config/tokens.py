@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import events
-from config.errors import DomainError
+from config.errors import TokenLifetimeOutOfRange
 from config.models import ApiToken
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 - a public prefix, not a secret
@@ -31,9 +31,8 @@ def api_token_create(
     """
     ttl_days = settings.API_TOKEN_DEFAULT_TTL_DAYS if ttl_days is None else ttl_days
     if not 1 <= ttl_days <= settings.API_TOKEN_MAX_TTL_DAYS:
-        raise DomainError(
+        raise TokenLifetimeOutOfRange(
             f"A token lives between 1 and {settings.API_TOKEN_MAX_TTL_DAYS} days.",
-            code="token.ttl_out_of_range",
             fields={"expires_in_days": ["Out of range."]},
         )
     public = secrets.token_hex(4)

@@ -2,7 +2,7 @@
 (docs/api.md and docs/error-recovery.md list them). `integrity.transactions` re-exports the
 transaction manager's, beside `run_operation`, for the apps that run operations."""
 
-from config.errors import DomainError
+from config.errors import Conflict, DomainError
 
 
 class DeadLetterError(DomainError):
@@ -52,3 +52,26 @@ class OperationKeyReused(DomainError):
 
 class UnknownOperation(LookupError):
     """No operation is registered under this name (in this process)."""
+
+
+class FindingNotExplainable(FindingError):
+    """The check's findings are never "expected" (a dead scheduler): fix the cause."""
+
+    code = "finding.not_explainable"
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency.key_invalid"
+    http_status = 400
+
+
+class IdempotencyKeyReused(Conflict):
+    """The key was already used with a different request."""
+
+    code = "idempotency.key_reused"
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with the key is still running; the client retries later."""
+
+    code = "idempotency.in_progress"

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from config.errors import Conflict, DomainError
+from integrity.exceptions import IdempotencyInProgress, IdempotencyKeyInvalid, IdempotencyKeyReused
 from integrity.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -44,10 +44,8 @@ def request_fingerprint(*, method: str, path: str, data: object) -> str:
 
 def _validate_key(key: str) -> None:
     if not _KEY.fullmatch(key):
-        raise DomainError(
+        raise IdempotencyKeyInvalid(
             "Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            code="idempotency.key_invalid",
-            http_status=400,
             fields={HEADER: ["Invalid."]},
         )
 
@@ -78,17 +76,15 @@ def idempotency_claim(*, user, key: str, scope: str, request_hash: str) -> Claim
             IdempotencyKey.objects.filter(pk=row.pk, status=row.status).delete()
             continue
         if row.request_hash != request_hash or row.scope != scope:
-            raise Conflict(
-                "This Idempotency-Key was already used with a different request.",
-                code="idempotency.key_reused",
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request."
             )
         if row.status == IdempotencyKey.Status.IN_PROGRESS:
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress; retry later.",
-                code="idempotency.in_progress",
+            raise IdempotencyInProgress(
+                "A request with this Idempotency-Key is still in progress; retry later."
             )
         return Claim(row=row, replay=True)
-    raise Conflict("Could not claim the Idempotency-Key; retry.", code="idempotency.in_progress")
+    raise IdempotencyInProgress("Could not claim the Idempotency-Key; retry.")
 
 
 def idempotency_complete(*, claim: Claim, status: int, body: object) -> None:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.acklinks import ack_token_read
-from alerts.exceptions import AckLinkGone, AckLinkInvalid, AlertNotOpen
+from alerts.exceptions import AckLinkInvalid, AckLinkSuperseded, AckLinkUsed, AlertNotOpen
 from alerts.models import Alert, AlertEvent, AlertState, Delivery
 from audit.services import audit_record
 
@@ -49,12 +49,11 @@ def _ack_link(token: str, *, lock: bool) -> tuple[Delivery, Alert]:
     if alert is None or delivery is None:
         raise AckLinkInvalid("This acknowledge link is not valid.")
     if delivery.ack_used_at is not None:
-        raise AckLinkGone("This acknowledge link was already used.", code="alert.link_used")
+        raise AckLinkUsed("This acknowledge link was already used.")
     if alert.firing != data["firing"]:
-        raise AckLinkGone(
+        raise AckLinkSuperseded(
             "This acknowledge link is no longer valid: the alert was acknowledged and has fired "
-            "again since; use the link in the newest notification.",
-            code="alert.link_superseded",
+            "again since; use the link in the newest notification."
         )
     if alert.state != AlertState.FIRING:
         raise AlertNotOpen(f"The alert is already {alert.state}.")
@@ -77,7 +76,7 @@ def alert_acknowledge_by_token(*, token: str) -> Alert:
             ack_used_at=now
         )
         if not claimed:
-            raise AckLinkGone("This acknowledge link was already used.", code="alert.link_used")
+            raise AckLinkUsed("This acknowledge link was already used.")
         alert.state = AlertState.ACKNOWLEDGED
         alert.acknowledged_at = now
         alert.next_escalation_at = None

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from config import registry
-from integrity.exceptions import FindingError
+from integrity.exceptions import FindingError, FindingNotExplainable
 from integrity.models import Finding, FindingExplanation
 from integrity.selectors import explanations_in_force
 
@@ -22,9 +22,8 @@ def finding_explain(*, finding: Finding, actor: User, reason: str) -> Finding:
     reason = (reason or "").strip()
     check = registry.all_checks().get(finding.check_name)
     if check is not None and not check.explainable:
-        raise FindingError(
-            f"Findings of {finding.check_name} cannot be explained: fix the cause.",
-            code="finding.not_explainable",
+        raise FindingNotExplainable(
+            f"Findings of {finding.check_name} cannot be explained: fix the cause."
         )
     if not reason:
         raise FindingError("A reason is required.", fields={"reason": ["This field is required."]})
