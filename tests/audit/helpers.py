@@ -1,7 +1,8 @@
 """Helpers the audit tests share.
 
-Tampering as a database superuser would: triggers off, change rows, triggers back on. And, for
-the capture tests (test_capture_*.py), the trail a test wrote and the requests that write it.
+Tampering as a database superuser would: triggers off, change rows, triggers back on. For the
+capture tests (test_capture_*.py), the trail a test wrote and the requests that write it. For the
+API tests (test_api_*.py), the documented error shape.
 """
 
 import json
@@ -127,3 +128,15 @@ def raise_capture(severity="warning", key="disk"):
     return alerting.raise_alert(
         source="capture", key=key, severity=severity, title="Disk full", details={"free": "1%"}
     )
+
+
+# The API's error shape ----------------------------------------------------------------------
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, (response.status_code, response.content)
+    body = response.json()
+    assert set(body["error"]) == {"code", "message", "fields"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
