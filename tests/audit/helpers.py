@@ -1,6 +1,7 @@
 """Helpers the audit tests share.
 
-Tampering as a database superuser would: triggers off, change rows, triggers back on. For the
+The chain (test_chain*.py): events recorded one transaction each, verified, read back; and
+tampering as a database superuser would: triggers off, change rows, triggers back on. For the
 capture tests (test_capture_*.py), the trail a test wrote and the requests that write it. For the
 API tests (test_api_*.py), the documented error shape.
 """
@@ -9,18 +10,35 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 from django.test import Client
 
 from alerts import services as alerting
-from audit import db_guards
+from audit import db_guards, services
 from audit.canonical import GENESIS_HASH, content_of, event_hash
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Verification
 from tests.alerts.factories import DeliveryFactory, TargetFactory
 
 UA = "capture-test-agent/1.0"
 IP = "203.0.113.9"
+
+
+# The chain, and tampering with it ------------------------------------------------------------
+
+
+def record(n: int, prefix: str = "test.event") -> None:
+    for i in range(n):
+        with transaction.atomic():
+            services.audit_record(action=f"{prefix}.{i}", metadata={"i": i})
+
+
+def verify(**kwargs) -> Verification:
+    return services.chain_verify(triggered_by="test", **kwargs)
+
+
+def chain() -> list[AuditEvent]:
+    return list(AuditEvent.objects.order_by("id"))
 
 
 @contextmanager
@@ -71,7 +89,7 @@ def rewrite_chain(*, change_id: int, actor_repr: str) -> None:
         cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])
 
 
-# The trail a capture test reads ------------------------------------------------------------
+# The trail a capture test reads --------------------------------------------------------------
 
 
 class Trail:
@@ -130,7 +148,7 @@ def raise_capture(severity="warning", key="disk"):
     )
 
 
-# The API's error shape ----------------------------------------------------------------------
+# The API's error shape -----------------------------------------------------------------------
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

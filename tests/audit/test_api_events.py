@@ -144,7 +144,8 @@ def test_the_cursor_neither_repeats_nor_skips_while_events_are_appended(api, aud
 def test_the_page_size_is_capped(api, auditor, monkeypatch):
     assert IdCursorPagination.max_page_size == 500
     # Shown with a smaller cap: 500 rows written and rolled back here let PostgreSQL's
-    # autovacuum reorder the heap, which the raw renumbering in test_chain.py trips over.
+    # autovacuum reorder the heap, which the raw renumbering in test_chain_verification.py
+    # trips over.
     monkeypatch.setattr(IdCursorPagination, "max_page_size", 5)
     for i in range(8):
         AuditEventFactory(action=f"test.thing.{i}")
