@@ -3,6 +3,7 @@
 Tampering with the ledger as a database superuser would: guards off, change rows, guards on. For
 the checks' tests (test_checks*.py), the books they corrupt and what `run_checks`, its stored run
 and its alert say.
+For the API tests (test_api_*.py), an entry's body and the documented error shape.
 """
 
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from finance.models import JournalEntry
 from integrity.models import CheckRun
 
 LEDGER_TABLES = ("finance_journalentry", "finance_journalline")
+ENTRIES = "/api/v1/entries/"
 
 
 @contextmanager
@@ -126,3 +128,27 @@ def command_passes(name: str, *args: str) -> CheckRun:
 
 def finding(run: CheckRun, name: str, **filters):
     return run.findings.get(check_name=name, **filters)
+
+
+# The API -------------------------------------------------------------------------------------
+
+
+def body(ledger, amount_d="100.00", amount_c=None, **extra):
+    return {
+        "entry_date": ledger.today.isoformat(),
+        "description": "Office supplies",
+        "lines": [
+            {"account": ledger.expense.pk, "side": "D", "amount": amount_d},
+            {"account": ledger.cash.pk, "side": "C", "amount": amount_c or amount_d},
+        ],
+        **extra,
+    }
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    data = response.json()
+    assert set(data) == {"error"}
+    assert set(data["error"]) == {"code", "message", "fields"}
+    assert data["error"]["code"] == code
+    return data["error"]
