@@ -60,8 +60,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run(n: int) -> None:
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
+def start_receivers() -> tuple[Controller, int, ThreadingHTTPServer]:
+    """The local SMTP server (and its port) and the webhook receiver, running."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         smtp_port = probe.getsockname()[1]
@@ -69,6 +69,11 @@ def run(n: int) -> None:
     smtp.start()
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
+    return smtp, smtp_port, hook
+
+
+def route_to_receivers(hook: ThreadingHTTPServer) -> None:
+    """Every alert to one email target and one webhook target."""
     policy = EscalationPolicy.objects.create(name="bench")
     step = EscalationStep.objects.create(policy=policy, position=0)
     step.targets.add(
@@ -79,6 +84,9 @@ def run(n: int) -> None:
     )
     Route.objects.create(name="all", policy=policy)
 
+
+def start_worker(smtp_port: int, n: int) -> subprocess.Popen:
+    """A qcluster on this database, sending email to the local SMTP server."""
     s = connection.settings_dict
     url = f"postgres://{s['USER']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
     env = os.environ | {
@@ -92,7 +100,7 @@ def run(n: int) -> None:
         # window by default) the rest would be held for a summary and never arrive.
         "ALERT_TARGET_MAX_PER_WINDOW": str(n + 1),
     }
-    worker = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
         env=env,
@@ -100,45 +108,50 @@ def run(n: int) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        time.sleep(4)  # the cluster starts
-        email, webhook = [], []
-        for i in range(n):
-            key = f"{i}-{time.time_ns()}"
-            start = time.perf_counter()
-            raise_alert(
-                source="bench",
-                key=f"bench-{key}",
-                severity="error",
-                title=f"Latency probe bench-{key}",
-            )
-            deadline = start + 30
-            while time.perf_counter() < deadline and len(ARRIVED.get(key, {})) < 2:
-                time.sleep(0.005)
-            got = ARRIVED.get(key, {})
-            if len(got) < 2:
-                sys.exit(f"alert {key} did not arrive on both channels within 30 s: {got}")
-            email.append(got["email"] - start)
-            webhook.append(got["webhook"] - start)
 
-        baseline = []
-        for _ in range(n):
-            message = EmailMessage()
-            message["Subject"], message["From"], message["To"] = "direct", "a@b.c", "d@e.f"
-            message.set_content("baseline")
-            start = time.perf_counter()
-            with smtplib.SMTP("127.0.0.1", smtp_port) as client:
-                client.send_message(message)
-            baseline.append(time.perf_counter() - start)
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-        smtp.stop()
-        hook.shutdown()
 
-    def ms(v: float) -> str:
-        return f"{v * 1000:7.1f} ms"
+def measure_alerts(n: int) -> tuple[list[float], list[float]]:
+    """Seconds from raise_alert to arrival of each of n alerts, by email and by webhook."""
+    email, webhook = [], []
+    for i in range(n):
+        key = f"{i}-{time.time_ns()}"
+        start = time.perf_counter()
+        raise_alert(
+            source="bench",
+            key=f"bench-{key}",
+            severity="error",
+            title=f"Latency probe bench-{key}",
+        )
+        deadline = start + 30
+        while time.perf_counter() < deadline and len(ARRIVED.get(key, {})) < 2:
+            time.sleep(0.005)
+        got = ARRIVED.get(key, {})
+        if len(got) < 2:
+            sys.exit(f"alert {key} did not arrive on both channels within 30 s: {got}")
+        email.append(got["email"] - start)
+        webhook.append(got["webhook"] - start)
+    return email, webhook
 
+
+def measure_direct_sends(n: int, smtp_port: int) -> list[float]:
+    """Seconds for each of n emails sent directly with smtplib: the baseline."""
+    baseline = []
+    for _ in range(n):
+        message = EmailMessage()
+        message["Subject"], message["From"], message["To"] = "direct", "a@b.c", "d@e.f"
+        message.set_content("baseline")
+        start = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            client.send_message(message)
+        baseline.append(time.perf_counter() - start)
+    return baseline
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:7.1f} ms"
+
+
+def report(n: int, email: list[float], webhook: list[float], baseline: list[float]) -> None:
     print(f"alert latency, {n} alerts, raise_alert -> arrival, one qcluster worker (Q_POLL=0.1)")
     print(f"  email   : median {ms(statistics.median(email))}  p99 {ms(pct(email, 99))}")
     print(f"  webhook : median {ms(statistics.median(webhook))}  p99 {ms(pct(webhook, 99))}")
@@ -147,6 +160,23 @@ def run(n: int) -> None:
         f"  ratio (email median / direct send median): "
         f"{statistics.median(email) / statistics.median(baseline):.0f}x"
     )
+
+
+def run(n: int) -> None:
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
+    smtp, smtp_port, hook = start_receivers()
+    route_to_receivers(hook)
+    worker = start_worker(smtp_port, n)
+    try:
+        time.sleep(4)  # the cluster starts
+        email, webhook = measure_alerts(n)
+        baseline = measure_direct_sends(n, smtp_port)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        smtp.stop()
+        hook.shutdown()
+    report(n, email, webhook, baseline)
 
 
 if __name__ == "__main__":

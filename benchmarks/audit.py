@@ -18,6 +18,7 @@ import json
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 
 from _django import run_benchmark  # sets Django up: before any of the project's imports
@@ -37,6 +38,32 @@ from tests.factories import make_year
 
 POSTINGS = 500
 ROUNDS = 5
+ACTIONS = [
+    "journal_entry.posted",
+    "journal_entry.approved",
+    "account.updated",
+    "auth.login",
+    "alert.acknowledged",
+    "dead_letter.retried",
+]
+COLUMNS = (
+    "id",
+    "schema_version",
+    "occurred_at",
+    "actor_id",
+    "actor_repr",
+    "ip",
+    "user_agent",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "changes",
+    "metadata",
+    "prev_hash",
+    "hash",
+)
 
 
 def postings(user, accounts, today) -> tuple[float, int]:
@@ -64,77 +91,12 @@ def load_events(n: int) -> float:
     start_id = (AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     prev = AuditEvent.objects.filter(id=start_id - 1).values_list("hash", flat=True).first()
     prev = prev or GENESIS_HASH
-    rnd = random.Random(11)
-    actions = [
-        "journal_entry.posted",
-        "journal_entry.approved",
-        "account.updated",
-        "auth.login",
-        "alert.acknowledged",
-        "dead_letter.retried",
-    ]
     # After every event already in the chain (the postings', dated at their commit): the
     # verification refuses an event dated before the one it follows (a fixed date did, once the
     # clock passed it).
     base = timezone.now()
-    canonical: list[bytes] = []
-    columns = (
-        "id",
-        "schema_version",
-        "occurred_at",
-        "actor_id",
-        "actor_repr",
-        "ip",
-        "user_agent",
-        "request_id",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "changes",
-        "metadata",
-        "prev_hash",
-        "hash",
-    )
     raw = connection.connection
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY audit_auditevent ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for i in range(n):
-            event_id = start_id + i
-            when = base + dt.timedelta(milliseconds=event_id * 10)
-            actor = rnd.randint(1, 50)
-            content = {
-                "id": event_id,
-                "schema_version": 1,
-                "occurred_at": format_time(when),
-                "actor_id": actor,
-                "actor_repr": f"user{actor} (#{actor})",
-                "ip": f"10.0.{actor}.{rnd.randint(1, 254)}",
-                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
-                "request_id": f"{rnd.getrandbits(128):032x}",
-                "action": rnd.choice(actions),
-                "object_type": "finance.journalentry",
-                "object_id": str(rnd.randint(1, 10**6)),
-                "object_repr": f"JE-2026-{rnd.randint(1, 999999):06d}",
-                "changes": {"status": ["pending_approval", "posted"]},
-                "metadata": {
-                    "number": f"JE-2026-{i:06d}",
-                    "lines": 2,
-                    "totals": {"USD": str(Decimal(rnd.randint(1, 10**7)) / 100)},
-                },
-                "prev_hash": prev,
-            }
-            data = canonical_bytes(content)
-            canonical.append(data)
-            digest = hashlib.sha256(data).hexdigest()
-            prev = digest
-            content["hash"] = digest
-            content["occurred_at"] = when
-            content["changes"] = json_text(content["changes"])
-            content["metadata"] = json_text(content["metadata"])
-            copy.write_row([content[c] for c in columns])
+    canonical, prev = copy_events(raw, n, start_id=start_id, prev=prev, base=base)
     with raw.cursor() as cur:
         cur.execute(
             "UPDATE audit_chainhead SET sequence = %s, hash = %s, occurred_at = %s WHERE id = 1",
@@ -148,11 +110,90 @@ def load_events(n: int) -> float:
     return time.perf_counter() - start
 
 
+def copy_events(raw, n: int, *, start_id: int, prev: str, base) -> tuple[list[bytes], str]:
+    """COPY n events chained after `prev`; return their canonical bytes and the last hash."""
+    rnd = random.Random(11)
+    canonical: list[bytes] = []
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY audit_auditevent ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for i in range(n):
+            event_id = start_id + i
+            when = base + dt.timedelta(milliseconds=event_id * 10)
+            content = event_content(rnd, i, event_id=event_id, when=when, prev=prev)
+            data = canonical_bytes(content)
+            canonical.append(data)
+            digest = hashlib.sha256(data).hexdigest()
+            prev = digest
+            content["hash"] = digest
+            content["occurred_at"] = when
+            content["changes"] = json_text(content["changes"])
+            content["metadata"] = json_text(content["metadata"])
+            copy.write_row([content[c] for c in COLUMNS])
+    return canonical, prev
+
+
+def event_content(rnd: random.Random, i: int, *, event_id: int, when, prev: str) -> dict:
+    """A realistic event's content, as the chain hashes it."""
+    actor = rnd.randint(1, 50)
+    return {
+        "id": event_id,
+        "schema_version": 1,
+        "occurred_at": format_time(when),
+        "actor_id": actor,
+        "actor_repr": f"user{actor} (#{actor})",
+        "ip": f"10.0.{actor}.{rnd.randint(1, 254)}",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
+        "request_id": f"{rnd.getrandbits(128):032x}",
+        "action": rnd.choice(ACTIONS),
+        "object_type": "finance.journalentry",
+        "object_id": str(rnd.randint(1, 10**6)),
+        "object_repr": f"JE-2026-{rnd.randint(1, 999999):06d}",
+        "changes": {"status": ["pending_approval", "posted"]},
+        "metadata": {
+            "number": f"JE-2026-{i:06d}",
+            "lines": 2,
+            "totals": {"USD": str(Decimal(rnd.randint(1, 10**7)) / 100)},
+        },
+        "prev_hash": prev,
+    }
+
+
 def json_text(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def run(n: int) -> None:
+@dataclass
+class PostingFigures:
+    """Median seconds per round with and without the audit trail, per-round ratios, and the
+    events one round appended."""
+
+    with_s: float
+    without_s: float
+    ratios: list[float]
+    events: int
+
+
+@dataclass
+class VerificationFigures:
+    """Events in the chain, seconds to load them, to hash their bytes alone, to verify them."""
+
+    total: int
+    load_s: float
+    hash_s: float
+    verify_s: float
+
+
+@dataclass
+class ExportFigures:
+    count: int
+    size: int
+    export_s: float
+
+
+def open_books() -> tuple[object, list[int], dt.date]:
+    """This year's periods, a user, a bank account and five income accounts."""
     today = timezone.localdate()
     make_year(today.year)
     user = get_user_model().objects.create(username="bench")
@@ -167,6 +208,10 @@ def run(n: int) -> None:
             for i in range(5)
         ),
     ]
+    return user, accounts, today
+
+
+def measure_postings(user, accounts, today) -> PostingFigures:
     postings(user, accounts, today)  # warm-up
     hold = connection.hold
 
@@ -188,8 +233,10 @@ def run(n: int) -> None:
         without_runs.append(seconds)
     with_s, without_s = statistics.median(with_runs), statistics.median(without_runs)
     ratios = sorted(w / o for w, o in zip(with_runs, without_runs, strict=True))
-    events //= ROUNDS
+    return PostingFigures(with_s, without_s, ratios, events // ROUNDS)
 
+
+def measure_verification(n: int) -> VerificationFigures:
     load_start = time.perf_counter()
     hash_s = load_events(n)
     load_s = time.perf_counter() - load_start
@@ -202,36 +249,51 @@ def run(n: int) -> None:
     result = services.chain_verify(triggered_by="benchmark")
     verify_s = time.perf_counter() - start
     assert result.status == "ok", result.problems
+    return VerificationFigures(total, load_s, hash_s, verify_s)
 
+
+def measure_export() -> ExportFigures:
+    """Every event exported as JSON lines to nowhere."""
     start = time.perf_counter()
     manifest = export.Manifest(format="jsonl", file="x", range=export.export_range())
     exported = sum(len(chunk) for chunk in export.export_chunks(manifest))
     export_s = time.perf_counter() - start
+    return ExportFigures(manifest.count, exported, export_s)
 
+
+def report(n: int, p: PostingFigures, v: VerificationFigures, e: ExportFigures) -> None:
     print(f"audit benchmark on PostgreSQL {connection.pg_version // 10000}")
     print(f"  postings ({POSTINGS} entries of 2 lines per round, one transaction each)")
     print(
-        f"    with audit trail    : {POSTINGS / with_s:8.1f} entries/s "
-        f"({with_s * 1000 / POSTINGS:.2f} ms/entry), {events} events appended "
-        f"= {events / with_s:.1f} events/s"
+        f"    with audit trail    : {POSTINGS / p.with_s:8.1f} entries/s "
+        f"({p.with_s * 1000 / POSTINGS:.2f} ms/entry), {p.events} events appended "
+        f"= {p.events / p.with_s:.1f} events/s"
     )
     print(
-        f"    without audit writes: {POSTINGS / without_s:8.1f} entries/s "
-        f"({without_s * 1000 / POSTINGS:.2f} ms/entry)"
+        f"    without audit writes: {POSTINGS / p.without_s:8.1f} entries/s "
+        f"({p.without_s * 1000 / POSTINGS:.2f} ms/entry)"
     )
-    spread = ", ".join(f"{r:.2f}" for r in ratios)
+    spread = ", ".join(f"{r:.2f}" for r in p.ratios)
     print(
-        f"    ratio (with / without): {with_s / without_s:.2f}x (median of {ROUNDS} "
+        f"    ratio (with / without): {p.with_s / p.without_s:.2f}x (median of {ROUNDS} "
         f"alternated rounds; per-round ratios {spread})"
     )
-    print(f"  verification of {total:,} events (loaded by COPY in {load_s:.1f} s)")
+    total, verify_s, hash_s = v.total, v.verify_s, v.hash_s
+    print(f"  verification of {total:,} events (loaded by COPY in {v.load_s:.1f} s)")
     print(f"    chain_verify          : {total / verify_s:10,.0f} events/s ({verify_s:.1f} s)")
     print(f"    bare hashlib, same bytes: {n / hash_s:10,.0f} events/s ({hash_s:.1f} s for {n:,})")
     print(f"    ratio (verify / hashlib): {(verify_s / total) / (hash_s / n):.1f}x")
     print(
-        f"  export as JSON lines: {manifest.count / export_s:,.0f} events/s "
-        f"({exported / 1e6:.0f} MB in {export_s:.1f} s)"
+        f"  export as JSON lines: {e.count / e.export_s:,.0f} events/s "
+        f"({e.size / 1e6:.0f} MB in {e.export_s:.1f} s)"
     )
+
+
+def run(n: int) -> None:
+    user, accounts, today = open_books()
+    postings_figures = measure_postings(user, accounts, today)
+    verification = measure_verification(n)
+    report(n, postings_figures, verification, measure_export())
 
 
 if __name__ == "__main__":

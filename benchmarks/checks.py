@@ -26,6 +26,7 @@ bare scan of the same lines, and the cost of the real-time re-check on posting t
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -41,6 +42,7 @@ from config import registry
 from finance import recheck, selectors, services
 from finance.models import AccountType, BalanceCheckpoint, EntrySource, JournalLine
 from integrity import services as integrity
+from integrity.models import CheckResult, CheckRun
 from tests.factories import make_year
 
 ACCOUNTS = 100  # of each side: assets debited, incomes credited
@@ -56,8 +58,25 @@ def load(
     start = time.perf_counter()
     with connection.cursor() as cur:
         cur.execute("SET session_replication_role = replica")
-        cur.execute(
-            """
+        insert_entries(cur, entries, year_start, days, user_id)
+        insert_lines(cur, debit, credit)
+        match_balances_and_sequence(cur, entries, year_start)
+        insert_audit_events(cur, user_id)
+        cur.execute("SET session_replication_role = origin")
+        for table in (
+            "finance_journalentry",
+            "finance_journalline",
+            "finance_accountbalance",
+            "audit_auditevent",
+        ):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return time.perf_counter() - start
+
+
+def insert_entries(cur, entries: int, year_start: date, days: int, user_id: int) -> None:
+    """`entries` posted entries numbered from 1, dated over `days` days from `year_start`."""
+    cur.execute(
+        """
 INSERT INTO finance_journalentry (entry_date, period_id, description, reference, source, status,
        fiscal_year, number, created_by_id, created_at, approved_by_id, approved_at,
        posted_by_id, posted_at)
@@ -69,16 +88,21 @@ SELECT d.day, p.id, 'Bulk ' || g, '', 'system', 'posted', %(year)s, g, %(user)s,
                             %(start)s::timestamptz + k.n * interval '1 day'
                             + (g %% 86400) * interval '1 second' AS at) d
   JOIN finance_fiscalperiod p ON d.day BETWEEN p.start_date AND p.end_date""",
-            {
-                "year": year_start.year,
-                "user": user_id,
-                "entries": entries,
-                "start": year_start,
-                "days": days,
-            },
-        )
-        cur.execute(
-            """
+        {
+            "year": year_start.year,
+            "user": user_id,
+            "entries": entries,
+            "start": year_start,
+            "days": days,
+        },
+    )
+
+
+def insert_lines(cur, debit: list[int], credit: list[int]) -> None:
+    """Two lines for each posted entry: one of the `debit` accounts debited, one of the `credit`
+    accounts credited, the same amount."""
+    cur.execute(
+        """
 INSERT INTO finance_journalline (entry_id, line_no, account_id, side, amount, currency, description)
 SELECT e.id, s.n,
        CASE s.n WHEN 1 THEN (%(debit)s::int[])[1 + e.id %% %(k)s]
@@ -87,25 +111,32 @@ SELECT e.id, s.n,
        round(((e.id * 7919) %% 100000 + 1)::numeric / 100, 2), 'USD', ''
   FROM finance_journalentry e CROSS JOIN (VALUES (1), (2)) s(n)
  WHERE e.status = 'posted'""",
-            {"debit": debit, "credit": credit, "k": ACCOUNTS},
-        )
-        cur.execute(
-            """
+        {"debit": debit, "credit": credit, "k": ACCOUNTS},
+    )
+
+
+def match_balances_and_sequence(cur, entries: int, year_start: date) -> None:
+    """The balance rows and the year's sequence as the posting service would have left them."""
+    cur.execute(
+        """
 UPDATE finance_accountbalance b SET debit_total = s.d, credit_total = s.c, updated_at = now()
   FROM (SELECT account_id, sum(CASE WHEN side = 'D' THEN amount ELSE 0 END) AS d,
                sum(CASE WHEN side = 'C' THEN amount ELSE 0 END) AS c
           FROM finance_journalline GROUP BY account_id) s
  WHERE b.account_id = s.account_id"""
-        )
-        cur.execute(
-            "UPDATE finance_entrysequence SET last_number = %s WHERE fiscal_year = %s",
-            [entries, year_start.year],
-        )
-        # Two audit events per entry (created, posted), as the services write them, so that
-        # integrity.audit_references joins a trail as long as a real one. Their hashes are
-        # placeholders: no check here verifies the chain.
-        cur.execute(
-            """
+    )
+    cur.execute(
+        "UPDATE finance_entrysequence SET last_number = %s WHERE fiscal_year = %s",
+        [entries, year_start.year],
+    )
+
+
+def insert_audit_events(cur, user_id: int) -> None:
+    # Two audit events per entry (created, posted), as the services write them, so that
+    # integrity.audit_references joins a trail as long as a real one. Their hashes are
+    # placeholders: no check here verifies the chain.
+    cur.execute(
+        """
 INSERT INTO audit_auditevent (id, schema_version, occurred_at, actor_id, actor_repr, ip,
        user_agent, request_id, action, object_type, object_id, object_repr, changes, metadata,
        prev_hash, hash)
@@ -115,21 +146,12 @@ SELECT m.top + 2 * e.id - 1 + a.n, 1, e.posted_at, %(user)s, 'bench', NULL, '', 
   FROM finance_journalentry e CROSS JOIN (VALUES (0), (1)) a(n)
  CROSS JOIN (SELECT coalesce(max(id), 0) AS top FROM audit_auditevent) m
  WHERE e.status = 'posted'""",
-            {"user": user_id},
-        )
-        cur.execute(  # the postings timed below append after these events
-            """UPDATE audit_chainhead SET sequence = (SELECT max(id) FROM audit_auditevent),
+        {"user": user_id},
+    )
+    cur.execute(  # the postings timed below append after these events
+        """UPDATE audit_chainhead SET sequence = (SELECT max(id) FROM audit_auditevent),
                       hash = (SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"""
-        )
-        cur.execute("SET session_replication_role = origin")
-        for table in (
-            "finance_journalentry",
-            "finance_journalline",
-            "finance_accountbalance",
-            "audit_auditevent",
-        ):
-            cur.execute(f"VACUUM ANALYZE {table}")
-    return time.perf_counter() - start
+    )
 
 
 BARE_SCAN = """SELECT account_id, sum(CASE WHEN side = 'D' THEN amount ELSE -amount END)
@@ -175,28 +197,54 @@ def throughput(user, pairs, today) -> tuple[float, float, list[float]]:
     return statistics.median(sync_runs), statistics.median(off_runs), ratios
 
 
-def run(n: int) -> None:
+def chart(prefix: str, type_: str, count: int) -> list[int]:
+    return [
+        services.account_create(
+            code=f"{prefix}{i:04d}", name=f"{prefix} {i}", type=type_, currency="USD"
+        ).pk
+        for i in range(count)
+    ]
+
+
+@dataclass
+class Books:
+    """The loaded ledger: the user who posts, the accounts debited and credited, the lines."""
+
+    today: date
+    user: object
+    debit: list[int]
+    credit: list[int]
+    lines: int
+    load_s: float
+
+
+def open_books(n: int) -> Books:
     today = timezone.localdate()
     make_year(today.year)
     year_start = date(today.year, 1, 1)
     days = max((today - year_start).days, 1)  # dated up to yesterday: every period is open
     user = get_user_model().objects.create(username="bench")
-
-    def chart(prefix: str, type_: str, count: int) -> list[int]:
-        return [
-            services.account_create(
-                code=f"{prefix}{i:04d}", name=f"{prefix} {i}", type=type_, currency="USD"
-            ).pk
-            for i in range(count)
-        ]
-
-    debit, credit = (
-        chart("1", AccountType.ASSET, ACCOUNTS),
-        chart("4", AccountType.INCOME, ACCOUNTS),
-    )
+    debit = chart("1", AccountType.ASSET, ACCOUNTS)
+    credit = chart("4", AccountType.INCOME, ACCOUNTS)
     load_s = load(n, year_start, days, user.pk, debit, credit)
-    lines = JournalLine.objects.count()
+    return Books(today, user, debit, credit, JournalLine.objects.count(), load_s)
 
+
+@dataclass
+class CheckFigures:
+    """The full run of every check against the bare scan, and the hourly finance run."""
+
+    checks: int
+    full: CheckRun
+    full_s: float
+    bare_s: float
+    results: list[CheckResult]
+    finance_ms: int
+    hourly: CheckRun
+    hourly_s: float
+
+
+def measure_checks() -> CheckFigures:
     bare_scan()  # warm the buffers for both sides
     checks = registry.all_checks()
     start = time.perf_counter()
@@ -212,21 +260,18 @@ def run(n: int) -> None:
         since=timezone.now() - timedelta(hours=settings.CHECK_FINANCE_WINDOW_HOURS),
     )
     hourly_s = time.perf_counter() - start
+    return CheckFigures(len(checks), full, full_s, bare_s, results, finance_ms, hourly, hourly_s)
 
-    loaded = [(debit[0], credit[0]), (debit[1], credit[1])]
-    fresh = [
-        (a, b)
-        for a, b in zip(
-            chart("2", AccountType.ASSET, 2), chart("5", AccountType.INCOME, 2), strict=True
-        )
-    ]
-    postings(user, loaded + fresh, today, seed=99)  # warm-up
-    per_account = JournalLine.objects.filter(account_id=debit[0]).count()
+
+def measure_recheck(books: Books, fresh: list[tuple[int, int]], per_account: int) -> dict:
+    """Milliseconds of the full re-check, the first incremental one and one from a checkpoint,
+    for fresh accounts, two loaded ones and every debited one."""
+    debit, credit = books.debit, books.credit
     recheck_ms = {}
     for label, ids in (
         ("2 fresh accounts", [a for pair in fresh for a in pair][:2]),
         (f"2 accounts, {2 * per_account:,} lines", [debit[0], credit[0]]),
-        (f"{ACCOUNTS} accounts, {lines // 2:,} lines", debit),
+        (f"{ACCOUNTS} accounts, {books.lines // 2:,} lines", debit),
     ):
         selectors.balance_mismatches(account_ids=ids)
         start = time.perf_counter()
@@ -241,10 +286,13 @@ def run(n: int) -> None:
         start = time.perf_counter()
         assert selectors.balance_recheck(account_ids=ids).mismatches == []
         recheck_ms[label] = (full_ms, first_ms, (time.perf_counter() - start) * 1000)
-    # Checkpoints far behind: two loaded accounts verified only through entry 1,000 (of
-    # 500,000). The re-check reads their own lines; the range alternative reads every entry
-    # numbered since.
-    far = [debit[2], credit[2]]
+    return recheck_ms
+
+
+def measure_far_behind(far: list[int]) -> dict[str, float]:
+    """Checkpoints far behind: two loaded accounts verified only through entry 1,000 (of
+    500,000). The re-check reads their own lines; the range alternative reads every entry
+    numbered since."""
     behind_ms = {}
     for label, limit in (
         ("account's own lines (default)", selectors.RECHECK_RANGE_LIMIT),
@@ -270,33 +318,38 @@ def run(n: int) -> None:
             behind_ms[label] = (time.perf_counter() - start) * 1000
         finally:
             selectors.RECHECK_RANGE_LIMIT = saved
-    hot = throughput(user, loaded, today)
-    cold = throughput(user, fresh, today)
-    after = integrity.checks_run(trigger="command", tags=["finance"])
+    return behind_ms
 
+
+def print_checks(books: Books, c: CheckFigures) -> None:
+    lines = books.lines
     print(f"checks benchmark on PostgreSQL {connection.pg_version // 10000}")
     print(
         f"  load: {lines:,} journal lines ({lines // 2:,} entries, {2 * ACCOUNTS} accounts) "
-        f"in {load_s:.1f} s"
+        f"in {books.load_s:.1f} s"
     )
     print(
-        f"  full run of all {len(checks)} registered checks: {full_s:.2f} s "
-        f"(status {full.status}; {full.summary})"
+        f"  full run of all {c.checks} registered checks: {c.full_s:.2f} s "
+        f"(status {c.full.status}; {c.full.summary})"
     )
-    for r in results:
+    for r in c.results:
         print(f"    {r.check_name:34} {r.tag:9} {r.status:5} {r.duration_ms / 1000:7.3f} s")
-    print(f"  bare GROUP BY account_id scan of the same lines: {bare_s:.2f} s (best of 3)")
+    print(f"  bare GROUP BY account_id scan of the same lines: {c.bare_s:.2f} s (best of 3)")
     print(
-        f"  ratio full run / bare scan: {full_s / bare_s:.1f}x "
-        f"(finance checks alone {finance_ms / 1000:.2f} s = "
-        f"{finance_ms / 1000 / bare_s:.1f}x)"
+        f"  ratio full run / bare scan: {c.full_s / c.bare_s:.1f}x "
+        f"(finance checks alone {c.finance_ms / 1000:.2f} s = "
+        f"{c.finance_ms / 1000 / c.bare_s:.1f}x)"
     )
-    balance = next(r for r in results if r.check_name == "finance.balance_cache")
-    print(f"  finance.balance_cache / bare scan: {balance.duration_ms / 1000 / bare_s:.1f}x")
+    balance = next(r for r in c.results if r.check_name == "finance.balance_cache")
+    print(f"  finance.balance_cache / bare scan: {balance.duration_ms / 1000 / c.bare_s:.1f}x")
     print(
         f"  hourly finance run (windowed, last {settings.CHECK_FINANCE_WINDOW_HOURS} h): "
-        f"{hourly_s:.2f} s (status {hourly.status})"
+        f"{c.hourly_s:.2f} s (status {c.hourly.status})"
     )
+
+
+def print_postings(per_account: int, hot, cold, recheck_ms, behind_ms, after: CheckRun) -> None:
+    """The postings' throughput, the re-check's cost, and the checks after the postings."""
     for label, (sync_s, off_s, ratios) in (
         (f"accounts with ~{per_account:,} posted lines each", hot),
         ("fresh accounts", cold),
@@ -322,6 +375,25 @@ def run(n: int) -> None:
     for label, ms in behind_ms.items():
         print(f"    {label:34} {ms:8.1f} ms")
     print(f"  finance checks after the postings: {after.status} {after.summary}")
+
+
+def run(n: int) -> None:
+    books = open_books(n)
+    user, today, debit, credit = books.user, books.today, books.debit, books.credit
+    figures = measure_checks()
+    loaded = [(debit[0], credit[0]), (debit[1], credit[1])]
+    fresh = list(
+        zip(chart("2", AccountType.ASSET, 2), chart("5", AccountType.INCOME, 2), strict=True)
+    )
+    postings(user, loaded + fresh, today, seed=99)  # warm-up
+    per_account = JournalLine.objects.filter(account_id=debit[0]).count()
+    recheck_ms = measure_recheck(books, fresh, per_account)
+    behind_ms = measure_far_behind([debit[2], credit[2]])
+    hot = throughput(user, loaded, today)
+    cold = throughput(user, fresh, today)
+    after = integrity.checks_run(trigger="command", tags=["finance"])
+    print_checks(books, figures)
+    print_postings(per_account, hot, cold, recheck_ms, behind_ms, after)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ from tests.receivers import Inbox, free_port
 
 ROLES = ("finance_clerk", "finance_approver", "auditor", "operator", "admin")
 
+# The helpers that tests share assert on their behalf: pytest rewrites their asserts as it does a
+# test module's, so that a failure there shows its values (registered before their first import).
+pytest.register_assert_rewrite("tests.audit.helpers", "tests.finance.helpers")
+
 
 def pytest_configure(config):
     # Django marks the atomic blocks a TestCase (pytest-django's `db`) opens around a test;

@@ -1,13 +1,44 @@
-"""Tampering as a database superuser would: triggers off, change rows, triggers back on."""
+"""Helpers the audit tests share.
 
+The chain (test_chain*.py): events recorded one transaction each, verified, read back; and
+tampering as a database superuser would: triggers off, change rows, triggers back on. For the
+capture tests (test_capture_*.py), the trail a test wrote and the requests that write it. For the
+API tests (test_api_*.py), the documented error shape.
+"""
+
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Max
+from django.test import Client
 
-from audit import db_guards
+from alerts import services as alerting
+from audit import db_guards, services
 from audit.canonical import GENESIS_HASH, content_of, event_hash
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Verification
+from tests.alerts.factories import DeliveryFactory, TargetFactory
+
+UA = "capture-test-agent/1.0"
+IP = "203.0.113.9"
+
+
+# The chain, and tampering with it ------------------------------------------------------------
+
+
+def record(n: int, prefix: str = "test.event") -> None:
+    for i in range(n):
+        with transaction.atomic():
+            services.audit_record(action=f"{prefix}.{i}", metadata={"i": i})
+
+
+def verify(**kwargs) -> Verification:
+    return services.chain_verify(triggered_by="test", **kwargs)
+
+
+def chain() -> list[AuditEvent]:
+    return list(AuditEvent.objects.order_by("id"))
 
 
 @contextmanager
@@ -56,3 +87,74 @@ def rewrite_chain(*, change_id: int, actor_repr: str) -> None:
             rows,
         )
         cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])
+
+
+# The trail a capture test reads --------------------------------------------------------------
+
+
+class Trail:
+    """The events written since the last mark."""
+
+    def __init__(self) -> None:
+        self.mark()
+
+    def mark(self) -> None:
+        self.start = AuditEvent.objects.aggregate(m=Max("id"))["m"] or 0
+
+    def events(self, *actions: str) -> list[AuditEvent]:
+        qs = AuditEvent.objects.filter(id__gt=self.start).order_by("id")
+        return list(qs.filter(action__in=actions) if actions else qs)
+
+    def actions(self, prefix: str = "") -> list[str]:
+        return [e.action for e in self.events() if e.action.startswith(prefix)]
+
+    def one(self, action: str) -> AuditEvent:
+        found = self.events(action)
+        assert len(found) == 1, f"{action}: {len(found)} events; trail {self.actions()}"
+        return found[0]
+
+
+def stored_text() -> str:
+    """Everything an event says, as stored (the hashes left out: hex would match anything)."""
+    rows = AuditEvent.objects.values(
+        "actor_repr",
+        "user_agent",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "changes",
+        "metadata",
+    )
+    return json.dumps(list(rows), default=str)
+
+
+def logged_in(user, **kwargs) -> Client:
+    """A client with a session; logging in writes auth.login, so mark the trail after this."""
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def notification(alert):
+    """A sent email notification of `alert`, the kind that carries an acknowledge link."""
+    target = TargetFactory(name="on-call", channel="email", address="oncall@example.com")
+    return DeliveryFactory(alert=alert, target=target, status="sent")
+
+
+def raise_capture(severity="warning", key="disk"):
+    return alerting.raise_alert(
+        source="capture", key=key, severity=severity, title="Disk full", details={"free": "1%"}
+    )
+
+
+# The API's error shape -----------------------------------------------------------------------
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, (response.status_code, response.content)
+    body = response.json()
+    assert set(body["error"]) == {"code", "message", "fields"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -178,39 +180,56 @@ REFUSED = [
 ]
 
 
-@pytest.mark.postgres
-@pytest.mark.e2e
-def test_the_application_role_works_but_cannot_switch_off_the_audit_guards(tmp_path):
-    admin = connection.settings_dict  # a superuser on the test server
-    suffix = secrets.token_hex(4)
-    owner, app, name = f"lg_owner_{suffix}", f"lg_app_{suffix}", f"lg_roles_{suffix}"
-    passwords = {owner: secrets.token_urlsafe(12), app: secrets.token_urlsafe(12)}
-    host, port = admin["HOST"] or "localhost", admin["PORT"] or 5432
+class SeparateRoles:
+    """A database of its own on the test server, owned by one new role and used by another, and
+    the environment the application's processes run in there."""
 
-    def url(role: str) -> str:
-        return f"postgres://{role}:{passwords[role]}@{host}:{port}/{name}"
+    def __init__(self, tmp_path: Path) -> None:
+        self.admin = connection.settings_dict  # a superuser on the test server
+        suffix = secrets.token_hex(4)
+        self.owner, self.app = f"lg_owner_{suffix}", f"lg_app_{suffix}"
+        self.name = f"lg_roles_{suffix}"
+        self.passwords = {
+            self.owner: secrets.token_urlsafe(12),
+            self.app: secrets.token_urlsafe(12),
+        }
+        self.host, self.port = self.admin["HOST"] or "localhost", self.admin["PORT"] or 5432
+        self.env = os.environ | {
+            "DATABASE_URL": self.url(self.app),
+            "DATABASE_MIGRATE_URL": self.url(self.owner),
+            "BACKUP_DIR": str(tmp_path / "backups"),
+            "AUDIT_ALLOW_FLUSH": "0",
+            "Q_POLL": "0.2",
+            "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
+            "Q_WORKERS": "1",
+        }
 
-    def connect(role: str | None = None, dbname: str = name):
-        user, password = (role, passwords[role]) if role else (admin["USER"], admin["PASSWORD"])
+    def url(self, role: str) -> str:
+        return f"postgres://{role}:{self.passwords[role]}@{self.host}:{self.port}/{self.name}"
+
+    def connect(self, role: str | None = None, dbname: str | None = None):
+        """As `role`, else as the test server's superuser; to this database unless told."""
+        if role:
+            user, password = role, self.passwords[role]
+        else:
+            user, password = self.admin["USER"], self.admin["PASSWORD"]
         return psycopg.connect(
-            host=host, port=port, dbname=dbname, user=user, password=password, autocommit=True
+            host=self.host,
+            port=self.port,
+            dbname=dbname or self.name,
+            user=user,
+            password=password,
+            autocommit=True,
         )
 
-    env = os.environ | {
-        "DATABASE_URL": url(app),
-        "DATABASE_MIGRATE_URL": url(owner),
-        "BACKUP_DIR": str(tmp_path / "backups"),
-        "AUDIT_ALLOW_FLUSH": "0",
-        "Q_POLL": "0.2",
-        "Q_GUARD_CYCLE": "30",  # the scheduler runs on the first guard cycle
-        "Q_WORKERS": "1",
-    }
-
-    def manage(*args: str, role: str = app, ok: bool = True) -> subprocess.CompletedProcess:
+    def manage(
+        self, *args: str, role: str | None = None, ok: bool = True
+    ) -> subprocess.CompletedProcess:
+        """`manage.py ARGS` as `role` (the application's unless told); it must succeed if `ok`."""
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
-            env=env | {"DATABASE_URL": url(role)},
+            env=self.env | {"DATABASE_URL": self.url(role or self.app)},
             capture_output=True,
             text=True,
             timeout=600,
@@ -219,113 +238,154 @@ def test_the_application_role_works_but_cannot_switch_off_the_audit_guards(tmp_p
             assert result.returncode == 0, (args, result.stdout[-3000:], result.stderr[-3000:])
         return result
 
-    with connect(dbname=admin["NAME"]) as su:
-        for role in (owner, app):
+
+@contextmanager
+def separate_roles(tmp_path: Path) -> Iterator[SeparateRoles]:
+    """The two roles and their database, created as the superuser and dropped afterwards
+    whatever happens."""
+    roles = SeparateRoles(tmp_path)
+    with roles.connect(dbname=roles.admin["NAME"]) as su:
+        for role in (roles.owner, roles.app):
             create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
-            su.execute(create.format(sql.Identifier(role), sql.Literal(passwords[role])))
+            su.execute(create.format(sql.Identifier(role), sql.Literal(roles.passwords[role])))
         create = sql.SQL("CREATE DATABASE {} OWNER {}")
-        su.execute(create.format(sql.Identifier(name), sql.Identifier(owner)))
+        su.execute(create.format(sql.Identifier(roles.name), sql.Identifier(roles.owner)))
     try:
-        migrated = manage("migrate", "--noinput")
-        assert f"Migrating as '{owner}'" in migrated.stdout
-        assert f"Granted '{app}'" in migrated.stdout
-        with connect() as su:
-            owners = su.execute(
-                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
-            ).fetchall()
-            assert owners == [(owner,)]
-
-        # Normal work, as the application's role.
-        assert "Seeded" in manage("seed_demo").stdout
-        manage("sync_schedules")
-        assert "Checkpoint at #" in manage("audit_checkpoint").stdout
-        assert manage("verify_audit_chain").stdout.strip().endswith("OK")
-        assert "PASS  audit.checkpoints_recent" in manage("run_checks", "--tag", "audit").stdout
-        # Every check runs under the role (catalogs, migration history, raw SQL); the only
-        # failure is the scheduler heartbeat, since no worker has run yet.
-        every = json.loads(manage("run_checks", "--json", ok=False).stdout)
-        statuses = {r["check"]: r["status"] for r in every["results"]}
-        assert "error" not in statuses.values(), statuses
-        assert {c for c, status in statuses.items() if status != "pass"} == {
-            "integrity.scheduler_alive"
-        }
-        work = json.loads(manage("shell", "-c", APP_WORK).stdout.strip().splitlines()[-1])
-        assert work["ready"]["database"] == work["ready"]["migrations"] == "ok"
-        assert (work["login"], work["admin"]) == (302, 200)
-        deploy = manage("check", "--deploy", "--database", "default")
-        assert "audit.W002" not in deploy.stdout + deploy.stderr
-        # Both URLs naming the owner is the setup this replaces: warned about.
-        as_owner = manage("check", "--deploy", "--database", "default", role=owner)
-        assert "role owns audit_auditevent" in as_owner.stderr
-
-        # The scheduler and a worker (django-q2's database broker) under the same role: the
-        # hourly checkpoint, due now, signs what the commands above appended.
-        with connect(app) as db:
-            db.execute("UPDATE django_q_schedule SET next_run = now() + interval '1 day'")
-            db.execute(
-                "UPDATE django_q_schedule SET next_run = now() - interval '1 second' "
-                "WHERE name = 'audit.checkpoint'"
-            )
-            signed = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
-            head = db.execute("SELECT sequence FROM audit_chainhead").fetchone()[0]
-        assert head > signed
-        log = (tmp_path / "qcluster.log").open("w+")
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline, newest = time.monotonic() + 90, signed
-            while time.monotonic() < deadline and newest < head:
-                assert cluster.poll() is None, "qcluster exited early"
-                time.sleep(0.5)
-                with connect(app) as db:
-                    newest = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
-        finally:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait(timeout=30)
-            log.seek(0)
-            cluster_log = log.read()
-            log.close()
-        assert newest >= head, cluster_log[-3000:]
-
-        # The tampering from the security review, as the application's role.
-        with connect(app) as db:
-            events = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
-            for statement, sqlstate in REFUSED:
-                with pytest.raises(psycopg.Error) as refused:
-                    db.execute(statement)
-                assert refused.value.sqlstate == sqlstate, (statement, str(refused.value))
-            after = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
-            assert after == events
-        # A flush, as the application's role, stops at the first table it may not truncate.
-        flushed = manage("flush", "--noinput", ok=False)
-        assert flushed.returncode != 0
-        with connect(app) as db:
-            assert db.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] >= events[0]
-            assert db.execute("SELECT count(*) FROM finance_journalentry").fetchone()[0] > 0
-        assert manage("verify_audit_chain").stdout.strip().endswith("OK")
-
-        # Migrating again changes nothing, and tables the owner creates later are covered.
-        manage("migrate", "--noinput")
-        with connect(owner) as db:
-            db.execute("CREATE TABLE lg_later (id int)")
-        with connect(app) as db:
-            db.execute("INSERT INTO lg_later VALUES (1)")
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                db.execute("TRUNCATE lg_later")
-            privileges = db.execute(
-                "SELECT has_table_privilege('audit_auditevent', 'UPDATE'), "
-                "has_table_privilege('finance_account', 'UPDATE')"
-            ).fetchone()
-            assert privileges == (False, True)
+        yield roles
     finally:
-        with connect(dbname=admin["NAME"]) as su:
+        with roles.connect(dbname=roles.admin["NAME"]) as su:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            su.execute(drop.format(sql.Identifier(name)))
-            for role in (app, owner):
+            su.execute(drop.format(sql.Identifier(roles.name)))
+            for role in (roles.app, roles.owner):
                 su.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def assert_migrate_runs_as_the_owner(roles: SeparateRoles) -> None:
+    migrated = roles.manage("migrate", "--noinput")
+    assert f"Migrating as '{roles.owner}'" in migrated.stdout
+    assert f"Granted '{roles.app}'" in migrated.stdout
+    with roles.connect() as su:
+        owners = su.execute(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        assert owners == [(roles.owner,)]
+
+
+def assert_normal_work_succeeds(roles: SeparateRoles) -> None:
+    """Normal work, as the application's role."""
+    manage = roles.manage
+    assert "Seeded" in manage("seed_demo").stdout
+    manage("sync_schedules")
+    assert "Checkpoint at #" in manage("audit_checkpoint").stdout
+    assert manage("verify_audit_chain").stdout.strip().endswith("OK")
+    assert "PASS  audit.checkpoints_recent" in manage("run_checks", "--tag", "audit").stdout
+    # Every check runs under the role (catalogs, migration history, raw SQL); the only
+    # failure is the scheduler heartbeat, since no worker has run yet.
+    every = json.loads(manage("run_checks", "--json", ok=False).stdout)
+    statuses = {r["check"]: r["status"] for r in every["results"]}
+    assert "error" not in statuses.values(), statuses
+    assert {c for c, status in statuses.items() if status != "pass"} == {
+        "integrity.scheduler_alive"
+    }
+    work = json.loads(manage("shell", "-c", APP_WORK).stdout.strip().splitlines()[-1])
+    assert work["ready"]["database"] == work["ready"]["migrations"] == "ok"
+    assert (work["login"], work["admin"]) == (302, 200)
+    deploy = manage("check", "--deploy", "--database", "default")
+    assert "audit.W002" not in deploy.stdout + deploy.stderr
+    # Both URLs naming the owner is the setup this replaces: warned about.
+    as_owner = manage("check", "--deploy", "--database", "default", role=roles.owner)
+    assert "role owns audit_auditevent" in as_owner.stderr
+
+
+def assert_a_worker_signs_what_was_appended(roles: SeparateRoles, tmp_path: Path) -> None:
+    """The scheduler and a worker (django-q2's database broker) under the same role: the
+    hourly checkpoint, due now, signs what the commands before appended."""
+    with roles.connect(roles.app) as db:
+        db.execute("UPDATE django_q_schedule SET next_run = now() + interval '1 day'")
+        db.execute(
+            "UPDATE django_q_schedule SET next_run = now() - interval '1 second' "
+            "WHERE name = 'audit.checkpoint'"
+        )
+        signed = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
+        head = db.execute("SELECT sequence FROM audit_chainhead").fetchone()[0]
+    assert head > signed
+    newest, cluster_log = run_cluster_until_signed(roles, tmp_path, signed=signed, head=head)
+    assert newest >= head, cluster_log[-3000:]
+
+
+def run_cluster_until_signed(
+    roles: SeparateRoles, tmp_path: Path, *, signed: int, head: int
+) -> tuple[int, str]:
+    """Run `qcluster` as the application's role until a checkpoint reaches `head` (90 s at
+    most); return the newest checkpoint's sequence and the cluster's log."""
+    log = (tmp_path / "qcluster.log").open("w+")
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=roles.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline, newest = time.monotonic() + 90, signed
+        while time.monotonic() < deadline and newest < head:
+            assert cluster.poll() is None, "qcluster exited early"
+            time.sleep(0.5)
+            with roles.connect(roles.app) as db:
+                newest = db.execute("SELECT max(sequence) FROM audit_checkpoint").fetchone()[0]
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait(timeout=30)
+        log.seek(0)
+        cluster_log = log.read()
+        log.close()
+    return newest, cluster_log
+
+
+def assert_tampering_is_refused(roles: SeparateRoles) -> None:
+    """The tampering from the security review, as the application's role."""
+    with roles.connect(roles.app) as db:
+        events = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
+        for statement, sqlstate in REFUSED:
+            with pytest.raises(psycopg.Error) as refused:
+                db.execute(statement)
+            assert refused.value.sqlstate == sqlstate, (statement, str(refused.value))
+        after = db.execute("SELECT count(*), max(hash) FROM audit_auditevent").fetchone()
+        assert after == events
+    # A flush, as the application's role, stops at the first table it may not truncate.
+    flushed = roles.manage("flush", "--noinput", ok=False)
+    assert flushed.returncode != 0
+    with roles.connect(roles.app) as db:
+        assert db.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] >= events[0]
+        assert db.execute("SELECT count(*) FROM finance_journalentry").fetchone()[0] > 0
+    assert roles.manage("verify_audit_chain").stdout.strip().endswith("OK")
+
+
+def assert_migrating_again_covers_later_tables(roles: SeparateRoles) -> None:
+    """Migrating again changes nothing, and tables the owner creates later are covered."""
+    roles.manage("migrate", "--noinput")
+    with roles.connect(roles.owner) as db:
+        db.execute("CREATE TABLE lg_later (id int)")
+    with roles.connect(roles.app) as db:
+        db.execute("INSERT INTO lg_later VALUES (1)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            db.execute("TRUNCATE lg_later")
+        privileges = db.execute(
+            "SELECT has_table_privilege('audit_auditevent', 'UPDATE'), "
+            "has_table_privilege('finance_account', 'UPDATE')"
+        ).fetchone()
+        assert privileges == (False, True)
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_the_application_role_works_but_cannot_switch_off_the_audit_guards(tmp_path):
+    """One session in sequence: migrate as the owner, work as the application's role (commands,
+    pages, a worker), then the tampering, then a second migrate."""
+    with separate_roles(tmp_path) as roles:
+        assert_migrate_runs_as_the_owner(roles)
+        assert_normal_work_succeeds(roles)
+        assert_a_worker_signs_what_was_appended(roles, tmp_path)
+        assert_tampering_is_refused(roles)
+        assert_migrating_again_covers_later_tables(roles)

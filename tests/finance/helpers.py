@@ -1,15 +1,29 @@
-"""Tampering with the ledger as a database superuser would: guards off, change rows, guards on."""
+"""Helpers the finance tests share.
+
+Tampering with the ledger as a database superuser would: guards off, change rows, guards on. For
+the checks' tests (test_checks*.py), the books they corrupt and what `run_checks`, its stored run
+and its alert say.
+For the API tests (test_api_*.py), an entry's body and the documented error shape.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
+from alerts.models import Alert
+from config import registry
 from config.db.features import guard_dialect
 from finance.db_guards import SqliteGuards
 from finance.models import JournalEntry
+from integrity.models import CheckRun
 
 LEDGER_TABLES = ("finance_journalentry", "finance_journalline")
+ENTRIES = "/api/v1/entries/"
 
 
 @contextmanager
@@ -69,3 +83,72 @@ def check_constraint_off(table: str, name: str) -> Iterator[None]:
                 yield
             finally:
                 cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+
+# What the checks say ------------------------------------------------------------------------
+
+
+@dataclass
+class Books:
+    funding: JournalEntry  # cash D 100 / equity C 100
+    rent: JournalEntry  # expense D 40 / cash C 40
+    euros: JournalEntry  # bank EUR D 50 / capital EUR C 50
+
+
+def alert(name: str) -> Alert | None:
+    return Alert.objects.filter(source="checks", key=name).order_by("-pk").first()
+
+
+def latest_run() -> CheckRun:
+    return CheckRun.objects.order_by("-pk").first()
+
+
+def command_fails(name: str, *args: str) -> CheckRun:
+    """`run_checks` (the finance tag unless told otherwise) exits 1 naming `name` as failing."""
+    with pytest.raises(CommandError) as exc:
+        call_command("run_checks", *(args or ("--tag", "finance")))
+    assert exc.value.returncode == 1
+    assert f"{name} (fail)" in str(exc.value)
+    run = latest_run()
+    assert run.results.get(check_name=name).status == "fail"
+    firing = alert(name)
+    assert firing.state == "firing"
+    assert firing.severity == registry.all_checks()[name].severity
+    return run
+
+
+def command_passes(name: str, *args: str) -> CheckRun:
+    """After the fix: `run_checks` exits 0, the check passes and its alert is resolved."""
+    call_command("run_checks", *(args or ("--tag", "finance")))
+    run = latest_run()
+    assert run.results.get(check_name=name).status == "pass"
+    assert alert(name).state == "resolved"
+    return run
+
+
+def finding(run: CheckRun, name: str, **filters):
+    return run.findings.get(check_name=name, **filters)
+
+
+# The API -------------------------------------------------------------------------------------
+
+
+def body(ledger, amount_d="100.00", amount_c=None, **extra):
+    return {
+        "entry_date": ledger.today.isoformat(),
+        "description": "Office supplies",
+        "lines": [
+            {"account": ledger.expense.pk, "side": "D", "amount": amount_d},
+            {"account": ledger.cash.pk, "side": "C", "amount": amount_c or amount_d},
+        ],
+        **extra,
+    }
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    data = response.json()
+    assert set(data) == {"error"}
+    assert set(data["error"]) == {"code", "message", "fields"}
+    assert data["error"]["code"] == code
+    return data["error"]
