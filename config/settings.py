@@ -514,6 +514,26 @@ STORAGES = {
     },
 }
 
+# Backups (docs/backups.md) ------------------------------------------------------
+
+# Backup plus verification daily at 03:00, a restore drill weekly (Sunday 04:00), pruning daily.
+BACKUP_CRON = env.str("BACKUP_CRON", default="0 3 * * *")
+BACKUP_DRILL_CRON = env.str("BACKUP_DRILL_CRON", default="0 4 * * 0")
+BACKUP_PRUNE_CRON = env.str("BACKUP_PRUNE_CRON", default="30 5 * * *")
+# Recovery point objective: the newest verified backup may be this old (backups.last_backup_recent).
+BACKUP_RPO_HOURS = env.int("BACKUP_RPO_HOURS", default=26)
+# A restore drill must have passed within this many days (backups.drill_recent).
+BACKUP_DRILL_MAX_AGE_DAYS = env.int("BACKUP_DRILL_MAX_AGE_DAYS", default=8)
+# Retention: the newest backup of each of the last N days, M ISO weeks and K months.
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
+# Where drills make scratch databases (PostgreSQL: a server where the role may CREATE DATABASE);
+# empty: beside the running database. And where backups are packed before they are stored.
+BACKUP_DRILL_DATABASE_URL = env.str("BACKUP_DRILL_DATABASE_URL", default="")
+BACKUP_DRILL_TIMEOUT_SECONDS = env.int("BACKUP_DRILL_TIMEOUT_SECONDS", default=3600)
+BACKUP_WORK_DIR = env.str("BACKUP_WORK_DIR", default="")
+
 # Login lockout (django-axes) ---------------------------------------------------
 
 # A username is locked out from one address after this many failed logins in a row (admin

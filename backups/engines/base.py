@@ -112,6 +112,10 @@ class BackupEngine(Protocol):
         """Restore the archive into `target`, which the caller made sure is empty."""
         ...
 
+    def clear(self, target: DatabaseTarget) -> None:
+        """Remove everything `target` holds (a forced restore over a non-empty database)."""
+        ...
+
     def is_empty(self, target: DatabaseTarget) -> bool:
         """True when `target` holds no tables (a restore may go there without --force)."""
         ...

@@ -1,0 +1,22 @@
+"""The backup services: take, verify, drill, restore, prune. Each state change is one
+transaction with its audit event; failures mark the row, raise an alert and raise BackupError."""
+
+from backups.services.backup import backup_create, backup_start, backup_take
+from backups.services.drill import drill_run, drill_start, newest_good_backup
+from backups.services.prune import PruneResult, backups_prune, retention_plan
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
+
+__all__ = [
+    "PruneResult",
+    "backup_create",
+    "backup_restore",
+    "backup_start",
+    "backup_take",
+    "backup_verify",
+    "backups_prune",
+    "drill_run",
+    "drill_start",
+    "newest_good_backup",
+    "retention_plan",
+]

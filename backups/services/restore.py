@@ -1,0 +1,55 @@
+"""Real recovery: restore a stored backup into a database named by its URL."""
+
+import time
+from typing import Any
+
+from backups import crypto, storage
+from backups.engines import engine_named
+from backups.engines.base import DatabaseTarget
+from backups.exceptions import BackupCorrupt, BackupError, RestoreTargetNotEmpty
+from backups.models import Backup
+from backups.services.common import record, workdir
+from backups.services.verify import RESTORABLE
+
+
+def backup_restore(
+    *, backup: Backup, database_url: str, force: bool = False, actor: Any = None
+) -> float:
+    """Restore `backup` into the database at `database_url`; returns the seconds it took.
+
+    Refuses a target that already holds tables unless `force` (then the engine restores over
+    it). The object is checked against its SHA-256 before anything is written. Recorded as an
+    audit event in the running database (the target is another database)."""
+    if backup.status not in RESTORABLE:
+        raise BackupError(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+    try:
+        target = DatabaseTarget.from_url(database_url)
+    except ValueError as exc:
+        raise BackupError(f"--database-url: {exc}") from exc
+    engine = engine_named(backup.engine)
+    if target.vendor != ("sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"):
+        raise BackupError(f"a {backup.engine} backup cannot be restored into {target.vendor}")
+    if not engine.is_empty(target):
+        if not force:
+            raise RestoreTargetNotEmpty(
+                f"The target database {target.name} is not empty; pass --force to restore over it."
+            )
+        engine.clear(target)
+    started = time.monotonic()
+    with workdir("restore") as work:
+        fetched = work / "fetched.lgb"
+        if storage.fetch(backup.location, fetched) != backup.sha256:
+            raise BackupCorrupt(f"backup #{backup.pk}: the stored object's SHA-256 changed")
+        archive = work / f"archive{engine.suffix}"
+        crypto.unpack(fetched, archive)
+        engine.restore(archive, target)
+    seconds = time.monotonic() - started
+    record(
+        "backup.restored",
+        backup,
+        actor,
+        target=f"{target.vendor}:{target.host}/{target.name}" if target.host else target.name,
+        forced=force,
+        seconds=seconds,
+    )
+    return seconds
