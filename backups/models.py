@@ -62,6 +62,11 @@ class Backup(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        permissions = [
+            ("run_backup", "Can take a backup now"),
+            ("drill_backup", "Can run a restore drill"),
+            ("download_backup", "Can download a stored backup"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=BackupStatus.values),
