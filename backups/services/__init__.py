@@ -7,9 +7,10 @@ from backups.services.drill import drill_run, drill_start, newest_good_backup
 from backups.services.prune import PruneResult, backups_prune, retention_plan
 from backups.services.queue import backup_queue, drill_queue
 from backups.services.restore import backup_restore
-from backups.services.verify import backup_verify
+from backups.services.verify import RESTORABLE, backup_verify
 
 __all__ = [
+    "RESTORABLE",
     "PruneResult",
     "backup_create",
     "backup_download",
