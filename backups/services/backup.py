@@ -1,6 +1,7 @@
 """Taking a backup: a consistent copy, packed (compressed, encrypted), stored with its SHA-256,
 the signed audit checkpoints beside it, and what the database held, on the Backup row."""
 
+import json
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +18,7 @@ from backups.services.common import (
     alert,
     checkpoints_prefix,
     live_engine,
+    manifest_name,
     object_name,
     one_line,
     record,
@@ -60,6 +62,31 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
                     f"({packing.sha256})"
                 )
             checkpoints = _store_checkpoints(backup)
+            manifest = work / "manifest.json"
+            manifest.write_text(
+                json.dumps(
+                    {
+                        "id": backup.pk,
+                        "engine": backup.engine,
+                        "started_at": backup.started_at.isoformat(),
+                        "snapshot_at": snapshot.taken_at.isoformat(),
+                        "database": snapshot.database or target.name,
+                        "location": backup.location,
+                        "size_bytes": stored.size,
+                        "sha256": stored.sha256,
+                        "compressed": packing.compressed,
+                        "encrypted": packing.encrypted,
+                        "schema_version": snapshot.schema_version,
+                        "row_counts": snapshot.row_counts,
+                        "audit_head": snapshot.audit_head,
+                        "checkpoints": checkpoints,
+                        "label": snapshot.label,
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
+            storage.store(manifest, manifest_name(backup.location))
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, alerted and raised
         _failed(backup, exc, actor)
     with transaction.atomic():

@@ -36,6 +36,12 @@ def object_name(backup: Backup, suffix: str) -> str:
     return f"{at:%Y/%m}/{at:%Y%m%dT%H%M%SZ}-{backup.pk}-{backup.engine}{suffix}.lgb"
 
 
+def manifest_name(location: str) -> str:
+    """The manifest stored beside each backup: what its row says, so that a recovery can find
+    and check the backup when the database that held the rows is gone."""
+    return f"{location}.manifest.json"
+
+
 def checkpoints_prefix(backup: Backup) -> str:
     return f"{backup.location}.checkpoints/"
 

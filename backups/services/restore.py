@@ -3,6 +3,8 @@
 import time
 from typing import Any
 
+from django.db import DatabaseError
+
 from backups import crypto, storage
 from backups.engines import engine_named
 from backups.engines.base import DatabaseTarget
@@ -19,7 +21,8 @@ def backup_restore(
 
     Refuses a target that already holds tables unless `force` (then the engine restores over
     it). The object is checked against its SHA-256 before anything is written. Recorded as an
-    audit event in the running database (the target is another database)."""
+    audit event in the running database when it knows the backup (in a recovery into a new
+    server, the running database is the restored one)."""
     if backup.status not in RESTORABLE:
         raise BackupError(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
     try:
@@ -44,6 +47,12 @@ def backup_restore(
         crypto.unpack(fetched, archive)
         engine.restore(archive, target)
     seconds = time.monotonic() - started
+    try:
+        known = backup.pk is not None and Backup.objects.filter(pk=backup.pk).exists()
+    except DatabaseError:
+        known = False  # the running database is gone: a recovery into a new server
+    if not known:
+        return seconds
     record(
         "backup.restored",
         backup,

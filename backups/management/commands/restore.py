@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backups import services
-from backups.models import Backup
+from backups.services import catalog
 from config.errors import DomainError
 
 
@@ -16,10 +16,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("backup", type=int, help="The backup's id (manage.py shell, API).")
+        parser.add_argument("backup", type=int, nargs="?", help="The backup's id (see --list).")
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            help="List the backups in storage (from their manifests), newest first, and exit.",
+        )
         parser.add_argument(
             "--database-url",
-            required=True,
             help="The target, in DATABASE_URL's format (sqlite:///path, postgres://...).",
         )
         parser.add_argument(
@@ -27,12 +31,26 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, backup: int, database_url: str, force: bool, **options: Any
+        self,
+        *args: Any,
+        backup: int | None,
+        list: bool,
+        database_url: str | None,
+        force: bool,
+        **options: Any,
     ) -> None:
-        try:
-            found = Backup.objects.get(pk=backup)
-        except Backup.DoesNotExist:
-            raise CommandError(f"no backup #{backup}", returncode=1) from None
+        if list:
+            for m in catalog.stored_manifests():
+                self.stdout.write(
+                    f"#{m['id']}  {m['started_at']}  {m['engine']}  {m['size_bytes']} bytes  "
+                    f"sha256 {m['sha256'][:16]}  {m['location']}"
+                )
+            return
+        if backup is None or not database_url:
+            raise CommandError("give a backup id and --database-url (or --list)", returncode=2)
+        found = catalog.find_backup(backup)
+        if found is None:
+            raise CommandError(f"no backup #{backup} in the database or in storage", returncode=1)
         try:
             seconds = services.backup_restore(backup=found, database_url=database_url, force=force)
         except DomainError as exc:

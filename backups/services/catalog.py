@@ -1,0 +1,56 @@
+"""The backups as storage knows them, from the manifest stored beside each one: what a
+recovery reads when the database that held the Backup rows is gone."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.core.files.storage import storages
+
+from backups.models import Backup, BackupStatus
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def _walk(store: Any, directory: str) -> list[str]:
+    folders, files = store.listdir(directory)
+    found = [f"{directory}/{f}".lstrip("/") for f in files if f.endswith(MANIFEST_SUFFIX)]
+    for folder in folders:
+        if folder.endswith(".checkpoints"):
+            continue
+        found += _walk(store, f"{directory}/{folder}".lstrip("/"))
+    return found
+
+
+def stored_manifests() -> list[dict[str, Any]]:
+    """Every backup's manifest in storage, newest first."""
+    store = storages["backups"]
+    manifests = []
+    for name in _walk(store, ""):
+        with store.open(name, "rb") as handle:
+            manifests.append(json.loads(handle.read()))
+    return sorted(manifests, key=lambda m: (m["started_at"], m["id"]), reverse=True)
+
+
+def backup_from_manifest(manifest: dict[str, Any]) -> Backup:
+    """An unsaved Backup standing for a stored one (for a restore into an empty server)."""
+    fields = {f.name for f in Backup._meta.fields}
+    values = {k: v for k, v in manifest.items() if k in fields}
+    for key in ("started_at", "snapshot_at"):
+        if values.get(key):
+            values[key] = datetime.fromisoformat(values[key])
+    return Backup(status=BackupStatus.COMPLETED, **values)
+
+
+def find_backup(backup_id: int) -> Backup | None:
+    """The backup's row, or, when the database has none (or no tables), its manifest."""
+    try:
+        return Backup.objects.get(pk=backup_id)
+    except Backup.DoesNotExist:
+        pass
+    except Exception:  # noqa: BLE001 - an empty or unreachable database: storage still knows
+        pass
+    for manifest in stored_manifests():
+        if manifest["id"] == backup_id:
+            return backup_from_manifest(manifest)
+    return None
