@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.files.storage import storages
+from django.db import DatabaseError
 
 from backups.models import Backup, BackupStatus
 
@@ -46,10 +47,8 @@ def find_backup(backup_id: int) -> Backup | None:
     """The backup's row, or, when the database has none (or no tables), its manifest."""
     try:
         return Backup.objects.get(pk=backup_id)
-    except Backup.DoesNotExist:
-        pass
-    except Exception:  # noqa: BLE001 - an empty or unreachable database: storage still knows
-        pass
+    except (Backup.DoesNotExist, DatabaseError):
+        pass  # not in this database, or it has no tables or is gone: storage still knows
     for manifest in stored_manifests():
         if manifest["id"] == backup_id:
             return backup_from_manifest(manifest)
