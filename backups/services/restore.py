@@ -1,6 +1,7 @@
 """Real recovery: restore a stored backup into a database named by its URL."""
 
 import time
+from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError
@@ -10,14 +11,22 @@ from backups.engines import engine_named
 from backups.engines.base import DatabaseTarget
 from backups.exceptions import BackupCorrupt, BackupError, RestoreTargetNotEmpty
 from backups.models import Backup
-from backups.services.common import record, workdir
+from backups.services.common import checkpoints_prefix, record, workdir
 from backups.services.verify import RESTORABLE
 
 
 def backup_restore(
-    *, backup: Backup, database_url: str, force: bool = False, actor: Any = None
+    *,
+    backup: Backup,
+    database_url: str,
+    force: bool = False,
+    actor: Any = None,
+    checkpoints_dir: Path | None = None,
 ) -> float:
     """Restore `backup` into the database at `database_url`; returns the seconds it took.
+
+    `checkpoints_dir`: where to put the signed audit checkpoints that travelled with the
+    backup, to verify the restored chain against (`verify_audit_chain --checkpoints`).
 
     Refuses a target that already holds tables unless `force` (then the engine restores over
     it). The object is checked against its SHA-256 before anything is written. Recorded as an
@@ -46,6 +55,10 @@ def backup_restore(
         archive = work / f"archive{engine.suffix}"
         crypto.unpack(fetched, archive)
         engine.restore(archive, target)
+    if checkpoints_dir is not None:
+        checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        for name in backup.checkpoints:
+            storage.fetch(name, checkpoints_dir / name.removeprefix(checkpoints_prefix(backup)))
     seconds = time.monotonic() - started
     try:
         known = backup.pk is not None and Backup.objects.filter(pk=backup.pk).exists()

@@ -1,5 +1,6 @@
 """manage.py restore ID --database-url URL [--force]: real recovery into a target database."""
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -19,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("backup", type=int, nargs="?", help="The backup's id (see --list).")
         parser.add_argument(
             "--list",
+            dest="list_only",
             action="store_true",
             help="List the backups in storage (from their manifests), newest first, and exit.",
         )
@@ -29,17 +31,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Restore over a target that is not empty."
         )
+        parser.add_argument(
+            "--checkpoints-dir",
+            type=Path,
+            help="Write the audit checkpoints that travelled with the backup here (to verify "
+            "the restored chain with verify_audit_chain --checkpoints).",
+        )
 
     def handle(
         self,
         *args: Any,
         backup: int | None,
-        list: bool,
+        list_only: bool,
         database_url: str | None,
         force: bool,
+        checkpoints_dir: Path | None,
         **options: Any,
     ) -> None:
-        if list:
+        if list_only:
             for m in catalog.stored_manifests():
                 self.stdout.write(
                     f"#{m['id']}  {m['started_at']}  {m['engine']}  {m['size_bytes']} bytes  "
@@ -56,3 +65,5 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message, returncode=1) from None
         self.stdout.write(f"backup #{found.pk} restored in {seconds:.1f} s")
+        if checkpoints_dir is not None:
+            self.stdout.write(f"its audit checkpoints are in {checkpoints_dir}")
