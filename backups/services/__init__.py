@@ -3,7 +3,7 @@ transaction with its audit event; failures mark the row, raise an alert and rais
 
 from backups.services.backup import backup_create, backup_start, backup_take
 from backups.services.download import backup_download
-from backups.services.drill import drill_run, drill_start, newest_good_backup
+from backups.services.drill import drill_run, drill_server, drill_start, newest_good_backup
 from backups.services.prune import PruneResult, backups_prune, retention_plan
 from backups.services.queue import backup_queue, drill_queue
 from backups.services.restore import backup_restore
@@ -22,6 +22,7 @@ __all__ = [
     "backups_prune",
     "drill_queue",
     "drill_run",
+    "drill_server",
     "drill_start",
     "newest_good_backup",
     "retention_plan",

@@ -92,7 +92,7 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
             crypto.unpack(fetched, archive)
             fetched.unlink()
             checkpoints = _fetch_checkpoints(backup, work / "checkpoints")
-            with engine.scratch(_like(backup)) as scratch:
+            with engine.scratch(drill_server(backup.engine)) as scratch:
                 started = time.monotonic()
                 engine.restore(archive, scratch)
                 drill.restore_seconds = time.monotonic() - started
@@ -123,14 +123,14 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
     return drill
 
 
-def _like(backup: Backup) -> DatabaseTarget:
+def drill_server(engine: str) -> DatabaseTarget:
     """Where scratch databases are made: beside the running database (BACKUP_DRILL_DATABASE_URL
     names another server that may create databases)."""
     url = getattr(settings, "BACKUP_DRILL_DATABASE_URL", "")
     if url:
         return DatabaseTarget.from_url(url)
     from_default = settings.DATABASES["default"]
-    vendor = "sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"
+    vendor = "sqlite" if engine == Backup.Engine.SQLITE else "postgresql"
     return DatabaseTarget.from_settings(from_default, vendor)
 
 
