@@ -4,7 +4,7 @@ one or start a drill from here; admins download. Everything goes through backups
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import FileResponse, HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -101,7 +101,9 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             messages.error(request, f"[{exc.code}] {exc.message}")
             return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
         name = backup.location.rsplit("/", 1)[-1]
-        return FileResponse(stream, as_attachment=True, filename=name)
+        response = StreamingHttpResponse(stream, content_type="application/octet-stream")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     @admin.action(description="Verify now (checksum and archive)", permissions=["verify"])
     def verify_backups(self, request: HttpRequest, queryset: Any) -> None:

@@ -3,7 +3,7 @@
 from typing import Any
 
 from backups import services
-from backups.exceptions import BackupError
+from backups.exceptions import BackupFailed
 from backups.models import Backup, RestoreDrill
 
 
@@ -23,7 +23,7 @@ def restore_drill(drill_id: int | None = None) -> dict[str, Any]:
     if drill_id is None:
         backup = services.newest_good_backup()
         if backup is None:
-            raise BackupError("no backup to drill: take one first")
+            raise BackupFailed("no backup to drill: take one first")
         drill = services.drill_start(backup=backup, trigger=Backup.Trigger.SCHEDULE)
     else:
         drill = RestoreDrill.objects.get(pk=drill_id)

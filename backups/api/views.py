@@ -1,6 +1,6 @@
 import contextlib
 
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -11,7 +11,7 @@ from rest_framework.reverse import reverse
 
 from backups import selectors, services
 from backups.api.serializers import BackupSerializer, RestoreDrillSerializer
-from backups.exceptions import BackupError
+from backups.exceptions import BackupFailed
 from backups.models import Backup
 
 
@@ -46,7 +46,7 @@ class BackupViewSet(viewsets.ReadOnlyModelViewSet):
         backup = get_object_or_404(self.get_queryset(), pk=pk)
         # A failed verification is an answer, not an error: the row says unverified and why,
         # and the alert is raised.
-        with contextlib.suppress(BackupError):
+        with contextlib.suppress(BackupFailed):
             services.backup_verify(backup=backup, actor=request.user)
         return Response(self.get_serializer(selectors.backups_list().get(pk=backup.pk)).data)
 
@@ -67,9 +67,9 @@ class BackupViewSet(viewsets.ReadOnlyModelViewSet):
         backup = get_object_or_404(self.get_queryset(), pk=pk)
         stream = services.backup_download(backup=backup, actor=request.user)
         name = backup.location.rsplit("/", 1)[-1]
-        return FileResponse(
-            stream, as_attachment=True, filename=name, content_type="application/octet-stream"
-        )
+        response = StreamingHttpResponse(stream, content_type="application/octet-stream")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 class RestoreDrillViewSet(viewsets.ReadOnlyModelViewSet):

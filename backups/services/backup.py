@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.services import checkpoint_dir
 from backups import crypto, storage
 from backups.engines import KEY_TABLES
-from backups.exceptions import BackupError
+from backups.exceptions import BackupFailed
 from backups.models import Backup, BackupStatus
 from backups.services.common import (
     BACKUP_FAILED,
@@ -57,7 +57,7 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
             backup.location = object_name(backup, engine.suffix)
             stored = storage.store(packed, backup.location)
             if stored.sha256 != packing.sha256:
-                raise BackupError(
+                raise BackupFailed(
                     f"the stored object's SHA-256 {stored.sha256} is not the one written "
                     f"({packing.sha256})"
                 )
@@ -145,4 +145,4 @@ def _failed(backup: Backup, exc: BaseException, actor: Any) -> NoReturn:
     )
     if backup.location:
         storage.delete_quietly(backup.location)  # a half-written object is not a backup
-    raise BackupError(f"backup #{backup.pk} failed: {reason}") from exc
+    raise BackupFailed(f"backup #{backup.pk} failed: {reason}") from exc

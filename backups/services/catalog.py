@@ -5,10 +5,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.core.files.storage import storages
 from django.db import DatabaseError
 
 from backups.models import Backup, BackupStatus
+from backups.storage import backup_storage
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -25,7 +25,7 @@ def _walk(store: Any, directory: str) -> list[str]:
 
 def stored_manifests() -> list[dict[str, Any]]:
     """Every backup's manifest in storage, newest first."""
-    store = storages["backups"]
+    store = backup_storage()
     manifests = []
     for name in _walk(store, ""):
         with store.open(name, "rb") as handle:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from backups import crypto, storage
 from backups.engines import KEY_TABLES, engine_named
 from backups.engines.base import DatabaseTarget
-from backups.exceptions import BackupError, BackupNotRestorable
+from backups.exceptions import BackupFailed, BackupNotRestorable
 from backups.models import Backup, BackupStatus, RestoreDrill
 from backups.services.common import (
     DRILL_FAILED,
@@ -237,4 +237,4 @@ def _drill_failed(
         f"Restore drill #{drill.pk} of backup #{backup.pk} failed ({step}): {reason}",
         {"drill": drill.pk, "backup": backup.pk, "step": step, "error": reason},
     )
-    raise BackupError(f"restore drill #{drill.pk} failed ({step}): {reason}") from exc
+    raise BackupFailed(f"restore drill #{drill.pk} failed ({step}): {reason}") from exc

@@ -9,7 +9,7 @@ from django.db import DatabaseError
 from backups import crypto, storage
 from backups.engines import engine_named
 from backups.engines.base import DatabaseTarget
-from backups.exceptions import BackupCorrupt, BackupError, RestoreTargetNotEmpty
+from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup
 from backups.services.common import checkpoints_prefix, record, workdir
 from backups.services.verify import RESTORABLE
@@ -33,14 +33,14 @@ def backup_restore(
     audit event in the running database when it knows the backup (in a recovery into a new
     server, the running database is the restored one)."""
     if backup.status not in RESTORABLE:
-        raise BackupError(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+        raise BackupFailed(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
     try:
         target = DatabaseTarget.from_url(database_url)
     except ValueError as exc:
-        raise BackupError(f"--database-url: {exc}") from exc
+        raise BackupFailed(f"--database-url: {exc}") from exc
     engine = engine_named(backup.engine)
     if target.vendor != ("sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"):
-        raise BackupError(f"a {backup.engine} backup cannot be restored into {target.vendor}")
+        raise BackupFailed(f"a {backup.engine} backup cannot be restored into {target.vendor}")
     if not engine.is_empty(target):
         if not force:
             raise RestoreTargetNotEmpty(

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backups import crypto, storage
 from backups.engines import engine_named
-from backups.exceptions import BackupCorrupt, BackupError, BackupNotRestorable
+from backups.exceptions import BackupCorrupt, BackupFailed, BackupNotRestorable
 from backups.models import Backup, BackupStatus
 from backups.services.common import (
     VERIFICATION_FAILED,
@@ -67,4 +67,4 @@ def verification_failed(backup: Backup, exc: BaseException, actor: Any, *, step:
         f"Backup #{backup.pk} failed verification ({step}): {reason}",
         {"backup": backup.pk, "step": step, "error": reason, "location": backup.location},
     )
-    raise BackupError(f"backup #{backup.pk} failed verification ({step}): {reason}") from exc
+    raise BackupFailed(f"backup #{backup.pk} failed verification ({step}): {reason}") from exc

@@ -13,7 +13,7 @@ from alerts.models import Alert
 from audit.models import AuditEvent
 from backups import services
 from backups.engines import engine_for
-from backups.exceptions import BackupError, RestoreTargetNotEmpty
+from backups.exceptions import BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup, BackupStatus, RestoreDrill
 from finance.models import AccountBalance, JournalEntry
 
@@ -72,7 +72,7 @@ def test_one_flipped_byte_fails_verification_with_an_alert_and_a_good_run_resolv
 ):
     backup = services.backup_create()
     flip_a_byte(stored_in / backup.location)
-    with pytest.raises(BackupError, match="SHA-256"):
+    with pytest.raises(BackupFailed, match="SHA-256"):
         services.backup_verify(backup=backup)
     backup.refresh_from_db()
     assert backup.status == BackupStatus.UNVERIFIED
@@ -85,7 +85,7 @@ def test_one_flipped_byte_fails_verification_with_an_alert_and_a_good_run_resolv
 def test_a_deleted_object_fails_verification_with_an_alert(books, stored_in):
     backup = services.backup_create()
     (stored_in / backup.location).unlink()
-    with pytest.raises(BackupError):
+    with pytest.raises(BackupFailed):
         services.backup_verify(backup=backup)
     backup.refresh_from_db()
     assert backup.status == BackupStatus.UNVERIFIED
@@ -106,7 +106,7 @@ def test_a_drill_whose_restored_copy_fails_a_check_fails(books):
     # The live books are damaged when the backup is taken: the cached balance is wrong.
     AccountBalance.objects.filter(account=books.cash).update(debit_total=12345)
     backup = services.backup_verify(backup=services.backup_create())
-    with pytest.raises(BackupError, match="checks"):
+    with pytest.raises(BackupFailed, match="checks"):
         services.drill_run(drill=services.drill_start(backup=backup))
     drill = RestoreDrill.objects.get()
     assert drill.status == RestoreDrill.Status.FAILED and drill.failed_step == "checks"
