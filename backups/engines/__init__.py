@@ -36,8 +36,8 @@ KEY_TABLES: list[str] = [
 # services' `with engine.scratch(...)`) have a context manager; mypy reports them as unused
 # once base.py says `-> AbstractContextManager[DatabaseTarget]`, and they go.
 ENGINES: dict[str, Callable[[], BackupEngine]] = {
-    SqliteEngine.name: SqliteEngine,  # type: ignore[dict-item]
-    PgDumpEngine.name: PgDumpEngine,  # type: ignore[dict-item]
+    SqliteEngine.name: SqliteEngine,
+    PgDumpEngine.name: PgDumpEngine,
 }
 
 # Guard dialect -> the engine that backs up such a database unless another is chosen.

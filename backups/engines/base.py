@@ -10,7 +10,8 @@ application is not connected to. Passwords travel in the child process's environ
 (`PGPASSWORD`), never on a command line.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -120,7 +121,7 @@ class BackupEngine(Protocol):
         """True when `target` holds no tables (a restore may go there without --force)."""
         ...
 
-    def scratch(self, like: DatabaseTarget) -> Iterator[DatabaseTarget]:
+    def scratch(self, like: DatabaseTarget) -> AbstractContextManager[DatabaseTarget]:
         """A context manager: an empty scratch database on the same kind of server as `like`
         (a temporary file, or a temporary database), dropped afterwards."""
         ...

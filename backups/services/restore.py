@@ -7,7 +7,7 @@ from typing import Any
 from django.db import DatabaseError
 
 from backups import crypto, storage
-from backups.engines import engine_named
+from backups.engines import EngineError, engine_named
 from backups.engines.base import DatabaseTarget
 from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup
@@ -41,20 +41,24 @@ def backup_restore(
     engine = engine_named(backup.engine)
     if target.vendor != ("sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"):
         raise BackupFailed(f"a {backup.engine} backup cannot be restored into {target.vendor}")
-    if not engine.is_empty(target):
-        if not force:
-            raise RestoreTargetNotEmpty(
-                f"The target database {target.name} is not empty; pass --force to restore over it."
-            )
-        engine.clear(target)
-    started = time.monotonic()
-    with workdir("restore") as work:
-        fetched = work / "fetched.lgb"
-        if storage.fetch(backup.location, fetched) != backup.sha256:
-            raise BackupCorrupt(f"backup #{backup.pk}: the stored object's SHA-256 changed")
-        archive = work / f"archive{engine.suffix}"
-        crypto.unpack(fetched, archive)
-        engine.restore(archive, target)
+    try:
+        if not engine.is_empty(target):
+            if not force:
+                raise RestoreTargetNotEmpty(
+                    f"The target database {target.name} is not empty; pass --force to restore "
+                    "over it."
+                )
+            engine.clear(target)
+        started = time.monotonic()
+        with workdir("restore") as work:
+            fetched = work / "fetched.lgb"
+            if storage.fetch(backup.location, fetched) != backup.sha256:
+                raise BackupCorrupt(f"backup #{backup.pk}: the stored object's SHA-256 changed")
+            archive = work / f"archive{engine.suffix}"
+            crypto.unpack(fetched, archive)
+            engine.restore(archive, target)
+    except EngineError as exc:
+        raise BackupFailed(f"restore of backup #{backup.pk} failed: {exc}") from exc
     if checkpoints_dir is not None:
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         for name in backup.checkpoints:
