@@ -137,17 +137,22 @@ def test_the_runbook_recovers_the_books_into_a_new_server(tmp_path):
         shutil.rmtree(backup_dir / "audit-checkpoints", ignore_errors=True)
 
         new = {**env, "DATABASE_URL": dbs.url("new")}
-        for step, body in steps[1:]:
-            done = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", body],
-                cwd=settings.BASE_DIR,
-                env={**new, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            assert done.returncode == 0, f"step {step!r} failed:\n{done.stdout}\n{done.stderr}"
+        # One shell session, as the person on call has: a variable set in one step (the
+        # backup's id) is there in the next. Each step announces itself, so that a failure
+        # names the step.
+        script = "\n".join(f"echo '::step {step}'\n{body}" for step, body in steps[1:])
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=settings.BASE_DIR,
+            env={**new, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
+        ran = re.findall(r"^::step (.+)$", done.stdout, re.M)
+        assert done.returncode == 0, f"step {ran[-1]!r} failed:\n{done.stdout}\n{done.stderr}"
+        assert ran == [step for step, _ in steps[1:]]
         assert journal_entries(new["DATABASE_URL"]) == entries
     finally:
         dbs.cleanup()

@@ -57,7 +57,9 @@ def test_a_backup_records_what_the_database_held_and_verifies(books, stored_in):
     assert len(backup.sha256) == 64
     assert backup.row_counts["finance_journalentry"] == JournalEntry.objects.count() == 3
     assert backup.schema_version["finance"] and backup.schema_version["audit"]
-    assert backup.audit_head["id"] == AuditEvent.objects.order_by("-id").first().id
+    # The head as of the copy: the backup's own "started" event, not the "completed" one.
+    started = AuditEvent.objects.get(action="backup.started", object_id=str(backup.pk))
+    assert backup.audit_head["id"] == started.id
     assert backup.finished_at >= backup.snapshot_at >= backup.started_at
     verified = services.backup_verify(backup=backup)
     assert verified.status == BackupStatus.VERIFIED and verified.verified_at

@@ -61,7 +61,12 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no backup #{backup} in the database or in storage", returncode=1)
         try:
-            seconds = services.backup_restore(backup=found, database_url=database_url, force=force)
+            seconds = services.backup_restore(
+                backup=found,
+                database_url=database_url,
+                force=force,
+                checkpoints_dir=checkpoints_dir,
+            )
         except DomainError as exc:
             raise CommandError(exc.message, returncode=1) from None
         self.stdout.write(f"backup #{found.pk} restored in {seconds:.1f} s")
