@@ -50,6 +50,9 @@ VIEW_CHECKS = [
     "integrity.view_findingexplanation",
 ]
 RUN_CHECKS = ["integrity.run_checks", "integrity.explain_finding"]
+VIEW_BACKUPS = ["backups.view_backup", "backups.view_restoredrill"]
+# Operators take backups and run drills; only admins download one (a whole copy of the books).
+OPERATE_BACKUPS = ["backups.run_backup", "backups.drill_backup"]
 OPERATE_RECOVERY = [
     "integrity.retry_deadletter",
     "integrity.discard_deadletter",
@@ -78,6 +81,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_CHECKS,
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_BACKUPS,
         *READ_AUDIT,
         "audit.export_auditevent",
         "audit.verify_auditevent",
@@ -86,6 +90,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "operator": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_BACKUPS,
+        *OPERATE_BACKUPS,
         *READ_AUDIT,
         "audit.verify_auditevent",
         *OPERATE_RECOVERY,
@@ -98,6 +104,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_BACKUPS,
+        *OPERATE_BACKUPS,
+        "backups.download_backup",
         *READ_AUDIT,
         "audit.verify_auditevent",
         *OPERATE_RECOVERY,

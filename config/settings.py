@@ -11,6 +11,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -501,7 +502,7 @@ HEALTH_READY_REQUIRE_SCHEDULER = env.bool("HEALTH_READY_REQUIRE_SCHEDULER", defa
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
 # Uploads, static files (WhiteNoise's manifest storage, see STATIC_MANIFEST) and where backups
 # go; readiness checks the backups location takes a file.
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -510,9 +511,75 @@ STORAGES = {
     },
     "backups": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": BACKUP_DIR},
+        # A backup is as secret as the database: owner only (BACKUP_S3_BUCKET: see Backups).
+        "OPTIONS": {
+            "location": BACKUP_DIR,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
     },
 }
+
+# Backups (docs/backups.md) ------------------------------------------------------
+
+# Backup plus verification daily at 03:00, a restore drill weekly (Sunday 04:00), pruning daily.
+BACKUP_CRON = env.str("BACKUP_CRON", default="0 3 * * *")
+BACKUP_DRILL_CRON = env.str("BACKUP_DRILL_CRON", default="0 4 * * 0")
+BACKUP_PRUNE_CRON = env.str("BACKUP_PRUNE_CRON", default="30 5 * * *")
+# Recovery point objective: the newest verified backup may be this old (backups.last_backup_recent).
+BACKUP_RPO_HOURS = env.int("BACKUP_RPO_HOURS", default=26)
+# A restore drill must have passed within this many days (backups.drill_recent).
+BACKUP_DRILL_MAX_AGE_DAYS = env.int("BACKUP_DRILL_MAX_AGE_DAYS", default=8)
+# Retention: the newest backup of each of the last N days, M ISO weeks and K months.
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
+# Where drills make scratch databases (PostgreSQL: a server where the role may CREATE DATABASE);
+# empty: beside the running database. And where backups are packed before they are stored.
+BACKUP_DRILL_DATABASE_URL = env.str("BACKUP_DRILL_DATABASE_URL", default="")
+BACKUP_DRILL_TIMEOUT_SECONDS = env.int("BACKUP_DRILL_TIMEOUT_SECONDS", default=3600)
+BACKUP_WORK_DIR = env.str("BACKUP_WORK_DIR", default="")
+
+# Backups: storage, compression, encryption (backups/storage.py, backups/crypto.py) -----------
+
+# Each backup is compressed with zstd (levels 1-19) before it is stored.
+BACKUP_COMPRESSION = env.bool("BACKUP_COMPRESSION", default=True)
+BACKUP_COMPRESSION_LEVEL = env.int("BACKUP_COMPRESSION_LEVEL", default=3)
+# 32 bytes in standard base64 (`openssl rand -base64 32`): backups are encrypted under it
+# (XChaCha20-Poly1305); unset, they are stored unencrypted. A wrong key is refused when used.
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")
+# With a bucket named, backups go to S3-compatible object storage (django-storages) instead of
+# BACKUP_DIR. Empty keys: boto3's own chain (AWS_* variables, an instance role).
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
+BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="")
+BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="")
+BACKUP_S3_ACCESS_KEY_ID = env.str("BACKUP_S3_ACCESS_KEY_ID", default="")
+BACKUP_S3_SECRET_ACCESS_KEY = env.str("BACKUP_S3_SECRET_ACCESS_KEY", default="")
+BACKUP_S3_PREFIX = env.str("BACKUP_S3_PREFIX", default="").strip("/")
+# "path" for most S3-compatible servers (MinIO, Ceph, Garage); empty: boto3 decides.
+BACKUP_S3_ADDRESSING_STYLE = env.str("BACKUP_S3_ADDRESSING_STYLE", default="")
+if BACKUP_S3_ADDRESSING_STYLE not in ("", "auto", "path", "virtual"):
+    raise ImproperlyConfigured(
+        "BACKUP_S3_ADDRESSING_STYLE must be auto, path or virtual, "
+        f"not {BACKUP_S3_ADDRESSING_STYLE!r}"
+    )
+if BACKUP_S3_BUCKET:
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BACKUP_S3_BUCKET,
+            "endpoint_url": BACKUP_S3_ENDPOINT_URL or None,
+            "region_name": BACKUP_S3_REGION or None,
+            "access_key": BACKUP_S3_ACCESS_KEY_ID or None,
+            "secret_key": BACKUP_S3_SECRET_ACCESS_KEY or None,
+            "location": BACKUP_S3_PREFIX,
+            "addressing_style": BACKUP_S3_ADDRESSING_STYLE or None,
+            # A taken name is never overwritten (backups/storage.py refuses it first).
+            "file_overwrite": False,
+            # Not a content type guessed from the name (".gz" would add Content-Encoding).
+            "object_parameters": {"ContentType": "application/octet-stream"},
+        },
+    }
 
 # Login lockout (django-axes) ---------------------------------------------------
 

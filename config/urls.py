@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("integrity.api.urls")),
     path("", include("alerts.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("backups.api.urls")),
 ]
 
 urlpatterns = [

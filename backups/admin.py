@@ -1,0 +1,146 @@
+"""Backups and restore drills in the admin (read-only rows): operators take a backup, verify
+one or start a drill from here; admins download. Everything goes through backups.services."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from backups import services
+from backups.models import Backup, RestoreDrill
+from config.admin_helpers import ReadOnlyAdminMixin
+from config.errors import DomainError
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Backups with their measurements. Take one now, verify, drill, download (admins)."""
+
+    change_list_template = "admin/backups/backup/change_list.html"
+    list_display = [
+        "id",
+        "started_at",
+        "engine",
+        "status",
+        "size_bytes",
+        "duration",
+        "verified_at",
+        "trigger",
+    ]
+    list_filter = ["status", "engine", "trigger"]
+    search_fields = ["location", "sha256", "error"]
+    readonly_fields = [f.name for f in Backup._meta.fields]
+    actions = ["verify_backups", "drill_backups"]
+
+    @admin.display(description="Seconds")
+    def duration(self, backup: Backup) -> str:
+        seconds = backup.duration_seconds
+        return "" if seconds is None else f"{seconds:.1f}"
+
+    @admin.display(description="Download")
+    def download_link(self, backup: Backup) -> str:
+        if backup.status not in services.RESTORABLE:
+            return ""
+        url = reverse("admin:backups_backup_download", args=[backup.pk])
+        return format_html('<a href="{}">download</a>', url)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        if request.user.has_perm("backups.download_backup"):
+            shown.append("download_link")  # admins only
+        return shown
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {**(extra_context or {}), "can_take": self.has_take_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "take/",
+                self.admin_site.admin_view(self.take_view),
+                name="backups_backup_take",
+            ),
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_backup_download",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def has_take_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups.run_backup")
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups.run_backup")
+
+    def has_drill_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backups.drill_backup")
+
+    def take_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        changelist = reverse("admin:backups_backup_changelist")
+        if request.method != "POST" or not self.has_take_permission(request):
+            messages.error(request, "Taking a backup needs the operator role (and a POST).")
+            return HttpResponseRedirect(changelist)
+        backup = services.backup_queue(actor=request.user, trigger=Backup.Trigger.ADMIN)
+        messages.success(request, f"Backup #{backup.pk} started; a worker takes and verifies it.")
+        return HttpResponseRedirect(changelist)
+
+    def download_view(self, request: HttpRequest, pk: int) -> Any:
+        if not request.user.has_perm("backups.download_backup"):
+            messages.error(request, "Only admins may download a backup.")
+            return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
+        backup = get_object_or_404(Backup, pk=pk)
+        try:
+            stream = services.backup_download(backup=backup, actor=request.user)
+        except DomainError as exc:
+            messages.error(request, f"[{exc.code}] {exc.message}")
+            return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
+        name = backup.location.rsplit("/", 1)[-1]
+        response = StreamingHttpResponse(stream, content_type="application/octet-stream")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description="Verify now (checksum and archive)", permissions=["verify"])
+    def verify_backups(self, request: HttpRequest, queryset: Any) -> None:
+        for backup in queryset:
+            try:
+                services.backup_verify(backup=backup, actor=request.user)
+                self.message_user(request, f"Backup #{backup.pk} verified.", messages.SUCCESS)
+            except DomainError as exc:
+                self.message_user(request, f"Backup #{backup.pk}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Start a restore drill", permissions=["drill"])
+    def drill_backups(self, request: HttpRequest, queryset: Any) -> None:
+        for backup in queryset:
+            try:
+                drill = services.drill_queue(
+                    backup=backup, actor=request.user, trigger=Backup.Trigger.ADMIN
+                )
+                self.message_user(
+                    request, f"Restore drill #{drill.pk} of backup #{backup.pk} started."
+                )
+            except DomainError as exc:
+                self.message_user(request, f"Backup #{backup.pk}: {exc.message}", messages.ERROR)
+
+
+@admin.register(RestoreDrill)
+class RestoreDrillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Restore drills: recovery time achieved, recovery point, what the restored copy passed."""
+
+    list_display = [
+        "id",
+        "started_at",
+        "backup",
+        "status",
+        "restore_seconds",
+        "checks_seconds",
+        "recovery_point_seconds",
+        "failed_step",
+    ]
+    list_filter = ["status", "trigger"]
+    readonly_fields = [f.name for f in RestoreDrill._meta.fields]

@@ -1,0 +1,25 @@
+"""manage.py prune_backups [--dry-run]: apply retention, never the newest verified backup."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from backups import services
+
+
+class Command(BaseCommand):
+    help = "Apply retention (BACKUP_KEEP_DAILY/WEEKLY/MONTHLY) and say what was removed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Say what would be removed; remove nothing."
+        )
+
+    def handle(self, *args: Any, dry_run: bool, **options: Any) -> None:
+        result = services.backups_prune(dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        for pk in result.removed:
+            self.stdout.write(f"{verb} backup #{pk}")
+        for pk, why in sorted(result.kept.items()):
+            self.stdout.write(f"kept backup #{pk} ({', '.join(why)})")
+        self.stdout.write(f"{len(result.removed)} {verb}, {len(result.kept)} kept")

@@ -1,0 +1,29 @@
+"""The backup services: take, verify, drill, restore, prune. Each state change is one
+transaction with its audit event; failures mark the row, raise an alert and raise BackupError."""
+
+from backups.services.backup import backup_create, backup_start, backup_take
+from backups.services.download import backup_download
+from backups.services.drill import drill_run, drill_server, drill_start, newest_good_backup
+from backups.services.prune import PruneResult, backups_prune, retention_plan
+from backups.services.queue import backup_queue, drill_queue
+from backups.services.restore import backup_restore
+from backups.services.verify import RESTORABLE, backup_verify
+
+__all__ = [
+    "RESTORABLE",
+    "PruneResult",
+    "backup_create",
+    "backup_download",
+    "backup_queue",
+    "backup_restore",
+    "backup_start",
+    "backup_take",
+    "backup_verify",
+    "backups_prune",
+    "drill_queue",
+    "drill_run",
+    "drill_server",
+    "drill_start",
+    "newest_good_backup",
+    "retention_plan",
+]

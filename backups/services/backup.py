@@ -1,0 +1,148 @@
+"""Taking a backup: a consistent copy, packed (compressed, encrypted), stored with its SHA-256,
+the signed audit checkpoints beside it, and what the database held, on the Backup row."""
+
+import json
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import checkpoint_dir
+from backups import crypto, storage
+from backups.engines import KEY_TABLES
+from backups.exceptions import BackupFailed
+from backups.models import Backup, BackupStatus
+from backups.services.common import (
+    BACKUP_FAILED,
+    alert,
+    checkpoints_prefix,
+    live_engine,
+    manifest_name,
+    object_name,
+    one_line,
+    record,
+    resolve,
+    workdir,
+)
+
+
+def backup_start(*, actor: Any = None, trigger: str = Backup.Trigger.COMMAND) -> Backup:
+    """The row of a backup about to be taken (RUNNING), so that an API call can answer with it
+    while a worker takes it."""
+    engine, _target = live_engine()
+    with transaction.atomic():
+        backup = Backup.objects.create(
+            engine=engine.name, trigger=trigger, started_at=timezone.now(), created_by=actor
+        )
+        record("backup.started", backup, actor, trigger=trigger)
+    return backup
+
+
+def backup_create(*, actor: Any = None, trigger: str = Backup.Trigger.COMMAND) -> Backup:
+    """Take a backup of the running database now. Raises BackupError (the row says FAILED, an
+    alert is raised) when any step fails."""
+    return backup_take(backup=backup_start(actor=actor, trigger=trigger), actor=actor)
+
+
+def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
+    """Take the backup a RUNNING row stands for."""
+    engine, target = live_engine()
+    try:
+        with workdir("backup") as work:
+            archive = work / f"archive{engine.suffix}"
+            snapshot = engine.dump(target, archive, KEY_TABLES)
+            packed = work / "packed.lgb"
+            packing = crypto.pack(archive, packed)
+            backup.location = object_name(backup, engine.suffix)
+            stored = storage.store(packed, backup.location)
+            if stored.sha256 != packing.sha256:
+                raise BackupFailed(
+                    f"the stored object's SHA-256 {stored.sha256} is not the one written "
+                    f"({packing.sha256})"
+                )
+            checkpoints = _store_checkpoints(backup)
+            manifest = work / "manifest.json"
+            manifest.write_text(
+                json.dumps(
+                    {
+                        "id": backup.pk,
+                        "engine": backup.engine,
+                        "started_at": backup.started_at.isoformat(),
+                        "snapshot_at": snapshot.taken_at.isoformat(),
+                        "database": snapshot.database or target.name,
+                        "location": backup.location,
+                        "size_bytes": stored.size,
+                        "sha256": stored.sha256,
+                        "compressed": packing.compressed,
+                        "encrypted": packing.encrypted,
+                        "schema_version": snapshot.schema_version,
+                        "row_counts": snapshot.row_counts,
+                        "audit_head": snapshot.audit_head,
+                        "checkpoints": checkpoints,
+                        "label": snapshot.label,
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
+            storage.store(manifest, manifest_name(backup.location))
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, alerted and raised
+        _failed(backup, exc, actor)
+    with transaction.atomic():
+        backup.status = BackupStatus.COMPLETED
+        backup.finished_at = timezone.now()
+        backup.snapshot_at = snapshot.taken_at
+        backup.database = snapshot.database or target.name
+        backup.schema_version = snapshot.schema_version
+        backup.row_counts = snapshot.row_counts
+        backup.audit_head = snapshot.audit_head
+        backup.label = snapshot.label
+        backup.size_bytes = stored.size
+        backup.sha256 = stored.sha256
+        backup.storage = stored.storage
+        backup.compressed, backup.encrypted = packing.compressed, packing.encrypted
+        backup.checkpoints = checkpoints
+        backup.save()
+        record(
+            "backup.completed",
+            backup,
+            actor,
+            location=backup.location,
+            size=backup.size_bytes,
+            sha256=backup.sha256,
+            seconds=backup.duration_seconds,
+        )
+    resolve(BACKUP_FAILED)
+    return backup
+
+
+def _store_checkpoints(backup: Backup) -> list[str]:
+    """The signed audit checkpoints travel with the backup: a restored database is then checked
+    against checkpoints that were never in it."""
+    directory = checkpoint_dir()
+    files = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
+    names = []
+    for path in files:
+        name = checkpoints_prefix(backup) + path.name
+        storage.store(Path(path), name)
+        names.append(name)
+    return names
+
+
+def _failed(backup: Backup, exc: BaseException, actor: Any) -> NoReturn:
+    reason = one_line(exc)
+    with transaction.atomic():
+        backup.status = BackupStatus.FAILED
+        backup.finished_at = timezone.now()
+        backup.error = reason
+        backup.save(update_fields=["status", "finished_at", "error", "location"])
+        record("backup.failed", backup, actor, error=reason)
+    alert(
+        BACKUP_FAILED,
+        f"Backup #{backup.pk} failed: {reason}",
+        {"backup": backup.pk, "engine": backup.engine, "error": reason},
+    )
+    if backup.location:
+        storage.delete_quietly(backup.location)  # a half-written object is not a backup
+    raise BackupFailed(f"backup #{backup.pk} failed: {reason}") from exc

@@ -1,0 +1,21 @@
+"""Downloading a stored backup (admins only): the object as stored, and an audit event."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from backups import storage
+from backups.exceptions import BackupNotRestorable
+from backups.models import Backup
+from backups.services.common import record
+from backups.services.verify import RESTORABLE
+
+
+def backup_download(*, backup: Backup, actor: Any) -> Iterator[bytes]:
+    """The stored object in chunks (compressed and encrypted as stored)."""
+    if backup.status not in RESTORABLE:
+        raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to download.")
+    if not storage.exists(backup.location):
+        raise BackupNotRestorable(f"Backup #{backup.pk}: its stored object is gone.")
+    stream = storage.read_chunks(backup.location)
+    record("backup.downloaded", backup, actor, location=backup.location, size=backup.size_bytes)
+    return stream

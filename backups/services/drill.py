@@ -1,0 +1,240 @@
+"""Restore drills: restore a backup into a scratch database, prove the copy is the backup and is
+sound, measure how long recovery took and how much could have been lost, and drop the copy.
+
+The checks and the audit verification run in a child `manage.py` process pointed at the
+scratch database (DATABASE_URL), so they read the restored copy exactly as a recovered
+server would, with the audit checkpoints that travelled with the backup."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backups import crypto, storage
+from backups.engines import KEY_TABLES, engine_named
+from backups.engines.base import DatabaseTarget
+from backups.exceptions import BackupFailed, BackupNotRestorable
+from backups.models import Backup, BackupStatus, RestoreDrill
+from backups.services.common import (
+    DRILL_FAILED,
+    alert,
+    checkpoints_prefix,
+    one_line,
+    record,
+    resolve,
+    workdir,
+)
+from backups.services.verify import RESTORABLE
+
+# What a restored copy must pass: the financial checks and the structural integrity checks.
+# Liveness checks (scheduler heartbeat, schedules, dead-letter queue, recent verification) say
+# nothing about a copy and are left out.
+DRILL_TAGS = ["finance"]
+DRILL_CHECKS = [
+    "integrity.migrations_applied",
+    "integrity.model_constraints",
+    "integrity.duplicate_keys",
+    "integrity.audit_references",
+    "integrity.json_references",
+    "integrity.impossible_states",
+    "finance.impossible_states",
+    "alerts.impossible_states",
+]
+MANAGE = Path(settings.BASE_DIR) / "manage.py"
+
+
+class DrillStepFailed(Exception):
+    def __init__(self, step: str, message: str, results: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.step, self.message, self.results = step, message, results or {}
+
+
+def newest_good_backup() -> Backup | None:
+    return (
+        Backup.objects.filter(status__in=(BackupStatus.COMPLETED, BackupStatus.VERIFIED))
+        .order_by("-snapshot_at", "-id")
+        .first()
+    )
+
+
+def drill_start(
+    *, backup: Backup, actor: Any = None, trigger: str = Backup.Trigger.COMMAND
+) -> RestoreDrill:
+    if backup.status not in RESTORABLE:
+        raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+    with transaction.atomic():
+        drill = RestoreDrill.objects.create(
+            backup=backup, trigger=trigger, started_at=timezone.now(), created_by=actor
+        )
+        record("backup.drill_started", backup, actor, drill=drill.pk, trigger=trigger)
+    return drill
+
+
+def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
+    """Run the drill a RUNNING row stands for. Raises BackupError when it fails (the drill says
+    which step, the backup is marked unverified, an alert is raised)."""
+    backup = drill.backup
+    engine = engine_named(backup.engine)
+    results: dict[str, Any] = {}
+    try:
+        with workdir("drill") as work:
+            fetched = work / "fetched.lgb"
+            if storage.fetch(backup.location, fetched) != backup.sha256:
+                raise DrillStepFailed("fetch", "the stored object's SHA-256 changed")
+            archive = work / f"archive{engine.suffix}"
+            crypto.unpack(fetched, archive)
+            fetched.unlink()
+            checkpoints = _fetch_checkpoints(backup, work / "checkpoints")
+            with engine.scratch(drill_server(backup.engine)) as scratch:
+                started = time.monotonic()
+                engine.restore(archive, scratch)
+                drill.restore_seconds = time.monotonic() - started
+                results["restored"] = _compare(backup, engine.inspect(scratch, KEY_TABLES))
+                started = time.monotonic()
+                results["checks"] = _run_checks(scratch)
+                results["audit"] = _verify_audit(scratch, checkpoints)
+                drill.checks_seconds = time.monotonic() - started
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the drill
+        _drill_failed(drill, exc, results, actor)
+    newest = newest_good_backup()
+    with transaction.atomic():
+        drill.status = RestoreDrill.Status.PASSED
+        drill.finished_at = timezone.now()
+        drill.results = results
+        if newest is not None and newest.snapshot_at is not None:
+            drill.recovery_point_seconds = (drill.finished_at - newest.snapshot_at).total_seconds()
+        drill.save()
+        record(
+            "backup.drill_passed",
+            backup,
+            actor,
+            drill=drill.pk,
+            restore_seconds=drill.restore_seconds,
+            checks_seconds=drill.checks_seconds,
+        )
+    resolve(DRILL_FAILED)
+    return drill
+
+
+def drill_server(engine: str) -> DatabaseTarget:
+    """Where scratch databases are made: beside the running database (BACKUP_DRILL_DATABASE_URL
+    names another server that may create databases)."""
+    url = getattr(settings, "BACKUP_DRILL_DATABASE_URL", "")
+    if url:
+        return DatabaseTarget.from_url(url)
+    from_default = settings.DATABASES["default"]
+    vendor = "sqlite" if engine == Backup.Engine.SQLITE else "postgresql"
+    return DatabaseTarget.from_settings(from_default, vendor)
+
+
+def _fetch_checkpoints(backup: Backup, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in backup.checkpoints:
+        storage.fetch(name, directory / name.removeprefix(checkpoints_prefix(backup)))
+    return directory
+
+
+def _compare(backup: Backup, restored: Any) -> dict[str, Any]:
+    """The restored copy holds what the backup recorded: the same latest migration per app and
+    the same row count per key table."""
+    differences = {
+        "schema": _diff(backup.schema_version, restored.schema_version),
+        "row_counts": _diff(backup.row_counts, restored.row_counts),
+    }
+    if restored.audit_head != backup.audit_head:
+        differences["audit_head"] = {"expected": backup.audit_head, "restored": restored.audit_head}
+    differences = {k: v for k, v in differences.items() if v}
+    if differences:
+        raise DrillStepFailed(
+            "compare", f"the restored copy differs from the backup: {differences}", differences
+        )
+    return {"tables": len(restored.row_counts), "rows": sum(restored.row_counts.values())}
+
+
+def _diff(expected: dict[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {"expected": expected.get(key), "restored": restored.get(key)}
+        for key in sorted(expected.keys() | restored.keys())
+        if expected.get(key) != restored.get(key)
+    }
+
+
+def _manage(scratch: DatabaseTarget, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": scratch.url()}
+    env.pop("DATABASE_MIGRATE_URL", None)
+    return subprocess.run(  # noqa: S603 - our own manage.py, an argument list
+        [sys.executable, str(MANAGE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=getattr(settings, "BACKUP_DRILL_TIMEOUT_SECONDS", 3600),
+        check=False,
+    )
+
+
+def _run_checks(scratch: DatabaseTarget) -> dict[str, Any]:
+    args = ["run_checks", "--json", "--fail-on", "error"]
+    args += [f"--tag={tag}" for tag in DRILL_TAGS]
+    args += [f"--check={name}" for name in DRILL_CHECKS]
+    done = _manage(scratch, *args)
+    try:
+        run = json.loads(done.stdout)
+    except ValueError:
+        raise DrillStepFailed("checks", _last_line(done)) from None
+    failing = sorted(
+        r["check"] for r in run.get("results", []) if r.get("status") in ("fail", "error")
+    )
+    summary = {"status": run.get("status"), "failing": failing}
+    if done.returncode != 0 or failing:
+        raise DrillStepFailed(
+            "checks", f"checks fail on the restored copy: {', '.join(failing)}", summary
+        )
+    return summary
+
+
+def _verify_audit(scratch: DatabaseTarget, checkpoints: Path) -> dict[str, Any]:
+    done = _manage(scratch, "verify_audit_chain", "--json", "--checkpoints", str(checkpoints))
+    try:
+        result: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        raise DrillStepFailed("audit", _last_line(done)) from None
+    if done.returncode != 0:
+        raise DrillStepFailed("audit", f"the restored audit chain does not verify: {result}")
+    return result
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = (done.stderr or done.stdout or "").strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
+
+
+def _drill_failed(
+    drill: RestoreDrill, exc: BaseException, results: dict[str, Any], actor: Any
+) -> NoReturn:
+    step = getattr(exc, "step", "restore")
+    reason = one_line(exc)
+    backup = drill.backup
+    with transaction.atomic():
+        drill.status = RestoreDrill.Status.FAILED
+        drill.finished_at = timezone.now()
+        drill.failed_step = step
+        drill.error = reason
+        drill.results = {**results, **getattr(exc, "results", {})}
+        drill.save()
+        backup.status = BackupStatus.UNVERIFIED
+        backup.verification_error = f"drill #{drill.pk} ({step}): {reason}"
+        backup.save(update_fields=["status", "verification_error"])
+        record("backup.drill_failed", backup, actor, drill=drill.pk, step=step, error=reason)
+    alert(
+        DRILL_FAILED,
+        f"Restore drill #{drill.pk} of backup #{backup.pk} failed ({step}): {reason}",
+        {"drill": drill.pk, "backup": backup.pk, "step": step, "error": reason},
+    )
+    raise BackupFailed(f"restore drill #{drill.pk} failed ({step}): {reason}") from exc

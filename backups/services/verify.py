@@ -1,0 +1,70 @@
+"""Verifying a stored backup: re-read the object and compare its SHA-256, unpack it (which
+authenticates an encrypted one), and read the archive back (pg_restore -l, or PRAGMA
+integrity_check on a copy). Optionally, a restore drill on top."""
+
+from typing import Any, NoReturn
+
+from django.db import transaction
+from django.utils import timezone
+
+from backups import crypto, storage
+from backups.engines import engine_named
+from backups.exceptions import BackupCorrupt, BackupFailed, BackupNotRestorable
+from backups.models import Backup, BackupStatus
+from backups.services.common import (
+    VERIFICATION_FAILED,
+    alert,
+    one_line,
+    record,
+    resolve,
+    workdir,
+)
+
+RESTORABLE = (BackupStatus.COMPLETED, BackupStatus.VERIFIED, BackupStatus.UNVERIFIED)
+
+
+def backup_verify(*, backup: Backup, actor: Any = None) -> Backup:
+    """Prove the stored backup reads back as written. Raises BackupError (the backup is marked
+    unverified and an alert raised) when it does not."""
+    if backup.status not in RESTORABLE:
+        raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to verify.")
+    engine = engine_named(backup.engine)
+    try:
+        with workdir("verify") as work:
+            fetched = work / "fetched.lgb"
+            sha256 = storage.fetch(backup.location, fetched)
+            if sha256 != backup.sha256:
+                raise BackupCorrupt(
+                    f"SHA-256 of the stored object is {sha256}, the backup recorded {backup.sha256}"
+                )
+            archive = work / f"archive{engine.suffix}"
+            crypto.unpack(fetched, archive)
+            report = engine.check_archive(archive)
+            if not report.ok:
+                raise BackupCorrupt(f"the archive does not read back: {report.detail}")
+    except Exception as exc:  # noqa: BLE001 - every failure marks the backup and alerts
+        verification_failed(backup, exc, actor, step="verify")
+    with transaction.atomic():
+        backup.status = BackupStatus.VERIFIED
+        backup.verified_at = timezone.now()
+        backup.verification_error = ""
+        backup.save(update_fields=["status", "verified_at", "verification_error"])
+        record("backup.verified", backup, actor, entries=report.entries)
+    resolve(VERIFICATION_FAILED)
+    return backup
+
+
+def verification_failed(backup: Backup, exc: BaseException, actor: Any, *, step: str) -> NoReturn:
+    """Mark the backup unverified, record and alert; raises BackupError."""
+    reason = one_line(exc)
+    with transaction.atomic():
+        backup.status = BackupStatus.UNVERIFIED
+        backup.verification_error = f"{step}: {reason}"
+        backup.save(update_fields=["status", "verification_error"])
+        record("backup.verification_failed", backup, actor, step=step, error=reason)
+    alert(
+        VERIFICATION_FAILED,
+        f"Backup #{backup.pk} failed verification ({step}): {reason}",
+        {"backup": backup.pk, "step": step, "error": reason, "location": backup.location},
+    )
+    raise BackupFailed(f"backup #{backup.pk} failed verification ({step}): {reason}") from exc

@@ -1,0 +1,138 @@
+"""The backups control as it fails in real life, on the engine the suite runs on: a stored
+object with one byte flipped, a deleted object, a drill whose restored copy fails a check, a
+restore into a database that is not empty; and the healthy path, measured."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from alerts.models import Alert
+from audit.models import AuditEvent
+from backups import services
+from backups.engines import engine_for
+from backups.exceptions import BackupFailed, RestoreTargetNotEmpty
+from backups.models import Backup, BackupStatus, RestoreDrill
+from finance.models import AccountBalance, JournalEntry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def stored_in(settings, backup_dir):
+    """Backups go to this test's own directory."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": backup_dir},
+        },
+    }
+    return Path(backup_dir)
+
+
+@pytest.fixture
+def books(ledger, post):
+    for amount in ("100.00", "250.50", "75.25"):
+        post(ledger.cash, ledger.revenue, amount)
+    return ledger
+
+
+def firing(key: str) -> bool:
+    return Alert.objects.filter(source="backups", key=key, state="firing").exists()
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_backup_records_what_the_database_held_and_verifies(books, stored_in):
+    backup = services.backup_create()
+    assert backup.status == BackupStatus.COMPLETED
+    assert (stored_in / backup.location).stat().st_size == backup.size_bytes
+    assert len(backup.sha256) == 64
+    assert backup.row_counts["finance_journalentry"] == JournalEntry.objects.count() == 3
+    assert backup.schema_version["finance"] and backup.schema_version["audit"]
+    # The head as of the copy: the backup's own "started" event, not the "completed" one.
+    started = AuditEvent.objects.get(action="backup.started", object_id=str(backup.pk))
+    assert backup.audit_head["id"] == started.id
+    assert backup.finished_at >= backup.snapshot_at >= backup.started_at
+    verified = services.backup_verify(backup=backup)
+    assert verified.status == BackupStatus.VERIFIED and verified.verified_at
+    actions = set(
+        AuditEvent.objects.filter(object_id=str(backup.pk)).values_list("action", flat=True)
+    )
+    assert {"backup.started", "backup.completed", "backup.verified"} <= actions
+
+
+def test_one_flipped_byte_fails_verification_with_an_alert_and_a_good_run_resolves_it(
+    books, stored_in
+):
+    backup = services.backup_create()
+    flip_a_byte(stored_in / backup.location)
+    with pytest.raises(BackupFailed, match="SHA-256"):
+        services.backup_verify(backup=backup)
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.UNVERIFIED
+    assert "SHA-256" in backup.verification_error
+    assert firing("verification_failed")
+    services.backup_verify(backup=services.backup_create())
+    assert not firing("verification_failed")
+
+
+def test_a_deleted_object_fails_verification_with_an_alert(books, stored_in):
+    backup = services.backup_create()
+    (stored_in / backup.location).unlink()
+    with pytest.raises(BackupFailed):
+        services.backup_verify(backup=backup)
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.UNVERIFIED
+    assert firing("verification_failed")
+
+
+def test_a_healthy_drill_passes_and_records_its_timings(books):
+    backup = services.backup_verify(backup=services.backup_create())
+    drill = services.drill_run(drill=services.drill_start(backup=backup))
+    assert drill.status == RestoreDrill.Status.PASSED, drill.error
+    assert drill.restore_seconds > 0 and drill.checks_seconds > 0
+    assert drill.recovery_point_seconds >= 0
+    assert drill.results["checks"]["failing"] == []
+    assert drill.results["restored"]["rows"] > 0
+
+
+def test_a_drill_whose_restored_copy_fails_a_check_fails(books):
+    # The live books are damaged when the backup is taken: the cached balance is wrong.
+    AccountBalance.objects.filter(account=books.cash).update(debit_total=12345)
+    backup = services.backup_verify(backup=services.backup_create())
+    with pytest.raises(BackupFailed, match="checks"):
+        services.drill_run(drill=services.drill_start(backup=backup))
+    drill = RestoreDrill.objects.get()
+    assert drill.status == RestoreDrill.Status.FAILED and drill.failed_step == "checks"
+    assert "finance.balance_cache" in drill.results["failing"]
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.UNVERIFIED
+    assert firing("drill_failed")
+
+
+def test_restore_refuses_a_database_that_is_not_empty(books, tmp_path):
+    backup = services.backup_create()
+    engine = engine_for(connection)
+    with engine.scratch(services.drill_server(engine.name)) as target:
+        services.backup_restore(backup=backup, database_url=target.url())
+        with pytest.raises(RestoreTargetNotEmpty):
+            services.backup_restore(backup=backup, database_url=target.url())
+        services.backup_restore(backup=backup, database_url=target.url(), force=True)
+        assert engine.inspect(target, list(backup.row_counts)).row_counts == backup.row_counts
+
+
+def test_commands_fail_with_status_1_and_one_line(books, stored_in):
+    call_command("backup", "--verify")
+    backup = Backup.objects.get()
+    (stored_in / backup.location).unlink()
+    with pytest.raises(CommandError) as exc:
+        call_command("verify_backup", "latest")
+    assert exc.value.returncode == 1 and "\n" not in str(exc.value)
