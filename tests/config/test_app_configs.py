@@ -21,6 +21,6 @@ def test_every_app_of_ours_runs_its_own_config_and_nothing_else_counts_as_ours()
 
 def test_checks_and_schedules_are_collected_from_the_project_apps():
     prefixes = {name.split(".", 1)[0] for name in all_checks()}
-    assert prefixes == {"integrity", "finance", "audit", "alerts"}
+    assert prefixes == {"integrity", "finance", "audit", "alerts", "backups"}
     assert {job.func.split(".", 1)[0] for job in declared_jobs()} <= set(OURS)
     assert declared_jobs()

@@ -53,6 +53,8 @@ API = [
     ("post", "/api/v1/audit/verifications/", {AU, OP, AD}),
     ("get", "/api/v1/audit/checkpoints/", {AU, OP, AD}),
     ("get", "/api/v1/audit/export/", {AU}),
+    ("get", "/api/v1/backups/", {AU, OP, AD}),
+    ("get", "/api/v1/drills/", {AU, OP, AD}),
     ("get", "/api/v1/checks/", {AP, AU, OP, AD}),
     ("get", "/api/v1/checks/integrity.scheduler_alive/trend/", {AP, AU, OP, AD}),
     ("get", "/api/v1/check-runs/", {AP, AU, OP, AD}),
