@@ -85,10 +85,12 @@ class ExportQuerySerializer(WindowSerializer):
 
 
 class VerifyRequestSerializer(serializers.Serializer):
-    from_id = strict.IntegerField(
+    from_id = strict.JsonIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_BIGINT
     )
-    to_id = strict.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_BIGINT)
+    to_id = strict.JsonIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_BIGINT
+    )
 
     def validate(self, attrs):
         first, last = attrs.get("from_id"), attrs.get("to_id")

@@ -167,3 +167,10 @@ def test_checkpoints_are_listed(api, auditor):
     checkpoint = services.checkpoint_create()
     rows = api.as_user(auditor).get("/api/v1/audit/checkpoints/").json()["results"]
     assert [(r["sequence"], r["hash"]) for r in rows] == [(checkpoint.sequence, checkpoint.hash)]
+
+
+def test_a_verification_range_is_json_numbers_not_strings(auditor, api):
+    client = api.as_user(auditor)
+    response = client.post("/api/v1/audit/verifications/", {"from_id": "5"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "from_id" in response.json()["error"]["fields"]

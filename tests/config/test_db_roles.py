@@ -280,12 +280,15 @@ def assert_normal_work_succeeds(roles: SeparateRoles) -> None:
     assert manage("verify_audit_chain").stdout.strip().endswith("OK")
     assert "PASS  audit.checkpoints_recent" in manage("run_checks", "--tag", "audit").stdout
     # Every check runs under the role (catalogs, migration history, raw SQL); the only
-    # failure is the scheduler heartbeat, since no worker has run yet.
+    # failures are the scheduler heartbeat, since no worker has run yet, and the backups
+    # control's, since no backup or drill has been taken yet.
     every = json.loads(manage("run_checks", "--json", ok=False).stdout)
     statuses = {r["check"]: r["status"] for r in every["results"]}
     assert "error" not in statuses.values(), statuses
     assert {c for c, status in statuses.items() if status != "pass"} == {
-        "integrity.scheduler_alive"
+        "integrity.scheduler_alive",
+        "backups.last_backup_recent",
+        "backups.drill_recent",
     }
     work = json.loads(manage("shell", "-c", APP_WORK).stdout.strip().splitlines()[-1])
     assert work["ready"]["database"] == work["ready"]["migrations"] == "ok"
