@@ -540,6 +540,29 @@ BACKUP_DRILL_DATABASE_URL = env.str("BACKUP_DRILL_DATABASE_URL", default="")
 BACKUP_DRILL_TIMEOUT_SECONDS = env.int("BACKUP_DRILL_TIMEOUT_SECONDS", default=3600)
 BACKUP_WORK_DIR = env.str("BACKUP_WORK_DIR", default="")
 
+# Backups: pgBackRest (docs/backups.md, "pgBackRest") -----------------------------------------
+
+# Empty: by database, SQLite's online backup or pg_dump. "pgbackrest": physical backups of a
+# PostgreSQL database through the operator's pgBackRest stanza (configured and created by them).
+BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="")
+BACKUP_PGBACKREST_STANZA = env.str("BACKUP_PGBACKREST_STANZA", default="")
+# pgbackrest.conf (--config); empty: pgBackRest's own default (/etc/pgbackrest/pgbackrest.conf).
+BACKUP_PGBACKREST_CONFIG = env.str("BACKUP_PGBACKREST_CONFIG", default="")
+BACKUP_PGBACKREST_TYPE = env.str("BACKUP_PGBACKREST_TYPE", default="full")
+# The database the stanza's cluster serves, read for the row counts recorded with each set and
+# named in drills; empty: the application's database (DATABASE_URL).
+BACKUP_PGBACKREST_DATABASE_URL = env.str("BACKUP_PGBACKREST_DATABASE_URL", default="")
+if BACKUP_ENGINE not in ("", "pgbackrest"):
+    raise ImproperlyConfigured(
+        f"BACKUP_ENGINE must be empty (automatic) or pgbackrest, not {BACKUP_ENGINE!r}"
+    )
+if BACKUP_PGBACKREST_TYPE not in ("full", "diff", "incr"):
+    raise ImproperlyConfigured(
+        f"BACKUP_PGBACKREST_TYPE must be full, diff or incr, not {BACKUP_PGBACKREST_TYPE!r}"
+    )
+if BACKUP_ENGINE == "pgbackrest" and not BACKUP_PGBACKREST_STANZA:
+    raise ImproperlyConfigured("BACKUP_ENGINE=pgbackrest needs BACKUP_PGBACKREST_STANZA")
+
 # Backups: storage, compression, encryption (backups/storage.py, backups/crypto.py) -----------
 
 # Each backup is compressed with zstd (levels 1-19) before it is stored.

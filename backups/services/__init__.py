@@ -3,7 +3,13 @@ transaction with its audit event; failures mark the row, raise an alert and rais
 
 from backups.services.backup import backup_create, backup_start, backup_take
 from backups.services.download import backup_download
-from backups.services.drill import drill_run, drill_server, drill_start, newest_good_backup
+from backups.services.drill import (
+    check_drill,
+    drill_run,
+    drill_server,
+    drill_start,
+    newest_good_backup,
+)
 from backups.services.prune import PruneResult, backups_prune, retention_plan
 from backups.services.queue import backup_queue, drill_queue
 from backups.services.restore import backup_restore
@@ -20,6 +26,7 @@ __all__ = [
     "backup_take",
     "backup_verify",
     "backups_prune",
+    "check_drill",
     "drill_queue",
     "drill_run",
     "drill_server",

@@ -1,5 +1,6 @@
-"""Taking a backup: a consistent copy, packed (compressed, encrypted), stored with its SHA-256,
-the signed audit checkpoints beside it, and what the database held, on the Backup row."""
+"""Taking a backup: a consistent copy, packed (compressed, encrypted), stored with its SHA-256
+(or a pgBackRest set in its repository), the signed audit checkpoints beside it, and what the
+database held, on the Backup row."""
 
 import json
 from pathlib import Path
@@ -13,16 +14,19 @@ from backups import crypto, storage
 from backups.engines import KEY_TABLES
 from backups.exceptions import BackupFailed
 from backups.models import Backup, BackupStatus
+from backups.services import physical
 from backups.services.common import (
     BACKUP_FAILED,
+    Taken,
     alert,
     checkpoints_prefix,
     live_engine,
-    manifest_name,
+    manifest_for,
     object_name,
     one_line,
     record,
     resolve,
+    selected_engine,
     workdir,
 )
 
@@ -30,10 +34,10 @@ from backups.services.common import (
 def backup_start(*, actor: Any = None, trigger: str = Backup.Trigger.COMMAND) -> Backup:
     """The row of a backup about to be taken (RUNNING), so that an API call can answer with it
     while a worker takes it."""
-    engine, _target = live_engine()
+    engine = selected_engine()
     with transaction.atomic():
         backup = Backup.objects.create(
-            engine=engine.name, trigger=trigger, started_at=timezone.now(), created_by=actor
+            engine=engine, trigger=trigger, started_at=timezone.now(), created_by=actor
         )
         record("backup.started", backup, actor, trigger=trigger)
     return backup
@@ -46,62 +50,33 @@ def backup_create(*, actor: Any = None, trigger: str = Backup.Trigger.COMMAND) -
 
 
 def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
-    """Take the backup a RUNNING row stands for."""
-    engine, target = live_engine()
+    """Take the backup a RUNNING row stands for: an archive stored in the backup storage, or
+    (engine pgbackrest) a set in the stanza's repository; either way its signed audit
+    checkpoints and its manifest go to the backup storage."""
     try:
         with workdir("backup") as work:
-            archive = work / f"archive{engine.suffix}"
-            snapshot = engine.dump(target, archive, KEY_TABLES)
-            packed = work / "packed.lgb"
-            packing = crypto.pack(archive, packed)
-            backup.location = object_name(backup, engine.suffix)
-            stored = storage.store(packed, backup.location)
-            if stored.sha256 != packing.sha256:
-                raise BackupFailed(
-                    f"the stored object's SHA-256 {stored.sha256} is not the one written "
-                    f"({packing.sha256})"
-                )
+            if backup.engine == Backup.Engine.PGBACKREST:
+                taken = physical.set_take(backup)
+            else:
+                taken = _archive_take(backup, work)
             checkpoints = _store_checkpoints(backup)
-            manifest = work / "manifest.json"
-            manifest.write_text(
-                json.dumps(
-                    {
-                        "id": backup.pk,
-                        "engine": backup.engine,
-                        "started_at": backup.started_at.isoformat(),
-                        "snapshot_at": snapshot.taken_at.isoformat(),
-                        "database": snapshot.database or target.name,
-                        "location": backup.location,
-                        "size_bytes": stored.size,
-                        "sha256": stored.sha256,
-                        "compressed": packing.compressed,
-                        "encrypted": packing.encrypted,
-                        "schema_version": snapshot.schema_version,
-                        "row_counts": snapshot.row_counts,
-                        "audit_head": snapshot.audit_head,
-                        "checkpoints": checkpoints,
-                        "label": snapshot.label,
-                    },
-                    indent=2,
-                    default=str,
-                )
-            )
-            storage.store(manifest, manifest_name(backup.location))
+            _store_manifest(backup, taken, checkpoints, work / "manifest.json")
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, alerted and raised
         _failed(backup, exc, actor)
+    snapshot = taken.snapshot
     with transaction.atomic():
         backup.status = BackupStatus.COMPLETED
         backup.finished_at = timezone.now()
         backup.snapshot_at = snapshot.taken_at
-        backup.database = snapshot.database or target.name
+        backup.database = taken.database
         backup.schema_version = snapshot.schema_version
         backup.row_counts = snapshot.row_counts
         backup.audit_head = snapshot.audit_head
         backup.label = snapshot.label
-        backup.size_bytes = stored.size
-        backup.sha256 = stored.sha256
-        backup.storage = stored.storage
-        backup.compressed, backup.encrypted = packing.compressed, packing.encrypted
+        backup.size_bytes = taken.size
+        backup.sha256 = taken.sha256
+        backup.storage = taken.storage
+        backup.compressed, backup.encrypted = taken.compressed, taken.encrypted
         backup.checkpoints = checkpoints
         backup.save()
         record(
@@ -115,6 +90,60 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
         )
     resolve(BACKUP_FAILED)
     return backup
+
+
+def _archive_take(backup: Backup, work: Path) -> Taken:
+    """A consistent copy by the running database's engine, packed (compressed, encrypted) and
+    stored with its SHA-256."""
+    engine, target = live_engine()
+    archive = work / f"archive{engine.suffix}"
+    snapshot = engine.dump(target, archive, KEY_TABLES)
+    packed = work / "packed.lgb"
+    packing = crypto.pack(archive, packed)
+    backup.location = object_name(backup, engine.suffix)
+    stored = storage.store(packed, backup.location)
+    if stored.sha256 != packing.sha256:
+        raise BackupFailed(
+            f"the stored object's SHA-256 {stored.sha256} is not the one written ({packing.sha256})"
+        )
+    return Taken(
+        snapshot=snapshot,
+        database=snapshot.database or target.name,
+        size=stored.size,
+        sha256=stored.sha256,
+        storage=stored.storage,
+        compressed=packing.compressed,
+        encrypted=packing.encrypted,
+    )
+
+
+def _store_manifest(backup: Backup, taken: Taken, checkpoints: list[str], local: Path) -> None:
+    snapshot = taken.snapshot
+    local.write_text(
+        json.dumps(
+            {
+                "id": backup.pk,
+                "engine": backup.engine,
+                "started_at": backup.started_at.isoformat(),
+                "snapshot_at": snapshot.taken_at.isoformat(),
+                "database": taken.database,
+                "location": backup.location,
+                "size_bytes": taken.size,
+                "sha256": taken.sha256,
+                "compressed": taken.compressed,
+                "encrypted": taken.encrypted,
+                "schema_version": snapshot.schema_version,
+                "row_counts": snapshot.row_counts,
+                "audit_head": snapshot.audit_head,
+                "checkpoints": checkpoints,
+                "label": snapshot.label,
+                **taken.extra,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    storage.store(local, manifest_for(backup))
 
 
 def _store_checkpoints(backup: Backup) -> list[str]:
@@ -143,6 +172,8 @@ def _failed(backup: Backup, exc: BaseException, actor: Any) -> NoReturn:
         f"Backup #{backup.pk} failed: {reason}",
         {"backup": backup.pk, "engine": backup.engine, "error": reason},
     )
-    if backup.location:
-        storage.delete_quietly(backup.location)  # a half-written object is not a backup
+    if backup.location and backup.engine != Backup.Engine.PGBACKREST:
+        # A half-written object is not a backup. (A set pgBackRest made is pgBackRest's: its
+        # retention expires it.)
+        storage.delete_quietly(backup.location)
     raise BackupFailed(f"backup #{backup.pk} failed: {reason}") from exc

@@ -1,10 +1,12 @@
 """What the backup services share: the engine and target of the running database, object
-names, a scratch directory, failure alerts and audit events."""
+names, a scratch directory, failure alerts and audit events, and what a backup or a drill's
+restore produced (whichever engine made it)."""
 
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from django.db import connection
 from alerts.services import raise_alert, resolve_alert
 from audit.services import audit_record
 from backups.engines import engine_for, target_for
-from backups.engines.base import BackupEngine, DatabaseTarget
+from backups.engines.base import BackupEngine, DatabaseTarget, Snapshot
 from backups.models import Backup
 
 ALERT_SOURCE = "backups"
@@ -25,9 +27,45 @@ VERIFICATION_FAILED = "verification_failed"
 DRILL_FAILED = "drill_failed"
 
 
+@dataclass
+class Taken:
+    """What taking a backup produced, for its row and its manifest: what the database held,
+    and the stored object (an archive engine's) or the backup set (pgBackRest's). `extra`
+    goes into the manifest only."""
+
+    snapshot: Snapshot
+    database: str
+    size: int
+    sha256: str
+    storage: str
+    compressed: bool = False
+    encrypted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RestoredCopy:
+    """A drill's restored copy while it exists: where it is, how long the restore took, what
+    it holds, and what else the drill records about it (`details`, into its results)."""
+
+    target: DatabaseTarget
+    restore_seconds: float
+    snapshot: Snapshot
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 def live_engine() -> tuple[BackupEngine, DatabaseTarget]:
     """The engine for the database the application runs on, and where that database is."""
     return engine_for(connection), target_for("default")
+
+
+def selected_engine() -> str:
+    """The Backup.Engine value new backups are taken with: pgBackRest when BACKUP_ENGINE says
+    so, else the archive engine of the running database."""
+    if settings.BACKUP_ENGINE == Backup.Engine.PGBACKREST:
+        return Backup.Engine.PGBACKREST.value
+    engine, _target = live_engine()
+    return engine.name
 
 
 def object_name(backup: Backup, suffix: str) -> str:
@@ -36,14 +74,34 @@ def object_name(backup: Backup, suffix: str) -> str:
     return f"{at:%Y/%m}/{at:%Y%m%dT%H%M%SZ}-{backup.pk}-{backup.engine}{suffix}.lgb"
 
 
+def files_name(backup: Backup) -> str:
+    """What the backup's manifest and checkpoints are named after in the backup storage: its
+    stored object; for a pgBackRest backup, whose set lives in pgBackRest's repository (its
+    location is the set's label), the name an object of it would have, without the suffix."""
+    if backup.engine == Backup.Engine.PGBACKREST:
+        return object_name(backup, "").removesuffix(".lgb")
+    return backup.location
+
+
 def manifest_name(location: str) -> str:
     """The manifest stored beside each backup: what its row says, so that a recovery can find
     and check the backup when the database that held the rows is gone."""
     return f"{location}.manifest.json"
 
 
+def manifest_for(backup: Backup) -> str:
+    return manifest_name(files_name(backup))
+
+
 def checkpoints_prefix(backup: Backup) -> str:
-    return f"{backup.location}.checkpoints/"
+    return f"{files_name(backup)}.checkpoints/"
+
+
+def stored_files(backup: Backup) -> list[str]:
+    """Every name the backup has in the backup storage: its object (not for pgBackRest, whose
+    set pgBackRest's own retention expires), its manifest and its checkpoints."""
+    own = [] if backup.engine == Backup.Engine.PGBACKREST else [backup.location]
+    return [*own, manifest_for(backup), *backup.checkpoints]
 
 
 @contextmanager

@@ -14,6 +14,11 @@ def backup_download(*, backup: Backup, actor: Any) -> Iterator[bytes]:
     """The stored object in chunks (compressed and encrypted as stored)."""
     if backup.status not in RESTORABLE:
         raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to download.")
+    if backup.engine == Backup.Engine.PGBACKREST:
+        raise BackupNotRestorable(
+            f"Backup #{backup.pk} is pgBackRest set {backup.label}, kept in the stanza's "
+            "repository: nothing to download here."
+        )
     if not storage.exists(backup.location):
         raise BackupNotRestorable(f"Backup #{backup.pk}: its stored object is gone.")
     stream = storage.read_chunks(backup.location)

@@ -1,6 +1,10 @@
 """Restore drills: restore a backup into a scratch database, prove the copy is the backup and is
 sound, measure how long recovery took and how much could have been lost, and drop the copy.
 
+An archive (SQLite, pg_dump) is restored into a scratch database; a pgBackRest set into a
+temporary server of its own (backups/services/physical.py), as of its stop point or recovered
+to a point in time. Both copies then go through the same steps: compare, checks, audit.
+
 The checks and the audit verification run in a child `manage.py` process pointed at the
 scratch database (DATABASE_URL), so they read the restored copy exactly as a recovered
 server would, with the audit checkpoints that travelled with the backup."""
@@ -10,6 +14,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,11 +26,13 @@ from django.utils import timezone
 
 from backups import crypto, storage
 from backups.engines import KEY_TABLES, engine_named
-from backups.engines.base import DatabaseTarget
+from backups.engines.base import DatabaseTarget, Snapshot
 from backups.exceptions import BackupFailed, BackupNotRestorable
 from backups.models import Backup, BackupStatus, RestoreDrill
+from backups.services import physical
 from backups.services.common import (
     DRILL_FAILED,
+    RestoredCopy,
     alert,
     checkpoints_prefix,
     one_line,
@@ -64,16 +73,51 @@ def newest_good_backup() -> Backup | None:
     )
 
 
-def drill_start(
-    *, backup: Backup, actor: Any = None, trigger: str = Backup.Trigger.COMMAND
-) -> RestoreDrill:
+def check_drill(*, backup: Backup, target_time: datetime | None = None) -> None:
+    """Raise BackupError when `backup` cannot be drilled (to `target_time`, when given): it has
+    nothing stored, or the point in time is one its engine or its set cannot reach."""
     if backup.status not in RESTORABLE:
         raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+    if target_time is None:
+        return
+    if target_time.tzinfo is None:
+        raise BackupFailed("a point-in-time drill needs a target time with its timezone")
+    if backup.engine != Backup.Engine.PGBACKREST:
+        raise BackupFailed(
+            f"backup #{backup.pk} is a {backup.engine} archive, which restores only as of its "
+            "snapshot: point-in-time drills need a pgBackRest backup (BACKUP_ENGINE=pgbackrest)"
+        )
+    if backup.snapshot_at is not None and target_time < backup.snapshot_at:
+        raise BackupFailed(
+            f"{target_time.isoformat()} is before backup #{backup.pk} is consistent "
+            f"({backup.snapshot_at.isoformat()}): drill an older backup to reach it"
+        )
+    if target_time > timezone.now():
+        raise BackupFailed(f"{target_time.isoformat()} is in the future")
+
+
+def drill_start(
+    *,
+    backup: Backup,
+    actor: Any = None,
+    trigger: str = Backup.Trigger.COMMAND,
+    target_time: datetime | None = None,
+) -> RestoreDrill:
+    """The row of a drill about to run (RUNNING). With `target_time` (pgBackRest backups
+    only), the drill recovers the set to that moment instead of its stop point."""
+    check_drill(backup=backup, target_time=target_time)
     with transaction.atomic():
         drill = RestoreDrill.objects.create(
-            backup=backup, trigger=trigger, started_at=timezone.now(), created_by=actor
+            backup=backup,
+            trigger=trigger,
+            started_at=timezone.now(),
+            created_by=actor,
+            target_time=target_time,
         )
-        record("backup.drill_started", backup, actor, drill=drill.pk, trigger=trigger)
+        metadata: dict[str, Any] = {"drill": drill.pk, "trigger": trigger}
+        if target_time is not None:
+            metadata["target_time"] = target_time.isoformat()
+        record("backup.drill_started", backup, actor, **metadata)
     return drill
 
 
@@ -81,25 +125,19 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
     """Run the drill a RUNNING row stands for. Raises BackupError when it fails (the drill says
     which step, the backup is marked unverified, an alert is raised)."""
     backup = drill.backup
-    engine = engine_named(backup.engine)
     results: dict[str, Any] = {}
     try:
         with workdir("drill") as work:
-            fetched = work / "fetched.lgb"
-            if storage.fetch(backup.location, fetched) != backup.sha256:
-                raise DrillStepFailed("fetch", "the stored object's SHA-256 changed")
-            archive = work / f"archive{engine.suffix}"
-            crypto.unpack(fetched, archive)
-            fetched.unlink()
             checkpoints = _fetch_checkpoints(backup, work / "checkpoints")
-            with engine.scratch(drill_server(backup.engine)) as scratch:
+            with _restored(backup, drill.target_time, work) as copy:
+                drill.restore_seconds = copy.restore_seconds
+                results["restored"] = _compare(
+                    backup, copy.snapshot, point_in_time=drill.target_time is not None
+                )
+                results["restored"].update(copy.details)
                 started = time.monotonic()
-                engine.restore(archive, scratch)
-                drill.restore_seconds = time.monotonic() - started
-                results["restored"] = _compare(backup, engine.inspect(scratch, KEY_TABLES))
-                started = time.monotonic()
-                results["checks"] = _run_checks(scratch)
-                results["audit"] = _verify_audit(scratch, checkpoints)
+                results["checks"] = _run_checks(copy.target)
+                results["audit"] = _verify_audit(copy.target, checkpoints)
                 drill.checks_seconds = time.monotonic() - started
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the drill
         _drill_failed(drill, exc, results, actor)
@@ -123,6 +161,34 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
     return drill
 
 
+def _restored(
+    backup: Backup, target_time: datetime | None, work: Path
+) -> AbstractContextManager[RestoredCopy]:
+    if backup.engine == Backup.Engine.PGBACKREST:
+        return physical.set_restored(backup, target_time)
+    return _archive_restored(backup, work)
+
+
+@contextmanager
+def _archive_restored(backup: Backup, work: Path) -> Iterator[RestoredCopy]:
+    """The stored object fetched, checked against its SHA-256, unpacked and restored into a
+    scratch database (timed), which is dropped when the block ends."""
+    engine = engine_named(backup.engine)
+    fetched = work / "fetched.lgb"
+    if storage.fetch(backup.location, fetched) != backup.sha256:
+        raise DrillStepFailed("fetch", "the stored object's SHA-256 changed")
+    archive = work / f"archive{engine.suffix}"
+    crypto.unpack(fetched, archive)
+    fetched.unlink()
+    with engine.scratch(drill_server(backup.engine)) as scratch:
+        started = time.monotonic()
+        engine.restore(archive, scratch)
+        seconds = time.monotonic() - started
+        yield RestoredCopy(
+            target=scratch, restore_seconds=seconds, snapshot=engine.inspect(scratch, KEY_TABLES)
+        )
+
+
 def drill_server(engine: str) -> DatabaseTarget:
     """Where scratch databases are made: beside the running database (BACKUP_DRILL_DATABASE_URL
     names another server that may create databases)."""
@@ -141,21 +207,30 @@ def _fetch_checkpoints(backup: Backup, directory: Path) -> Path:
     return directory
 
 
-def _compare(backup: Backup, restored: Any) -> dict[str, Any]:
+def _compare(backup: Backup, restored: Snapshot, *, point_in_time: bool = False) -> dict[str, Any]:
     """The restored copy holds what the backup recorded: the same latest migration per app and
-    the same row count per key table."""
-    differences = {
-        "schema": _diff(backup.schema_version, restored.schema_version),
-        "row_counts": _diff(backup.row_counts, restored.row_counts),
-    }
-    if restored.audit_head != backup.audit_head:
-        differences["audit_head"] = {"expected": backup.audit_head, "restored": restored.audit_head}
+    the same row count per key table. A copy recovered to a point in time is of another moment
+    than the recorded counts: only its schema is compared, and what it holds is reported."""
+    differences = {"schema": _diff(backup.schema_version, restored.schema_version)}
+    if not point_in_time:
+        differences["row_counts"] = _diff(backup.row_counts, restored.row_counts)
+        if restored.audit_head != backup.audit_head:
+            differences["audit_head"] = {
+                "expected": backup.audit_head,
+                "restored": restored.audit_head,
+            }
     differences = {k: v for k, v in differences.items() if v}
     if differences:
         raise DrillStepFailed(
             "compare", f"the restored copy differs from the backup: {differences}", differences
         )
-    return {"tables": len(restored.row_counts), "rows": sum(restored.row_counts.values())}
+    summary: dict[str, Any] = {
+        "tables": len(restored.row_counts),
+        "rows": sum(restored.row_counts.values()),
+    }
+    if point_in_time:
+        summary.update(row_counts=restored.row_counts, audit_head=restored.audit_head)
+    return summary
 
 
 def _diff(expected: dict[str, Any], restored: dict[str, Any]) -> dict[str, Any]:

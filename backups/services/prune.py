@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backups import storage
 from backups.models import Backup, BackupStatus
-from backups.services.common import manifest_name, record
+from backups.services.common import record, stored_files
 
 # Backups whose object is still stored.
 STORED = (BackupStatus.COMPLETED, BackupStatus.VERIFIED, BackupStatus.UNVERIFIED)
@@ -68,7 +68,7 @@ def backups_prune(*, dry_run: bool = False, actor: Any = None) -> PruneResult:
     by_id = {b.pk: b for b in stored}
     for pk in result.removed:
         backup = by_id[pk]
-        for name in [backup.location, manifest_name(backup.location), *backup.checkpoints]:
+        for name in stored_files(backup):
             storage.delete_quietly(name)
         with transaction.atomic():
             backup.status = BackupStatus.PRUNED

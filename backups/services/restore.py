@@ -34,6 +34,14 @@ def backup_restore(
     server, the running database is the restored one)."""
     if backup.status not in RESTORABLE:
         raise BackupFailed(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+    if backup.engine == Backup.Engine.PGBACKREST:
+        # The set is in pgBackRest's repository: a recovery is pgBackRest's own, onto a server's
+        # data directory, not into a database named by URL.
+        raise BackupFailed(
+            f"backup #{backup.pk} is pgBackRest set {backup.label} ({backup.storage}): restore "
+            f"it with `pgbackrest --stanza=<stanza> --set={backup.label} restore` "
+            "(docs/backups.md, pgBackRest)"
+        )
     try:
         target = DatabaseTarget.from_url(database_url)
     except ValueError as exc:

@@ -6,94 +6,27 @@ The cluster is set up once per module (per pytest-xdist worker) and thrown away 
 servers stopped and directories removed, whatever the tests did.
 """
 
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from backups.engines.base import DatabaseTarget
 from backups.engines.pgbackrest import (
-    LocalServer,
     PgBackRest,
     PgBackRestError,
     PhysicalSnapshot,
     RestoredTarget,
-    ServerUser,
-    make_work_dir,
-    postgres_bindir,
     run_as,
-    server_user,
 )
+from tests.backups.pgbackrest_cluster import NEEDS_PGBACKREST, Cluster, throwaway_cluster
 
-PGBACKREST = shutil.which("pgbackrest")
-
-pytestmark = [
-    pytest.mark.postgres,
-    # One cluster per worker: under `pytest -n N --dist loadgroup` these share one.
-    pytest.mark.xdist_group("pgbackrest"),
-    pytest.mark.skipif(
-        PGBACKREST is None,
-        reason="pgBackRest is not installed: `make install-test` installs it as root on "
-        "Debian/Ubuntu, else `sudo apt-get install pgbackrest`",
-    ),
-]
+pytestmark = NEEDS_PGBACKREST
 
 STANZA = "test"
 DATABASE = "ledger"
-
-
-@dataclass
-class Cluster:
-    root: Path
-    user: ServerUser | None
-    server: LocalServer
-    config: Path
-    repo: Path
-    engine: PgBackRest
-
-    @property
-    def source(self) -> DatabaseTarget:
-        return DatabaseTarget(
-            vendor="postgresql",
-            name=DATABASE,
-            host=str(self.server.socket_dir),
-            port=str(self.server.port),
-            user="postgres",
-        )
-
-    def sql(self, query: str, params: Any = None, *, dbname: str = DATABASE) -> list[tuple]:
-        with psycopg.connect(
-            host=str(self.server.socket_dir),
-            port=self.server.port,
-            dbname=dbname,
-            user="postgres",
-            autocommit=True,
-        ) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
-
-    def archive_current_wal(self) -> None:
-        """Switch to a new WAL segment and wait until `archive-push` has stored the old one."""
-        segment = self.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            archived, failed = self.sql(
-                "SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver"
-            )[0]
-            if archived and archived >= segment:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"WAL {segment} not archived (last failed: {failed})")
-
-
-def os_chown(path: Path, user: ServerUser) -> None:
-    shutil.chown(path, user.uid, user.gid)
 
 
 def restored_rows(target: RestoredTarget, query: str) -> list[tuple]:
@@ -110,60 +43,8 @@ def restored_rows(target: RestoredTarget, query: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    try:
-        bindir = postgres_bindir()
-    except PgBackRestError as exc:
-        pytest.skip(str(exc))
-    user = server_user()
-    root = make_work_dir(user, prefix="ledgerguard-pgbackrest-test.")
-    server: LocalServer | None = None
-    try:
-        for name in ("socket", "repo", "log", "lock", "spool", "drills"):
-            (root / name).mkdir(mode=0o700)
-            if user is not None:
-                os_chown(root / name, user)
-        data = root / "data"
-        config = root / "pgbackrest.conf"
-        options = ["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]
-        initdb = run_as([str(bindir / "initdb"), "-D", str(data), *options], user=user, cwd=root)
-        assert initdb.returncode == 0, initdb.stderr
-        # The archiving an operator configures for pgBackRest (durability off: thrown away).
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "wal_level = replica\narchive_mode = on\nmax_wal_senders = 3\n"
-                f"archive_command = '{PGBACKREST} --config={config} --stanza={STANZA}"
-                " archive-push %p'\n"
-                "fsync = off\nsynchronous_commit = off\n"
-            )
-        server = LocalServer(
-            data,
-            bindir=bindir,
-            user=user,
-            socket_dir=root / "socket",
-            log_file=root / "postgres.log",
-        )
-        server.start()
-        config.write_text(
-            "[global]\n"
-            f"repo1-path={root / 'repo'}\nrepo1-retention-full=2\n"
-            f"log-path={root / 'log'}\nlock-path={root / 'lock'}\nspool-path={root / 'spool'}\n"
-            "log-level-file=off\nstart-fast=y\ncompress-level=1\n"
-            f"[{STANZA}]\n"
-            f"pg1-path={data}\npg1-port={server.port}\npg1-socket-path={root / 'socket'}\n"
-            "pg1-user=postgres\n"
-        )
-        if user is not None:
-            os_chown(config, user)
-        engine = PgBackRest(STANZA, config_path=config)
-        made = Cluster(root, user, server, config, root / "repo", engine)
-        made.sql(f"CREATE DATABASE {DATABASE}", dbname="postgres")
-        engine.stanza_create()
-        engine.check()
+    with throwaway_cluster(STANZA, DATABASE) as made:
         yield made
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, verify: bool, restore_test: bool, **options: Any) -> None:
         try:
             backup = services.backup_create(trigger=Backup.Trigger.COMMAND)
+            if backup.engine == Backup.Engine.PGBACKREST:
+                where = f"pgBackRest set {backup.label} in {backup.storage}"
+            else:
+                where = f"sha256 {backup.sha256}, at {backup.location}"
             self.stdout.write(
                 f"backup #{backup.pk} {backup.engine}: {backup.size_bytes} bytes in "
-                f"{backup.duration_seconds:.1f} s, sha256 {backup.sha256}, at {backup.location}"
+                f"{backup.duration_seconds:.1f} s, {where}"
             )
             if verify or restore_test:
                 services.backup_verify(backup=backup)
