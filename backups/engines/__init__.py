@@ -33,9 +33,6 @@ KEY_TABLES: list[str] = [
 
 # Backup.Engine value -> the archive engine. pgBackRest keeps its backups in its own repository
 # and is driven by backups/services/physical.py instead.
-# The ignores: base.py types BackupEngine.scratch as an Iterator, where the engines (and the
-# services' `with engine.scratch(...)`) have a context manager; mypy reports them as unused
-# once base.py says `-> AbstractContextManager[DatabaseTarget]`, and they go.
 ENGINES: dict[str, Callable[[], BackupEngine]] = {
     SqliteEngine.name: SqliteEngine,
     PgDumpEngine.name: PgDumpEngine,
