@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 
@@ -256,3 +257,17 @@ def test_download_of_a_backup_without_an_object_says_why(logged_in, status):
 
 def test_download_of_an_unknown_backup_is_404(logged_in):
     assert logged_in("admin").get("/admin/backups/backup/99999/download/").status_code == 404
+
+
+def test_admin_writes_need_the_csrf_token(make_user, stored):
+    """Another site cannot make an operator's browser take a backup, verify or drill."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user("operator", username="operator"))
+    assert client.post(TAKE).status_code == 403
+    for action in ("verify_backups", "drill_backups"):
+        response = client.post(BACKUPS, {"action": action, "_selected_action": [stored.pk]})
+        assert response.status_code == 403
+    assert Backup.objects.count() == 1 and not RestoreDrill.objects.exists()
+    stored.refresh_from_db()
+    assert stored.status == BackupStatus.COMPLETED
+    assert not AuditEvent.objects.filter(action__startswith="backup.").exists()

@@ -9,6 +9,7 @@ import pytest
 from django.utils.module_loading import import_string
 from django_q.conf import Conf
 from django_q.models import OrmQ, Success
+from rest_framework.test import APIClient
 
 from alerts.models import Alert
 from audit.models import AuditEvent
@@ -236,7 +237,9 @@ def test_operator_may_not_download(api, operator, books):
     assert not AuditEvent.objects.filter(action="backup.downloaded").exists()
 
 
-@pytest.mark.parametrize("status", [BackupStatus.FAILED, BackupStatus.PRUNED, "object gone"])
+@pytest.mark.parametrize(
+    "status", [BackupStatus.FAILED, BackupStatus.PRUNED, BackupStatus.RUNNING, "object gone"]
+)
 def test_a_backup_without_a_stored_object_is_not_restorable(api, admin_user, status, rows):
     if status == "object gone":
         backup = Backup.objects.get(pk=rows["backup"])
@@ -372,3 +375,15 @@ def test_odd_bodies_never_make_a_500(api, operator, rows, content_type, payload)
         if response.status_code >= 400:
             error_code(response)
     assert not ErrorEvent.objects.exists()
+
+
+def test_a_session_post_without_its_csrf_token_is_refused(operator, rows):
+    """A page on another site cannot make an operator's browser take a backup or start a
+    drill: session writes need the CSRF token."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(operator)
+    for path in ("/api/v1/backups/", f"/api/v1/backups/{rows['backup']}/drill/"):
+        response = client.post(path)
+        assert response.status_code == 403 and error_code(response) == "permission_denied"
+        assert response.json()["error"]["message"].startswith("CSRF Failed")
+    assert Backup.objects.count() == 1 and RestoreDrill.objects.count() == 1
