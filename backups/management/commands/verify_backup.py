@@ -88,7 +88,9 @@ def _find(ref: str) -> Backup:
         if found is None:
             raise CommandError("no stored backup to verify", returncode=1)
         return found
-    if not ref.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "٣" (which
+    # int() reads as 3, naming a backup the operator never typed).
+    if not (ref.isascii() and ref.isdigit()):
         raise CommandError(f"{ref!r}: give a backup id or 'latest'", returncode=2)
     try:
         return Backup.objects.get(pk=int(ref))
