@@ -42,6 +42,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 # What the backends raise when the storage fails: the file system's OSError, botocore's and
 # boto3's errors (s3transfer wraps a failed upload in boto3's S3UploadFailedError).
 _FAILURES = (OSError, BotoCoreError, ClientError, Boto3Error)
+# What a storage backend raises when it fails (for callers that talk to it directly).
+STORAGE_FAILURES = _FAILURES
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from backups.exceptions import BackupStorageFailed
 from backups.models import Backup, BackupStatus
-from backups.storage import backup_storage
+from backups.storage import STORAGE_FAILURES, backup_storage
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -24,12 +25,18 @@ def _walk(store: Any, directory: str) -> list[str]:
 
 
 def stored_manifests() -> list[dict[str, Any]]:
-    """Every backup's manifest in storage, newest first."""
+    """Every backup's manifest in storage, newest first (none on a fresh server, where the
+    backup location does not exist yet)."""
     store = backup_storage()
     manifests = []
-    for name in _walk(store, ""):
-        with store.open(name, "rb") as handle:
-            manifests.append(json.loads(handle.read()))
+    try:
+        for name in _walk(store, ""):
+            with store.open(name, "rb") as handle:
+                manifests.append(json.loads(handle.read()))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, *STORAGE_FAILURES) as exc:
+        raise BackupStorageFailed(f"the backup storage cannot be listed: {exc}") from None
     return sorted(manifests, key=lambda m: (m["started_at"], m["id"]), reverse=True)
 
 

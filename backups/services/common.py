@@ -131,4 +131,7 @@ def record(action: str, backup: Backup, actor: Any, **metadata: Any) -> None:
 def one_line(exc: BaseException) -> str:
     """An error as one line for a row, an alert and a command's exit message."""
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code and not str(text).startswith(code):
+        text = f"{code}: {text}"  # the stable code of a domain error, for runbooks and alerts
     return " ".join(str(text).split())[:1000]

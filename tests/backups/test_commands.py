@@ -254,13 +254,6 @@ def test_restore_of_an_unknown_backup_exits_1(books, scratch):
     assert error.returncode == 1 and str(error) == "no backup #99999 in the database or in storage"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backups/services/catalog.py: stored_manifests() lists the backup storage without "
-    "handling a missing BACKUP_DIR (FileNotFoundError) or a failing storage, so `restore ID` "
-    "of an unknown id and `restore --list` on a server that never stored a backup end in a "
-    "traceback instead of `no backup #ID` (exit 1) or an empty list",
-)
 def test_restore_on_a_server_without_any_stored_backup_says_so(db, tmp_path):
     assert run("restore", "--list") == ""
     error = fails("restore", "99999", "--database-url", f"sqlite:///{tmp_path / 'new.sqlite3'}")

@@ -118,12 +118,6 @@ def test_with_another_key_verification_fails_and_alerts(books, key, settings):
     assert "another key" in firing("verification_failed").details["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backups/services/verify.py records one_line(exc), the message only: the error's "
-    "code (backup.key_missing, backup.key_mismatch) is in neither the backup's "
-    "verification_error nor the alert, so neither says which documented error it was",
-)
 @pytest.mark.parametrize(
     ("other", "code"), [("", "backup.key_missing"), ("new", "backup.key_mismatch")]
 )
