@@ -3,19 +3,14 @@ journal lines, against bare `pg_dump` and `pg_restore` of the same database in t
 
     DATABASE_URL=postgres://... python benchmarks/backup.py [LINES]     (default 1,000,000)
 
-1. Load: LINES/2 posted entries of two lines each, with balances and the year's sequence to
-   match, by the set-based SQL of benchmarks/checks.py, and two audit events per entry on a
-   valid hash chain (written with COPY: the drill verifies the chain). VACUUM ANALYZE.
-2. Baseline: `pg_dump --format=custom` of the database to a file, then `pg_restore` of that file
-   into a new empty database, with the binaries the engine uses (find_tool). It runs before and
-   after Ledgerguard's phases; the baseline is the mean of the two runs.
-3. Ledgerguard: backup_create (pg_dump in an exported snapshot with the row counts, packed,
-   stored with its SHA-256), backup_verify (the object re-read and hashed, unpacked, the
-   archive's table of contents and every data block read back) and a drill (fetched, unpacked,
-   restored into a scratch database, the counts compared, then the checks and the audit chain
-   in a child process). The steps inside are timed by wrapping the functions that do them.
+1. Load: LINES/2 posted entries of two lines each, balances and sequence to match (the SQL of
+   benchmarks/checks.py), two audit events per entry on a valid hash chain (COPY). VACUUM.
+2. Baseline, before and after step 3 (their mean is compared): bare `pg_dump --format=custom`
+   to a file, bare `pg_restore` of it into a new empty database (the engine's binaries).
+3. Ledgerguard: backup_create, backup_verify, and a drill (drill_start, drill_run), with the
+   steps inside timed by wrapping the functions that do them (pg_dump, packing, storing...).
 4. Packing alone: the baseline's archive packed and unpacked plain, with zstd at
-   BACKUP_COMPRESSION_LEVEL, and with zstd and encryption, and bare SHA-256 over it.
+   BACKUP_COMPRESSION_LEVEL, and with zstd and encryption; and bare SHA-256 over it.
 """
 
 import functools
@@ -51,7 +46,6 @@ from finance.models import AccountType, JournalEntry
 from tests.factories import make_year
 
 AUDIT_COLUMNS = (*HASHED_FIELDS, "hash")
-TABLES = ("finance_journalentry", "finance_journalline", "finance_accountbalance")
 MB = 1_000_000
 
 
@@ -75,9 +69,18 @@ def load(lines: int) -> float:
         match_balances_and_sequence(cur, lines // 2, year_start)
         copy_audit_chain(cur, user.pk)
         cur.execute("SET session_replication_role = origin")
-        for table in (*TABLES, "audit_auditevent"):
-            cur.execute(f"VACUUM ANALYZE {table}")
+        cur.execute("VACUUM ANALYZE")  # as tables in service are; sets the hint bits once
     return time.perf_counter() - start
+
+
+# The events the services write for each entry: (action, changes), and changes as COPY takes them.
+ENTRY_EVENTS = [
+    (action, changes, json.dumps(changes, sort_keys=True, separators=(",", ":")))
+    for action, changes in (
+        ("journal_entry.created", {}),
+        ("journal_entry.posted", {"status": ["approved", "posted"]}),
+    )
+]
 
 
 def copy_audit_chain(cur, user_id: int) -> None:
@@ -89,45 +92,28 @@ def copy_audit_chain(cur, user_id: int) -> None:
     # Read before the COPY starts: the connection runs nothing else until it ends.
     entries = JournalEntry.objects.filter(status="posted").order_by("id").values_list("id")
     entry_ids = [entry_id for (entry_id,) in entries]
+    fixed = {"schema_version": 1, "actor_id": user_id, "actor_repr": f"bench (#{user_id})"}
+    fixed |= {"ip": None, "user_agent": "", "request_id": "", "metadata": {}}
     with cur.copy(f"COPY audit_auditevent ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
         for entry_id in entry_ids:
-            for action, changes in (
-                ("journal_entry.created", {}),
-                ("journal_entry.posted", {"status": ["approved", "posted"]}),
-            ):
+            for action, changes, changes_text in ENTRY_EVENTS:
                 sequence += 1
                 when += timedelta(microseconds=1)
-                content = event(sequence, when, user_id, action, entry_id, changes, prev)
+                content = {
+                    **fixed,
+                    "id": sequence,
+                    "occurred_at": format_time(when),
+                    "action": action,
+                    "object_type": "finance.journalentry",
+                    "object_id": str(entry_id),
+                    "object_repr": f"JE {entry_id}",
+                    "changes": changes,
+                    "prev_hash": prev,
+                }
                 prev = hashlib.sha256(canonical_bytes(content)).hexdigest()
-                row = {**content, "changes": json_text(changes), "metadata": json_text({})}
+                row = {**content, "changes": changes_text, "metadata": "{}"}
                 copy.write_row([*(row[name] for name in HASHED_FIELDS), prev])
     ChainHead.objects.filter(pk=1).update(sequence=sequence, hash=prev, occurred_at=when)
-
-
-def event(
-    sequence: int, when, user_id: int, action: str, entry_id: int, changes: dict, prev: str
-) -> dict[str, Any]:
-    return {
-        "id": sequence,
-        "schema_version": 1,
-        "occurred_at": format_time(when),
-        "actor_id": user_id,
-        "actor_repr": f"bench (#{user_id})",
-        "ip": None,
-        "user_agent": "",
-        "request_id": "",
-        "action": action,
-        "object_type": "finance.journalentry",
-        "object_id": str(entry_id),
-        "object_repr": f"JE {entry_id}",
-        "changes": changes,
-        "metadata": {},
-        "prev_hash": prev,
-    }
-
-
-def json_text(value: dict) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 # --- timing the steps inside the services ----------------------------------------------------
@@ -135,16 +121,21 @@ def json_text(value: dict) -> str:
 
 @dataclass
 class Steps:
-    """Seconds and calls per step, and each step's last result, while `instrumented`."""
+    """Seconds, calls and nesting depth of each step (in the order first started), and each
+    step's last result, while `instrumented`."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    depth: dict[str, int] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
+    level: int = 0
 
     def timed(self, label: str | Callable[..., str], func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             name = label(*args) if callable(label) else label
+            self.depth.setdefault(name, self.level)
+            self.level += 1
             start = time.perf_counter()
             try:
                 self.last[name] = func(*args, **kwargs)
@@ -152,35 +143,36 @@ class Steps:
             finally:
                 self.seconds[name] += time.perf_counter() - start
                 self.calls[name] += 1
+                self.level -= 1
 
         return wrapper
 
 
-def tool_step(argv, *args) -> str:
-    """The step a client tool's run is: pg_dump, or which pg_restore."""
-    tool = Path(argv[0]).name
-    if tool != "pg_restore":
-        return tool
+PACK = "crypto.pack: zstd, SHA-256 of archive and output"
+RESTORE = "pg_restore into the scratch database (drill)"
+STEPS: list[tuple[Any, str, str | Callable[..., str]]] = [
+    (PgDumpEngine, "dump", "engine.dump: snapshot, row counts, pg_dump"),
+    (pgdump, "run_tool", lambda argv, *args: tool_step(argv)),
+    (crypto, "pack", PACK),
+    (storage, "store", "storage.store: SHA-256, copy into BACKUP_DIR"),
+    (storage, "_local_digest", "its SHA-256 of the packed file"),
+    (storage, "fetch", "storage.fetch: copy out, SHA-256 (verify, drill)"),
+    (crypto, "unpack", "crypto.unpack: zstd, SHA-256 checks (verify, drill)"),
+    (PgDumpEngine, "check_archive", "engine.check_archive (verify)"),
+    (PgDumpEngine, "_maintenance", "CREATE, DROP DATABASE of the scratch (drill)"),
+    (PgDumpEngine, "inspect", "engine.inspect: row counts of the copy (drill)"),
+    (drill_module, "_run_checks", "run_checks in a child process (drill)"),
+    (drill_module, "_verify_audit", "verify_audit_chain in a child process (drill)"),
+]
+
+
+def tool_step(argv: list[str]) -> str:
+    """Which step a client tool's run is."""
+    if Path(argv[0]).name != "pg_restore":
+        return Path(argv[0]).name
     if "--list" in argv:
         return "pg_restore --list"
-    if "--file" in argv:
-        return "pg_restore --file /dev/null (every block)"
-    return "pg_restore into the scratch database"
-
-
-STEPS: list[tuple[Any, str, str | Callable[..., str]]] = [
-    (PgDumpEngine, "dump", "engine.dump (snapshot, row counts, pg_dump)"),
-    (pgdump, "run_tool", tool_step),
-    (crypto, "pack", "crypto.pack (zstd, 2 SHA-256)"),
-    (storage, "store", "storage.store (SHA-256, copy into BACKUP_DIR)"),
-    (storage, "_local_digest", "storage.store's SHA-256 of the packed file"),
-    (storage, "fetch", "storage.fetch (copy out, SHA-256)"),
-    (crypto, "unpack", "crypto.unpack (zstd, 2 SHA-256)"),
-    (PgDumpEngine, "check_archive", "engine.check_archive"),
-    (PgDumpEngine, "inspect", "engine.inspect (row counts of the copy)"),
-    (drill_module, "_run_checks", "drill: run_checks in a child process"),
-    (drill_module, "_verify_audit", "drill: verify_audit_chain in a child process"),
-]
+    return "pg_restore --file /dev/null (every data block)" if "--file" in argv else RESTORE
 
 
 @contextmanager
@@ -215,14 +207,10 @@ def measure_baseline(target: DatabaseTarget, archive: Path) -> Baseline:
     """Bare pg_dump --format=custom to `archive`, bare pg_restore into a new empty database."""
     engine = PgDumpEngine()
     dump = [engine.tool("pg_dump"), "--format=custom", "--no-password", "--file", str(archive)]
-    start = time.perf_counter()
-    pgdump.run_tool([*dump, *pgdump.tool_arguments(target)], target)
-    dump_s = time.perf_counter() - start
+    _, dump_s = clock(pgdump.run_tool, [*dump, *pgdump.tool_arguments(target)], target)
     with engine.scratch(target) as empty:
         restore = [engine.tool("pg_restore"), "--no-password", *pgdump.tool_arguments(empty)]
-        start = time.perf_counter()
-        pgdump.run_tool([*restore, str(archive)], empty)
-        restore_s = time.perf_counter() - start
+        _, restore_s = clock(pgdump.run_tool, [*restore, str(archive)], empty)
     return Baseline(dump_s, restore_s, archive.stat().st_size)
 
 
@@ -245,45 +233,53 @@ class Figures:
 
 def measure_ledgerguard() -> Figures:
     with instrumented() as steps:
-        start = time.perf_counter()
-        backup = services.backup_create()
-        backup_s = time.perf_counter() - start
-        start = time.perf_counter()
-        backup = services.backup_verify(backup=backup)
-        verify_s = time.perf_counter() - start
-        start = time.perf_counter()
-        drill = services.drill_run(drill=services.drill_start(backup=backup))
-        drill_s = time.perf_counter() - start
+        backup, backup_s = clock(services.backup_create)
+        backup, verify_s = clock(services.backup_verify, backup=backup)
+        drill, drill_s = clock(
+            lambda: services.drill_run(drill=services.drill_start(backup=backup))
+        )
     return Figures(backup, drill, backup_s, verify_s, drill_s, steps)
 
 
 def measure_packing(archive: Path, work: Path) -> list[tuple[str, float, float, int]]:
     """(how, pack seconds, unpack seconds, packed bytes) of the archive packed three ways, and
-    bare SHA-256 over it ("sha256 alone", seconds, 0, 0)."""
+    bare SHA-256 over it ("SHA-256 alone", seconds, 0, 0); each the best of three."""
     key = crypto.decode_key(crypto.generate_key())
     level = settings.BACKUP_COMPRESSION_LEVEL
-    packed, unpacked = work / "packed.lgb", work / "unpacked.dump"
     rows = []
     for how, options in (
         ("plain", crypto.PackOptions(compression_level=None)),
         (f"zstd level {level}", crypto.PackOptions(compression_level=level)),
         (f"zstd level {level}, encrypted", crypto.PackOptions(compression_level=level, key=key)),
     ):
-        start = time.perf_counter()
-        info = crypto.pack(archive, packed, options)
-        pack_s = time.perf_counter() - start
-        start = time.perf_counter()
-        crypto.unpack(packed, unpacked, key)
-        rows.append((how, pack_s, time.perf_counter() - start, info.size))
-        packed.unlink()
-        unpacked.unlink()
-    start = time.perf_counter()
-    digest = hashlib.sha256()
-    with archive.open("rb") as source:
-        while chunk := source.read(crypto.CHUNK):
-            digest.update(chunk)
-    rows.append(("SHA-256 alone", time.perf_counter() - start, 0.0, 0))
+        runs = [pack_and_unpack(archive, work, options, key) for _ in range(3)]
+        pack_s, unpack_s = min(r[0] for r in runs), min(r[1] for r in runs)
+        rows.append((how, pack_s, unpack_s, runs[0][2]))
+    rows.append(("SHA-256 alone", min(sha256_seconds(archive) for _ in range(3)), 0.0, 0))
     return rows
+
+
+def pack_and_unpack(
+    archive: Path, work: Path, options: crypto.PackOptions, key: bytes
+) -> tuple[float, float, int]:
+    packed, unpacked = work / "packed.lgb", work / "unpacked.dump"
+    info, pack_s = clock(crypto.pack, archive, packed, options)
+    _, unpack_s = clock(crypto.unpack, packed, unpacked, key)
+    packed.unlink()
+    unpacked.unlink()
+    return pack_s, unpack_s, info.size
+
+
+def sha256_seconds(path: Path) -> float:
+    with path.open("rb") as source:
+        return clock(hashlib.file_digest, source, "sha256")[1]
+
+
+def clock(func: Callable, *args, **kwargs) -> tuple[Any, float]:
+    """What func(*args, **kwargs) returns, and the seconds it took."""
+    start = time.perf_counter()
+    result = func(*args, **kwargs)
+    return result, time.perf_counter() - start
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -296,20 +292,16 @@ def print_phases(figures: Figures, baselines: list[Baseline]) -> Baseline:
         f"  baseline: bare pg_dump --format=custom, bare pg_restore into an empty database\n"
         f"    ({tools})"
     )
-    for i, b in enumerate(baselines, 1):
-        print(
-            f"    run {i}: pg_dump {b.dump_s:6.1f} s, pg_restore {b.restore_s:6.1f} s, "
-            f"total {b.total_s:6.1f} s (archive {b.size / MB:.1f} MB)"
-        )
     mean = Baseline(
         sum(b.dump_s for b in baselines) / len(baselines),
         sum(b.restore_s for b in baselines) / len(baselines),
         baselines[0].size,
     )
-    print(
-        f"    mean : pg_dump {mean.dump_s:6.1f} s, pg_restore {mean.restore_s:6.1f} s, "
-        f"total {mean.total_s:6.1f} s"
-    )
+    for name, b in [*((f"run {i}", b) for i, b in enumerate(baselines, 1)), ("mean ", mean)]:
+        print(
+            f"    {name}: pg_dump {b.dump_s:6.1f} s, pg_restore {b.restore_s:6.1f} s, "
+            f"total {b.total_s:6.1f} s (archive {b.size / MB:.1f} MB)"
+        )
     backup, drill = figures.backup, figures.drill
     archive = figures.steps.last[PACK].source_size
     print("  Ledgerguard (between the two baseline runs)")
@@ -319,8 +311,8 @@ def print_phases(figures: Figures, baselines: list[Baseline]) -> Baseline:
     )
     print(f"    backup_verify                 {figures.verify_s:6.1f} s ({backup.status})")
     print(
-        f"    drill without its checks      {figures.drill_restore_s:6.1f} s (restore_seconds "
-        f"{drill.restore_seconds:.1f} s: pg_restore alone)"
+        f"    drill without its checks      {figures.drill_restore_s:6.1f} s (fetch, unpack, "
+        f"scratch database, compare; restore_seconds {drill.restore_seconds:.1f} s)"
     )
     checks, audit = drill.results["checks"], drill.results["audit"]
     print(
@@ -344,6 +336,12 @@ def print_ratios(figures: Figures, base: Baseline) -> None:
         f"{figures.drill.restore_seconds / base.restore_s:.2f}x; drill without checks / "
         f"pg_restore: {figures.drill_restore_s / base.restore_s:.2f}x"
     )
+    own = total - figures.steps.seconds["pg_dump"] - figures.steps.seconds[RESTORE]
+    print(
+        f"    Ledgerguard's time beyond its own pg_dump and pg_restore runs: {own:.1f} s; added "
+        f"to the baseline (free of the tools' run-to-run noise): "
+        f"{(base.total_s + own) / base.total_s:.2f}x"
+    )
     whole = figures.backup_s + figures.verify_s + figures.drill_s
     print(
         f"    backup + verify + whole drill (with checks and audit chain) / pg_dump + "
@@ -352,19 +350,17 @@ def print_ratios(figures: Figures, base: Baseline) -> None:
 
 
 def print_steps(figures: Figures, packing: list[tuple[str, float, float, int]]) -> None:
-    print("  steps inside Ledgerguard's phases (all calls, in the order first called)")
+    print("  steps inside Ledgerguard's phases (seconds, calls), each under the one it is in")
     steps = figures.steps
-    for name, seconds in steps.seconds.items():
-        print(f"    {name:52} {seconds:6.1f} s ({steps.calls[name]} calls)")
-    print("  packing the baseline's archive alone: pack, unpack, stored size")
+    for label, depth in steps.depth.items():
+        name = "  " * depth + label
+        print(f"    {name:58} {steps.seconds[label]:6.1f} s ({steps.calls[label]})")
+    print("  packing the baseline's archive alone (best of 3): pack, unpack, stored size")
     for how, pack_s, unpack_s, size in packing:
         if size:
             print(f"    {how:28} {pack_s:5.1f} s, {unpack_s:5.1f} s, {size / MB:7.1f} MB")
         else:
             print(f"    {how:28} {pack_s:5.1f} s")
-
-
-PACK = "crypto.pack (zstd, 2 SHA-256)"
 
 
 def use_directories(root: Path) -> None:
