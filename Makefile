@@ -16,6 +16,7 @@
 #   make format       ruff format + ruff check --fix
 #   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
+#   make bench-backup benchmarks/backup.py: backup, verify, drill of 1M lines vs pg_dump + pg_restore
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
 # Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"),
@@ -45,8 +46,8 @@ SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 # production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
 # checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
-test test-sqlite test-postgres fuzz check bench arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
-test test-sqlite test-postgres fuzz check bench arch: export DEBUG ?= 0
+test test-sqlite test-postgres fuzz check bench bench-backup arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres fuzz check bench bench-backup arch: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then read the keys local-keys made in var/).
 run: export DEBUG = 1
@@ -61,7 +62,7 @@ serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test pgbackrest local-use local-keys run serve test \
-	test-sqlite test-postgres fuzz check lint arch format clean bench
+	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -233,6 +234,13 @@ bench: install-test var
 	@case "$${DATABASE_URL:-}" in \
 	"") scripts/with-postgres.sh $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
 	*) $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
+	esac
+
+# backup, verify and drill of 1,000,000 journal lines against bare pg_dump + pg_restore.
+bench-backup: install-test var
+	@case "$${DATABASE_URL:-}" in \
+	"") scripts/with-postgres.sh $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
+	*) $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
 	esac
 
 # --- housekeeping ------------------------------------------------------------------
