@@ -172,15 +172,23 @@ def pack(src: Path, dst: Path, options: PackOptions | None = None) -> PackInfo:
     )
 
 
-def unpack(src: Path, dst: Path, key: bytes | None = None) -> None:
+def unpack(src: Path, dst: Path, key: bytes | None = None, *, refuse_plain: bool = False) -> None:
     """Unpack `src` into `dst`, proving on the way that it is exactly what pack() wrote.
     `key`: None takes BACKUP_ENCRYPTION_KEY (needed only for an encrypted file). `dst` is
     written whole, or not at all: any failure leaves nothing behind.
 
+    `refuse_plain`: refuse a file that is not encrypted (the services do, once a key is set).
     Raises BackupCorrupt (altered, truncated, not a backup), BackupKeyMissing (encrypted and
     no key), BackupKeyMismatch (encrypted under another key), BackupKeyInvalid."""
     with src.open("rb") as packed, _atomic_output(dst) as out:
         opener = _Opener(packed, key)
+        if refuse_plain and not opener.header.encrypted:
+            # Where backups are encrypted, a plain file is what someone with write access to
+            # the storage could put there: nothing authenticates it.
+            raise BackupCorrupt(
+                f"{src.name} is not encrypted, but BACKUP_ENCRYPTION_KEY is set: it is not "
+                "restored (unset the key to restore a backup taken before encryption)"
+            )
         sink = _Sink(out, compressed=opener.header.compressed)
         for piece in opener.payload():
             sink.write(piece)

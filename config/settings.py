@@ -534,6 +534,8 @@ BACKUP_DRILL_MAX_AGE_DAYS = env.int("BACKUP_DRILL_MAX_AGE_DAYS", default=8)
 BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
 BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
+if min(BACKUP_KEEP_DAILY, BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY) < 1:
+    raise ImproperlyConfigured("BACKUP_KEEP_DAILY, _WEEKLY and _MONTHLY must each be at least 1")
 # Where drills make scratch databases (PostgreSQL: a server where the role may CREATE DATABASE);
 # empty: beside the running database. And where backups are packed before they are stored.
 BACKUP_DRILL_DATABASE_URL = env.str("BACKUP_DRILL_DATABASE_URL", default="")

@@ -178,7 +178,7 @@ def _archive_restored(backup: Backup, work: Path) -> Iterator[RestoredCopy]:
     if storage.fetch(backup.location, fetched) != backup.sha256:
         raise DrillStepFailed("fetch", "the stored object's SHA-256 changed")
     archive = work / f"archive{engine.suffix}"
-    crypto.unpack(fetched, archive)
+    crypto.unpack(fetched, archive, refuse_plain=crypto.encryption_key() is not None)
     fetched.unlink()
     with engine.scratch(drill_server(backup.engine)) as scratch:
         started = time.monotonic()

@@ -49,6 +49,14 @@ def retention_plan(backups: list[Backup], *, daily: int, weekly: int, monthly: i
     verified = [b for b in newest_first if b.status == BackupStatus.VERIFIED]
     if verified:
         result.kept.setdefault(verified[0].pk, []).append("newest verified")
+    # No unverified backup newer than the newest verified one goes: when verification keeps
+    # failing for a reason that is not the backups' (credentials, a key, a tool), they may be
+    # all there is.
+    for backup in newest_first:
+        if verified and backup is verified[0]:
+            break
+        if backup.status == BackupStatus.UNVERIFIED:
+            result.kept.setdefault(backup.pk, []).append("newer than the newest verified")
     result.removed = [b.pk for b in newest_first if b.pk not in result.kept]
     return result
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import DatabaseError
 
 from backups import crypto, storage
-from backups.engines import EngineError, engine_named
+from backups.engines import EngineError, engine_named, target_for
 from backups.engines.base import DatabaseTarget
 from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup
@@ -50,20 +50,32 @@ def backup_restore(
     if target.vendor != ("sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"):
         raise BackupFailed(f"a {backup.engine} backup cannot be restored into {target.vendor}")
     try:
-        if not engine.is_empty(target):
-            if not force:
-                raise RestoreTargetNotEmpty(
-                    f"The target database {target.name} is not empty; pass --force to restore "
-                    "over it."
-                )
-            engine.clear(target)
-        started = time.monotonic()
         with workdir("restore") as work:
+            # Everything about the backup is proven before the target is touched: its
+            # SHA-256, its decryption, its archive.
             fetched = work / "fetched.lgb"
             if storage.fetch(backup.location, fetched) != backup.sha256:
                 raise BackupCorrupt(f"backup #{backup.pk}: the stored object's SHA-256 changed")
             archive = work / f"archive{engine.suffix}"
-            crypto.unpack(fetched, archive)
+            crypto.unpack(fetched, archive, refuse_plain=crypto.encryption_key() is not None)
+            fetched.unlink()
+            report = engine.check_archive(archive)
+            if not report.ok:
+                raise BackupCorrupt(f"backup #{backup.pk}: the archive does not read back")
+            if not engine.is_empty(target):
+                if not force:
+                    raise RestoreTargetNotEmpty(
+                        f"The target database {target.name} is not empty; pass --force to "
+                        "restore over it."
+                    )
+                if _is_live(target):
+                    raise RestoreTargetNotEmpty(
+                        f"The target database {target.name} is the one this application runs "
+                        "on, and it is not empty: restore into another database, then switch "
+                        "DATABASE_URL to it."
+                    )
+                engine.clear(target)
+            started = time.monotonic()
             engine.restore(archive, target)
     except EngineError as exc:
         raise BackupFailed(f"restore of backup #{backup.pk} failed: {exc}") from exc
@@ -87,3 +99,19 @@ def backup_restore(
         seconds=seconds,
     )
     return seconds
+
+
+def _is_live(target: DatabaseTarget) -> bool:
+    """`target` is the database the application runs on (never overwritten while it holds
+    anything; a recovery restores into an empty one)."""
+    live = target_for("default")
+    if target.vendor != live.vendor:
+        return False
+    if target.vendor == "sqlite":
+        return Path(target.name).resolve() == Path(live.name).resolve()
+    same_host = (target.host or "localhost") == (live.host or "localhost")
+    return (
+        same_host
+        and (target.port or "5432") == (live.port or "5432")
+        and (target.name == live.name)
+    )

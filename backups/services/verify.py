@@ -59,7 +59,7 @@ def _archive_check(backup: Backup) -> dict[str, Any]:
                 f"SHA-256 of the stored object is {sha256}, the backup recorded {backup.sha256}"
             )
         archive = work / f"archive{engine.suffix}"
-        crypto.unpack(fetched, archive)
+        crypto.unpack(fetched, archive, refuse_plain=crypto.encryption_key() is not None)
         report = engine.check_archive(archive)
         if not report.ok:
             raise BackupCorrupt(f"the archive does not read back: {report.detail}")

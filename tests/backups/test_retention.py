@@ -49,7 +49,16 @@ def test_an_unverified_backup_never_stands_for_its_day():
     good = BackupFactory.build(pk=1, started_at=NOON - timedelta(hours=2))
     bad = BackupFactory.build(pk=2, started_at=NOON, status=BackupStatus.UNVERIFIED)
     plan = retention_plan([good, bad], daily=1, weekly=0, monthly=0)
-    assert 1 in plan.kept and plan.removed == [2]
+    assert "daily" in plan.kept[1]  # the verified one stands for the day
+    assert plan.kept[2] == ["newer than the newest verified"]
+
+
+def test_when_verification_keeps_failing_nothing_newer_than_the_last_verified_goes():
+    backups = daily_backups(10)
+    for b in backups:
+        b.status = BackupStatus.UNVERIFIED  # a rotated key, write-only credentials...
+    plan = retention_plan(backups, daily=1, weekly=1, monthly=1)
+    assert plan.removed == []
 
 
 @pytest.mark.parametrize("daily,weekly,monthly", [(0, 0, 0), (1, 1, 1), (30, 8, 24)])

@@ -12,8 +12,8 @@ from django.db import connection
 from alerts.models import Alert
 from audit.models import AuditEvent
 from backups import services
-from backups.engines import engine_for
-from backups.exceptions import BackupFailed, RestoreTargetNotEmpty
+from backups.engines import engine_for, target_for
+from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup, BackupStatus, RestoreDrill
 from finance.models import AccountBalance, JournalEntry
 
@@ -136,3 +136,23 @@ def test_commands_fail_with_status_1_and_one_line(books, stored_in):
     with pytest.raises(CommandError) as exc:
         call_command("verify_backup", "latest")
     assert exc.value.returncode == 1 and "\n" not in str(exc.value)
+
+
+def test_a_forced_restore_proves_the_backup_before_it_touches_the_target(books, stored_in):
+    backup = services.backup_create()
+    engine = engine_for(connection)
+    with engine.scratch(services.drill_server(engine.name)) as target:
+        services.backup_restore(backup=backup, database_url=target.url())
+        flip_a_byte(stored_in / backup.location)
+        with pytest.raises(BackupCorrupt, match="SHA-256"):
+            services.backup_restore(backup=backup, database_url=target.url(), force=True)
+        # The target still holds the books it had.
+        assert engine.inspect(target, list(backup.row_counts)).row_counts == backup.row_counts
+
+
+def test_a_forced_restore_never_overwrites_the_live_database(books):
+    backup = services.backup_create()
+    url = target_for("default").url()
+    with pytest.raises(RestoreTargetNotEmpty, match="runs on"):
+        services.backup_restore(backup=backup, database_url=url, force=True)
+    assert JournalEntry.objects.count() == 3
