@@ -42,9 +42,11 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Download")
     def download_link(self, backup: Backup) -> str:
-        if backup.status not in services.RESTORABLE:
-            return ""
+        if backup.status not in services.RESTORABLE or backup.engine == Backup.Engine.PGBACKREST:
+            return ""  # nothing stored, or a set in pgBackRest's repository
         url = reverse("admin:backups_backup_download", args=[backup.pk])
+        if backup.status == Backup.Status.UNVERIFIED:
+            return format_html('<a href="{}?allow_unverified=1">download (unverified)</a>', url)
         return format_html('<a href="{}">download</a>', url)
 
     def get_list_display(self, request: HttpRequest) -> Any:
@@ -86,7 +88,11 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method != "POST" or not self.has_take_permission(request):
             messages.error(request, "Taking a backup needs the operator role (and a POST).")
             return HttpResponseRedirect(changelist)
-        backup = services.backup_queue(actor=request.user, trigger=Backup.Trigger.ADMIN)
+        try:
+            backup = services.backup_queue(actor=request.user, trigger=Backup.Trigger.ADMIN)
+        except DomainError as exc:
+            messages.error(request, f"[{exc.code}] {exc.message}")
+            return HttpResponseRedirect(changelist)
         messages.success(request, f"Backup #{backup.pk} started; a worker takes and verifies it.")
         return HttpResponseRedirect(changelist)
 
@@ -96,7 +102,11 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
         backup = get_object_or_404(Backup, pk=pk)
         try:
-            stream = services.backup_download(backup=backup, actor=request.user)
+            stream = services.backup_download(
+                backup=backup,
+                actor=request.user,
+                allow_unverified=request.GET.get("allow_unverified") == "1",
+            )
         except DomainError as exc:
             messages.error(request, f"[{exc.code}] {exc.message}")
             return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
@@ -105,12 +115,14 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
-    @admin.action(description="Verify now (checksum and archive)", permissions=["verify"])
+    @admin.action(description="Verify (checksum and archive, on a worker)", permissions=["verify"])
     def verify_backups(self, request: HttpRequest, queryset: Any) -> None:
         for backup in queryset:
             try:
-                services.backup_verify(backup=backup, actor=request.user)
-                self.message_user(request, f"Backup #{backup.pk} verified.", messages.SUCCESS)
+                services.verify_queue(backup=backup, actor=request.user)
+                self.message_user(
+                    request, f"Backup #{backup.pk}: verification started on a worker."
+                )
             except DomainError as exc:
                 self.message_user(request, f"Backup #{backup.pk}: {exc.message}", messages.ERROR)
 

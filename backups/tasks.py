@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+
 from backups import services
 from backups.exceptions import BackupFailed
 from backups.models import Backup, RestoreDrill
@@ -10,6 +12,7 @@ from backups.models import Backup, RestoreDrill
 def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
     """The daily job (or an API/admin request's backup row): take it, then verify it."""
     if backup_id is None:
+        services.backups_sweep()  # a backup whose worker died no longer blocks the next
         backup = services.backup_start(trigger=Backup.Trigger.SCHEDULE)
     else:
         backup = Backup.objects.get(pk=backup_id)
@@ -32,5 +35,16 @@ def restore_drill(drill_id: int | None = None) -> dict[str, Any]:
 
 
 def prune() -> dict[str, Any]:
+    """The daily retention run; first, backups and drills whose worker died are failed."""
+    swept = services.backups_sweep()
     result = services.backups_prune()
-    return {"removed": result.removed, "kept": sorted(result.kept)}
+    if result.failed:
+        raise BackupFailed(f"retention could not remove backups: {result.failed}")
+    return {"swept": swept, "removed": result.removed, "kept": sorted(result.kept)}
+
+
+def verify(backup_id: int, actor_id: int | None = None) -> dict[str, Any]:
+    """A verification asked for by a person (API, admin), recorded as theirs."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    backup = services.backup_verify(backup=Backup.objects.get(pk=backup_id), actor=actor)
+    return {"backup": backup.pk, "status": backup.status}

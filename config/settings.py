@@ -298,6 +298,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a `trigger` with their own choices: each its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "BackupTriggerEnum": "backups.models.Backup.Trigger",
+        "CheckRunTriggerEnum": "integrity.models.CheckRun.Trigger",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",
@@ -540,6 +545,9 @@ if min(BACKUP_KEEP_DAILY, BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY) < 1:
 # empty: beside the running database. And where backups are packed before they are stored.
 BACKUP_DRILL_DATABASE_URL = env.str("BACKUP_DRILL_DATABASE_URL", default="")
 BACKUP_DRILL_TIMEOUT_SECONDS = env.int("BACKUP_DRILL_TIMEOUT_SECONDS", default=3600)
+# A backup or drill RUNNING for longer than this has lost its worker: the daily jobs mark it
+# failed and alert (backups/services/sweep.py); a new backup is refused while one younger runs.
+BACKUP_STALE_HOURS = env.int("BACKUP_STALE_HOURS", default=12)
 BACKUP_WORK_DIR = env.str("BACKUP_WORK_DIR", default="")
 
 # Backups: pgBackRest (docs/backups.md, "pgBackRest") -----------------------------------------

@@ -1,18 +1,19 @@
-import contextlib
-
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from backups import selectors, services
 from backups.api.serializers import BackupSerializer, RestoreDrillSerializer
-from backups.exceptions import BackupFailed
 from backups.models import Backup
+
+
+class DownloadQuery(serializers.Serializer):
+    allow_unverified = serializers.BooleanField(default=False)
 
 
 class BackupViewSet(viewsets.ReadOnlyModelViewSet):
@@ -39,16 +40,16 @@ class BackupViewSet(viewsets.ReadOnlyModelViewSet):
         body = self.get_serializer(selectors.backups_list().get(pk=backup.pk)).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
-    @extend_schema(request=None, responses=BackupSerializer)
+    @extend_schema(request=None, responses={202: BackupSerializer})
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
-        """Verify the stored backup now; the answer is the backup, verified or unverified."""
+        """Verify the stored backup on a worker (it re-reads the whole object); 202 with the
+        backup. Its status and verified_at say the outcome; a failure raises the alert."""
         backup = get_object_or_404(self.get_queryset(), pk=pk)
-        # A failed verification is an answer, not an error: the row says unverified and why,
-        # and the alert is raised.
-        with contextlib.suppress(BackupFailed):
-            services.backup_verify(backup=backup, actor=request.user)
-        return Response(self.get_serializer(selectors.backups_list().get(pk=backup.pk)).data)
+        services.verify_queue(backup=backup, actor=request.user)
+        location = reverse("v1:backup-detail", args=[backup.pk], request=request)
+        body = self.get_serializer(selectors.backups_list().get(pk=backup.pk)).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
     @extend_schema(request=None, responses={202: RestoreDrillSerializer})
     @action(detail=True, methods=["post"])
@@ -60,12 +61,27 @@ class BackupViewSet(viewsets.ReadOnlyModelViewSet):
         body = RestoreDrillSerializer(selectors.drills_list().get(pk=drill.pk)).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "allow_unverified",
+                bool,
+                description="Download a backup whose verification or drill failed.",
+            )
+        ],
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY)},
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The stored object, as stored (compressed and encrypted when configured)."""
         backup = get_object_or_404(self.get_queryset(), pk=pk)
-        stream = services.backup_download(backup=backup, actor=request.user)
+        flag = DownloadQuery(data=request.query_params)
+        flag.is_valid(raise_exception=True)
+        stream = services.backup_download(
+            backup=backup,
+            actor=request.user,
+            allow_unverified=flag.validated_data["allow_unverified"],
+        )
         name = backup.location.rsplit("/", 1)[-1]
         response = StreamingHttpResponse(stream, content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -10,6 +10,7 @@ application is not connected to. Passwords travel in the child process's environ
 (`PGPASSWORD`), never on a command line.
 """
 
+import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -129,3 +130,19 @@ class BackupEngine(Protocol):
     def inspect(self, target: DatabaseTarget, key_tables: list[str]) -> Snapshot:
         """What `target` holds now (a restored copy): migrations, row counts, audit head."""
         ...
+
+
+# What a child process (a client tool, pgBackRest, a drill's server) gets of our environment,
+# besides LC_* and the variables of its own prefix: nothing of the application's secrets.
+CHILD_ENVIRONMENT = frozenset(
+    {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME"}
+)
+
+
+def child_environment(prefix: str) -> dict[str, str]:
+    """Our environment as a child tool gets it: CHILD_ENVIRONMENT, LC_* and `prefix`*."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key in CHILD_ENVIRONMENT or key.startswith(("LC_", prefix))
+    }

@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backups.engines.base import DatabaseTarget, Snapshot
+from backups.engines.base import DatabaseTarget, Snapshot, child_environment
 
 BACKUP_TYPES = ("full", "diff", "incr")
 
@@ -47,12 +47,6 @@ AUDIT_TABLE = "audit_auditevent"
 # Connection options from a DATABASES entry that are libpq's own (the rest are Django's).
 LIBPQ_OPTIONS = frozenset(
     {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout", "options"}
-)
-
-# What the children (pgbackrest, pg_ctl, the server) get of our environment, besides LC_*
-# and PGBACKREST_*.
-CHILD_ENVIRONMENT = frozenset(
-    {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME"}
 )
 
 # pgBackRest's stanza status codes (`info --output=json`) that still list backup sets:
@@ -162,11 +156,7 @@ def run_as(
     non-zero exit status (the caller reads it), only when the command cannot run at all."""
     # Only what the tools need: the application's secrets stay out of the server's processes
     # (PGBACKREST_* is pgBackRest's own configuration, e.g. a repository's cipher pass).
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key in CHILD_ENVIRONMENT or key.startswith(("LC_", "PGBACKREST_"))
-    }
+    env = child_environment("PGBACKREST_")
     switch: dict[str, Any] = {}
     if user is not None:
         env.update(HOME=user.home, USER=user.name, LOGNAME=user.name)

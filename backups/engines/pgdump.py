@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from backups.engines.base import ArchiveReport, DatabaseTarget, Snapshot
+from backups.engines.base import ArchiveReport, DatabaseTarget, Snapshot, child_environment
 
 DEBIAN_BIN_DIRS = Path("/usr/lib/postgresql")
 MAINTENANCE_DATABASE = "postgres"
@@ -51,12 +51,27 @@ LIBPQ_OPTIONS = {
     "service": "PGSERVICE",
 }
 
-# Relations whose presence makes a database "not empty" (tables, partitioned tables, views,
-# materialized views, foreign tables, sequences), outside the system schemas.
-USER_RELATIONS = """
-    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-      AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+# What makes a database "not empty", outside the system schemas: anything a restore could
+# collide with. Relations (composite types too), functions, domains, enums and range types,
+# and schemas besides `public`; what an extension brought is the extension's.
+USER_OBJECTS = """
+    WITH user_ns AS (
+        SELECT oid, nspname FROM pg_namespace
+        WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\\_%'
+    ), extension_members AS (
+        SELECT objid FROM pg_depend WHERE deptype = 'e'
+    )
+    SELECT
+        (SELECT count(*) FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
+           AND c.oid NOT IN (SELECT objid FROM extension_members))
+      + (SELECT count(*) FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace
+         WHERE p.oid NOT IN (SELECT objid FROM extension_members))
+      + (SELECT count(*) FROM pg_type t JOIN user_ns n ON n.oid = t.typnamespace
+         WHERE t.typtype IN ('d', 'e', 'r')
+           AND t.oid NOT IN (SELECT objid FROM extension_members))
+      + (SELECT count(*) FROM user_ns WHERE nspname <> 'public'
+           AND oid NOT IN (SELECT objid FROM extension_members))
 """
 
 USER_SCHEMAS = """
@@ -150,8 +165,10 @@ def tool_arguments(target: DatabaseTarget) -> list[str]:
 
 
 def tool_environment(target: DatabaseTarget) -> dict[str, str]:
-    """The child's environment: ours, with the password and libpq options of `target`."""
-    env = dict(os.environ)
+    """The child's environment: what a client tool reads of ours (libpq's PG* defaults, which
+    the application's own connections read too, locale, PATH), none of the application's
+    other secrets, and the password and libpq options of `target`."""
+    env = child_environment("PG")
     if target.password:
         env["PGPASSWORD"] = target.password
     for key, variable in LIBPQ_OPTIONS.items():
@@ -164,7 +181,7 @@ def run_tool(argv: Sequence[str], target: DatabaseTarget | None, *, capture: boo
     """Run a client tool (an argument list, no shell); return its standard output when
     `capture`. A failure raises EngineError with the tool's own last error line."""
     tool = Path(argv[0]).name
-    env = tool_environment(target) if target is not None else dict(os.environ)
+    env = tool_environment(target) if target is not None else child_environment("PG")
     try:
         done = subprocess.run(  # noqa: S603 - a PostgreSQL client tool, an argument list
             list(argv),
@@ -326,8 +343,8 @@ class PgDumpEngine:
             database_errors(f"reading {target.name}"),
             psycopg.connect(**connect_kwargs(target), autocommit=True) as conn,
         ):
-            (relations,) = _one(conn.execute(USER_RELATIONS))
-        return int(relations) == 0
+            (objects,) = _one(conn.execute(USER_OBJECTS))
+        return int(objects) == 0
 
     def clear(self, target: DatabaseTarget) -> None:
         """Drop every non-system schema with all it holds, in one transaction, and make the

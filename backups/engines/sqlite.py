@@ -189,6 +189,10 @@ class SqliteEngine:
                 problem = "the archive holds no tables"
             if problem:
                 raise EngineError(f"{doing}: nothing restored, {problem}")
+            if not path.exists():
+                # The books are nobody else's to read: a new file is the owner's alone (one
+                # that exists keeps the mode its owner gave it).
+                path.touch(mode=0o600)
             with closing(connect(path)) as dst:
                 src.backup(dst)
 

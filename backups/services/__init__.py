@@ -11,8 +11,9 @@ from backups.services.drill import (
     newest_good_backup,
 )
 from backups.services.prune import PruneResult, backups_prune, retention_plan
-from backups.services.queue import backup_queue, drill_queue
+from backups.services.queue import backup_queue, drill_queue, verify_queue
 from backups.services.restore import backup_restore
+from backups.services.sweep import backups_sweep
 from backups.services.verify import RESTORABLE, backup_verify
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "backup_take",
     "backup_verify",
     "backups_prune",
+    "backups_sweep",
     "check_drill",
     "drill_queue",
     "drill_run",
@@ -33,4 +35,5 @@ __all__ = [
     "drill_start",
     "newest_good_backup",
     "retention_plan",
+    "verify_queue",
 ]

@@ -2,7 +2,6 @@
 (or a pgBackRest set in its repository), the signed audit checkpoints beside it, and what the
 database held, on the Backup row."""
 
-import json
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -14,7 +13,7 @@ from backups import crypto, storage
 from backups.engines import KEY_TABLES
 from backups.exceptions import BackupFailed
 from backups.models import Backup, BackupStatus
-from backups.services import physical
+from backups.services import catalog, physical
 from backups.services.common import (
     BACKUP_FAILED,
     Taken,
@@ -53,18 +52,35 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
     """Take the backup a RUNNING row stands for: an archive stored in the backup storage, or
     (engine pgbackrest) a set in the stanza's repository; either way its signed audit
     checkpoints and its manifest go to the backup storage."""
+    # Every name this backup put into the backup storage, so that a failure removes exactly
+    # those (a half-written backup is not a backup) and nothing of another backup's.
+    stored: list[str] = []
     try:
         with workdir("backup") as work:
             if backup.engine == Backup.Engine.PGBACKREST:
                 taken = physical.set_take(backup)
             else:
-                taken = _archive_take(backup, work)
-            checkpoints = _store_checkpoints(backup)
-            _store_manifest(backup, taken, checkpoints, work / "manifest.json")
+                taken = _archive_take(backup, work, stored)
+            checkpoints = _store_checkpoints(backup, stored)
+            _store_manifest(backup, taken, checkpoints, work / "manifest.json", stored)
+            _completed(backup, taken, checkpoints, actor)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, alerted and raised
-        _failed(backup, exc, actor)
+        _failed(backup, exc, actor, stored)
+    resolve(BACKUP_FAILED)
+    return backup
+
+
+def _completed(backup: Backup, taken: Taken, checkpoints: list[str], actor: Any) -> None:
+    """The row says COMPLETED with what was taken, unless it is no longer RUNNING (a sweep
+    declared its worker dead meanwhile: then the backup is not trusted)."""
     snapshot = taken.snapshot
     with transaction.atomic():
+        if (
+            not Backup.objects.select_for_update()
+            .filter(pk=backup.pk, status=BackupStatus.RUNNING)
+            .exists()
+        ):
+            raise BackupFailed(f"backup #{backup.pk} is no longer running (swept as stale)")
         backup.status = BackupStatus.COMPLETED
         backup.finished_at = timezone.now()
         backup.snapshot_at = snapshot.taken_at
@@ -88,11 +104,9 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
             sha256=backup.sha256,
             seconds=backup.duration_seconds,
         )
-    resolve(BACKUP_FAILED)
-    return backup
 
 
-def _archive_take(backup: Backup, work: Path) -> Taken:
+def _archive_take(backup: Backup, work: Path, stored_names: list[str]) -> Taken:
     """A consistent copy by the running database's engine, packed (compressed, encrypted) and
     stored with its SHA-256."""
     engine, target = live_engine()
@@ -102,6 +116,7 @@ def _archive_take(backup: Backup, work: Path) -> Taken:
     packing = crypto.pack(archive, packed)
     backup.location = object_name(backup, engine.suffix)
     stored = storage.store(packed, backup.location)
+    stored_names.append(backup.location)
     if stored.sha256 != packing.sha256:
         raise BackupFailed(
             f"the stored object's SHA-256 {stored.sha256} is not the one written ({packing.sha256})"
@@ -117,10 +132,13 @@ def _archive_take(backup: Backup, work: Path) -> Taken:
     )
 
 
-def _store_manifest(backup: Backup, taken: Taken, checkpoints: list[str], local: Path) -> None:
+def _store_manifest(
+    backup: Backup, taken: Taken, checkpoints: list[str], local: Path, stored: list[str]
+) -> None:
+    """The manifest, signed (catalog.sign): a recovery trusts only what the key signed."""
     snapshot = taken.snapshot
     local.write_text(
-        json.dumps(
+        catalog.manifest_text(
             {
                 "id": backup.pk,
                 "engine": backup.engine,
@@ -130,6 +148,7 @@ def _store_manifest(backup: Backup, taken: Taken, checkpoints: list[str], local:
                 "location": backup.location,
                 "size_bytes": taken.size,
                 "sha256": taken.sha256,
+                "storage": taken.storage,
                 "compressed": taken.compressed,
                 "encrypted": taken.encrypted,
                 "schema_version": snapshot.schema_version,
@@ -138,15 +157,14 @@ def _store_manifest(backup: Backup, taken: Taken, checkpoints: list[str], local:
                 "checkpoints": checkpoints,
                 "label": snapshot.label,
                 **taken.extra,
-            },
-            indent=2,
-            default=str,
+            }
         )
     )
     storage.store(local, manifest_for(backup))
+    stored.append(manifest_for(backup))
 
 
-def _store_checkpoints(backup: Backup) -> list[str]:
+def _store_checkpoints(backup: Backup, stored: list[str]) -> list[str]:
     """The signed audit checkpoints travel with the backup: a restored database is then checked
     against checkpoints that were never in it."""
     directory = checkpoint_dir()
@@ -155,25 +173,27 @@ def _store_checkpoints(backup: Backup) -> list[str]:
     for path in files:
         name = checkpoints_prefix(backup) + path.name
         storage.store(Path(path), name)
+        stored.append(name)
         names.append(name)
     return names
 
 
-def _failed(backup: Backup, exc: BaseException, actor: Any) -> NoReturn:
+def _failed(backup: Backup, exc: BaseException, actor: Any, stored: list[str]) -> NoReturn:
     reason = one_line(exc)
+    # A half-written backup is not a backup: what it stored goes. (A set pgBackRest made is
+    # pgBackRest's: its retention expires it.)
+    for name in reversed(stored):
+        storage.delete_quietly(name)
     with transaction.atomic():
         backup.status = BackupStatus.FAILED
         backup.finished_at = timezone.now()
         backup.error = reason
-        backup.save(update_fields=["status", "finished_at", "error", "location"])
+        backup.checkpoints = []
+        backup.save(update_fields=["status", "finished_at", "error", "location", "checkpoints"])
         record("backup.failed", backup, actor, error=reason)
     alert(
         BACKUP_FAILED,
         f"Backup #{backup.pk} failed: {reason}",
         {"backup": backup.pk, "engine": backup.engine, "error": reason},
     )
-    if backup.location and backup.engine != Backup.Engine.PGBACKREST:
-        # A half-written object is not a backup. (A set pgBackRest made is pgBackRest's: its
-        # retention expires it.)
-        storage.delete_quietly(backup.location)
     raise BackupFailed(f"backup #{backup.pk} failed: {reason}") from exc

@@ -116,6 +116,22 @@ def workdir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def move_status(backup: Backup, status: str, *, only_from: tuple[str, ...], **values: Any) -> bool:
+    """Set the backup's status (and `values`) only when the row is still in one of `only_from`:
+    a prune, a drill or a sweep may have moved it since it was read. The instance follows when
+    the row did; False when the row had moved (then nothing is written)."""
+    moved = Backup.objects.filter(pk=backup.pk, status__in=only_from).update(
+        status=status, **values
+    )
+    if moved:
+        backup.status = status
+        for name, value in values.items():
+            setattr(backup, name, value)
+    else:
+        backup.refresh_from_db(fields=["status"])
+    return bool(moved)
+
+
 def alert(key: str, title: str, details: dict[str, Any], *, severity: str = "critical") -> None:
     raise_alert(source=ALERT_SOURCE, key=key, severity=severity, title=title, details=details)
 

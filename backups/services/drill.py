@@ -35,6 +35,7 @@ from backups.services.common import (
     RestoredCopy,
     alert,
     checkpoints_prefix,
+    move_status,
     one_line,
     record,
     resolve,
@@ -107,6 +108,13 @@ def drill_start(
     only), the drill recovers the set to that moment instead of its stop point."""
     check_drill(backup=backup, target_time=target_time)
     with transaction.atomic():
+        # Under the row's lock, which retention takes too: a backup being pruned is not drilled,
+        # and a backup with a drill running is not pruned.
+        locked = Backup.objects.select_for_update().get(pk=backup.pk)
+        if locked.status not in RESTORABLE:
+            raise BackupNotRestorable(
+                f"Backup #{backup.pk} is {locked.status}: nothing to restore."
+            )
         drill = RestoreDrill.objects.create(
             backup=backup,
             trigger=trigger,
@@ -138,6 +146,9 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
                 started = time.monotonic()
                 results["checks"] = _run_checks(copy.target)
                 results["audit"] = _verify_audit(copy.target, checkpoints)
+                # How far the verification reaches: with no checkpoint travelled (a backup
+                # taken before the first one), the chain is only checked against itself.
+                results["audit"]["checkpoints_travelled"] = len(backup.checkpoints)
                 drill.checks_seconds = time.monotonic() - started
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the drill
         _drill_failed(drill, exc, results, actor)
@@ -303,9 +314,12 @@ def _drill_failed(
         drill.error = reason
         drill.results = {**results, **getattr(exc, "results", {})}
         drill.save()
-        backup.status = BackupStatus.UNVERIFIED
-        backup.verification_error = f"drill #{drill.pk} ({step}): {reason}"
-        backup.save(update_fields=["status", "verification_error"])
+        move_status(
+            backup,
+            BackupStatus.UNVERIFIED,
+            only_from=RESTORABLE,
+            verification_error=f"drill #{drill.pk} ({step}): {reason}",
+        )
         record("backup.drill_failed", backup, actor, drill=drill.pk, step=step, error=reason)
     alert(
         DRILL_FAILED,

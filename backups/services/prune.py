@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from backups import storage
-from backups.models import Backup, BackupStatus
-from backups.services.common import record, stored_files
+from backups.exceptions import BackupNameInvalid, BackupStorageFailed
+from backups.models import Backup, BackupStatus, RestoreDrill
+from backups.services.common import move_status, one_line, record, stored_files
 
 # Backups whose object is still stored.
 STORED = (BackupStatus.COMPLETED, BackupStatus.VERIFIED, BackupStatus.UNVERIFIED)
@@ -22,6 +23,11 @@ class PruneResult:
     kept: dict[int, list[str]] = field(default_factory=dict)  # id -> why it is kept
     removed: list[int] = field(default_factory=list)
     dry_run: bool = False
+    # Backups retention would remove but could not: id -> why (their rows stay as they were,
+    # the next run tries again).
+    failed: dict[int, str] = field(default_factory=dict)
+    # Names of removed backups (their manifests, checkpoints) that the storage kept.
+    leftovers: list[str] = field(default_factory=list)
 
 
 def retention_plan(backups: list[Backup], *, daily: int, weekly: int, monthly: int) -> PruneResult:
@@ -62,7 +68,12 @@ def retention_plan(backups: list[Backup], *, daily: int, weekly: int, monthly: i
 
 
 def backups_prune(*, dry_run: bool = False, actor: Any = None) -> PruneResult:
-    """Apply retention (BACKUP_KEEP_DAILY, BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY)."""
+    """Apply retention (BACKUP_KEEP_DAILY, BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY).
+
+    Each removal holds the backup's row lock (which starting a drill takes too), skips a
+    backup that changed since the plan or has a drill running, and marks the row PRUNED only
+    once its stored object is gone: a storage that refuses leaves the backup as it was, in
+    `failed`, for the next run."""
     stored = list(Backup.objects.filter(status__in=STORED))
     result = retention_plan(
         stored,
@@ -73,14 +84,27 @@ def backups_prune(*, dry_run: bool = False, actor: Any = None) -> PruneResult:
     result.dry_run = dry_run
     if dry_run:
         return result
-    by_id = {b.pk: b for b in stored}
-    for pk in result.removed:
-        backup = by_id[pk]
-        for name in stored_files(backup):
-            storage.delete_quietly(name)
+    planned, result.removed = result.removed, []
+    for pk in planned:
         with transaction.atomic():
-            backup.status = BackupStatus.PRUNED
-            backup.pruned_at = timezone.now()
-            backup.save(update_fields=["status", "pruned_at"])
+            backup = Backup.objects.select_for_update().filter(pk=pk, status__in=STORED).first()
+            if backup is None:
+                continue  # verified, drilled or pruned by someone else since the plan
+            if backup.drills.filter(status=RestoreDrill.Status.RUNNING).exists():
+                result.kept[pk] = ["drill running"]
+                continue
+            names = stored_files(backup)
+            try:
+                storage.delete(names[0])  # the object (a pgBackRest backup's manifest)
+            except (BackupStorageFailed, BackupNameInvalid) as exc:
+                result.failed[pk] = one_line(exc)
+                continue
+            for name in names[1:]:
+                try:
+                    storage.delete(name)
+                except (BackupStorageFailed, BackupNameInvalid):
+                    result.leftovers.append(name)
+            move_status(backup, BackupStatus.PRUNED, only_from=STORED, pruned_at=timezone.now())
             record("backup.pruned", backup, actor, location=backup.location)
+            result.removed.append(pk)
     return result

@@ -4,15 +4,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
+from audit.services import audit_record
 from backups import crypto, storage
 from backups.engines import EngineError, engine_named, target_for
 from backups.engines.base import DatabaseTarget
-from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
-from backups.models import Backup
-from backups.services.common import checkpoints_prefix, record, workdir
+from backups.exceptions import (
+    BackupCorrupt,
+    BackupFailed,
+    BackupNotRestorable,
+    RestoreTargetNotEmpty,
+)
+from backups.models import Backup, BackupStatus
+from backups.services.common import checkpoints_prefix, one_line, record, workdir
 from backups.services.verify import RESTORABLE
+from config.errors import DomainError
 
 
 def backup_restore(
@@ -20,6 +27,7 @@ def backup_restore(
     backup: Backup,
     database_url: str,
     force: bool = False,
+    allow_unverified: bool = False,
     actor: Any = None,
     checkpoints_dir: Path | None = None,
 ) -> float:
@@ -29,11 +37,48 @@ def backup_restore(
     backup, to verify the restored chain against (`verify_audit_chain --checkpoints`).
 
     Refuses a target that already holds tables unless `force` (then the engine restores over
-    it). The object is checked against its SHA-256 before anything is written. Recorded as an
-    audit event in the running database when it knows the backup (in a recovery into a new
-    server, the running database is the restored one)."""
+    it), and a backup whose verification or drill failed unless `allow_unverified`. The object
+    is checked against its SHA-256 before anything is written. Every restore, done, refused or
+    failed, is an audit event in the running database when it can hold one (in a recovery into
+    a new server the running database may not exist yet)."""
+    target_label = database_url.split("@")[-1].split("?")[0]  # no user or password
+    try:
+        target = DatabaseTarget.from_url(database_url)
+        target_label = _label(target)
+        seconds = _restore(backup, target, force, allow_unverified, checkpoints_dir)
+    except ValueError as exc:
+        failure = BackupFailed(f"--database-url: {exc}")
+        _audit(backup, actor, "backup.restore_failed", target=target_label, error=str(failure))
+        raise failure from exc
+    except DomainError as exc:
+        _audit(backup, actor, "backup.restore_failed", target=target_label, error=one_line(exc))
+        raise
+    _audit(
+        backup,
+        actor,
+        "backup.restored",
+        target=target_label,
+        forced=force,
+        unverified=backup.status == BackupStatus.UNVERIFIED,
+        seconds=seconds,
+    )
+    return seconds
+
+
+def _restore(
+    backup: Backup,
+    target: DatabaseTarget,
+    force: bool,
+    allow_unverified: bool,
+    checkpoints_dir: Path | None,
+) -> float:
     if backup.status not in RESTORABLE:
-        raise BackupFailed(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+        raise BackupNotRestorable(f"Backup #{backup.pk} is {backup.status}: nothing to restore.")
+    if backup.status == BackupStatus.UNVERIFIED and not allow_unverified:
+        raise BackupNotRestorable(
+            f"Backup #{backup.pk} failed verification ({backup.verification_error}); restore "
+            "a verified one, or pass --allow-unverified when it is all there is."
+        )
     if backup.engine == Backup.Engine.PGBACKREST:
         # The set is in pgBackRest's repository: a recovery is pgBackRest's own, onto a server's
         # data directory, not into a database named by URL.
@@ -42,10 +87,6 @@ def backup_restore(
             f"it with `pgbackrest --stanza=<stanza> --set={backup.label} restore` "
             "(docs/backups.md, pgBackRest)"
         )
-    try:
-        target = DatabaseTarget.from_url(database_url)
-    except ValueError as exc:
-        raise BackupFailed(f"--database-url: {exc}") from exc
     engine = engine_named(backup.engine)
     if target.vendor != ("sqlite" if backup.engine == Backup.Engine.SQLITE else "postgresql"):
         raise BackupFailed(f"a {backup.engine} backup cannot be restored into {target.vendor}")
@@ -77,28 +118,42 @@ def backup_restore(
                 engine.clear(target)
             started = time.monotonic()
             engine.restore(archive, target)
+            seconds = time.monotonic() - started
     except EngineError as exc:
         raise BackupFailed(f"restore of backup #{backup.pk} failed: {exc}") from exc
     if checkpoints_dir is not None:
         checkpoints_dir.mkdir(parents=True, exist_ok=True)
         for name in backup.checkpoints:
             storage.fetch(name, checkpoints_dir / name.removeprefix(checkpoints_prefix(backup)))
-    seconds = time.monotonic() - started
-    try:
-        known = backup.pk is not None and Backup.objects.filter(pk=backup.pk).exists()
-    except DatabaseError:
-        known = False  # the running database is gone: a recovery into a new server
-    if not known:
-        return seconds
-    record(
-        "backup.restored",
-        backup,
-        actor,
-        target=f"{target.vendor}:{target.host}/{target.name}" if target.host else target.name,
-        forced=force,
-        seconds=seconds,
-    )
     return seconds
+
+
+def _label(target: DatabaseTarget) -> str:
+    """The target as the audit event names it: never its user or password."""
+    if target.host:
+        return f"{target.vendor}:{target.host}/{target.name}"
+    return f"{target.vendor}:{target.name}"
+
+
+def _audit(backup: Backup, actor: Any, action: str, **metadata: Any) -> None:
+    """Record the restore in the running database, when it has an audit trail to record into:
+    in a recovery into a new server it may be empty or gone (the restored copy then tells
+    what it holds; the command's output tells the rest)."""
+    try:
+        with transaction.atomic():
+            if backup.pk is not None and Backup.objects.filter(pk=backup.pk).exists():
+                record(action, backup, actor, **metadata)
+            else:  # a backup known only from its manifest
+                audit_record(
+                    action=action,
+                    object_type=Backup._meta.label_lower,
+                    object_id=backup.pk,
+                    object_repr=f"Backup #{backup.pk} {backup.engine} (from its manifest)",
+                    actor=actor,
+                    metadata={**metadata, "from_manifest": True},
+                )
+    except DatabaseError:
+        pass  # no audit trail in the running database (a new server before its restore)
 
 
 def _is_live(target: DatabaseTarget) -> bool:

@@ -16,6 +16,7 @@ from backups.services import physical
 from backups.services.common import (
     VERIFICATION_FAILED,
     alert,
+    move_status,
     one_line,
     record,
     resolve,
@@ -38,10 +39,16 @@ def backup_verify(*, backup: Backup, actor: Any = None) -> Backup:
     except Exception as exc:  # noqa: BLE001 - every failure marks the backup and alerts
         verification_failed(backup, exc, actor, step="verify")
     with transaction.atomic():
-        backup.status = BackupStatus.VERIFIED
-        backup.verified_at = timezone.now()
-        backup.verification_error = ""
-        backup.save(update_fields=["status", "verified_at", "verification_error"])
+        if not move_status(
+            backup,
+            BackupStatus.VERIFIED,
+            only_from=RESTORABLE,
+            verified_at=timezone.now(),
+            verification_error="",
+        ):
+            raise BackupNotRestorable(
+                f"Backup #{backup.pk} became {backup.status} while it was verified."
+            )
         record("backup.verified", backup, actor, **proof)
     resolve(VERIFICATION_FAILED)
     return backup
@@ -70,9 +77,16 @@ def verification_failed(backup: Backup, exc: BaseException, actor: Any, *, step:
     """Mark the backup unverified, record and alert; raises BackupError."""
     reason = one_line(exc)
     with transaction.atomic():
-        backup.status = BackupStatus.UNVERIFIED
-        backup.verification_error = f"{step}: {reason}"
-        backup.save(update_fields=["status", "verification_error"])
+        if not move_status(
+            backup,
+            BackupStatus.UNVERIFIED,
+            only_from=RESTORABLE,
+            verification_error=f"{step}: {reason}",
+        ):
+            # Retention removed it meanwhile: a missing object is then no finding.
+            raise BackupNotRestorable(
+                f"Backup #{backup.pk} became {backup.status} while it was verified."
+            ) from exc
         record("backup.verification_failed", backup, actor, step=step, error=reason)
     alert(
         VERIFICATION_FAILED,

@@ -13,6 +13,7 @@ from django_q.models import OrmQ
 
 from audit.models import AuditEvent
 from backups import services
+from backups.exceptions import BackupFailed
 from backups.models import Backup, BackupStatus, RestoreDrill
 from tests.backups.factories import BackupFactory, RestoreDrillFactory
 from tests.conftest import ROLES
@@ -165,7 +166,8 @@ def test_operator_verifies_and_drills_from_the_change_list(logged_in, books):
 
     response = client.post(BACKUPS, {"action": "verify_backups", "_selected_action": [backup.pk]})
     assert response.status_code == 302
-    assert f"Backup #{backup.pk} verified." in messages_of(response)
+    assert f"Backup #{backup.pk}: verification started on a worker." in messages_of(response)
+    run_queued("backups.tasks.verify")
     backup.refresh_from_db()
     assert backup.status == BackupStatus.VERIFIED
     assert events("backup.verified").get().actor_id == operator_id
@@ -184,13 +186,17 @@ def test_operator_verifies_and_drills_from_the_change_list(logged_in, books):
     assert events("backup.drill_passed").get().object_id == str(backup.pk)
 
 
-def test_a_failing_verification_says_why_and_marks_the_backup(logged_in, stored):
+def test_a_failing_verification_marks_the_backup_and_says_why(
+    logged_in, stored, django_capture_on_commit_callbacks
+):
     # The stored bytes are not a packed backup: the checksum matches, unpacking does not.
-    response = logged_in("operator").post(
-        BACKUPS, {"action": "verify_backups", "_selected_action": [stored.pk]}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in("operator").post(
+            BACKUPS, {"action": "verify_backups", "_selected_action": [stored.pk]}
+        )
     assert response.status_code == 302
-    assert any(m.startswith(f"Backup #{stored.pk}: ") for m in messages_of(response))
+    with pytest.raises(BackupFailed):
+        run_queued("backups.tasks.verify")
     stored.refresh_from_db()
     assert stored.status == BackupStatus.UNVERIFIED and stored.verification_error
     assert events("backup.verification_failed").get().object_id == str(stored.pk)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from alerts.models import Alert
 from audit.models import AuditEvent
 from backups import services
+from backups.exceptions import BackupFailed
 from backups.models import Backup, BackupStatus, RestoreDrill
 from monitoring.models import ErrorEvent
 from tests.backups.factories import BackupFactory, RestoreDrillFactory
@@ -28,7 +29,7 @@ ENDPOINTS = [
     ("get", "/api/v1/backups/", READERS, 200),
     ("get", "/api/v1/backups/{backup}/", READERS, 200),
     ("post", "/api/v1/backups/", OPERATORS, 202),
-    ("post", "/api/v1/backups/{backup}/verify/", OPERATORS, 200),
+    ("post", "/api/v1/backups/{backup}/verify/", OPERATORS, 202),
     ("post", "/api/v1/backups/{backup}/drill/", OPERATORS, 202),
     ("get", "/api/v1/backups/{backup}/download/", {AD}, 200),
     ("get", "/api/v1/drills/", READERS, 200),
@@ -167,22 +168,34 @@ def test_in_django_q_sync_mode_the_backup_is_verified_when_the_request_returns(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_verify_answers_verified(api, operator, books):
+def test_verify_is_queued_and_a_worker_verifies(api, operator, books):
     backup = services.backup_create()
-    response = api.as_user(operator).post(f"/api/v1/backups/{backup.pk}/verify/")
-    assert response.status_code == 200
-    assert response.json()["status"] == "verified" and response.json()["verified_at"]
-    event = AuditEvent.objects.get(action="backup.verified", object_id=str(backup.pk))
-    assert event.actor_id == operator.pk
+    client = api.as_user(operator)
+    response = client.post(f"/api/v1/backups/{backup.pk}/verify/")
+    assert response.status_code == 202
+    assert response.json()["status"] == "completed"  # not yet: a worker re-reads the object
+    assert response["Location"].endswith(f"/api/v1/backups/{backup.pk}/")
+    requested = AuditEvent.objects.get(action="backup.verify_requested", object_id=str(backup.pk))
+    assert requested.actor_id == operator.pk
+
+    run_queued("backups.tasks.verify")
+    shown = client.get(response["Location"]).json()
+    assert shown["status"] == "verified" and shown["verified_at"]
+    verified = AuditEvent.objects.get(action="backup.verified", object_id=str(backup.pk))
+    assert verified.actor_id == operator.pk  # the worker records it as the operator's
 
 
 @pytest.mark.django_db(transaction=True)
-def test_verify_of_a_deleted_object_answers_unverified_and_alerts(api, operator, books, backup_dir):
+def test_verify_of_a_deleted_object_marks_it_unverified_and_alerts(
+    api, operator, books, backup_dir
+):
     backup = services.backup_create()
     (Path(backup_dir) / backup.location).unlink()
-    response = api.as_user(operator).post(f"/api/v1/backups/{backup.pk}/verify/")
-    assert response.status_code == 200
-    body = response.json()
+    client = api.as_user(operator)
+    assert client.post(f"/api/v1/backups/{backup.pk}/verify/").status_code == 202
+    with pytest.raises(BackupFailed):
+        run_queued("backups.tasks.verify")  # the task fails, as django-q2 records it
+    body = client.get(f"/api/v1/backups/{backup.pk}/").json()
     assert body["status"] == "unverified"
     assert body["verification_error"].startswith("verify: ")
     assert backup.location in body["verification_error"]
@@ -190,7 +203,9 @@ def test_verify_of_a_deleted_object_answers_unverified_and_alerts(api, operator,
     assert alert is not None and str(backup.pk) in alert.title
     # The next passing verification resolves it.
     good = services.backup_create()
-    assert api.post(f"/api/v1/backups/{good.pk}/verify/").json()["status"] == "verified"
+    assert client.post(f"/api/v1/backups/{good.pk}/verify/").status_code == 202
+    run_queued("backups.tasks.verify")
+    assert client.get(f"/api/v1/backups/{good.pk}/").json()["status"] == "verified"
     assert firing("verification_failed") is None
 
 

@@ -464,3 +464,28 @@ def test_a_missing_pg_tool_is_a_clear_error(tmp_path):
             DatabaseTarget(vendor="postgresql", name="ledger"), tmp_path / "a.dump", KEY_TABLES
         )
     assert Path(find_tool("pg_restore")).name == "pg_restore"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "leftover",
+    [
+        "CREATE FUNCTION public.leftover() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE TYPE public.mood AS ENUM ('ok')",
+        "CREATE DOMAIN public.amount AS numeric(20, 2)",
+        "CREATE SCHEMA reporting",
+    ],
+)
+def test_a_postgresql_database_holding_no_table_but_other_objects_is_not_empty(
+    engine_live, leftover
+):
+    engine, target = engine_live
+    if target.vendor != "postgresql":
+        pytest.skip("PostgreSQL objects")
+    with engine.scratch(target) as scratch:
+        assert engine.is_empty(scratch)
+        with psycopg.connect(**connect_kwargs(scratch), autocommit=True) as conn:
+            conn.execute(leftover)
+        assert not engine.is_empty(scratch)  # a restore would collide with it
+        engine.clear(scratch)
+        assert engine.is_empty(scratch)

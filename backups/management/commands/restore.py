@@ -32,6 +32,12 @@ class Command(BaseCommand):
             "--force", action="store_true", help="Restore over a target that is not empty."
         )
         parser.add_argument(
+            "--allow-unverified",
+            action="store_true",
+            help="Restore a backup whose verification or drill failed (when it is all there "
+            "is); recorded in the audit event.",
+        )
+        parser.add_argument(
             "--checkpoints-dir",
             type=Path,
             help="Write the audit checkpoints that travelled with the backup here (to verify "
@@ -45,15 +51,21 @@ class Command(BaseCommand):
         list_only: bool,
         database_url: str | None,
         force: bool,
+        allow_unverified: bool,
         checkpoints_dir: Path | None,
         **options: Any,
     ) -> None:
         if list_only:
-            for m in catalog.stored_manifests():
+            listing = catalog.read_catalog()
+            for m in listing.manifests:
                 self.stdout.write(
-                    f"#{m['id']}  {m['started_at']}  {m['engine']}  {m['size_bytes']} bytes  "
-                    f"sha256 {m['sha256'][:16]}  {m['location']}"
+                    _printable(
+                        f"#{m['id']}  {m['started_at']}  {m['engine']}  {m['size_bytes']} bytes"
+                        f"  sha256 {m['sha256'][:16] or '-'}  {m['location'] or m['label']}"
+                    )
                 )
+            for name, why in listing.refused:
+                self.stderr.write(_printable(f"skipped {name}: {why}"))
             return
         if backup is None or not database_url:
             raise CommandError("give a backup id and --database-url (or --list)", returncode=2)
@@ -65,6 +77,7 @@ class Command(BaseCommand):
                 backup=found,
                 database_url=database_url,
                 force=force,
+                allow_unverified=allow_unverified,
                 checkpoints_dir=checkpoints_dir,
             )
         except DomainError as exc:
@@ -72,3 +85,9 @@ class Command(BaseCommand):
         self.stdout.write(f"backup #{found.pk} restored in {seconds:.1f} s")
         if checkpoints_dir is not None:
             self.stdout.write(f"its audit checkpoints are in {checkpoints_dir}")
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters (a terminal's escape sequences) shown as escapes: names
+    read from storage are not trusted to be harmless on a terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

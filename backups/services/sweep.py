@@ -1,0 +1,159 @@
+"""Backups and drills whose worker died: a row RUNNING for longer than BACKUP_STALE_HOURS is
+one no worker will finish (killed, out of memory, the host rebooted). The sweep marks it
+failed, raises the alert a failure raises, and removes what a dead backup left in storage.
+
+One RUNNING row is no dead backup: a restored database holds the row of the backup it was
+restored from as it was at the snapshot, RUNNING. Its signed manifest in storage says it
+completed: the sweep completes the row from the manifest instead."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backups import storage
+from backups.exceptions import BackupStorageFailed
+from backups.models import Backup, BackupStatus, RestoreDrill
+from backups.services import catalog
+from backups.services.common import (
+    BACKUP_FAILED,
+    DRILL_FAILED,
+    alert,
+    move_status,
+    object_name,
+    record,
+)
+
+
+def stale_before() -> Any:
+    return timezone.now() - timedelta(hours=settings.BACKUP_STALE_HOURS)
+
+
+def backups_sweep(*, actor: Any = None) -> list[str]:
+    """Fail the stale RUNNING backups and drills; one line for each, saying what was done."""
+    said = []
+    reason = (
+        f"no worker finished it within {settings.BACKUP_STALE_HOURS} h (the worker stopped "
+        "or was killed)"
+    )
+    before = stale_before()
+    stale = list(Backup.objects.filter(status=BackupStatus.RUNNING, started_at__lt=before))
+    manifests = {m["id"]: m for m in catalog.stored_manifests()} if stale else {}
+    for backup in stale:
+        manifest = manifests.get(backup.pk)
+        if manifest is not None and _same_backup(backup, manifest):
+            if _complete_from(backup, manifest, actor):
+                said.append(f"backup #{backup.pk} completed from its manifest (a restored row)")
+            continue
+        with transaction.atomic():
+            if not move_status(
+                backup,
+                BackupStatus.FAILED,
+                only_from=(BackupStatus.RUNNING,),
+                finished_at=timezone.now(),
+                error=reason,
+            ):
+                continue
+            record("backup.failed", backup, actor, error=reason, swept=True)
+        left = _remove_leftovers(backup)
+        alert(
+            BACKUP_FAILED,
+            f"Backup #{backup.pk} failed: {reason}",
+            {"backup": backup.pk, "engine": backup.engine, "error": reason, "removed": left},
+        )
+        said.append(f"backup #{backup.pk} marked failed: {reason}")
+    for drill in RestoreDrill.objects.filter(
+        status=RestoreDrill.Status.RUNNING, started_at__lt=before
+    ).select_related("backup"):
+        with transaction.atomic():
+            moved = RestoreDrill.objects.filter(
+                pk=drill.pk, status=RestoreDrill.Status.RUNNING
+            ).update(
+                status=RestoreDrill.Status.FAILED,
+                finished_at=timezone.now(),
+                failed_step="worker",
+                error=reason,
+            )
+            if not moved:
+                continue
+            record(
+                "backup.drill_failed",
+                drill.backup,
+                actor,
+                drill=drill.pk,
+                step="worker",
+                error=reason,
+                swept=True,
+            )
+        alert(
+            DRILL_FAILED,
+            f"Restore drill #{drill.pk} of backup #{drill.backup_id} failed (worker): {reason}",
+            {"drill": drill.pk, "backup": drill.backup_id, "step": "worker", "error": reason},
+        )
+        said.append(f"drill #{drill.pk} marked failed: {reason}")
+    return said
+
+
+def _same_backup(backup: Backup, manifest: dict[str, Any]) -> bool:
+    stored = catalog.backup_from_manifest(manifest)
+    return stored.started_at == backup.started_at and stored.engine == backup.engine
+
+
+def _complete_from(backup: Backup, manifest: dict[str, Any], actor: Any) -> bool:
+    stored = catalog.backup_from_manifest(manifest)
+    values = {
+        name: getattr(stored, name)
+        for name in (
+            "snapshot_at",
+            "database",
+            "location",
+            "size_bytes",
+            "sha256",
+            "compressed",
+            "encrypted",
+            "schema_version",
+            "row_counts",
+            "audit_head",
+            "checkpoints",
+            "label",
+            "storage",
+        )
+    }
+    with transaction.atomic():
+        if not move_status(
+            backup,
+            BackupStatus.COMPLETED,
+            only_from=(BackupStatus.RUNNING,),
+            finished_at=stored.snapshot_at,
+            **values,
+        ):
+            return False
+        record("backup.completed", backup, actor, location=backup.location, from_manifest=True)
+    return True
+
+
+def _remove_leftovers(backup: Backup) -> list[str]:
+    """What the dead backup stored: names in its month's folder that begin with its own
+    `<time>-<id>-` (object, manifest, checkpoints); nothing of another backup's."""
+    stem = object_name(backup, "")
+    folder, _, own = stem.rpartition("/")
+    prefix = own.removesuffix(f"{backup.engine}.lgb")  # "<time>-<id>-"
+    store = storage.backup_storage()
+    removed: list[str] = []
+    try:
+        folders, files = store.listdir(folder)
+        names = [f"{folder}/{f}" for f in files if f.startswith(prefix)]
+        for sub in folders:
+            if sub.startswith(prefix):
+                names += [f"{folder}/{sub}/{f}" for f in store.listdir(f"{folder}/{sub}")[1]]
+    except (FileNotFoundError, *storage.STORAGE_FAILURES):
+        return removed
+    for name in names:
+        try:
+            storage.delete(name)
+            removed.append(name)
+        except BackupStorageFailed:
+            continue
+    return removed
