@@ -41,15 +41,15 @@ def backup_restore(
     is checked against its SHA-256 before anything is written. Every restore, done, refused or
     failed, is an audit event in the running database when it can hold one (in a recovery into
     a new server the running database may not exist yet)."""
-    target_label = database_url.split("@")[-1].split("?")[0]  # no user or password
     try:
         target = DatabaseTarget.from_url(database_url)
-        target_label = _label(target)
-        seconds = _restore(backup, target, force, allow_unverified, checkpoints_dir)
     except ValueError as exc:
         failure = BackupFailed(f"--database-url: {exc}")
-        _audit(backup, actor, "backup.restore_failed", target=target_label, error=str(failure))
+        _audit(backup, actor, "backup.restore_failed", target="", error=str(failure))
         raise failure from exc
+    target_label = _label(target)
+    try:
+        seconds = _restore(backup, target, force, allow_unverified, checkpoints_dir)
     except DomainError as exc:
         _audit(backup, actor, "backup.restore_failed", target=target_label, error=one_line(exc))
         raise
