@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
@@ -74,6 +75,9 @@ class BackupViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The stored object, as stored (compressed and encrypted when configured)."""
+        if request.method == "HEAD":
+            # A HEAD would send no bytes yet count as a download in the audit trail.
+            raise MethodNotAllowed("HEAD")
         backup = get_object_or_404(self.get_queryset(), pk=pk)
         flag = DownloadQuery(data=request.query_params)
         flag.is_valid(raise_exception=True)

@@ -180,8 +180,11 @@ class SqliteEngine:
         path = database_path(target)
         if not archive.is_file():
             raise EngineError(f"{archive}: no such file")
-        path.parent.mkdir(parents=True, exist_ok=True)
         doing = f"restoring {archive.name} into {path}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(f"{doing}: {exc.strerror or exc}") from None
         with sqlite_errors(doing), closing(connect(archive, immutable=True)) as src:
             # The backup API copies whatever pages it reads (a short file reads as zeros).
             problem = integrity_problem(src)
@@ -189,10 +192,15 @@ class SqliteEngine:
                 problem = "the archive holds no tables"
             if problem:
                 raise EngineError(f"{doing}: nothing restored, {problem}")
-            if not path.exists():
-                # The books are nobody else's to read: a new file is the owner's alone (one
-                # that exists keeps the mode its owner gave it).
-                path.touch(mode=0o600)
+            # The books are nobody else's to read: a new file (or one that a connection just
+            # made, holding no table yet) is its owner's alone; a database that held tables
+            # keeps the mode its owner gave it.
+            fresh = self.is_empty(target)
+            path.touch()
+            if fresh:
+                for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    if name.exists():
+                        name.chmod(0o600)
             with closing(connect(path)) as dst:
                 src.backup(dst)
 

@@ -71,15 +71,13 @@ def backup_take(*, backup: Backup, actor: Any = None) -> Backup:
 
 
 def _completed(backup: Backup, taken: Taken, checkpoints: list[str], actor: Any) -> None:
-    """The row says COMPLETED with what was taken, unless it is no longer RUNNING (a sweep
-    declared its worker dead meanwhile: then the backup is not trusted)."""
+    """The row says COMPLETED with what was taken, unless a sweep declared its worker dead
+    meanwhile (then the backup is not trusted). A sweep that found its manifest and completed
+    it from there wrote the same values."""
     snapshot = taken.snapshot
     with transaction.atomic():
-        if (
-            not Backup.objects.select_for_update()
-            .filter(pk=backup.pk, status=BackupStatus.RUNNING)
-            .exists()
-        ):
+        live = (BackupStatus.RUNNING, BackupStatus.COMPLETED)
+        if not Backup.objects.select_for_update().filter(pk=backup.pk, status__in=live).exists():
             raise BackupFailed(f"backup #{backup.pk} is no longer running (swept as stale)")
         backup.status = BackupStatus.COMPLETED
         backup.finished_at = timezone.now()

@@ -127,13 +127,17 @@ def _check_schema(manifest: dict[str, Any]) -> None:
         raise ManifestInvalid(str(exc)) from None
 
 
-def _walk(store: Any, directory: str) -> list[str]:
+# Backups lie at <year>/<month>/: deeper folders are not walked (nor is a symlink loop).
+MAX_DEPTH = 3
+
+
+def _walk(store: Any, directory: str, depth: int = 0) -> list[str]:
     folders, files = store.listdir(directory)
     found = [f"{directory}/{f}".lstrip("/") for f in files if f.endswith(MANIFEST_SUFFIX)]
     for folder in folders:
-        if folder.endswith(".checkpoints"):
+        if folder.endswith(".checkpoints") or depth >= MAX_DEPTH:
             continue
-        found += _walk(store, f"{directory}/{folder}".lstrip("/"))
+        found += _walk(store, f"{directory}/{folder}".lstrip("/"), depth + 1)
     return found
 
 
@@ -178,10 +182,16 @@ def backup_from_manifest(manifest: dict[str, Any]) -> Backup:
 def find_backup(backup_id: int) -> Backup | None:
     """The backup's row, or, when the database has none (or no tables), its manifest."""
     try:
-        return Backup.objects.get(pk=backup_id)
+        row: Backup | None = Backup.objects.get(pk=backup_id)
     except (Backup.DoesNotExist, DatabaseError):
-        pass  # not in this database, or it has no tables or is gone: storage still knows
+        row = None  # not in this database, or it has no tables or is gone: storage still knows
+    if row is not None and row.status != BackupStatus.RUNNING:
+        return row
+    # A RUNNING row in a restored database is the backup it was restored from, as of its
+    # snapshot: its manifest says how it ended.
     for manifest in stored_manifests():
         if manifest["id"] == backup_id:
-            return backup_from_manifest(manifest)
-    return None
+            stored = backup_from_manifest(manifest)
+            if row is None or stored.started_at == row.started_at:
+                return stored
+    return row

@@ -32,6 +32,7 @@ from backups.models import Backup, BackupStatus, RestoreDrill
 from backups.services import physical
 from backups.services.common import (
     DRILL_FAILED,
+    VERIFICATION_FAILED,
     RestoredCopy,
     alert,
     checkpoints_prefix,
@@ -160,6 +161,15 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
         if newest is not None and newest.snapshot_at is not None:
             drill.recovery_point_seconds = (drill.finished_at - newest.snapshot_at).total_seconds()
         drill.save()
+        # A passed drill is the strongest proof there is: the backup is verified (this is
+        # also what clears an earlier failed drill, which a checksum alone does not).
+        move_status(
+            backup,
+            BackupStatus.VERIFIED,
+            only_from=RESTORABLE,
+            verified_at=drill.finished_at,
+            verification_error="",
+        )
         record(
             "backup.drill_passed",
             backup,
@@ -169,6 +179,7 @@ def drill_run(*, drill: RestoreDrill, actor: Any = None) -> RestoreDrill:
             checks_seconds=drill.checks_seconds,
         )
     resolve(DRILL_FAILED)
+    resolve(VERIFICATION_FAILED)
     return drill
 
 

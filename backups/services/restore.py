@@ -18,6 +18,7 @@ from backups.exceptions import (
 )
 from backups.models import Backup, BackupStatus
 from backups.services.common import checkpoints_prefix, one_line, record, workdir
+from backups.services.sweep import backups_sweep
 from backups.services.verify import RESTORABLE
 from config.errors import DomainError
 
@@ -103,6 +104,10 @@ def _restore(
             report = engine.check_archive(archive)
             if not report.ok:
                 raise BackupCorrupt(f"backup #{backup.pk}: the archive does not read back")
+            # The checkpoints too, before anything is written: a restore that then fails on
+            # them would leave a restored target and no record.
+            if checkpoints_dir is not None:
+                _fetch_checkpoints(backup, checkpoints_dir)
             if not engine.is_empty(target):
                 if not force:
                     raise RestoreTargetNotEmpty(
@@ -121,11 +126,21 @@ def _restore(
             seconds = time.monotonic() - started
     except EngineError as exc:
         raise BackupFailed(f"restore of backup #{backup.pk} failed: {exc}") from exc
-    if checkpoints_dir is not None:
-        checkpoints_dir.mkdir(parents=True, exist_ok=True)
-        for name in backup.checkpoints:
-            storage.fetch(name, checkpoints_dir / name.removeprefix(checkpoints_prefix(backup)))
+    if _is_live(target):
+        # The restored rows are the application's now: the backup's own row, RUNNING as of
+        # its snapshot, is completed from its manifest at once (a second restore, a drill or
+        # a download of it would otherwise be refused until the daily sweep).
+        backups_sweep(stale_too=False)
     return seconds
+
+
+def _fetch_checkpoints(backup: Backup, directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in backup.checkpoints:
+            storage.fetch(name, directory / name.removeprefix(checkpoints_prefix(backup)))
+    except OSError as exc:
+        raise BackupFailed(f"--checkpoints-dir {directory}: {exc.strerror or exc}") from None
 
 
 def _label(target: DatabaseTarget) -> str:

@@ -4,7 +4,8 @@ failed, raises the alert a failure raises, and removes what a dead backup left i
 
 One RUNNING row is no dead backup: a restored database holds the row of the backup it was
 restored from as it was at the snapshot, RUNNING. Its signed manifest in storage says it
-completed: the sweep completes the row from the manifest instead."""
+completed: the sweep completes the row from the manifest instead, whatever its age (a restore
+into the running database does so at once)."""
 
 from datetime import timedelta
 from typing import Any
@@ -31,22 +32,27 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(hours=settings.BACKUP_STALE_HOURS)
 
 
-def backups_sweep(*, actor: Any = None) -> list[str]:
-    """Fail the stale RUNNING backups and drills; one line for each, saying what was done."""
+def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
+    """Complete the RUNNING backups whose manifest is stored, and (`stale_too`) fail the stale
+    RUNNING backups and drills; one line for each, saying what was done."""
     said = []
     reason = (
         f"no worker finished it within {settings.BACKUP_STALE_HOURS} h (the worker stopped "
         "or was killed)"
     )
     before = stale_before()
-    stale = list(Backup.objects.filter(status=BackupStatus.RUNNING, started_at__lt=before))
-    manifests = {m["id"]: m for m in catalog.stored_manifests()} if stale else {}
-    for backup in stale:
+    running = list(Backup.objects.filter(status=BackupStatus.RUNNING))
+    manifests = {m["id"]: m for m in catalog.stored_manifests()} if running else {}
+    for backup in running:
         manifest = manifests.get(backup.pk)
         if manifest is not None and _same_backup(backup, manifest):
+            # Its signed manifest is stored, so it completed (the manifest is the last thing
+            # a backup stores): a restored row, or one whose worker died just after.
             if _complete_from(backup, manifest, actor):
-                said.append(f"backup #{backup.pk} completed from its manifest (a restored row)")
+                said.append(f"backup #{backup.pk} completed from its manifest")
             continue
+        if not stale_too or backup.started_at >= before:
+            continue  # may still be running
         with transaction.atomic():
             if not move_status(
                 backup,
@@ -64,9 +70,8 @@ def backups_sweep(*, actor: Any = None) -> list[str]:
             {"backup": backup.pk, "engine": backup.engine, "error": reason, "removed": left},
         )
         said.append(f"backup #{backup.pk} marked failed: {reason}")
-    for drill in RestoreDrill.objects.filter(
-        status=RestoreDrill.Status.RUNNING, started_at__lt=before
-    ).select_related("backup"):
+    drills = RestoreDrill.objects.filter(status=RestoreDrill.Status.RUNNING, started_at__lt=before)
+    for drill in drills.select_related("backup") if stale_too else []:
         with transaction.atomic():
             moved = RestoreDrill.objects.filter(
                 pk=drill.pk, status=RestoreDrill.Status.RUNNING

@@ -6,10 +6,12 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -94,11 +96,14 @@ class Databases:
 
 
 def journal_entries(url: str) -> int:
+    return int(one_value(url, "SELECT count(*) FROM finance_journalentry"))
+
+
+def one_value(url: str, sql: str) -> Any:
     target = DatabaseTarget.from_url(url)
-    sql = "SELECT count(*) FROM finance_journalentry"
     if target.vendor == "sqlite":
         with sqlite3.connect(target.name) as db:
-            return int(db.execute(sql).fetchone()[0])
+            return db.execute(sql).fetchone()[0]
     with psycopg.connect(
         host=target.host,
         port=target.port or None,
@@ -108,7 +113,7 @@ def journal_entries(url: str) -> int:
     ) as conn:
         row = conn.execute(sql).fetchone()
         assert row is not None
-        return int(row[0])
+        return row[0]
 
 
 def test_the_runbook_recovers_the_books_into_a_new_server(tmp_path):
@@ -121,6 +126,7 @@ def test_the_runbook_recovers_the_books_into_a_new_server(tmp_path):
         "BACKUP_DIR": str(backup_dir),
         "AUDIT_ALLOW_FLUSH": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "RECOVERY_DIR": str(tmp_path / "recovery"),
     }
     env.pop("DATABASE_MIGRATE_URL", None)
     try:
@@ -154,5 +160,15 @@ def test_the_runbook_recovers_the_books_into_a_new_server(tmp_path):
         assert done.returncode == 0, f"step {ran[-1]!r} failed:\n{done.stdout}\n{done.stderr}"
         assert ran == [step for step, _ in steps[1:]]
         assert journal_entries(new["DATABASE_URL"]) == entries
+        # The restored backup's own row, RUNNING as of its snapshot, says how it ended (its
+        # manifest): the new server can restore, drill and download it at once.
+        statuses = one_value(
+            new["DATABASE_URL"],
+            "SELECT count(*) FROM backups_backup WHERE status = 'running'",
+        )
+        assert statuses == 0
+        target = DatabaseTarget.from_url(new["DATABASE_URL"])
+        if target.vendor == "sqlite":
+            assert stat.S_IMODE(Path(target.name).stat().st_mode) == 0o600
     finally:
         dbs.cleanup()

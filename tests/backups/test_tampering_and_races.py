@@ -222,7 +222,7 @@ def test_a_restored_backup_row_still_running_is_completed_from_its_manifest(
     manifest_path(backup_dir, moved).write_text(catalog.manifest_text(manifest))
 
     said = services.backups_sweep()
-    assert said == [f"backup #{backup.pk} completed from its manifest (a restored row)"]
+    assert said == [f"backup #{backup.pk} completed from its manifest"]
     moved.refresh_from_db()
     assert moved.status == BackupStatus.COMPLETED and moved.sha256 == backup.sha256
     assert firing("backup_failed") is None
@@ -375,3 +375,82 @@ def test_a_restored_sqlite_file_is_readable_by_its_owner_only(books, tmp_path):
         "restore", str(backup.pk), "--database-url", f"sqlite:///{target}", stdout=StringIO()
     )
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+# --- from the second attack review -----------------------------------------------------------
+
+
+@real
+def test_a_checkpoints_dir_that_cannot_be_made_fails_before_the_target_is_touched(
+    books, scratch, tmp_path
+):
+    backup = services.backup_create()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "restore",
+            str(backup.pk),
+            "--database-url",
+            scratch.url(),
+            "--checkpoints-dir",
+            str(blocker / "checkpoints"),
+            stdout=StringIO(),
+        )
+    assert failed.value.returncode == 1 and "--checkpoints-dir" in str(failed.value)
+    assert engine_for(connection).is_empty(scratch)  # nothing written: a plain rerun works
+    assert AuditEvent.objects.filter(action="backup.restore_failed").count() == 1
+
+
+@real
+def test_a_checksum_does_not_clear_a_failed_drill_but_a_passing_drill_does(books):
+    backup = services.backup_create()
+    Backup.objects.filter(pk=backup.pk).update(
+        status=BackupStatus.UNVERIFIED, verification_error="drill #7 (compare): differs"
+    )
+    backup.refresh_from_db()
+    out = StringIO()
+    call_command("verify_backup", str(backup.pk), stdout=out)
+    assert "stays unverified" in out.getvalue()
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.UNVERIFIED
+    services.drill_run(drill=services.drill_start(backup=backup))
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.VERIFIED and backup.verification_error == ""
+
+
+def test_a_backup_storage_that_fails_gives_one_line_not_a_traceback(db, settings, tmp_path):
+    not_a_dir = tmp_path / "not-a-dir"
+    not_a_dir.write_text("x")
+    settings.BACKUP_DIR = not_a_dir
+    BackupFactory(status=BackupStatus.RUNNING, location="")  # the sweep reads the storage
+    for args in (["restore", "--list"], ["prune_backups"]):
+        with pytest.raises(CommandError) as failed:
+            call_command(*args, stdout=StringIO(), stderr=StringIO())
+        assert failed.value.returncode == 1 and "\n" not in str(failed.value)
+
+
+@real
+def test_a_sqlite_target_whose_folder_cannot_be_made_fails_in_one_line(books, tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("a SQLite target")
+    backup = services.backup_create()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "restore",
+            str(backup.pk),
+            "--database-url",
+            f"sqlite:///{blocker}/x.sqlite3",
+            stdout=StringIO(),
+        )
+    assert failed.value.returncode == 1 and "\n" not in str(failed.value)
+
+
+@real
+def test_a_head_request_downloads_nothing_and_records_nothing(api, admin_user, books):
+    backup = services.backup_create()
+    response = api.as_user(admin_user).head(f"/api/v1/backups/{backup.pk}/download/")
+    assert response.status_code == 405
+    assert not AuditEvent.objects.filter(action="backup.downloaded").exists()

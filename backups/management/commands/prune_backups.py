@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backups import services
+from config.errors import DomainError
 
 
 class Command(BaseCommand):
@@ -16,10 +17,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, dry_run: bool, **options: Any) -> None:
-        if not dry_run:
-            for line in services.backups_sweep():
-                self.stdout.write(line)
-        result = services.backups_prune(dry_run=dry_run)
+        try:
+            if not dry_run:
+                for line in services.backups_sweep():
+                    self.stdout.write(line)
+            result = services.backups_prune(dry_run=dry_run)
+        except DomainError as exc:
+            raise CommandError(exc.message, returncode=1) from None
         verb = "would remove" if dry_run else "removed"
         for pk in result.removed:
             self.stdout.write(f"{verb} backup #{pk}")

@@ -55,6 +55,20 @@ class Command(BaseCommand):
         checkpoints_dir: Path | None,
         **options: Any,
     ) -> None:
+        try:
+            self._handle(backup, list_only, database_url, force, allow_unverified, checkpoints_dir)
+        except DomainError as exc:
+            raise CommandError(exc.message, returncode=1) from None
+
+    def _handle(
+        self,
+        backup: int | None,
+        list_only: bool,
+        database_url: str | None,
+        force: bool,
+        allow_unverified: bool,
+        checkpoints_dir: Path | None,
+    ) -> None:
         if list_only:
             listing = catalog.read_catalog()
             for m in listing.manifests:
@@ -72,16 +86,13 @@ class Command(BaseCommand):
         found = catalog.find_backup(backup)
         if found is None:
             raise CommandError(f"no backup #{backup} in the database or in storage", returncode=1)
-        try:
-            seconds = services.backup_restore(
-                backup=found,
-                database_url=database_url,
-                force=force,
-                allow_unverified=allow_unverified,
-                checkpoints_dir=checkpoints_dir,
-            )
-        except DomainError as exc:
-            raise CommandError(exc.message, returncode=1) from None
+        seconds = services.backup_restore(
+            backup=found,
+            database_url=database_url,
+            force=force,
+            allow_unverified=allow_unverified,
+            checkpoints_dir=checkpoints_dir,
+        )
         self.stdout.write(f"backup #{found.pk} restored in {seconds:.1f} s")
         if checkpoints_dir is not None:
             self.stdout.write(f"its audit checkpoints are in {checkpoints_dir}")

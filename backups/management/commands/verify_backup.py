@@ -58,7 +58,13 @@ class Command(BaseCommand):
                 # Refused before the verification, which can take long.
                 services.check_drill(backup=target, target_time=target_time)
             services.backup_verify(backup=target)
-            self.stdout.write(f"backup #{target.pk} verified ({_what(target)})")
+            if target.status == Backup.Status.UNVERIFIED:
+                self.stdout.write(
+                    f"backup #{target.pk} reads back ({_what(target)}) but stays unverified: "
+                    f"{target.verification_error} (a passing --restore-test clears it)"
+                )
+            else:
+                self.stdout.write(f"backup #{target.pk} verified ({_what(target)})")
             if restore_test:
                 drill = services.drill_run(
                     drill=services.drill_start(backup=target, target_time=target_time)
