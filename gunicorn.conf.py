@@ -7,6 +7,19 @@ overrides this file (`GUNICORN_CMD_ARGS="--bind 127.0.0.1:8000"`).
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# Prometheus's multiprocess mode (monitoring/prometheus.py): each worker writes its samples to
+# files in this directory, and /metrics adds them up across the workers. It must be set before
+# prometheus_client is first imported (it decides at import), so here, in the master, before
+# any worker starts; one directory per server (a second server on the machine has its own).
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(tempfile.gettempdir()) / f"ledgerguard-prometheus-{os.getpid()}"),
+)
+from prometheus_client import multiprocess  # after the variable above
 
 wsgi_app = "config.wsgi"
 bind = [f"0.0.0.0:{os.environ.get('PORT') or 8000}"]
@@ -27,3 +40,16 @@ access_log_format = (
 # gunicorn 25.1+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
 # two servers on one machine (a test, `make serve`, a deployment) would take it from each other.
 control_socket_disable = True
+
+
+def on_starting(server: object) -> None:
+    """Before the first worker: an empty metrics directory (a previous run's files would be
+    added in, counting its requests twice)."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker that exited: its live gauges go (its counters and histograms stay counted)."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

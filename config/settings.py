@@ -7,6 +7,7 @@ modules: every setting and its default in one place, as the team's design asks (
 section; docs/architecture.md records the length).
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -105,6 +106,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: control characters in header values are refused before anything reads them.
     "config.middleware.HeaderSanityMiddleware",
+    # Then the request metrics: their duration covers all of Django's work after it.
+    "monitoring.requestmetrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, Swagger UI, ReDoc) answered here, before any other work (WhiteNoise).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -383,6 +386,20 @@ ERROR_LOG_SPIKE_WINDOW_MINUTES = env.int("ERROR_LOG_SPIKE_WINDOW_MINUTES", defau
 ERROR_LOG_SPIKE_MIN_EVENTS = env.int("ERROR_LOG_SPIKE_MIN_EVENTS", default=10)
 ERROR_LOG_SPIKE_FACTOR = env.float("ERROR_LOG_SPIKE_FACTOR", default=5.0)
 ERROR_LOG_SPIKE_BASELINE_HOURS = env.int("ERROR_LOG_SPIKE_BASELINE_HOURS", default=24)
+
+# Performance monitoring ----------------------------------------------------------
+
+# Per-request metrics (monitoring/requestmetrics.py): minute buckets in the database, and the
+# Prometheus histogram at /metrics. Each process writes its buckets at most this often.
+MONITORING_REQUEST_METRICS = env.bool("MONITORING_REQUEST_METRICS", default=True)
+MONITORING_FLUSH_SECONDS = env.float("MONITORING_FLUSH_SECONDS", default=10.0)
+# Who may read /metrics: clients in these networks (loopback by default, so that a Prometheus
+# on the same host works), or any client sending `Authorization: Bearer <token>`.
+MONITORING_METRICS_NETWORKS = [
+    ipaddress.ip_network(n)
+    for n in env.list("MONITORING_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+]
+MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
 
 # Error recovery ----------------------------------------------------------------
 

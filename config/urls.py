@@ -9,6 +9,7 @@ from config import api
 from config.exceptions import api_not_found
 from config.routers import Router
 from integrity import health
+from monitoring import views as monitoring_views
 
 token_router = Router()
 token_router.register("auth/tokens", api.TokenViewSet, basename="token")
@@ -31,6 +32,7 @@ urlpatterns = [
     # CSRF-exempt: they change nothing, and a POST must get the JSON 405, not the CSRF page.
     re_path(r"^health/live/?$", csrf_exempt(health.LiveView.as_view()), name="health-live"),
     re_path(r"^health/ready/?$", csrf_exempt(health.ReadyView.as_view()), name="health-ready"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,6 +1,6 @@
 """Request and database metrics, error log, thresholds."""
 
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, request_finished
 
 # config.appconfig as a module, not its class: see config/apps.py.
 from config import appconfig, signals
@@ -15,6 +15,7 @@ class MonitoringConfig(appconfig.ProjectApp):
 
         from monitoring import receivers  # noqa: PLC0415
         from monitoring.capture import record_failed_task, record_uncaught_exception  # noqa: PLC0415
+        from monitoring.requestmetrics import write_when_due  # noqa: PLC0415
 
         # Failed django-q2 tasks go to the error log (sent by the cluster's monitor process).
         post_execute.connect(record_failed_task, dispatch_uid="monitoring.record_failed_task")
@@ -22,6 +23,9 @@ class MonitoringConfig(appconfig.ProjectApp):
         got_request_exception.connect(
             record_uncaught_exception, dispatch_uid="monitoring.record_uncaught_exception"
         )
+        # Request metrics are written after a response has gone out, at most every
+        # MONITORING_FLUSH_SECONDS.
+        request_finished.connect(write_when_due, dispatch_uid="monitoring.request_metrics")
         # Errors announced by the layers below the error log.
         signals.api_exception.connect(receivers.on_api_exception, dispatch_uid="monitoring.api")
         signals.operation_failed.connect(

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.histogram import SLOTS
+
 
 class ErrorStatus(models.TextChoices):
     UNRESOLVED = "unresolved", "Unresolved"
@@ -110,3 +112,60 @@ class ErrorEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Error event {self.pk} ({self.source}, {self.occurred_at:%Y-%m-%d %H:%M:%S})"
+
+
+class RequestBucket(models.Model):
+    """One minute of requests to one route, method and status class: counts, durations, the
+    latency histogram (monitoring/histogram.py BOUNDS: h00 counts requests up to 5 ms, ...
+    h13 up to 10 s, h14 above), and the database queries the requests made.
+
+    Written by monitoring.services.request_buckets_write, adding to the row (two processes
+    that write the same minute add up); purged by age (MONITORING_RAW_RETENTION_DAYS)."""
+
+    purged_by_retention = True
+
+    minute = models.DateTimeField(help_text="The minute's start (UTC).")
+    route = models.CharField(max_length=200, help_text="The URL pattern's name, never a path.")
+    method = models.CharField(max_length=10)
+    status_class = models.CharField(max_length=3, help_text="2xx, 3xx, 4xx or 5xx.")
+    count = models.PositiveBigIntegerField(default=0)
+    duration_sum = models.FloatField(default=0, help_text="Seconds.")
+    duration_max = models.FloatField(default=0, help_text="Seconds.")
+    queries = models.PositiveBigIntegerField(default=0)
+    query_seconds = models.FloatField(default=0)
+    h00 = models.PositiveBigIntegerField(default=0)
+    h01 = models.PositiveBigIntegerField(default=0)
+    h02 = models.PositiveBigIntegerField(default=0)
+    h03 = models.PositiveBigIntegerField(default=0)
+    h04 = models.PositiveBigIntegerField(default=0)
+    h05 = models.PositiveBigIntegerField(default=0)
+    h06 = models.PositiveBigIntegerField(default=0)
+    h07 = models.PositiveBigIntegerField(default=0)
+    h08 = models.PositiveBigIntegerField(default=0)
+    h09 = models.PositiveBigIntegerField(default=0)
+    h10 = models.PositiveBigIntegerField(default=0)
+    h11 = models.PositiveBigIntegerField(default=0)
+    h12 = models.PositiveBigIntegerField(default=0)
+    h13 = models.PositiveBigIntegerField(default=0)
+    h14 = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-minute", "route"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "route", "method", "status_class"],
+                name="monitoring_requestbucket_unique_minute",
+            ),
+            models.CheckConstraint(
+                condition=Q(status_class__in=["1xx", "2xx", "3xx", "4xx", "5xx"]),
+                name="monitoring_requestbucket_status_class_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["minute"], name="monitoring_bucket_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.method} {self.route} {self.status_class}"
+
+    @property
+    def histogram(self) -> list[int]:
+        return [getattr(self, f"h{index:02d}") for index in range(SLOTS)]

@@ -13,3 +13,7 @@ os.environ.setdefault("STATIC_MANIFEST", "0")
 # The suite runs as one role; tests that separate the owner from the application set this for
 # the processes they start (tests/config/test_db_roles.py).
 os.environ.pop("DATABASE_MIGRATE_URL", None)
+# Request metrics are counted in every test, and written only where a test asks
+# (tests/monitoring/test_request_metrics.py): a write at the end of any request would touch
+# the database in tests that have none.
+os.environ.setdefault("MONITORING_FLUSH_SECONDS", "1e9")

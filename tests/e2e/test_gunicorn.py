@@ -12,7 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring.models import RequestBucket
 from tests.e2e.test_scheduler import test_database_url
 from tests.receivers import free_port
 
@@ -31,13 +33,24 @@ def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
 @pytest.fixture
 def gunicorn(tmp_path, transactional_db):
     """gunicorn on a free port against the test database, as Procfile.production starts it."""
+    yield from serve(tmp_path, workers=1)
+
+
+@pytest.fixture
+def gunicorn_two_workers(tmp_path, transactional_db):
+    yield from serve(tmp_path, workers=2)
+
+
+def serve(tmp_path: Path, *, workers: int):
     env = os.environ | {
         "DATABASE_URL": test_database_url(),
         "DEBUG": "0",
         "STATIC_ROOT": str(tmp_path / "static"),
         "STATIC_MANIFEST": "1",
-        "WEB_CONCURRENCY": "1",
+        "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "MONITORING_FLUSH_SECONDS": "0",
     }
     # The admin's files only: compressing Swagger UI and ReDoc would triple the test's time.
     collect = "collectstatic --noinput --ignore drf_spectacular_sidecar --ignore rest_framework"
@@ -101,3 +114,41 @@ def test_gunicorn_serves_pages_and_static_files_with_debug_off(gunicorn):
     output = log.read()
     assert re.search(r'"GET /admin/login/ HTTP/1.1" 200 .* request_id=[0-9a-f]{32}', output)
     assert output.count("Not Found: /no-such-page/") == 1
+
+
+@pytest.mark.e2e
+def test_metrics_add_up_across_two_gunicorn_workers(gunicorn_two_workers, tmp_path):
+    """Prometheus's multiprocess mode: /metrics counts every request, whichever worker served
+    it, and the stored minute buckets hold the same count."""
+    base, _proc, _log = gunicorn_two_workers
+
+    def writers() -> set[str]:
+        return {p.name.rsplit("_", 1)[-1] for p in (tmp_path / "prometheus").glob("histogram_*")}
+
+    # Until both workers have served (the kernel hands connections to either), at least 60.
+    served = 0
+    while served < 60 or (len(writers()) < 2 and served < 2000):
+        assert fetch(f"{base}/health/live")[0] == 200
+        served += 1
+    assert len(writers()) == 2, writers()  # both workers served and wrote their samples
+    status, headers, body = fetch(f"{base}/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    counted = sum(
+        s.value
+        for s in families["ledgerguard_http_request_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels["route"] == "health-live"
+    )
+    # The polling that waited for the server to answer counts too (one or more requests).
+    assert served < counted <= served + 300
+
+    # Each worker wrote its minute buckets once its responses went out (flush every request).
+    deadline = time.monotonic() + 10
+    while True:
+        stored = sum(
+            RequestBucket.objects.filter(route="health-live").values_list("count", flat=True)
+        )
+        if stored == counted or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert stored == counted

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from monitoring import services
+from monitoring.services import errors as services
 
 
 @dataclass

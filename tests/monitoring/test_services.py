@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config import context
-from monitoring import services
 from monitoring.models import ErrorEvent, ErrorGroup, ErrorSource, ErrorStatus
 from monitoring.services import (
     error_group_ignore,
@@ -16,6 +15,7 @@ from monitoring.services import (
     error_log_purge,
     error_record,
 )
+from monitoring.services import errors as services
 from monitoring.tasks import purge_error_log
 from tests.monitoring.factories import ErrorEventFactory
 from tests.monitoring.helpers import caught, site_a, site_b

@@ -1,0 +1,23 @@
+"""The monitoring services: the error log (errors.py) and request metrics (metrics.py)."""
+
+from monitoring.services.errors import (
+    ALERT_SOURCE,
+    TASK_FAILURE_TYPE,
+    error_group_ignore,
+    error_group_reopen,
+    error_group_resolve,
+    error_log_purge,
+    error_record,
+)
+from monitoring.services.metrics import request_buckets_write
+
+__all__ = [
+    "ALERT_SOURCE",
+    "TASK_FAILURE_TYPE",
+    "error_group_ignore",
+    "error_group_reopen",
+    "error_group_resolve",
+    "error_log_purge",
+    "error_record",
+    "request_buckets_write",
+]

@@ -1,0 +1,227 @@
+"""Request metrics as an operator relies on them: the right minute buckets and percentiles for
+requests of known durations and statuses, routes by URL pattern name (never a client's path),
+sums that hold when two writers add to the same minute, nothing lost while the database is
+down, and /metrics readable by Prometheus's own parser from loopback or with the token only."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import OperationalError, close_old_connections, connection
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring.histogram import BOUNDS, percentile, slot_of
+from monitoring.models import RequestBucket
+from monitoring.requestmetrics import AGGREGATOR, UNMATCHED, Aggregator
+from monitoring.services import request_buckets_write
+from monitoring.services.metrics import Tally
+
+real = pytest.mark.django_db(transaction=True)
+MINUTE = datetime(2026, 12, 3, 10, 15, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tallies():
+    """Each test starts with nothing pending in this process's aggregator."""
+    AGGREGATOR.write() if False else None
+    with AGGREGATOR._lock:
+        AGGREGATOR._tallies.clear()
+    yield
+    with AGGREGATOR._lock:
+        AGGREGATOR._tallies.clear()
+
+
+# --- the histogram ----------------------------------------------------------------------------
+
+
+def test_durations_fall_in_the_bucket_of_their_upper_bound():
+    assert slot_of(0.001) == 0 and slot_of(0.005) == 0 and slot_of(0.0051) == 1
+    assert slot_of(10.0) == len(BOUNDS) - 1 and slot_of(60.0) == len(BOUNDS)
+
+
+def test_percentiles_are_read_from_the_bucket_counts():
+    counts = [0] * (len(BOUNDS) + 1)
+    counts[slot_of(0.004)] = 90  # 90 requests up to 5 ms
+    counts[slot_of(0.3)] = 10  # 10 between 250 and 500 ms
+    assert percentile(counts, 0.5) == pytest.approx(0.005 * 50 / 90)
+    assert percentile(counts, 0.95) == pytest.approx(0.25 + 0.25 * 5 / 10)
+    assert percentile(counts, 0.99) == pytest.approx(0.25 + 0.25 * 9 / 10)
+    assert percentile([0] * (len(BOUNDS) + 1), 0.5) is None
+
+
+# --- buckets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_requests_of_known_durations_make_the_right_buckets():
+    aggregator = Aggregator()
+    for seconds in (0.003, 0.004, 0.2, 0.3):
+        aggregator.add(
+            route="v1:account-list",
+            method="GET",
+            status=200,
+            seconds=seconds,
+            queries=3,
+            query_seconds=0.001,
+            at=MINUTE + timedelta(seconds=7),
+        )
+    aggregator.add(
+        route="v1:account-list",
+        method="GET",
+        status=503,
+        seconds=1.5,
+        queries=1,
+        query_seconds=0.5,
+        at=MINUTE,
+    )
+    aggregator.add(
+        route="v1:account-list",
+        method="GET",
+        status=200,
+        seconds=0.01,
+        queries=0,
+        query_seconds=0,
+        at=MINUTE + timedelta(minutes=1),
+    )
+    assert aggregator.write() == 3
+    ok = RequestBucket.objects.get(minute=MINUTE, status_class="2xx")
+    assert ok.count == 4 and ok.queries == 12 and ok.duration_max == pytest.approx(0.3)
+    assert ok.duration_sum == pytest.approx(0.507)
+    assert ok.histogram[0] == 2 and ok.histogram[slot_of(0.2)] == 1 and ok.histogram[7] == 1
+    assert percentile(ok.histogram, 0.5) == pytest.approx(0.005)
+    failed = RequestBucket.objects.get(minute=MINUTE, status_class="5xx")
+    assert failed.count == 1 and failed.query_seconds == pytest.approx(0.5)
+    assert RequestBucket.objects.get(minute=MINUTE + timedelta(minutes=1)).count == 1
+    assert aggregator.pending() == 0
+
+
+@real
+def test_two_writers_adding_to_the_same_minute_add_up():
+    """Two processes' batches for one minute, written at once from two connections."""
+    key = (MINUTE, "v1:account-list", "GET", "2xx")
+    rounds = 25
+    errors: list[BaseException] = []
+
+    def writer(seconds: float) -> None:
+        try:
+            for _ in range(rounds):
+                tally = Tally(count=2, duration_sum=2 * seconds, duration_max=seconds, queries=4)
+                tally.slots[slot_of(seconds)] = 2
+                request_buckets_write({key: tally})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in (0.004, 0.6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    bucket = RequestBucket.objects.get()
+    assert bucket.count == 2 * 2 * rounds and bucket.queries == 2 * 4 * rounds
+    assert bucket.histogram[slot_of(0.004)] == 2 * rounds
+    assert bucket.histogram[slot_of(0.6)] == 2 * rounds
+    assert bucket.duration_max == pytest.approx(0.6)
+    assert bucket.duration_sum == pytest.approx(rounds * 2 * (0.004 + 0.6))
+
+
+@pytest.mark.django_db
+def test_tallies_survive_a_database_that_is_down_and_are_written_later():
+    aggregator = Aggregator()
+    aggregator.add(
+        route="health-live",
+        method="GET",
+        status=200,
+        seconds=0.01,
+        queries=0,
+        query_seconds=0,
+        at=MINUTE,
+    )
+
+    def down(execute, sql, params, many, context):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with connection.execute_wrapper(down):
+        assert aggregator.write() == 0
+    assert aggregator.pending() == 1
+    aggregator.add(
+        route="health-live",
+        method="GET",
+        status=200,
+        seconds=0.02,
+        queries=0,
+        query_seconds=0,
+        at=MINUTE,
+    )
+    assert aggregator.write() == 1
+    assert RequestBucket.objects.get().count == 2
+
+
+# --- the middleware ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_requests_are_counted_by_route_name_never_by_path(settings, admin_user):
+    settings.MONITORING_FLUSH_SECONDS = 0
+    client = Client()
+    for _ in range(3):
+        assert client.get("/health/live").status_code == 200
+    client.get("/no/such/page/7f3a9b")
+    client.force_login(admin_user)
+    client.get("/api/v1/accounts/999999/")  # 404 from the view: still its route
+    AGGREGATOR.write()
+    rows = {(b.route, b.method, b.status_class): b for b in RequestBucket.objects.all()}
+    assert rows[("health-live", "GET", "2xx")].count == 3
+    assert rows[(UNMATCHED, "GET", "4xx")].count == 1
+    detail = rows[("v1:account-detail", "GET", "4xx")]
+    assert detail.count == 1 and detail.queries >= 1 and detail.query_seconds > 0
+    assert not any("7f3a9b" in route or "999999" in route for route, _, _ in rows)
+
+
+@pytest.mark.django_db
+def test_an_unknown_method_is_counted_as_other(settings):
+    Client().generic("BREW", "/health/live")
+    AGGREGATOR.write()
+    assert RequestBucket.objects.get().method == "OTHER"
+
+
+# --- /metrics ---------------------------------------------------------------------------------
+
+
+def families(body: bytes) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+
+def requests_counted(body: bytes, route: str) -> float:
+    family = families(body)["ledgerguard_http_request_duration_seconds"]
+    return sum(
+        s.value for s in family.samples if s.name.endswith("_count") and s.labels["route"] == route
+    )
+
+
+@pytest.mark.django_db
+def test_metrics_parse_and_count_the_requests_from_loopback():
+    client = Client()
+    before = requests_counted(client.get("/metrics").content, "health-live")
+    for _ in range(4):
+        client.get("/health/live")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert requests_counted(response.content, "health-live") == before + 4
+    assert "ledgerguard_http_request_db_queries" in families(response.content)
+
+
+@pytest.mark.django_db
+def test_metrics_are_refused_to_other_addresses_unless_they_bring_the_token(settings):
+    far = Client(REMOTE_ADDR="203.0.113.9")
+    assert far.get("/metrics").status_code == 404
+    settings.MONITORING_METRICS_TOKEN = "scrape-secret-0123456789"
+    assert far.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    allowed = far.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789")
+    assert allowed.status_code == 200
+    assert far.post("/metrics").status_code == 405
