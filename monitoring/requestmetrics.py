@@ -90,6 +90,12 @@ class Aggregator:
             logger.warning("request metrics not written, kept for the next time: %s", exc)
             return 0
 
+    def discard(self) -> int:
+        """Drop what is pending (a process that must not write it); the requests dropped."""
+        with self._lock:
+            taken, self._tallies = self._tallies, {}
+        return sum(t.count for t in taken.values())
+
     def pending(self) -> int:
         with self._lock:
             return len(self._tallies)

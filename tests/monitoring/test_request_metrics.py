@@ -24,12 +24,9 @@ MINUTE = datetime(2026, 12, 3, 10, 15, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _fresh_tallies():
     """Each test starts with nothing pending in this process's aggregator."""
-    AGGREGATOR.write() if False else None
-    with AGGREGATOR._lock:
-        AGGREGATOR._tallies.clear()
+    AGGREGATOR.discard()
     yield
-    with AGGREGATOR._lock:
-        AGGREGATOR._tallies.clear()
+    AGGREGATOR.discard()
 
 
 # --- the histogram ----------------------------------------------------------------------------
