@@ -11,7 +11,7 @@ class MonitoringConfig(appconfig.ProjectApp):
 
     def ready(self) -> None:
         # Imported here: receivers import models, which are not loaded before ready().
-        from django_q.signals import post_execute  # noqa: PLC0415
+        from django_q.signals import post_execute, pre_execute  # noqa: PLC0415
 
         from monitoring import receivers  # noqa: PLC0415
         from monitoring.capture import record_failed_task, record_uncaught_exception  # noqa: PLC0415
@@ -19,6 +19,10 @@ class MonitoringConfig(appconfig.ProjectApp):
 
         # Failed django-q2 tasks go to the error log (sent by the cluster's monitor process).
         post_execute.connect(record_failed_task, dispatch_uid="monitoring.record_failed_task")
+        # Every task's run into the task metrics: its start noted in the worker, its run
+        # written by the monitor.
+        pre_execute.connect(receivers.on_task_start, dispatch_uid="monitoring.task_start")
+        post_execute.connect(receivers.on_task_done, dispatch_uid="monitoring.task_done")
         # Exceptions raised outside views (in middleware) never reach process_exception.
         got_request_exception.connect(
             record_uncaught_exception, dispatch_uid="monitoring.record_uncaught_exception"

@@ -114,7 +114,35 @@ class ErrorEvent(models.Model):
         return f"Error event {self.pk} ({self.source}, {self.occurred_at:%Y-%m-%d %H:%M:%S})"
 
 
-class RequestBucket(models.Model):
+class HistogramColumns(models.Model):
+    """A latency histogram as columns, so that a write adds to them in SQL: h00 counts what
+    took up to 5 ms, ... h13 up to 10 s, h14 longer (monitoring/histogram.py BOUNDS)."""
+
+    h00 = models.PositiveBigIntegerField(default=0)
+    h01 = models.PositiveBigIntegerField(default=0)
+    h02 = models.PositiveBigIntegerField(default=0)
+    h03 = models.PositiveBigIntegerField(default=0)
+    h04 = models.PositiveBigIntegerField(default=0)
+    h05 = models.PositiveBigIntegerField(default=0)
+    h06 = models.PositiveBigIntegerField(default=0)
+    h07 = models.PositiveBigIntegerField(default=0)
+    h08 = models.PositiveBigIntegerField(default=0)
+    h09 = models.PositiveBigIntegerField(default=0)
+    h10 = models.PositiveBigIntegerField(default=0)
+    h11 = models.PositiveBigIntegerField(default=0)
+    h12 = models.PositiveBigIntegerField(default=0)
+    h13 = models.PositiveBigIntegerField(default=0)
+    h14 = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def histogram(self) -> list[int]:
+        return [getattr(self, f"h{index:02d}") for index in range(SLOTS)]
+
+
+class RequestBucket(HistogramColumns):
     """One minute of requests to one route, method and status class: counts, durations, the
     latency histogram (monitoring/histogram.py BOUNDS: h00 counts requests up to 5 ms, ...
     h13 up to 10 s, h14 above), and the database queries the requests made.
@@ -133,21 +161,6 @@ class RequestBucket(models.Model):
     duration_max = models.FloatField(default=0, help_text="Seconds.")
     queries = models.PositiveBigIntegerField(default=0)
     query_seconds = models.FloatField(default=0)
-    h00 = models.PositiveBigIntegerField(default=0)
-    h01 = models.PositiveBigIntegerField(default=0)
-    h02 = models.PositiveBigIntegerField(default=0)
-    h03 = models.PositiveBigIntegerField(default=0)
-    h04 = models.PositiveBigIntegerField(default=0)
-    h05 = models.PositiveBigIntegerField(default=0)
-    h06 = models.PositiveBigIntegerField(default=0)
-    h07 = models.PositiveBigIntegerField(default=0)
-    h08 = models.PositiveBigIntegerField(default=0)
-    h09 = models.PositiveBigIntegerField(default=0)
-    h10 = models.PositiveBigIntegerField(default=0)
-    h11 = models.PositiveBigIntegerField(default=0)
-    h12 = models.PositiveBigIntegerField(default=0)
-    h13 = models.PositiveBigIntegerField(default=0)
-    h14 = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-minute", "route"]
@@ -166,6 +179,40 @@ class RequestBucket(models.Model):
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.method} {self.route} {self.status_class}"
 
-    @property
-    def histogram(self) -> list[int]:
-        return [getattr(self, f"h{index:02d}") for index in range(SLOTS)]
+
+class TaskBucket(HistogramColumns):
+    """One minute of django-q2 task runs of one function and outcome: how many, how long they
+    ran (the histogram counts run time), and how long they waited in the queue first.
+
+    Written by the cluster's monitor process after each task (monitoring/receivers.py),
+    adding to the row; purged by age like the request buckets."""
+
+    purged_by_retention = True
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    minute = models.DateTimeField(help_text="The minute the task finished in (UTC).")
+    func = models.CharField(max_length=200, help_text="The task's function, dotted path.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    count = models.PositiveBigIntegerField(default=0)
+    run_seconds_sum = models.FloatField(default=0)
+    run_seconds_max = models.FloatField(default=0)
+    wait_seconds_sum = models.FloatField(default=0, help_text="Queued until a worker took it.")
+
+    class Meta:
+        ordering = ["-minute", "func"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "func", "outcome"], name="monitoring_taskbucket_unique_minute"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["success", "failure"]),
+                name="monitoring_taskbucket_outcome_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["minute"], name="monitoring_taskbucket_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.func} {self.outcome}"

@@ -7,6 +7,7 @@ across the workers (prometheus-client's multiprocess mode). Without it (runserve
 process) the process's own registry is exposed."""
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -18,8 +19,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from monitoring.histogram import BOUNDS
+from monitoring.taskmetrics import TaskCollector
 
 REQUEST_SECONDS = Histogram(
     "ledgerguard_http_request_duration_seconds",
@@ -67,10 +71,20 @@ def multiprocess_dir() -> str:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The text exposition of every metric (added up across the workers in multiprocess
-    mode), and its content type."""
+    """The text exposition of every metric (the request metrics added up across the workers
+    in multiprocess mode, and what the database says of the task queue), and its content
+    type. A registry per scrape: the collectors read the files and the database anew."""
+    registry = CollectorRegistry()
     if multiprocess_dir():
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    else:
+        registry.register(_ThisProcess())
+    registry.register(TaskCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _ThisProcess(Collector):
+    """The default registry's metrics (this process's own), inside a per-scrape registry."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()

@@ -9,7 +9,7 @@ from monitoring.services.errors import (
     error_log_purge,
     error_record,
 )
-from monitoring.services.metrics import request_buckets_write
+from monitoring.services.metrics import request_buckets_write, task_run_record
 
 __all__ = [
     "ALERT_SOURCE",
@@ -20,4 +20,5 @@ __all__ = [
     "error_log_purge",
     "error_record",
     "request_buckets_write",
+    "task_run_record",
 ]

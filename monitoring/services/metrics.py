@@ -1,30 +1,28 @@
-"""Request metrics: what each process aggregated in memory, added to the stored minute buckets
-in one statement per batch (INSERT ... ON CONFLICT DO UPDATE adding to the row), so that two
-processes writing the same minute add up and nothing is read back first."""
+"""Request and task metrics: what a process added up in memory, added to the stored minute
+buckets in one statement per batch (INSERT ... ON CONFLICT DO UPDATE adding to the row), so
+that two processes writing the same minute add up and nothing is read back first."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
-from monitoring.histogram import SLOTS
-from monitoring.models import RequestBucket
+from monitoring.histogram import SLOTS, slot_of
+from monitoring.models import RequestBucket, TaskBucket
 
 # (minute, route, method, status class)
 BucketKey = tuple[datetime, str, str, str]
 
-_SLOT_COLUMNS = [f"h{index:02d}" for index in range(SLOTS)]
-_ADDED = ["count", "duration_sum", "queries", "query_seconds", *_SLOT_COLUMNS]
-_COLUMNS = ["minute", "route", "method", "status_class", *_ADDED, "duration_max"]
+SLOT_COLUMNS = [f"h{index:02d}" for index in range(SLOTS)]
 # Rows per statement: SQLite allows 32,766 parameters, PostgreSQL 65,535.
 _BATCH = 500
 
 
 @dataclass
 class Tally:
-    """One bucket's figures as a process adds them up."""
+    """One request bucket's figures as a process adds them up."""
 
     count: int = 0
     duration_sum: float = 0.0
@@ -43,33 +41,88 @@ class Tally:
             self.slots[index] += value
 
 
-def _statement(rows: int) -> str:
-    table = RequestBucket._meta.db_table
+def _upsert(
+    model: type[models.Model],
+    keys: Sequence[str],
+    added: Sequence[str],
+    largest: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Insert `rows` (values for keys, then added, then largest columns), or add each added
+    column to the stored row with the same keys and keep the larger of each largest column."""
+    table = model._meta.db_table
     quote = connection.ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    added = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in _ADDED)
-    longest = (
-        f"{quote('duration_max')} = CASE WHEN excluded.duration_max > {table}.duration_max "
-        f"THEN excluded.duration_max ELSE {table}.duration_max END"
-    )
-    # Names from the model and constants; every value is a parameter.
-    columns = ", ".join(quote(c) for c in _COLUMNS)
-    values = ", ".join([placeholders] * rows)
-    upsert = "ON CONFLICT (minute, route, method, status_class) DO UPDATE SET"
-    return f"INSERT INTO {table} ({columns}) VALUES {values} {upsert} {added}, {longest}"  # noqa: S608
+    columns = [*keys, *added, *largest]
+    sets = [f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in added]
+    sets += [
+        f"{quote(c)} = CASE WHEN excluded.{quote(c)} > {table}.{quote(c)} "
+        f"THEN excluded.{quote(c)} ELSE {table}.{quote(c)} END"
+        for c in largest
+    ]
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), _BATCH):
+            chunk = rows[start : start + _BATCH]
+            # Names from the model and constants; every value is a parameter.
+            statement = (
+                f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+                f"VALUES {', '.join([placeholders] * len(chunk))} "
+                f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) "
+                f"DO UPDATE SET {', '.join(sets)}"
+            )
+            cursor.execute(statement, [value for row in chunk for value in row])
 
 
 def request_buckets_write(tallies: Mapping[BucketKey, Tally]) -> int:
-    """Add `tallies` to the stored buckets, in one transaction; the number of buckets."""
-    items = list(tallies.items())
+    """Add `tallies` to the stored request buckets, in one transaction; how many buckets."""
     adapt = connection.ops.adapt_datetimefield_value
-    with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(items), _BATCH):
-            chunk = items[start : start + _BATCH]
-            params: list[Any] = []
-            for (minute, route, method, status_class), tally in chunk:
-                params += [adapt(minute), route, method, status_class]
-                params += [tally.count, tally.duration_sum, tally.queries, tally.query_seconds]
-                params += [*tally.slots, tally.duration_max]
-            cursor.execute(_statement(len(chunk)), params)
-    return len(items)
+    rows = [
+        [
+            adapt(minute),
+            route,
+            method,
+            status_class,
+            t.count,
+            t.duration_sum,
+            t.queries,
+            t.query_seconds,
+            *t.slots,
+            t.duration_max,
+        ]
+        for (minute, route, method, status_class), t in tallies.items()
+    ]
+    _upsert(
+        RequestBucket,
+        ["minute", "route", "method", "status_class"],
+        ["count", "duration_sum", "queries", "query_seconds", *SLOT_COLUMNS],
+        ["duration_max"],
+        rows,
+    )
+    return len(rows)
+
+
+def task_run_record(
+    *, func: str, success: bool, finished: datetime, run_seconds: float, wait_seconds: float
+) -> None:
+    """Add one task run to its minute's bucket."""
+    slots = [0] * SLOTS
+    slots[slot_of(run_seconds)] = 1
+    outcome = TaskBucket.Outcome.SUCCESS if success else TaskBucket.Outcome.FAILURE
+    minute = finished.astimezone(UTC).replace(second=0, microsecond=0)
+    row = [
+        connection.ops.adapt_datetimefield_value(minute),
+        func[: TaskBucket._meta.get_field("func").max_length or 200],
+        outcome.value,
+        1,
+        run_seconds,
+        wait_seconds,
+        *slots,
+        run_seconds,
+    ]
+    _upsert(
+        TaskBucket,
+        ["minute", "func", "outcome"],
+        ["count", "run_seconds_sum", "wait_seconds_sum", *SLOT_COLUMNS],
+        ["run_seconds_max"],
+        [row],
+    )
