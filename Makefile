@@ -17,6 +17,7 @@
 #   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
 #   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
 #   make bench-backup benchmarks/backup.py: backup, verify, drill of 1M lines vs pg_dump + pg_restore
+#   make bench-monitoring benchmarks/monitoring_overhead.py: gunicorn with and without request metrics
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
 # Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"),
@@ -46,8 +47,8 @@ SQLITE_TEST_URL := sqlite:///var/ledgerguard-test.sqlite3
 # production). Tests, `manage.py check` and benchmarks run with DEBUG off (even in a
 # checkout marked for local use), so give them a throwaway key unless the caller brought one.
 TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
-test test-sqlite test-postgres fuzz check bench bench-backup arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
-test test-sqlite test-postgres fuzz check bench bench-backup arch: export DEBUG ?= 0
+test test-sqlite test-postgres fuzz check bench bench-backup bench-monitoring arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+test test-sqlite test-postgres fuzz check bench bench-backup bench-monitoring arch: export DEBUG ?= 0
 
 # `make run` is for local use: DEBUG on (settings then read the keys local-keys made in var/).
 run: export DEBUG = 1
@@ -62,7 +63,8 @@ serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test pgbackrest local-use local-keys run serve test \
-	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup
+	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup \
+	bench-monitoring wrk
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -242,6 +244,17 @@ bench-backup: install-test var
 	"") scripts/with-postgres.sh $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
 	*) $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
 	esac
+
+# The request metrics' cost: gunicorn with them on and off under wrk, alternating pairs.
+bench-monitoring: install-run var wrk
+	$(PY) benchmarks/monitoring_overhead.py $(BENCH_ARGS)
+
+# wrk, the HTTP load generator bench-monitoring drives (Debian's package, installed with apt-get
+# when missing and we are root; otherwise this says how).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; } \
+		|| { echo "bench-monitoring needs wrk: apt-get install wrk"; exit 1; }
 
 # --- housekeeping ------------------------------------------------------------------
 
