@@ -216,3 +216,45 @@ class TaskBucket(HistogramColumns):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.func} {self.outcome}"
+
+
+class DailyStatistic(HistogramColumns):
+    """One day (UTC) of one route and method, or of one task function: counts, errors (5xx
+    answers; failed runs), time, the p50/p95/p99 read from the day's summed histogram, and
+    the histogram itself (so that weeks and months combine). Made by daily_stats from the
+    minute buckets, kept for years (MONITORING_DAILY_RETENTION_DAYS)."""
+
+    class Kind(models.TextChoices):
+        ROUTE = "route", "Route"
+        TASK = "task", "Task"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    name = models.CharField(max_length=200, help_text="The route (URL pattern name) or task.")
+    method = models.CharField(max_length=10, blank=True, help_text="Routes only.")
+    count = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+    seconds_sum = models.FloatField(default=0)
+    seconds_max = models.FloatField(default=0)
+    p50 = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    p95 = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    p99 = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    queries = models.PositiveBigIntegerField(default=0, help_text="Routes only.")
+
+    class Meta:
+        ordering = ["-day", "kind", "name", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "kind", "name", "method"], name="monitoring_dailystat_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["route", "task"]), name="monitoring_dailystat_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.method} {self.name}".replace("  ", " ")
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.count if self.count else 0.0

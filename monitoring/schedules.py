@@ -10,4 +10,18 @@ SCHEDULES = [
         cron="30 3 * * *",
         description="Delete error-log events past their retention age or over the per-group cap.",
     ),
+    ScheduledJob(
+        name="monitoring.daily_stats",
+        func="monitoring.tasks.daily_stats",
+        schedule_type=Schedule.CRON,
+        cron="15 0 * * *",
+        description="Yesterday's statistics per route and task (p50/p95/p99, counts, errors).",
+    ),
+    ScheduledJob(
+        name="monitoring.purge_metrics",
+        func="monitoring.tasks.purge_metrics",
+        schedule_type=Schedule.CRON,
+        cron="45 3 * * *",
+        description="Delete minute buckets and daily statistics past their retention age.",
+    ),
 ]

@@ -1,7 +1,22 @@
 """django-q2 jobs of the monitoring app: thin, safe to run twice."""
 
-from monitoring.services import error_log_purge
+from dataclasses import asdict
+from datetime import date, timedelta
+
+from django.utils import timezone
+
+from monitoring.services import daily_stats_compute, error_log_purge, metrics_purge
 
 
 def purge_error_log() -> int:
     return error_log_purge()
+
+
+def daily_stats(day: str | None = None) -> int:
+    """Yesterday's statistics (UTC), or those of `day` (YYYY-MM-DD); how many rows."""
+    when = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
+    return len(daily_stats_compute(when))
+
+
+def purge_metrics() -> dict[str, int]:
+    return asdict(metrics_purge())

@@ -1,5 +1,6 @@
 """The monitoring services: the error log (errors.py) and request metrics (metrics.py)."""
 
+from monitoring.services.daily import Purged, daily_stats_compute, metrics_purge
 from monitoring.services.errors import (
     ALERT_SOURCE,
     TASK_FAILURE_TYPE,
@@ -14,11 +15,14 @@ from monitoring.services.metrics import request_buckets_write, task_run_record
 __all__ = [
     "ALERT_SOURCE",
     "TASK_FAILURE_TYPE",
+    "Purged",
+    "daily_stats_compute",
     "error_group_ignore",
     "error_group_reopen",
     "error_group_resolve",
     "error_log_purge",
     "error_record",
+    "metrics_purge",
     "request_buckets_write",
     "task_run_record",
 ]
