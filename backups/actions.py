@@ -13,7 +13,10 @@ ACTIONS: dict[str, str] = {
     "backup.drill_started": "a restore drill of a backup was started",
     "backup.drill_passed": "a restore drill passed (restore and check seconds)",
     "backup.drill_failed": "a restore drill failed (step, reason)",
-    "backup.restored": "a backup was restored into a database (target, forced, seconds)",
+    "backup.restored": "a backup was restored into a database (target, forced, unverified, "
+    "seconds)",
+    "backup.restore_failed": "a restore was refused or failed (target, the reason)",
+    "backup.verify_requested": "a person asked for a backup's verification (run on a worker)",
     "backup.pruned": "retention removed a backup's stored object",
     "backup.downloaded": "an admin downloaded a stored backup",
 }

@@ -25,6 +25,18 @@ VIEW_RECOVERY = [
     "monitoring.view_errorgroup",
     "monitoring.view_errorevent",
 ]
+VIEW_METRICS = [
+    "monitoring.view_requestbucket",
+    "monitoring.view_taskbucket",
+    "monitoring.view_dailystatistic",
+    "monitoring.view_threshold",
+]
+# Thresholds are configuration: admins edit them.
+CONFIGURE_THRESHOLDS = [
+    "monitoring.add_threshold",
+    "monitoring.change_threshold",
+    "monitoring.delete_threshold",
+]
 VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"]
 OPERATE_ALERTS = [
     "alerts.acknowledge_alert",
@@ -82,6 +94,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
         *VIEW_BACKUPS,
+        *VIEW_METRICS,
         *READ_AUDIT,
         "audit.export_auditevent",
         "audit.verify_auditevent",
@@ -91,6 +104,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
         *VIEW_BACKUPS,
+        *VIEW_METRICS,
         *OPERATE_BACKUPS,
         *READ_AUDIT,
         "audit.verify_auditevent",
@@ -107,6 +121,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_BACKUPS,
         *OPERATE_BACKUPS,
         "backups.download_backup",
+        *VIEW_METRICS,
+        *CONFIGURE_THRESHOLDS,
         *READ_AUDIT,
         "audit.verify_auditevent",
         *OPERATE_RECOVERY,

@@ -400,6 +400,8 @@ MONITORING_METRICS_NETWORKS = [
     for n in env.list("MONITORING_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
 MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
+# Thresholds (monitoring.Threshold) read their request and task metrics over this window.
+MONITORING_THRESHOLD_WINDOW_MINUTES = env.int("MONITORING_THRESHOLD_WINDOW_MINUTES", default=5)
 # Retention by age: minute buckets and snapshots for weeks, daily statistics for years.
 MONITORING_RAW_RETENTION_DAYS = env.int("MONITORING_RAW_RETENTION_DAYS", default=35)
 MONITORING_DAILY_RETENTION_DAYS = env.int("MONITORING_DAILY_RETENTION_DAYS", default=5 * 366)

@@ -1,10 +1,23 @@
-"""Error log admin: read-only pages; resolve, ignore and reopen go through the services."""
+"""Monitoring admin: the error log (read-only; resolve, ignore and reopen go through the
+services), the metrics' tables (read-only), and the thresholds (admins edit them through the
+services, audited)."""
+
+from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from monitoring import services
-from monitoring.models import ErrorEvent, ErrorGroup
+from monitoring.histogram import percentile
+from monitoring.models import (
+    DailyStatistic,
+    ErrorEvent,
+    ErrorGroup,
+    RequestBucket,
+    TaskBucket,
+    Threshold,
+)
 
 RECENT_EVENTS = 20
 EVENT_FIELDS = (
@@ -161,3 +174,75 @@ class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Traceback")
     def traceback_display(self, event: ErrorEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.traceback)
+
+
+# --- metrics: the tables behind the dashboards to come -----------------------------------------
+
+
+@admin.register(RequestBucket)
+class RequestBucketAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Minute buckets of requests (newest first); the percentiles are read from each row's
+    histogram."""
+
+    list_display = ["minute", "method", "route", "status_class", "count", "mean_ms", "p95_ms"]
+    list_filter = ["status_class", "method"]
+    search_fields = ["route"]
+    date_hierarchy = "minute"
+    show_full_result_count = False  # a year of minutes: no COUNT(*) of it all on each page
+
+    @admin.display(description="Mean (ms)")
+    def mean_ms(self, bucket: RequestBucket) -> str:
+        return f"{bucket.duration_sum / bucket.count * 1000:.1f}" if bucket.count else ""
+
+    @admin.display(description="p95 (ms)")
+    def p95_ms(self, bucket: RequestBucket) -> str:
+        p95 = percentile(bucket.histogram, 0.95)
+        return "" if p95 is None else f"{p95 * 1000:.1f}"
+
+
+@admin.register(TaskBucket)
+class TaskBucketAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["minute", "func", "outcome", "count", "run_seconds_sum", "run_seconds_max"]
+    list_filter = ["outcome"]
+    search_fields = ["func"]
+    date_hierarchy = "minute"
+    show_full_result_count = False
+
+
+@admin.register(DailyStatistic)
+class DailyStatisticAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["day", "kind", "method", "name", "count", "errors", "p50", "p95", "p99"]
+    list_filter = ["kind", "method"]
+    search_fields = ["name"]
+    date_hierarchy = "day"
+
+
+@admin.register(Threshold)
+class ThresholdAdmin(admin.ModelAdmin):
+    """Thresholds as data: admins add, change and delete them (audited, through the
+    services); the evaluation state is the evaluator's alone."""
+
+    list_display = [
+        "name",
+        "metric",
+        "comparison",
+        "value",
+        "clear_value",
+        "for_minutes",
+        "severity",
+        "enabled",
+        "firing",
+        "last_value",
+    ]
+    list_filter = ["enabled", "firing", "severity", "metric"]
+    readonly_fields = ["breaching_since", "firing", "last_value", "last_evaluated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Threshold, form: Any, change: bool) -> None:
+        services.threshold_save(threshold=obj, actor=request.user, created=not change)
+
+    def delete_model(self, request: HttpRequest, obj: Threshold) -> None:
+        services.threshold_delete(threshold=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for threshold in queryset:
+            services.threshold_delete(threshold=threshold, actor=request.user)

@@ -258,3 +258,69 @@ class DailyStatistic(HistogramColumns):
     @property
     def error_rate(self) -> float:
         return self.errors / self.count if self.count else 0.0
+
+
+class Threshold(models.Model):
+    """A limit on a metric, as data that admins edit: breached when the metric compares past
+    `value` for `for_minutes` on end, it raises an alert of `severity`; it clears only once
+    the metric is back past `clear_value` (hysteresis: a metric hovering on the line does not
+    flap). The evaluation state (breaching since, firing) is kept on the row."""
+
+    class Metric(models.TextChoices):
+        LATENCY_P95_MS = "latency_p95_ms", "p95 latency of all requests (ms)"
+        ERROR_RATE_PERCENT = "error_rate_percent", "Requests answered 5xx (percent)"
+        QUEUE_OLDEST_AGE_SECONDS = "queue_oldest_age_seconds", "Oldest queued task's wait (s)"
+        TASK_FAILURE_RATE_PERCENT = "task_failure_rate_percent", "Task runs that failed (percent)"
+        DISK_FREE_PERCENT = "disk_free_percent", "Free space on the database volume (percent)"
+        DAYS_UNTIL_DISK_FULL = "days_until_disk_full", "Days until the database volume is full"
+        DEADLOCKS_PER_HOUR = "deadlocks_per_hour", "Deadlocks in the last hour"
+
+    class Comparison(models.TextChoices):
+        ABOVE = "above", "above"
+        BELOW = "below", "below"
+
+    name = models.CharField(max_length=100, unique=True, help_text="Also the alert's key.")
+    metric = models.CharField(max_length=40, choices=Metric.choices)
+    comparison = models.CharField(max_length=5, choices=Comparison.choices)
+    value = models.FloatField(help_text="Breached past this value.")
+    clear_value = models.FloatField(help_text="Cleared only once back past this value.")
+    for_minutes = models.PositiveIntegerField(
+        default=5, help_text="How long the breach must hold before the alert is raised."
+    )
+    severity = models.CharField(
+        max_length=10,
+        choices=[("warning", "Warning"), ("error", "Error"), ("critical", "Critical")],
+        default="warning",
+    )
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    # Evaluation state, written by monitoring.services.thresholds_evaluate only.
+    breaching_since = models.DateTimeField(null=True, blank=True)
+    firing = models.BooleanField(default=False)
+    last_value = models.FloatField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(comparison="above", clear_value__lte=models.F("value"))
+                | Q(comparison="below", clear_value__gte=models.F("value")),
+                name="monitoring_threshold_clear_on_the_safe_side",
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=["warning", "error", "critical"]),
+                name="monitoring_threshold_severity_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.metric} {self.comparison} {self.value:g}"
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.value if self.comparison == "above" else value < self.value
+
+    def cleared_by(self, value: float) -> bool:
+        return (
+            value <= self.clear_value if self.comparison == "above" else value >= self.clear_value
+        )

@@ -11,6 +11,13 @@ SCHEDULES = [
         description="Delete error-log events past their retention age or over the per-group cap.",
     ),
     ScheduledJob(
+        name="monitoring.evaluate_thresholds",
+        func="monitoring.tasks.evaluate_thresholds",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        description="Read the metrics the thresholds watch; raise or resolve their alerts.",
+    ),
+    ScheduledJob(
         name="monitoring.daily_stats",
         func="monitoring.tasks.daily_stats",
         schedule_type=Schedule.CRON,

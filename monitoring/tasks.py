@@ -5,7 +5,12 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from monitoring.services import daily_stats_compute, error_log_purge, metrics_purge
+from monitoring.services import (
+    daily_stats_compute,
+    error_log_purge,
+    metrics_purge,
+    thresholds_evaluate,
+)
 
 
 def purge_error_log() -> int:
@@ -20,3 +25,7 @@ def daily_stats(day: str | None = None) -> int:
 
 def purge_metrics() -> dict[str, int]:
     return asdict(metrics_purge())
+
+
+def evaluate_thresholds() -> list[str]:
+    return thresholds_evaluate()

@@ -11,6 +11,7 @@ from monitoring.services.errors import (
     error_record,
 )
 from monitoring.services.metrics import request_buckets_write, task_run_record
+from monitoring.services.thresholds import threshold_delete, threshold_save, thresholds_evaluate
 
 __all__ = [
     "ALERT_SOURCE",
@@ -25,4 +26,7 @@ __all__ = [
     "metrics_purge",
     "request_buckets_write",
     "task_run_record",
+    "threshold_delete",
+    "threshold_save",
+    "thresholds_evaluate",
 ]
