@@ -305,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BackupTriggerEnum": "backups.models.Backup.Trigger",
         "CheckRunTriggerEnum": "integrity.models.CheckRun.Trigger",
+        "ThresholdSeverityEnum": "monitoring.models.ThresholdSeverity",
+        "SeverityEnum": "alerts.models.Severity",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("alerts.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("backups.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 urlpatterns = [

@@ -260,6 +260,14 @@ class DailyStatistic(HistogramColumns):
         return self.errors / self.count if self.count else 0.0
 
 
+class ThresholdSeverity(models.TextChoices):
+    """The severities a threshold's alert may have (the alert contract's, but `info`)."""
+
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+    CRITICAL = "critical", "Critical"
+
+
 class Threshold(models.Model):
     """A limit on a metric, as data that admins edit: breached when the metric compares past
     `value` for `for_minutes` on end, it raises an alert of `severity`; it clears only once
@@ -288,9 +296,7 @@ class Threshold(models.Model):
         default=5, help_text="How long the breach must hold before the alert is raised."
     )
     severity = models.CharField(
-        max_length=10,
-        choices=[("warning", "Warning"), ("error", "Error"), ("critical", "Critical")],
-        default="warning",
+        max_length=10, choices=ThresholdSeverity.choices, default=ThresholdSeverity.WARNING
     )
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)

@@ -1,0 +1,107 @@
+from rest_framework import serializers
+
+from config import serializers as strict
+from monitoring.histogram import percentile
+from monitoring.models import DailyStatistic, RequestBucket, TaskBucket, Threshold
+
+
+class HistogramFields(serializers.Serializer):
+    """The histogram's counts (bucket bounds in docs/monitoring.md) and the percentiles read
+    from them, in seconds (null without observations)."""
+
+    histogram = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    p50 = serializers.SerializerMethodField()
+    p95 = serializers.SerializerMethodField()
+    p99 = serializers.SerializerMethodField()
+
+    def get_p50(self, row: RequestBucket | TaskBucket) -> float | None:
+        return percentile(row.histogram, 0.50)
+
+    def get_p95(self, row: RequestBucket | TaskBucket) -> float | None:
+        return percentile(row.histogram, 0.95)
+
+    def get_p99(self, row: RequestBucket | TaskBucket) -> float | None:
+        return percentile(row.histogram, 0.99)
+
+
+class RequestBucketSerializer(HistogramFields, strict.ModelSerializer):
+    class Meta:
+        model = RequestBucket
+        fields = [
+            "minute",
+            "route",
+            "method",
+            "status_class",
+            "count",
+            "duration_sum",
+            "duration_max",
+            "queries",
+            "query_seconds",
+            "histogram",
+            "p50",
+            "p95",
+            "p99",
+        ]
+
+
+class TaskBucketSerializer(HistogramFields, strict.ModelSerializer):
+    class Meta:
+        model = TaskBucket
+        fields = [
+            "minute",
+            "func",
+            "outcome",
+            "count",
+            "run_seconds_sum",
+            "run_seconds_max",
+            "wait_seconds_sum",
+            "histogram",
+            "p50",
+            "p95",
+            "p99",
+        ]
+
+
+class DailyStatisticSerializer(strict.ModelSerializer):
+    histogram = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    error_rate = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = DailyStatistic
+        fields = [
+            "day",
+            "kind",
+            "name",
+            "method",
+            "count",
+            "errors",
+            "error_rate",
+            "seconds_sum",
+            "seconds_max",
+            "queries",
+            "p50",
+            "p95",
+            "p99",
+            "histogram",
+        ]
+
+
+class ThresholdSerializer(strict.ModelSerializer):
+    class Meta:
+        model = Threshold
+        fields = [
+            "id",
+            "name",
+            "metric",
+            "comparison",
+            "value",
+            "clear_value",
+            "for_minutes",
+            "severity",
+            "enabled",
+            "description",
+            "firing",
+            "breaching_since",
+            "last_value",
+            "last_evaluated_at",
+        ]

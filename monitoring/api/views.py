@@ -1,0 +1,83 @@
+import django_filters
+from rest_framework import viewsets
+
+from config import filters
+from monitoring import selectors
+from monitoring.api.serializers import (
+    DailyStatisticSerializer,
+    RequestBucketSerializer,
+    TaskBucketSerializer,
+    ThresholdSerializer,
+)
+from monitoring.models import DailyStatistic, RequestBucket, TaskBucket
+
+
+class RequestBucketFilter(filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="lt")
+
+    class Meta:
+        model = RequestBucket
+        fields = ["since", "until", "route", "method", "status_class"]
+
+
+class TaskBucketFilter(filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="lt")
+
+    class Meta:
+        model = TaskBucket
+        fields = ["since", "until", "func", "outcome"]
+
+
+class DailyStatisticFilter(filters.FilterSet):
+    since = django_filters.DateFilter(field_name="day", lookup_expr="gte")
+    until = django_filters.DateFilter(field_name="day", lookup_expr="lt")
+
+    class Meta:
+        model = DailyStatistic
+        fields = ["since", "until", "kind", "name", "method"]
+
+
+class RequestBucketViewSet(viewsets.ReadOnlyModelViewSet):
+    """Minute buckets of requests per route, method and status class, newest first:
+    `?since=&until=` (ISO 8601 times) select a time range."""
+
+    serializer_class = RequestBucketSerializer
+    filterset_class = RequestBucketFilter
+    ordering_fields = ["minute", "count", "duration_max"]
+
+    def get_queryset(self):
+        return selectors.request_buckets_list()
+
+
+class TaskBucketViewSet(viewsets.ReadOnlyModelViewSet):
+    """Minute buckets of django-q2 task runs per function and outcome, newest first."""
+
+    serializer_class = TaskBucketSerializer
+    filterset_class = TaskBucketFilter
+    ordering_fields = ["minute", "count", "run_seconds_max"]
+
+    def get_queryset(self):
+        return selectors.task_buckets_list()
+
+
+class DailyStatisticViewSet(viewsets.ReadOnlyModelViewSet):
+    """Daily statistics per route and per task, newest first: `?since=&until=` (dates)."""
+
+    serializer_class = DailyStatisticSerializer
+    filterset_class = DailyStatisticFilter
+    ordering_fields = ["day", "count", "p95", "errors"]
+
+    def get_queryset(self):
+        return selectors.daily_statistics_list()
+
+
+class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
+    """The thresholds and their state (admins edit them in the admin)."""
+
+    serializer_class = ThresholdSerializer
+    filterset_fields = ["metric", "enabled", "firing", "severity"]
+
+    def get_queryset(self):
+        return selectors.thresholds_list()
