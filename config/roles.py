@@ -30,6 +30,8 @@ VIEW_METRICS = [
     "monitoring.view_taskbucket",
     "monitoring.view_dailystatistic",
     "monitoring.view_threshold",
+    "monitoring.view_slowrequest",
+    "monitoring.view_slowquery",
 ]
 # Thresholds are configuration: admins edit them.
 CONFIGURE_THRESHOLDS = [

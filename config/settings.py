@@ -402,6 +402,10 @@ MONITORING_METRICS_NETWORKS = [
     for n in env.list("MONITORING_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
 MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
+# Requests and database queries slower than these are recorded (monitoring.SlowRequest,
+# monitoring.SlowQuery with the statement's shape, never its values).
+MONITORING_SLOW_REQUEST_MS = env.float("MONITORING_SLOW_REQUEST_MS", default=1000.0)
+MONITORING_SLOW_QUERY_MS = env.float("MONITORING_SLOW_QUERY_MS", default=200.0)
 # Thresholds (monitoring.Threshold) read their request and task metrics over this window.
 MONITORING_THRESHOLD_WINDOW_MINUTES = env.int("MONITORING_THRESHOLD_WINDOW_MINUTES", default=5)
 # Retention by age: minute buckets and snapshots for weeks, daily statistics for years.

@@ -15,6 +15,8 @@ from monitoring.models import (
     ErrorEvent,
     ErrorGroup,
     RequestBucket,
+    SlowQuery,
+    SlowRequest,
     TaskBucket,
     Threshold,
 )
@@ -246,3 +248,20 @@ class ThresholdAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for threshold in queryset:
             services.threshold_delete(threshold=threshold, actor=request.user)
+
+
+@admin.register(SlowRequest)
+class SlowRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "method", "route", "status", "seconds", "queries", "query_seconds"]
+    list_filter = ["method"]
+    search_fields = ["route", "request_id"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+
+@admin.register(SlowQuery)
+class SlowQueryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "route", "seconds", "sql"]
+    search_fields = ["route", "sql", "request_id"]
+    date_hierarchy = "at"
+    show_full_result_count = False

@@ -330,3 +330,45 @@ class Threshold(models.Model):
         return (
             value <= self.clear_value if self.comparison == "above" else value >= self.clear_value
         )
+
+
+class SlowRequest(models.Model):
+    """A request slower than MONITORING_SLOW_REQUEST_MS: when, which route, how long, and how
+    much of it the database took."""
+
+    purged_by_retention = True
+
+    at = models.DateTimeField(db_index=True)
+    route = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    status = models.PositiveSmallIntegerField()
+    seconds = models.FloatField()
+    queries = models.PositiveIntegerField(default=0)
+    query_seconds = models.FloatField(default=0)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.method} {self.route} {self.seconds:.3f} s"
+
+
+class SlowQuery(models.Model):
+    """A database query slower than MONITORING_SLOW_QUERY_MS: its SQL shape (parameters and
+    literals stripped), the route that made it, and how long it took."""
+
+    purged_by_retention = True
+
+    at = models.DateTimeField(db_index=True)
+    route = models.CharField(max_length=200)
+    sql = models.TextField(help_text="The statement's shape: no parameter values, no literals.")
+    seconds = models.FloatField()
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "slow queries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.route} {self.seconds:.3f} s"

@@ -22,12 +22,22 @@ from django.http import HttpRequest, HttpResponse
 
 from monitoring import prometheus
 from monitoring.histogram import slot_of
-from monitoring.services.metrics import BucketKey, Tally, request_buckets_write
+from monitoring.services.metrics import (
+    BucketKey,
+    SlowRecord,
+    Tally,
+    request_buckets_write,
+    slow_records_write,
+)
 
 logger = logging.getLogger("ledgerguard.monitoring")
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Slow queries kept of one request (a request that makes thousands of them is one finding).
+MAX_SLOW_PER_REQUEST = 20
+# Slow requests and queries held in memory between writes, at most.
+MAX_PENDING_SLOW = 1000
 # Tallies kept when writing keeps failing (the database is down): beyond this, the oldest
 # minutes are dropped and counted as lost, so memory stays bounded.
 MAX_PENDING_BUCKETS = 20_000
@@ -39,6 +49,7 @@ class Aggregator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tallies: dict[BucketKey, Tally] = {}
+        self._slow: list[SlowRecord] = []
         self._last_write = time.monotonic()
         self.lost = 0  # requests dropped because the tallies could not be written
 
@@ -66,6 +77,13 @@ class Aggregator:
             tally.query_seconds += query_seconds
             tally.slots[slot_of(seconds)] += 1
 
+    def add_slow(self, record: "SlowRecord") -> None:
+        with self._lock:
+            if len(self._slow) < MAX_PENDING_SLOW:
+                self._slow.append(record)
+            else:
+                self.lost += 1
+
     def claim_write(self) -> bool:
         """True for the one request that is to write the tallies now (every
         MONITORING_FLUSH_SECONDS), False for the others."""
@@ -81,10 +99,13 @@ class Aggregator:
         for the next time. The number of buckets written."""
         with self._lock:
             taken, self._tallies = self._tallies, {}
-        if not taken:
+            slow, self._slow = self._slow, []
+        if not taken and not slow:
             return 0
         try:
-            return request_buckets_write(taken)
+            if slow:
+                slow_records_write(slow)
+            return request_buckets_write(taken) if taken else 0
         except DatabaseError as exc:
             self._put_back(taken)
             logger.warning("request metrics not written, kept for the next time: %s", exc)
@@ -94,6 +115,7 @@ class Aggregator:
         """Drop what is pending (a process that must not write it); the requests dropped."""
         with self._lock:
             taken, self._tallies = self._tallies, {}
+            self._slow = []
         return sum(t.count for t in taken.values())
 
     def pending(self) -> int:
@@ -126,13 +148,16 @@ def route_of(request: HttpRequest) -> str:
 
 class QueryTimer:
     """Counts the queries a request makes and their time, on every database alias, through
-    Django's execute wrappers (one function call per query)."""
+    Django's execute wrappers (one function call per query), and keeps the statements slower
+    than MONITORING_SLOW_QUERY_MS (their text only; their shape is made when written)."""
 
-    __slots__ = ("count", "seconds")
+    __slots__ = ("count", "seconds", "slow", "slow_after")
 
     def __init__(self) -> None:
         self.count = 0
         self.seconds = 0.0
+        self.slow: list[tuple[str, float]] = []
+        self.slow_after = settings.MONITORING_SLOW_QUERY_MS / 1000
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -141,8 +166,11 @@ class QueryTimer:
         try:
             return execute(sql, params, many, context)
         finally:
-            self.seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.seconds += took
             self.count += 1
+            if took >= self.slow_after and len(self.slow) < MAX_SLOW_PER_REQUEST:
+                self.slow.append((sql, took))
 
     @contextmanager
     def around(self) -> Iterator["QueryTimer"]:
@@ -169,6 +197,22 @@ class RequestMetricsMiddleware:
         seconds = time.perf_counter() - started
         route = route_of(request)
         method = request.method if request.method in METHODS else "OTHER"
+        if timer.slow or seconds >= settings.MONITORING_SLOW_REQUEST_MS / 1000:
+            AGGREGATOR.add_slow(
+                SlowRecord(
+                    at=datetime.now(UTC),
+                    route=route,
+                    method=method,
+                    status=response.status_code,
+                    seconds=seconds,
+                    queries=timer.count,
+                    query_seconds=timer.seconds,
+                    # Set on the answer by config.middleware.RequestContextMiddleware.
+                    request_id=response.get("X-Request-ID", "")[:64],
+                    slow_request=seconds >= settings.MONITORING_SLOW_REQUEST_MS / 1000,
+                    slow_queries=timer.slow,
+                )
+            )
         AGGREGATOR.add(
             route=route,
             method=method,

@@ -2,7 +2,14 @@
 
 from django.db.models import QuerySet
 
-from monitoring.models import DailyStatistic, RequestBucket, TaskBucket, Threshold
+from monitoring.models import (
+    DailyStatistic,
+    RequestBucket,
+    SlowQuery,
+    SlowRequest,
+    TaskBucket,
+    Threshold,
+)
 
 
 def request_buckets_list() -> QuerySet[RequestBucket]:
@@ -19,3 +26,11 @@ def daily_statistics_list() -> QuerySet[DailyStatistic]:
 
 def thresholds_list() -> QuerySet[Threshold]:
     return Threshold.objects.order_by("name")
+
+
+def slow_requests_list() -> QuerySet[SlowRequest]:
+    return SlowRequest.objects.order_by("-at", "-id")
+
+
+def slow_queries_list() -> QuerySet[SlowQuery]:
+    return SlowQuery.objects.order_by("-at", "-id")

@@ -2,7 +2,14 @@ from rest_framework import serializers
 
 from config import serializers as strict
 from monitoring.histogram import percentile
-from monitoring.models import DailyStatistic, RequestBucket, TaskBucket, Threshold
+from monitoring.models import (
+    DailyStatistic,
+    RequestBucket,
+    SlowQuery,
+    SlowRequest,
+    TaskBucket,
+    Threshold,
+)
 
 
 class HistogramFields(serializers.Serializer):
@@ -105,3 +112,25 @@ class ThresholdSerializer(strict.ModelSerializer):
             "last_value",
             "last_evaluated_at",
         ]
+
+
+class SlowRequestSerializer(strict.ModelSerializer):
+    class Meta:
+        model = SlowRequest
+        fields = [
+            "id",
+            "at",
+            "route",
+            "method",
+            "status",
+            "seconds",
+            "queries",
+            "query_seconds",
+            "request_id",
+        ]
+
+
+class SlowQuerySerializer(strict.ModelSerializer):
+    class Meta:
+        model = SlowQuery
+        fields = ["id", "at", "route", "sql", "seconds", "request_id"]

@@ -6,5 +6,7 @@ router.register("metrics/requests", views.RequestBucketViewSet, basename="reques
 router.register("metrics/tasks", views.TaskBucketViewSet, basename="task-bucket")
 router.register("metrics/daily", views.DailyStatisticViewSet, basename="daily-statistic")
 router.register("metrics/thresholds", views.ThresholdViewSet, basename="threshold")
+router.register("metrics/slow-requests", views.SlowRequestViewSet, basename="slow-request")
+router.register("metrics/slow-queries", views.SlowQueryViewSet, basename="slow-query")
 
 urlpatterns = router.urls

@@ -6,10 +6,12 @@ from monitoring import selectors
 from monitoring.api.serializers import (
     DailyStatisticSerializer,
     RequestBucketSerializer,
+    SlowQuerySerializer,
+    SlowRequestSerializer,
     TaskBucketSerializer,
     ThresholdSerializer,
 )
-from monitoring.models import DailyStatistic, RequestBucket, TaskBucket
+from monitoring.models import DailyStatistic, RequestBucket, SlowQuery, SlowRequest, TaskBucket
 
 
 class RequestBucketFilter(filters.FilterSet):
@@ -81,3 +83,43 @@ class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.thresholds_list()
+
+
+class SlowRequestFilter(filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = SlowRequest
+        fields = ["since", "until", "route", "method"]
+
+
+class SlowQueryFilter(filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = SlowQuery
+        fields = ["since", "until", "route"]
+
+
+class SlowRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Requests slower than MONITORING_SLOW_REQUEST_MS, newest first."""
+
+    serializer_class = SlowRequestSerializer
+    filterset_class = SlowRequestFilter
+    ordering_fields = ["at", "seconds"]
+
+    def get_queryset(self):
+        return selectors.slow_requests_list()
+
+
+class SlowQueryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Queries slower than MONITORING_SLOW_QUERY_MS, as their shape (no values), newest first."""
+
+    serializer_class = SlowQuerySerializer
+    filterset_class = SlowQueryFilter
+    ordering_fields = ["at", "seconds"]
+
+    def get_queryset(self):
+        return selectors.slow_queries_list()

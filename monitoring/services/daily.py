@@ -13,7 +13,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from monitoring.histogram import percentile
-from monitoring.models import DailyStatistic, RequestBucket, TaskBucket
+from monitoring.models import DailyStatistic, RequestBucket, SlowQuery, SlowRequest, TaskBucket
 from monitoring.services.metrics import SLOT_COLUMNS
 
 
@@ -91,6 +91,8 @@ class Purged:
     request_buckets: int
     task_buckets: int
     daily_statistics: int
+    slow_requests: int = 0
+    slow_queries: int = 0
 
 
 def metrics_purge(*, now: datetime | None = None) -> Purged:
@@ -102,4 +104,12 @@ def metrics_purge(*, now: datetime | None = None) -> Purged:
     requests, _ = RequestBucket.objects.filter(minute__lt=raw_before).delete()
     tasks, _ = TaskBucket.objects.filter(minute__lt=raw_before).delete()
     daily, _ = DailyStatistic.objects.filter(day__lt=daily_before).delete()
-    return Purged(request_buckets=requests, task_buckets=tasks, daily_statistics=daily)
+    slow_requests, _ = SlowRequest.objects.filter(at__lt=raw_before).delete()
+    slow_queries, _ = SlowQuery.objects.filter(at__lt=raw_before).delete()
+    return Purged(
+        request_buckets=requests,
+        task_buckets=tasks,
+        daily_statistics=daily,
+        slow_requests=slow_requests,
+        slow_queries=slow_queries,
+    )

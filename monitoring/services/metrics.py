@@ -10,7 +10,8 @@ from typing import Any
 from django.db import connection, models, transaction
 
 from monitoring.histogram import SLOTS, slot_of
-from monitoring.models import RequestBucket, TaskBucket
+from monitoring.models import RequestBucket, SlowQuery, SlowRequest, TaskBucket
+from monitoring.sqlshape import sql_shape
 
 # (minute, route, method, status class)
 BucketKey = tuple[datetime, str, str, str]
@@ -126,3 +127,45 @@ def task_run_record(
         ["run_seconds_max"],
         [row],
     )
+
+
+@dataclass
+class SlowRecord:
+    """A request that was slow, or that made slow queries (or both), as the middleware saw it."""
+
+    at: datetime
+    route: str
+    method: str
+    status: int
+    seconds: float
+    queries: int
+    query_seconds: float
+    request_id: str
+    slow_request: bool
+    slow_queries: list[tuple[str, float]] = field(default_factory=list)
+
+
+def slow_records_write(records: Sequence[SlowRecord]) -> None:
+    """Store the slow requests and the slow queries (as their shape), in one transaction."""
+    requests = [
+        SlowRequest(
+            at=r.at,
+            route=r.route,
+            method=r.method,
+            status=r.status,
+            seconds=r.seconds,
+            queries=r.queries,
+            query_seconds=r.query_seconds,
+            request_id=r.request_id,
+        )
+        for r in records
+        if r.slow_request
+    ]
+    queries = [
+        SlowQuery(at=r.at, route=r.route, sql=sql_shape(sql), seconds=took, request_id=r.request_id)
+        for r in records
+        for sql, took in r.slow_queries
+    ]
+    with transaction.atomic():
+        SlowRequest.objects.bulk_create(requests)
+        SlowQuery.objects.bulk_create(queries)
