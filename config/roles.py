@@ -25,6 +25,8 @@ VIEW_RECOVERY = [
     "monitoring.view_errorgroup",
     "monitoring.view_errorevent",
 ]
+# Performance monitoring: the stored figures, read-only for everyone who sees the error log.
+VIEW_METRICS = ["monitoring.view_databasesnapshot"]
 VIEW_ALERTS = ["alerts.view_alert", "alerts.view_alertevent", "alerts.view_delivery"]
 OPERATE_ALERTS = [
     "alerts.acknowledge_alert",
@@ -81,6 +83,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *VIEW_CHECKS,
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_METRICS,
         *VIEW_BACKUPS,
         *READ_AUDIT,
         "audit.export_auditevent",
@@ -90,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "operator": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_METRICS,
         *VIEW_BACKUPS,
         *OPERATE_BACKUPS,
         *READ_AUDIT,
@@ -104,6 +108,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_METRICS,
         *VIEW_BACKUPS,
         *OPERATE_BACKUPS,
         "backups.download_backup",

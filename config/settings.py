@@ -400,6 +400,10 @@ MONITORING_METRICS_NETWORKS = [
     for n in env.list("MONITORING_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
 MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
+# Database and host snapshots (manage.py metrics_snapshot) are taken this often.
+MONITORING_SNAPSHOT_MINUTES = env.int("MONITORING_SNAPSHOT_MINUTES", default=5)
+if MONITORING_SNAPSHOT_MINUTES < 1:
+    raise ImproperlyConfigured("MONITORING_SNAPSHOT_MINUTES must be at least 1")
 
 # Error recovery ----------------------------------------------------------------
 

@@ -1,10 +1,15 @@
-"""Error log admin: read-only pages; resolve, ignore and reopen go through the services."""
+"""Monitoring admin: the error log (read-only pages; resolve, ignore and reopen go through the
+services) and the database snapshots (read-only)."""
+
+import json
 
 from django.contrib import admin
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
+from config.admin_helpers import ReadOnlyAdminMixin
 from monitoring import services
-from monitoring.models import ErrorEvent, ErrorGroup
+from monitoring.models import DatabaseSnapshot, ErrorEvent, ErrorGroup
 
 RECENT_EVENTS = 20
 EVENT_FIELDS = (
@@ -161,3 +166,62 @@ class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Traceback")
     def traceback_display(self, event: ErrorEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.traceback)
+
+
+SNAPSHOT_FIELDS = (
+    "taken_at",
+    "engine",
+    "database_bytes",
+    "connections_total",
+    "cache_hit_ratio",
+    "deadlocks",
+    "disk_free_ratio",
+    "figures_display",
+    "host_display",
+)
+
+
+def _pretty(value: object) -> str:
+    return format_html(
+        "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True)
+    )
+
+
+@admin.register(DatabaseSnapshot)
+class DatabaseSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "taken_at",
+        "engine",
+        "size",
+        "connections_total",
+        "cache_hit",
+        "disk_free",
+    ]
+    list_filter = ["engine"]
+    ordering = ["-taken_at"]
+    date_hierarchy = "taken_at"
+    fields = SNAPSHOT_FIELDS
+    readonly_fields = SNAPSHOT_FIELDS
+    show_full_result_count = False
+
+    @admin.display(description="Size", ordering="database_bytes")
+    def size(self, snapshot: DatabaseSnapshot) -> str:
+        return filesizeformat(snapshot.database_bytes)
+
+    @admin.display(description="Cache hit ratio", ordering="cache_hit_ratio")
+    def cache_hit(self, snapshot: DatabaseSnapshot) -> str:
+        ratio = snapshot.cache_hit_ratio
+        return "-" if ratio is None else f"{ratio:.2%}"
+
+    @admin.display(description="Disk free", ordering="disk_free_ratio")
+    def disk_free(self, snapshot: DatabaseSnapshot) -> str:
+        ratio = snapshot.disk_free_ratio
+        return "-" if ratio is None else f"{ratio:.1%}"
+
+    @admin.display(description="Figures")
+    def figures_display(self, snapshot: DatabaseSnapshot) -> str:
+        return _pretty(snapshot.figures)
+
+    @admin.display(description="Host")
+    def host_display(self, snapshot: DatabaseSnapshot) -> str:
+        return _pretty(snapshot.host)

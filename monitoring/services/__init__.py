@@ -1,4 +1,5 @@
-"""The monitoring services: the error log (errors.py) and request metrics (metrics.py)."""
+"""The monitoring services: the error log (errors.py), request metrics (metrics.py) and
+database and host snapshots (snapshots.py)."""
 
 from monitoring.services.errors import (
     ALERT_SOURCE,
@@ -10,10 +11,12 @@ from monitoring.services.errors import (
     error_record,
 )
 from monitoring.services.metrics import request_buckets_write
+from monitoring.services.snapshots import database_snapshot_take
 
 __all__ = [
     "ALERT_SOURCE",
     "TASK_FAILURE_TYPE",
+    "database_snapshot_take",
     "error_group_ignore",
     "error_group_reopen",
     "error_group_resolve",
