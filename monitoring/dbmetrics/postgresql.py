@@ -171,7 +171,7 @@ class _Reader:
 
     def row_totals(self) -> dict[str, Any]:
         row = _one(self.connection, ROW_TOTALS_SQL) or (None, None)
-        return {"live": row[0] or 0, "dead": row[1] or 0}
+        return {"live": int(row[0] or 0), "dead": int(row[1] or 0)}
 
     def connections(self) -> dict[str, int]:
         return {state: int(n) for state, n in _rows(self.connection, CONNECTIONS_SQL)}
