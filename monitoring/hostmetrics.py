@@ -45,7 +45,8 @@ def _existing(path: Path) -> Path:
 
 def volumes(places: Iterable[tuple[str, Path]]) -> tuple[list[dict[str, Any]], list[str]]:
     """Disk usage of the volumes holding `places` ((role, path) pairs), one entry per volume
-    (paths on one device share it), and notes on the paths that could not be read."""
+    (paths on one device share it: its roles, and the path measured for each), and notes on
+    the paths that could not be read."""
     found: dict[int, dict[str, Any]] = {}
     notes: list[str] = []
     for role, path in places:
@@ -54,6 +55,7 @@ def volumes(places: Iterable[tuple[str, Path]]) -> tuple[list[dict[str, Any]], l
             device = os.stat(where).st_dev
             if device in found:
                 found[device]["roles"].append(role)
+                found[device]["paths"][role] = str(where)
                 continue
             usage = psutil.disk_usage(str(where))
         except OSError as exc:
@@ -61,7 +63,7 @@ def volumes(places: Iterable[tuple[str, Path]]) -> tuple[list[dict[str, Any]], l
             continue
         found[device] = {
             "roles": [role],
-            "path": str(where),
+            "paths": {role: str(where)},
             "total_bytes": usage.total,
             "free_bytes": usage.free,
             "used_percent": usage.percent,

@@ -41,7 +41,8 @@ class Command(BaseCommand):
         )
         for volume in snapshot.host.get("volumes", []):
             self.stdout.write(
-                f"  {'+'.join(volume['roles'])} volume {volume['path']}: "
+                f"  {' and '.join(volume['roles'])} volume "
+                f"({', '.join(volume['paths'].values())}): "
                 f"{_size(volume['free_bytes'])} free of {_size(volume['total_bytes'])}"
             )
         for note in snapshot.figures.get("notes", []):
