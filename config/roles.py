@@ -32,6 +32,7 @@ VIEW_METRICS = [
     "monitoring.view_threshold",
     "monitoring.view_slowrequest",
     "monitoring.view_slowquery",
+    "monitoring.view_databasesnapshot",
 ]
 # Thresholds are configuration: admins edit them.
 CONFIGURE_THRESHOLDS = [
@@ -120,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [
         *VIEW_FINANCE,
         *VIEW_RECOVERY,
+        *VIEW_METRICS,
         *VIEW_BACKUPS,
         *OPERATE_BACKUPS,
         "backups.download_backup",

@@ -411,6 +411,10 @@ MONITORING_THRESHOLD_WINDOW_MINUTES = env.int("MONITORING_THRESHOLD_WINDOW_MINUT
 # Retention by age: minute buckets and snapshots for weeks, daily statistics for years.
 MONITORING_RAW_RETENTION_DAYS = env.int("MONITORING_RAW_RETENTION_DAYS", default=35)
 MONITORING_DAILY_RETENTION_DAYS = env.int("MONITORING_DAILY_RETENTION_DAYS", default=5 * 366)
+# Database and host snapshots (manage.py metrics_snapshot) are taken this often.
+MONITORING_SNAPSHOT_MINUTES = env.int("MONITORING_SNAPSHOT_MINUTES", default=5)
+if MONITORING_SNAPSHOT_MINUTES < 1:
+    raise ImproperlyConfigured("MONITORING_SNAPSHOT_MINUTES must be at least 1")
 
 # Error recovery ----------------------------------------------------------------
 

@@ -1,17 +1,21 @@
 """Monitoring admin: the error log (read-only; resolve, ignore and reopen go through the
-services), the metrics' tables (read-only), and the thresholds (admins edit them through the
-services, audited)."""
+services), the metrics' tables and the database snapshots (read-only), and the thresholds
+(admins edit them through the services, audited)."""
 
+import json
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
+from config.admin_helpers import ReadOnlyAdminMixin
 from monitoring import services
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
+    DatabaseSnapshot,
     ErrorEvent,
     ErrorGroup,
     RequestBucket,
@@ -265,3 +269,62 @@ class SlowQueryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["route", "sql", "request_id"]
     date_hierarchy = "at"
     show_full_result_count = False
+
+
+SNAPSHOT_FIELDS = (
+    "taken_at",
+    "engine",
+    "database_bytes",
+    "connections_total",
+    "cache_hit_ratio",
+    "deadlocks",
+    "disk_free_ratio",
+    "figures_display",
+    "host_display",
+)
+
+
+def _pretty(value: object) -> str:
+    return format_html(
+        "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True)
+    )
+
+
+@admin.register(DatabaseSnapshot)
+class DatabaseSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "taken_at",
+        "engine",
+        "size",
+        "connections_total",
+        "cache_hit",
+        "disk_free",
+    ]
+    list_filter = ["engine"]
+    ordering = ["-taken_at"]
+    date_hierarchy = "taken_at"
+    fields = SNAPSHOT_FIELDS
+    readonly_fields = SNAPSHOT_FIELDS
+    show_full_result_count = False
+
+    @admin.display(description="Size", ordering="database_bytes")
+    def size(self, snapshot: DatabaseSnapshot) -> str:
+        return filesizeformat(snapshot.database_bytes)
+
+    @admin.display(description="Cache hit ratio", ordering="cache_hit_ratio")
+    def cache_hit(self, snapshot: DatabaseSnapshot) -> str:
+        ratio = snapshot.cache_hit_ratio
+        return "-" if ratio is None else f"{ratio:.2%}"
+
+    @admin.display(description="Disk free", ordering="disk_free_ratio")
+    def disk_free(self, snapshot: DatabaseSnapshot) -> str:
+        ratio = snapshot.disk_free_ratio
+        return "-" if ratio is None else f"{ratio:.1%}"
+
+    @admin.display(description="Figures")
+    def figures_display(self, snapshot: DatabaseSnapshot) -> str:
+        return _pretty(snapshot.figures)
+
+    @admin.display(description="Host")
+    def host_display(self, snapshot: DatabaseSnapshot) -> str:
+        return _pretty(snapshot.host)

@@ -372,3 +372,50 @@ class SlowQuery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.route} {self.seconds:.3f} s"
+
+
+class SnapshotEngine(models.TextChoices):
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    SQLITE = "sqlite", "SQLite"
+
+
+class DatabaseSnapshot(models.Model):
+    """The database and its host at one moment, every five minutes (docs/monitoring.md).
+
+    The figures later issues chart or put thresholds on are columns; the rest of the engine's
+    figures are in `figures`, the host's (CPU, memory, disks) in `host`. Written by
+    monitoring.services.database_snapshot_take only; purged by age."""
+
+    purged_by_retention = True
+
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    engine = models.CharField(max_length=12, choices=SnapshotEngine.choices)
+    database_bytes = models.BigIntegerField(help_text="The database's size on disk.")
+    connections_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Client connections to this database (PostgreSQL)."
+    )
+    cache_hit_ratio = models.FloatField(
+        null=True, blank=True, help_text="Buffer cache hits / block reads, since stats reset."
+    )
+    deadlocks = models.BigIntegerField(
+        null=True, blank=True, help_text="Deadlocks detected since stats reset (a counter)."
+    )
+    disk_free_ratio = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Free share of the database's volume; empty when it is not on this host.",
+    )
+    figures = models.JSONField(default=dict, blank=True, help_text="The engine's figures.")
+    host = models.JSONField(default=dict, blank=True, help_text="CPU, memory and disks.")
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(engine__in=SnapshotEngine.values),
+                name="monitoring_databasesnapshot_engine_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.engine} snapshot {self.taken_at:%Y-%m-%d %H:%M:%S}"

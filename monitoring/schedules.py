@@ -1,3 +1,4 @@
+from django.conf import settings
 from django_q.models import Schedule
 
 from config.schedules import ScheduledJob
@@ -30,5 +31,12 @@ SCHEDULES = [
         schedule_type=Schedule.CRON,
         cron="45 3 * * *",
         description="Delete minute buckets and daily statistics past their retention age.",
+    ),
+    ScheduledJob(
+        name="monitoring.database_snapshot",
+        func="monitoring.tasks.take_database_snapshot",
+        schedule_type=Schedule.MINUTES,
+        minutes=settings.MONITORING_SNAPSHOT_MINUTES,
+        description="Store a snapshot of the database's and the host's figures.",
     ),
 ]

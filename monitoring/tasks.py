@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from monitoring.services import (
     daily_stats_compute,
+    database_snapshot_take,
     error_log_purge,
     metrics_purge,
     thresholds_evaluate,
@@ -29,3 +30,8 @@ def purge_metrics() -> dict[str, int]:
 
 def evaluate_thresholds() -> list[str]:
     return thresholds_evaluate()
+
+
+def take_database_snapshot() -> int:
+    """Store a database and host snapshot; its id (a second run stores a second snapshot)."""
+    return database_snapshot_take().pk

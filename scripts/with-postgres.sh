@@ -149,11 +149,22 @@ free_port() {
 
 # --- start -------------------------------------------------------------------------
 
+# pg_stat_statements (the top statements of docs/monitoring.md's snapshots) must be preloaded;
+# a server built without it starts without it, and the snapshots note that it is missing.
+PRELOAD=""
+PKGLIBDIR="$("$BINDIR/pg_config" --pkglibdir 2>/dev/null || echo "$BINDIR/../lib")"
+if [ -f "$PKGLIBDIR/pg_stat_statements.so" ]; then
+    PRELOAD="-c shared_preload_libraries=pg_stat_statements"
+else
+    say "pg_stat_statements not found in $PKGLIBDIR; starting without it"
+fi
+
 LOG="$TMP_ROOT/postgres.log"
 for attempt in 1 2 3; do
     PORT="$(free_port)"
     opts="-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$TMP_ROOT/socket"
     opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    opts="$opts $PRELOAD"
     if in_tmp "$BINDIR/pg_ctl" -D "$TMP_ROOT/data" -l "$LOG" -o "$opts" -w -t 60 start \
         >"$TMP_ROOT/pg_ctl.out" 2>&1; then
         STARTED=1
@@ -174,6 +185,12 @@ done
 
 VERSION="$("$BINDIR/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //' || true)"
 say "started PostgreSQL ${VERSION:-?} ($BINDIR) on 127.0.0.1:$PORT, data in $TMP_ROOT"
+
+# In template1, so that ledgerguard and the test databases made from it have the extension.
+if [ -n "$PRELOAD" ] && [ -x "$BINDIR/psql" ]; then
+    "$BINDIR/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d template1 \
+        -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
+fi
 
 if [ -x "$BINDIR/createdb" ]; then
     "$BINDIR/createdb" -h 127.0.0.1 -p "$PORT" -U postgres ledgerguard
