@@ -4,6 +4,7 @@ from config import serializers as strict
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
+    DatabaseSnapshot,
     RequestBucket,
     SlowQuery,
     SlowRequest,
@@ -134,3 +135,20 @@ class SlowQuerySerializer(strict.ModelSerializer):
     class Meta:
         model = SlowQuery
         fields = ["id", "at", "route", "sql", "seconds", "request_id"]
+
+
+class DatabaseSnapshotSerializer(strict.ModelSerializer):
+    class Meta:
+        model = DatabaseSnapshot
+        fields = [
+            "id",
+            "taken_at",
+            "engine",
+            "database_bytes",
+            "connections_total",
+            "cache_hit_ratio",
+            "deadlocks",
+            "disk_free_ratio",
+            "figures",
+            "host",
+        ]

@@ -5,13 +5,21 @@ from config import filters
 from monitoring import selectors
 from monitoring.api.serializers import (
     DailyStatisticSerializer,
+    DatabaseSnapshotSerializer,
     RequestBucketSerializer,
     SlowQuerySerializer,
     SlowRequestSerializer,
     TaskBucketSerializer,
     ThresholdSerializer,
 )
-from monitoring.models import DailyStatistic, RequestBucket, SlowQuery, SlowRequest, TaskBucket
+from monitoring.models import (
+    DailyStatistic,
+    DatabaseSnapshot,
+    RequestBucket,
+    SlowQuery,
+    SlowRequest,
+    TaskBucket,
+)
 
 
 class RequestBucketFilter(filters.FilterSet):
@@ -123,3 +131,23 @@ class SlowQueryViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.slow_queries_list()
+
+
+class DatabaseSnapshotFilter(filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lt")
+
+    class Meta:
+        model = DatabaseSnapshot
+        fields = ["since", "until", "engine"]
+
+
+class DatabaseSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+    """Database and host snapshots (every five minutes), newest first."""
+
+    serializer_class = DatabaseSnapshotSerializer
+    filterset_class = DatabaseSnapshotFilter
+    ordering_fields = ["taken_at", "database_bytes"]
+
+    def get_queryset(self):
+        return selectors.database_snapshot_list().order_by("-taken_at", "-pk")

@@ -13,7 +13,14 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from monitoring.histogram import percentile
-from monitoring.models import DailyStatistic, RequestBucket, SlowQuery, SlowRequest, TaskBucket
+from monitoring.models import (
+    DailyStatistic,
+    DatabaseSnapshot,
+    RequestBucket,
+    SlowQuery,
+    SlowRequest,
+    TaskBucket,
+)
 from monitoring.services.metrics import SLOT_COLUMNS
 
 
@@ -93,6 +100,7 @@ class Purged:
     daily_statistics: int
     slow_requests: int = 0
     slow_queries: int = 0
+    snapshots: int = 0
 
 
 def metrics_purge(*, now: datetime | None = None) -> Purged:
@@ -106,7 +114,9 @@ def metrics_purge(*, now: datetime | None = None) -> Purged:
     daily, _ = DailyStatistic.objects.filter(day__lt=daily_before).delete()
     slow_requests, _ = SlowRequest.objects.filter(at__lt=raw_before).delete()
     slow_queries, _ = SlowQuery.objects.filter(at__lt=raw_before).delete()
+    snapshots, _ = DatabaseSnapshot.objects.filter(taken_at__lt=raw_before).delete()
     return Purged(
+        snapshots=snapshots,
         request_buckets=requests,
         task_buckets=tasks,
         daily_statistics=daily,

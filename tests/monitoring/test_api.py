@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from monitoring.histogram import slot_of
+from monitoring.models import DatabaseSnapshot
 from monitoring.services import daily_stats_compute, request_buckets_write
 from monitoring.services.metrics import Tally
 
@@ -15,6 +16,9 @@ ENDPOINTS = [
     "/api/v1/metrics/tasks/",
     "/api/v1/metrics/daily/",
     "/api/v1/metrics/thresholds/",
+    "/api/v1/metrics/slow-requests/",
+    "/api/v1/metrics/slow-queries/",
+    "/api/v1/metrics/snapshots/",
 ]
 
 
@@ -95,3 +99,14 @@ def test_thresholds_are_read_only_through_the_api(api, make_user):
     first = listed[0]["id"]
     assert client.patch(f"/api/v1/metrics/thresholds/{first}/", {"value": 1}).status_code == 405
     assert client.delete(f"/api/v1/metrics/thresholds/{first}/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_snapshots_over_a_time_range(api, make_user):
+    for hours in (0, 1, 2):
+        DatabaseSnapshot.objects.create(
+            taken_at=T0 + timedelta(hours=hours), engine="sqlite", database_bytes=1000 + hours
+        )
+    client = api.as_user(make_user("auditor"))
+    found = rows(client.get("/api/v1/metrics/snapshots/", {"since": "2026-11-30T13:00:00Z"}))
+    assert [r["database_bytes"] for r in found] == [1002, 1001]

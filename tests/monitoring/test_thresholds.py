@@ -11,7 +11,7 @@ from django.test import Client
 from alerts.models import Alert
 from audit.models import AuditEvent
 from monitoring.histogram import slot_of
-from monitoring.models import Threshold
+from monitoring.models import DatabaseSnapshot, Threshold
 from monitoring.services import request_buckets_write, thresholds_evaluate
 from monitoring.services.metrics import Tally
 
@@ -188,3 +188,53 @@ def test_admins_edit_thresholds_with_an_audit_event_and_others_only_look(make_us
         assert viewer.get(url).status_code == 200  # the view page
         assert viewer.post(url, form).status_code == 403
     assert get_user_model().objects.count() == 3
+
+
+# --- the thresholds that read the snapshots -------------------------------------------------------
+
+
+def snapshot(at: datetime, *, free_bytes: int, total: int = 100 * 2**30, deadlocks: int = 0):
+    return DatabaseSnapshot.objects.create(
+        taken_at=at,
+        engine="postgresql",
+        database_bytes=10**9,
+        deadlocks=deadlocks,
+        disk_free_ratio=free_bytes / total,
+        host={"volumes": [{"roles": ["database"], "free_bytes": free_bytes, "total_bytes": total}]},
+    )
+
+
+@pytest.mark.django_db
+def test_a_filling_disk_raises_the_forecast_then_disk_free():
+    gib = 2**30
+    # A week of snapshots, 1 GiB less free each day, 12 GiB of 100 free now: 12 % free, and at
+    # that rate full in 12 days (under 14).
+    for day in range(7, -1, -1):
+        snapshot(START - timedelta(days=day), free_bytes=(12 + day) * gib)
+    assert thresholds_evaluate(now=START) == []  # the breach starts; it must hold 60 minutes
+    forecast = Threshold.objects.get(name="days-until-disk-full")
+    assert forecast.last_value == pytest.approx(12.0, rel=0.01)
+    snapshot(START + timedelta(minutes=61), free_bytes=12 * gib)
+    assert thresholds_evaluate(now=START + timedelta(minutes=61)) == ["days-until-disk-full: fired"]
+    # 8 GiB free: under 10 %, for 5 minutes.
+    snapshot(START + timedelta(minutes=62), free_bytes=8 * gib)
+    thresholds_evaluate(now=START + timedelta(minutes=62))
+    snapshot(START + timedelta(minutes=68), free_bytes=8 * gib)
+    assert "disk-free: fired" in thresholds_evaluate(now=START + timedelta(minutes=68))
+    assert firing("disk-free").severity == "critical"
+
+
+@pytest.mark.django_db
+def test_rising_deadlocks_raise_and_an_hour_without_resolves():
+    snapshot(START, free_bytes=50 * 2**30, deadlocks=3)
+    snapshot(START + timedelta(hours=1), free_bytes=50 * 2**30, deadlocks=5)
+    assert thresholds_evaluate(now=START + timedelta(hours=1)) == ["deadlocks-rising: fired"]
+    snapshot(START + timedelta(hours=2), free_bytes=50 * 2**30, deadlocks=5)
+    assert thresholds_evaluate(now=START + timedelta(hours=2)) == ["deadlocks-rising: cleared"]
+
+
+@pytest.mark.django_db
+def test_a_stale_snapshot_says_nothing_about_now():
+    snapshot(START, free_bytes=1 * 2**30)  # 1 % free, but two hours ago
+    assert thresholds_evaluate(now=START + timedelta(hours=2)) == []
+    assert Threshold.objects.get(name="disk-free").last_value is None
