@@ -395,6 +395,8 @@ ERROR_LOG_SPIKE_BASELINE_HOURS = env.int("ERROR_LOG_SPIKE_BASELINE_HOURS", defau
 # Prometheus histogram at /metrics. Each process writes its buckets at most this often.
 MONITORING_REQUEST_METRICS = env.bool("MONITORING_REQUEST_METRICS", default=True)
 MONITORING_FLUSH_SECONDS = env.float("MONITORING_FLUSH_SECONDS", default=10.0)
+# Off only in the test suite, which writes them where a test asks (tests/envdefaults.py).
+MONITORING_WRITE_AFTER_RESPONSE = env.bool("MONITORING_WRITE_AFTER_RESPONSE", default=True)
 # Who may read /metrics: clients in these networks (loopback by default, so that a Prometheus
 # on the same host works), or any client sending `Authorization: Bearer <token>`.
 MONITORING_METRICS_NETWORKS = [
@@ -536,7 +538,7 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 # the load balancer does not bring a dead worker back, it only turns that into a full outage.
 HEALTH_READY_REQUIRE_SCHEDULER = env.bool("HEALTH_READY_REQUIRE_SCHEDULER", default=False)
 # Probes and load balancers speak plain HTTP to the instance: never redirect them to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 # Uploads, static files (WhiteNoise's manifest storage, see STATIC_MANIFEST) and where backups
 # go; readiness checks the backups location takes a file.
 STORAGES: dict[str, dict[str, Any]] = {

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
 from monitoring import prometheus
@@ -103,13 +103,18 @@ class Aggregator:
         if not taken and not slow:
             return 0
         try:
-            if slow:
-                slow_records_write(slow)
-            return request_buckets_write(taken) if taken else 0
-        except DatabaseError as exc:
-            self._put_back(taken)
+            written = request_buckets_write(taken) if taken else 0
+        except Exception as exc:  # noqa: BLE001 - metrics never break a request: kept for later
+            self._put_back(taken, slow)
             logger.warning("request metrics not written, kept for the next time: %s", exc)
             return 0
+        try:
+            if slow:
+                slow_records_write(slow)
+        except Exception as exc:  # noqa: BLE001 - the buckets are in; these wait for the next
+            self._put_back({}, slow)
+            logger.warning("slow requests not written, kept for the next time: %s", exc)
+        return written
 
     def discard(self) -> int:
         """Drop what is pending (a process that must not write it); the requests dropped."""
@@ -122,8 +127,11 @@ class Aggregator:
         with self._lock:
             return len(self._tallies)
 
-    def _put_back(self, taken: dict[BucketKey, Tally]) -> None:
+    def _put_back(self, taken: dict[BucketKey, Tally], slow: list["SlowRecord"]) -> None:
         with self._lock:
+            room = MAX_PENDING_SLOW - len(self._slow)
+            self._slow[:0] = slow[: max(room, 0)]
+            self.lost += max(len(slow) - max(room, 0), 0)
             for key, tally in taken.items():
                 mine = self._tallies.get(key)
                 if mine is None:
@@ -235,8 +243,5 @@ class RequestMetricsMiddleware:
 def write_when_due(**_kwargs: Any) -> None:
     """request_finished: Django sends it when the response is closed, which WSGI servers do
     once it has been sent; the client does not wait for the write."""
-    if AGGREGATOR.claim_write():
-        try:
-            AGGREGATOR.write()
-        except Exception:  # metrics never break a request; the log says why
-            logger.exception("request metrics could not be written")
+    if settings.MONITORING_WRITE_AFTER_RESPONSE and AGGREGATOR.claim_write():
+        AGGREGATOR.write()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import DatabaseError
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
 from django_q.conf import Conf
@@ -45,6 +46,16 @@ class TaskCollector(Collector):
     """Queue depth and age, and the last 15 minutes of task runs per function and outcome."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            yield from self._collect()
+        except DatabaseError:
+            # The database is down: the scrape still has the request metrics (in memory) and
+            # says the task figures are missing.
+            yield GaugeMetricFamily(
+                "ledgerguard_task_metrics_up", "The task figures could be read.", value=0
+            )
+
+    def _collect(self) -> Iterator[GaugeMetricFamily]:
         queue = queue_figures()
         yield GaugeMetricFamily(
             "ledgerguard_task_queue_depth",

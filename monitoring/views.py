@@ -2,8 +2,9 @@
 
 MONITORING_METRICS_NETWORKS (default loopback: a Prometheus on the same host works out of the
 box) lists the client networks let in; MONITORING_METRICS_TOKEN, when set, lets in any client
-that sends it as `Authorization: Bearer <token>`. Anyone else gets a 404 (the endpoint does
-not announce itself)."""
+that sends it as `Authorization: Bearer <token>`. A request that came through a proxy
+(X-Forwarded-For) while no proxy is trusted (NUM_PROXIES 0) is let in by the token only: its
+address is the proxy's. Anyone else gets a 404 (the endpoint does not announce itself)."""
 
 import hmac
 import ipaddress
@@ -23,6 +24,10 @@ def _allowed(request: HttpRequest) -> bool:
         given = request.headers.get("Authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return True
+    if "HTTP_X_FORWARDED_FOR" in request.META and not settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        # Proxied, with no proxy trusted to name the client: the connection's address is the
+        # proxy's (often loopback), not the client's. Only the token lets such a request in.
+        return False
     address = client_ip(request)
     if not address:
         return False
@@ -30,6 +35,8 @@ def _allowed(request: HttpRequest) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket is 127.0.0.1
     return any(ip in network for network in settings.MONITORING_METRICS_NETWORKS)
 
 

@@ -16,4 +16,4 @@ os.environ.pop("DATABASE_MIGRATE_URL", None)
 # Request metrics are counted in every test, and written only where a test asks
 # (tests/monitoring/test_request_metrics.py): a write at the end of any request would touch
 # the database in tests that have none.
-os.environ.setdefault("MONITORING_FLUSH_SECONDS", "1e9")
+os.environ.setdefault("MONITORING_WRITE_AFTER_RESPONSE", "0")

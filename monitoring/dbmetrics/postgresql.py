@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, transaction
 
 from monitoring.dbmetrics.base import DatabaseFigures
+from monitoring.sqlshape import sql_shape
 
 LARGEST_TABLES = 20
 TOP_STATEMENTS = 10
@@ -247,7 +248,9 @@ class _Reader:
                     "total_ms": total_ms,
                     "mean_ms": mean_ms,
                     "rows": rows,
-                    "query": query[:TEXT_CHARS] if query else None,
+                    # pg_stat_statements keeps utility statements (ALTER ROLE ... PASSWORD,
+                    # DO $$ ... $$) as sent: only their shape is stored.
+                    "query": sql_shape(query)[:TEXT_CHARS] if query else None,
                 }
             )
         if hidden:
@@ -261,7 +264,7 @@ class _Reader:
         row = _one(self.connection, STATEMENT_TEXT_SQL, [query_id])
         if row is None or row[0] in (None, HIDDEN):
             return None
-        return str(row[0])[:TEXT_CHARS]
+        return sql_shape(str(row[0]))[:TEXT_CHARS]
 
     def volume_path(self) -> str | None:
         """The data directory when the server runs on this host and its folder can be seen;

@@ -90,7 +90,9 @@ def request_buckets_write(tallies: Mapping[BucketKey, Tally]) -> int:
             *t.slots,
             t.duration_max,
         ]
-        for (minute, route, method, status_class), t in tallies.items()
+        # In key order: two writers locking the same rows take them in the same order (no
+        # deadlock between them).
+        for (minute, route, method, status_class), t in sorted(tallies.items())
     ]
     _upsert(
         RequestBucket,

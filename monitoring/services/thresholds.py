@@ -142,7 +142,8 @@ READERS: dict[str, MetricReader] = {
     Threshold.Metric.DEADLOCKS_PER_HOUR: deadlocks_per_hour,
     Threshold.Metric.DAYS_UNTIL_DISK_FULL: days_until_disk_full,
 }
-# Metrics whose missing reading means "nothing is wrong" (no traffic: no slow requests).
+# Metrics whose missing reading ends a breach that has not fired yet (no traffic: no slow
+# requests). Once firing, only a reading past the clear value resolves.
 QUIET_IS_CLEAR = {
     Threshold.Metric.LATENCY_P95_MS,
     Threshold.Metric.ERROR_RATE_PERCENT,
@@ -173,15 +174,15 @@ def _move(threshold: Threshold, value: float | None, now: datetime) -> str:
         if not row.enabled:
             change = "disabled" if row.firing else ""
             row.firing, row.breaching_since = False, None
-        elif value is None and row.metric not in QUIET_IS_CLEAR:
-            pass  # no reading: the state stays
+        elif value is None and (row.firing or row.metric not in QUIET_IS_CLEAR):
+            pass  # no reading: the state stays (light traffic does not resolve an alert)
         elif value is not None and row.breached_by(value):
             row.breaching_since = row.breaching_since or now
             held = now - row.breaching_since >= timedelta(minutes=row.for_minutes)
             if held and not row.firing:
                 row.firing, change = True, "fired"
         elif row.firing:
-            if value is None or row.cleared_by(value):
+            if value is not None and row.cleared_by(value):
                 row.firing, row.breaching_since, change = False, None, "cleared"
         else:
             row.breaching_since = None  # under the line before it held: not a breach
@@ -216,8 +217,15 @@ def _title(row: Threshold, value: float | None) -> str:
 
 def threshold_save(*, threshold: Threshold, actor: Any, created: bool) -> Threshold:
     """Save an admin's edit of a threshold, with its audit event (what changed)."""
+    renamed_from = ""
     with transaction.atomic():
-        before = {} if created else audit_state(Threshold.objects.get(pk=threshold.pk))
+        stored = None if created else Threshold.objects.select_for_update().get(pk=threshold.pk)
+        before = {} if stored is None else audit_state(stored)
+        if stored is not None and stored.name != threshold.name and stored.firing:
+            # The alert's key is the name: the old one is resolved, the new name's state
+            # starts over (the next evaluation raises it again if the breach holds).
+            renamed_from = stored.name
+            threshold.firing, threshold.breaching_since = False, None
         threshold.full_clean()
         threshold.save()
         after = audit_state(threshold)
@@ -228,6 +236,8 @@ def threshold_save(*, threshold: Threshold, actor: Any, created: bool) -> Thresh
             actor=actor,
             changes=changes,
         )
+    if renamed_from:
+        resolve_alert(source=ALERT_SOURCE, key=renamed_from)
     return threshold
 
 

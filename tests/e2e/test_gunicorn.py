@@ -51,6 +51,7 @@ def serve(tmp_path: Path, *, workers: int):
         "GUNICORN_THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "MONITORING_FLUSH_SECONDS": "0",
+        "MONITORING_WRITE_AFTER_RESPONSE": "1",
     }
     # The admin's files only: compressing Swagger UI and ReDoc would triple the test's time.
     collect = "collectstatic --noinput --ignore drf_spectacular_sidecar --ignore rest_framework"

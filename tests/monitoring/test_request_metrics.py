@@ -222,3 +222,57 @@ def test_metrics_are_refused_to_other_addresses_unless_they_bring_the_token(sett
     allowed = far.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789")
     assert allowed.status_code == 200
     assert far.post("/metrics").status_code == 405
+
+
+# --- from the attack review -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_metrics_through_an_untrusted_proxy_need_the_token(settings):
+    """Behind a proxy on the same host, every client arrives as 127.0.0.1: with no proxy
+    trusted (NUM_PROXIES 0), a forwarded request is not let in by its address."""
+    proxied = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert proxied.get("/metrics").status_code == 404
+    settings.MONITORING_METRICS_TOKEN = "scrape-secret-0123456789"
+    assert (
+        proxied.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789").status_code
+        == 200
+    )
+    assert Client(REMOTE_ADDR="::ffff:127.0.0.1").get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_still_answer_when_the_database_is_down():
+    def down(execute, sql, params, many, context):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    Client().get("/health/live")
+    with connection.execute_wrapper(down):
+        response = Client().get("/metrics")
+    assert response.status_code == 200
+    names = families(response.content)
+    assert "ledgerguard_http_request_duration_seconds" in names
+    assert names["ledgerguard_task_metrics_up"].samples[0].value == 0
+
+
+@pytest.mark.django_db
+def test_any_write_failure_keeps_the_buckets_and_the_slow_records(monkeypatch):
+    aggregator = Aggregator()
+    aggregator.add(
+        route="health-live",
+        method="GET",
+        status=200,
+        seconds=0.01,
+        queries=0,
+        query_seconds=0,
+        at=MINUTE,
+    )
+
+    def broken(tallies):
+        raise ValueError("not a database error")
+
+    monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", broken)
+    assert aggregator.write() == 0
+    assert aggregator.pending() == 1
+    monkeypatch.undo()
+    assert aggregator.write() == 1

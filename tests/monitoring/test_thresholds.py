@@ -12,7 +12,7 @@ from alerts.models import Alert
 from audit.models import AuditEvent
 from monitoring.histogram import slot_of
 from monitoring.models import DatabaseSnapshot, Threshold
-from monitoring.services import request_buckets_write, thresholds_evaluate
+from monitoring.services import request_buckets_write, threshold_save, thresholds_evaluate
 from monitoring.services.metrics import Tally
 
 START = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -238,3 +238,27 @@ def test_a_stale_snapshot_says_nothing_about_now():
     snapshot(START, free_bytes=1 * 2**30)  # 1 % free, but two hours ago
     assert thresholds_evaluate(now=START + timedelta(hours=2)) == []
     assert Threshold.objects.get(name="disk-free").last_value is None
+
+
+@pytest.mark.django_db
+def test_light_traffic_does_not_resolve_a_firing_alert():
+    latency(for_minutes=0)
+    traffic(START, 3.0, count=25)
+    assert thresholds_evaluate(now=START + timedelta(seconds=30)) == ["p95-latency: fired"]
+    # The next window has 19 requests (too few to read a p95): the alert stays.
+    later = START + timedelta(minutes=6)
+    traffic(later, 3.0, count=19)
+    assert thresholds_evaluate(now=later + timedelta(seconds=30)) == []
+    assert firing("p95-latency") is not None
+
+
+@pytest.mark.django_db
+def test_renaming_a_firing_threshold_resolves_its_old_alert(make_user):
+    threshold = latency(for_minutes=0)
+    minute_by_minute([0.6])
+    assert firing("p95-latency") is not None
+    threshold.refresh_from_db()
+    threshold.name = "latency-p95"
+    threshold_save(threshold=threshold, actor=make_user("admin"), created=False)
+    assert firing("p95-latency") is None
+    assert not Threshold.objects.get(name="latency-p95").firing
