@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import connections
@@ -188,6 +188,17 @@ class QueryTimer:
             yield self
 
 
+class Measured(TypedDict):
+    """One request's figures, as the aggregator, Prometheus and a slow record take them."""
+
+    route: str
+    method: str
+    status: int
+    seconds: float
+    queries: int
+    query_seconds: float
+
+
 class RequestMetricsMiddleware:
     """Outermost but for the header check: its duration covers the whole of Django's work."""
 
@@ -205,38 +216,28 @@ class RequestMetricsMiddleware:
         seconds = time.perf_counter() - started
         route = route_of(request)
         method = request.method if request.method in METHODS else "OTHER"
-        if timer.slow or seconds >= settings.MONITORING_SLOW_REQUEST_MS / 1000:
+        measured: Measured = {
+            "route": route,
+            "method": method,
+            "status": response.status_code,
+            "seconds": seconds,
+            "queries": timer.count,
+            "query_seconds": timer.seconds,
+        }
+        AGGREGATOR.add(**measured)
+        prometheus.observe_request(**measured)
+        slow_request = seconds >= settings.MONITORING_SLOW_REQUEST_MS / 1000
+        if slow_request or timer.slow:
             AGGREGATOR.add_slow(
                 SlowRecord(
                     at=datetime.now(UTC),
-                    route=route,
-                    method=method,
-                    status=response.status_code,
-                    seconds=seconds,
-                    queries=timer.count,
-                    query_seconds=timer.seconds,
                     # Set on the answer by config.middleware.RequestContextMiddleware.
                     request_id=response.get("X-Request-ID", "")[:64],
-                    slow_request=seconds >= settings.MONITORING_SLOW_REQUEST_MS / 1000,
+                    slow_request=slow_request,
                     slow_queries=timer.slow,
+                    **measured,
                 )
             )
-        AGGREGATOR.add(
-            route=route,
-            method=method,
-            status=response.status_code,
-            seconds=seconds,
-            queries=timer.count,
-            query_seconds=timer.seconds,
-        )
-        prometheus.observe_request(
-            route=route,
-            method=method,
-            status=response.status_code,
-            seconds=seconds,
-            queries=timer.count,
-            query_seconds=timer.seconds,
-        )
         return response
 
 

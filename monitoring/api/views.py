@@ -22,31 +22,34 @@ from monitoring.models import (
 )
 
 
-class RequestBucketFilter(filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="lt")
+def time_range_filter(
+    model: type, field: str, others: list[str], *, dates: bool = False
+) -> type[filters.FilterSet]:
+    """A filter set of `model` with `since` (inclusive) and `until` (exclusive) on `field`,
+    ISO 8601 times (or dates), and plain filters on `others`."""
+    kind = django_filters.DateFilter if dates else django_filters.IsoDateTimeFilter
+    meta = type("Meta", (), {"model": model, "fields": ["since", "until", *others]})
+    return type(
+        f"{model.__name__}Filter",
+        (filters.FilterSet,),
+        {
+            "since": kind(field_name=field, lookup_expr="gte"),
+            "until": kind(field_name=field, lookup_expr="lt"),
+            "Meta": meta,
+        },
+    )
 
-    class Meta:
-        model = RequestBucket
-        fields = ["since", "until", "route", "method", "status_class"]
 
-
-class TaskBucketFilter(filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="minute", lookup_expr="lt")
-
-    class Meta:
-        model = TaskBucket
-        fields = ["since", "until", "func", "outcome"]
-
-
-class DailyStatisticFilter(filters.FilterSet):
-    since = django_filters.DateFilter(field_name="day", lookup_expr="gte")
-    until = django_filters.DateFilter(field_name="day", lookup_expr="lt")
-
-    class Meta:
-        model = DailyStatistic
-        fields = ["since", "until", "kind", "name", "method"]
+RequestBucketFilter = time_range_filter(
+    RequestBucket, "minute", ["route", "method", "status_class"]
+)
+TaskBucketFilter = time_range_filter(TaskBucket, "minute", ["func", "outcome"])
+DailyStatisticFilter = time_range_filter(
+    DailyStatistic, "day", ["kind", "name", "method"], dates=True
+)
+SlowRequestFilter = time_range_filter(SlowRequest, "at", ["route", "method"])
+SlowQueryFilter = time_range_filter(SlowQuery, "at", ["route"])
+DatabaseSnapshotFilter = time_range_filter(DatabaseSnapshot, "taken_at", ["engine"])
 
 
 class RequestBucketViewSet(viewsets.ReadOnlyModelViewSet):
@@ -93,24 +96,6 @@ class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.thresholds_list()
 
 
-class SlowRequestFilter(filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
-
-    class Meta:
-        model = SlowRequest
-        fields = ["since", "until", "route", "method"]
-
-
-class SlowQueryFilter(filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
-
-    class Meta:
-        model = SlowQuery
-        fields = ["since", "until", "route"]
-
-
 class SlowRequestViewSet(viewsets.ReadOnlyModelViewSet):
     """Requests slower than MONITORING_SLOW_REQUEST_MS, newest first."""
 
@@ -131,15 +116,6 @@ class SlowQueryViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.slow_queries_list()
-
-
-class DatabaseSnapshotFilter(filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lt")
-
-    class Meta:
-        model = DatabaseSnapshot
-        fields = ["since", "until", "engine"]
 
 
 class DatabaseSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
