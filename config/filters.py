@@ -6,6 +6,8 @@ API inherits FilterSet below, and FilterBackend builds the automatic ones (`filt
 from it, so integers and ids in query strings are ASCII digits only.
 """
 
+from datetime import UTC
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -46,6 +48,25 @@ class BooleanFormField(forms.NullBooleanField):
         if value in ("true", "false"):
             return value == "true"
         raise ValidationError("Must be true or false.", code="invalid")
+
+
+class UtcDateTimeFormField(fields.IsoDateTimeField):
+    """An ISO 8601 time, as UTC: an offset the database cannot hold (Python takes up to 24
+    hours, PostgreSQL 15:59) is converted away before any query sees it, and a time that
+    leaves the calendar once converted is refused."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("Enter a time within years 1 to 9999.", code="invalid") from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeFormField
 
 
 class BooleanFilter(filters.BooleanFilter):

@@ -27,7 +27,7 @@ def time_range_filter(
 ) -> type[filters.FilterSet]:
     """A filter set of `model` with `since` (inclusive) and `until` (exclusive) on `field`,
     ISO 8601 times (or dates), and plain filters on `others`."""
-    kind = django_filters.DateFilter if dates else django_filters.IsoDateTimeFilter
+    kind = django_filters.DateFilter if dates else filters.UtcDateTimeFilter
     meta = type("Meta", (), {"model": model, "fields": ["since", "until", *others]})
     return type(
         f"{model.__name__}Filter",

@@ -110,3 +110,19 @@ def test_snapshots_over_a_time_range(api, make_user):
     client = api.as_user(make_user("auditor"))
     found = rows(client.get("/api/v1/metrics/snapshots/", {"since": "2026-11-30T13:00:00Z"}))
     assert [r["database_bytes"] for r in found] == [1002, 1001]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "until",
+    [
+        "0161-06-02T04:05:08.598026-16:39",  # an offset PostgreSQL cannot hold
+        "0001-01-01T00:00:00+05:00",  # before year 1 once in UTC
+        "9999-12-31T23:59:59-05:00",  # after year 9999 once in UTC
+    ],
+)
+def test_times_the_database_cannot_hold_are_converted_or_refused(api, make_user, until):
+    response = api.as_user(make_user("admin")).get("/api/v1/metrics/snapshots/", {"until": until})
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["error"]["fields"]["until"]
