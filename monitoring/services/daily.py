@@ -21,16 +21,12 @@ from monitoring.models import (
     SlowRequest,
     TaskBucket,
 )
-from monitoring.services.metrics import SLOT_COLUMNS
+from monitoring.services.metrics import SLOT_COLUMNS, slot_sums
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
-
-
-def _sums() -> dict[str, Sum]:
-    return {column: Sum(column) for column in SLOT_COLUMNS}
 
 
 def _statistic(
@@ -67,7 +63,7 @@ def daily_stats_compute(day: date) -> list[DailyStatistic]:
             total=Sum("duration_sum"),
             top=Max("duration_max"),
             queries=Sum("queries"),
-            **_sums(),
+            **slot_sums(),
         )
         .order_by("route", "method")
     )
@@ -79,7 +75,7 @@ def daily_stats_compute(day: date) -> list[DailyStatistic]:
             failed=Sum("count", filter=Q(outcome=TaskBucket.Outcome.FAILURE)),
             total=Sum("run_seconds_sum"),
             top=Max("run_seconds_max"),
-            **_sums(),
+            **slot_sums(),
         )
         .order_by("func")
     )

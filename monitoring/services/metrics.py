@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.models import Sum
 
 from monitoring.histogram import SLOTS, slot_of
 from monitoring.models import RequestBucket, SlowQuery, SlowRequest, TaskBucket
@@ -17,6 +18,13 @@ from monitoring.sqlshape import sql_shape
 BucketKey = tuple[datetime, str, str, str]
 
 SLOT_COLUMNS = [f"h{index:02d}" for index in range(SLOTS)]
+
+
+def slot_sums() -> dict[str, Sum]:
+    """Aggregates that add up each histogram column (a queryset's summed histogram)."""
+    return {column: Sum(column) for column in SLOT_COLUMNS}
+
+
 # Rows per statement: SQLite allows 32,766 parameters, PostgreSQL 65,535.
 _BATCH = 500
 

@@ -16,7 +16,7 @@ from audit.services import audit_record
 from config.admin_helpers import audit_state
 from monitoring.histogram import percentile
 from monitoring.models import DatabaseSnapshot, RequestBucket, TaskBucket, Threshold
-from monitoring.services.metrics import SLOT_COLUMNS
+from monitoring.services.metrics import SLOT_COLUMNS, slot_sums
 from monitoring.taskmetrics import queue_figures
 
 ALERT_SOURCE = "thresholds"
@@ -32,7 +32,7 @@ def _window(now: datetime) -> datetime:
 
 def latency_p95_ms(now: datetime) -> float | None:
     sums = RequestBucket.objects.filter(minute__gte=_window(now)).aggregate(
-        n=Sum("count"), **{c: Sum(c) for c in SLOT_COLUMNS}
+        n=Sum("count"), **slot_sums()
     )
     if (sums["n"] or 0) < MIN_REQUESTS:
         return None
