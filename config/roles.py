@@ -33,6 +33,7 @@ VIEW_METRICS = [
     "monitoring.view_slowrequest",
     "monitoring.view_slowquery",
     "monitoring.view_databasesnapshot",
+    "monitoring.view_dailystorage",
 ]
 # Thresholds are configuration: admins edit them.
 CONFIGURE_THRESHOLDS = [

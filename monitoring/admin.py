@@ -11,10 +11,11 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from config.admin_helpers import ReadOnlyAdminMixin
-from monitoring import services
+from monitoring import selectors, services
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
+    DailyStorage,
     DatabaseSnapshot,
     ErrorEvent,
     ErrorGroup,
@@ -24,6 +25,7 @@ from monitoring.models import (
     TaskBucket,
     Threshold,
 )
+from monitoring.templatetags.monitoring_admin import signed_size
 
 RECENT_EVENTS = 20
 EVENT_FIELDS = (
@@ -217,10 +219,40 @@ class TaskBucketAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(DailyStatistic)
 class DailyStatisticAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Per day, route and task; sort by p95 for the slowest routes."""
+
     list_display = ["day", "kind", "method", "name", "count", "errors", "p50", "p95", "p99"]
     list_filter = ["kind", "method"]
     search_fields = ["name"]
     date_hierarchy = "day"
+
+
+@admin.register(DailyStorage)
+class DailyStorageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The database's and its largest tables' size per day, with the trend above the list."""
+
+    change_list_template = "admin/monitoring/dailystorage/change_list.html"
+    list_display = ["day", "table_name", "size", "growth", "rows"]
+    search_fields = ["table"]
+    date_hierarchy = "day"
+
+    @admin.display(description="Table", ordering="table")
+    def table_name(self, row: DailyStorage) -> str:
+        return row.table or "(whole database)"
+
+    @admin.display(description="Size", ordering="bytes")
+    def size(self, row: DailyStorage) -> str:
+        return filesizeformat(row.bytes)
+
+    @admin.display(description="Growth that day", ordering="growth_bytes")
+    def growth(self, row: DailyStorage) -> str:
+        return signed_size(row.growth_bytes)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        trend = selectors.storage_trend()
+        rows = [trend.database, *trend.tables] if trend.database else trend.tables
+        extra_context = {**(extra_context or {}), "trend": trend, "trend_rows": rows}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Threshold)

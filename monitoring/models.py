@@ -419,3 +419,31 @@ class DatabaseSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine} snapshot {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DailyStorage(models.Model):
+    """One day (UTC) of the database's size (`table` blank) or of one of its largest tables
+    (with its indexes): the size at the day's last snapshot, what it grew since the last
+    snapshot before the day, and the rows (PostgreSQL's estimate). Made by daily_stats from the
+    snapshots; kept for years like the daily statistics, so that growth trends reach back."""
+
+    day = models.DateField()
+    table = models.CharField(max_length=200, blank=True, help_text="Blank: the whole database.")
+    bytes = models.BigIntegerField(help_text="At the day's last snapshot.")
+    growth_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Since the last snapshot before the day; empty without one (or for a table "
+        "not among the largest then).",
+    )
+    rows = models.BigIntegerField(null=True, blank=True, help_text="Live rows (PostgreSQL).")
+
+    class Meta:
+        ordering = ["-day", "table"]
+        verbose_name_plural = "daily storage"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "table"], name="monitoring_dailystorage_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.table or 'database'}"

@@ -4,6 +4,7 @@ from config import serializers as strict
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
+    DailyStorage,
     DatabaseSnapshot,
     RequestBucket,
     SlowQuery,
@@ -11,6 +12,7 @@ from monitoring.models import (
     TaskBucket,
     Threshold,
 )
+from monitoring.selectors import TREND_DAYS
 
 
 class HistogramFields(serializers.Serializer):
@@ -152,3 +154,45 @@ class DatabaseSnapshotSerializer(strict.ModelSerializer):
             "figures",
             "host",
         ]
+
+
+class DailyStorageSerializer(strict.ModelSerializer):
+    class Meta:
+        model = DailyStorage
+        fields = ["day", "table", "bytes", "growth_bytes", "rows"]
+
+
+class GrowthSerializer(serializers.Serializer):
+    table = serializers.CharField(help_text="Blank: the whole database.")
+    day = serializers.DateField(help_text="The newest day with a figure.")
+    bytes = serializers.IntegerField(help_text="Size that day (tables with their indexes).")
+    growth_bytes = serializers.IntegerField(
+        allow_null=True, help_text="Growth that day (since the last snapshot before it)."
+    )
+    rows = serializers.IntegerField(allow_null=True, help_text="Live rows (PostgreSQL).")
+    bytes_per_day = serializers.FloatField(
+        allow_null=True, help_text="Least-squares slope over the days looked at."
+    )
+    days = serializers.IntegerField(help_text="Days with a figure in the range.")
+
+
+class StorageTrendSerializer(serializers.Serializer):
+    until = serializers.DateField()
+    days = serializers.IntegerField()
+    database = GrowthSerializer(allow_null=True)
+    tables = GrowthSerializer(many=True)
+    disk_free_bytes = serializers.FloatField(allow_null=True)
+    disk_free_percent = serializers.FloatField(allow_null=True)
+    days_until_disk_full = serializers.FloatField(
+        allow_null=True, help_text="At the last week's trend of free space (36500: not shrinking)."
+    )
+
+
+class StorageTrendQuerySerializer(serializers.Serializer):
+    days = strict.IntegerField(
+        required=False,
+        default=TREND_DAYS,
+        min_value=2,
+        max_value=3660,
+        help_text="How many days back the trend looks.",
+    )

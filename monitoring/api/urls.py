@@ -8,6 +8,7 @@ router.register("metrics/daily", views.DailyStatisticViewSet, basename="daily-st
 router.register("metrics/thresholds", views.ThresholdViewSet, basename="threshold")
 router.register("metrics/slow-requests", views.SlowRequestViewSet, basename="slow-request")
 router.register("metrics/slow-queries", views.SlowQueryViewSet, basename="slow-query")
+router.register("metrics/storage", views.DailyStorageViewSet, basename="daily-storage")
 router.register("metrics/snapshots", views.DatabaseSnapshotViewSet, basename="snapshot")
 
 urlpatterns = router.urls

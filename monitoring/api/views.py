@@ -1,19 +1,27 @@
 import django_filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from config import filters
 from monitoring import selectors
 from monitoring.api.serializers import (
     DailyStatisticSerializer,
+    DailyStorageSerializer,
     DatabaseSnapshotSerializer,
     RequestBucketSerializer,
     SlowQuerySerializer,
     SlowRequestSerializer,
+    StorageTrendQuerySerializer,
+    StorageTrendSerializer,
     TaskBucketSerializer,
     ThresholdSerializer,
 )
 from monitoring.models import (
     DailyStatistic,
+    DailyStorage,
     DatabaseSnapshot,
     RequestBucket,
     SlowQuery,
@@ -49,6 +57,7 @@ DailyStatisticFilter = time_range_filter(
 )
 SlowRequestFilter = time_range_filter(SlowRequest, "at", ["route", "method"])
 SlowQueryFilter = time_range_filter(SlowQuery, "at", ["route"])
+DailyStorageFilter = time_range_filter(DailyStorage, "day", ["table"], dates=True)
 DatabaseSnapshotFilter = time_range_filter(DatabaseSnapshot, "taken_at", ["engine"])
 
 
@@ -76,7 +85,8 @@ class TaskBucketViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DailyStatisticViewSet(viewsets.ReadOnlyModelViewSet):
-    """Daily statistics per route and per task, newest first: `?since=&until=` (dates)."""
+    """Daily statistics per route and per task, newest first: `?since=&until=` (dates). The
+    slowest routes of a day: `?kind=route&since=D&until=D+1&ordering=-p95`."""
 
     serializer_class = DailyStatisticSerializer
     filterset_class = DailyStatisticFilter
@@ -127,3 +137,30 @@ class DatabaseSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.database_snapshot_list().order_by("-taken_at", "-pk")
+
+
+class DailyStorageViewSet(viewsets.ReadOnlyModelViewSet):
+    """The database's size (`table` blank) and its largest tables' per day, with the day's
+    growth, newest first: `?since=&until=` (dates), `?table=`."""
+
+    serializer_class = DailyStorageSerializer
+    filterset_class = DailyStorageFilter
+    ordering_fields = ["day", "bytes", "growth_bytes"]
+
+    def get_queryset(self):
+        return selectors.daily_storage_list()
+
+    @extend_schema(
+        parameters=[StorageTrendQuerySerializer],
+        responses=StorageTrendSerializer,
+        filters=False,
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
+    def trend(self, request: Request) -> Response:
+        """Growth per table and for the database (least-squares bytes per day over the last
+        `days` days), largest first, with the database volume's free space and the days until
+        it is full at the last week's trend."""
+        query = StorageTrendQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        trend = selectors.storage_trend(days=query.validated_data["days"])
+        return Response(StorageTrendSerializer(trend).data)

@@ -1,7 +1,11 @@
-"""SQLite's figures: pages (count, size, free) and the sizes of the file and its WAL."""
+"""SQLite's figures: pages (count, size, free), the sizes of the file and its WAL, and the
+largest tables with their indexes (the dbstat virtual table, when SQLite was built with it)."""
 
 import os
+import sqlite3
 from typing import Any
+
+from django.db import DatabaseError
 
 from monitoring.dbmetrics.base import DatabaseFigures
 
@@ -18,6 +22,35 @@ def _file_bytes(path: str) -> int | None:
         return None
 
 
+LARGEST_TABLES = 20
+
+# Each b-tree's pages, summed per table: its own (a table or a WITHOUT ROWID table) and its
+# indexes'. sqlite_schema names the table an index belongs to.
+TABLE_SIZES_SQL = """
+SELECT s.tbl_name,
+       sum(CASE WHEN s.type = 'table' THEN d.pgsize ELSE 0 END),
+       sum(CASE WHEN s.type = 'index' THEN d.pgsize ELSE 0 END)
+FROM dbstat d JOIN sqlite_schema s ON s.name = d.name
+WHERE d.aggregate = 1
+GROUP BY s.tbl_name
+ORDER BY sum(d.pgsize) DESC, s.tbl_name
+LIMIT %s
+"""
+
+
+def largest_tables(cursor: Any) -> list[dict[str, Any]]:
+    cursor.execute(TABLE_SIZES_SQL, [LARGEST_TABLES])
+    return [
+        {
+            "table": name,
+            "table_bytes": int(table_bytes or 0),
+            "index_bytes": int(index_bytes or 0),
+            "total_bytes": int(table_bytes or 0) + int(index_bytes or 0),
+        }
+        for name, table_bytes, index_bytes in cursor.fetchall()
+    ]
+
+
 def _is_memory(name: str) -> bool:
     return not name or name == ":memory:" or "mode=memory" in name
 
@@ -30,6 +63,12 @@ class SqliteMetrics:
             page_count = _pragma(cursor, "page_count")
             page_size = _pragma(cursor, "page_size")
             freelist_count = _pragma(cursor, "freelist_count")
+            notes: list[str] = []
+            try:
+                tables = largest_tables(cursor)
+            except (DatabaseError, sqlite3.Error) as exc:  # SQLite built without dbstat
+                tables = []
+                notes.append(f"largest tables: {str(exc).strip() or 'dbstat unavailable'}")
         name = str(connection.settings_dict["NAME"])
         figures: dict[str, Any] = {
             "page_count": page_count,
@@ -38,6 +77,7 @@ class SqliteMetrics:
             "free_bytes": freelist_count * page_size,
             "file_bytes": None,
             "wal_bytes": None,
+            "largest_tables": tables,
         }
         volume_path = None
         if not _is_memory(name):
@@ -52,4 +92,5 @@ class SqliteMetrics:
             database_bytes=page_count * page_size,
             volume_path=volume_path,
             figures=figures,
+            notes=notes,
         )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
+    DailyStorage,
     DatabaseSnapshot,
     RequestBucket,
     SlowQuery,
@@ -50,9 +51,72 @@ def _statistic(
     )
 
 
+# A day's growth is measured from the last snapshot before it, when one is this recent.
+GROWTH_BASELINE = timedelta(hours=36)
+
+
+def _tables(snapshot: DatabaseSnapshot) -> dict[str, dict[str, Any]]:
+    listed = snapshot.figures.get("largest_tables") or []
+    return {t["table"]: t for t in listed if isinstance(t, dict) and "table" in t}
+
+
+def _growth(now: int | None, before: int | None) -> int | None:
+    return None if now is None or before is None else now - before
+
+
+def daily_storage_compute(day: date) -> list[DailyStorage]:
+    """The day's database size and its largest tables' (with indexes), from the day's last
+    snapshot, and their growth since the last snapshot before the day; replaces any made
+    before. Nothing when the day has no snapshot."""
+    start, end = day_bounds(day)
+    last = (
+        DatabaseSnapshot.objects.filter(taken_at__gte=start, taken_at__lt=end)
+        .order_by("-taken_at", "-pk")
+        .first()
+    )
+    rows: list[DailyStorage] = []
+    if last is not None:
+        before = (
+            DatabaseSnapshot.objects.filter(
+                taken_at__lt=start, taken_at__gte=start - GROWTH_BASELINE, engine=last.engine
+            )
+            .order_by("-taken_at", "-pk")
+            .first()
+        )
+        rows.append(
+            DailyStorage(
+                day=day,
+                table="",
+                bytes=last.database_bytes,
+                growth_bytes=_growth(
+                    last.database_bytes, before.database_bytes if before else None
+                ),
+                rows=(last.figures.get("rows") or {}).get("live"),
+            )
+        )
+        earlier = _tables(before) if before else {}
+        for name, table in sorted(_tables(last).items()):
+            size = int(table.get("total_bytes") or 0)
+            previous = earlier.get(name, {}).get("total_bytes")
+            rows.append(
+                DailyStorage(
+                    day=day,
+                    table=name[:200],
+                    bytes=size,
+                    growth_bytes=_growth(size, None if previous is None else int(previous)),
+                    rows=table.get("live_rows"),
+                )
+            )
+    with transaction.atomic():
+        DailyStorage.objects.filter(day=day).delete()
+        DailyStorage.objects.bulk_create(rows)
+    return rows
+
+
 def daily_stats_compute(day: date) -> list[DailyStatistic]:
     """The day's statistics per route and method and per task function, replacing any made
-    before (running it twice gives the same rows)."""
+    before (running it twice gives the same rows). The day's storage figures are made with
+    them (daily_storage_compute)."""
     start, end = day_bounds(day)
     requests = (
         RequestBucket.objects.filter(minute__gte=start, minute__lt=end)
@@ -86,6 +150,7 @@ def daily_stats_compute(day: date) -> list[DailyStatistic]:
     with transaction.atomic():
         DailyStatistic.objects.filter(day=day).delete()
         DailyStatistic.objects.bulk_create(rows)
+        daily_storage_compute(day)
     return rows
 
 
@@ -94,6 +159,7 @@ class Purged:
     request_buckets: int
     task_buckets: int
     daily_statistics: int
+    daily_storage: int = 0
     slow_requests: int = 0
     slow_queries: int = 0
     snapshots: int = 0
@@ -108,6 +174,7 @@ def metrics_purge(*, now: datetime | None = None) -> Purged:
     requests, _ = RequestBucket.objects.filter(minute__lt=raw_before).delete()
     tasks, _ = TaskBucket.objects.filter(minute__lt=raw_before).delete()
     daily, _ = DailyStatistic.objects.filter(day__lt=daily_before).delete()
+    storage, _ = DailyStorage.objects.filter(day__lt=daily_before).delete()
     slow_requests, _ = SlowRequest.objects.filter(at__lt=raw_before).delete()
     slow_queries, _ = SlowQuery.objects.filter(at__lt=raw_before).delete()
     snapshots, _ = DatabaseSnapshot.objects.filter(taken_at__lt=raw_before).delete()
@@ -116,6 +183,7 @@ def metrics_purge(*, now: datetime | None = None) -> Purged:
         request_buckets=requests,
         task_buckets=tasks,
         daily_statistics=daily,
+        daily_storage=storage,
         slow_requests=slow_requests,
         slow_queries=slow_queries,
     )

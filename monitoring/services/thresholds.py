@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts.services import raise_alert, resolve_alert
 from audit.services import audit_record
 from config.admin_helpers import audit_state
+from monitoring import selectors
 from monitoring.histogram import percentile
 from monitoring.models import DatabaseSnapshot, RequestBucket, TaskBucket, Threshold
 from monitoring.services.metrics import SLOT_COLUMNS, slot_sums
@@ -62,24 +63,8 @@ def queue_oldest_age_seconds(now: datetime) -> float | None:
     return queue_figures().oldest_age_seconds
 
 
-# A snapshot older than this says nothing about now (the snapshots come every 5 minutes).
-FRESH = timedelta(minutes=30)
-# The disk forecast's trend: the snapshots of the last week, spanning at least six hours.
-TREND = timedelta(days=7)
-TREND_SPAN = timedelta(hours=6)
-NEVER_FULL_DAYS = 36_500.0
-
-
-def _latest_snapshot(now: datetime) -> DatabaseSnapshot | None:
-    return (
-        DatabaseSnapshot.objects.filter(taken_at__lte=now, taken_at__gte=now - FRESH)
-        .order_by("-taken_at")
-        .first()
-    )
-
-
 def disk_free_percent(now: datetime) -> float | None:
-    latest = _latest_snapshot(now)
+    latest = selectors.fresh_snapshot(now)
     if latest is None or latest.disk_free_ratio is None:
         return None
     return 100.0 * latest.disk_free_ratio
@@ -87,7 +72,7 @@ def disk_free_percent(now: datetime) -> float | None:
 
 def deadlocks_per_hour(now: datetime) -> float | None:
     """The deadlock counter's rise over the last hour (None across a statistics reset)."""
-    latest = _latest_snapshot(now)
+    latest = selectors.fresh_snapshot(now)
     if latest is None or latest.deadlocks is None:
         return None
     earlier = (
@@ -104,34 +89,6 @@ def deadlocks_per_hour(now: datetime) -> float | None:
     return float(latest.deadlocks - earlier.deadlocks)
 
 
-def _database_free_bytes(snapshot: DatabaseSnapshot) -> float | None:
-    for volume in snapshot.host.get("volumes", []):
-        if "database" in volume.get("roles", []) and volume.get("free_bytes") is not None:
-            return float(volume["free_bytes"])
-    return None
-
-
-def days_until_disk_full(now: datetime) -> float | None:
-    """Free bytes on the database volume over the last week, fitted to a line (least squares):
-    at that slope, the days until none is left. NEVER_FULL_DAYS when it is not shrinking."""
-    points = [
-        (snapshot.taken_at.timestamp() / 86400, free)
-        for snapshot in DatabaseSnapshot.objects.filter(
-            taken_at__lte=now, taken_at__gte=now - TREND
-        ).order_by("taken_at")
-        if (free := _database_free_bytes(snapshot)) is not None
-    ]
-    if len(points) < 2 or (points[-1][0] - points[0][0]) * 86400 < TREND_SPAN.total_seconds():
-        return None
-    mean_t = sum(t for t, _ in points) / len(points)
-    mean_f = sum(f for _, f in points) / len(points)
-    spread = sum((t - mean_t) ** 2 for t, _ in points)
-    slope = sum((t - mean_t) * (f - mean_f) for t, f in points) / spread  # bytes per day
-    if slope >= 0:
-        return NEVER_FULL_DAYS
-    return min(points[-1][1] / -slope, NEVER_FULL_DAYS)
-
-
 # Metric -> how to read it now (None: no reading, the threshold's state stays as it is).
 READERS: dict[str, MetricReader] = {
     Threshold.Metric.LATENCY_P95_MS: latency_p95_ms,
@@ -140,7 +97,7 @@ READERS: dict[str, MetricReader] = {
     Threshold.Metric.QUEUE_OLDEST_AGE_SECONDS: queue_oldest_age_seconds,
     Threshold.Metric.DISK_FREE_PERCENT: disk_free_percent,
     Threshold.Metric.DEADLOCKS_PER_HOUR: deadlocks_per_hour,
-    Threshold.Metric.DAYS_UNTIL_DISK_FULL: days_until_disk_full,
+    Threshold.Metric.DAYS_UNTIL_DISK_FULL: selectors.days_until_disk_full,
 }
 # Metrics whose missing reading ends a breach that has not fired yet (no traffic: no slow
 # requests). Once firing, only a reading past the clear value resolves.

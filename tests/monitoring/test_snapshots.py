@@ -131,6 +131,16 @@ def test_sqlite_figures():
     assert figures["file_bytes"] > 0 and figures["wal_bytes"] >= 0
     assert snapshot.connections_total is None and snapshot.cache_hit_ratio is None
     assert 0 < snapshot.disk_free_ratio < 1
+    # The largest tables with their indexes, from dbstat: the buckets just written lead.
+    largest = figures["largest_tables"]
+    assert 0 < len(largest) <= 20
+    assert largest[0]["table"] == "monitoring_requestbucket"
+    top = largest[0]
+    assert top["table_bytes"] > 0 and top["index_bytes"] > 0
+    assert top["total_bytes"] == top["table_bytes"] + top["index_bytes"]
+    assert [t["total_bytes"] for t in largest] == sorted(
+        (t["total_bytes"] for t in largest), reverse=True
+    )
 
 
 def test_host_figures_hold_cpu_memory_and_the_backup_volume(backup_dir):

@@ -1,13 +1,17 @@
 """manage.py daily_stats [--date D]: the day's statistics per route and per task, from the
-minute buckets (yesterday, UTC, by default); running it again replaces the day's rows."""
+minute buckets, and the database's and its largest tables' growth, from the snapshots
+(yesterday, UTC, by default); running it again replaces the day's rows."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from monitoring import services
+from monitoring import selectors, services
+from monitoring.models import DailyStorage
+from monitoring.templatetags.monitoring_admin import signed_size
 
 
 def _day(value: str) -> date:
@@ -15,6 +19,12 @@ def _day(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--date {value!r}: give a day as YYYY-MM-DD", returncode=2) from None
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) - timedelta(
+        microseconds=1
+    )
 
 
 class Command(BaseCommand):
@@ -41,3 +51,24 @@ class Command(BaseCommand):
                 f"  slowest: {row.method} {row.name}  p95 {row.p95 * 1000:.1f} ms "  # type: ignore[operator]
                 f"({row.count} requests)"
             )
+        self._storage(day)
+
+    def _storage(self, day: date) -> None:
+        rows = list(DailyStorage.objects.filter(day=day).order_by("-bytes", "table"))
+        if not rows:
+            self.stdout.write("  storage: no snapshot that day (metrics_snapshot makes them)")
+            return
+        found = selectors.storage_trend(now=_end_of(day))
+        trend = {g.table: g for g in [found.database, *found.tables] if g is not None}
+        for row in rows[:6]:
+            slope = trend[row.table].bytes_per_day if row.table in trend else None
+            line = (
+                f"  storage: {row.table or '(whole database)'}  {filesizeformat(row.bytes)}, "
+                f"{signed_size(row.growth_bytes)} that day, trend {signed_size(slope)}/day"
+            )
+            self.stdout.write(line.replace("\xa0", " "))  # filesizeformat's no-break spaces
+        days = found.days_until_disk_full
+        if days is not None and days >= selectors.NEVER_FULL_DAYS:
+            self.stdout.write("  disk full: never at the last week's trend (not shrinking)")
+        elif days is not None:
+            self.stdout.write(f"  disk full in: {days:.1f} days at the last week's trend")
