@@ -99,15 +99,6 @@ READERS: dict[str, MetricReader] = {
     Threshold.Metric.DEADLOCKS_PER_HOUR: deadlocks_per_hour,
     Threshold.Metric.DAYS_UNTIL_DISK_FULL: selectors.days_until_disk_full,
 }
-# Metrics whose missing reading ends a breach that has not fired yet (no traffic: no slow
-# requests). Once firing, only a reading past the clear value resolves.
-QUIET_IS_CLEAR = {
-    Threshold.Metric.LATENCY_P95_MS,
-    Threshold.Metric.ERROR_RATE_PERCENT,
-    Threshold.Metric.TASK_FAILURE_RATE_PERCENT,
-}
-
-
 def thresholds_evaluate(*, now: datetime | None = None) -> list[str]:
     """Read each enabled threshold's metric and move its state; what changed, one line each."""
     now = now or timezone.now()
@@ -131,15 +122,18 @@ def _move(threshold: Threshold, value: float | None, now: datetime) -> str:
         if not row.enabled:
             change = "disabled" if row.firing else ""
             row.firing, row.breaching_since = False, None
-        elif value is None and (row.firing or row.metric not in QUIET_IS_CLEAR):
-            pass  # no reading: the state stays (light traffic does not resolve an alert)
-        elif value is not None and row.breached_by(value):
+        elif value is None:
+            # No reading (light traffic, no fresh snapshot): a firing alert stays (only a
+            # reading past the clear value resolves it), and a breach that has not fired yet
+            # starts over, since nobody saw it hold through the gap.
+            row.breaching_since = row.breaching_since if row.firing else None
+        elif row.breached_by(value):
             row.breaching_since = row.breaching_since or now
             held = now - row.breaching_since >= timedelta(minutes=row.for_minutes)
             if held and not row.firing:
                 row.firing, change = True, "fired"
         elif row.firing:
-            if value is not None and row.cleared_by(value):
+            if row.cleared_by(value):
                 row.firing, row.breaching_since, change = False, None, "cleared"
         else:
             row.breaching_since = None  # under the line before it held: not a breach

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django_q.conf import Conf
+from django_q.models import OrmQ
 
 from alerts.models import Alert
 from audit.models import AuditEvent
@@ -262,3 +264,32 @@ def test_renaming_a_firing_threshold_resolves_its_old_alert(make_user):
     threshold_save(threshold=threshold, actor=make_user("admin"), created=False)
     assert firing("p95-latency") is None
     assert not Threshold.objects.get(name="latency-p95").firing
+
+
+@pytest.mark.django_db
+def test_a_gap_in_the_readings_starts_the_hold_over():
+    disk = Threshold.objects.get(name="disk-free")  # below 10 % for 5 minutes
+    snapshot(START, free_bytes=5 * 2**30)
+    assert thresholds_evaluate(now=START) == []
+    assert Threshold.objects.get(pk=disk.pk).breaching_since == START
+    # No snapshot for an hour: no reading, and the pending breach is forgotten ...
+    assert thresholds_evaluate(now=START + timedelta(minutes=40)) == []
+    assert Threshold.objects.get(pk=disk.pk).breaching_since is None
+    # ... so the next breaching reading starts the 5 minutes again instead of firing at once.
+    later = START + timedelta(hours=1)
+    snapshot(later, free_bytes=5 * 2**30)
+    assert thresholds_evaluate(now=later) == []
+    snapshot(later + timedelta(minutes=5), free_bytes=5 * 2**30)
+    assert thresholds_evaluate(now=later + timedelta(minutes=5)) == ["disk-free: fired"]
+
+
+@pytest.mark.django_db
+def test_the_queue_backlog_fires_once_a_task_has_waited_five_minutes():
+    backlog = Threshold.objects.get(name="queue-backlog")
+    assert (backlog.value, backlog.for_minutes) == (300, 0)
+    OrmQ.objects.create(
+        key=Conf.CLUSTER_NAME, payload="x", lock=datetime.now(UTC) - timedelta(seconds=290)
+    )
+    assert "queue-backlog: fired" not in thresholds_evaluate()
+    OrmQ.objects.update(lock=datetime.now(UTC) - timedelta(seconds=310))
+    assert "queue-backlog: fired" in thresholds_evaluate()
