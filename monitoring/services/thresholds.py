@@ -99,6 +99,8 @@ READERS: dict[str, MetricReader] = {
     Threshold.Metric.DEADLOCKS_PER_HOUR: deadlocks_per_hour,
     Threshold.Metric.DAYS_UNTIL_DISK_FULL: selectors.days_until_disk_full,
 }
+
+
 def thresholds_evaluate(*, now: datetime | None = None) -> list[str]:
     """Read each enabled threshold's metric and move its state; what changed, one line each."""
     now = now or timezone.now()
