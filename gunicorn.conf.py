@@ -15,11 +15,16 @@ from pathlib import Path
 # files in this directory, and /metrics adds them up across the workers. It must be set before
 # prometheus_client is first imported (it decides at import), so here, in the master, before
 # any worker starts; one directory per server (a second server on the machine has its own).
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR",
-    str(Path(tempfile.gettempdir()) / f"ledgerguard-prometheus-{os.getpid()}"),
+# The default is a fresh private directory (mkdtemp: a name nobody can guess or plant ahead, mode
+# 0700) that the master removes when it exits.
+# (A SIGHUP reads this file again: the marker says the directory is still the master's own.)
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledgerguard-prometheus-")
+    os.environ["LEDGERGUARD_PROMETHEUS_DIR_MADE"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+MADE_MULTIPROC_DIR = (
+    os.environ.get("LEDGERGUARD_PROMETHEUS_DIR_MADE") == os.environ["PROMETHEUS_MULTIPROC_DIR"]
 )
-from prometheus_client import multiprocess  # after the variable above
+from prometheus_client import multiprocess  # noqa: E402 - after the variable above
 
 wsgi_app = "config.wsgi"
 bind = [f"0.0.0.0:{os.environ.get('PORT') or 8000}"]
@@ -43,11 +48,30 @@ control_socket_disable = True
 
 
 def on_starting(server: object) -> None:
-    """Before the first worker: an empty metrics directory (a previous run's files would be
-    added in, counting its requests twice)."""
+    """Before the first worker: no samples of an earlier run in the metrics directory (they
+    would be added in, counting its requests twice). Only prometheus-client's own files are
+    removed from a directory given in PROMETHEUS_MULTIPROC_DIR."""
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, mode=0o700)
+    directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+    for samples in directory.glob("*.db"):
+        samples.unlink(missing_ok=True)
+
+
+def on_exit(server: object) -> None:
+    """The master is done: remove the directory it made (not one it was given)."""
+    if MADE_MULTIPROC_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """In the worker, as it exits (a restart, a deployment, SIGTERM): write the request
+    metrics it still holds in memory, which would be lost otherwise."""
+    try:
+        from monitoring.requestmetrics import flush_at_exit  # noqa: PLC0415 - Django is set up
+
+        flush_at_exit()
+    except Exception as exc:  # noqa: BLE001 - a worker's exit must not fail on its metrics
+        server.log.warning("request metrics not written at exit: %s", exc)  # type: ignore[attr-defined]
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -241,8 +241,65 @@ class RequestMetricsMiddleware:
         return response
 
 
+class Writer:
+    """Writes the tallies in a thread of its own, one write at a time: a slow or locked
+    database (SQLite's busy timeout, a PostgreSQL failover) holds no thread that serves
+    requests. The thread closes its own connections when done."""
+
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return  # the one before is still writing: the next due request starts one
+            self._thread = threading.Thread(
+                target=self._write, name="ledgerguard-metrics-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            self.aggregator.write()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def flush(self, timeout: float = 10.0) -> int:
+        """Wait for a write under way, then write what is left, in the calling thread: for a
+        process about to exit (gunicorn's worker_exit). The number of buckets written."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.aggregator.write()
+
+
+WRITER = Writer(AGGREGATOR)
+
+
 def write_when_due(**_kwargs: Any) -> None:
     """request_finished: Django sends it when the response is closed, which WSGI servers do
-    once it has been sent; the client does not wait for the write."""
+    once it has been sent; the client does not wait for the write, and neither does the
+    thread that served it (the write runs in the writer's thread)."""
     if settings.MONITORING_WRITE_AFTER_RESPONSE and AGGREGATOR.claim_write():
-        AGGREGATOR.write()
+        WRITER.start()
+
+
+def flush_at_exit() -> None:
+    """Write what this process still holds before it exits (gunicorn.conf.py worker_exit), so
+    that a restart or a deployment loses no request's figures."""
+    if not settings.MONITORING_REQUEST_METRICS:
+        return
+    try:
+        written = WRITER.flush()
+    finally:
+        connections.close_all()
+    if AGGREGATOR.pending():
+        logger.warning(
+            "request metrics: %d buckets could not be written before the process exited",
+            AGGREGATOR.pending(),
+        )
+    else:
+        logger.info("request metrics: %d buckets written before the process exited", written)

@@ -41,7 +41,8 @@ def gunicorn_two_workers(tmp_path, transactional_db):
     yield from serve(tmp_path, workers=2)
 
 
-def serve(tmp_path: Path, *, workers: int):
+def serve(tmp_path: Path, *, workers: int, **changes: str | None):
+    """`changes` override the environment (None: unset)."""
     env = os.environ | {
         "DATABASE_URL": test_database_url(),
         "DEBUG": "0",
@@ -53,6 +54,11 @@ def serve(tmp_path: Path, *, workers: int):
         "MONITORING_FLUSH_SECONDS": "0",
         "MONITORING_WRITE_AFTER_RESPONSE": "1",
     }
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     # The admin's files only: compressing Swagger UI and ReDoc would triple the test's time.
     collect = "collectstatic --noinput --ignore drf_spectacular_sidecar --ignore rest_framework"
     run = {"cwd": ROOT, "env": env}
@@ -153,3 +159,36 @@ def test_metrics_add_up_across_two_gunicorn_workers(gunicorn_two_workers, tmp_pa
             break
         time.sleep(0.2)
     assert stored == counted
+
+
+@pytest.fixture
+def gunicorn_holding_metrics(tmp_path, transactional_db):
+    """Two workers that hold their tallies an hour before writing, with gunicorn's own private
+    metrics directory."""
+    (tmp_path / "tmp").mkdir()
+    yield from serve(
+        tmp_path,
+        workers=2,
+        MONITORING_FLUSH_SECONDS="3600",
+        PROMETHEUS_MULTIPROC_DIR=None,
+        LEDGERGUARD_PROMETHEUS_DIR_MADE=None,
+        TMPDIR=str(tmp_path / "tmp"),
+    )
+
+
+@pytest.mark.e2e
+def test_a_stopping_worker_writes_the_metrics_it_holds(gunicorn_holding_metrics, tmp_path):
+    """A deployment's SIGTERM: what the workers held in memory is in the minute buckets after
+    they exit, not lost; the private metrics directory goes with the master."""
+    base, proc, _log = gunicorn_holding_metrics
+    made = list((tmp_path / "tmp").glob("ledgerguard-prometheus-*"))
+    assert len(made) == 1 and (made[0].stat().st_mode & 0o777) == 0o700
+    for _ in range(50):  # a route nothing else asks for (the start-up polling asks health/live)
+        assert fetch(f"{base}/no-such-page/")[0] == 404
+    unmatched = RequestBucket.objects.filter(route="<unmatched>")
+    assert not unmatched.exists()  # held in memory
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert sum(unmatched.values_list("count", flat=True)) == 50
+    assert not made[0].exists()

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.histogram import BOUNDS, percentile, slot_of
 from monitoring.models import RequestBucket
-from monitoring.requestmetrics import AGGREGATOR, UNMATCHED, Aggregator
+from monitoring.requestmetrics import AGGREGATOR, UNMATCHED, Aggregator, flush_at_exit
 from monitoring.services import request_buckets_write
 from monitoring.services.metrics import Tally
 
@@ -276,3 +276,34 @@ def test_any_write_failure_keeps_the_buckets_and_the_slow_records(monkeypatch):
     assert aggregator.pending() == 1
     monkeypatch.undo()
     assert aggregator.write() == 1
+
+
+@real
+def test_a_blocked_write_holds_no_request_thread_and_an_exit_flush_waits_for_it(
+    settings, monkeypatch
+):
+    """The write runs in the writer's thread: a database that blocks it (SQLite's busy timeout,
+    a failover) does not hold the thread that served the request; a process about to exit
+    waits for it, then writes what came in meanwhile."""
+    settings.MONITORING_WRITE_AFTER_RESPONSE = True
+    settings.MONITORING_FLUSH_SECONDS = 0
+    writing, release = threading.Event(), threading.Event()
+    real_write = request_buckets_write
+
+    def blocked(tallies):
+        writing.set()
+        assert release.wait(30)
+        return real_write(tallies)
+
+    monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", blocked)
+    client = Client()
+    assert client.get("/health/live").status_code == 200  # its request_finished starts a write
+    assert writing.wait(10), "no write started"
+    # The request thread is free again while the write waits: it serves another request.
+    assert client.get("/no-such-page/").status_code == 404
+    assert not RequestBucket.objects.exists()
+    release.set()
+    monkeypatch.undo()
+    flush_at_exit()
+    routes = dict(RequestBucket.objects.values_list("route", "count"))
+    assert routes == {"health-live": 1, UNMATCHED: 1}
