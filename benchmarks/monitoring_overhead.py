@@ -1,14 +1,17 @@
 """What the request metrics cost: a real endpoint served by gunicorn (gunicorn.conf.py, two
 workers) with the metrics on and off, driven by wrk on loopback, in alternating pairs.
 
-    python benchmarks/monitoring_overhead.py [PAIRS] [SECONDS]     (default 5 pairs of 8 s)
+    python benchmarks/monitoring_overhead.py [PAIRS] [SECONDS]     (default 15 pairs of 3 s)
+    make bench-monitoring BENCH_ARGS="25 3"
 
-The endpoint is `GET /api/v1/accounts/` with a bearer token: authentication, a permission
-check, a paginated query of 40 accounts and their serialization (about 4 queries). The
+Two endpoints: `GET /api/v1/accounts/` with a bearer token (authentication, a permission
+check, a paginated query of 40 accounts and their serialization, about 4 queries: a typical
+API read) and `GET /health/live` (the lightest route, where the metrics' share is largest). The
 database is a SQLite file made for the run (migrated, 40 accounts, an operator and a token),
 or the PostgreSQL server at DATABASE_URL (a scratch database on it). Each pair starts both
-servers' runs back to back, off first or on first in turn; the figures are the medians of the
-runs and the median of the per-pair ratios, so that the machine's drift between runs cancels.
+servers' runs of each endpoint back to back, off first or on first in turn, with two
+connections (both sync workers busy, nothing queued); the figures are the medians of the runs
+and of the per-pair ratios and differences, so that the machine's drift between runs cancels.
 Target (issue 14): at most 3 % fewer requests per second and at most 0.2 ms more median
 latency with the metrics on.
 
@@ -29,6 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 from _django import ROOT as _ROOT  # sets Django up: before any of the project's imports
 
 # isort: split
@@ -98,7 +102,7 @@ class Server:
             stderr=self.log,
             start_new_session=True,
         )
-        self.url = f"http://127.0.0.1:{self.port}{PATH}"
+        self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -111,18 +115,26 @@ class Server:
                     ) from None
                 time.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the workers have used so far."""
+        total = 0.0
+        for worker in psutil.Process(self.proc.pid).children():
+            times = worker.cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(timeout=30)
         self.log.close()
 
 
-def load(url: str, token: str, seconds: int) -> dict[str, float]:
+def load(url: str, token: str, seconds: int, connections: int = 2) -> dict[str, float]:
     done = subprocess.run(
         [
             "wrk",
             "-t1",
-            "-c4",
+            f"-c{connections}",
             f"-d{seconds}s",
             "-s",
             str(REPORT),
@@ -141,9 +153,17 @@ def load(url: str, token: str, seconds: int) -> dict[str, float]:
     return figures
 
 
+# The endpoints measured: a typical API read, and the lightest route there is (the metrics'
+# share of its time is the largest any route shows).
+ENDPOINTS = [
+    (PATH, f"GET {PATH} ({ACCOUNTS} accounts, bearer token)"),
+    ("/health/live", "GET /health/live"),
+]
+
+
 def main() -> None:
-    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     with tempfile.TemporaryDirectory(prefix="ledgerguard-bench-") as tmp:
         work = Path(tmp)
         url = os.environ.get("DATABASE_URL", "")
@@ -155,50 +175,78 @@ def main() -> None:
             "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-not-secret"),
             "AUDIT_SIGNING_KEY": os.environ.get("AUDIT_SIGNING_KEY", "benchmark-only"),
             "WEB_CONCURRENCY": "2",
-            "GUNICORN_THREADS": "2",
+            # Sync workers (one thread each): they close each connection after its answer, so
+            # every request goes to whichever worker is free. With threads (gthread) wrk's
+            # kept-alive connections stay on the worker that took them, and when all land on
+            # one worker (the kernel decides) the run halves: pairs then measured which worker
+            # got the connections, not the metrics.
+            "GUNICORN_THREADS": "1",
             "STATIC_MANIFEST": "0",
             "SESSION_COOKIE_SECURE": "0",
             "CSRF_COOKIE_SECURE": "0",
         }
         token = prepare(env)
         servers = {False: Server(env, False, work), True: Server(env, True, work)}
+        runs: dict[tuple[str, bool], list[dict[str, float]]] = {}
+        ratios: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
+        added: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
+        cpu_ratios: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
         try:
             for server in servers.values():
-                load(server.url, token, 2)  # warm-up: imports, connections, caches
-            runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-            ratios, added = [], []
+                for path, _ in ENDPOINTS:
+                    load(server.url + path, token, 2)  # warm-up: imports, connections, caches
             for pair in range(pairs):
                 order = (False, True) if pair % 2 == 0 else (True, False)
-                got = {on: load(servers[on].url, token, seconds) for on in order}
-                for on in order:
-                    runs[on].append(got[on])
-                ratios.append(got[True]["rps"] / got[False]["rps"])
-                added.append((got[True]["p50_us"] - got[False]["p50_us"]) / 1000)
-                print(
-                    f"  pair {pair + 1}: off {got[False]['rps']:7.0f} req/s p50 "
-                    f"{got[False]['p50_us'] / 1000:.2f} ms | on {got[True]['rps']:7.0f} req/s "
-                    f"p50 {got[True]['p50_us'] / 1000:.2f} ms"
-                )
+                for path, _ in ENDPOINTS:
+                    got = {}
+                    for on in order:
+                        cpu = servers[on].cpu_seconds()
+                        got[on] = load(servers[on].url + path, token, seconds)
+                        cpu = servers[on].cpu_seconds() - cpu
+                        got[on]["cpu_us"] = cpu / got[on]["requests"] * 1e6
+                    cpu_ratios[path].append(got[True]["cpu_us"] / got[False]["cpu_us"])
+                    for on in order:
+                        runs.setdefault((path, on), []).append(got[on])
+                    ratios[path].append(got[True]["rps"] / got[False]["rps"])
+                    added[path].append((got[True]["p50_us"] - got[False]["p50_us"]) / 1000)
+                print(f"  pair {pair + 1} of {pairs} done", flush=True)
         finally:
             for server in servers.values():
                 server.stop()
     engine = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-    print(f"GET {PATH} ({ACCOUNTS} accounts, bearer token), gunicorn 2 workers x 2 threads,")
-    print(f"{engine}, wrk -t1 -c4, {pairs} alternating pairs of {seconds} s")
-    for on, name in ((False, "metrics off"), (True, "metrics on ")):
-        rps = statistics.median(r["rps"] for r in runs[on])
-        p50 = statistics.median(r["p50_us"] for r in runs[on]) / 1000
-        p99 = statistics.median(r["p99_us"] for r in runs[on]) / 1000
-        print(f"  {name}: {rps:8.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms (medians)")
-    ratio = statistics.median(ratios)
     print(
-        f"  throughput with / without (median of pair ratios): {ratio:.3f}x "
-        f"({(1 - ratio) * 100:+.1f} % cost; target at most 3 %)"
+        f"gunicorn 2 sync workers, {engine}; wrk -t1 -c2 on loopback; {pairs} alternating "
+        f"pairs of {seconds} s runs per endpoint (medians)"
     )
-    print(
-        f"  median latency added (median of pairs): {statistics.median(added):+.3f} ms "
-        "(target at most 0.2 ms)"
-    )
+    for path, label in ENDPOINTS:
+        print(label)
+        for on, name in ((False, "metrics off"), (True, "metrics on ")):
+            rps = statistics.median(r["rps"] for r in runs[(path, on)])
+            p50 = statistics.median(r["p50_us"] for r in runs[(path, on)]) / 1000
+            p99 = statistics.median(r["p99_us"] for r in runs[(path, on)]) / 1000
+            cpu = statistics.median(r["cpu_us"] for r in runs[(path, on)])
+            print(
+                f"  {name}: {rps:8.0f} req/s, p50 {p50:.3f} ms, p99 {p99:.2f} ms, "
+                f"worker CPU {cpu:.0f} us per request"
+            )
+        ratio = statistics.median(ratios[path])
+        spread = statistics.quantiles(ratios[path], n=4) if len(ratios[path]) > 1 else [ratio] * 3
+        print(
+            f"  throughput with / without (median of pair ratios): {ratio:.3f}x "
+            f"({(1 - ratio) * 100:+.1f} % cost; target at most 3 %); quartiles "
+            f"{spread[0]:.3f} to {spread[2]:.3f}"
+        )
+        print(
+            f"  median latency added (median of pairs): {statistics.median(added[path]):+.3f} ms "
+            "(target at most 0.2 ms)"
+        )
+        cpu_ratio = statistics.median(cpu_ratios[path])
+        quart = statistics.quantiles(cpu_ratios[path], n=4) if len(cpu_ratios[path]) > 1 else []
+        print(
+            f"  worker CPU per request with / without (median of pair ratios): "
+            f"{cpu_ratio:.3f}x ({(cpu_ratio - 1) * 100:+.1f} %)"
+            + (f"; quartiles {quart[0]:.3f} to {quart[2]:.3f}" if quart else "")
+        )
 
 
 def middleware_alone(rounds: int = 5, calls: int = 50_000) -> None:
