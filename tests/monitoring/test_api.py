@@ -74,6 +74,19 @@ def test_daily_statistics_by_day(api, make_user):
 
 
 @pytest.mark.django_db
+def test_the_slowest_routes_of_a_day(api, make_user):
+    for route, seconds in (("v1:account-list", 0.02), ("v1:entry-list", 0.9), ("health", 0.3)):
+        tally = Tally(count=10, duration_sum=10 * seconds, duration_max=seconds)
+        tally.slots[slot_of(seconds)] = 10
+        request_buckets_write({(T0, route, "GET", "2xx"): tally})
+    daily_stats_compute(date(2026, 11, 30))
+    client = api.as_user(make_user("operator"))
+    query = {"kind": "route", "since": "2026-11-30", "until": "2026-12-01", "ordering": "-p95"}
+    found = rows(client.get("/api/v1/metrics/daily/", query))
+    assert [r["name"] for r in found] == ["v1:entry-list", "health", "v1:account-list"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "query",
     [
