@@ -7,8 +7,10 @@ workers) with the metrics on and off, driven by wrk on loopback, in alternating 
 Two endpoints: `GET /api/v1/accounts/` with a bearer token (authentication, a permission
 check, a paginated query of 40 accounts and their serialization, about 4 queries: a typical
 API read) and `GET /health/live` (the lightest route, where the metrics' share is largest). The
-database is a SQLite file made for the run (migrated, 40 accounts, an operator and a token),
-or the PostgreSQL server at DATABASE_URL (a scratch database on it). Each pair starts both
+database is made for the run and dropped after it (migrated, 40 accounts, an operator with a
+token and no password): a SQLite file, or a database of its own on the PostgreSQL server of
+DATABASE_URL (unset: SQLite; `scripts/with-postgres.sh python benchmarks/monitoring_overhead.py`
+measures PostgreSQL on a throwaway server). Each pair starts both
 servers' runs of each endpoint back to back, off first or on first in turn, with two
 connections (both sync workers busy, nothing queued); the figures are the medians of the runs
 and of the per-pair ratios and differences, so that the machine's drift between runs cancels.
@@ -30,12 +32,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 from _django import ROOT as _ROOT  # sets Django up: before any of the project's imports
 
 # isort: split
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.urls import resolve
@@ -54,6 +59,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def scratch_database(work: Path) -> tuple[str, Callable[[], None]]:
+    """A database of the benchmark's own, and how to drop it: a SQLite file in `work`, or a
+    new database on the PostgreSQL server of DATABASE_URL (never that database itself)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{work / 'bench.sqlite3'}", lambda: None
+    name = f"ledgerguard_bench_monitoring_{os.getpid()}"
+    with connection.cursor() as cursor:  # autocommit: CREATE DATABASE runs outside a transaction
+        cursor.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
 def prepare(env: dict[str, str]) -> str:
     """Migrate the database, make 40 accounts, an operator and a token; the raw token."""
     manage = [sys.executable, str(ROOT / "manage.py")]
@@ -65,7 +88,7 @@ from config.tokens import api_token_create
 from finance.services import account_create
 for n in range({ACCOUNTS}):
     account_create(code=str(1000 + n), name=f"Account {{n}}", type="asset", currency="USD")
-user = get_user_model().objects.create_user("bench", password="bench-password-123456")
+user = get_user_model().objects.create_user("bench", password=None)  # a token, no login
 user.groups.add(Group.objects.get(name="operator"))
 print(api_token_create(user=user, name="bench")[1])
 """
@@ -166,9 +189,7 @@ def main() -> None:
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     with tempfile.TemporaryDirectory(prefix="ledgerguard-bench-") as tmp:
         work = Path(tmp)
-        url = os.environ.get("DATABASE_URL", "")
-        if not url.startswith("postgres"):
-            url = f"sqlite:///{work / 'bench.sqlite3'}"
+        url, drop = scratch_database(work)
         env = os.environ | {
             "DATABASE_URL": url,
             "DEBUG": "0",
@@ -213,6 +234,7 @@ def main() -> None:
         finally:
             for server in servers.values():
                 server.stop()
+            drop()
     engine = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(
         f"gunicorn 2 sync workers, {engine}; wrk -t1 -c2 on loopback; {pairs} alternating "

@@ -5,6 +5,7 @@ a group's status through the services.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -268,6 +269,12 @@ class ThresholdSeverity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+CLEAR_SIDE_MESSAGE = (
+    "The clear value must be on the safe side of the value: at or below it for an 'above' "
+    "threshold, at or above it for a 'below' one."
+)
+
+
 class Threshold(models.Model):
     """A limit on a metric, as data that admins edit: breached when the metric compares past
     `value` for `for_minutes` on end, it raises an alert of `severity`; it clears only once
@@ -313,6 +320,7 @@ class Threshold(models.Model):
                 condition=Q(comparison="above", clear_value__lte=models.F("value"))
                 | Q(comparison="below", clear_value__gte=models.F("value")),
                 name="monitoring_threshold_clear_on_the_safe_side",
+                violation_error_message=CLEAR_SIDE_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=Q(severity__in=["warning", "error", "critical"]),
@@ -322,6 +330,13 @@ class Threshold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.metric} {self.comparison} {self.value:g}"
+
+    def clean(self) -> None:
+        wrong_side = (self.comparison == "above" and self.clear_value > self.value) or (
+            self.comparison == "below" and self.clear_value < self.value
+        )
+        if self.value is not None and self.clear_value is not None and wrong_side:
+            raise ValidationError({"clear_value": CLEAR_SIDE_MESSAGE})
 
     def breached_by(self, value: float) -> bool:
         return value > self.value if self.comparison == "above" else value < self.value

@@ -52,6 +52,7 @@ class Aggregator:
         self._slow: list[SlowRecord] = []
         self._last_write = time.monotonic()
         self.lost = 0  # requests dropped because the tallies could not be written
+        self.in_flight = 0  # requests in a write under way
 
     def add(
         self,
@@ -100,6 +101,14 @@ class Aggregator:
         with self._lock:
             taken, self._tallies = self._tallies, {}
             slow, self._slow = self._slow, []
+            self.in_flight += sum(t.count for t in taken.values())
+        try:
+            return self._write(taken, slow)
+        finally:
+            with self._lock:
+                self.in_flight -= sum(t.count for t in taken.values())
+
+    def _write(self, taken: dict[BucketKey, Tally], slow: list[SlowRecord]) -> int:
         if not taken and not slow:
             return 0
         try:
@@ -241,6 +250,12 @@ class RequestMetricsMiddleware:
         return response
 
 
+# How long a stopping process waits for a write under way: longer than SQLite's busy timeout
+# (20 s, config/settings.py), shorter than gunicorn's graceful timeout (30 s) after which the
+# master kills the worker.
+EXIT_WAIT_SECONDS = 25.0
+
+
 class Writer:
     """Writes the tallies in a thread of its own, one write at a time: a slow or locked
     database (SQLite's busy timeout, a PostgreSQL failover) holds no thread that serves
@@ -266,7 +281,7 @@ class Writer:
         finally:
             connections.close_all()  # this thread's connections only
 
-    def flush(self, timeout: float = 10.0) -> int:
+    def flush(self, timeout: float) -> int:
         """Wait for a write under way, then write what is left, in the calling thread: for a
         process about to exit (gunicorn's worker_exit). The number of buckets written."""
         with self._lock:
@@ -274,6 +289,10 @@ class Writer:
         if thread is not None:
             thread.join(timeout)
         return self.aggregator.write()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
 
 
 WRITER = Writer(AGGREGATOR)
@@ -293,13 +312,16 @@ def flush_at_exit() -> None:
     if not settings.MONITORING_REQUEST_METRICS:
         return
     try:
-        written = WRITER.flush()
+        written = WRITER.flush(EXIT_WAIT_SECONDS)
     finally:
         connections.close_all()
-    if AGGREGATOR.pending():
+    stuck = AGGREGATOR.in_flight if WRITER.busy() else 0
+    if AGGREGATOR.pending() or stuck:
         logger.warning(
-            "request metrics: %d buckets could not be written before the process exited",
+            "request metrics: %d buckets could not be written, and a write of %d requests was "
+            "still waiting for the database, when the process exited",
             AGGREGATOR.pending(),
+            stuck,
         )
     else:
         logger.info("request metrics: %d buckets written before the process exited", written)

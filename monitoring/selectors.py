@@ -140,8 +140,9 @@ TREND_DAYS = 28
 
 
 def storage_trend(*, days: int = TREND_DAYS, now: datetime | None = None) -> StorageTrend:
-    """Growth per table and for the database over the last `days` daily storage rows up to
-    today, largest first, with the disk's free space and days until it is full."""
+    """Growth per table and for the database over the last `days` days of daily storage rows
+    up to today (each line from its last break: a day without a growth figure), largest first,
+    the tables of the newest day only; with the disk's free space and days until it is full."""
     now = now or timezone.now()
     until = now.date()
     history: dict[str, list[DailyStorage]] = {}
@@ -151,7 +152,11 @@ def storage_trend(*, days: int = TREND_DAYS, now: datetime | None = None) -> Sto
         history.setdefault(row.table, []).append(row)
     trends = []
     for table, rows in history.items():
-        newest = rows[-1]
+        # A day without a growth figure is a break (the first day, a gap in the snapshots, an
+        # engine switch, a table back among the largest): the line starts there.
+        breaks = [i for i, r in enumerate(rows) if r.growth_bytes is None]
+        series = rows[breaks[-1] :] if breaks else rows
+        newest = series[-1]
         trends.append(
             Growth(
                 table=table,
@@ -159,18 +164,20 @@ def storage_trend(*, days: int = TREND_DAYS, now: datetime | None = None) -> Sto
                 bytes=newest.bytes,
                 growth_bytes=newest.growth_bytes,
                 rows=newest.rows,
-                bytes_per_day=slope_per_day([(r.day.toordinal(), r.bytes) for r in rows]),
-                days=len(rows),
+                bytes_per_day=slope_per_day([(r.day.toordinal(), r.bytes) for r in series]),
+                days=len(series),
             )
         )
     trends.sort(key=lambda g: (-g.bytes, g.table))
     database = next((g for g in trends if not g.table), None)
+    newest_day = database.day if database else None
     latest = fresh_snapshot(now)
     return StorageTrend(
         until=until,
         days=days,
         database=database,
-        tables=[g for g in trends if g.table],
+        # Tables of the newest day only: one dropped, or no longer among the largest, is gone.
+        tables=[g for g in trends if g.table and g.day == newest_day],
         disk_free_bytes=database_free_bytes(latest) if latest else None,
         disk_free_percent=(
             100.0 * latest.disk_free_ratio

@@ -13,6 +13,8 @@ _STRING = re.compile(r"(?:(?<!\w)[EeBbXxNn])?'(?:[^'\\]|''|\\.)*'")
 _NUMBER = re.compile(r"(?<![\w$\"])-?(?:0[xX][0-9a-fA-F]+|\d*\.?\d+(?:[eE][-+]?\d+)?)(?![\w\"])")
 _PLACEHOLDER_LIST = re.compile(r"\(\s*(?:%s|\?)(?:\s*,\s*(?:%s|\?))+\s*\)")
 _VALUES_ROWS = re.compile(r"(VALUES\s*\([^()]*\))(?:\s*,\s*\([^()]*\))+", re.IGNORECASE)
+# `"t"."id" = %s OR "t"."id" = %s OR ...` (the ORM's Q(...) | Q(...) over a list): one term.
+_OR_CHAIN = re.compile(r"((?:\"[^\"]+\"\.)?\"[^\"]+\" = (?:%s|\?))(?: OR \1)+")
 _SPACE = re.compile(r"\s+")
 
 
@@ -23,4 +25,5 @@ def sql_shape(sql: str) -> str:
     shape = _PLACEHOLDER_LIST.sub("(...)", shape)
     shape = _VALUES_ROWS.sub(r"\1, ...", shape)
     shape = _SPACE.sub(" ", shape).strip()
+    shape = _OR_CHAIN.sub(r"\1 OR ...", shape)
     return shape[:MAX_LENGTH]

@@ -12,6 +12,7 @@ import ipaddress
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from config.middleware import client_ip
@@ -40,6 +41,7 @@ def _allowed(request: HttpRequest) -> bool:
     return any(ip in network for network in settings.MONITORING_METRICS_NETWORKS)
 
 
+@csrf_exempt  # read-only: any other method gets its 405, not the CSRF check's 403 page
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -173,7 +173,10 @@ class GrowthSerializer(serializers.Serializer):
     bytes_per_day = serializers.FloatField(
         allow_null=True, help_text="Least-squares slope over the days looked at."
     )
-    days = serializers.IntegerField(help_text="Days with a figure in the range.")
+    days = serializers.IntegerField(
+        help_text="Days the line is fitted over: the range's days since the last without a "
+        "growth figure (a gap, an engine switch, a table back among the largest)."
+    )
 
 
 class StorageTrendSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 import django_filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -48,6 +48,11 @@ def time_range_filter(
     )
 
 
+class ListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """A table read by time range only: its rows have no lasting id (a rerun of daily_stats
+    makes the day's rows anew), so there is no detail route."""
+
+
 RequestBucketFilter = time_range_filter(
     RequestBucket, "minute", ["route", "method", "status_class"]
 )
@@ -61,7 +66,7 @@ DailyStorageFilter = time_range_filter(DailyStorage, "day", ["table"], dates=Tru
 DatabaseSnapshotFilter = time_range_filter(DatabaseSnapshot, "taken_at", ["engine"])
 
 
-class RequestBucketViewSet(viewsets.ReadOnlyModelViewSet):
+class RequestBucketViewSet(ListViewSet):
     """Minute buckets of requests per route, method and status class, newest first:
     `?since=&until=` (ISO 8601 times) select a time range."""
 
@@ -73,7 +78,7 @@ class RequestBucketViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.request_buckets_list()
 
 
-class TaskBucketViewSet(viewsets.ReadOnlyModelViewSet):
+class TaskBucketViewSet(ListViewSet):
     """Minute buckets of django-q2 task runs per function and outcome, newest first."""
 
     serializer_class = TaskBucketSerializer
@@ -84,7 +89,7 @@ class TaskBucketViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.task_buckets_list()
 
 
-class DailyStatisticViewSet(viewsets.ReadOnlyModelViewSet):
+class DailyStatisticViewSet(ListViewSet):
     """Daily statistics per route and per task, newest first: `?since=&until=` (dates). The
     slowest routes of a day: `?kind=route&since=D&until=D+1&ordering=-p95`."""
 
@@ -139,7 +144,7 @@ class DatabaseSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.database_snapshot_list().order_by("-taken_at", "-pk")
 
 
-class DailyStorageViewSet(viewsets.ReadOnlyModelViewSet):
+class DailyStorageViewSet(ListViewSet):
     """The database's size (`table` blank) and its largest tables' per day, with the day's
     growth, newest first: `?since=&until=` (dates), `?table=`."""
 

@@ -55,9 +55,37 @@ def _statistic(
 GROWTH_BASELINE = timedelta(hours=36)
 
 
-def _tables(snapshot: DatabaseSnapshot) -> dict[str, dict[str, Any]]:
-    listed = snapshot.figures.get("largest_tables") or []
-    return {t["table"]: t for t in listed if isinstance(t, dict) and "table" in t}
+MAX_BIGINT = 2**63 - 1
+
+
+def _count(value: Any) -> int | None:
+    """A size or row count from a snapshot's JSON: a whole number a bigint holds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BIGINT:
+        return None
+    return value
+
+
+def _tables(snapshot: DatabaseSnapshot) -> dict[str, tuple[int, int | None]]:
+    """The snapshot's largest tables by name (cut to the column's 200 characters; the first of
+    a repeated name counts): their size and live rows. Entries that are not a named table with
+    a size are skipped: the JSON is the engine's, and one odd entry must not stop the day."""
+    figures = snapshot.figures if isinstance(snapshot.figures, dict) else {}
+    listed = figures.get("largest_tables")
+    found: dict[str, tuple[int, int | None]] = {}  # name: (bytes, live rows)
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name, size = entry.get("table"), _count(entry.get("total_bytes"))
+        if not isinstance(name, str) or not name.strip() or size is None:
+            continue
+        found.setdefault(name[:200], (size, _count(entry.get("live_rows"))))
+    return found
+
+
+def _live_rows(snapshot: DatabaseSnapshot) -> int | None:
+    figures = snapshot.figures if isinstance(snapshot.figures, dict) else {}
+    rows = figures.get("rows")
+    return _count(rows.get("live")) if isinstance(rows, dict) else None
 
 
 def _growth(now: int | None, before: int | None) -> int | None:
@@ -91,20 +119,19 @@ def daily_storage_compute(day: date) -> list[DailyStorage]:
                 growth_bytes=_growth(
                     last.database_bytes, before.database_bytes if before else None
                 ),
-                rows=(last.figures.get("rows") or {}).get("live"),
+                rows=_live_rows(last),
             )
         )
         earlier = _tables(before) if before else {}
-        for name, table in sorted(_tables(last).items()):
-            size = int(table.get("total_bytes") or 0)
-            previous = earlier.get(name, {}).get("total_bytes")
+        for name, (size, live) in sorted(_tables(last).items()):
+            previous = earlier.get(name)
             rows.append(
                 DailyStorage(
                     day=day,
-                    table=name[:200],
+                    table=name,
                     bytes=size,
-                    growth_bytes=_growth(size, None if previous is None else int(previous)),
-                    rows=table.get("live_rows"),
+                    growth_bytes=_growth(size, previous[0] if previous else None),
+                    rows=live,
                 )
             )
     with transaction.atomic():
@@ -150,7 +177,7 @@ def daily_stats_compute(day: date) -> list[DailyStatistic]:
     with transaction.atomic():
         DailyStatistic.objects.filter(day=day).delete()
         DailyStatistic.objects.bulk_create(rows)
-        daily_storage_compute(day)
+    daily_storage_compute(day)  # its own transaction: the statistics stand whatever it meets
     return rows
 
 

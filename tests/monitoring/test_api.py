@@ -139,3 +139,10 @@ def test_times_the_database_cannot_hold_are_converted_or_refused(api, make_user,
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert response.json()["error"]["fields"]["until"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["requests", "tasks", "daily", "storage"])
+def test_tables_without_lasting_ids_have_no_detail_route(api, make_user, path):
+    client = api.as_user(make_user("admin"))
+    assert client.get(f"/api/v1/metrics/{path}/1/").status_code == 404

@@ -307,3 +307,33 @@ def test_a_blocked_write_holds_no_request_thread_and_an_exit_flush_waits_for_it(
     flush_at_exit()
     routes = dict(RequestBucket.objects.values_list("route", "count"))
     assert routes == {"health-live": 1, UNMATCHED: 1}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_metrics_take_no_writes_and_say_so(method):
+    response = getattr(Client(enforce_csrf_checks=True), method)("/metrics")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+
+
+@real
+def test_an_exit_that_cannot_wait_for_a_stuck_write_says_how_much_it_leaves(
+    settings, monkeypatch, caplog
+):
+    settings.MONITORING_WRITE_AFTER_RESPONSE = True
+    settings.MONITORING_FLUSH_SECONDS = 0
+    release = threading.Event()
+
+    def stuck(tallies):
+        assert release.wait(30)
+        return 0
+
+    monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", stuck)
+    monkeypatch.setattr("monitoring.requestmetrics.EXIT_WAIT_SECONDS", 0.2)
+    Client().get("/health/live")
+    try:
+        with caplog.at_level("WARNING", logger="ledgerguard.monitoring"):
+            flush_at_exit()
+        assert "a write of 1 requests was still waiting for the database" in caplog.text
+    finally:
+        release.set()

@@ -29,6 +29,15 @@ def test_the_shape_of_a_statement_keeps_what_it_does_not_what_it_said():
     )
     assert sql_shape("SELECT 'it''s' FROM \"table1\" t1") == 'SELECT ? FROM "table1" t1'
     assert len(sql_shape("SELECT " + "x, " * 5000)) == 2000
+    # The ORM's Q(id=1) | Q(id=2) | ... : one shape however many ids.
+    for n in (2, 15):
+        ors = " OR ".join(['"finance_account"."id" = %s'] * n)
+        one = '"finance_account"."id" = %s OR ...'
+        assert sql_shape(f'SELECT * FROM "finance_account" WHERE ({ors}) AND "x" = %s') == (
+            f'SELECT * FROM "finance_account" WHERE ({one}) AND "x" = %s'
+        )
+    different = '"t"."id" = %s OR "t"."name" = %s'
+    assert sql_shape(f"SELECT 1 FROM t WHERE {different}") == f"SELECT ? FROM t WHERE {different}"
 
 
 @pytest.mark.django_db

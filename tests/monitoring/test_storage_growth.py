@@ -8,9 +8,16 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from monitoring.histogram import slot_of
 from monitoring.models import DailyStorage, DatabaseSnapshot
 from monitoring.selectors import storage_trend
-from monitoring.services import daily_stats_compute, database_snapshot_take, metrics_purge
+from monitoring.services import (
+    daily_stats_compute,
+    database_snapshot_take,
+    metrics_purge,
+    request_buckets_write,
+)
+from monitoring.services.metrics import Tally
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +191,65 @@ def test_storage_rows_are_kept_for_years_like_the_daily_statistics(settings):
     purged = metrics_purge(now=evening(DAY))
     assert purged.daily_storage == 1
     assert list(DailyStorage.objects.values_list("day", flat=True)) == [date(2026, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [
+        [],
+        "x",
+        {"rows": 5},
+        {"rows": {"live": "many"}},
+        {"largest_tables": "x"},
+        {"largest_tables": [{"table": "x", "total_bytes": "n/a"}]},
+        {"largest_tables": [{"table": None, "total_bytes": 1}]},
+        {"largest_tables": [{"table": ["a"], "total_bytes": 1}]},
+        {"largest_tables": [{"table": "", "total_bytes": 1}]},
+        {"largest_tables": [{"table": "t", "total_bytes": 2**70}]},
+        {"largest_tables": [{"table": "t", "total_bytes": True}]},
+        {
+            "largest_tables": [
+                {"table": "a" * 300, "total_bytes": 1},
+                {"table": "a" * 301, "total_bytes": 2},
+            ]
+        },
+    ],
+)
+def test_odd_snapshot_figures_are_skipped_and_the_days_statistics_stand(figures):
+    tally = Tally(count=3, duration_sum=0.03, duration_max=0.01)
+    tally.slots[slot_of(0.01)] = 3
+    request_buckets_write({(evening(DAY, 12), "v1:account-list", "GET", "2xx"): tally})
+    DatabaseSnapshot.objects.create(
+        taken_at=evening(DAY), engine="sqlite", database_bytes=5 * MB, figures=figures
+    )
+    assert len(daily_stats_compute(DAY)) == 1
+    database = DailyStorage.objects.get(day=DAY, table="")
+    assert database.bytes == 5 * MB and database.rows is None
+    assert all(
+        0 <= r.bytes < 2**63 and r.table.strip() for r in DailyStorage.objects.exclude(table="")
+    )
+
+
+def test_the_trend_drops_tables_of_the_past_and_starts_over_at_a_break():
+    def day_of(back: int, engine: str, database: int, tables: dict[str, int]) -> None:
+        at = evening(DAY - timedelta(days=back))
+        DatabaseSnapshot.objects.create(
+            taken_at=at,
+            engine=engine,
+            database_bytes=database,
+            figures={"largest_tables": [{"table": t, "total_bytes": b} for t, b in tables.items()]},
+        )
+        daily_stats_compute(at.date())
+
+    # Two days on SQLite at 500 MB with a large table since dropped ...
+    day_of(6, "sqlite", 500 * MB, {"gone": 400 * MB})
+    day_of(5, "sqlite", 500 * MB, {"gone": 400 * MB})
+    # ... then five flat days at 50 MB on PostgreSQL: the line starts at the switch (no growth
+    # figure across engines), flat, not falling from 500 MB; the dropped table is not listed.
+    for back in range(4, -1, -1):
+        day_of(back, "postgresql", 50 * MB, {"kept": 30 * MB})
+    assert DailyStorage.objects.get(day=DAY - timedelta(days=4), table="").growth_bytes is None
+    trend = storage_trend(now=evening(DAY) + timedelta(minutes=5))
+    assert [g.table for g in trend.tables] == ["kept"]
+    assert trend.database is not None
+    assert (trend.database.bytes_per_day, trend.database.days) == (0.0, 5)

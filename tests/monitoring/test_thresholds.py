@@ -2,10 +2,13 @@
 does not hold raises nothing, recovery past the clear value resolves it, and a metric hovering
 on the line neither flaps nor resolves; admins edit thresholds (audited), nobody else does."""
 
+import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -293,3 +296,33 @@ def test_the_queue_backlog_fires_once_a_task_has_waited_five_minutes():
     assert "queue-backlog: fired" not in thresholds_evaluate()
     OrmQ.objects.update(lock=datetime.now(UTC) - timedelta(seconds=310))
     assert "queue-backlog: fired" in thresholds_evaluate()
+
+
+@pytest.mark.django_db
+def test_a_clear_value_on_the_wrong_side_is_explained_on_its_field():
+    threshold = Threshold.objects.get(name="p95-latency")
+    threshold.value, threshold.clear_value = 300, 350
+    with pytest.raises(ValidationError) as refused:
+        threshold.full_clean()
+    assert refused.value.message_dict == {
+        "clear_value": [
+            "The clear value must be on the safe side of the value: at or below it for an "
+            "'above' threshold, at or above it for a 'below' one."
+        ]
+    }
+
+
+@pytest.mark.django_db
+def test_the_queue_backlog_migration_leaves_an_admins_edit_alone():
+    migration = importlib.import_module("monitoring.migrations.0010_queue_backlog_at_five_minutes")
+    backlog = Threshold.objects.get(name="queue-backlog")
+    backlog.for_minutes, backlog.description = 5, "Page the on-call: see RB-7"
+    backlog.save()
+    migration.forwards(apps, None)
+    backlog.refresh_from_db()
+    assert (backlog.for_minutes, backlog.description) == (5, "Page the on-call: see RB-7")
+    backlog.description = migration.BEFORE
+    backlog.save()
+    migration.forwards(apps, None)
+    backlog.refresh_from_db()
+    assert (backlog.for_minutes, backlog.description) == (0, migration.AFTER)

@@ -68,7 +68,11 @@ class Command(BaseCommand):
             )
             self.stdout.write(line.replace("\xa0", " "))  # filesizeformat's no-break spaces
         days = found.days_until_disk_full
-        if days is not None and days >= selectors.NEVER_FULL_DAYS:
+        if days is None:
+            self.stdout.write(
+                "  disk full: no forecast yet (it needs six hours of snapshots in the last week)"
+            )
+        elif days >= selectors.NEVER_FULL_DAYS:
             self.stdout.write("  disk full: never at the last week's trend (not shrinking)")
         elif days is not None:
             self.stdout.write(f"  disk full in: {days:.1f} days at the last week's trend")
