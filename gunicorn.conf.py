@@ -6,6 +6,7 @@ GUNICORN_TIMEOUT (30 seconds). Any other gunicorn flag goes in GUNICORN_CMD_ARGS
 overrides this file (`GUNICORN_CMD_ARGS="--bind 127.0.0.1:8000"`).
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -21,6 +22,15 @@ from pathlib import Path
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledgerguard-prometheus-")
     os.environ["LEDGERGUARD_PROMETHEUS_DIR_MADE"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    _MASTER = os.getpid()
+
+    def _remove_made_dir(directory: str = os.environ["PROMETHEUS_MULTIPROC_DIR"]) -> None:
+        """Also when the master never runs on_exit (--check-config, a port already taken);
+        never in a worker, which inherits this hook when it is forked."""
+        if os.getpid() == _MASTER:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(_remove_made_dir)
 MADE_MULTIPROC_DIR = (
     os.environ.get("LEDGERGUARD_PROMETHEUS_DIR_MADE") == os.environ["PROMETHEUS_MULTIPROC_DIR"]
 )

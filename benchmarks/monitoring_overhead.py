@@ -206,13 +206,15 @@ def main() -> None:
             "SESSION_COOKIE_SECURE": "0",
             "CSRF_COOKIE_SECURE": "0",
         }
-        token = prepare(env)
-        servers = {False: Server(env, False, work), True: Server(env, True, work)}
         runs: dict[tuple[str, bool], list[dict[str, float]]] = {}
         ratios: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
         added: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
         cpu_ratios: dict[str, list[float]] = {path: [] for path, _ in ENDPOINTS}
+        servers: dict[bool, Server] = {}
         try:
+            token = prepare(env)
+            for on in (False, True):
+                servers[on] = Server(env, on, work)  # each one stopped below, once started
             for server in servers.values():
                 for path, _ in ENDPOINTS:
                     load(server.url + path, token, 2)  # warm-up: imports, connections, caches

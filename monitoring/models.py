@@ -332,10 +332,12 @@ class Threshold(models.Model):
         return f"{self.name}: {self.metric} {self.comparison} {self.value:g}"
 
     def clean(self) -> None:
+        if self.value is None or self.clear_value is None:
+            return  # the field's own error says so
         wrong_side = (self.comparison == "above" and self.clear_value > self.value) or (
             self.comparison == "below" and self.clear_value < self.value
         )
-        if self.value is not None and self.clear_value is not None and wrong_side:
+        if wrong_side:
             raise ValidationError({"clear_value": CLEAR_SIDE_MESSAGE})
 
     def breached_by(self, value: float) -> bool:

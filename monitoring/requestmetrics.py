@@ -101,12 +101,15 @@ class Aggregator:
         with self._lock:
             taken, self._tallies = self._tallies, {}
             slow, self._slow = self._slow, []
-            self.in_flight += sum(t.count for t in taken.values())
+            # Counted once: a failed write puts these tallies back, and requests added to them
+            # then are not part of this write.
+            requests = sum(t.count for t in taken.values())
+            self.in_flight += requests
         try:
             return self._write(taken, slow)
         finally:
             with self._lock:
-                self.in_flight -= sum(t.count for t in taken.values())
+                self.in_flight -= requests
 
     def _write(self, taken: dict[BucketKey, Tally], slow: list[SlowRecord]) -> int:
         if not taken and not slow:
@@ -250,49 +253,82 @@ class RequestMetricsMiddleware:
         return response
 
 
-# How long a stopping process waits for a write under way: longer than SQLite's busy timeout
-# (20 s, config/settings.py), shorter than gunicorn's graceful timeout (30 s) after which the
-# master kills the worker.
+# How long a stopping process waits to write what it holds, in all: longer than SQLite's busy
+# timeout (20 s, config/settings.py), shorter than gunicorn's graceful timeout (30 s) after
+# which the master kills the worker. The last write is not tried with less time than this left.
 EXIT_WAIT_SECONDS = 25.0
+MIN_EXIT_WRITE_SECONDS = 0.5
+
+
+def _wait_for_locks_at_most(seconds: float) -> None:
+    """Bound how long this thread's next statements wait for a lock (its connection is closed
+    right after the exit write, so the setting goes with it)."""
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+            cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
 
 
 class Writer:
     """Writes the tallies in a thread of its own, one write at a time: a slow or locked
     database (SQLite's busy timeout, a PostgreSQL failover) holds no thread that serves
-    requests. The thread closes its own connections when done."""
+    requests. A write that falls due while one is under way is not dropped: the thread writes
+    again before it ends. The thread closes its own connections when done."""
 
     def __init__(self, aggregator: Aggregator) -> None:
         self.aggregator = aggregator
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._running = False
+        self._again = False
 
     def start(self) -> None:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return  # the one before is still writing: the next due request starts one
+            if self._running:
+                self._again = True  # written by the running thread once its write is done
+                return
+            self._running, self._again = True, False
             self._thread = threading.Thread(
-                target=self._write, name="ledgerguard-metrics-writer", daemon=True
+                target=self._run, name="ledgerguard-metrics-writer", daemon=True
             )
             self._thread.start()
 
-    def _write(self) -> None:
+    def _run(self) -> None:
         try:
-            self.aggregator.write()
+            while True:
+                self.aggregator.write()
+                with self._lock:
+                    if not self._again:
+                        self._running = False
+                        return
+                    self._again = False
         finally:
+            with self._lock:
+                self._running = False
             connections.close_all()  # this thread's connections only
 
     def flush(self, timeout: float) -> int:
-        """Wait for a write under way, then write what is left, in the calling thread: for a
-        process about to exit (gunicorn's worker_exit). The number of buckets written."""
+        """Within `timeout` seconds in all: wait for a write under way, then write what is left
+        in the calling thread, waiting for a lock no longer than the time left (a process about
+        to exit: gunicorn's worker_exit, which the master's graceful timeout bounds). Nothing is
+        written when the write under way is still stuck. The number of buckets written."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0))
+        left = deadline - time.monotonic()
+        if self.busy() or left < MIN_EXIT_WRITE_SECONDS:
+            return 0
+        _wait_for_locks_at_most(left)
         return self.aggregator.write()
 
     def busy(self) -> bool:
         with self._lock:
-            return self._thread is not None and self._thread.is_alive()
+            return self._running
 
 
 WRITER = Writer(AGGREGATOR)
@@ -313,6 +349,9 @@ def flush_at_exit() -> None:
         return
     try:
         written = WRITER.flush(EXIT_WAIT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - the process exits either way; say what is lost
+        logger.warning("request metrics: the exit write failed: %s", exc)
+        written = 0
     finally:
         connections.close_all()
     stuck = AGGREGATOR.in_flight if WRITER.busy() else 0

@@ -170,7 +170,7 @@ def storage_trend(*, days: int = TREND_DAYS, now: datetime | None = None) -> Sto
         )
     trends.sort(key=lambda g: (-g.bytes, g.table))
     database = next((g for g in trends if not g.table), None)
-    newest_day = database.day if database else None
+    newest_day = max((g.day for g in trends), default=None)
     latest = fresh_snapshot(now)
     return StorageTrend(
         until=until,

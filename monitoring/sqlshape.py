@@ -14,12 +14,14 @@ _NUMBER = re.compile(r"(?<![\w$\"])-?(?:0[xX][0-9a-fA-F]+|\d*\.?\d+(?:[eE][-+]?\
 _PLACEHOLDER_LIST = re.compile(r"\(\s*(?:%s|\?)(?:\s*,\s*(?:%s|\?))+\s*\)")
 _VALUES_ROWS = re.compile(r"(VALUES\s*\([^()]*\))(?:\s*,\s*\([^()]*\))+", re.IGNORECASE)
 # `"t"."id" = %s OR "t"."id" = %s OR ...` (the ORM's Q(...) | Q(...) over a list): one term.
-_OR_CHAIN = re.compile(r"((?:\"[^\"]+\"\.)?\"[^\"]+\" = (?:%s|\?))(?: OR \1)+")
+_OR_CHAIN = re.compile(r"(?<![\w\".])((?:\"[^\"]+\"\.)?\"[^\"]+\" = (?:%s|\?))(?: OR \1)+")
 _SPACE = re.compile(r"\s+")
 
 
 def sql_shape(sql: str) -> str:
-    shape = _COMMENT.sub(" ", _DOLLAR.sub("?", sql))
+    # The regexes see a bounded text (an unclosed quote in a long statement would otherwise
+    # cost them time that grows with its square); the shape is cut to MAX_LENGTH anyway.
+    shape = _COMMENT.sub(" ", _DOLLAR.sub("?", sql[: 2 * MAX_LENGTH]))
     shape = _STRING.sub("?", shape)
     shape = _NUMBER.sub("?", shape)
     shape = _PLACEHOLDER_LIST.sub("(...)", shape)

@@ -10,10 +10,9 @@ import hmac
 import ipaddress
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
 
 from config.middleware import client_ip
 from monitoring import prometheus
@@ -43,9 +42,10 @@ def _allowed(request: HttpRequest) -> bool:
 
 @csrf_exempt  # read-only: any other method gets its 405, not the CSRF check's 403 page
 @never_cache
-@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not _allowed(request):
-        raise Http404
+        raise Http404  # whatever the method: the endpoint does not announce itself
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     body, content_type = prometheus.exposition()
     return HttpResponse(body, content_type=content_type)

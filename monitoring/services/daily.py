@@ -95,45 +95,45 @@ def _growth(now: int | None, before: int | None) -> int | None:
 def daily_storage_compute(day: date) -> list[DailyStorage]:
     """The day's database size and its largest tables' (with indexes), from the day's last
     snapshot, and their growth since the last snapshot before the day; replaces any made
-    before. Nothing when the day has no snapshot."""
+    before. A day without a snapshot keeps what was stored for it."""
     start, end = day_bounds(day)
     last = (
         DatabaseSnapshot.objects.filter(taken_at__gte=start, taken_at__lt=end)
         .order_by("-taken_at", "-pk")
         .first()
     )
+    if last is None:
+        # No snapshot that day (or no longer: purged by age): what was stored stays.
+        return list(DailyStorage.objects.filter(day=day).order_by("table"))
     rows: list[DailyStorage] = []
-    if last is not None:
-        before = (
-            DatabaseSnapshot.objects.filter(
-                taken_at__lt=start, taken_at__gte=start - GROWTH_BASELINE, engine=last.engine
-            )
-            .order_by("-taken_at", "-pk")
-            .first()
+    before = (
+        DatabaseSnapshot.objects.filter(
+            taken_at__lt=start, taken_at__gte=start - GROWTH_BASELINE, engine=last.engine
         )
+        .order_by("-taken_at", "-pk")
+        .first()
+    )
+    rows.append(
+        DailyStorage(
+            day=day,
+            table="",
+            bytes=last.database_bytes,
+            growth_bytes=_growth(last.database_bytes, before.database_bytes if before else None),
+            rows=_live_rows(last),
+        )
+    )
+    earlier = _tables(before) if before else {}
+    for name, (size, live) in sorted(_tables(last).items()):
+        previous = earlier.get(name)
         rows.append(
             DailyStorage(
                 day=day,
-                table="",
-                bytes=last.database_bytes,
-                growth_bytes=_growth(
-                    last.database_bytes, before.database_bytes if before else None
-                ),
-                rows=_live_rows(last),
+                table=name,
+                bytes=size,
+                growth_bytes=_growth(size, previous[0] if previous else None),
+                rows=live,
             )
         )
-        earlier = _tables(before) if before else {}
-        for name, (size, live) in sorted(_tables(last).items()):
-            previous = earlier.get(name)
-            rows.append(
-                DailyStorage(
-                    day=day,
-                    table=name,
-                    bytes=size,
-                    growth_bytes=_growth(size, previous[0] if previous else None),
-                    rows=live,
-                )
-            )
     with transaction.atomic():
         DailyStorage.objects.filter(day=day).delete()
         DailyStorage.objects.bulk_create(rows)
@@ -174,9 +174,14 @@ def daily_stats_compute(day: date) -> list[DailyStatistic]:
         _statistic(day, DailyStatistic.Kind.ROUTE, r["route"], r["method"], r) for r in requests
     ]
     rows += [_statistic(day, DailyStatistic.Kind.TASK, t["func"], "", t) for t in tasks]
-    with transaction.atomic():
-        DailyStatistic.objects.filter(day=day).delete()
-        DailyStatistic.objects.bulk_create(rows)
+    purged = start < timezone.now() - timedelta(days=settings.MONITORING_RAW_RETENTION_DAYS)
+    if not rows and purged:
+        # The day's minute buckets are gone by age: the statistics made from them stay.
+        rows = list(DailyStatistic.objects.filter(day=day).order_by("kind", "name", "method"))
+    else:
+        with transaction.atomic():
+            DailyStatistic.objects.filter(day=day).delete()
+            DailyStatistic.objects.bulk_create(rows)
     daily_storage_compute(day)  # its own transaction: the statistics stand whatever it meets
     return rows
 

@@ -192,3 +192,18 @@ def test_a_stopping_worker_writes_the_metrics_it_holds(gunicorn_holding_metrics,
     assert proc.wait(timeout=30) == 0
     assert sum(unmatched.values_list("count", flat=True)) == 50
     assert not made[0].exists()
+
+
+@pytest.mark.e2e
+def test_a_server_that_never_starts_leaves_no_metrics_directory(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["TMPDIR"] = str(tmp_path)
+    checked = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--check-config"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert not list(tmp_path.glob("ledgerguard-prometheus-*"))

@@ -3,6 +3,7 @@ requests of known durations and statuses, routes by URL pattern name (never a cl
 sums that hold when two writers add to the same minute, nothing lost while the database is
 down, and /metrics readable by Prometheus's own parser from loopback or with the token only."""
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -221,7 +222,9 @@ def test_metrics_are_refused_to_other_addresses_unless_they_bring_the_token(sett
     assert far.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
     allowed = far.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789")
     assert allowed.status_code == 200
-    assert far.post("/metrics").status_code == 405
+    assert far.post("/metrics").status_code == 404
+    token = "Bearer scrape-secret-0123456789"
+    assert far.post("/metrics", HTTP_AUTHORIZATION=token).status_code == 405
 
 
 # --- from the attack review -----------------------------------------------------------------------
@@ -337,3 +340,55 @@ def test_an_exit_that_cannot_wait_for_a_stuck_write_says_how_much_it_leaves(
         assert "a write of 1 requests was still waiting for the database" in caplog.text
     finally:
         release.set()
+
+
+@pytest.mark.django_db
+def test_metrics_refuse_a_write_from_elsewhere_as_they_refuse_a_read():
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    assert client.get("/metrics").status_code == 404
+    assert client.post("/metrics").status_code == 404  # not a 405 that says it exists
+
+
+@pytest.mark.django_db
+def test_a_failed_write_keeps_the_in_flight_count_right(monkeypatch):
+    aggregator = Aggregator()
+    measured = {"route": "r", "method": "GET", "status": 200, "seconds": 0.01}
+    aggregator.add(**measured, queries=0, query_seconds=0, at=MINUTE)
+
+    def broken(tallies):
+        raise ValueError("down")
+
+    def busy_while_logging(*args, **kwargs):
+        # Requests land on the put-back tallies while the failure is logged.
+        for _ in range(5):
+            aggregator.add(**measured, queries=0, query_seconds=0, at=MINUTE)
+
+    monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", broken)
+    monkeypatch.setattr("monitoring.requestmetrics.logger.warning", busy_while_logging)
+    assert aggregator.write() == 0
+    assert aggregator.in_flight == 0 and aggregator.pending() == 1
+
+
+@real
+def test_the_exit_write_waits_for_a_locked_database_no_longer_than_its_time(
+    settings, monkeypatch, caplog
+):
+    """A worker stopping while another process holds SQLite's write lock: the exit write gives
+    up within the exit's time (the master would kill it at its graceful timeout) and says what
+    it leaves, instead of hanging in the busy timeout."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's write lock")
+    monkeypatch.setattr("monitoring.requestmetrics.EXIT_WAIT_SECONDS", 1.0)
+    AGGREGATOR.add(
+        route="health-live", method="GET", status=200, seconds=0.01, queries=0, query_seconds=0
+    )
+    holder = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with caplog.at_level("WARNING", logger="ledgerguard.monitoring"):
+            flush_at_exit()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "1 buckets could not be written" in caplog.text
+    assert AGGREGATOR.pending() == 1

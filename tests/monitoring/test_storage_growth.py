@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from monitoring.histogram import slot_of
-from monitoring.models import DailyStorage, DatabaseSnapshot
+from monitoring.models import DailyStatistic, DailyStorage, DatabaseSnapshot
 from monitoring.selectors import storage_trend
 from monitoring.services import (
     daily_stats_compute,
@@ -253,3 +253,12 @@ def test_the_trend_drops_tables_of_the_past_and_starts_over_at_a_break():
     assert [g.table for g in trend.tables] == ["kept"]
     assert trend.database is not None
     assert (trend.database.bytes_per_day, trend.database.days) == (0.0, 5)
+
+
+def test_rerunning_a_day_past_retention_keeps_its_figures(settings):
+    old = date(2020, 3, 1)
+    DailyStorage.objects.create(day=old, table="", bytes=7)
+    DailyStatistic.objects.create(day=old, kind="route", name="r", method="GET", count=3)
+    call_command("daily_stats", "--date", old.isoformat(), stdout=StringIO())
+    assert DailyStorage.objects.get(day=old).bytes == 7
+    assert DailyStatistic.objects.get(day=old).count == 3

@@ -326,3 +326,29 @@ def test_the_queue_backlog_migration_leaves_an_admins_edit_alone():
     migration.forwards(apps, None)
     backlog.refresh_from_db()
     assert (backlog.for_minutes, backlog.description) == (0, migration.AFTER)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("value", "clear_value"), [("", "700"), ("abc", "700"), ("600", "")])
+def test_the_admin_form_with_a_blank_or_bad_number_says_so_never_a_500(
+    make_user, value, clear_value
+):
+    client = Client()
+    client.force_login(make_user("admin"))
+    response = client.post(
+        "/admin/monitoring/threshold/add/",
+        {
+            "name": "new-one",
+            "metric": "latency_p95_ms",
+            "comparison": "above",
+            "value": value,
+            "clear_value": clear_value,
+            "for_minutes": "5",
+            "severity": "warning",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its errors
+    assert response.context["adminform"].form.errors
+    assert not Threshold.objects.filter(name="new-one").exists()
+    assert not AuditEvent.objects.filter(action="threshold.created").exists()
