@@ -392,3 +392,33 @@ def test_the_exit_write_waits_for_a_locked_database_no_longer_than_its_time(
         holder.close()
     assert "1 buckets could not be written" in caplog.text
     assert AGGREGATOR.pending() == 1
+
+
+@real
+def test_a_write_due_while_one_is_under_way_is_not_dropped(settings, monkeypatch):
+    """The last request before a quiet spell asked for a write while the writer was busy: the
+    writer writes it before it ends, instead of leaving it until the next request."""
+    settings.MONITORING_WRITE_AFTER_RESPONSE = True
+    settings.MONITORING_FLUSH_SECONDS = 0
+    writing, release = threading.Event(), threading.Event()
+    real_write = request_buckets_write
+
+    def slow_first(tallies):
+        if not writing.is_set():
+            writing.set()
+            assert release.wait(30)
+        return real_write(tallies)
+
+    monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", slow_first)
+    client = Client()
+    client.get("/health/live")
+    assert writing.wait(10)
+    client.get("/no-such-page/")  # due now, while the first write waits
+    release.set()
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while RequestBucket.objects.count() < 2 and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+    assert dict(RequestBucket.objects.values_list("route", "count")) == {
+        "health-live": 1,
+        UNMATCHED: 1,
+    }
