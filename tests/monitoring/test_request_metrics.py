@@ -30,6 +30,21 @@ def _fresh_tallies():
     AGGREGATOR.discard()
 
 
+def one_request(
+    aggregator: Aggregator, *, seconds: float = 0.01, at: datetime | None = MINUTE
+) -> None:
+    """A GET of health-live answered 200 in `seconds`, without queries, in minute `at`."""
+    aggregator.add(
+        route="health-live",
+        method="GET",
+        status=200,
+        seconds=seconds,
+        queries=0,
+        query_seconds=0,
+        at=at,
+    )
+
+
 # --- the histogram ----------------------------------------------------------------------------
 
 
@@ -130,15 +145,7 @@ def test_two_writers_adding_to_the_same_minute_add_up():
 @pytest.mark.django_db
 def test_tallies_survive_a_database_that_is_down_and_are_written_later():
     aggregator = Aggregator()
-    aggregator.add(
-        route="health-live",
-        method="GET",
-        status=200,
-        seconds=0.01,
-        queries=0,
-        query_seconds=0,
-        at=MINUTE,
-    )
+    one_request(aggregator)
 
     def down(execute, sql, params, many, context):
         raise OperationalError("server closed the connection unexpectedly")
@@ -146,15 +153,7 @@ def test_tallies_survive_a_database_that_is_down_and_are_written_later():
     with connection.execute_wrapper(down):
         assert aggregator.write() == 0
     assert aggregator.pending() == 1
-    aggregator.add(
-        route="health-live",
-        method="GET",
-        status=200,
-        seconds=0.02,
-        queries=0,
-        query_seconds=0,
-        at=MINUTE,
-    )
+    one_request(aggregator, seconds=0.02)
     assert aggregator.write() == 1
     assert RequestBucket.objects.get().count == 2
 
@@ -261,15 +260,7 @@ def test_metrics_still_answer_when_the_database_is_down():
 @pytest.mark.django_db
 def test_any_write_failure_keeps_the_buckets_and_the_slow_records(monkeypatch):
     aggregator = Aggregator()
-    aggregator.add(
-        route="health-live",
-        method="GET",
-        status=200,
-        seconds=0.01,
-        queries=0,
-        query_seconds=0,
-        at=MINUTE,
-    )
+    one_request(aggregator)
 
     def broken(tallies):
         raise ValueError("not a database error")
@@ -352,8 +343,7 @@ def test_metrics_refuse_a_write_from_elsewhere_as_they_refuse_a_read():
 @pytest.mark.django_db
 def test_a_failed_write_keeps_the_in_flight_count_right(monkeypatch):
     aggregator = Aggregator()
-    measured = {"route": "r", "method": "GET", "status": 200, "seconds": 0.01}
-    aggregator.add(**measured, queries=0, query_seconds=0, at=MINUTE)
+    one_request(aggregator)
 
     def broken(tallies):
         raise ValueError("down")
@@ -361,7 +351,7 @@ def test_a_failed_write_keeps_the_in_flight_count_right(monkeypatch):
     def busy_while_logging(*args, **kwargs):
         # Requests land on the put-back tallies while the failure is logged.
         for _ in range(5):
-            aggregator.add(**measured, queries=0, query_seconds=0, at=MINUTE)
+            one_request(aggregator)
 
     monkeypatch.setattr("monitoring.requestmetrics.request_buckets_write", broken)
     monkeypatch.setattr("monitoring.requestmetrics.logger.warning", busy_while_logging)
@@ -379,9 +369,7 @@ def test_the_exit_write_waits_for_a_locked_database_no_longer_than_its_time(
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's write lock")
     monkeypatch.setattr("monitoring.requestmetrics.EXIT_WAIT_SECONDS", 1.0)
-    AGGREGATOR.add(
-        route="health-live", method="GET", status=200, seconds=0.01, queries=0, query_seconds=0
-    )
+    one_request(AGGREGATOR, at=None)
     holder = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
     holder.execute("BEGIN IMMEDIATE")
     try:
