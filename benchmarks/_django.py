@@ -6,6 +6,7 @@ the project's modules after it, below an `# isort: split`. `run_benchmark` then 
 migrates a scratch database, runs the benchmark in it and drops it.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -46,3 +47,33 @@ def run_benchmark(run, default_n: int, *, require_postgres: bool = True) -> None
         run(n)
     finally:
         teardown()
+
+
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    baseline: float | None = None,
+    baseline_name: str = "",
+    target: str = "",
+) -> None:
+    """Record one figure for `make bench`'s table (the script prints its own report): a JSON
+    line appended to the file named by BENCH_FIGURES, when that is set. `ratio` is value /
+    baseline (both in `unit`); `target` states the issue's goal in the ratio's or the value's
+    terms (">= 0.6x", ">= 300000/s"), empty when there is none."""
+    ratio = value / baseline if baseline else None
+    row = {
+        "benchmark": Path(sys.argv[0]).stem,
+        "figure": name,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_name": baseline_name,
+        "ratio": ratio,
+        "target": target,
+    }
+    path = os.environ.get("BENCH_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
