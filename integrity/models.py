@@ -39,10 +39,11 @@ class IdempotencyKey(models.Model):
 class OperationRecord(models.Model):
     """The committed result of an operation, keyed by its idempotency key.
 
-    Inserted by the operation's first statement and given its result by the last, in the same
-    transaction, so it exists exactly when the operation's work does: a retry whose first
-    attempt did commit (a COMMIT whose answer was lost with the connection) finds it and
-    returns the first result instead of running twice. `completed_at` is when the run began.
+    Inserted by the operation's first statement and given its result by the last (or inserted
+    with its result by the last, `Operation.claim_last`), in the same transaction, so it exists
+    exactly when the operation's work does: a retry whose first attempt did commit (a COMMIT
+    whose answer was lost with the connection) finds it and returns the first result instead
+    of running twice. `completed_at` is when the row was written.
     """
 
     # Deleted by a retention job: audit events may outlive its rows (integrity.audit_references).

@@ -60,11 +60,18 @@ class Operation:
     `name` is stored in operation records and dead letters: it never changes once used.
     `references` maps payload keys to the model label ("app_label.ModelName") whose primary
     key they hold, so that integrity can tell a waiting dead letter that can never succeed.
+    `claim_last`: claim the idempotency key in the attempt's last statement, together with the
+    result, instead of in its first and again at the end: one statement fewer for a hot
+    operation. The outcome is the same (one run commits; a concurrent run with the same key
+    rolls its work back at the claim and returns the first result), but that concurrent run
+    does its work before it finds out, so only steps with no effect outside the database (no
+    compensations) may ask for it.
     """
 
     name: str
     steps: tuple[Step, ...]
     references: Mapping[str, str] = field(default_factory=dict)
+    claim_last: bool = False
 
     def __post_init__(self) -> None:
         if not self.steps:

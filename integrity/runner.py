@@ -133,21 +133,35 @@ def _attempt(
     with transaction.atomic(durable=True):
         if isolation:
             set_isolation(isolation)
-        try:
-            # First statement: claims the key. A concurrent run with the same key waits on the
-            # unique index (PostgreSQL) or the write lock (SQLite) until the first one ends,
-            # then fails here if it committed. No savepoint: a clash ends the attempt anyway.
-            record = OperationRecord.objects.create(
-                key=ctx.idempotency_key, name=ctx.name, payload_hash=digest, attempts=ctx.attempt
-            )
-        except IntegrityError:
-            raise _AlreadyDone() from None
-        for step in operation.steps:
-            with transaction.atomic():  # a savepoint per step
-                ctx.previous = step(ctx)
-        record.result = encode_result(ctx.previous)
-        record.save(update_fields=["result"])
+        record = None if operation.claim_last else _claim(ctx, digest)
+        if len(operation.steps) == 1:  # the transaction is its savepoint
+            ctx.previous = operation.steps[0](ctx)
+        else:
+            for step in operation.steps:
+                with transaction.atomic():  # a savepoint per step
+                    ctx.previous = step(ctx)
+        if record is None:
+            _claim(ctx, digest, result=encode_result(ctx.previous))
+        else:
+            record.result = encode_result(ctx.previous)
+            record.save(update_fields=["result"])
     return ctx.previous
+
+
+def _claim(ctx: OperationContext, digest: str, result: Any = None) -> OperationRecord:
+    """Claim the key: a concurrent run with the same key waits on the unique index
+    (PostgreSQL) or the write lock (SQLite) until the first one ends, then fails here if it
+    committed. No savepoint: a clash ends the attempt anyway."""
+    try:
+        return OperationRecord.objects.create(
+            key=ctx.idempotency_key,
+            name=ctx.name,
+            payload_hash=digest,
+            attempts=ctx.attempt,
+            result=result,
+        )
+    except IntegrityError:
+        raise _AlreadyDone() from None
 
 
 def _committed_anyway(ctx: OperationContext, digest: str) -> tuple[bool, Any]:

@@ -7,7 +7,8 @@
   them when ready; `run_operation` takes the object (or a registered name, or a name and ad hoc
   steps). Each step gets the `OperationContext`; `ctx.previous` is what the step before it
   returned, and the last step's return value is the result. No step is found by its name.
-- All steps run in one database transaction, each in its own savepoint.
+- All steps run in one database transaction, each in its own savepoint (a single step needs
+  none: the transaction is its savepoint).
 - Transient errors (serialization failure, deadlock, lock timeout, lost or refused
   connection, SQLite "database is locked") are retried with exponential backoff and full
   jitter, up to OPERATION_MAX_ATTEMPTS. Business-rule errors (DomainError) are never retried:
@@ -16,9 +17,10 @@
   they run in reverse order whenever an attempt fails.
 - Every operation has an idempotency key (the caller's, or one made up for this call). The key
   is claimed by the transaction's first statement (a row in OperationRecord, which gets the
-  result at the end), so a concurrent run with the same key waits and then returns the first
-  result, and a retry after a COMMIT whose answer was lost finds the committed result instead
-  of running twice.
+  result at the end; a hot operation may claim it with the result in its last statement
+  instead, `Operation.claim_last`), so a concurrent run with the same key waits and then
+  returns the first result, and a retry after a COMMIT whose answer was lost finds the
+  committed result instead of running twice.
 - When it cannot finish (transient errors exhausted, or an unexpected error), the transaction
   is rolled back, the error is written to the error log, a dead letter holding the name,
   payload and key is created outside the rolled-back transaction, and an alert is raised.
