@@ -1,5 +1,7 @@
 """OpenAPI additions: the one error shape on every operation, and the Idempotency-Key header."""
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -20,25 +22,26 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
+# The error object itself: what a batch result carries for an entry it refused.
+ERROR_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message", "fields"],
+    "properties": {
+        "code": {"type": "string", "example": "entry.unbalanced"},
+        "message": {"type": "string"},
+        "fields": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "Per-field problems: for 400 the request's shape with "
+            "messages; for 422 rule violations keyed by field path.",
+        },
+    },
+}
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "fields"],
-            "properties": {
-                "code": {"type": "string", "example": "entry.unbalanced"},
-                "message": {"type": "string"},
-                "fields": {
-                    "type": "object",
-                    "additionalProperties": True,
-                    "description": "Per-field problems: for 400 the request's shape with "
-                    "messages; for 422 rule violations keyed by field path.",
-                },
-            },
-        }
-    },
+    "properties": {"error": ERROR_OBJECT_SCHEMA},
 }
 
 ERRORS = {

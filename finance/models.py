@@ -215,6 +215,12 @@ class JournalEntry(models.Model):
             ("approve_journalentry", "Can approve and post a journal entry"),
             ("post_journalentry", "Can post a journal entry that needs no approval"),
             ("reverse_journalentry", "Can reverse a posted journal entry"),
+            # No role has it: an admin grants it to an integration's own user (docs/ledger.md).
+            (
+                "record_journalentry",
+                "Can record and post system entries in one step, without approval (batches "
+                "from an integration)",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

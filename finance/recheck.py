@@ -35,6 +35,12 @@ def recheck_on_commit(account_ids: Collection[int]) -> None:
         transaction.on_commit(partial(_recheck_after_commit, sorted(account_ids), mode))
 
 
+def recheck_after_commit(account_ids: Collection[int]) -> None:
+    """Re-check the accounts in this process once the transaction commits: a mismatch that the
+    set-based posting found inside its transaction is confirmed and paged from here."""
+    transaction.on_commit(partial(_recheck_after_commit, sorted(account_ids), "sync"))
+
+
 def _recheck_after_commit(account_ids: list[int], mode: str) -> None:
     # The posting has committed: nothing that goes wrong here may reach its caller, who would
     # take the posting for failed and retry it. Logged, so the error log and its alerts see it.

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config import serializers as strict
+from config.schema import ERROR_OBJECT_SCHEMA
 from finance import money, rules, services
 from finance.models import (
     Account,
@@ -203,6 +204,60 @@ class EntryInputSerializer(serializers.Serializer):
             entry_date=attrs["entry_date"], lines=services.line_inputs(attrs["lines"])
         )
         return attrs
+
+
+class BatchLineSerializer(serializers.Serializer):
+    """A batch line names its account by id without a lookup per line: a missing or inactive
+    account refuses its entry (line.account_missing, line.account_inactive), not the batch."""
+
+    account = strict.JsonIntegerField(min_value=1, max_value=2**63 - 1)
+    side = SideField()
+    amount = MoneyField()
+    currency = serializers.ChoiceField(choices=money.CURRENCY_CHOICES, required=False)
+    description = strict.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class BatchEntrySerializer(serializers.Serializer):
+    entry_date = serializers.DateField()
+    description = strict.CharField(max_length=500)
+    reference = strict.CharField(max_length=100, required=False, allow_blank=True)
+    lines = BatchLineSerializer(many=True, max_length=MAX_LINES)  # type: ignore[call-arg]
+
+
+class BatchInputSerializer(serializers.Serializer):
+    entries = BatchEntrySerializer(  # type: ignore[call-arg]
+        many=True, min_length=1, max_length=services.BATCH_MAX_ENTRIES
+    )
+
+    def validate_entries(self, entries):
+        lines = sum(len(e["lines"]) for e in entries)
+        if lines > services.BATCH_MAX_LINES:
+            raise serializers.ValidationError(
+                f"A batch takes at most {services.BATCH_MAX_LINES:,} lines; this one has "
+                f"{lines:,}. Split it."
+            )
+        return entries
+
+
+@extend_schema_field(ERROR_OBJECT_SCHEMA)
+class BatchErrorField(serializers.JSONField):
+    """The error a single posting of the entry would have answered with, in the one shape."""
+
+
+class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The entry's position in the request, from 0.")
+    status = serializers.ChoiceField(choices=["posted", "refused"])
+    id = serializers.IntegerField(required=False, help_text="The posted entry's id.")
+    number = serializers.CharField(required=False, help_text="The posted entry's number.")
+    error = BatchErrorField(
+        required=False, help_text="Why the entry was refused: the rule's code and message."
+    )
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    posted = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    results = BatchResultSerializer(many=True)
 
 
 class EntryUpdateSerializer(EntryInputSerializer):

@@ -174,6 +174,7 @@ class EntryViewSet(viewsets.ModelViewSet):
         "approve": ["finance.approve_journalentry"],
         "post_entry": ["finance.post_journalentry"],
         "reverse": ["finance.reverse_journalentry"],
+        "batch": ["finance.record_journalentry"],
     }
 
     def get_queryset(self):
@@ -250,6 +251,32 @@ class EntryViewSet(viewsets.ModelViewSet):
             **data.validated_data,
         )
         return self._show(reversal, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.BatchInputSerializer,
+        responses={200: s.BatchOutputSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def batch(self, request):
+        """Record and post up to 1,000 system entries (10,000 lines in all) in one request, for
+        an integration (a billing or payment system) whose user holds the permission
+        finance.record_journalentry. Each entry is all-or-nothing and judged by the rules a
+        single posting meets; a refused entry writes nothing and the others still post. 200
+        with one result per entry, in the request's order."""
+        data = s.BatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        results = services.journal_entries_record_batch(
+            entries=[
+                {**entry, "source": EntrySource.SYSTEM} for entry in data.validated_data["entries"]
+            ],
+            actor=request.user,
+            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+        )
+        posted = sum(1 for r in results if r["status"] == "posted")
+        return Response({"posted": posted, "refused": len(results) - posted, "results": results})
 
 
 class BalancesView(APIView):

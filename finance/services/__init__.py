@@ -5,7 +5,9 @@
     entries.py      journal entry drafts: create, change, delete, submit, send back
     lines.py        lines from input to rows, and as the audit trail shows them
     posting.py      numbering and balances under the ledger's lock order (validate, then do)
-    operations.py   approve, post, record and reverse as transaction-manager operations
+    operations.py   approve, post, record (one or a batch) and reverse as transaction-manager
+                    operations
+    bulk.py         record and post many entries in a few statements (set-based)
 
 The real-time re-check of the balance cache after each posting is finance/recheck.py. Callers
 import from here: `from finance import services` or `from finance.services import ...`.
@@ -29,6 +31,9 @@ from finance.services.entries import (
 )
 from finance.services.lines import line_inputs
 from finance.services.operations import (
+    BATCH_MAX_ENTRIES,
+    BATCH_MAX_LINES,
+    journal_entries_record_batch,
     journal_entry_approve,
     journal_entry_post,
     journal_entry_record,
@@ -47,6 +52,8 @@ from finance.services.periods import (
 __all__ = [
     "ACCOUNT_AUDITED",
     "ACCOUNT_EDITABLE",
+    "BATCH_MAX_ENTRIES",
+    "BATCH_MAX_LINES",
     "ENTRY_AUDITED",
     "LOCKED_WHEN_POSTED",
     "PERIOD_AUDITED",
@@ -55,6 +62,7 @@ __all__ = [
     "account_create",
     "account_delete",
     "account_update",
+    "journal_entries_record_batch",
     "journal_entry_approve",
     "journal_entry_create",
     "journal_entry_delete",

@@ -19,11 +19,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from finance import rules
+from finance.exceptions import RuleViolation
 from finance.models import Account, EntrySource, JournalEntry
-from finance.services.entries import do_draft_create
-from finance.services.lines import line_inputs
+from finance.services.bulk import EntryInput, EntryResult, entries_post
 from finance.services.posting import (
-    Draft,
     check_reversible,
     do_mark_reversed,
     do_reversal_draft,
@@ -34,11 +33,13 @@ from finance.services.posting import (
 from integrity.transactions import Operation, OperationContext, run_operation
 
 __all__ = [
+    "JOURNAL_ENTRIES_RECORD_BATCH",
     "JOURNAL_ENTRY_APPROVE",
     "JOURNAL_ENTRY_POST",
     "JOURNAL_ENTRY_RECORD",
     "JOURNAL_ENTRY_REVERSE",
     "OPERATIONS",
+    "journal_entries_record_batch",
     "journal_entry_approve",
     "journal_entry_post",
     "journal_entry_record",
@@ -133,6 +134,15 @@ class Record:
             lines=payload["lines"],
         )
 
+    def entry_input(self) -> EntryInput:
+        return EntryInput(
+            entry_date=self.entry_date,
+            description=self.description,
+            reference=self.reference,
+            source=self.source,
+            lines=[{**ln, "amount": Decimal(ln["amount"])} for ln in self.lines],
+        )
+
     @staticmethod
     def json_lines(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return [
@@ -149,6 +159,27 @@ class Record:
         ]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Record and post many entries: the actor and the entries, each as a `Record`'s payload
+    without its actor."""
+
+    actor_id: int
+    entries: list[dict[str, Any]]
+
+    def payload(self) -> dict[str, Any]:
+        return {"actor_id": self.actor_id, "entries": self.entries}
+
+    @classmethod
+    def of(cls, payload: Mapping[str, Any]) -> Self:
+        return cls(actor_id=payload["actor_id"], entries=payload["entries"])
+
+    def entry_inputs(self) -> list[EntryInput]:
+        return [
+            Record.of({**entry, "actor_id": self.actor_id}).entry_input() for entry in self.entries
+        ]
+
+
 # Steps ------------------------------------------------------------------------------------
 
 
@@ -162,36 +193,39 @@ def _direct_post(ctx: OperationContext) -> JournalEntry:
     return post_entry(action.entry_id, _user(action.actor_id), approved=False)
 
 
-@dataclass(frozen=True)
-class RecordedDraft:
-    """What the first step of finance.journal_entry_record hands to the second."""
-
-    draft: Draft
-    actor: User
-
-
-def _record_draft(ctx: OperationContext) -> RecordedDraft:
-    """Step 1 of finance.journal_entry_record: the draft and its lines."""
+def _record(ctx: OperationContext) -> JournalEntry:
+    """finance.journal_entry_record: the entry recorded and posted (bulk.py: set-based where
+    the database allows, else draft then post)."""
     record = Record.of(ctx.payload)
-    inputs = line_inputs([{**ln, "amount": Decimal(ln["amount"])} for ln in record.lines])
-    period = rules.check_entry(entry_date=record.entry_date, lines=inputs)
-    actor = _user(record.actor_id)
-    entry = do_draft_create(
-        entry_date=record.entry_date,
-        period=period,
-        description=record.description,
-        reference=record.reference,
-        source=record.source,
-        inputs=inputs,
-        created_by=actor,
-    )
-    return RecordedDraft(draft=Draft(entry=entry, inputs=inputs), actor=actor)
+    [result] = entries_post(entries=[record.entry_input()], actor_id=record.actor_id)
+    if result.entry is None:
+        raise RuleViolation(result.violations)
+    return result.entry
 
 
-def _record_post(ctx: OperationContext) -> JournalEntry:
-    """Step 2 of finance.journal_entry_record: number it and move the balances."""
-    recorded = ctx.previous_as(RecordedDraft)
-    return post_entry(recorded.draft, recorded.actor, approved=False)
+def _record_batch(ctx: OperationContext) -> list[dict[str, Any]]:
+    """finance.journal_entries_record_batch: each entry posted or refused on its own."""
+    batch = Batch.of(ctx.payload)
+    results = entries_post(entries=batch.entry_inputs(), actor_id=batch.actor_id)
+    return [_batch_result(result) for result in results]
+
+
+def _batch_result(result: EntryResult) -> dict[str, Any]:
+    """Plain JSON (stored as the operation's result and replayed as it is): posted with the
+    entry's id and number, or refused with the error the single posting would have raised."""
+    if result.entry is None:
+        refusal = RuleViolation(result.violations)
+        return {
+            "index": result.index,
+            "status": "refused",
+            "error": {"code": refusal.code, "message": refusal.message, "fields": refusal.fields},
+        }
+    return {
+        "index": result.index,
+        "status": "posted",
+        "id": result.entry.pk,
+        "number": result.entry.display_number,
+    }
 
 
 def _reverse(ctx: OperationContext) -> JournalEntry:
@@ -226,8 +260,15 @@ JOURNAL_ENTRY_APPROVE = Operation(
 JOURNAL_ENTRY_POST = Operation(
     "finance.journal_entry_post", steps=(_direct_post,), references={**_ENTRY, **_ACTOR}
 )
+# Recording is the hot path: its key is claimed with the result, in one statement.
 JOURNAL_ENTRY_RECORD = Operation(
-    "finance.journal_entry_record", steps=(_record_draft, _record_post), references=_ACTOR
+    "finance.journal_entry_record", steps=(_record,), references=_ACTOR, claim_last=True
+)
+JOURNAL_ENTRIES_RECORD_BATCH = Operation(
+    "finance.journal_entries_record_batch",
+    steps=(_record_batch,),
+    references=_ACTOR,
+    claim_last=True,
 )
 JOURNAL_ENTRY_REVERSE = Operation(
     "finance.journal_entry_reverse", steps=(_reverse,), references={**_ENTRY, **_ACTOR}
@@ -237,6 +278,7 @@ OPERATIONS = (
     JOURNAL_ENTRY_POST,
     JOURNAL_ENTRY_RECORD,
     JOURNAL_ENTRY_REVERSE,
+    JOURNAL_ENTRIES_RECORD_BATCH,
 )
 
 
@@ -299,3 +341,48 @@ def journal_entry_reverse(
         description=description or "",
     )
     return _run(JOURNAL_ENTRY_REVERSE, request.payload(), idempotency_key)
+
+
+# The most entries one batch takes: its locks are held for the whole batch.
+BATCH_MAX_ENTRIES = 1000
+BATCH_MAX_LINES = 10_000
+
+
+def journal_entries_record_batch(
+    *,
+    entries: Sequence[Mapping[str, Any]],
+    actor: User,
+    idempotency_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """Record and post many entries in one transaction; one result per entry, in order.
+
+    Each entry is all-or-nothing and judged by the rules the single posting applies
+    (`journal_entry_record`), on the balances the entries before it leave: a refused entry
+    writes nothing and the others still post. The batch as a whole is one operation
+    (finance.journal_entries_record_batch): `idempotency_key` returns the first run's results
+    to a retry. `entries` are dicts with entry_date, description, reference, source and lines
+    (as `journal_entry_record` takes them). At most BATCH_MAX_ENTRIES entries and
+    BATCH_MAX_LINES lines (a ValueError beyond).
+    """
+    lines = sum(len(e["lines"]) for e in entries)
+    if len(entries) > BATCH_MAX_ENTRIES or lines > BATCH_MAX_LINES:
+        raise ValueError(
+            f"a batch takes at most {BATCH_MAX_ENTRIES} entries and {BATCH_MAX_LINES} lines"
+        )
+    batch = Batch(
+        actor_id=actor.pk,
+        entries=[
+            {
+                "entry_date": e["entry_date"].isoformat(),
+                "description": e["description"],
+                "reference": e.get("reference", ""),
+                "source": e.get("source", EntrySource.SYSTEM),
+                "lines": Record.json_lines(e["lines"]),
+            }
+            for e in entries
+        ],
+    )
+    results = run_operation(
+        JOURNAL_ENTRIES_RECORD_BATCH, payload=batch.payload(), idempotency_key=idempotency_key
+    )
+    return cast(list[dict[str, Any]], results)

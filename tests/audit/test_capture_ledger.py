@@ -14,7 +14,7 @@ from finance.models import EntryStatus, FiscalPeriod
 from integrity.models import DeadLetter
 from tests.audit.helpers import IP, UA
 from tests.conftest import line
-from tests.finance.faults import RESULT_STORE, SEQUENCE_BUMP, statement_fault, statements
+from tests.finance.faults import RESULT_CLAIM, SEQUENCE_BUMP, statement_fault, statements
 
 pytestmark = pytest.mark.usefixtures("only_catalogued_actions")
 
@@ -186,11 +186,12 @@ def test_a_retried_operation_leaves_exactly_the_events_of_the_attempt_that_commi
     ledger, clerk, trail, settings
 ):
     settings.OPERATION_RETRY_BASE_SECONDS = 0
-    # The draft and the posting are recorded, then the fault (at the attempt's last statement).
+    # The draft and the posting are recorded, then the fault (at the attempt's last statement:
+    # recording claims its key with the result, `Operation.claim_last`).
     with (
         CaptureQueriesContext(connection) as queries,
         statement_fault(
-            RESULT_STORE, lambda: SerializationFailure("could not serialize access"), times=1
+            RESULT_CLAIM, lambda: SerializationFailure("could not serialize access"), times=1
         ),
     ):
         entry = services.journal_entry_record(

@@ -30,6 +30,8 @@ API = [
     ("get", "/api/v1/entries/", ALL),
     ("get", "/api/v1/entries/{entry}/", ALL),
     ("post", "/api/v1/entries/", {C}),
+    # Batches post system entries: no role, only an integration granted the permission.
+    ("post", "/api/v1/entries/batch/", set()),
     ("patch", "/api/v1/entries/{entry}/", {C}),
     ("delete", "/api/v1/entries/{entry}/", {C}),
     ("post", "/api/v1/entries/{entry}/submit/", {C}),

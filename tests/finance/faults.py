@@ -10,6 +10,8 @@ from django.db import OperationalError, connection
 # Statements that mark a place in a posting (Django quotes names alike on both engines).
 BALANCE_LOCK = 'FROM "finance_accountbalance"'  # the posting locks its balance rows
 RESULT_STORE = 'UPDATE "integrity_operationrecord"'  # the operation's last statement
+# ... or, for an operation that claims its key with the result (Operation.claim_last), this.
+RESULT_CLAIM = 'INSERT INTO "integrity_operationrecord"'
 SEQUENCE_BUMP = 'UPDATE "finance_entrysequence"'  # once per posting that numbers an entry
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 import pytest
 import schemathesis
 from django.apps import apps
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
@@ -135,6 +135,8 @@ def _build_world() -> dict:
         sync_roles(apps, None)
     users = {role: UserFactory(roles=[role], username=f"fuzz-{role}") for role in ROLES}
     users[EVERY_ROLE] = UserFactory(roles=list(ROLES), username="fuzz-every-role")
+    # ... and what no role has: the integration's batch posting, so that it is fuzzed too.
+    users[EVERY_ROLE].user_permissions.add(Permission.objects.get(codename="record_journalentry"))
     tokens = {
         role: api_token_create(user=user, name="fuzz", ttl_days=1, actor=user)[1]
         for role, user in users.items()

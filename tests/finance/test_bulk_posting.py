@@ -1,0 +1,239 @@
+"""Set-based posting (finance/services/bulk.py): the same rows as one posting at a time, every
+rule and guard still in force, a batch that posts what it can and refuses the rest."""
+
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEvent
+from finance import rules, services
+from finance.exceptions import RuleViolation
+from finance.models import (
+    AccountBalance,
+    BalanceCheckpoint,
+    EntrySequence,
+    EntrySource,
+    JournalEntry,
+    JournalLine,
+)
+from finance.services.bulk import EntryInput, entries_post, record_one, set_based_posting
+from integrity.exceptions import OperationKeyReused
+from integrity.models import OperationRecord
+from tests.conftest import line
+from tests.finance.test_realtime_recheck import balance_alert, bump_cache
+
+set_based_only = pytest.mark.skipif(
+    not set_based_posting(), reason="the set-based path is PostgreSQL's"
+)
+
+
+def entry(ledger, debit, credit, amount="10.00", **extra) -> EntryInput:
+    return EntryInput(
+        entry_date=extra.pop("entry_date", ledger.today),
+        description=extra.pop("description", "Batch"),
+        lines=[line(debit.pk, "D", D(amount)), line(credit.pk, "C", D(amount))],
+        **extra,
+    )
+
+
+def batch(ledger, actor, *entries, key=None):
+    return services.journal_entries_record_batch(
+        entries=[
+            {
+                "entry_date": e.entry_date,
+                "description": e.description,
+                "reference": e.reference,
+                "source": e.source,
+                "lines": e.lines,
+            }
+            for e in entries
+        ],
+        actor=actor,
+        idempotency_key=key,
+    )
+
+
+def written(entry_id: int) -> dict:
+    """Everything a posting writes about one entry, without ids and times."""
+    e = JournalEntry.objects.get(pk=entry_id)
+    skip = {"id", "history_id", "history_date", "created_at", "posted_at", "entry_id", "number"}
+
+    def plain(rows):
+        return [{k: v for k, v in row.items() if k not in skip} for row in rows]
+
+    events = AuditEvent.objects.filter(object_type="finance.journalentry", object_id=str(e.pk))
+    return {
+        "entry": plain(JournalEntry.objects.filter(pk=e.pk).values()),
+        "lines": plain(e.lines.order_by("line_no").values()),
+        "entry_history": plain(e.history.order_by("history_id").values()),
+        "line_history": plain(
+            JournalLine.history.filter(entry_id=e.pk).order_by("history_id").values()
+        ),
+        "events": [
+            (ev.action, ev.object_repr.rstrip("0123456789"), ev.changes.get("status"), ev.metadata)
+            for ev in events.order_by("id")
+        ],
+    }
+
+
+def _strip_numbers(found: dict) -> dict:
+    for _action, _repr, _status, metadata in found["events"]:
+        metadata.pop("number", None)
+    return found
+
+
+@set_based_only
+@pytest.mark.django_db(transaction=True)
+def test_the_set_based_path_writes_what_one_posting_at_a_time_writes(ledger, approver):
+    one = entry(ledger, ledger.cash, ledger.revenue, "12.34", reference="INV-1")
+    with transaction.atomic():
+        slow = record_one(one, approver)
+    with transaction.atomic():
+        [fast] = entries_post(entries=[one], actor_id=approver.pk)
+    assert fast.entry.number == slow.number + 1
+    assert _strip_numbers(written(fast.entry.pk)) == _strip_numbers(written(slow.pk))
+    cash = AccountBalance.objects.get(account=ledger.cash)
+    assert cash.debit_total == D("24.68")
+
+
+@set_based_only
+@pytest.mark.django_db(transaction=True)
+def test_a_two_line_posting_sends_at_most_ten_statements(ledger, approver):
+    record = services.journal_entry_record  # warm: the first posting of a run reads more
+
+    def two_lines(amount):
+        return [line(ledger.cash, "D", D(amount)), line(ledger.revenue, "C", D(amount))]
+
+    record(entry_date=ledger.today, description="warm", lines=two_lines("1.00"), actor=approver)
+    with CaptureQueriesContext(connection) as queries:
+        posted = record(
+            entry_date=ledger.today, description="x", lines=two_lines("2.00"), actor=approver
+        )
+    assert posted.status == "posted"
+    assert len(queries) <= 10, "\n".join(q["sql"][:120] for q in queries)
+    # ... and they included the re-check and the audit trail.
+    assert BalanceCheckpoint.objects.get(account=ledger.cash).through_number == posted.number
+    assert AuditEvent.objects.filter(object_id=str(posted.pk)).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_posts_what_it_can_and_refuses_the_rest_with_the_rules_codes(
+    ledger, approver, settings
+):
+    settings.LEDGER_APPROVAL_THRESHOLDS = {"USD": D("1000.00")}  # manual entries from 1,000 USD
+    results = batch(
+        ledger,
+        approver,
+        entry(ledger, ledger.cash, ledger.equity, "100.00"),
+        entry(ledger, ledger.cash, ledger.bank_eur),  # USD against EUR: each currency unbalanced
+        EntryInput(
+            ledger.today, "missing", [line(999_999, "D", D(1)), line(ledger.cash.pk, "C", D(1))]
+        ),
+        entry(ledger, ledger.expense, ledger.cash, "150.00"),  # cash would go below zero
+        entry(ledger, ledger.expense, ledger.cash, "60.00"),
+        entry(ledger, ledger.cash, ledger.equity, "10.001"),  # more places than USD has
+        entry(ledger, ledger.cash, ledger.equity, "5.00", source=EntrySource.MANUAL),
+        entry(ledger, ledger.cash, ledger.equity, "5000.00", source=EntrySource.MANUAL),
+    )
+    statuses = [(r["index"], r["status"], r.get("error", {}).get("code")) for r in results]
+    assert statuses == [
+        (0, "posted", None),
+        (1, "refused", "entry.unbalanced"),
+        (2, "refused", "line.account_missing"),
+        (3, "refused", "account.negative_balance"),
+        (4, "posted", None),
+        (5, "refused", "line.amount_not_quantized"),
+        (6, "posted", None),
+        (7, "refused", "entry.approval_required"),
+    ]
+    # Gapless numbers, in the batch's order, for the posted entries only.
+    numbers = [r["number"] for r in results if r["status"] == "posted"]
+    assert numbers == [f"JE-{ledger.today.year}-{n:06d}" for n in (1, 2, 3)]
+    assert JournalEntry.objects.count() == 3  # nothing of a refused entry was written
+    assert JournalLine.objects.count() == 6
+    cash = AccountBalance.objects.get(account=ledger.cash)
+    assert (cash.debit_total, cash.credit_total) == (D("105.00"), D("60.00"))
+    assert AuditEvent.objects.filter(action="journal_entry.posted").count() == 3
+    refused = results[3]["error"]
+    assert refused["fields"]["lines"][0]["code"] == "account.negative_balance"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_idempotent_as_a_whole(ledger, approver):
+    first = batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity), key="b-1")
+    again = batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity), key="b-1")
+    assert again == first
+    assert JournalEntry.objects.count() == 1
+    assert OperationRecord.objects.filter(key="b-1").count() == 1
+    with pytest.raises(OperationKeyReused):
+        batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity, "2.00"), key="b-1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_over_two_fiscal_years_numbers_each_year_on(ledger, approver):
+    last_year = ledger.today.replace(year=ledger.today.year - 1, month=6, day=1)
+    EntrySequence.objects.filter(fiscal_year=last_year.year).delete()  # its first posting
+    results = batch(
+        ledger,
+        approver,
+        entry(ledger, ledger.cash, ledger.equity),
+        entry(ledger, ledger.cash, ledger.equity, entry_date=last_year),
+        entry(ledger, ledger.cash, ledger.equity),
+    )
+    assert [r["number"] for r in results] == [
+        f"JE-{ledger.today.year}-000001",
+        f"JE-{last_year.year}-000001",
+        f"JE-{ledger.today.year}-000002",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_guard_refuses_what_broken_rules_would_let_through(
+    ledger, approver, monkeypatch
+):
+    """With the rule layer switched off, the deferred balance trigger (PostgreSQL) or the
+    posting trigger (SQLite) still refuses an unbalanced entry, and the whole batch rolls back."""
+    monkeypatch.setattr(rules, "validate_lines", lambda lines: [])
+    lopsided = EntryInput(
+        ledger.today,
+        "lopsided",
+        [line(ledger.cash.pk, "D", D(5)), line(ledger.equity.pk, "C", D(4))],
+    )
+    with pytest.raises(Exception) as refused:
+        batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity), lopsided)
+    assert "unbalanced" in str(refused.value) or "ledger" in str(refused.value)
+    assert not JournalEntry.objects.exists()
+    assert AccountBalance.objects.get(account=ledger.cash).debit_total == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_posting_refused_by_a_rule_raises_it_and_writes_nothing(ledger, approver):
+    with pytest.raises(RuleViolation) as refused:
+        services.journal_entry_record(
+            entry_date=ledger.today,
+            description="x",
+            lines=[line(ledger.expense, "D", D(5)), line(ledger.cash, "C", D(5))],
+            actor=approver,
+        )
+    assert refused.value.code == "account.negative_balance"
+    assert not JournalEntry.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="journal_entry").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_to_an_edited_cache_pages_at_once(ledger, approver):
+    batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity, "100.00"))
+    bump_cache(ledger.cash)
+    [result] = batch(ledger, approver, entry(ledger, ledger.cash, ledger.equity, "1.00"))
+    assert result["status"] == "posted"
+    alert = balance_alert()
+    assert (alert.state, alert.severity) == ("firing", "critical")
+    assert [a["account_id"] for a in alert.details["accounts"]] == [ledger.cash.pk]
+
+
+def test_a_batch_over_the_limits_is_refused_before_anything_runs(ledger, approver):
+    one = {"entry_date": ledger.today, "description": "x", "lines": [line(1, "D", D(1))] * 11}
+    with pytest.raises(ValueError, match="at most"):
+        services.journal_entries_record_batch(entries=[one] * 1000, actor=approver)
