@@ -15,7 +15,8 @@
 #   make arch         the layers (import-linter contracts in pyproject.toml) and mypy
 #   make format       ruff format + ruff check --fix
 #   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
-#   make bench        benchmarks/posting.py (on a throwaway PostgreSQL unless DATABASE_URL is set)
+#   make bench        every benchmark, then one table (a throwaway durable PostgreSQL unless
+#                     DATABASE_URL is set); BENCHMARKS=posting for one
 #   make bench-backup benchmarks/backup.py: backup, verify, drill of 1M lines vs pg_dump + pg_restore
 #   make bench-monitoring benchmarks/monitoring_overhead.py: gunicorn with and without request metrics
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
@@ -232,11 +233,19 @@ fuzz: install-test var
 
 # --- benchmarks -----------------------------------------------------------------
 
-bench: install-test var
-	@case "$${DATABASE_URL:-}" in \
-	"") scripts/with-postgres.sh $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
-	*) $(PY) benchmarks/posting.py $(BENCH_ARGS) ;; \
-	esac
+# Every benchmark, on one throwaway PostgreSQL with durability on (PG_DURABLE=1: fsync and
+# synchronous commit, as production runs) unless DATABASE_URL is set, then one table of figure,
+# value, baseline, ratio and target (benchmarks/table.py). Takes about half an hour; one
+# benchmark alone: `make bench BENCHMARKS=posting`.
+BENCHMARKS ?= posting audit checks operations alert_latency backup monitoring_overhead
+bench: install-test install-run var wrk
+	@figures="$$(mktemp)"; \
+	run='for b in $(BENCHMARKS); do echo "==> benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done'; \
+	case "$${DATABASE_URL:-}" in \
+	"") BENCH_FIGURES="$$figures" PG_DURABLE=1 scripts/with-postgres.sh sh -c "$$run" ;; \
+	*) BENCH_FIGURES="$$figures" sh -c "$$run" ;; \
+	esac || { rm -f "$$figures"; exit 1; }; \
+	echo; $(PY) benchmarks/table.py "$$figures"; rm -f "$$figures"
 
 # backup, verify and drill of 1,000,000 journal lines against bare pg_dump + pg_restore.
 bench-backup: install-test var

@@ -21,7 +21,11 @@ import time
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from _django import ROOT, run_benchmark  # sets Django up: before any of the project's imports
+from _django import (  # sets Django up: before any of the project's imports
+    ROOT,
+    figure,
+    run_benchmark,
+)
 
 # isort: split
 from aiosmtpd.controller import Controller
@@ -160,6 +164,15 @@ def report(n: int, email: list[float], webhook: list[float], baseline: list[floa
         f"  ratio (email median / direct send median): "
         f"{statistics.median(email) / statistics.median(baseline):.0f}x"
     )
+    direct = statistics.median(baseline) * 1000
+    figure(
+        "alert to email, median",
+        statistics.median(email) * 1000,
+        "ms",
+        baseline=direct,
+        baseline_name="direct smtplib send",
+    )
+    figure("alert to webhook, median", statistics.median(webhook) * 1000, "ms")
 
 
 def run(n: int) -> None:

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from _django import run_benchmark  # sets Django up: before any of the project's imports
+from _django import figure, run_benchmark  # sets Django up: before any of the project's imports
 
 # isort: split
 from checks import ACCOUNTS, chart, insert_entries, insert_lines, match_balances_and_sequence
@@ -331,6 +331,15 @@ def print_ratios(figures: Figures, base: Baseline) -> None:
         f"{total:.1f} / {base.total_s:.1f} s = {total / base.total_s:.2f}x"
     )
     print(f"    backup_create / pg_dump: {figures.backup_s / base.dump_s:.2f}x")
+    figure(
+        "backup + verify + drill without checks",
+        total,
+        "s",
+        baseline=base.total_s,
+        baseline_name="pg_dump + pg_restore",
+        target="<= 1.3x",
+    )
+    figure("backup_create", figures.backup_s, "s", baseline=base.dump_s, baseline_name="pg_dump")
     print(
         f"    drill's pg_restore / pg_restore: "
         f"{figures.drill.restore_seconds / base.restore_s:.2f}x; drill without checks / "

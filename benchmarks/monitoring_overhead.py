@@ -37,7 +37,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
-from _django import ROOT as _ROOT  # sets Django up: before any of the project's imports
+from _django import ROOT as _ROOT
+from _django import figure  # sets Django up: before any of the project's imports
 
 # isort: split
 from django.db import connection
@@ -263,6 +264,14 @@ def main() -> None:
         print(
             f"  median latency added (median of pairs): {statistics.median(added[path]):+.3f} ms "
             "(target at most 0.2 ms)"
+        )
+        figure(
+            f"request metrics on/off, {engine}, {path}",
+            ratio,
+            "x throughput",
+            baseline=1.0,
+            baseline_name="metrics off",
+            target=">= 0.97x",
         )
         cpu_ratio = statistics.median(cpu_ratios[path])
         quart = statistics.quantiles(cpu_ratios[path], n=4) if len(cpu_ratios[path]) > 1 else []

@@ -1,18 +1,31 @@
-"""Posting throughput: the posting service against raw psycopg writing the same rows.
+"""Posting throughput: the posting service against raw psycopg, one at a time and in batches.
 
     DATABASE_URL=postgres://... python benchmarks/posting.py [N]      (default N=1500)
 
-Both sides write N entries of 2-4 lines, one transaction per entry, into the same tables (so
-both pay for the ledger's triggers): the raw side inserts the entry as a draft, its lines,
-updates the touched balance rows and the year's sequence, then marks it posted. The service
-additionally validates every rule, takes its row locks, and writes django-simple-history rows.
+`make bench` runs it on a throwaway PostgreSQL with durability ON (PG_DURABLE=1: fsync and
+synchronous commit, as production runs), which is where a commit costs what it really costs.
+
+1. One entry per transaction, N entries of 2-4 lines, three sides in alternating rounds:
+   - the service: `journal_entry_record` (every rule, its locks, history, the audit trail, the
+     real-time re-check, the operation record);
+   - raw psycopg into the SAME tables (so it pays the ledger's triggers): the entry as a draft,
+     its lines, the balance rows, the sequence, then the entry marked posted;
+   - raw psycopg into two PLAIN tables (an entry and its lines, no triggers, no foreign keys):
+     the least any ledger pays for writing an entry. Issue 15's target: the service at 0.6x of
+     this side's throughput or more.
+   The queries of a 2-line posting are counted (target: at most 10, BEGIN and COMMIT included).
+2. Batches: `journal_entries_record_batch` of 1,000 entries (about 3,000 lines) per call, in
+   lines per second (target 20,000), against the plain tables written with one COPY per batch.
+3. Concurrency: 4 and 8 writer processes recording entries to the same accounts at once
+   (the bank account is in every entry); throughput and the errors they met (expect none).
 """
 
+import multiprocessing
 import random
 import time
 from decimal import Decimal
 
-from _django import run_benchmark  # sets Django up: before any of the project's imports
+from _django import figure, run_benchmark  # sets Django up: before any of the project's imports
 
 # isort: split
 import psycopg
@@ -21,7 +34,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from finance import services
+from finance import selectors, services
 from finance.models import AccountType, EntrySource, JournalEntry
 from tests.finance.factories import make_year
 
@@ -157,29 +170,231 @@ def write_raw_entry(cur, lines, accounts: list[int], number: int, user_id, today
     )
 
 
-def report(n: int, entries, *, service_s: float, raw_s: float, per_entry_queries: int) -> None:
-    lines_total = sum(len(e) for e in entries)
-    print(f"posting benchmark on PostgreSQL {connection.pg_version // 10000}")
-    print(f"  entries: {n} ({lines_total} lines, 2-4 per entry), one transaction per entry")
-    print(
-        f"  posting service : {n / service_s:8.1f} entries/s  ({service_s * 1000 / n:.2f} ms/entry,"
-        f" {per_entry_queries} queries per 2-line posting)"
-    )
-    print(f"  raw psycopg     : {n / raw_s:8.1f} entries/s  ({raw_s * 1000 / n:.2f} ms/entry)")
-    print(f"  ratio (service time / raw time): {service_s / raw_s:.2f}x")
+PLAIN_TABLES = """
+CREATE TABLE IF NOT EXISTS bench_entry (
+    id bigserial PRIMARY KEY, entry_date date NOT NULL, description varchar(500) NOT NULL,
+    reference varchar(100) NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS bench_line (
+    id bigserial PRIMARY KEY, entry_id bigint NOT NULL, line_no smallint NOT NULL,
+    account_id bigint NOT NULL, side char(1) NOT NULL, amount numeric(20, 4) NOT NULL,
+    currency char(3) NOT NULL);
+"""
+
+
+def post_plain(today, accounts: list[int], entries) -> float:
+    """Seconds raw psycopg takes to write each entry and its lines into two plain tables, one
+    commit each: the plain-table baseline."""
+    with psycopg.connect(raw_dsn()) as raw:
+        cur = raw.cursor()
+        cur.execute(PLAIN_TABLES)
+        raw.commit()
+        start = time.perf_counter()
+        for lines in entries:
+            cur.execute(
+                "INSERT INTO bench_entry (entry_date, description, reference, created_at)"
+                " VALUES (%s, 'bench', '', now()) RETURNING id",
+                [today],
+            )
+            entry_id = cur.fetchone()[0]
+            cur.executemany(
+                "INSERT INTO bench_line (entry_id, line_no, account_id, side, amount, currency)"
+                " VALUES (%s, %s, %s, %s, %s, 'USD')",
+                [(entry_id, i + 1, accounts[a], s, amt) for i, (a, s, amt) in enumerate(lines)],
+            )
+            raw.commit()
+        return time.perf_counter() - start
+
+
+def batch_with_service(user, today, accounts: list[int], entries, size: int) -> float:
+    start = time.perf_counter()
+    for at in range(0, len(entries), size):
+        results = services.journal_entries_record_batch(
+            entries=[
+                {
+                    "entry_date": today,
+                    "description": "batch",
+                    "lines": [
+                        {"account": accounts[a], "side": s, "amount": amt} for a, s, amt in lines
+                    ],
+                }
+                for lines in entries[at : at + size]
+            ],
+            actor=user,
+        )
+        refused = [r for r in results if r["status"] != "posted"]
+        assert not refused, refused[:3]
+    return time.perf_counter() - start
+
+
+def batch_plain(today, accounts: list[int], entries, size: int) -> float:
+    """The plain tables written a batch at a time: the entries, then all their lines by COPY."""
+    with psycopg.connect(raw_dsn()) as raw:
+        cur = raw.cursor()
+        cur.execute(PLAIN_TABLES)
+        raw.commit()
+        start = time.perf_counter()
+        for at in range(0, len(entries), size):
+            chunk = entries[at : at + size]
+            cur.execute(
+                "INSERT INTO bench_entry (entry_date, description, reference, created_at)"
+                " SELECT %s, 'batch', '', now() FROM generate_series(1, %s) RETURNING id",
+                [today, len(chunk)],
+            )
+            ids = [row[0] for row in cur.fetchall()]
+            with cur.copy(
+                "COPY bench_line (entry_id, line_no, account_id, side, amount, currency) FROM STDIN"
+            ) as copy:
+                for entry_id, lines in zip(ids, chunk, strict=True):
+                    for i, (a, side, amt) in enumerate(lines):
+                        copy.write_row((entry_id, i + 1, accounts[a], side, amt, "USD"))
+            raw.commit()
+        return time.perf_counter() - start
+
+
+def _writer(args) -> tuple[int, int, list[str]]:
+    """One writer process: record its share of entries; (posted, lines, errors)."""
+    user_id, today, accounts, entries = args
+    connection.close()  # a connection of its own, not the parent's
+    user = get_user_model().objects.get(pk=user_id)
+    errors, posted, lines_total = [], 0, 0
+    for lines in entries:
+        try:
+            services.journal_entry_record(
+                entry_date=today,
+                description="concurrent",
+                actor=user,
+                source=EntrySource.SYSTEM,
+                lines=[{"account": accounts[a], "side": s, "amount": amt} for a, s, amt in lines],
+            )
+            posted += 1
+            lines_total += len(lines)
+        except Exception as exc:  # noqa: BLE001 - counted and shown: the figure is "none"
+            errors.append(f"{type(exc).__name__}: {exc}"[:200])
+    connection.close()
+    return posted, lines_total, errors
+
+
+def concurrent(user, today, accounts: list[int], entries, writers: int) -> tuple[float, int, list]:
+    """`writers` processes at once, all to the shared accounts; (seconds, posted, errors)."""
+    shares = [entries[i::writers] for i in range(writers)]
+    connection.close()
+    with multiprocessing.get_context("fork").Pool(writers) as pool:
+        start = time.perf_counter()
+        done = pool.map(_writer, [(user.pk, today, accounts, share) for share in shares])
+        seconds = time.perf_counter() - start
+    return seconds, sum(d[0] for d in done), [e for d in done for e in d[2]]
+
+
+def durability() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+        fsync, sync = cursor.fetchone()
+    return f"fsync={fsync}, synchronous_commit={sync}"
+
+
+def two_line_queries(user, today, accounts: list[int]) -> int:
+    """Queries of one 2-line posting once the run has warmed up, BEGIN and COMMIT included."""
+    with CaptureQueriesContext(connection) as queries:
+        services.journal_entry_record(
+            entry_date=today,
+            description="counted",
+            actor=user,
+            source=EntrySource.SYSTEM,
+            lines=[
+                {"account": accounts[0], "side": "D", "amount": Decimal("1.00")},
+                {"account": accounts[1], "side": "C", "amount": Decimal("1.00")},
+            ],
+        )
+    return len(queries)
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else 0.0
 
 
 def run(n: int) -> None:
     today = timezone.localdate()
     make_year(today.year)
     user = get_user_model().objects.create(username="bench")
-    service_accounts, raw_accounts = chart("1"), chart("2")
+    service_accounts, raw_accounts, batch_accounts = chart("1"), chart("2"), chart("3")
     entries = plan(n, list(range(6)))
-    per_entry_queries = warm_up(user, today, service_accounts)
-    service_s = post_with_service(user, today, service_accounts, entries)
+    lines_total = sum(len(e) for e in entries)
+    first_queries = warm_up(user, today, service_accounts)
+    queries = two_line_queries(user, today, service_accounts)
     period_id = JournalEntry.objects.values_list("period_id", flat=True).first()
-    raw_s = post_raw(user, today, raw_accounts, entries, period_id)
-    report(n, entries, service_s=service_s, raw_s=raw_s, per_entry_queries=per_entry_queries)
+
+    # 1. one entry per transaction, the three sides alternating in rounds of n/3 entries
+    third = max(1, n // 3)
+    times = {"service": 0.0, "same": 0.0, "plain": 0.0}
+    for at in range(0, n, third):
+        chunk = entries[at : at + third]
+        times["service"] += post_with_service(user, today, service_accounts, chunk)
+        times["same"] += post_raw(user, today, raw_accounts, chunk, period_id)
+        times["plain"] += post_plain(today, raw_accounts, chunk)
+    service, same, plain = (rate(n, times[k]) for k in ("service", "same", "plain"))
+    print(f"posting benchmark on PostgreSQL {connection.pg_version // 10000} ({durability()})")
+    print(f"  one entry per transaction: {n} entries ({lines_total} lines, 2-4 per entry)")
+    print(f"    service            : {service:8.1f} entries/s  ({1000 / service:.2f} ms/entry)")
+    print(f"    raw, same tables   : {same:8.1f} entries/s  ({1000 / same:.2f} ms/entry)")
+    print(f"    raw, plain tables  : {plain:8.1f} entries/s  ({1000 / plain:.2f} ms/entry)")
+    print(f"    service / plain tables: {service / plain:.2f}x   (target 0.6x or more)")
+    print(f"    service / same tables : {service / same:.2f}x")
+    print(f"    queries per 2-line posting: {queries} (the run's first: {first_queries})")
+    figure(
+        "posting, one per transaction",
+        service,
+        "entries/s",
+        baseline=plain,
+        baseline_name="raw psycopg, plain tables",
+        target=">= 0.6x",
+    )
+    figure(
+        "posting vs raw into the same tables",
+        service,
+        "entries/s",
+        baseline=same,
+        baseline_name="raw psycopg, same tables",
+    )
+    figure("queries per 2-line posting", queries, "queries", target="<= 10")
+
+    # 2. batches
+    size = 1000
+    batch_entries = plan(max(n, 3 * size), list(range(6)), seed=11)
+    batch_lines = sum(len(e) for e in batch_entries)
+    batch_s = batch_with_service(user, today, batch_accounts, batch_entries, size)
+    plain_s = batch_plain(today, raw_accounts, batch_entries, size)
+    print(f"  batches of {size} entries: {len(batch_entries)} entries, {batch_lines} lines")
+    print(f"    service            : {rate(batch_lines, batch_s):10.0f} lines/s")
+    print(f"    raw, plain tables  : {rate(batch_lines, plain_s):10.0f} lines/s (one COPY each)")
+    figure(
+        "batch posting",
+        rate(batch_lines, batch_s),
+        "lines/s",
+        baseline=rate(batch_lines, plain_s),
+        baseline_name="plain tables, COPY per batch",
+        target=">= 20000/s",
+    )
+
+    # 3. concurrency
+    shared = plan(n, list(range(6)), seed=13)
+    for writers in (4, 8):
+        seconds, posted, errors = concurrent(user, today, service_accounts, shared, writers)
+        print(
+            f"  {writers} writers to the same accounts: {rate(posted, seconds):8.1f} entries/s,"
+            f" {posted} posted, {len(errors)} errors"
+        )
+        for error in errors[:5]:
+            print(f"    error: {error}")
+        figure(
+            f"posting, {writers} concurrent writers",
+            rate(posted, seconds),
+            "entries/s",
+            baseline=service,
+            baseline_name="one writer",
+            target="0 errors",
+        )
+    mismatches = selectors.balance_mismatches()
+    print(f"  balance cache against the lines afterwards: {len(mismatches)} mismatches")
 
 
 if __name__ == "__main__":

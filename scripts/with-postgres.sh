@@ -163,7 +163,10 @@ LOG="$TMP_ROOT/postgres.log"
 for attempt in 1 2 3; do
     PORT="$(free_port)"
     opts="-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$TMP_ROOT/socket"
-    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    opts="$opts -c max_connections=200"
+    if [ "${PG_DURABLE:-0}" != 1 ]; then
+        opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
     opts="$opts $PRELOAD"
     if in_tmp "$BINDIR/pg_ctl" -D "$TMP_ROOT/data" -l "$LOG" -o "$opts" -w -t 60 start \
         >"$TMP_ROOT/pg_ctl.out" 2>&1; then
