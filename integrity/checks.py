@@ -21,6 +21,7 @@ from audit.actions import catalogue
 from audit.models import AuditEvent
 from config.appconfig import project_app_labels
 from config.registry import CheckContext, Finding, register
+from integrity.constraints import check_enforced, unique_enforced
 from integrity.models import CheckRun, DeadLetter
 from integrity.operations import payload_references
 from integrity.scheduling import schedules_held_back
@@ -70,11 +71,15 @@ def model_constraints(ctx: CheckContext) -> Iterator[Finding]:
     """Existing rows satisfy every check constraint declared on the models.
 
     The database enforces them on write; rows that break one were written while the
-    constraint was missing or disabled (a restore, a manual load, a table rebuild)."""
+    constraint was missing or disabled (a restore, a manual load, a table rebuild). A constraint
+    PostgreSQL holds as validated is not rescanned: no row can break it
+    (integrity/constraints.py)."""
     for model in checked_models():
         for constraint in model._meta.constraints:
             if not isinstance(constraint, models.CheckConstraint):
                 continue
+            if check_enforced(model, constraint.name):
+                continue  # validated by PostgreSQL: no row can break it (integrity/constraints.py)
             # `condition = false` counts NULL as passing, as a CHECK constraint does.
             # The stubs leave BaseExpression out of what may be wrapped; Django wraps any.
             ok = ExpressionWrapper(
@@ -114,10 +119,14 @@ def _attname(model: type[models.Model], name: str) -> str:
 def duplicate_keys(ctx: CheckContext) -> Iterator[Finding]:
     """No two rows share a business key (unique fields and unique constraints).
 
-    One GROUP BY ... HAVING count(*) > 1 per key; duplicates exist only if the unique index
-    was missing when they were written."""
+    One GROUP BY ... HAVING count(*) > 1 per key whose unique index is missing; duplicates exist
+    only if it was missing when they were written. A key the database keeps unique (a valid unique
+    index over its columns, integrity/constraints.py) cannot have them and is not rescanned: that
+    is the audit trail's hashes, the entries' numbers, every primary and natural key."""
     for model in checked_models():
         for name, fields, condition in _unique_sets(model):
+            if unique_enforced(model, fields, name=name, conditional=condition is not None):
+                continue
             qs = model._base_manager.all()
             if condition is not None:
                 qs = qs.filter(condition)

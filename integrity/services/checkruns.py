@@ -1,6 +1,7 @@
 """Check runs: run the registered checks (config/registry.py), store each one's result and
 findings, raise or resolve its alert, and keep the history tidy (stale runs, retention)."""
 
+import dataclasses
 import json
 import logging
 import time
@@ -175,9 +176,9 @@ def _find(check: registry.Check, ctx: registry.CheckContext) -> tuple[list[regis
     try:
         with _snapshot():
             return list(
-                check.func(
-                    ctx if check.windowed else registry.CheckContext(sample_size=ctx.sample_size)
-                )
+                # One context for the run (its `shared` results), without the window for the
+                # checks that always read everything.
+                check.func(ctx if check.windowed else dataclasses.replace(ctx, since=None))
             ), ""
     except Exception as exc:
         checks_logger.exception("Check %s raised", check.name)
