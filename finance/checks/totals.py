@@ -6,7 +6,7 @@ from typing import Any
 
 from config.registry import CheckContext, Finding, register
 from finance import selectors
-from finance.checks import common
+from finance.checks import common, ledger_pass
 from finance.sql import POSTED_SQL, money_sql, posted_line_sql
 
 # 1. Every posted entry balances -----------------------------------------------------------
@@ -52,6 +52,7 @@ def entry_balanced(ctx: CheckContext) -> Iterator[Finding]:
 def _flagged_entries(ctx: CheckContext) -> list[tuple[Any, ...]]:
     """(kind, entry id, line count, count of that kind) for a sample of each kind of bad entry:
     "unbalanced" or "too_few_lines"."""
+    ledger_pass.dialect().serial()
     window, params = common.window(ctx, "e.posted_at")
     lines, line_params = common.posted_lines(ctx, "l")
     signed, per_currency = common.signed("l"), common.signed("m")
@@ -114,6 +115,8 @@ def trial_balance(ctx: CheckContext) -> Iterator[Finding]:
     entry is unbalanced in that currency (the sample names them): lines edited around the
     services and their guards.
     """
+    if ledger_pass.line_totals(ctx).trial_clean():
+        return  # the run's pass over the lines: every currency nets to zero
     m = money_sql()
     amount, signed = m.exact("l.amount"), common.signed("l")
     posted = posted_line_sql("l")
@@ -159,8 +162,11 @@ def balance_cache(ctx: CheckContext) -> Iterator[Finding]:
     Postings update the cache under a row lock in the same transaction as the lines, and
     balances, statements' opening figures and the negative-balance rule read it. A difference
     means a balance row (or a line) was written around the services. One statement, so it reads
-    one snapshot; the same query re-checks the touched accounts after every posting.
+    one snapshot; the same query re-checks the touched accounts after every posting. In a run,
+    the shared pass over the lines (ledger_pass.py) answers first; the query runs when it differs.
     """
+    if ledger_pass.line_totals(ctx).cache_clean():
+        return
     for mm in selectors.balance_mismatches():
         yield balance_finding(mm)
 
