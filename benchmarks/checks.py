@@ -1,7 +1,11 @@
 """Check figures: a full run of every registered check over a million journal lines, against a
 bare scan of the same lines, and the cost of the real-time re-check on posting throughput.
 
-    DATABASE_URL=postgres://... python benchmarks/checks.py [LINES]     (default 1,000,000)
+    DATABASE_URL=postgres://... python benchmarks/checks.py [LINES ...]
+                                            (default 10,000 100,000 1,000,000)
+
+Each size runs in a scratch database of its own; the checks (2.) run at every size, the
+postings (3.) at the largest only. Every figure is also recorded with figure(...).
 
 1. Load: LINES/2 posted entries of two lines each (an asset debited, an income credited, over
    200 accounts, dated over this year's periods), inserted by INSERT ... SELECT generate_series
@@ -25,12 +29,13 @@ bare scan of the same lines, and the cost of the real-time re-check on posting t
 
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from _django import run_benchmark  # sets Django up: before any of the project's imports
+from _django import figure, setup  # sets Django up: before any of the project's imports
 
 # isort: split
 from django.conf import settings
@@ -342,10 +347,21 @@ def print_checks(books: Books, c: CheckFigures) -> None:
     )
     balance = next(r for r in c.results if r.check_name == "finance.balance_cache")
     print(f"  finance.balance_cache / bare scan: {balance.duration_ms / 1000 / c.bare_s:.1f}x")
+    record_checks(lines, c)
     print(
         f"  hourly finance run (windowed, last {settings.CHECK_FINANCE_WINDOW_HOURS} h): "
         f"{c.hourly_s:.2f} s (status {c.hourly.status})"
     )
+
+
+def record_checks(lines: int, c: CheckFigures) -> None:
+    """The figures of print_checks for `make bench`'s table, named by the number of lines."""
+    size = f"{lines:.0e}".replace("+0", "").replace("+", "")
+    bare = {"baseline": c.bare_s * 1000, "baseline_name": "bare GROUP BY account_id scan"}
+    figure(f"finance checks, {size} lines", c.finance_ms, "ms", **bare, target="<= 3x")
+    figure(f"full run, all checks, {size} lines", c.full_s * 1000, "ms", **bare, target="<= 10x")
+    for r in c.results:
+        figure(f"{r.check_name}, {size} lines", r.duration_ms, "ms", **bare)
 
 
 def print_postings(per_account: int, hot, cold, recheck_ms, behind_ms, after: CheckRun) -> None:
@@ -377,6 +393,12 @@ def print_postings(per_account: int, hot, cold, recheck_ms, behind_ms, after: Ch
     print(f"  finance checks after the postings: {after.status} {after.summary}")
 
 
+def run_checks_only(n: int) -> None:
+    """A smaller size: load, run the checks against the bare scan, print and record them."""
+    books = open_books(n)
+    print_checks(books, measure_checks())
+
+
 def run(n: int) -> None:
     books = open_books(n)
     user, today, debit, credit = books.user, books.today, books.debit, books.credit
@@ -396,5 +418,15 @@ def run(n: int) -> None:
     print_postings(per_account, hot, cold, recheck_ms, behind_ms, after)
 
 
+def main() -> None:
+    sizes = sorted({int(a) for a in sys.argv[1:]} or {10_000, 100_000, 1_000_000})
+    for n in sizes:
+        teardown = setup()
+        try:
+            (run if n == sizes[-1] else run_checks_only)(n)
+        finally:
+            teardown()
+
+
 if __name__ == "__main__":
-    run_benchmark(run, 1_000_000)
+    main()
