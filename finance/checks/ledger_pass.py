@@ -50,6 +50,12 @@ class PostgresPassSql:
         """SQL: how many decimal places `expr` really uses (100.5000 uses 1)."""
         return f"min_scale({expr})"
 
+    def bytewise(self, expr: str) -> str:
+        """SQL: text `expr` compared byte by byte. min/max of currency codes only tell one code
+        from several, which the database's collation (strcoll per row) and bytes tell alike;
+        bytes cost a fifth of the entry pass less (measured at 10^6 lines)."""
+        return f'{expr} COLLATE "C"'
+
     def serial(self) -> None:
         """The passes aggregate in one process: on a busy or small machine, workers that each
         redo the whole aggregate (a parallel plan over a grouped subquery) cost more than they
@@ -66,6 +72,10 @@ class SqlitePassSql:
         steps = sorted(set(CURRENCY_MINOR_UNITS.values()))
         whens = " ".join(f"WHEN NOT ({m.unquantized(expr, p)}) THEN {p}" for p in steps)
         return f"CASE {whens} ELSE {MONEY_DECIMAL_PLACES + 1} END"
+
+    def bytewise(self, expr: str) -> str:
+        """SQLite compares text byte by byte (BINARY) unless told otherwise."""
+        return expr
 
     def serial(self) -> None:
         return None

@@ -251,3 +251,20 @@ def test_a_check_constraint_re_added_not_valid_is_scanned_again(ledger):
         assert not check_enforced(Account, "finance_account_type_valid")
         r, findings = result(run("integrity.model_constraints"), "integrity.model_constraints")
         assert r.status == "fail" and findings[0].sample == [ledger.cash.pk]
+
+
+def test_orphan_actors_are_found_among_many_actors_whatever_their_order():
+    """The actors are visited one distinct id at a time (a loose index scan): an unrecorded
+    deletion is found between and after kept actors, a recorded one is not, and events without
+    an actor are skipped."""
+    first, gone, kept, last = (UserFactory(username=n) for n in ("a1", "a2", "a3", "a4"))
+    for user in (first, gone, kept, last, first, gone):
+        audit_record(action="auth.login", actor=user)
+    audit_record(action="auth.login")  # no actor
+    audit_record(action="admin.deleted", obj=kept, actor=first)  # its deletion is recorded
+    for user in (gone, kept, last):
+        sql("DELETE FROM auth_user WHERE id = %s", [user.pk])
+    r, findings = result(run("integrity.audit_references"), "integrity.audit_references")
+    assert r.status == "fail"
+    actors = [f for f in findings if f.key == "actor"]
+    assert [(f.count, f.sample) for f in actors] == [(2, [gone.pk, last.pk])]
