@@ -13,8 +13,9 @@ postings (3.) at the largest only. Every figure is also recorded with figure(...
    we are its superuser), then balance rows and the year's sequence set to match, so that every
    financial check passes, and two audit events per entry (1,000,000 for the default
    size). VACUUM ANALYZE, as a table in service would be.
-2. Checks: `checks_run()` with every registered check (all tags), timed whole, with the
-   per-check durations stored in its results; then, in the same process and connection, a bare
+2. Checks: `checks_run()` with every registered check (all tags), timed whole, three times,
+   the fastest run kept with the per-check durations stored in its results; then, in the
+   same process and connection, a bare
    `SELECT account_id, sum(...) FROM finance_journalline GROUP BY account_id` over the same
    lines (the least any reconciliation must read), best of three. Also the hourly finance run
    (windowed checks over the last CHECK_FINANCE_WINDOW_HOURS).
@@ -53,6 +54,7 @@ from tests.factories import make_year
 ACCOUNTS = 100  # of each side: assets debited, incomes credited
 POSTINGS = 100  # per round and mode
 ROUNDS = 3
+FULL_RUNS = 3  # the full run is timed three times, the fastest kept
 
 
 def load(
@@ -249,12 +251,18 @@ class CheckFigures:
     hourly_s: float
 
 
-def measure_checks() -> CheckFigures:
-    bare_scan()  # warm the buffers for both sides
-    checks = registry.all_checks()
+def timed_full_run() -> tuple[float, CheckRun]:
     start = time.perf_counter()
     full = integrity.checks_run(trigger="command")
-    full_s = time.perf_counter() - start
+    return time.perf_counter() - start, full
+
+
+def measure_checks() -> CheckFigures:
+    """The fastest of FULL_RUNS full runs (the machine is shared: the best shows what the checks
+    cost, not what the neighbours did), its per-check durations, and the bare scan's best."""
+    bare_scan()  # warm the buffers for both sides
+    checks = registry.all_checks()
+    full_s, full = min((timed_full_run() for _ in range(FULL_RUNS)), key=lambda run: run[0])
     bare_s = min(bare_scan() for _ in range(3))
     results = list(full.results.order_by("-duration_ms"))
     finance_ms = sum(r.duration_ms for r in results if r.tag == "finance")
@@ -334,7 +342,7 @@ def print_checks(books: Books, c: CheckFigures) -> None:
         f"in {books.load_s:.1f} s"
     )
     print(
-        f"  full run of all {c.checks} registered checks: {c.full_s:.2f} s "
+        f"  full run of all {c.checks} registered checks (best of {FULL_RUNS}): {c.full_s:.2f} s "
         f"(status {c.full.status}; {c.full.summary})"
     )
     for r in c.results:
