@@ -64,10 +64,15 @@ class Finding:
 @dataclass(frozen=True)
 class CheckContext:
     """What a check may read about the run: `since` narrows checks that support a window
-    (hourly runs look at recent postings; None is a full scan), `sample_size` caps samples."""
+    (hourly runs look at recent postings; None is a full scan), `sample_size` caps samples,
+    `shared` holds what the run's checks compute once for several of them."""
 
     since: datetime | None = None
     sample_size: int = 10
+    # Results that several checks of one run derive their findings from (one pass over the
+    # journal lines serves four finance checks): filled by the first check that needs one and
+    # read by the others, so a run reads the ledger once. A new run starts empty.
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 CheckFunc = Callable[[CheckContext], Iterable[Finding]]

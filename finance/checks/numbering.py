@@ -6,9 +6,10 @@ from typing import Any
 from django.db.models import F, Q
 
 from config.registry import CheckContext, Finding, register
-from finance.checks import common
-from finance.models import POSTED_STATES, JournalEntry, PeriodStatus
+from finance.checks import common, ledger_pass
+from finance.models import POSTED_STATES, EntrySequence, JournalEntry, PeriodStatus
 from finance.sql import POSTED_SQL
+from integrity.constraints import unique_enforced
 
 # 4. Postings into closed periods ----------------------------------------------------------
 
@@ -22,6 +23,9 @@ def closed_period_postings(ctx: CheckContext) -> Iterator[Finding]:
     the close, or filed under a period that does not contain its date, was written or edited
     around the services; reports built per period would silently miss or double count it.
     """
+    years = ledger_pass.entry_totals(ctx).values()
+    if not any(y.after_close or y.outside_period or y.other_year for y in years):
+        return  # the run's pass over the posted entries and their periods found none
     posted = JournalEntry.objects.filter(status__in=POSTED_STATES)
     kinds = {
         "posted_after_close": (
@@ -101,11 +105,39 @@ def entry_number_gaps(ctx: CheckContext) -> Iterator[Finding]:
     posted entry was deleted or renumbered; a sequence behind the highest number makes the next
     posting collide, one ahead means a number was skipped.
     """
+    if _numbers_clean(ctx):
+        return
     for row in _years():
         _, last, posted, distinct, lowest, highest = row[:6]
         if posted == distinct == last and (posted == 0 or (lowest == 1 and highest == last)):
             continue
         yield _year_finding(ctx, row)
+
+
+def _numbers_clean(ctx: CheckContext) -> bool:
+    """The run's pass over the posted entries shows every year numbered 1..last once, as its
+    sequence says: the test below, with the distinct numbers counted by the unique index on
+    (fiscal_year, number) instead of a sort (without a valid index, never clean)."""
+    if not unique_enforced(
+        JournalEntry,
+        ["fiscal_year", "number"],
+        name="finance_entry_number_unique_per_year",
+        conditional=True,
+    ):
+        return False
+    last = dict(EntrySequence.objects.values_list("fiscal_year", "last_number"))
+    years = {
+        y.fiscal_year: y
+        for y in ledger_pass.entry_totals(ctx).values()
+        if y.numbered and y.fiscal_year is not None
+    }
+    if any(number and year not in years for year, number in last.items()):
+        return False  # a sequence ahead of a year without posted numbers
+    for year, y in years.items():
+        top = last.get(year, 0)
+        if not (y.numbered == y.positive == top and y.lowest == 1 and y.highest == top):
+            return False
+    return True
 
 
 def _years() -> list[tuple[Any, ...]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from config.registry import CheckContext, Finding, register
 from finance import selectors
-from finance.checks import common
+from finance.checks import common, ledger_pass
 from finance.sql import POSTED_SQL, money_sql, posted_line_sql
 
 # 1. Every posted entry balances -----------------------------------------------------------
@@ -52,18 +52,22 @@ def entry_balanced(ctx: CheckContext) -> Iterator[Finding]:
 def _flagged_entries(ctx: CheckContext) -> list[tuple[Any, ...]]:
     """(kind, entry id, line count, count of that kind) for a sample of each kind of bad entry:
     "unbalanced" or "too_few_lines"."""
+    sql = ledger_pass.dialect()
+    sql.serial()
     window, params = common.window(ctx, "e.posted_at")
     lines, line_params = common.posted_lines(ctx, "l")
     signed, per_currency = common.signed("l"), common.signed("m")
-    # One pass over the lines grouped by entry (in entry_id order: no sort, no hash). An entry
-    # in one currency balances when its sum is zero; the few in several currencies are summed
-    # again per currency. The LEFT JOIN from the entries also finds those without any line.
-    sql = f"""
+    currency = sql.bytewise("l.currency")
+    # One pass over the lines grouped by entry. An entry in one currency balances when its sum
+    # is zero; the few in several currencies (lowest code <> highest, compared bytewise: no
+    # collation per line) are summed again per currency. The LEFT JOIN from the entries also
+    # finds those without any line.
+    query = f"""
 WITH suspect AS (
     SELECT e.id, coalesce(g.n, 0) AS n, g.diff, g.lo, g.hi
       FROM finance_journalentry e
       LEFT JOIN (SELECT l.entry_id, count(*) AS n, sum({signed}) AS diff,
-                        min(l.currency) AS lo, max(l.currency) AS hi
+                        min({currency}) AS lo, max({currency}) AS hi
                    FROM finance_journalline l WHERE {lines}
                   GROUP BY l.entry_id) g ON g.entry_id = e.id
      WHERE e.status IN {POSTED_SQL} {window}
@@ -83,7 +87,7 @@ WITH suspect AS (
       FROM flagged
 )
 SELECT kind, id, n, total FROM ranked WHERE rn <= %s ORDER BY kind, id"""  # noqa: S608
-    return common.rows(sql, [*line_params, *params, ctx.sample_size])
+    return common.rows(query, [*line_params, *params, ctx.sample_size])
 
 
 def _differences(unbalanced: list[int]) -> dict[int, dict[str, str]]:
@@ -114,6 +118,8 @@ def trial_balance(ctx: CheckContext) -> Iterator[Finding]:
     entry is unbalanced in that currency (the sample names them): lines edited around the
     services and their guards.
     """
+    if ledger_pass.line_totals(ctx).trial_clean():
+        return  # the run's pass over the lines: every currency nets to zero
     m = money_sql()
     amount, signed = m.exact("l.amount"), common.signed("l")
     posted = posted_line_sql("l")
@@ -159,8 +165,11 @@ def balance_cache(ctx: CheckContext) -> Iterator[Finding]:
     Postings update the cache under a row lock in the same transaction as the lines, and
     balances, statements' opening figures and the negative-balance rule read it. A difference
     means a balance row (or a line) was written around the services. One statement, so it reads
-    one snapshot; the same query re-checks the touched accounts after every posting.
+    one snapshot; the same query re-checks the touched accounts after every posting. In a run,
+    the shared pass over the lines (ledger_pass.py) answers first; the query runs when it differs.
     """
+    if ledger_pass.line_totals(ctx).cache_clean():
+        return
     for mm in selectors.balance_mismatches():
         yield balance_finding(mm)
 

@@ -12,9 +12,12 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from alerts.models import Alert
+from audit.models import AuditEvent
 from audit.services import audit_record, chain_verify
 from finance import services as finance
+from finance.models import Account, JournalEntry, JournalLine
 from integrity import services
+from integrity.constraints import check_enforced, unique_enforced
 from integrity.models import DeadLetter
 from tests.factories import UserFactory
 from tests.integrity.factories import DeadLetterFactory
@@ -219,3 +222,49 @@ def test_audit_verification_recent(settings):
     assert result(run("audit.verification_recent"), "audit.verification_recent")[0].status == (
         "pass"
     )
+
+
+def test_keys_and_check_constraints_the_database_enforces_are_trusted_not_rescanned():
+    assert unique_enforced(AuditEvent, ["hash"])
+    assert unique_enforced(JournalLine, ["entry_id", "line_no"])
+    # The partial index counts for its own conditional constraint only.
+    number = ["fiscal_year", "number"]
+    name = "finance_entry_number_unique_per_year"
+    assert unique_enforced(JournalEntry, number, name=name, conditional=True)
+    assert not unique_enforced(JournalEntry, number)
+    assert not unique_enforced(JournalEntry, number, name="another", conditional=True)
+    drop_index(name)
+    assert not unique_enforced(JournalEntry, number, name=name, conditional=True)
+    postgres = connection.features.guard_dialect == "postgresql"
+    # SQLite can be told to ignore CHECK constraints, so they are never trusted there.
+    assert check_enforced(JournalLine, "finance_line_amount_positive") is postgres
+
+
+def test_a_check_constraint_re_added_not_valid_is_scanned_again(ledger):
+    with no_check_constraints("finance_account", "finance_account_type_valid"):
+        sql("UPDATE finance_account SET type = 'bogus' WHERE id = %s", [ledger.cash.pk])
+        if connection.features.guard_dialect == "postgresql":
+            sql(
+                "ALTER TABLE finance_account ADD CONSTRAINT finance_account_type_valid "
+                "CHECK (type = 'asset') NOT VALID"
+            )
+        assert not check_enforced(Account, "finance_account_type_valid")
+        r, findings = result(run("integrity.model_constraints"), "integrity.model_constraints")
+        assert r.status == "fail" and findings[0].sample == [ledger.cash.pk]
+
+
+def test_orphan_actors_are_found_among_many_actors_whatever_their_order():
+    """The actors are visited one distinct id at a time (a loose index scan): an unrecorded
+    deletion is found between and after kept actors, a recorded one is not, and events without
+    an actor are skipped."""
+    first, gone, kept, last = (UserFactory(username=n) for n in ("a1", "a2", "a3", "a4"))
+    for user in (first, gone, kept, last, first, gone):
+        audit_record(action="auth.login", actor=user)
+    audit_record(action="auth.login")  # no actor
+    audit_record(action="admin.deleted", obj=kept, actor=first)  # its deletion is recorded
+    for user in (gone, kept, last):
+        sql("DELETE FROM auth_user WHERE id = %s", [user.pk])
+    r, findings = result(run("integrity.audit_references"), "integrity.audit_references")
+    assert r.status == "fail"
+    actors = [f for f in findings if f.key == "actor"]
+    assert [(f.count, f.sample) for f in actors] == [(2, [gone.pk, last.pk])]
