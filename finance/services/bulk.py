@@ -436,8 +436,9 @@ class _SetBased:
         if mode != "sync" or not self._recheck_is_short(touched, ledger):
             recheck_on_commit(touched)  # a worker's job, off, or a long way behind: as always
             return
+        sql, params = _recheck_sql(touched, ledger, {**self.all_years, **self.numbers})
         with connection.cursor() as cursor:
-            cursor.execute(RECHECK_SQL, {"ids": touched, "now": self.now})
+            cursor.execute(sql, [*params, self.now])
             mismatched = [row[0] for row in cursor.fetchall()]
         if mismatched:  # confirmed against every line, and paged, once this commits
             recheck_after_commit(mismatched)
@@ -679,28 +680,34 @@ WITH z AS (
 # The real-time re-check of the touched accounts (finance/recheck.py), inside the posting:
 # cached totals against each year's checkpoint plus the lines of the entries numbered since,
 # then the checkpoints of the accounts that match moved on. Returns the accounts that differ.
-RECHECK_SQL = """
-WITH pairs AS (
-    SELECT ids.account_id, s.fiscal_year, s.last_number,
+# Each (account, year) reads its own short range of the (fiscal_year, number) index, with the
+# bounds written in (as selectors.balance_recheck does), so that the planner sees a range of a
+# few entries rather than a parameter: a generic plan read every line of a busy account. The
+# checkpoint is read again in the same statement: an after-commit re-check elsewhere may have
+# moved it since the lock statement read it, and nothing may be counted twice.
+_SINCE_SQL = """SELECT %s, %s,
+       sum(CASE WHEN l.side = 'D' THEN l.amount ELSE 0 END),
+       sum(CASE WHEN l.side = 'C' THEN l.amount ELSE 0 END)
+  FROM "finance_journalentry" e
+  JOIN "finance_journalline" l ON l.entry_id = e.id
+ WHERE e.fiscal_year = %s AND e.number > %s AND e.status IN ('posted', 'reversed')
+   AND e.number > (SELECT coalesce(max(c.through_number), 0) FROM "finance_balancecheckpoint" c
+                    WHERE c.account_id = %s AND c.fiscal_year = %s)
+   AND l.account_id = %s"""
+
+_RECHECK_SQL = """
+WITH pairs(account_id, fiscal_year) AS (VALUES {pairs}),
+since(account_id, fiscal_year, debit, credit) AS ({since}),
+totals AS (
+    SELECT p.account_id, p.fiscal_year, s.last_number,
            coalesce(c.through_number, 0) AS through,
-           coalesce(c.debit_total, 0) AS debit, coalesce(c.credit_total, 0) AS credit
-      FROM unnest(%(ids)s::bigint[]) AS ids(account_id)
-     CROSS JOIN "finance_entrysequence" s
-      LEFT JOIN "finance_balancecheckpoint" c
-        ON c.account_id = ids.account_id AND c.fiscal_year = s.fiscal_year
-), totals AS (
-    SELECT p.account_id, p.fiscal_year, p.last_number, p.through,
-           p.debit + coalesce(n.debit, 0) AS debit, p.credit + coalesce(n.credit, 0) AS credit
+           coalesce(c.debit_total, 0) + coalesce(n.debit, 0) AS debit,
+           coalesce(c.credit_total, 0) + coalesce(n.credit, 0) AS credit
       FROM pairs p
-      LEFT JOIN LATERAL (
-          SELECT sum(CASE WHEN l.side = 'D' THEN l.amount ELSE 0 END) AS debit,
-                 sum(CASE WHEN l.side = 'C' THEN l.amount ELSE 0 END) AS credit
-            FROM "finance_journalentry" e
-            JOIN "finance_journalline" l ON l.entry_id = e.id
-           WHERE e.fiscal_year = p.fiscal_year AND e.number > p.through
-             AND e.number <= p.last_number AND e.status IN ('posted', 'reversed')
-             AND l.account_id = p.account_id
-      ) n ON true
+      JOIN "finance_entrysequence" s ON s.fiscal_year = p.fiscal_year
+      LEFT JOIN "finance_balancecheckpoint" c
+        ON c.account_id = p.account_id AND c.fiscal_year = p.fiscal_year
+      LEFT JOIN since n ON n.account_id = p.account_id AND n.fiscal_year = p.fiscal_year
 ), compared AS (
     SELECT t.account_id,
            b.debit_total IS NOT DISTINCT FROM sum(t.debit)
@@ -710,13 +717,35 @@ WITH pairs AS (
      GROUP BY t.account_id, b.debit_total, b.credit_total
 ), moved AS (
     INSERT INTO "finance_balancecheckpoint" (account_id, fiscal_year, through_number,
-                                           debit_total, credit_total, verified_at)
-    SELECT t.account_id, t.fiscal_year, t.last_number, t.debit, t.credit, %(now)s
+                                             debit_total, credit_total, verified_at)
+    SELECT t.account_id, t.fiscal_year, t.last_number, t.debit, t.credit, %s
       FROM totals t JOIN compared USING (account_id)
      WHERE compared.ok AND t.last_number > t.through
     ON CONFLICT (account_id, fiscal_year) DO UPDATE
        SET through_number = EXCLUDED.through_number, debit_total = EXCLUDED.debit_total,
            credit_total = EXCLUDED.credit_total, verified_at = EXCLUDED.verified_at
-     WHERE finance_balancecheckpoint.through_number < EXCLUDED.through_number
+     WHERE "finance_balancecheckpoint".through_number < EXCLUDED.through_number
 )
 SELECT account_id FROM compared WHERE NOT ok"""
+
+
+def _recheck_sql(
+    touched: list[int], ledger: dict[int, _Ledger], last: dict[int, int]
+) -> tuple[str, list[Any]]:
+    """The re-check statement for the touched accounts over every fiscal year, and its
+    parameters (the time of the checkpoints goes last)."""
+    pairs, params, since = [], [], []
+    for account_id in touched:
+        for year in sorted(last):
+            pairs.append("(%s::bigint, %s::int)")
+            params += [account_id, year]
+    for account_id in touched:
+        for year, number in sorted(last.items()):
+            through = ledger[account_id].through.get(year, 0)
+            if number > through:
+                since.append(_SINCE_SQL)
+                params += [account_id, year, year, through, account_id, year, account_id]
+    if not since:  # nothing numbered since any checkpoint: an empty set of the right shape
+        since.append("SELECT NULL::bigint, NULL::int, NULL::numeric, NULL::numeric WHERE false")
+    sql = _RECHECK_SQL.format(pairs=", ".join(pairs), since=" UNION ALL ".join(since))
+    return sql, params

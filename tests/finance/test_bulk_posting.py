@@ -1,6 +1,7 @@
 """Set-based posting (finance/services/bulk.py): the same rows as one posting at a time, every
 rule and guard still in force, a batch that posts what it can and refuses the rest."""
 
+import random
 from decimal import Decimal as D
 
 import pytest
@@ -8,7 +9,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from finance import rules, services
+from finance import rules, selectors, services
 from finance.exceptions import RuleViolation
 from finance.models import (
     AccountBalance,
@@ -22,7 +23,9 @@ from finance.services.bulk import EntryInput, entries_post, record_one, set_base
 from integrity.exceptions import OperationKeyReused
 from integrity.models import OperationRecord
 from tests.conftest import line
+from tests.finance.factories import JournalEntryFactory
 from tests.finance.test_realtime_recheck import balance_alert, bump_cache
+from tests.threads import run_threads
 
 set_based_only = pytest.mark.skipif(
     not set_based_posting(), reason="the set-based path is PostgreSQL's"
@@ -237,3 +240,46 @@ def test_a_batch_over_the_limits_is_refused_before_anything_runs(ledger, approve
     one = {"entry_date": ledger.today, "description": "x", "lines": [line(1, "D", D(1))] * 11}
     with pytest.raises(ValueError, match="at most"):
         services.journal_entries_record_batch(entries=[one] * 1000, actor=approver)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_set_based_and_after_commit_rechecks_side_by_side_raise_no_alert(
+    ledger, make_user, settings
+):
+    """Recorded entries (re-checked inside their transaction) and directly posted drafts
+    (re-checked after their commit, which moves the same checkpoints without the balance
+    locks) on the same accounts at once: no false mismatch, no alert, books that reconcile."""
+    settings.FINANCE_REALTIME_RECHECK = "sync"
+    system = make_user("finance_approver")
+    services.journal_entry_record(
+        entry_date=ledger.today,
+        description="float",
+        lines=[line(ledger.cash, "D", D("100000.00")), line(ledger.equity, "C", D("100000.00"))],
+        actor=system,
+    )
+
+    def worker(i):
+        rnd = random.Random(i)
+        for n in range(8):
+            amount = D(rnd.randint(1, 10_000)) / 100
+            lines = [line(ledger.expense, "D", amount), line(ledger.cash, "C", amount)]
+            if i % 2:  # step by step: a system draft posted, re-checked after its commit
+                draft = JournalEntryFactory(
+                    entry_date=ledger.today,
+                    description=f"d{i}-{n}",
+                    created_by=system,
+                    source=EntrySource.SYSTEM,
+                    lines=lines,
+                )
+                services.journal_entry_post(entry=draft, actor=system)
+            else:
+                services.journal_entry_record(
+                    entry_date=ledger.today, description=f"r{i}-{n}", lines=lines, actor=system
+                )
+
+    errors = run_threads(worker, 4)
+    assert not errors, errors[:3]
+    assert balance_alert() is None
+    assert selectors.balance_mismatches() == []
+    assert JournalEntry.objects.filter(status="posted").count() == 1 + 4 * 8
