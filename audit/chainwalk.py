@@ -18,12 +18,14 @@ worker starts in a fraction of a second.
 
 import hashlib
 import json
+import resource
 import sys
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.abc import Loader
 from psycopg.pq import Format
 from psycopg.rows import tuple_row
@@ -46,7 +48,8 @@ def _binary_loader(name: str) -> type[Loader]:
 _INT8, _TEXT = _binary_loader("int8"), _binary_loader("text")
 _PREV_HASH, _HASH = ROW_COLUMNS.index("prev_hash"), ROW_COLUMNS.index("hash")
 # Fixed column and table names; the values are parameters. Keyset chunks: each query reads at
-# most CHUNK rows, so memory does not grow with the segment, and needs no open transaction.
+# most CHUNK rows (at most two chunks are alive at once, ~1 kB a row), so memory does not grow
+# with the segment, and no transaction stays open.
 _SELECT = (
     "SELECT "  # noqa: S608
     + ", ".join(name + _CASTS.get(name, "") for name in ROW_COLUMNS)
@@ -80,6 +83,7 @@ class Segment:
     checked: int = 0
     problem: Problem | None = None
     hashes: dict[int, str] = field(default_factory=dict)
+    peak_rss_kib: int = 0  # a worker's own peak memory, for whoever watches it (benchmarks)
 
     def as_json(self) -> dict[str, Any]:
         s = self.state
@@ -88,6 +92,7 @@ class Segment:
             "checked": self.checked,
             "problem": self.problem,
             "hashes": self.hashes,
+            "peak_rss_kib": self.peak_rss_kib,
         }
 
     @classmethod
@@ -98,6 +103,7 @@ class Segment:
             checked=int(data["checked"]),
             problem=(int(problem[0]), str(problem[1]), str(problem[2])) if problem else None,
             hashes={int(k): str(v) for k, v in data["hashes"].items()},
+            peak_rss_kib=int(data.get("peak_rss_kib", 0)),
         )
 
 
@@ -210,11 +216,14 @@ def state_before(conn: psycopg.Connection[Any], *, start: int, lo: int, initial:
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """One worker's segment: connect, find where the walk stands at `lo`, walk to `hi`."""
     with psycopg.connect(**job["connection"], autocommit=True) as conn:
+        if job.get("role"):  # Django's OPTIONS["assume_role"], which it sets on connecting
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(job["role"])))
         initial = State(*job["initial"])
         state = state_before(conn, start=job["start"], lo=job["lo"], initial=initial)
         segment = walk_segment(
             conn, lo=job["lo"], hi=job["hi"], state=state, checkpointed=set(job["checkpointed"])
         )
+    segment.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return segment.as_json()
 
 

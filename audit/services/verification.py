@@ -268,6 +268,7 @@ def _walk_in_workers(
         for lo, hi in _segments(start, upper, workers):
             job = {
                 "connection": conninfo,
+                "role": connection.settings_dict["OPTIONS"].get("assume_role"),
                 "start": start,
                 "lo": lo,
                 "hi": hi,
