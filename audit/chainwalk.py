@@ -213,6 +213,20 @@ def state_before(conn: psycopg.Connection[Any], *, start: int, lo: int, initial:
     return State(row[0] + 1, row[1], micros_of(row[2]))
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory since it started this program. getrusage's
+    ru_maxrss survives exec, so it would report the parent's size when it forked; Linux's
+    VmHWM belongs to the new program's memory alone."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """One worker's segment: connect, find where the walk stands at `lo`, walk to `hi`."""
     with psycopg.connect(**job["connection"], autocommit=True) as conn:
@@ -223,7 +237,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         segment = walk_segment(
             conn, lo=job["lo"], hi=job["hi"], state=state, checkpointed=set(job["checkpointed"])
         )
-    segment.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    segment.peak_rss_kib = _peak_rss_kib()
     return segment.as_json()
 
 
