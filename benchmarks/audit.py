@@ -6,22 +6,30 @@ the audit trail, and chain verification speed against bare hashlib over the same
 1. Postings: the posting service records N entries (one transaction each) with the audit trail
    as shipped, then again with audit writes switched off in-process (the connection drops the
    held events), and prints both throughputs, the ratio, and the events appended per second.
-2. Verification: EVENTS synthetic events (realistic sizes, a valid chain) are loaded with COPY,
-   and vacuumed, then `chain_verify()` reads every event back and recomputes its hash. The
-   baseline is hashlib alone over the very same canonical bytes, the floor any verifier pays.
+2. Verification at 10^4, 10^5 and 10^6 events (those up to EVENTS): synthetic events (realistic
+   sizes, a valid chain) are loaded with COPY up to that size and vacuumed, then `chain_verify()`
+   reads every event back and recomputes its hash, best of 3 runs, as shipped (PostgreSQL's fast
+   walk, in worker processes from PARALLEL_MIN_EVENTS on). The baseline is hashlib alone over
+   the very same canonical bytes, best of 3, the floor any verifier pays. Also: the fast walk in
+   this one process, and the generic walk (SQLite's, through the event_rows selector) once; the
+   memory: the verification's peak Python allocations in this process (tracemalloc, in a
+   separate run of the in-process walk: it slows what it watches) and the largest worker's
+   peak RSS (the worker processes' getrusage).
 3. Export: the same events streamed as JSON lines to nowhere, for the export rate.
 """
 
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import statistics
 import time
+import tracemalloc
 from dataclasses import dataclass
 from decimal import Decimal
 
-from _django import run_benchmark  # sets Django up: before any of the project's imports
+from _django import figure, run_benchmark  # sets Django up: before the project's imports
 
 # isort: split
 from django.contrib.auth import get_user_model
@@ -32,12 +40,15 @@ from audit import export, services
 from audit.canonical import GENESIS_HASH, HASHED_FIELDS, canonical_bytes, format_time
 from audit.models import AuditEvent
 from audit.pending import HOOK as AUDIT_HOOK
+from audit.services import verification as verification_service
 from finance import services as finance_services
 from finance.models import AccountType, EntrySource
 from tests.factories import make_year
 
 POSTINGS = 500
 ROUNDS = 5
+SIZES = (10_000, 100_000, 1_000_000)
+RUNS = 3  # best of: the machine is shared
 ACTIONS = [
     "journal_entry.posted",
     "journal_entry.approved",
@@ -68,9 +79,8 @@ def postings(user, accounts, today) -> tuple[float, int]:
     return time.perf_counter() - start, AuditEvent.objects.count() - before
 
 
-def load_events(n: int) -> float:
-    """Write n chained events with COPY; return the seconds bare hashlib takes over their bytes
-    (one tight loop over the very bytes that were hashed, timed as a whole)."""
+def load_events(n: int) -> list[bytes]:
+    """Write n more chained events with COPY; return their canonical bytes, for the baseline."""
     start_id = (AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     prev = AuditEvent.objects.filter(id=start_id - 1).values_list("hash", flat=True).first()
     prev = prev or GENESIS_HASH
@@ -86,11 +96,18 @@ def load_events(n: int) -> float:
             [start_id + n - 1, prev, base + dt.timedelta(milliseconds=(start_id + n - 1) * 10)],
         )
     raw.commit()
-    sha256 = hashlib.sha256
-    start = time.perf_counter()
-    for data in canonical:
-        sha256(data).hexdigest()
-    return time.perf_counter() - start
+    return canonical
+
+
+def hashlib_seconds(canonical: list[bytes]) -> float:
+    """Best of RUNS: one tight loop of bare hashlib over the very bytes that were hashed."""
+    sha256, best = hashlib.sha256, float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        for data in canonical:
+            sha256(data).hexdigest()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def copy_events(raw, n: int, *, start_id: int, prev: str, base) -> tuple[list[bytes], str]:
@@ -160,12 +177,24 @@ class PostingFigures:
 
 @dataclass
 class VerificationFigures:
-    """Events in the chain, seconds to load them, to hash their bytes alone, to verify them."""
+    """One size: events in the chain, synthetic events hashed by the baseline, seconds (best
+    of RUNS) to verify as shipped and to hash alone; seconds for the fast walk in this process
+    and for the generic walk (one run each); the in-process walk's peak Python allocations and
+    the largest worker's peak RSS so far, in MB."""
 
     total: int
-    load_s: float
-    hash_s: float
+    hashed: int
     verify_s: float
+    hash_s: float
+    inprocess_s: float
+    generic_s: float
+    peak_mb: float
+    worker_rss_mb: float
+
+    @property
+    def ratio(self) -> float:
+        """Cost per event of the verification over that of bare hashlib."""
+        return (self.verify_s / self.total) / (self.hash_s / self.hashed)
 
 
 @dataclass
@@ -219,20 +248,74 @@ def measure_postings(user, accounts, today) -> PostingFigures:
     return PostingFigures(with_s, without_s, ratios, events // ROUNDS)
 
 
-def measure_verification(n: int) -> VerificationFigures:
-    load_start = time.perf_counter()
-    hash_s = load_events(n)
-    load_s = time.perf_counter() - load_start
+WORKER_PEAKS: list[int] = []  # each worker's peak RSS in KiB, as it reported it
+
+
+def watch_workers() -> None:
+    """Keep the peak RSS every worker process reports (audit.chainwalk.run_job)."""
+    walk = verification_service._walk_in_workers
+
+    def watched(*args):
+        segments = walk(*args)
+        WORKER_PEAKS.extend(segment.peak_rss_kib for segment in segments)
+        return segments
+
+    verification_service._walk_in_workers = watched
+
+
+def verify_once(**overrides) -> tuple[float, int]:
+    """Seconds for one full chain_verify() (with module settings `overrides`), events checked."""
+    saved = {name: getattr(verification_service, name) for name in overrides}
+    for name, value in overrides.items():
+        setattr(verification_service, name, value)
+    try:
+        start = time.perf_counter()
+        result = services.chain_verify(triggered_by="benchmark")
+        seconds = time.perf_counter() - start
+    finally:
+        for name, value in saved.items():
+            setattr(verification_service, name, value)
+    assert result.status == "ok", result.problems
+    return seconds, result.events_checked
+
+
+def measure_verification(canonical: list[bytes]) -> VerificationFigures:
     # A table in service has been vacuumed; the first read after a bulk COPY would otherwise
     # pay for setting every row's hint bits, which no later verification pays again.
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE audit_auditevent")
-    total = AuditEvent.objects.count()
-    start = time.perf_counter()
-    result = services.chain_verify(triggered_by="benchmark")
-    verify_s = time.perf_counter() - start
-    assert result.status == "ok", result.problems
-    return VerificationFigures(total, load_s, hash_s, verify_s)
+    WORKER_PEAKS.clear()
+    runs = [verify_once() for _ in range(RUNS)]
+    verify_s, total = min(runs)
+    inprocess_s, _ = verify_once(PARALLEL_MIN_EVENTS=10**15)
+    generic_s, _ = verify_once(_WALKERS={})
+    tracemalloc.start()
+    verify_once(PARALLEL_MIN_EVENTS=10**15)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    worker_rss = max(WORKER_PEAKS, default=0)
+    hash_s = hashlib_seconds(canonical)
+    return VerificationFigures(
+        total,
+        len(canonical),
+        verify_s,
+        hash_s,
+        inprocess_s,
+        generic_s,
+        peak / 2**20,
+        worker_rss / 1024,
+    )
+
+
+def measure_verifications(n: int) -> list[VerificationFigures]:
+    """Load the chain up to each size in turn and verify it whole."""
+    canonical: list[bytes] = []
+    figures = []
+    watch_workers()
+    for size in [s for s in SIZES if s < n] + [n]:
+        canonical += load_events(size - len(canonical))
+        figures.append(measure_verification(canonical))
+    return figures
 
 
 def measure_export() -> ExportFigures:
@@ -244,7 +327,7 @@ def measure_export() -> ExportFigures:
     return ExportFigures(manifest.count, exported, export_s)
 
 
-def report(n: int, p: PostingFigures, v: VerificationFigures, e: ExportFigures) -> None:
+def report(p: PostingFigures, vs: list[VerificationFigures], e: ExportFigures) -> None:
     print(f"audit benchmark on PostgreSQL {connection.pg_version // 10000}")
     print(f"  postings ({POSTINGS} entries of 2 lines per round, one transaction each)")
     print(
@@ -261,22 +344,77 @@ def report(n: int, p: PostingFigures, v: VerificationFigures, e: ExportFigures) 
         f"    ratio (with / without): {p.with_s / p.without_s:.2f}x (median of {ROUNDS} "
         f"alternated rounds; per-round ratios {spread})"
     )
-    total, verify_s, hash_s = v.total, v.verify_s, v.hash_s
-    print(f"  verification of {total:,} events (loaded by COPY in {v.load_s:.1f} s)")
-    print(f"    chain_verify          : {total / verify_s:10,.0f} events/s ({verify_s:.1f} s)")
-    print(f"    bare hashlib, same bytes: {n / hash_s:10,.0f} events/s ({hash_s:.1f} s for {n:,})")
-    print(f"    ratio (verify / hashlib): {(verify_s / total) / (hash_s / n):.1f}x")
+    figure(
+        "postings with the audit trail",
+        POSTINGS / p.with_s,
+        "entries/s",
+        baseline=POSTINGS / p.without_s,
+        baseline_name="without audit writes",
+    )
+    figure("events appended during postings", p.events / p.with_s, "events/s")
+    workers = verification_service.PARALLEL_WORKERS or len(os.sched_getaffinity(0))
+    print(
+        f"  verification of the whole chain (best of {RUNS}; in {workers} worker processes "
+        f"from {verification_service.PARALLEL_MIN_EVENTS:,} events on)"
+    )
+    for v in vs:
+        print(f"    {v.total:,} events ({v.hashed:,} synthetic)")
+        print(f"      chain_verify            : {v.total / v.verify_s:10,.0f} events/s")
+        print(f"      bare hashlib, same bytes: {v.hashed / v.hash_s:10,.0f} events/s")
+        print(f"      ratio (verify / hashlib): {v.ratio:.1f}x")
+        print(f"      fast walk, this process : {v.total / v.inprocess_s:10,.0f} events/s")
+        print(f"      generic walk (SQLite's) : {v.total / v.generic_s:10,.0f} events/s")
+        workers_memory = (
+            f"largest worker {v.worker_rss_mb:.0f} MB peak RSS"
+            if v.worker_rss_mb
+            else "no workers at this size"
+        )
+        print(
+            f"      memory: in-process walk peak {v.peak_mb:.1f} MB (tracemalloc), {workers_memory}"
+        )
+        record_verification(v)
     print(
         f"  export as JSON lines: {e.count / e.export_s:,.0f} events/s "
         f"({e.size / 1e6:.0f} MB in {e.export_s:.1f} s)"
     )
+    figure("export as JSON lines", e.count / e.export_s, "events/s")
+
+
+def record_verification(v: VerificationFigures) -> None:
+    size, hashlib_rate = f"{v.hashed:.0e}".replace("+0", ""), v.hashed / v.hash_s
+    target = ">= 300000/s and >= 1/6 of hashlib" if v.hashed >= 1_000_000 else ""
+    figure(
+        f"verification {size} events",
+        v.total / v.verify_s,
+        "events/s",
+        baseline=hashlib_rate,
+        baseline_name="bare hashlib, same bytes",
+        target=target,
+    )
+    figure(
+        f"verification {size} events, one process",
+        v.total / v.inprocess_s,
+        "events/s",
+        baseline=hashlib_rate,
+        baseline_name="bare hashlib, same bytes",
+    )
+    figure(
+        f"verification {size} events, generic walk",
+        v.total / v.generic_s,
+        "events/s",
+        baseline=hashlib_rate,
+        baseline_name="bare hashlib, same bytes",
+    )
+    figure(f"verification {size} events, in-process peak", v.peak_mb, "MB (tracemalloc)")
+    if v.worker_rss_mb:
+        figure(f"verification {size} events, largest worker", v.worker_rss_mb, "MB RSS")
 
 
 def run(n: int) -> None:
     user, accounts, today = open_books()
     postings_figures = measure_postings(user, accounts, today)
-    verification = measure_verification(n)
-    report(n, postings_figures, verification, measure_export())
+    verifications = measure_verifications(n)
+    report(postings_figures, verifications, measure_export())
 
 
 if __name__ == "__main__":

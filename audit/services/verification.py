@@ -1,19 +1,25 @@
 """Verifying the chain: recompute every hash, check the links, the head and the signed
 checkpoints, store the result and announce it (audit/signals.py) to whoever alerts on it."""
 
-import datetime as dt
+import json
 import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit import signals
-from audit.canonical import GENESIS_HASH, content_of, event_hash, format_time
+from audit.canonical import GENESIS_HASH, content_of, event_hash, format_time, micros_of
+from audit.chainwalk import Segment, State, link_problem, walk_segment
 from audit.exceptions import InvalidRange
 from audit.models import AuditEvent, ChainHead, Checkpoint, Verification, VerificationStatus
 from audit.selectors import audit_verify_range_size, event_rows
@@ -21,6 +27,14 @@ from audit.services.checkpoints import checkpoint_signature_problem, stored_chec
 from audit.services.record import audit_record
 
 logger = logging.getLogger("ledgerguard.audit")
+
+# Walks shorter than this run in this process; longer ones in worker processes, one per CPU
+# (at most MAX_WORKERS; PARALLEL_WORKERS pins the number), each over its own connection.
+PARALLEL_MIN_EVENTS = 100_000
+PARALLEL_WORKERS: int | None = None
+MAX_WORKERS = 8
+_ROOT = Path(__file__).resolve().parents[2]
+_WORKER = [sys.executable, "-m", "audit.chainwalk"]
 
 
 class _Result:
@@ -161,68 +175,148 @@ def _check_checkpoints(result: _Result, hashes: dict[int, str], snapshot: _Check
     return len(snapshot.db) + len(snapshot.files)
 
 
-def _link_problem(
-    row: dict[str, Any],
-    *,
-    expected: int,
-    prev: str,
-    prev_time: dt.datetime | None,
-    recomputed: str,
-) -> tuple[int, str, str] | None:
-    """(event id, code, message) of what is wrong with `row` as the next link, or None."""
-    event_id = row["id"]
-    if event_id != expected:
-        return expected, "chain.missing_event", f"events #{expected} to #{event_id - 1} are missing"
-    if row["prev_hash"] != prev:
-        return (
-            event_id,
-            "chain.link_broken",
-            f"event #{event_id} does not link to the hash of event #{event_id - 1}: "
-            f"an event before it was removed or reordered, or event #{event_id - 1} "
-            "was changed and given a new hash",
+def _initial_state(result: _Result, start: int) -> State:
+    """Where a walk from `start` begins. A range that starts after #1 trusts the stored hash
+    of the event before it."""
+    if start <= 1:
+        return State(start, GENESIS_HASH, None)
+    before = AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
+    if before is None:
+        result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
+        return State(start, GENESIS_HASH, None)
+    return State(start, before[0], before[1])
+
+
+def _walk_generic(start: int, upper: int, state: State, checkpointed: set[int]) -> list[Segment]:
+    """Any engine: rows through the event_rows selector, hashed by canonical_bytes itself."""
+    segment = Segment(state=state)
+    for row in event_rows(start, upper):
+        segment.checked += 1
+        recomputed = event_hash(content_of(row))
+        if row["id"] in checkpointed:
+            segment.hashes[row["id"]] = recomputed
+        if segment.problem is not None:
+            continue  # nothing after the first break can be trusted; keep counting
+        segment.problem = link_problem(
+            row["id"],
+            row["prev_hash"],
+            row["hash"],
+            row["occurred_at"],
+            state=segment.state,
+            recomputed=recomputed,
         )
-    if recomputed != row["hash"]:
-        return (
-            event_id,
-            "chain.content_changed",
-            f"event #{event_id} was changed after it was written",
-        )
-    if prev_time is not None and row["occurred_at"] < prev_time:
-        # Appending never goes back in time (audit/chain.py): a rewrite that re-dated an
-        # event, so that the checkpoints' schedule would not notice, shows here.
-        return (
-            event_id,
-            "chain.time_reversed",
-            f"event #{event_id} is dated before event #{event_id - 1}: the chain was "
-            "rewritten and re-dated",
-        )
-    return None
+        segment.state = State(row["id"] + 1, row["hash"], row["occurred_at"])
+    return [segment]
+
+
+def _walk_postgresql(start: int, upper: int, state: State, checkpointed: set[int]) -> list[Segment]:
+    """PostgreSQL: binary COPY and the per-row canonical spelling (audit/chainwalk.py), in
+    segments walked by worker processes when the range is long enough to pay for them."""
+    if state.prev_time is not None:
+        state = State(state.expected, state.prev, micros_of(state.prev_time))
+    workers = _worker_count(upper - start + 1)
+    if workers > 1:
+        try:
+            return _walk_in_workers(start, upper, state, checkpointed, workers)
+        except _WorkerFailed as exc:  # e.g. no processes allowed here: the same walk, in here
+            logger.warning("Audit verification workers failed (%s); verifying in-process", exc)
+    connection.ensure_connection()
+    raw = connection.connection
+    return [walk_segment(raw, lo=start, hi=upper, state=state, checkpointed=checkpointed)]
+
+
+# One walk per engine; any other engine takes the generic one.
+_WALKERS: dict[str, Callable[[int, int, State, set[int]], list[Segment]]] = {
+    "postgresql": _walk_postgresql,
+}
+
+
+def _worker_count(events: int) -> int:
+    """Worker processes for a walk of `events`: one per CPU this process may use, for long
+    walks outside a transaction (workers cannot see what it has not committed)."""
+    if events < PARALLEL_MIN_EVENTS or connection.in_atomic_block:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(PARALLEL_WORKERS or cpus or 1, MAX_WORKERS, events))
+
+
+def _segments(start: int, upper: int, count: int) -> list[tuple[int, int]]:
+    """`start`..`upper` cut into `count` contiguous ranges of (nearly) equal length."""
+    size, extra = divmod(upper - start + 1, count)
+    bounds, lo = [], start
+    for i in range(count):
+        hi = lo + size + (1 if i < extra else 0) - 1
+        bounds.append((lo, hi))
+        lo = hi + 1
+    return bounds
+
+
+class _WorkerFailed(Exception):
+    pass
+
+
+def _walk_in_workers(
+    start: int, upper: int, state: State, checkpointed: set[int], workers: int
+) -> list[Segment]:
+    """Each segment in its own process with its own connection (`python -m audit.chainwalk`),
+    started together and read back in order."""
+    params = connection.get_connection_params()
+    conninfo = {k: v for k, v in params.items() if isinstance(v, str | int | float | bool)}
+    initial = [state.expected, state.prev, state.prev_time]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for lo, hi in _segments(start, upper, workers):
+            job = {
+                "connection": conninfo,
+                "role": connection.settings_dict["OPTIONS"].get("assume_role"),
+                "start": start,
+                "lo": lo,
+                "hi": hi,
+                "initial": initial,
+                "checkpointed": sorted(i for i in checkpointed if lo <= i <= hi),
+            }
+            # A fixed argv: this interpreter and our own module; the job goes through stdin.
+            proc = subprocess.Popen(_WORKER, cwd=_ROOT, stdin=PIPE, stdout=PIPE, stderr=PIPE)  # noqa: S603
+            procs.append(proc)
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(job).encode())
+            proc.stdin.close()
+        segments = []
+        for proc in procs:
+            # stdin is already closed (communicate() would flush it); read stderr after stdout:
+            # a worker writes at most a traceback there, far below a pipe's buffer.
+            assert proc.stdout is not None and proc.stderr is not None
+            out, err = proc.stdout.read(), proc.stderr.read()
+            if proc.wait() != 0:
+                raise _WorkerFailed(err.decode(errors="replace").strip()[-500:])
+            segments.append(Segment.from_json(json.loads(out)))
+        return segments
+    except OSError as exc:
+        raise _WorkerFailed(str(exc)) from exc
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
 
 
 def _walk(result: _Result, start: int, upper: int, checkpointed: set[int]) -> _Walk:
-    """Recompute and link events `start`..`upper`. A range that starts after #1 trusts the
-    stored hash of the event before it."""
-    prev, prev_time = GENESIS_HASH, None
-    if start > 1:
-        before = AuditEvent.objects.filter(id=start - 1).values_list("hash", "occurred_at").first()
-        if before is None:
-            result.chain(start - 1, "chain.missing_event", f"event #{start - 1} is missing")
-        prev, prev_time = before or (prev, None)
-    walk, expected = _Walk(), start
-    for row in event_rows(start, upper):
-        walk.checked += 1
-        recomputed = event_hash(content_of(row))
-        if row["id"] in checkpointed:
-            walk.hashes[row["id"]] = recomputed
-        if result.chain_broken:
-            continue  # nothing after the first break can be trusted; keep counting
-        problem = _link_problem(
-            row, expected=expected, prev=prev, prev_time=prev_time, recomputed=recomputed
-        )
-        if problem is not None:
-            result.chain(*problem)
-        prev, prev_time, expected = row["hash"], row["occurred_at"], row["id"] + 1
-    walk.last_id, walk.last_hash = expected - 1, prev
+    """Recompute and link events `start`..`upper`, with the walk of this engine; the first
+    problem of the first segment that has one is the chain's first problem."""
+    state = _initial_state(result, start)
+    walker = _WALKERS.get(connection.vendor, _walk_generic)
+    walk = _Walk()
+    segments = walker(start, upper, state, checkpointed)
+    for segment in segments:
+        walk.checked += segment.checked
+        walk.hashes.update(segment.hashes)
+        if segment.problem is not None and not result.chain_broken:
+            result.chain(*segment.problem)
+    last = segments[-1].state
+    walk.last_id, walk.last_hash = last.expected - 1, last.prev
     return walk
 
 
