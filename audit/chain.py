@@ -37,11 +37,11 @@ def append(connection, contents: list[dict[str, Any]]) -> None:
         content = {**content, "id": sequence, "occurred_at": now, "prev_hash": prev_hash}
         hashed = {**content, "occurred_at": format_time(now)}
         content["hash"] = prev_hash = event_hash(hashed)
-        events.append(AuditEvent(**content))
+        events.append(content)
     if project_features(connection).has_writable_ctes:
         _insert_and_move_head(connection, events, sequence, prev_hash, now)
         return
-    AuditEvent.objects.using(connection.alias).bulk_create(events)
+    AuditEvent.objects.using(connection.alias).bulk_create([AuditEvent(**e) for e in events])
     ChainHead.objects.using(connection.alias).filter(pk=1).update(
         sequence=sequence, hash=prev_hash, occurred_at=now
     )
@@ -70,12 +70,14 @@ def _append_sql(connection: Any) -> str:
 
 
 def _insert_and_move_head(
-    connection: Any, events: list[AuditEvent], sequence: int, head_hash: str, now: Any
+    connection: Any, events: list[dict[str, Any]], sequence: int, head_hash: str, now: Any
 ) -> None:
+    """The events' columns straight from their contents (no model instance per event; a
+    column a content lacks takes the field's default)."""
     columns: list[list[Any]] = [[] for _ in _FIELDS]
     for event in events:
         for values, f in zip(columns, _FIELDS, strict=True):
-            value = getattr(event, f.attname)
+            value = event[f.attname] if f.attname in event else f.get_default()
             values.append(json.dumps(value) if f.name in _JSON else value)
     with connection.cursor() as cursor:
         cursor.execute(_append_sql(connection), [*columns, sequence, head_hash, now])

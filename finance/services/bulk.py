@@ -406,27 +406,25 @@ class _SetBased:
         with connection.cursor() as cursor:
             cursor.execute(POST_SQL, params)
         for judged in accepted:
-            self.results[judged.index].entry = self._entry(judged, posted=True)
+            self.results[judged.index].entry = self._entry(judged)
 
-    def _entry(self, judged: _Judged, *, posted: bool) -> JournalEntry:
-        entry = JournalEntry(
+    def _entry(self, judged: _Judged) -> JournalEntry:
+        """The posted entry, as the step-by-step path returns it."""
+        return JournalEntry(
             pk=judged.id,
             entry_date=judged.entry.entry_date,
             period_id=judged.period.pk,
             description=judged.entry.description,
             reference=judged.entry.reference,
             source=judged.entry.source,
-            status=EntryStatus.DRAFT,
+            status=EntryStatus.POSTED,
+            fiscal_year=judged.period.fiscal_year,
+            number=judged.number,
             created_by_id=self.actor_id,
             created_at=self.now,
+            posted_by_id=self.actor_id,
+            posted_at=self.now,
         )
-        if posted:
-            entry.status = EntryStatus.POSTED
-            entry.fiscal_year = judged.period.fiscal_year
-            entry.number = judged.number
-            entry.posted_by_id = self.actor_id
-            entry.posted_at = self.now
-        return entry
 
     # 5. the re-check
 
@@ -456,9 +454,15 @@ class _SetBased:
 
     def _audit(self, accepted: list[_Judged], actor: User) -> None:
         for judged in accepted:
-            draft = self._entry(judged, posted=False)
-            meta = entry_meta(draft, judged.inputs)
-            audit_record(action="journal_entry.created", obj=draft, actor=actor, metadata=meta)
+            meta = entry_meta(judged.entry, judged.inputs)
+            audit_record(  # as for the draft's own row: JournalEntry's label and str()
+                action="journal_entry.created",
+                object_type=JournalEntry._meta.label_lower,
+                object_id=judged.id,
+                object_repr=f"{EntryStatus.DRAFT.label} #{judged.id}",
+                actor=actor,
+                metadata=meta,
+            )
             entry = self.results[judged.index].entry
             assert entry is not None
             audit_record(

@@ -4,8 +4,9 @@ Shared by the draft services (entries.py) and the postings (posting.py, operatio
 """
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from simple_history.utils import bulk_create_with_history
 
@@ -119,7 +120,18 @@ def lines_summary(lines: Sequence[LineInput]) -> dict[str, Any]:
     }
 
 
-def entry_meta(entry: JournalEntry, lines: Sequence[LineInput]) -> dict[str, Any]:
+class EntryFields(Protocol):
+    """What the trail reads of an entry: a JournalEntry, or an entry about to be written."""
+
+    @property
+    def entry_date(self) -> date: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def entry_meta(entry: EntryFields, lines: Sequence[LineInput]) -> dict[str, Any]:
     """What the trail records about an entry besides its changes."""
     return {
         "entry_date": entry.entry_date,
