@@ -401,10 +401,26 @@ def print_postings(per_account: int, hot, cold, recheck_ms, behind_ms, after: Ch
     print(f"  finance checks after the postings: {after.status} {after.summary}")
 
 
+def posting_at_size(books: Books) -> None:
+    """How a posting's cost grows with the ledger: 2-line entries recorded (re-check sync) to
+    accounts that already carry their share of the loaded lines, one transaction each."""
+    pairs = [(books.debit[0], books.credit[0]), (books.debit[1], books.credit[1])]
+    postings(books.user, pairs, books.today, seed=98)  # warm-up: checkpoints, caches
+    seconds = min(postings(books.user, pairs, books.today, seed=r) for r in range(ROUNDS))
+    size = f"{books.lines:.0e}".replace("+0", "").replace("+", "")
+    print(
+        f"  posting with {books.lines:,} lines in the ledger: {POSTINGS / seconds:7.1f} entries/s"
+        f" ({seconds * 1000 / POSTINGS:.2f} ms/entry, best of {ROUNDS} rounds of {POSTINGS})"
+    )
+    figure(f"posting, {size} lines in the ledger", POSTINGS / seconds, "entries/s")
+
+
 def run_checks_only(n: int) -> None:
-    """A smaller size: load, run the checks against the bare scan, print and record them."""
+    """A smaller size: load, run the checks against the bare scan, print and record them; the
+    posting throughput at this size."""
     books = open_books(n)
     print_checks(books, measure_checks())
+    posting_at_size(books)
 
 
 def run(n: int) -> None:
@@ -423,6 +439,7 @@ def run(n: int) -> None:
     cold = throughput(user, fresh, today)
     after = integrity.checks_run(trigger="command", tags=["finance"])
     print_checks(books, figures)
+    posting_at_size(books)
     print_postings(per_account, hot, cold, recheck_ms, behind_ms, after)
 
 

@@ -6,15 +6,17 @@ In a scratch database: one 2-line posting through `journal_entry_record`, every 
 sends listed in order with its time (the shape, values stripped), and the statements summed
 by kind and table; then N 2-line postings under cProfile, the functions that take the most
 time (cumulative and own), and the time per posting spent waiting for the database against
-the time spent in Python.
+the time spent in Python; and N more with each statement timed around Django's execute.
+PG_DURABLE=1 runs it on a server with durability on, as `make bench` does.
 """
 
 import cProfile
 import io
 import pstats
 import re
+import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 from _django import run_benchmark  # sets Django up: before any of the project's imports
@@ -70,6 +72,32 @@ def one_posting(user, today, accounts: list[int]) -> None:
         print(f"  {count:3d}  {kind}")
 
 
+def per_statement(user, today, accounts: list[int], n: int) -> None:
+    """N postings with each statement timed around Django's execute (microseconds, unlike
+    Django's own log): the median per statement, and what is left for Python."""
+    times: dict[str, list[float]] = defaultdict(list)
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            times[sql_shape(sql)[:70]].append(time.perf_counter() - started)
+
+    totals = []
+    with connection.execute_wrapper(timed):
+        for _ in range(n):
+            started = time.perf_counter()
+            post(user, today, accounts)
+            totals.append(time.perf_counter() - started)
+    total = statistics.median(totals) * 1000
+    medians = {shape: statistics.median(took) * 1000 for shape, took in times.items()}
+    print(f"{n} 2-line postings, each statement timed: {total:.2f} ms per posting (median)")
+    for shape, ms in sorted(medians.items(), key=lambda kv: -kv[1]):
+        print(f"  {ms:7.3f} ms  {shape}")
+    print(f"  {total - sum(medians.values()):7.3f} ms  the rest: Python, BEGIN and COMMIT")
+
+
 def profiled(user, today, accounts: list[int], n: int) -> None:
     profile = cProfile.Profile()
     started = time.perf_counter()
@@ -98,6 +126,7 @@ def run(n: int) -> None:
         post(user, today, accounts)
     each = (time.perf_counter() - started) / n * 1000
     print(f"{n} 2-line postings, not profiled: {each:.2f} ms each")
+    per_statement(user, today, accounts, n)
     profiled(user, today, accounts, n)
 
 
