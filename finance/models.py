@@ -215,7 +215,7 @@ class JournalEntry(models.Model):
             ("approve_journalentry", "Can approve and post a journal entry"),
             ("post_journalentry", "Can post a journal entry that needs no approval"),
             ("reverse_journalentry", "Can reverse a posted journal entry"),
-            # No role has it: an admin grants it to an integration's own user (docs/ledger.md).
+            # No role has it: a superuser grants it to an integration's own user (ledger.md).
             (
                 "record_journalentry",
                 "Can record and post system entries in one step, without approval (batches "
