@@ -62,10 +62,11 @@ class Operation:
     key they hold, so that integrity can tell a waiting dead letter that can never succeed.
     `claim_last`: claim the idempotency key in the attempt's last statement, together with the
     result, instead of in its first and again at the end: one statement fewer for a hot
-    operation. The outcome is the same (one run commits; a concurrent run with the same key
-    rolls its work back at the claim and returns the first result), but that concurrent run
-    does its work before it finds out, so only steps with no effect outside the database (no
-    compensations) may ask for it.
+    operation. The outcome is the same: one run commits, and a concurrent run with the same
+    key returns the first result, whether it reaches the claim (and rolls its work back there)
+    or a rule refuses the state the first run left (the runner then finds the key taken). But
+    that concurrent run does its work before it finds out, so only steps with no effect
+    outside the database (no compensations) may ask for it.
     """
 
     name: str

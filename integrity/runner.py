@@ -225,6 +225,13 @@ def operation_run(
             return _stored_result(key, operation.name, digest)[1]
         except _NOT_FAULTS:
             _run_compensations(ctx)
+            if operation.claim_last:
+                # A run with the same key may have committed while this one waited on its
+                # locks and then judged the state it left (claiming first, this run would
+                # have waited on the key instead): its result is the answer.
+                done, result = _stored_result(key, operation.name, digest)
+                if done:
+                    return result
             raise
         except Exception as exc:  # classified below: retried, refused or given up
             if lost_connection(exc):

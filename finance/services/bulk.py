@@ -279,8 +279,8 @@ class _SetBased:
         self, years: list[int], accounts: list[int]
     ) -> tuple[dict[int, int], dict[int, "_Ledger"]]:
         """The years' last numbers and the touched accounts' locked balance rows."""
-        if not years:
-            return {}, {}
+        if not years:  # no entry has a period: nothing posts, but lines are judged on accounts
+            return {}, self._read_accounts(accounts)
         for attempt in range(2):
             last, ledger = self._read_locked(years, accounts)
             missing_years = [y for y in years if y not in last]
@@ -295,6 +295,22 @@ class _SetBased:
             for account_id in existing:
                 AccountBalance.objects.get_or_create(account_id=account_id)
         raise AssertionError("unreachable")
+
+    def _read_accounts(self, accounts: list[int]) -> dict[int, "_Ledger"]:
+        """The accounts as they are, without a lock (nothing will be written): every line is
+        judged on its real account, as the step-by-step path judges it."""
+        if not accounts:
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT a.id, coalesce(b.debit_total, 0), coalesce(b.credit_total, 0), a.code,
+                          a.name, a.type, a.currency, a.is_active, a.allow_negative, '[]'
+                     FROM "finance_account" a
+                     LEFT JOIN "finance_accountbalance" b ON b.account_id = a.id
+                    WHERE a.id = ANY(%s::bigint[])""",
+                [accounts],
+            )
+            return {row[0]: _Ledger.of(row) for row in cursor.fetchall()}
 
     def _read_locked(
         self, years: list[int], accounts: list[int]
@@ -651,7 +667,7 @@ WITH x AS MATERIALIZED (
         description, history_date, history_change_reason, history_type, account_id,
         history_user_id, entry_id)
     SELECT id, line_no, side, amount, currency, description, %(now)s, NULL, '+', account_id,
-           NULL, entry_id
+           %(huser)s, entry_id
       FROM l
 ), b AS (
     UPDATE "finance_accountbalance" b

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from finance.models import AccountBalance, EntrySource, JournalEntry
+from finance.models import AccountBalance, EntrySource, JournalEntry, JournalLine
 from tests.finance.helpers import assert_error
 
 BATCH = "/api/v1/entries/batch/"
@@ -152,3 +152,13 @@ def test_batch_entries_are_system_entries(api, ledger, integration, settings):
     response = api.as_user(integration).post(BATCH, {"entries": [one(ledger)]}, format="json")
     assert response.json()["posted"] == 1
     assert JournalEntry.objects.get().source == EntrySource.SYSTEM
+
+
+def test_history_rows_name_the_integration_as_a_single_posting_names_its_user(
+    api, ledger, integration
+):
+    response = api.as_user(integration).post(BATCH, {"entries": [one(ledger)]}, format="json")
+    entry = JournalEntry.objects.get(pk=response.json()["results"][0]["id"])
+    assert set(entry.history.values_list("history_user_id", flat=True)) == {integration.pk}
+    lines = JournalLine.history.filter(entry_id=entry.pk)
+    assert set(lines.values_list("history_user_id", flat=True)) == {integration.pk}

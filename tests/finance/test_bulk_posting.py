@@ -2,6 +2,8 @@
 rule and guard still in force, a batch that posts what it can and refuses the rest."""
 
 import random
+import threading
+import time
 from decimal import Decimal as D
 
 import pytest
@@ -19,6 +21,7 @@ from finance.models import (
     JournalEntry,
     JournalLine,
 )
+from finance.services import bulk
 from finance.services.bulk import EntryInput, entries_post, record_one, set_based_posting
 from integrity.exceptions import OperationKeyReused
 from integrity.models import OperationRecord
@@ -283,3 +286,104 @@ def test_set_based_and_after_commit_rechecks_side_by_side_raise_no_alert(
     assert balance_alert() is None
     assert selectors.balance_mismatches() == []
     assert JournalEntry.objects.filter(status="posted").count() == 1 + 4 * 8
+
+
+def _refusal(run) -> object:
+    """The sorted (code, field) pairs a posting is refused with, or "posted" (rolled back)."""
+    try:
+        with transaction.atomic():
+            violations = run()
+            if not violations:
+                raise _Posted
+            return sorted((v.code, v.field) for v in violations)
+    except RuleViolation as exc:
+        return sorted((v.code, v.field) for v in exc.violations)
+    except _Posted:
+        return "posted"
+
+
+class _Posted(Exception):
+    pass
+
+
+def test_both_paths_refuse_the_same_entries_with_the_same_codes(ledger, approver):
+    """Every refusal of the step-by-step path, from the set-based one too (on SQLite both are
+    the step-by-step path)."""
+    today, cash, sales = ledger.today, ledger.cash.pk, ledger.revenue.pk
+
+    def two(debit, credit, amount, day=today, **extra):
+        lines = [line(debit, "D", D(amount), **extra), line(credit, "C", D(amount), **extra)]
+        return EntryInput(entry_date=day, description="x", lines=lines)
+
+    ancient, far = today.replace(year=1990), today.replace(year=today.year + 9)
+    cases = {
+        "no period": two(cash, sales, "1", day=ancient),
+        "no period, missing account": two(999_999, sales, "1", day=ancient),
+        "in the future": two(cash, sales, "1", day=far),
+        "same account": two(cash, cash, "1"),
+        "zero": two(cash, sales, "0"),
+        "negative": two(cash, sales, "-1"),
+        "too precise": two(cash, sales, "1.001"),
+        "other currency": two(cash, sales, "1", currency="EUR"),
+        "missing account": two(999_999, sales, "1"),
+        "overdrawn": two(sales, cash, "1"),
+        "too large": two(cash, sales, "1e20"),
+        "one line": EntryInput(today, "x", [line(cash, "D", D(1))]),
+        "bad side": EntryInput(today, "x", [line(cash, "X", D(1)), line(sales, "C", D(1))]),
+        "posts": two(cash, sales, "1"),
+    }
+    for name, entry in cases.items():
+        step = _refusal(lambda e=entry: record_one(e, approver) and [])
+        fast = _refusal(
+            lambda e=entry: entries_post(entries=[e], actor_id=approver.pk)[0].violations
+        )
+        assert step == fast, (name, step, fast)
+
+
+@set_based_only
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_with_the_same_key_gets_the_first_result_even_when_a_rule_now_refuses(
+    ledger, approver, monkeypatch
+):
+    """The key is claimed with the result (claim_last): a second run with the same key waits on
+    the first one's locks, then finds the cash spent. It answers with the first result, as a
+    run that claimed its key first would have."""
+    services.journal_entry_record(
+        entry_date=ledger.today,
+        description="fund",
+        lines=[line(ledger.cash, "D", D(100)), line(ledger.equity, "C", D(100))],
+        actor=approver,
+    )
+    audit = bulk._SetBased._audit
+
+    def slow_audit(self, accepted, actor):
+        if threading.current_thread().name == "first":
+            time.sleep(1.0)  # holds the locks: the second run waits behind them
+        return audit(self, accepted, actor)
+
+    monkeypatch.setattr(bulk._SetBased, "_audit", slow_audit)
+    out = {}
+
+    def spend(name):
+        try:
+            out[name] = services.journal_entry_record(
+                entry_date=ledger.today,
+                description="spend",
+                lines=[line(ledger.expense, "D", D(100)), line(ledger.cash, "C", D(100))],
+                actor=approver,
+                idempotency_key="spend-1",
+            ).pk
+        except Exception as exc:  # noqa: BLE001 - compared below
+            out[name] = repr(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=spend, args=("first",), name="first")
+    first.start()
+    time.sleep(0.3)
+    second = threading.Thread(target=spend, args=("second",), name="second")
+    second.start()
+    first.join()
+    second.join()
+    assert out["first"] == out["second"], out
+    assert JournalEntry.objects.count() == 2
