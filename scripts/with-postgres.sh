@@ -4,7 +4,8 @@
 #   scripts/with-postgres.sh CMD [ARG...]
 #
 # Starts a private PostgreSQL (data in a temporary directory, listening on
-# 127.0.0.1 only, on a free port, with durability switched off for speed),
+# 127.0.0.1 only, on a free port, with durability switched off for speed unless
+# PG_DURABLE=1, as benchmarks want it),
 # creates the database "ledgerguard", exports
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:PORT/ledgerguard
