@@ -219,14 +219,7 @@ class _SetBased:
         first = rows[0]
         actor = user_model(pk=self.actor_id, **{user_model.USERNAME_FIELD: first[0]})
         self.all_years = _years(first[1])
-        period = FiscalPeriod(
-            pk=first[2],
-            name=first[3],
-            fiscal_year=first[4],
-            start_date=first[5],
-            end_date=first[6],
-            status=first[7],
-        )
+        period = _period(first)
         ledger = {r[9]: _Ledger.of(r[9:]) for r in rows}
         return actor, [period], {period.fiscal_year: first[8]}, ledger
 
@@ -259,19 +252,7 @@ class _SetBased:
         username, years = rows[0][:2]
         actor = user_model(pk=self.actor_id, **{user_model.USERNAME_FIELD: username})
         self.all_years = _years(years)
-        periods = [
-            FiscalPeriod(
-                pk=row[2],
-                name=row[3],
-                fiscal_year=row[4],
-                start_date=row[5],
-                end_date=row[6],
-                status=row[7],
-            )
-            for row in rows
-            if len(row) > 2
-        ]
-        return actor, periods
+        return actor, [_period(row) for row in rows if len(row) > 2]
 
     # 2. sequences and balances
 
@@ -534,6 +515,14 @@ def _users() -> tuple[Any, str, str]:
     user_model = get_user_model()
     field = user_model._meta.get_field(user_model.USERNAME_FIELD)
     return user_model, user_model._meta.db_table, str(getattr(field, "column", "username"))
+
+
+def _period(row: Sequence[Any]) -> FiscalPeriod:
+    """A locked period from a lock statement's row: its columns 2 to 7."""
+    pid, name, year, start, end, status = row[2:8]
+    return FiscalPeriod(
+        pk=pid, name=name, fiscal_year=year, start_date=start, end_date=end, status=status
+    )
 
 
 def _years(value: Any) -> dict[int, int]:

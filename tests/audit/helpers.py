@@ -6,6 +6,7 @@ capture tests (test_capture_*.py), the trail a test wrote and the requests that 
 API tests (test_api_*.py), the documented error shape.
 """
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,3 +159,21 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+def redate(k: int) -> None:
+    """A consistent rewrite that dates event k an hour before k-1 (only the time order shows)."""
+    events = {e.id: e for e in AuditEvent.objects.order_by("id")}
+    events[k].occurred_at = events[k - 1].occurred_at - dt.timedelta(hours=1)
+    prev, rows = events[k - 1].hash, []
+    for event_id in range(k, max(events) + 1):
+        event = events[event_id]
+        event.prev_hash = prev
+        prev = event_hash(content_of(event))
+        rows.append([event.occurred_at, event.prev_hash, prev, event_id])
+    with triggers_off("audit_auditevent", "audit_chainhead") as cursor:
+        cursor.executemany(
+            "UPDATE audit_auditevent SET occurred_at = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            rows,
+        )
+        cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])

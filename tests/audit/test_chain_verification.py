@@ -2,7 +2,6 @@
 happened, signed checkpoints catch a consistent rewrite, and the command, the schedule and the
 alerts report it."""
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,9 +11,8 @@ from django.core.management.base import CommandError
 
 from alerts.models import OPEN_STATES, Alert
 from audit import services, tasks
-from audit.canonical import content_of, event_hash
 from audit.models import AuditEvent, Verification
-from tests.audit.helpers import chain, record, rewrite_chain, tamper, triggers_off, verify
+from tests.audit.helpers import chain, record, redate, rewrite_chain, tamper, verify
 
 # Tampering past the triggers is found where it happened -----------------------------------
 
@@ -31,20 +29,7 @@ def test_a_rewritten_and_re_dated_event_is_found(db):
     """A consistent rewrite that moves one event back in time (so that the checkpoint schedule
     would not notice a late signature) breaks the chain's time order."""
     record(5)
-    events = {e.id: e for e in AuditEvent.objects.order_by("id")}
-    events[3].occurred_at = events[2].occurred_at - dt.timedelta(hours=1)
-    prev, rows = events[2].hash, []
-    for event_id in (3, 4, 5):
-        event = events[event_id]
-        event.prev_hash = prev
-        prev = event_hash(content_of(event))
-        rows.append([event.occurred_at, event.prev_hash, prev, event_id])
-    with triggers_off("audit_auditevent", "audit_chainhead") as cursor:
-        cursor.executemany(
-            "UPDATE audit_auditevent SET occurred_at = %s, prev_hash = %s, hash = %s WHERE id = %s",
-            rows,
-        )
-        cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])
+    redate(3)
     result = verify()
     assert (result.status, result.first_bad_id) == ("broken", 3)
     assert result.problems[0]["code"] == "chain.time_reversed"

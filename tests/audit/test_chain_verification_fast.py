@@ -4,7 +4,6 @@ problems and counts, for every kind of tampering, wherever it falls against a se
 boundary. On SQLite both sides are the generic walk, which these tests then exercise alone.
 """
 
-import datetime as dt
 import logging
 import sys
 
@@ -15,7 +14,7 @@ from audit import services, signals
 from audit.canonical import content_of, event_hash
 from audit.models import AuditEvent
 from audit.services import verification
-from tests.audit.helpers import record, rewrite_chain, tamper, triggers_off
+from tests.audit.helpers import record, redate, rewrite_chain, tamper
 
 EVENTS = 9
 WORKERS = 3  # segments #1-3, #4-6, #7-9
@@ -88,24 +87,6 @@ def in_workers(monkeypatch, workers: int = WORKERS) -> list[int]:
 
     monkeypatch.setattr(verification, "_walk_in_workers", counted)
     return finished
-
-
-def redate(k: int) -> None:
-    """A consistent rewrite that dates event k an hour before k-1 (only the time order shows)."""
-    events = {e.id: e for e in AuditEvent.objects.order_by("id")}
-    events[k].occurred_at = events[k - 1].occurred_at - dt.timedelta(hours=1)
-    prev, rows = events[k - 1].hash, []
-    for event_id in range(k, max(events) + 1):
-        event = events[event_id]
-        event.prev_hash = prev
-        prev = event_hash(content_of(event))
-        rows.append([event.occurred_at, event.prev_hash, prev, event_id])
-    with triggers_off("audit_auditevent", "audit_chainhead") as cursor:
-        cursor.executemany(
-            "UPDATE audit_auditevent SET occurred_at = %s, prev_hash = %s, hash = %s WHERE id = %s",
-            rows,
-        )
-        cursor.execute("UPDATE audit_chainhead SET hash = %s", [prev])
 
 
 def forge_inserted(k: int) -> None:
