@@ -149,6 +149,13 @@ class PeriodViewSet(
         return Response(self.get_serializer(period).data)
 
 
+def _operation_key(request) -> str | None:
+    """The client's Idempotency-Key as the operation's key too, scoped to the user: a client
+    retry and a dead-letter retry of the same request can never both run."""
+    key = request.headers.get("Idempotency-Key")
+    return f"api:{request.user.pk}:{key}" if key else None
+
+
 class EntryFilter(filters.FilterSet):
     entry_date_after = django_filters.DateFilter(field_name="entry_date", lookup_expr="gte")
     entry_date_before = django_filters.DateFilter(field_name="entry_date", lookup_expr="lte")
@@ -243,11 +250,10 @@ class EntryViewSet(viewsets.ModelViewSet):
     def reverse(self, request, pk=None):
         data = s.ReverseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key")
         reversal = services.journal_entry_reverse(
             entry=self._entry(pk),
             actor=request.user,
-            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+            idempotency_key=_operation_key(request),
             **data.validated_data,
         )
         return self._show(reversal, status.HTTP_201_CREATED)
@@ -267,13 +273,12 @@ class EntryViewSet(viewsets.ModelViewSet):
         with one result per entry, in the request's order."""
         data = s.BatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key")
         results = services.journal_entries_record_batch(
             entries=[
                 {**entry, "source": EntrySource.SYSTEM} for entry in data.validated_data["entries"]
             ],
             actor=request.user,
-            idempotency_key=f"api:{request.user.pk}:{key}" if key else None,
+            idempotency_key=_operation_key(request),
         )
         posted = sum(1 for r in results if r["status"] == "posted")
         return Response({"posted": posted, "refused": len(results) - posted, "results": results})

@@ -88,10 +88,6 @@ class EntryResult:
     entry: JournalEntry | None = None
     violations: list[Violation] = field(default_factory=list)
 
-    @property
-    def posted(self) -> bool:
-        return self.entry is not None
-
 
 def entries_post(*, entries: Sequence[EntryInput], actor_id: int) -> list[EntryResult]:
     """Record and post `entries` inside the caller's transaction; one result per entry.
