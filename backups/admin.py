@@ -4,7 +4,13 @@ one or start a drill from here; admins download. Everything goes through backups
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    HttpRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -83,11 +89,12 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_drill_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backups.drill_backup")
 
-    def take_view(self, request: HttpRequest) -> HttpResponseRedirect:
+    def take_view(self, request: HttpRequest) -> HttpResponseRedirect | HttpResponseNotAllowed:
         changelist = reverse("admin:backups_backup_changelist")
-        if request.method != "POST" or not self.has_take_permission(request):
-            messages.error(request, "Taking a backup needs the operator role (and a POST).")
-            return HttpResponseRedirect(changelist)
+        if not self.has_take_permission(request):
+            raise PermissionDenied  # refused as every admin page refuses (the role matrix)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         try:
             backup = services.backup_queue(actor=request.user, trigger=Backup.Trigger.ADMIN)
         except DomainError as exc:
@@ -98,8 +105,7 @@ class BackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def download_view(self, request: HttpRequest, pk: int) -> Any:
         if not request.user.has_perm("backups.download_backup"):
-            messages.error(request, "Only admins may download a backup.")
-            return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
+            raise PermissionDenied  # only admins: a whole copy of the books
         backup = get_object_or_404(Backup, pk=pk)
         try:
             stream = services.backup_download(
