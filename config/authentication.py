@@ -3,6 +3,7 @@ from rest_framework import authentication, exceptions
 
 from config import events
 from config.tokens import api_token_authenticate
+from config.twofactor.services import otp_required
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -34,6 +35,22 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """The admin's session cookie, for the API (and its docs): only a session that passed the
+    second factor when its user needs one (config/twofactor). Otherwise a password alone
+    would reach through the API what the admin keeps behind the second factor."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        verified = getattr(user, "is_verified", None)
+        if otp_required(user) and not (verified is not None and verified()):
+            return None
+        return result
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
