@@ -212,15 +212,29 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # Auth ------------------------------------------------------------------------
 
+PASSWORD_MIN_LENGTH = env.int("PASSWORD_MIN_LENGTH", default=12)
+if PASSWORD_MIN_LENGTH < 8:
+    raise ImproperlyConfigured("PASSWORD_MIN_LENGTH must be at least 8 (ASVS asks for 12)")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     # Not a rule: a changed password revokes the user's API tokens (config/passwords.py).
     {"NAME": "config.passwords.RevokeApiTokensOnPasswordChange"},
 ]
 LOGIN_URL = "admin:login"
+# Argon2 first: new and changed passwords. The others only read older hashes, which Django
+# rewrites as Argon2 at the user's next successful login (docs/security.md, "Passwords").
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 # Two-factor authentication (django-otp) --------------------------------------------
 
