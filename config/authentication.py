@@ -1,3 +1,4 @@
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -59,3 +60,10 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "lg_<id>_<secret>"}
+
+
+class VerifiedSessionScheme(SessionScheme):
+    """The session cookie in the schema, as for DRF's own session authentication."""
+
+    target_class = "config.authentication.VerifiedSessionAuthentication"
+    priority = 0
