@@ -30,11 +30,13 @@ def on_logout(sender, request, user, **kwargs) -> None:
 def on_login_failed(sender, credentials: dict[str, Any], request=None, **kwargs) -> None:
     # Only the name that was tried: the credentials also hold the (masked) password.
     username = str(credentials.get("username", ""))[:150]
+    # "otp": the password was right, the second factor missing or wrong (config/api.py).
+    method = "otp" if credentials.get("factor") == "otp" else "password"
     audit_record_repeatable(
         action="auth.login_failed",
-        reason="auth.login_failed:password",
+        reason=f"auth.login_failed:{method}",
         who=username,
-        metadata={"username": username, "method": "password"},
+        metadata={"username": username, "method": method},
     )
 
 

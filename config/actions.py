@@ -7,6 +7,17 @@ ACTIONS: dict[str, str] = {
     # config/tokens.py
     "api_token.created": "an API token was issued (never the token itself)",
     "api_token.revoked": "an API token was revoked",
+    # config/twofactor/services.py (never a key or a code)
+    "auth.otp_verified": "a second-factor code was accepted (method: totp or recovery_code; "
+    "purpose: admin or api_token)",
+    "auth.otp_failed": "a second-factor code was refused (method, reason: invalid, malformed, "
+    "throttled or no_device, purpose)",
+    "auth.otp_enrolled": "a user confirmed a new authenticator app (replacing any earlier one)",
+    "auth.otp_recovery_code_used": "a recovery code was used up (how many remain)",
+    "auth.otp_recovery_codes_generated": "a user made a new set of recovery codes (the old set "
+    "no longer works)",
+    "auth.otp_reset": "an admin or the command line deleted a user's two-factor devices (actor, "
+    "target, how many)",
     # config/admin_helpers.py AuditedAdminMixin: models without a service
     "admin.added": "an object was added in the admin (its values)",
     "admin.changed": "an object was changed in the admin (before and after, m2m added/removed)",

@@ -2,12 +2,15 @@ from typing import TYPE_CHECKING, Any
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import router, transaction
+from django.urls import path
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.admin import FailAdmin, TaskAdmin
 from django_q.models import Failure, Success
 
@@ -16,6 +19,8 @@ from config.events import diff, record
 from config.models import ApiToken
 from config.roles import ROLE_NAMES, held_permissions
 from config.tokens import api_token_revoke, api_tokens_revoke_for_user
+from config.twofactor import views as twofactor_views
+from config.twofactor.services import OtpResetRefused, otp_devices_reset
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]  # what NoResubmitMixin is mixed into
@@ -119,6 +124,36 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
         direct = obj.user_permissions.values_list("content_type__app_label", "codename")
         return {f"{a}.{c}" for a, c in direct} <= held_permissions(request.user)
 
+    actions = ["reset_second_factor"]
+
+    @admin.action(
+        description="Reset two-factor devices (they set up again at next login)",
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request, queryset):
+        """Only users this admin may change (the rules above), never a superuser's unless a
+        superuser asks, never one's own: refused as a whole, before anything is reset."""
+        users = list(queryset.order_by("pk"))
+        refused = [
+            u
+            for u in users
+            if u.pk == request.user.pk
+            or not self.has_change_permission(request, u)
+            or (u.is_superuser and not request.user.is_superuser)
+        ]
+        if refused:
+            names = ", ".join(u.get_username() for u in refused)
+            self.message_user(request, f"Not allowed to reset: {names}.", messages.ERROR)
+            return
+        try:
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                for user in users:
+                    otp_devices_reset(target=user, actor=request.user, reason="admin action")
+        except OtpResetRefused as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, f"Reset the second factor of {len(users)} user(s).")
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups" and not request.user.is_superuser:
             kwargs["queryset"] = assignable_groups(request.user)
@@ -204,6 +239,12 @@ class QuietTaskAdmin(NoResubmitMixin, TaskAdmin):
     pass
 
 
+# Devices change only through the audited services (enrolment, recovery codes, reset): not
+# django-otp's own admins, which would let a superuser's slip hand a user a known key.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
+
 for model, model_admin in (
     (User, AuditedUserAdmin),
     (Group, AuditedGroupAdmin),
@@ -231,3 +272,22 @@ def _audited_password_change(request, extra_context=None):
 
 # The default site keeps its URLs and templates; only this view of it is wrapped.
 admin.site.password_change = _audited_password_change  # type: ignore[method-assign]
+
+
+_get_urls = admin.site.get_urls
+
+
+def _get_urls_with_second_factor():
+    """The second factor's pages under the admin's own path (config/twofactor/views.py)."""
+    view = admin.site.admin_view
+    return [
+        path("2fa/verify/", view(twofactor_views.verify), name="otp_verify"),
+        path("2fa/enrol/", view(twofactor_views.enrol), name="otp_enrol"),
+        path(
+            "2fa/recovery-codes/", view(twofactor_views.recovery_codes), name="otp_recovery_codes"
+        ),
+        *_get_urls(),
+    ]
+
+
+admin.site.get_urls = _get_urls_with_second_factor  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_login_failed
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -10,9 +11,10 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config import serializers as strict
-from config.errors import AuthenticationFailed
+from config.errors import AuthenticationFailed, SecondFactorFailed
 from config.models import ApiToken
 from config.tokens import api_token_create, api_token_revoke
+from config.twofactor.services import otp_required, otp_verify
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -20,6 +22,13 @@ class TokenRequestSerializer(serializers.Serializer):
     password = strict.CharField(max_length=200, style={"input_type": "password"})
     name = strict.CharField(max_length=100, required=False, default="API token")
     expires_in_days = strict.IntegerField(required=False)
+    otp = strict.CharField(
+        max_length=64,
+        required=False,
+        help_text="A code from the user's authenticator app, or one of their recovery codes. "
+        "Required for a user who has set up two-factor authentication, and for every staff "
+        "user while ADMIN_REQUIRE_2FA is on.",
+    )
 
 
 class TokenSerializer(strict.ModelSerializer):
@@ -50,6 +59,10 @@ class TokenObtainView(APIView):
         request=TokenRequestSerializer,
         responses={
             201: NewTokenSerializer,
+            401: OpenApiResponse(
+                description="Unknown user or wrong password (`auth.failed`); a second factor "
+                "needed and missing (`auth.otp_required`) or wrong (`auth.otp_invalid`)."
+            ),
             429: OpenApiResponse(
                 description="Too many requests from this address (`throttled`), or this "
                 "username is locked out after failed logins (`auth.locked_out`)."
@@ -66,6 +79,8 @@ class TokenObtainView(APIView):
         )
         if user is None or not user.is_active:
             raise AuthenticationFailed("Unknown user or wrong password.")
+        if otp_required(user):
+            self._second_factor(request, user, data.validated_data.get("otp", ""))
         token, raw = api_token_create(
             user=user,
             name=data.validated_data["name"],
@@ -74,6 +89,30 @@ class TokenObtainView(APIView):
         )
         body = TokenSerializer(token).data | {"token": raw}
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _second_factor(request, user, code: str) -> None:
+        """A missing or wrong code is a failed login for django-axes, as a wrong password is:
+        it counts towards the lockout of this username and address (and the device's own
+        throttle counts a wrong code)."""
+        if code:
+            result = otp_verify(user=user, code=code, purpose="api_token")
+            if result.ok:
+                return
+            error = SecondFactorFailed("Wrong, used or throttled second-factor code.")
+        else:
+            error = SecondFactorFailed(
+                "This user needs a second factor: send `otp`, a code from their authenticator "
+                "app or a recovery code.",
+                code="auth.otp_required",
+                fields={"otp": ["This field is required for this user."]},
+            )
+        user_login_failed.send(
+            sender=TokenObtainView,
+            credentials={"username": user.get_username(), "factor": "otp"},
+            request=request._request,
+        )
+        raise error
 
 
 class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):

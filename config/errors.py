@@ -104,3 +104,10 @@ class AuthenticationFailed(DomainError):
 
     code = "auth.failed"
     http_status = 401
+
+
+class SecondFactorFailed(AuthenticationFailed):
+    """The password was right, the second-factor code missing (`auth.otp_required`) or wrong,
+    used or throttled (`auth.otp_invalid`): never says which of the last three."""
+
+    code = "auth.otp_invalid"

@@ -223,7 +223,15 @@ ADMIN_MODELS: tuple[AdminModel, ...] = (
         delete=NOBODY,
     ),
     AdminModel("auth.group", view=R(ADMIN), add=NOBODY, change=NOBODY, delete=NOBODY),
-    AdminModel("auth.user", view=R(ADMIN), add=R(ADMIN), change=R(ADMIN), delete=NOBODY),
+    AdminModel(
+        "auth.user",
+        view=R(ADMIN),
+        add=R(ADMIN),
+        change=R(ADMIN),
+        delete=NOBODY,
+        actions={"reset_second_factor": R(ADMIN)},
+        rule="never a superuser, nor a user holding what the admin lacks",
+    ),
     AdminModel(
         "axes.accessattempt",
         view=R(ADMIN),
@@ -405,6 +413,9 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("jsi18n", STAFF),
     AdminView("autocomplete", STAFF, "only models the user may view"),
     AdminView("view_on_site", STAFF),
+    AdminView("otp_verify", STAFF, "after the password, before the second factor"),
+    AdminView("otp_enrol", STAFF, "after the password, before the second factor"),
+    AdminView("otp_recovery_codes", STAFF, "one's own recovery codes"),
     AdminView("integrity_checkrun_run", R(APPROVER, OPERATOR, ADMIN), method="POST"),
     AdminView("integrity_checkrun_trend", R(APPROVER, AUDITOR, OPERATOR, ADMIN)),
     AdminView("integrity_finding_explain", R(APPROVER, OPERATOR, ADMIN)),
@@ -443,4 +454,5 @@ COMMANDS: tuple[Command, ...] = (
     Command("daily_stats", R(OPERATOR, ADMIN), "stores a day's statistics"),
     Command("send_test_alert", R(OPERATOR, ADMIN), "sends a test alert end to end"),
     Command("role_matrix", STAFF, "prints this matrix"),
+    Command("reset_otp", R(ADMIN), "resets a user's second factor (superusers too)"),
 )

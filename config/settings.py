@@ -94,6 +94,9 @@ INSTALLED_APPS = [
     "simple_history",
     "django_q",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "config",
     "finance",
     "integrity",
@@ -118,6 +121,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(), then the admin's second factor (config/twofactor/).
+    "django_otp.middleware.OTPMiddleware",
+    "config.twofactor.middleware.AdminTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -206,15 +212,45 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # Auth ------------------------------------------------------------------------
 
+PASSWORD_MIN_LENGTH = env.int("PASSWORD_MIN_LENGTH", default=12)
+if PASSWORD_MIN_LENGTH < 8:
+    raise ImproperlyConfigured("PASSWORD_MIN_LENGTH must be at least 8 (ASVS asks for 12)")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     # Not a rule: a changed password revokes the user's API tokens (config/passwords.py).
     {"NAME": "config.passwords.RevokeApiTokensOnPasswordChange"},
 ]
 LOGIN_URL = "admin:login"
+# Argon2 first: new and changed passwords. The others only read older hashes, which Django
+# rewrites as Argon2 at the user's next successful login (docs/security.md, "Passwords").
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Two-factor authentication (django-otp) --------------------------------------------
+
+# Staff must pass a TOTP or recovery code on the admin (and for session API calls and API
+# tokens). Off only where DEBUG is on, and in the test suite (tests/envdefaults.py). A user who
+# enrolled a device needs the second factor whatever this says.
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Ledgerguard")
+# django-otp's throttling per device: after n failed codes in a row, the next is refused for
+# factor * 2^(n-1) seconds. 0 would switch it off, so it is refused.
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+if OTP_TOTP_THROTTLE_FACTOR < 1:
+    raise ImproperlyConfigured("OTP_THROTTLE_FACTOR must be at least 1 (0 turns throttling off)")
+# Secrets of devices never shown in django-otp's admin (its device admins are not registered).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=90)
 API_TOKEN_MAX_TTL_DAYS = env.int("API_TOKEN_MAX_TTL_DAYS", default=365)
@@ -272,7 +308,7 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "config.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
@@ -664,5 +700,7 @@ AXES_LOCKOUT_CALLABLE = "config.exceptions.lockout_response"
 # address, letting anyone lock a username out for everybody.
 AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
 AXES_VERBOSE = False  # no banner on every start
+# Masked in the request data django-axes keeps with an attempt: second-factor codes too.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp", "code"]
 # Counts and answers whatever the request carries; its own failures never become a 500.
 AXES_HANDLER = "config.lockout.LockoutHandler"

@@ -17,3 +17,6 @@ os.environ.pop("DATABASE_MIGRATE_URL", None)
 # (tests/monitoring/test_request_metrics.py): a write at the end of any request would touch
 # the database in tests that have none.
 os.environ.setdefault("MONITORING_WRITE_AFTER_RESPONSE", "0")
+# Staff's second factor on the admin is production's default; the tests that are about it turn
+# it on (tests/config/test_twofactor.py), the rest log in with force_login.
+os.environ.setdefault("ADMIN_REQUIRE_2FA", "0")
