@@ -17,3 +17,6 @@ os.environ.pop("DATABASE_MIGRATE_URL", None)
 # (tests/monitoring/test_request_metrics.py): a write at the end of any request would touch
 # the database in tests that have none.
 os.environ.setdefault("MONITORING_WRITE_AFTER_RESPONSE", "0")
+# The API schema and docs are staff-only with DEBUG off; the suite reads them anonymously (the
+# contract tests, Schemathesis). tests/config/test_headers_csp.py tests them staff-only.
+os.environ.setdefault("API_DOCS_PUBLIC", "1")
