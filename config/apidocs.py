@@ -7,9 +7,12 @@ The schema names every endpoint and field: not a secret, but a map an attacker n
 handed. Public: everyone reads all three (local use, or a deployment that publishes its API).
 """
 
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import BasePermission
 
@@ -45,5 +48,17 @@ class SwaggerView(_DocsPage, SpectacularSwaggerView):
     permission_classes = [ApiDocsAccess]
 
 
+# ReDoc styles itself with styled-components, which writes <style> elements: they carry the
+# page's nonce (its template passes it to Redoc.init), so this page alone adds the nonce to
+# style-src. Two style elements it writes while its bundle loads, before it can know the nonce,
+# are allowed by their hashes (an empty one, and its CSS loader's): a new ReDoc version that
+# writes others fails tests/browser, which prints the new hash. Style attributes stay refused.
+REDOC_STYLE_HASHES = [
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+]
+
+
+@method_decorator(csp_update({"style-src": [NONCE, *REDOC_STYLE_HASHES]}), name="dispatch")
 class RedocView(_DocsPage, SpectacularRedocView):
     permission_classes = [ApiDocsAccess]
