@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 
 
 def docs_allowed(user) -> bool:
@@ -31,6 +32,13 @@ class ApiDocsAccess(BasePermission):
 
 class SchemaView(SpectacularAPIView):
     permission_classes = [ApiDocsAccess]
+
+    def handle_exception(self, exc):
+        """A refusal in the API's JSON error shape, not rendered as an OpenAPI document."""
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 class _DocsPage:
