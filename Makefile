@@ -9,6 +9,7 @@
 #   make test         lint, layers, types, `manage.py check`, pytest on SQLite and on PostgreSQL
 #   make test-sqlite  pytest on SQLite only
 #   make pgbackrest   install pgBackRest if missing (apt-get, as root; install-test does this)
+#   make chromium     install Debian's Chromium if missing, for tests/browser (likewise)
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
 #   make lint         ruff check + ruff format --check
@@ -51,6 +52,12 @@ TEST_SECRET_KEY := ledgerguard-test-only-insecure-key-do-not-use-in-production
 test test-sqlite test-postgres fuzz check bench bench-backup bench-monitoring arch: export SECRET_KEY ?= $(TEST_SECRET_KEY)
 test test-sqlite test-postgres fuzz check bench bench-backup bench-monitoring arch: export DEBUG ?= 0
 
+# `check --deploy` as production runs: DEBUG off, every secret set, HTTPS (tests/config/
+# test_deploy_check.py runs the same in a subprocess). Throwaway values, never used elsewhere.
+DEPLOY_ENV := env DEBUG=0 SECRET_KEY=deploy-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	AUDIT_SIGNING_KEY=deploy-check-audit-key ALERT_WEBHOOK_SECRET=deploy-check-webhook-secret \
+	SECURE_SSL_REDIRECT=1 SECURE_HSTS_PRELOAD=1 ALLOWED_HOSTS=ledgerguard.example
+
 # `make run` is for local use: DEBUG on (settings then read the keys local-keys made in var/).
 run: export DEBUG = 1
 
@@ -63,7 +70,7 @@ serve: export SESSION_COOKIE_SECURE ?= 0
 serve: export CSRF_COOKIE_SECURE ?= 0
 serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
-.PHONY: help venv install install-run install-test pgbackrest local-use local-keys run serve test \
+.PHONY: help venv install install-run install-test pgbackrest chromium local-use local-keys run serve test \
 	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup \
 	bench-monitoring wrk
 
@@ -89,7 +96,7 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 
 install: install-run
 install-run: $(VENV)/.installed-run
-install-test: $(VENV)/.installed-test pgbackrest
+install-test: $(VENV)/.installed-test pgbackrest chromium
 
 # pgBackRest, which tests/backups/test_pgbackrest.py drives against a real stanza (tested with
 # 2.45, Debian 12's package). Installed with apt-get when missing and we are root; otherwise
@@ -104,6 +111,20 @@ pgbackrest:
 	else \
 		echo "note: pgbackrest is not installed, so its tests will be skipped. Install it with"; \
 		echo "      sudo apt-get install pgbackrest (Debian/Ubuntu), or see https://pgbackrest.org"; \
+	fi
+
+# Debian's Chromium, which tests/browser drives with Playwright (no browser download). Installed
+# with apt-get when missing and we are root; otherwise this says how, and those tests skip.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing Chromium: apt-get install -y chromium"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } || \
+			echo "warning: could not install chromium; the browser tests will be skipped"; \
+	else \
+		echo "note: chromium is not installed, so the browser tests will be skipped. Install it"; \
+		echo "      with sudo apt-get install chromium (Debian/Ubuntu)"; \
 	fi
 
 var:
@@ -204,7 +225,7 @@ test: install-test var
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy .
 	$(PY) manage.py check
-	$(PY) manage.py check --deploy --fail-level ERROR
+	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	@sqlite=0; postgres=0; \
 	{ $(run_pytest_sqlite); } || sqlite=$$?; \

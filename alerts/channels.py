@@ -15,6 +15,7 @@ from typing import Any
 from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
 from django.utils.html import escape
 
 from alerts.acklinks import ack_token
@@ -51,7 +52,7 @@ def runbook_link(alert: Alert) -> str:
 
 
 def _admin_link(alert: Alert) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}/admin/alerts/alert/{alert.pk}/change/"
+    return f"{settings.SITE_URL.rstrip('/')}{reverse('admin:alerts_alert_change', args=[alert.pk])}"
 
 
 def _ack_link(delivery: Delivery) -> str:
@@ -74,7 +75,7 @@ def send_email(delivery: Delivery) -> str:
             "",
             *summary_lines(delivery),
             "",
-            f"Alerts: {settings.SITE_URL.rstrip('/')}/admin/alerts/alert/",
+            f"Alerts: {settings.SITE_URL.rstrip('/')}{reverse('admin:alerts_alert_changelist')}",
         ]
         message = EmailMultiAlternatives(
             subject=f"[Ledgerguard] {len(delivery.items)} alerts: {delivery.items[-1]['title']}"[

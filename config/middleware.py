@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.cache import patch_cache_control
 
 from config import context
 from config.errors import error_body
@@ -82,3 +83,23 @@ class HeaderSanityMiddleware:
                 status=400,
             )
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Headers Django's SecurityMiddleware does not send: Permissions-Policy (browser features
+    no page uses, PERMISSIONS_POLICY), Reporting-Endpoints (where the CSP's `report-to` group
+    sends reports), and `Cache-Control: no-store` on every /api/ answer, errors, 401, 403 and
+    429 included: a shared or browser cache must never keep an API answer for the next user."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.PERMISSIONS_POLICY:
+            response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        if settings.CSP_REPORT_ENDPOINT:
+            response.setdefault("Reporting-Endpoints", f'csp="{settings.CSP_REPORT_ENDPOINT}"')
+        if request.path_info.startswith("/api/"):
+            patch_cache_control(response, no_store=True)
+        return response

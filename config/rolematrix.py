@@ -32,6 +32,7 @@ OWN_DRAFT = "a clerk changes only their own drafts"
 MAKER_CHECKER = "never one's own entry (maker-checker)"
 OWN_ONLY = "each user sees only their own"
 BATCH = "finance.record_journalentry, which no role has: a superuser grants it to an integration"
+DOCS = "everyone when API_DOCS_PUBLIC is on (off by default with DEBUG off)"
 OWN_EVENTS = "without audit.view_auditevent, only one's own events"
 
 
@@ -81,9 +82,9 @@ class Command:
 
 
 API: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/docs/", EVERYONE),
-    Endpoint("GET", "/api/redoc/", EVERYONE),
-    Endpoint("GET", "/api/schema/", EVERYONE),
+    Endpoint("GET", "/api/docs/", STAFF, DOCS),
+    Endpoint("GET", "/api/redoc/", STAFF, DOCS),
+    Endpoint("GET", "/api/schema/", STAFF, DOCS),
     Endpoint("GET", "/api/v1/accounts/", STAFF),
     Endpoint("POST", "/api/v1/accounts/", R(ADMIN)),
     Endpoint("DELETE", "/api/v1/accounts/{pk}/", R(ADMIN)),
@@ -432,6 +433,7 @@ OTHER: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", EVERYONE, "from an allowed network or with the scrape token"),
     Endpoint("GET", "/alerts/ack/<str:token>/", EVERYONE, "whoever holds the signed link"),
     Endpoint("GET", "/alerts/heartbeat/", EVERYONE),
+    Endpoint("POST", "/csp-report/", EVERYONE, "browsers' reports, bounded in size and in number"),
 )
 
 COMMANDS: tuple[Command, ...] = (

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "csp",
     "config",
     "finance",
     "integrity",
@@ -107,11 +109,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: control characters in header values are refused before anything reads them.
+    # Outermost (it reads only the path): every answer gets Permissions-Policy, and every /api/
+    # answer `Cache-Control: no-store`, the refusals of the middleware below included.
+    "config.middleware.SecurityHeadersMiddleware",
+    # Then, before anything reads a header: control characters in header values are refused.
     "config.middleware.HeaderSanityMiddleware",
     # Then the request metrics: their duration covers all of Django's work after it.
     "monitoring.requestmetrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise: static files get the policy and headers too (an SVG is a document).
+    "csp.middleware.CSPMiddleware",
     # Static files (admin, Swagger UI, ReDoc) answered here, before any other work (WhiteNoise).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestContextMiddleware",
@@ -290,18 +297,86 @@ ANYMAIL = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ledgerguard@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Security (hardening proper comes with its own issue) --------------------------
+# Security: cookies, HTTPS, headers (docs/security.md, "Headers and Content Security Policy") --
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+# Lax: the session still arrives when a link in an alert email opens the admin; Strict would
+# show such a user the login page although they are logged in.
+SESSION_COOKIE_SAMESITE = env.str("SESSION_COOKIE_SAMESITE", default="Lax")
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Strict: the CSRF cookie is only ever needed on a POST from our own pages, never on arrival
+# from elsewhere. HTTP-only: no script of ours reads it (the admin and Swagger UI take the
+# token from the page).
+CSRF_COOKIE_SAMESITE = env.str("CSRF_COOKIE_SAMESITE", default="Strict")
+CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# Sent on HTTPS responses only. A year with subdomains in production; preload only by choice
+# (it asks browsers to hard-code the domain, undone only in months).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Browser features no page of ours uses, denied to every page (config.middleware).
+PERMISSIONS_POLICY = env.str(
+    "PERMISSIONS_POLICY",
+    default="accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "hid=(), interest-cohort=()",
+)
+# System check ids to silence, e.g. security.W021 when the domain will not be HSTS-preloaded.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+
+# Request size: bodies above this many bytes answer 413, forms with more fields 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
+
+# Content Security Policy (django-csp 4). No inline script or style anywhere: a page that needs
+# a script of its own puts nonce="{{ request.csp_nonce }}" on it (the nonce is only in the header
+# of pages that read it). Violations are reported to CSP_REPORT_ENDPOINT (the error log by default).
+CSP_REPORT_ENDPOINT = env.str("CSP_REPORT_ENDPOINT", default="/csp-report/")
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        # data: for the small SVG icons of the admin's and Swagger UI's style sheets.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        # ReDoc runs its search in a Web Worker it makes from a blob: URL.
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": [CSP_REPORT_ENDPOINT],
+        "report-to": "csp",
+    }
+}
+# The report endpoint (/csp-report/) refuses bodies over this size, and stores at most this many
+# events per error group and window; past that a report only counts on its group.
+CSP_REPORT_MAX_BYTES = env.int("CSP_REPORT_MAX_BYTES", default=16_384)
+CSP_REPORT_EVENTS_PER_WINDOW = env.int("CSP_REPORT_EVENTS_PER_WINDOW", default=20)
+CSP_REPORT_WINDOW_MINUTES = env.int("CSP_REPORT_WINDOW_MINUTES", default=60)
+# Off: the policy is only reported (Content-Security-Policy-Report-Only), nothing is blocked;
+# for trying out a change to the policy in production.
+CSP_ENFORCE = env.bool("CSP_ENFORCE", default=True)
+if CSP_ENFORCE:
+    CONTENT_SECURITY_POLICY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+
+# Where the admin is (no leading slash, a trailing one), and who may read the API schema and docs.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+# Off: staff only (anonymous: 401/403 for the schema, the login page for the docs).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=DEBUG)
 
 # REST framework --------------------------------------------------------------
 

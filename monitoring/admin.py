@@ -181,7 +181,7 @@ class ErrorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Traceback")
     def traceback_display(self, event: ErrorEvent) -> str:
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.traceback)
+        return format_html("<pre class='lg-pre'>{}</pre>", event.traceback)
 
 
 # --- metrics: the tables behind the dashboards to come -----------------------------------------
@@ -317,9 +317,7 @@ SNAPSHOT_FIELDS = (
 
 
 def _pretty(value: object) -> str:
-    return format_html(
-        "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True)
-    )
+    return format_html("<pre class='lg-pre'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
 @admin.register(DatabaseSnapshot)

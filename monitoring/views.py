@@ -1,21 +1,34 @@
-"""/metrics: the Prometheus exposition, for configured addresses or a bearer token only.
+"""/metrics and /csp-report/.
+
+/metrics: the Prometheus exposition, for configured addresses or a bearer token only.
 
 MONITORING_METRICS_NETWORKS (default loopback: a Prometheus on the same host works out of the
 box) lists the client networks let in; MONITORING_METRICS_TOKEN, when set, lets in any client
 that sends it as `Authorization: Bearer <token>`. A request that came through a proxy
 (X-Forwarded-For) while no proxy is trusted (NUM_PROXIES 0) is let in by the token only: its
-address is the proxy's. Anyone else gets a 404 (the endpoint does not announce itself)."""
+address is the proxy's. Anyone else gets a 404 (the endpoint does not announce itself).
+
+/csp-report/: where browsers report Content Security Policy violations (CSP_REPORT_ENDPOINT), into
+the error log (monitoring.services.csp). Unauthenticated and CSRF-exempt, as browsers post
+reports without either; bodies over CSP_REPORT_MAX_BYTES are refused unread (413), and any
+other body that is not a report answers 400 in the error shape, never 500."""
 
 import hmac
 import ipaddress
+import json
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from config.errors import error_body
 from config.middleware import client_ip
 from monitoring import prometheus
+from monitoring.cspreports import ReportError, parse_reports
+from monitoring.services.csp import csp_violation_record
+
+CSP_REPORT_TYPES = ("application/csp-report", "application/reports+json", "application/json")
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -49,3 +62,47 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponseNotAllowed(["GET", "HEAD"])
     body, content_type = prometheus.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def _refused(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status)
+
+
+def _report_body(request: HttpRequest) -> bytes | JsonResponse:
+    """The body, read up to the limit; a refusal when it is longer (declared or not)."""
+    limit = settings.CSP_REPORT_MAX_BYTES
+    too_large = _refused(413, "payload_too_large", f"A report is at most {limit} bytes.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return too_large
+    try:
+        body = request.read(limit + 1)
+    except OSError:
+        return _refused(400, "csp_report.unreadable", "The body could not be read.")
+    return too_large if len(body) > limit else body
+
+
+@csrf_exempt  # browsers post reports without a CSRF token (or any credentials)
+@never_cache
+def csp_report(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _refused(405, "method_not_allowed", "Reports are POSTed.")
+    if request.content_type not in CSP_REPORT_TYPES:
+        return _refused(
+            415,
+            "unsupported_media_type",
+            "Send application/csp-report or application/reports+json.",
+        )
+    body = _report_body(request)
+    if isinstance(body, HttpResponse):
+        return body
+    try:
+        violations = parse_reports(json.loads(body))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, ReportError, bad bytes
+        message = str(exc) if isinstance(exc, ReportError) else "The body is not JSON."
+        return _refused(400, "csp_report.invalid", message)
+    csp_violation_record(violations=violations)
+    return HttpResponse(status=204)

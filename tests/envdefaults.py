@@ -20,3 +20,6 @@ os.environ.setdefault("MONITORING_WRITE_AFTER_RESPONSE", "0")
 # Staff's second factor on the admin is production's default; the tests that are about it turn
 # it on (tests/config/test_twofactor.py), the rest log in with force_login.
 os.environ.setdefault("ADMIN_REQUIRE_2FA", "0")
+# The API schema and docs are staff-only with DEBUG off; the suite reads them anonymously (the
+# contract tests, Schemathesis). tests/config/test_headers_csp.py tests them staff-only.
+os.environ.setdefault("API_DOCS_PUBLIC", "1")

@@ -72,6 +72,7 @@ def error_record(
     traceback_text: str = "",
     exc_type: str = "",
     message: str = "",
+    event_limit: tuple[int, timedelta] | None = None,
 ) -> ErrorEvent | None:
     """Store one occurrence of an error and update its group; never raises.
 
@@ -84,6 +85,10 @@ def error_record(
     record rolls back with it. request_id and user default to the current request context.
     Alerts (new group, regression, spike) are sent on commit. Returns the event, or None when
     recording itself failed (that failure is logged, never raised: this runs on error paths).
+
+    `event_limit` (n, window), for errors anyone can cause at will (CSP reports): once the
+    group has n events within the window, further occurrences only count on the group (its
+    count and last seen) and store no event; the call then returns None.
     """
     try:
         return _record(
@@ -99,6 +104,7 @@ def error_record(
             traceback_text=traceback_text,
             exc_type=exc_type,
             message=message,
+            event_limit=event_limit,
         )
     # Called on exception paths: a failure to record must not mask the original error.
     except Exception:
@@ -120,7 +126,8 @@ def _record(
     traceback_text: str,
     exc_type: str,
     message: str,
-) -> ErrorEvent:
+    event_limit: tuple[int, timedelta] | None = None,
+) -> ErrorEvent | None:
     digest, culprit, type_name, text, trace = _describe(
         exc=exc, traceback_text=traceback_text, exc_type=exc_type, message=message
     )
@@ -153,6 +160,9 @@ def _record(
             message=text[:GROUP_MESSAGE_MAX],
             now=now,
         )
+        if not created and event_limit is not None and _at_limit(group, now, *event_limit):
+            _group_update(group=group, message=text, now=now)
+            return None
         event = ErrorEvent.objects.create(group=group, occurred_at=now, **event_fields)
         alert = "new" if created else _group_update(group=group, message=text, now=now)
         if alert is not None:
@@ -206,6 +216,12 @@ def _group_locked(
         return group, True
     except IntegrityError:
         return ErrorGroup.objects.select_for_update().get(fingerprint=fingerprint), False
+
+
+def _at_limit(group: ErrorGroup, now: datetime, limit: int, window: timedelta) -> bool:
+    """The locked group has `limit` events within `window` already (one indexed count)."""
+    recent = ErrorEvent.objects.filter(group=group, occurred_at__gte=now - window)
+    return recent[:limit].count() >= limit
 
 
 def _group_update(*, group: ErrorGroup, message: str, now: datetime) -> str | None:

@@ -69,7 +69,8 @@ def fill(path: str, objects: dict[str, Any]) -> str:
 
 def api_allowed(client: Any, method: str, path: str, objects: dict[str, Any]) -> tuple[bool, int]:
     response = getattr(client, method.lower())(fill(path, objects), {}, format="json")
-    return response.status_code not in DENIED, response.status_code
+    to_login = response.status_code == 302 and "/login/" in response["Location"]
+    return not (response.status_code in DENIED or to_login), response.status_code
 
 
 def admin_model_cells(user: Any) -> dict[str, dict[str, Any]]:
