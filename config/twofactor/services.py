@@ -160,32 +160,33 @@ def _record_failure(*, user: Any, method: str, reason: str, purpose: str) -> Non
 
 
 @transaction.atomic
-def totp_device_start(*, user: Any) -> TOTPDevice:
-    """The user's unconfirmed authenticator, made with a new random key if there is none: the
-    enrolment page shows its key until a code confirms it (the same key on every reload, so
-    that a scanned QR code stays good). Nothing to audit: it verifies nothing until confirmed."""
-    device = (
-        TOTPDevice.objects.devices_for_user(user, confirmed=False)
-        .select_for_update()
-        .order_by("pk")
-        .first()
-    )
+def totp_device_start(*, user: Any, pending_id: int | None = None) -> TOTPDevice:
+    """The user's unconfirmed authenticator for this enrolment: the one `pending_id` names (the
+    enrolment page keeps it in its session, so the key stays the same on every reload and a
+    scanned QR code stays good), else a new one with a new random key, replacing any other
+    pending one. A key is shown to one session only: one seen by someone holding just the
+    password (before the user enrolled, or before a password change) must never become the
+    user's authenticator. Nothing to audit: it verifies nothing until confirmed."""
+    pending = TOTPDevice.objects.devices_for_user(user, confirmed=False).select_for_update()
+    device = pending.filter(pk=pending_id).first() if pending_id is not None else None
     if device is None:
+        pending.delete()
         device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     return device
 
 
 @transaction.atomic
-def totp_device_confirm(*, user: Any, code: str) -> tuple[Verification, list[str]]:
-    """Confirm the user's pending authenticator with a code from it. On success the device
-    replaces any earlier authenticator and a new set of recovery codes replaces the old one;
-    returns the verification and the codes (shown once, never stored as they are)."""
-    device = (
-        TOTPDevice.objects.devices_for_user(user, confirmed=False)
-        .select_for_update()
-        .order_by("pk")
-        .first()
-    )
+def totp_device_confirm(
+    *, user: Any, code: str, pending_id: int | None = None
+) -> tuple[Verification, list[str]]:
+    """Confirm the user's pending authenticator with a code from it: the one `pending_id` names
+    (the enrolment page's session), or, from code, their latest pending one. On success the
+    device replaces any earlier authenticator and a new set of recovery codes replaces the old
+    one; returns the verification and the codes (shown once, never stored as they are)."""
+    pending = TOTPDevice.objects.devices_for_user(user, confirmed=False).select_for_update()
+    if pending_id is not None:
+        pending = pending.filter(pk=pending_id)
+    device = pending.order_by("-pk").first()
     normalised = normalise_code(code)
     if device is None:
         return Verification(None, "no_device"), []

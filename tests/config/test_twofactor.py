@@ -1,6 +1,7 @@
 """Staff's second factor through the real views: enrolment, login and verification, wrong
 codes throttled, recovery codes single-use, the admin's reset, and no secret in the trail."""
 
+import base64
 import json
 import logging
 import re
@@ -115,6 +116,39 @@ def test_a_password_alone_never_adds_a_device_to_an_enrolled_user(db, clerk):
     assert StaticToken.objects.filter(device__user=clerk).count() == 10
 
 
+def test_a_key_shown_to_one_session_never_becomes_another_sessions_authenticator(db, clerk):
+    # Someone with the password alone opens the enrolment page and keeps its key without
+    # confirming it; later the user (perhaps after changing that password) enrols.
+    thief = password_login(clerk)
+    stolen = thief.get(ENROL).context["key_groups"]
+    victim = password_login(clerk)
+    page = victim.get(ENROL)
+    assert page.context["key_groups"] != stolen
+    assert victim.get(ENROL).context["key_groups"] == page.context["key_groups"]  # reloads
+    device = TOTPDevice.objects.get(user=clerk, confirmed=False)
+    assert victim.post(ENROL, {"code": code_for(device)}).status_code == 200
+    assert TOTPDevice.objects.get(user=clerk).key == device.key
+    # The thief's page now confirms nothing, not even with a code from the user's key.
+    refused = thief.post(ENROL, {"code": code_for(device, 1)})
+    assert refused.status_code == 302 and refused["Location"].startswith(VERIFY)
+    assert thief.get(ADMIN).status_code == 302
+
+
+def test_a_stale_enrolment_page_confirms_only_its_own_key(db, clerk):
+    first = password_login(clerk)
+    first.get(ENROL)
+    second = password_login(clerk)
+    second.get(ENROL)  # replaces the first session's pending key
+    newest = TOTPDevice.objects.get(user=clerk, confirmed=False)
+    stale = first.post(ENROL, {"code": code_for(newest)})
+    assert stale.status_code == 400 and "Add the key below" in stale.context["error"]
+    assert not TOTPDevice.objects.filter(user=clerk, confirmed=True).exists()
+    shown = TOTPDevice.objects.get(user=clerk, confirmed=False)  # a new key, for this page
+    assert shown.key != newest.key
+    assert "".join(stale.context["key_groups"]) in base64.b32encode(shown.bin_key).decode()
+    assert first.post(ENROL, {"code": code_for(shown)}).status_code == 200
+
+
 def test_login_then_verify_with_the_app(db, clerk):
     device, _ = enrolled(clerk)
     client = password_login(clerk)
@@ -200,8 +234,8 @@ def test_new_recovery_codes_replace_the_old_ones(db, clerk):
 def test_an_unverified_session_reaches_nothing_through_the_api(db, clerk):
     client = password_login(clerk)
     assert client.get("/api/v1/accounts/").status_code in (401, 403)
-    device = totp_device_start(user=clerk)
-    client.post(ENROL, {"code": code_for(device)})
+    client.get(ENROL)
+    client.post(ENROL, {"code": code_for(TOTPDevice.objects.get(user=clerk))})
     assert client.get("/api/v1/accounts/").status_code == 200
 
 
