@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 from django_otp.models import Device
 
@@ -84,6 +85,8 @@ def _mark_verified(request: HttpRequest, device: Device) -> None:
     otp_login(request, device)
 
 
+# A code not yet used up must not reach the error log or an error report (monitoring/capture.py).
+@sensitive_post_parameters("code")
 def verify(request: HttpRequest) -> HttpResponse:
     """After the password: a code from the authenticator app, or a recovery code."""
     user = request.user
@@ -103,6 +106,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/twofactor/verify.html", context, status=400 if error else 200)
 
 
+@sensitive_post_parameters("code")
 def enrol(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator app: its key as a QR code and as text, confirmed by a code from
     the app; then the recovery codes, shown once. Adding or replacing an authenticator needs a

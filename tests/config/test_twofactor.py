@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -16,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from config.twofactor.services import totp_device_confirm, totp_device_start
+from monitoring.models import ErrorEvent
 from tests.factories import PASSWORD
 
 ADMIN = "/admin/"
@@ -310,3 +312,20 @@ def test_a_superuser_resets_a_superuser_from_the_command_line(db, make_user):
     assert not TOTPDevice.objects.filter(user=root).exists()
     event = AuditEvent.objects.get(action="auth.otp_reset")
     assert event.actor_id is None and event.metadata["reason"] == "lost phone"
+
+
+def test_a_failure_on_the_verify_page_keeps_no_usable_code_in_the_error_log(db, clerk, monkeypatch):
+    _, codes = enrolled(clerk)
+    client = password_login(clerk)
+    client.raise_request_exception = False
+
+    def fails(self, token):
+        raise OperationalError("could not serialize access")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(StaticDevice, "verify_token", fails)
+        assert client.post(VERIFY, {"code": codes[0], "next": "/admin/x/"}).status_code == 500
+    stored = json.dumps(list(ErrorEvent.objects.values("payload")), default=str)
+    assert "/admin/x/" in stored  # the rest of the form is kept
+    assert codes[0] not in stored
+    assert client.post(VERIFY, {"code": codes[0]}).status_code == 302

@@ -2,12 +2,17 @@
 `otp` from an enrolled user (and from all staff while ADMIN_REQUIRE_2FA is on), and a missing
 or wrong code counts towards the lockout like a wrong password."""
 
+import json
+
 import pytest
 from axes.models import AccessAttempt
+from django.db import OperationalError
+from django_otp.plugins.otp_static.models import StaticDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from config.models import ApiToken
+from monitoring.models import ErrorEvent
 from tests.config.test_twofactor import code_for, enrolled, trail
 from tests.factories import PASSWORD
 
@@ -97,3 +102,21 @@ def test_a_wrong_password_with_a_right_code_is_still_auth_failed(db, clerk):
     device.refresh_from_db()
     assert device.last_t == used_step  # the code was never tried, so it is still good
     assert device.throttling_failure_count == 0
+
+
+def test_a_database_failure_keeps_no_usable_code_in_the_error_log(db, clerk, monkeypatch):
+    """A recovery code refused by a database failure (not used up) is still good: the error
+    log, which auditors and operators read, must not hold it."""
+    _, codes = enrolled(clerk)
+
+    def fails(self, token):
+        raise OperationalError("could not serialize access")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(StaticDevice, "verify_token", fails)
+        response = obtain("clerk", otp=codes[0])
+    assert response.status_code == 500
+    stored = json.dumps(list(ErrorEvent.objects.values("payload", "message")), default=str)
+    assert "body" in stored and "clerk" in stored
+    assert codes[0] not in stored and PASSWORD not in stored
+    assert obtain("clerk", otp=codes[0]).status_code == 201  # the code was never used
