@@ -29,7 +29,7 @@ class TokenRequestSerializer(serializers.Serializer):
         required=False,
         help_text="A code from the user's authenticator app, or one of their recovery codes. "
         "Required for a user who has set up two-factor authentication, and for every staff "
-        "user while ADMIN_REQUIRE_2FA is on.",
+        "user and superuser while ADMIN_REQUIRE_2FA is on.",
     )
 
 

@@ -52,11 +52,12 @@ class Verification:
 
 
 def otp_required(user: Any) -> bool:
-    """Whether `user` must pass a second factor: every staff user while ADMIN_REQUIRE_2FA is on,
-    and anyone who has enrolled a device (enrolment is never undone by a setting)."""
+    """Whether `user` must pass a second factor: every staff user and every superuser (who holds
+    every permission through the API, staff flag or not) while ADMIN_REQUIRE_2FA is on, and
+    anyone who has enrolled a device (enrolment is never undone by a setting)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    if settings.ADMIN_REQUIRE_2FA and user.is_staff:
+    if settings.ADMIN_REQUIRE_2FA and (user.is_staff or user.is_superuser):
         return True
     return has_confirmed_device(user)
 

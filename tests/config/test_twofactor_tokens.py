@@ -120,3 +120,14 @@ def test_a_database_failure_keeps_no_usable_code_in_the_error_log(db, clerk, mon
     assert "body" in stored and "clerk" in stored
     assert codes[0] not in stored and PASSWORD not in stored
     assert obtain("clerk", otp=codes[0]).status_code == 201  # the code was never used
+
+
+def test_a_superuser_needs_a_code_even_without_the_staff_flag(db, make_user, settings):
+    """A superuser holds every permission through the API whether or not they may open the
+    admin: the staff flag must not be what lets a password alone get their token."""
+    settings.ADMIN_REQUIRE_2FA = True
+    make_user(username="root", is_superuser=True, is_staff=False)
+    refused = obtain("root")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "auth.otp_required"
+    assert not ApiToken.objects.exists()
