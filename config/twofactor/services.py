@@ -141,8 +141,10 @@ def _failure_metadata(user: Any, method: str, reason: str, purpose: str) -> dict
 def _record_failure(*, user: Any, method: str, reason: str, purpose: str) -> None:
     """A refused code. Checked codes are bounded by the device's throttle (the n-th failure
     in a row waits 2^(n-1) seconds), so each is recorded; codes refused unchecked (throttled,
-    malformed) can be sent at will, so those are recorded within the trail's repeat bounds."""
-    if reason in ("throttled", "malformed", "no_device"):
+    malformed) can be sent at will, so those are recorded within the trail's repeat bounds, as
+    are codes for a key being enrolled: each new key starts its throttle afresh, and whoever
+    holds the password of a user with no device yet makes new keys at will."""
+    if reason in ("throttled", "malformed", "no_device") or purpose == "enrolment":
         events.record_repeatable(
             action="auth.otp_failed",
             reason=f"auth.otp_failed:{reason}",

@@ -329,3 +329,15 @@ def test_a_failure_on_the_verify_page_keeps_no_usable_code_in_the_error_log(db, 
     assert "/admin/x/" in stored  # the rest of the form is kept
     assert codes[0] not in stored
     assert client.post(VERIFY, {"code": codes[0]}).status_code == 302
+
+
+def test_wrong_enrolment_codes_cannot_grow_the_trail_at_will(db, clerk, settings):
+    """A pending key's throttle starts afresh with every new key, and two sessions holding only
+    the password can make new keys at will: their wrong codes stay within the repeat bounds."""
+    sessions = [password_login(clerk), password_login(clerk)]
+    for _ in range(4):
+        for client in sessions:
+            client.get(ENROL)  # a new key for this session, voiding the other's
+            assert client.post(ENROL, {"code": "000000"}).status_code == 400
+    failed = AuditEvent.objects.filter(action="auth.otp_failed").count()
+    assert 0 < failed <= settings.AUDIT_REPEAT_LIMIT
