@@ -341,3 +341,29 @@ def test_wrong_enrolment_codes_cannot_grow_the_trail_at_will(db, clerk, settings
             assert client.post(ENROL, {"code": "000000"}).status_code == 400
     failed = AuditEvent.objects.filter(action="auth.otp_failed").count()
     assert 0 < failed <= settings.AUDIT_REPEAT_LIMIT
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/password_change/",
+        "/admin/jsi18n/",
+        "/admin/autocomplete/?app_label=finance&model_name=journalline&field_name=account",
+        "/admin/auth/user/{pk}/history/",
+        "/admin/auth/user/{pk}/password/",
+        "/admin/finance/account/add/",
+        "/admin/audit/auditevent/verify/",
+        "/admin/backups/backup/take/",
+        "/admin/no-such-page/",
+    ],
+)
+def test_a_password_alone_reaches_no_other_admin_page(db, admin_user, clerk, url):
+    """Every admin page, JSON view and action page, GET and POST, sends an unverified session
+    to the verify page before the view runs."""
+    enrolled(admin_user)
+    client = password_login(admin_user)
+    url = url.format(pk=clerk.pk)
+    for response in (client.get(url), client.post(url, {"old_password": PASSWORD})):
+        assert response.status_code == 302, (url, response.status_code)
+        assert response["Location"].startswith(VERIFY), response["Location"]
+    assert not AuditEvent.objects.filter(action__startswith="backup").exists()
