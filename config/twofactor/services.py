@@ -9,13 +9,16 @@ does not give the codes away.
 
 import base64
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django_otp import user_has_device
 from django_otp.models import Device, VerifyNotAllowed
@@ -24,6 +27,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import events
 from config.errors import DomainError
+
+logger = logging.getLogger("ledgerguard.auth")
 
 RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -157,6 +162,23 @@ def _record_failure(*, user: Any, method: str, reason: str, purpose: str) -> Non
         actor=user,
         metadata=_failure_metadata(user, method, reason, purpose),
     )
+
+
+def second_factor_passed(request: Any, user: Any) -> None:
+    """The rest of a login that needed a second factor: django-axes' reset of the counted
+    failures on success, which config.lockout holds back at the password (the password alone
+    must not lift a lockout that wrong codes are building)."""
+    if not settings.AXES_RESET_ON_SUCCESS:
+        return
+    AxesProxyHandler.update_request(request)
+    request.axes_keep_failures = False
+    try:
+        with transaction.atomic():  # bookkeeping: its failure must not fail the login
+            AxesProxyHandler.get_implementation().reset_user_attempts(
+                request, get_credentials(user.get_username())
+            )
+    except DatabaseError:
+        logger.exception("django-axes could not reset failures after the second factor")
 
 
 # Enrolment --------------------------------------------------------------------------

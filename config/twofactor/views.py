@@ -23,6 +23,7 @@ from config.twofactor.services import (
     otp_verify,
     recovery_codes_generate,
     recovery_codes_remaining,
+    second_factor_passed,
     totp_device_confirm,
     totp_device_start,
 )
@@ -83,6 +84,7 @@ def _mark_verified(request: HttpRequest, device: Device) -> None:
     # an attacker, or logged somewhere) is worth nothing after.
     request.session.cycle_key()
     otp_login(request, device)
+    second_factor_passed(request, request.user)
 
 
 # A code not yet used up must not reach the error log or an error report (monitoring/capture.py).

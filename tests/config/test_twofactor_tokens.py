@@ -8,12 +8,13 @@ import pytest
 from axes.models import AccessAttempt
 from django.db import OperationalError
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from config.models import ApiToken
 from monitoring.models import ErrorEvent
-from tests.config.test_twofactor import code_for, enrolled, trail
+from tests.config.test_twofactor import code_for, enrolled, password_login, trail
 from tests.factories import PASSWORD
 
 TOKEN = "/api/v1/auth/token/"
@@ -131,3 +132,27 @@ def test_a_superuser_needs_a_code_even_without_the_staff_flag(db, make_user, set
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "auth.otp_required"
     assert not ApiToken.objects.exists()
+
+
+def test_a_password_only_admin_login_does_not_wipe_counted_wrong_codes(db, clerk, settings):
+    """Wrong codes at the token endpoint count towards the lockout; an admin login with the
+    password alone is half a login and must not reset that count (django-axes resets it on a
+    successful login), or the lockout never comes."""
+    settings.ADMIN_REQUIRE_2FA = True
+    enrolled(clerk)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert obtain("clerk", otp="000000").status_code == 401
+    password_login(clerk)  # the admin's login page: the password, then the verify page
+    statuses = [obtain("clerk", otp="000000").status_code for _ in range(2)]
+    assert statuses[-1] == 429
+
+
+def test_the_second_factor_completes_the_login_and_clears_the_count(db, clerk, settings):
+    settings.ADMIN_REQUIRE_2FA = True
+    device, _ = enrolled(clerk)
+    assert obtain("clerk", otp="000000").status_code == 401
+    client = password_login(clerk)
+    assert AccessAttempt.objects.get(username="clerk").failures_since_start == 1
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+    assert client.post("/admin/2fa/verify/", {"code": code_for(device, 1)}).status_code == 302
+    assert not AccessAttempt.objects.filter(username="clerk").exists()
