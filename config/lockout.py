@@ -16,6 +16,7 @@ from axes.handlers.database import AxesDatabaseHandler
 from django.db import DatabaseError, transaction
 
 from config.middleware import CONTROL_CHARACTERS
+from config.twofactor.services import otp_required
 
 logger = logging.getLogger("ledgerguard.auth")
 
@@ -54,8 +55,19 @@ class LockoutHandler(AxesDatabaseHandler):
 
     def user_logged_in(self, sender, request, user, **kwargs):
         _clean(request)
+        # The password alone is half a login when a second factor follows: the failures
+        # counted so far (wrong codes at the token endpoint too) stay until it passes
+        # (config.twofactor.services.second_factor_passed), or a password-only login would
+        # lift the lockout.
+        request.axes_keep_failures = otp_required(user)
         with _contained("log a login"):
             super().user_logged_in(sender, request, user, **kwargs)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        if getattr(request, "axes_keep_failures", False):
+            return 0
+        count: int = super().reset_user_attempts(request, credentials)
+        return count
 
     def user_logged_out(self, sender, request, user, **kwargs):
         _clean(request)

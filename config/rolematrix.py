@@ -410,7 +410,13 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("login", EVERYONE),
     AdminView("logout", EVERYONE),
     AdminView("index", STAFF),
+    AdminView("password_change", STAFF, "one's own password"),
     AdminView("password_change_done", STAFF),
+    AdminView(
+        "auth_user_password_change",
+        R(ADMIN),
+        "another user's password: never a superuser's, nor one holding what the admin lacks",
+    ),
     AdminView("jsi18n", STAFF),
     AdminView("autocomplete", STAFF, "only models the user may view"),
     AdminView("view_on_site", STAFF),

@@ -16,6 +16,7 @@ from django.http.multipartparser import MultiPartParserError
 from django_q.utils import get_func_repr
 from rest_framework.exceptions import APIException
 
+from config.sanitize import REDACTED
 from monitoring.models import ErrorEvent, ErrorSource
 from monitoring.services import error_record
 
@@ -38,6 +39,15 @@ NOT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiP
 def _flat(query: Any) -> dict[str, Any]:
     """A QueryDict as a plain dict: single values as themselves, repeated ones as lists."""
     return {k: (v[0] if len(v) == 1 else v) for k, v in query.lists()}
+
+
+def _hide_sensitive(body: Any, request: Any) -> Any:
+    """The fields a view marked with Django's `sensitive_post_parameters` (a second-factor
+    code, which the key names the sanitizer knows do not cover), or all of them, redacted."""
+    sensitive = getattr(request, "sensitive_post_parameters", None)
+    if not sensitive or not isinstance(body, dict):
+        return body
+    return {k: REDACTED if sensitive == "__ALL__" or k in sensitive else v for k, v in body.items()}
 
 
 def _is_json(content_type: str) -> bool:
@@ -63,9 +73,9 @@ def request_payload(request: HttpRequest) -> dict[str, Any]:
         if length > MAX_BODY_BYTES:
             payload["body"] = f"[{length} bytes not kept]"
         elif _is_json(content_type):
-            payload["body"] = json.loads(request.body)
+            payload["body"] = _hide_sensitive(json.loads(request.body), request)
         elif content_type in FORM_TYPES:
-            payload["body"] = _flat(request.POST)
+            payload["body"] = _hide_sensitive(_flat(request.POST), request)
             if request.FILES:
                 files = request.FILES.values()
                 payload["files"] = [f.name for f in files if isinstance(f, UploadedFile)]
@@ -88,7 +98,8 @@ def api_request_payload(request: Any) -> dict[str, Any]:
             payload["body"] = f"[{length} bytes not kept]"
         else:
             data = request.data
-            payload["body"] = _flat(data) if hasattr(data, "lists") else data
+            body = _flat(data) if hasattr(data, "lists") else data
+            payload["body"] = _hide_sensitive(body, request)
     except _BODY_ERRORS:
         payload["body"] = "[unreadable]"
     return payload

@@ -9,13 +9,16 @@ does not give the codes away.
 
 import base64
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django_otp import user_has_device
 from django_otp.models import Device, VerifyNotAllowed
@@ -24,6 +27,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config import events
 from config.errors import DomainError
+
+logger = logging.getLogger("ledgerguard.auth")
 
 RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -52,11 +57,12 @@ class Verification:
 
 
 def otp_required(user: Any) -> bool:
-    """Whether `user` must pass a second factor: every staff user while ADMIN_REQUIRE_2FA is on,
-    and anyone who has enrolled a device (enrolment is never undone by a setting)."""
+    """Whether `user` must pass a second factor: every staff user and every superuser (who holds
+    every permission through the API, staff flag or not) while ADMIN_REQUIRE_2FA is on, and
+    anyone who has enrolled a device (enrolment is never undone by a setting)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    if settings.ADMIN_REQUIRE_2FA and user.is_staff:
+    if settings.ADMIN_REQUIRE_2FA and (user.is_staff or user.is_superuser):
         return True
     return has_confirmed_device(user)
 
@@ -140,8 +146,10 @@ def _failure_metadata(user: Any, method: str, reason: str, purpose: str) -> dict
 def _record_failure(*, user: Any, method: str, reason: str, purpose: str) -> None:
     """A refused code. Checked codes are bounded by the device's throttle (the n-th failure
     in a row waits 2^(n-1) seconds), so each is recorded; codes refused unchecked (throttled,
-    malformed) can be sent at will, so those are recorded within the trail's repeat bounds."""
-    if reason in ("throttled", "malformed", "no_device"):
+    malformed) can be sent at will, so those are recorded within the trail's repeat bounds, as
+    are codes for a key being enrolled: each new key starts its throttle afresh, and whoever
+    holds the password of a user with no device yet makes new keys at will."""
+    if reason in ("throttled", "malformed", "no_device") or purpose == "enrolment":
         events.record_repeatable(
             action="auth.otp_failed",
             reason=f"auth.otp_failed:{reason}",
@@ -156,36 +164,54 @@ def _record_failure(*, user: Any, method: str, reason: str, purpose: str) -> Non
     )
 
 
+def second_factor_passed(request: Any, user: Any) -> None:
+    """The rest of a login that needed a second factor: django-axes' reset of the counted
+    failures on success, which config.lockout holds back at the password (the password alone
+    must not lift a lockout that wrong codes are building)."""
+    if not settings.AXES_RESET_ON_SUCCESS:
+        return
+    AxesProxyHandler.update_request(request)
+    request.axes_keep_failures = False
+    try:
+        with transaction.atomic():  # bookkeeping: its failure must not fail the login
+            AxesProxyHandler.get_implementation().reset_user_attempts(
+                request, get_credentials(user.get_username())
+            )
+    except DatabaseError:
+        logger.exception("django-axes could not reset failures after the second factor")
+
+
 # Enrolment --------------------------------------------------------------------------
 
 
 @transaction.atomic
-def totp_device_start(*, user: Any) -> TOTPDevice:
-    """The user's unconfirmed authenticator, made with a new random key if there is none: the
-    enrolment page shows its key until a code confirms it (the same key on every reload, so
-    that a scanned QR code stays good). Nothing to audit: it verifies nothing until confirmed."""
-    device = (
-        TOTPDevice.objects.devices_for_user(user, confirmed=False)
-        .select_for_update()
-        .order_by("pk")
-        .first()
-    )
+def totp_device_start(*, user: Any, pending_id: int | None = None) -> TOTPDevice:
+    """The user's unconfirmed authenticator for this enrolment: the one `pending_id` names (the
+    enrolment page keeps it in its session, so the key stays the same on every reload and a
+    scanned QR code stays good), else a new one with a new random key, replacing any other
+    pending one. A key is shown to one session only: one seen by someone holding just the
+    password (before the user enrolled, or before a password change) must never become the
+    user's authenticator. Nothing to audit: it verifies nothing until confirmed."""
+    pending = TOTPDevice.objects.devices_for_user(user, confirmed=False).select_for_update()
+    device = pending.filter(pk=pending_id).first() if pending_id is not None else None
     if device is None:
+        pending.delete()
         device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     return device
 
 
 @transaction.atomic
-def totp_device_confirm(*, user: Any, code: str) -> tuple[Verification, list[str]]:
-    """Confirm the user's pending authenticator with a code from it. On success the device
-    replaces any earlier authenticator and a new set of recovery codes replaces the old one;
-    returns the verification and the codes (shown once, never stored as they are)."""
-    device = (
-        TOTPDevice.objects.devices_for_user(user, confirmed=False)
-        .select_for_update()
-        .order_by("pk")
-        .first()
-    )
+def totp_device_confirm(
+    *, user: Any, code: str, pending_id: int | None = None
+) -> tuple[Verification, list[str]]:
+    """Confirm the user's pending authenticator with a code from it: the one `pending_id` names
+    (the enrolment page's session), or, from code, their latest pending one. On success the
+    device replaces any earlier authenticator and a new set of recovery codes replaces the old
+    one; returns the verification and the codes (shown once, never stored as they are)."""
+    pending = TOTPDevice.objects.devices_for_user(user, confirmed=False).select_for_update()
+    if pending_id is not None:
+        pending = pending.filter(pk=pending_id)
+    device = pending.order_by("-pk").first()
     normalised = normalise_code(code)
     if device is None:
         return Verification(None, "no_device"), []

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 from django_otp.models import Device
 
@@ -22,9 +23,13 @@ from config.twofactor.services import (
     otp_verify,
     recovery_codes_generate,
     recovery_codes_remaining,
+    second_factor_passed,
     totp_device_confirm,
     totp_device_start,
 )
+
+# The authenticator this session is enrolling: its key is shown to this session only.
+PENDING_DEVICE_SESSION_KEY = "ledgerguard_otp_pending_device"
 
 
 class CodeForm(forms.Form):
@@ -79,8 +84,11 @@ def _mark_verified(request: HttpRequest, device: Device) -> None:
     # an attacker, or logged somewhere) is worth nothing after.
     request.session.cycle_key()
     otp_login(request, device)
+    second_factor_passed(request, request.user)
 
 
+# A code not yet used up must not reach the error log or an error report (monitoring/capture.py).
+@sensitive_post_parameters("code")
 def verify(request: HttpRequest) -> HttpResponse:
     """After the password: a code from the authenticator app, or a recovery code."""
     user = request.user
@@ -100,6 +108,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/twofactor/verify.html", context, status=400 if error else 200)
 
 
+@sensitive_post_parameters("code")
 def enrol(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator app: its key as a QR code and as text, confirmed by a code from
     the app; then the recovery codes, shown once. Adding or replacing an authenticator needs a
@@ -107,15 +116,20 @@ def enrol(request: HttpRequest) -> HttpResponse:
     user = request.user
     if has_confirmed_device(user) and not user.is_verified():  # type: ignore[union-attr]
         return _redirect("admin:otp_verify", request)
-    device = totp_device_start(user=user)
     form = CodeForm(request.POST or None)
     error = ""
+    pending_id = request.session.get(PENDING_DEVICE_SESSION_KEY)
     if request.method == "POST" and form.is_valid():
-        result, codes = totp_device_confirm(user=user, code=form.cleaned_data["code"])
+        result, codes = _confirm(user, form.cleaned_data["code"], pending_id)
         if result.device is not None:
+            request.session.pop(PENDING_DEVICE_SESSION_KEY, None)
             _mark_verified(request, result.device)
             return _show_codes(request, codes)
         error = _error(result)
+        if result.reason == "no_device":  # this session showed no key, or another replaced it
+            error = "Add the key below to your app, then enter the code it shows."
+    device = totp_device_start(user=user, pending_id=pending_id)
+    request.session[PENDING_DEVICE_SESSION_KEY] = device.pk
     qr = segno.make(device.config_url, error="m")
     key = base64.b32encode(device.bin_key).decode().rstrip("=")
     context = _context(
@@ -127,6 +141,13 @@ def enrol(request: HttpRequest) -> HttpResponse:
         key_groups=[key[i : i + 4] for i in range(0, len(key), 4)],
     )
     return render(request, "admin/twofactor/enrol.html", context, status=400 if error else 200)
+
+
+def _confirm(user, code: str, pending_id: int | None) -> tuple[Verification, list[str]]:
+    """Only the key this session showed is confirmed, never another session's."""
+    if pending_id is None:
+        return Verification(None, "no_device"), []
+    return totp_device_confirm(user=user, code=code, pending_id=pending_id)
 
 
 def recovery_codes(request: HttpRequest) -> HttpResponse:

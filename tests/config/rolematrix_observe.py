@@ -45,11 +45,16 @@ def admin_custom_views() -> list[str]:
                 names.append(p.name)
         return names
 
-    standard = ("_changelist", "_add", "_history", "_delete", "_change", "_simple_history")
+    # Exactly each registered model's own names: a suffix alone would also hide pages such as
+    # `password_change` and `auth_user_password_change`.
+    suffixes = ("_changelist", "_add", "_history", "_delete", "_change", "_simple_history")
+    standard = {
+        f"{model._meta.app_label}_{model._meta.model_name}{suffix}"
+        for model in admin.site._registry
+        for suffix in suffixes
+    }
     return sorted(
-        name
-        for name in walk(admin.site.get_urls())
-        if not name.endswith(standard) and name != "app_list"
+        name for name in walk(admin.site.get_urls()) if name not in standard and name != "app_list"
     )
 
 

@@ -1,6 +1,7 @@
 """Staff's second factor through the real views: enrolment, login and verification, wrong
 codes throttled, recovery codes single-use, the admin's reset, and no secret in the trail."""
 
+import base64
 import json
 import logging
 import re
@@ -8,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -15,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from config.twofactor.services import totp_device_confirm, totp_device_start
+from monitoring.models import ErrorEvent
 from tests.factories import PASSWORD
 
 ADMIN = "/admin/"
@@ -115,6 +118,39 @@ def test_a_password_alone_never_adds_a_device_to_an_enrolled_user(db, clerk):
     assert StaticToken.objects.filter(device__user=clerk).count() == 10
 
 
+def test_a_key_shown_to_one_session_never_becomes_another_sessions_authenticator(db, clerk):
+    # Someone with the password alone opens the enrolment page and keeps its key without
+    # confirming it; later the user (perhaps after changing that password) enrols.
+    thief = password_login(clerk)
+    stolen = thief.get(ENROL).context["key_groups"]
+    victim = password_login(clerk)
+    page = victim.get(ENROL)
+    assert page.context["key_groups"] != stolen
+    assert victim.get(ENROL).context["key_groups"] == page.context["key_groups"]  # reloads
+    device = TOTPDevice.objects.get(user=clerk, confirmed=False)
+    assert victim.post(ENROL, {"code": code_for(device)}).status_code == 200
+    assert TOTPDevice.objects.get(user=clerk).key == device.key
+    # The thief's page now confirms nothing, not even with a code from the user's key.
+    refused = thief.post(ENROL, {"code": code_for(device, 1)})
+    assert refused.status_code == 302 and refused["Location"].startswith(VERIFY)
+    assert thief.get(ADMIN).status_code == 302
+
+
+def test_a_stale_enrolment_page_confirms_only_its_own_key(db, clerk):
+    first = password_login(clerk)
+    first.get(ENROL)
+    second = password_login(clerk)
+    second.get(ENROL)  # replaces the first session's pending key
+    newest = TOTPDevice.objects.get(user=clerk, confirmed=False)
+    stale = first.post(ENROL, {"code": code_for(newest)})
+    assert stale.status_code == 400 and "Add the key below" in stale.context["error"]
+    assert not TOTPDevice.objects.filter(user=clerk, confirmed=True).exists()
+    shown = TOTPDevice.objects.get(user=clerk, confirmed=False)  # a new key, for this page
+    assert shown.key != newest.key
+    assert "".join(stale.context["key_groups"]) in base64.b32encode(shown.bin_key).decode()
+    assert first.post(ENROL, {"code": code_for(shown)}).status_code == 200
+
+
 def test_login_then_verify_with_the_app(db, clerk):
     device, _ = enrolled(clerk)
     client = password_login(clerk)
@@ -200,8 +236,8 @@ def test_new_recovery_codes_replace_the_old_ones(db, clerk):
 def test_an_unverified_session_reaches_nothing_through_the_api(db, clerk):
     client = password_login(clerk)
     assert client.get("/api/v1/accounts/").status_code in (401, 403)
-    device = totp_device_start(user=clerk)
-    client.post(ENROL, {"code": code_for(device)})
+    client.get(ENROL)
+    client.post(ENROL, {"code": code_for(TOTPDevice.objects.get(user=clerk))})
     assert client.get("/api/v1/accounts/").status_code == 200
 
 
@@ -276,3 +312,58 @@ def test_a_superuser_resets_a_superuser_from_the_command_line(db, make_user):
     assert not TOTPDevice.objects.filter(user=root).exists()
     event = AuditEvent.objects.get(action="auth.otp_reset")
     assert event.actor_id is None and event.metadata["reason"] == "lost phone"
+
+
+def test_a_failure_on_the_verify_page_keeps_no_usable_code_in_the_error_log(db, clerk, monkeypatch):
+    _, codes = enrolled(clerk)
+    client = password_login(clerk)
+    client.raise_request_exception = False
+
+    def fails(self, token):
+        raise OperationalError("could not serialize access")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(StaticDevice, "verify_token", fails)
+        assert client.post(VERIFY, {"code": codes[0], "next": "/admin/x/"}).status_code == 500
+    stored = json.dumps(list(ErrorEvent.objects.values("payload")), default=str)
+    assert "/admin/x/" in stored  # the rest of the form is kept
+    assert codes[0] not in stored
+    assert client.post(VERIFY, {"code": codes[0]}).status_code == 302
+
+
+def test_wrong_enrolment_codes_cannot_grow_the_trail_at_will(db, clerk, settings):
+    """A pending key's throttle starts afresh with every new key, and two sessions holding only
+    the password can make new keys at will: their wrong codes stay within the repeat bounds."""
+    sessions = [password_login(clerk), password_login(clerk)]
+    for _ in range(4):
+        for client in sessions:
+            client.get(ENROL)  # a new key for this session, voiding the other's
+            assert client.post(ENROL, {"code": "000000"}).status_code == 400
+    failed = AuditEvent.objects.filter(action="auth.otp_failed").count()
+    assert 0 < failed <= settings.AUDIT_REPEAT_LIMIT
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/password_change/",
+        "/admin/jsi18n/",
+        "/admin/autocomplete/?app_label=finance&model_name=journalline&field_name=account",
+        "/admin/auth/user/{pk}/history/",
+        "/admin/auth/user/{pk}/password/",
+        "/admin/finance/account/add/",
+        "/admin/audit/auditevent/verify/",
+        "/admin/backups/backup/take/",
+        "/admin/no-such-page/",
+    ],
+)
+def test_a_password_alone_reaches_no_other_admin_page(db, admin_user, clerk, url):
+    """Every admin page, JSON view and action page, GET and POST, sends an unverified session
+    to the verify page before the view runs."""
+    enrolled(admin_user)
+    client = password_login(admin_user)
+    url = url.format(pk=clerk.pk)
+    for response in (client.get(url), client.post(url, {"old_password": PASSWORD})):
+        assert response.status_code == 302, (url, response.status_code)
+        assert response["Location"].startswith(VERIFY), response["Location"]
+    assert not AuditEvent.objects.filter(action__startswith="backup").exists()
