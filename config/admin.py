@@ -11,10 +11,12 @@ from django.db import router, transaction
 from django_q.admin import FailAdmin, TaskAdmin
 from django_q.models import Failure, Success
 
+from config import admin_sessions
 from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.events import diff, record
 from config.models import ApiToken
 from config.roles import ROLE_NAMES, held_permissions
+from config.sessions import user_sessions_end_others
 from config.tokens import api_token_revoke, api_tokens_revoke_for_user
 
 if TYPE_CHECKING:
@@ -145,6 +147,7 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
                     # "Disable password-based authentication" sets no password, so Django's
                     # password_changed hook (config/passwords.py) does not run for it.
                     api_tokens_revoke_for_user(user=stored, reason="password_unset")
+                    user_sessions_end_others(user=stored, keep_digest=None, reason="password_unset")
         return response
 
 
@@ -231,3 +234,6 @@ def _audited_password_change(request, extra_context=None):
 
 # The default site keeps its URLs and templates; only this view of it is wrapped.
 admin.site.password_change = _audited_password_change  # type: ignore[method-assign]
+
+# The session list (admin:my_sessions), linked from the user tools (templates/admin/base_site.html).
+admin_sessions.install(admin.site)

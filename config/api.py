@@ -1,9 +1,11 @@
-"""API token endpoints: exchange a password for a token, list and revoke your tokens."""
+"""API token endpoints: exchange a password for a token, list and revoke your tokens; your
+signed-in sessions: list them, end one or all the others."""
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -11,7 +13,13 @@ from rest_framework.views import APIView
 
 from config import serializers as strict
 from config.errors import AuthenticationFailed
-from config.models import ApiToken
+from config.models import ApiToken, UserSession
+from config.sessions import (
+    current_digest,
+    user_session_end_own,
+    user_session_list,
+    user_sessions_end_others,
+)
 from config.tokens import api_token_create, api_token_revoke
 
 
@@ -92,3 +100,57 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
 
     def perform_destroy(self, instance):
         api_token_revoke(token=instance)
+
+
+class SessionSerializer(strict.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="The session making this request.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "ip", "user_agent", "created_at", "last_seen_at", "current"]
+
+    def get_current(self, obj: UserSession) -> bool:
+        return obj.digest == self.context.get("current_digest")
+
+
+class EndedSerializer(serializers.Serializer):
+    ended = serializers.IntegerField()
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your own signed-in sessions (admin and API logins by password); DELETE ends one of the
+    others at once (409 `session.current` for the one asking: log out instead)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SessionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return UserSession.objects.none()
+        user = self.request.user
+        if isinstance(user, AnonymousUser):  # IsAuthenticated refused it already
+            return UserSession.objects.none()
+        return user_session_list(user=user)
+
+    def get_serializer_context(self):
+        return {
+            **super().get_serializer_context(),
+            "current_digest": current_digest(self.request._request),
+        }
+
+    def destroy(self, request, *args, **kwargs):
+        user_session_end_own(request=request._request, session_id=int(kwargs["pk"]))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: EndedSerializer})
+    @action(detail=False, methods=["post"], url_path="end-others")
+    def end_others(self, request):
+        """End every session of yours but the one making this request (all of them, when
+        the request carries a token)."""
+        ended = user_sessions_end_others(
+            user=request.user,
+            keep_digest=current_digest(request._request),
+            reason="others_ended_by_user",
+            actor=request.user,
+        )
+        return Response({"ended": ended})

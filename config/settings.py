@@ -119,6 +119,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions past their idle or absolute lifetime are logged out (config/sessions.py).
+    "config.sessions.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a login refused for a lockout into the lockout answer (429).
@@ -215,6 +217,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "config.passwords.RevokeApiTokensOnPasswordChange"},
 ]
 LOGIN_URL = "admin:login"
+
+# Sessions (config/sessions.py, config/sessionstore.py) ----------------------------------------
+
+# A signed-in session ends after this many minutes without a request, and this many hours after
+# login whatever happens; the store keeps a hash of each session key, never the key.
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
+SESSION_MAX_AGE_HOURS = env.int("SESSION_MAX_AGE_HOURS", default=12)
+if SESSION_IDLE_TIMEOUT_MINUTES < 1 or SESSION_MAX_AGE_HOURS < 1:
+    raise ImproperlyConfigured("SESSION_IDLE_TIMEOUT_MINUTES and SESSION_MAX_AGE_HOURS: 1 or more")
+SESSION_ENGINE = "config.sessionstore"
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_HOURS * 3600
 
 API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=90)
 API_TOKEN_MAX_TTL_DAYS = env.int("API_TOKEN_MAX_TTL_DAYS", default=365)

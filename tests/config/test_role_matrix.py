@@ -16,6 +16,9 @@ C, AP, AU, OP, AD = "finance_clerk", "finance_approver", "auditor", "operator", 
 # (method, path template, roles allowed)
 API = [
     ("get", "/api/v1/accounts/", ALL),
+    # Everyone lists and ends their own sessions, and only theirs (tests/config/test_sessions.py).
+    ("get", "/api/v1/auth/sessions/", ALL),
+    ("post", "/api/v1/auth/sessions/end-others/", ALL),
     ("post", "/api/v1/accounts/", {AD}),
     ("patch", "/api/v1/accounts/{account}/", {AD}),
     ("delete", "/api/v1/accounts/{account}/", {AD}),
@@ -68,6 +71,7 @@ API = [
 ]
 
 ADMIN = [
+    ("/admin/my-sessions/", ALL),
     ("/admin/finance/account/", ALL),
     ("/admin/finance/account/add/", {AD}),
     ("/admin/finance/journalentry/", ALL),
