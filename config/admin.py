@@ -17,6 +17,7 @@ from config.events import diff, record
 from config.models import ApiToken
 from config.roles import ROLE_NAMES, held_permissions
 from config.sessions import user_sessions_end_others
+from config.throttling import admin_login_throttled
 from config.tokens import api_token_revoke, api_tokens_revoke_for_user
 
 if TYPE_CHECKING:
@@ -232,8 +233,17 @@ def _audited_password_change(request, extra_context=None):
     return response
 
 
-# The default site keeps its URLs and templates; only this view of it is wrapped.
+_login = admin.site.login
+
+
+def _throttled_login(request, extra_context=None):
+    """The login POST shares the token endpoint's rate per address (config/throttling.py)."""
+    return admin_login_throttled(request) or _login(request, extra_context)
+
+
+# The default site keeps its URLs and templates; only these views of it are wrapped.
 admin.site.password_change = _audited_password_change  # type: ignore[method-assign]
+admin.site.login = _throttled_login  # type: ignore[method-assign]
 
 # The session list (admin:my_sessions), linked from the user tools (templates/admin/base_site.html).
 admin_sessions.install(admin.site)

@@ -8,7 +8,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config import serializers as strict
@@ -20,6 +19,7 @@ from config.sessions import (
     user_session_list,
     user_sessions_end_others,
 )
+from config.throttling import AnonThrottle, LoginThrottle
 from config.tokens import api_token_create, api_token_revoke
 
 
@@ -43,23 +43,20 @@ class NewTokenSerializer(TokenSerializer):
         fields = [*TokenSerializer.Meta.fields, "token"]
 
 
-class TokenThrottle(AnonRateThrottle):
-    rate = "10/min"
-
-
 class TokenObtainView(APIView):
     """Exchange a username and password for a bearer token (shown once)."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [TokenThrottle]
+    throttle_classes = [LoginThrottle, AnonThrottle]
 
     @extend_schema(
         request=TokenRequestSerializer,
         responses={
             201: NewTokenSerializer,
             429: OpenApiResponse(
-                description="Too many requests from this address (`throttled`), or this "
+                description="Too many logins from this address (`throttled`, "
+                "THROTTLE_LOGIN_RATE), or this "
                 "username is locked out after failed logins (`auth.locked_out`)."
             ),
         },

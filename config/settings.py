@@ -204,7 +204,10 @@ _db["ENGINE"] = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Shared by every process (throttle counts, django-q2's cluster status): the database by default
+# (the table is made by `manage.py migrate`), Redis (`redis://...`) for large deployments.
+# Never a per-process cache in production: each process would count its own requests.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://ledgerguard_cache")}
 
 # Auth ------------------------------------------------------------------------
 
@@ -302,6 +305,17 @@ REST_FRAMEWORK = {
     # Throttles identify clients by REMOTE_ADDR unless this many proxies are trusted to set
     # X-Forwarded-For; otherwise any client could dodge a throttle by forging that header.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Rates per client in the shared cache (config/throttling.py); an empty rate is no limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttling.AnonThrottle",
+        "config.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON_RATE", default="60/min"),
+        "user": env.str("THROTTLE_USER_RATE", default="600/min"),
+        # POST /api/v1/auth/token/ and the admin login POST, together, per address.
+        "login": env.str("THROTTLE_LOGIN_RATE", default="10/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -17,3 +17,10 @@ os.environ.pop("DATABASE_MIGRATE_URL", None)
 # (tests/monitoring/test_request_metrics.py): a write at the end of any request would touch
 # the database in tests that have none.
 os.environ.setdefault("MONITORING_WRITE_AFTER_RESPONSE", "0")
+# The suite keeps a per-process cache, cleared by every test (tests/conftest.py), and no
+# request rates, so that no test is throttled by the ones before it: the throttle tests set
+# rates and the database cache production uses (tests/config/test_throttling.py).
+os.environ.setdefault("CACHE_URL", "locmemcache://")
+os.environ.setdefault("THROTTLE_ANON_RATE", "")
+os.environ.setdefault("THROTTLE_USER_RATE", "")
+os.environ.setdefault("THROTTLE_LOGIN_RATE", "10/min")
