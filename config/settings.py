@@ -73,6 +73,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys used before a rotation (comma-separated): sessions, signed links and backup manifests made
+# under them still verify, while new ones are signed with SECRET_KEY (docs/security.md, Secrets).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Under /api/ a CSRF failure answers in the API's JSON error shape.
@@ -381,13 +384,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"}},
+    "filters": {
+        "client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"},
+        # Signed acknowledge links in request paths are masked (docs/security.md, "Secrets").
+        "secret_paths": {"()": "config.logfilters.SecretPaths"},
+    },
     "handlers": {
         # The filter here too: it also reaches django.security.* (a 400 for a bad Host header).
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["client_error"],
+            "filters": ["client_error", "secret_paths"],
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -395,7 +402,10 @@ LOGGING = {
         # Django's own console handler (DEBUG only) printed every django.* record a second
         # time next to the root's; the root's console is the one place records are written.
         "django": {"handlers": [], "propagate": True},
-        "django.request": {"filters": ["client_error"]},
+        "django.request": {"filters": ["client_error", "secret_paths"]},
+        "django.security.csrf": {"filters": ["secret_paths"]},
+        # runserver's request lines: Django's own handler would be dropped by naming the logger.
+        "django.server": {"handlers": ["console"], "filters": ["secret_paths"], "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # django-health-check logs a traceback for every failing component on every probe;
         # the probe's answer says it already (unexpected errors in a check still log).
