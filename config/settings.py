@@ -210,7 +210,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Shared by every process (throttle counts, django-q2's cluster status): the database by default
 # (the table is made by `manage.py migrate`), Redis (`redis://...`) for large deployments.
 # Never a per-process cache in production: each process would count its own requests.
-CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://ledgerguard_cache")}
+# Room for 10,000 entries: beyond its limit the database cache deletes a third of them, live
+# throttle counts included, which many addresses at once could otherwise force (300 by default).
+CACHES = {
+    "default": env.cache_url("CACHE_URL", default="dbcache://ledgerguard_cache?max_entries=10000")
+}
 
 # Auth ------------------------------------------------------------------------
 
