@@ -2,7 +2,7 @@
 event, an audit event or an alert (its title, details, events and deliveries).
 
 Secrets are collected as the tests make them: the settings' secrets (at start and whenever a
-test sets one), every password set on a user or tried at a login, every API token issued and
+test sets one), every password set on a user or used to log in, every API token issued and
 every signed acknowledge link. At the end of each test (before its database is rolled back)
 the records logged during it, and the rows of those tables, are searched for each secret: a
 few queries per test that uses the database, none for the others. A hit fails the test, saying
@@ -107,7 +107,8 @@ def _patch_everywhere(module: str, name: str, wrap: Callable[[Any], Any]) -> Non
     original = getattr(sys.modules[module], name)
     wrapped = wrap(original)
     for loaded in list(sys.modules.values()):
-        if vars(loaded).get(name) is original if hasattr(loaded, "__dict__") else False:
+        namespace = getattr(loaded, "__dict__", None)
+        if namespace is not None and namespace.get(name) is original:
             setattr(loaded, name, wrapped)
 
 
@@ -132,7 +133,9 @@ def _install() -> None:
     set_password = AbstractBaseUser.set_password
 
     def recorded_set_password(self, raw_password):
-        SECRETS.add(raw_password)
+        # Not on the blank user ModelBackend hashes a refused password with (for timing).
+        if self.pk is not None or self.get_username():
+            SECRETS.add(raw_password)
         return set_password(self, raw_password)
 
     AbstractBaseUser.set_password = recorded_set_password  # type: ignore[method-assign]
@@ -140,8 +143,12 @@ def _install() -> None:
     authenticate = ModelBackend.authenticate
 
     def recorded_authenticate(self, request, username=None, password=None, **kwargs):
-        SECRETS.add(password)  # a wrong password is often nearly the right one
-        return authenticate(self, request, username=username, password=password, **kwargs)
+        user = authenticate(self, request, username=username, password=password, **kwargs)
+        # A password that logs in is a secret; a refused one is a guess (the fuzzer's are
+        # words like "completed", which the trail holds for other reasons).
+        if user is not None:
+            SECRETS.add(password)
+        return user
 
     ModelBackend.authenticate = recorded_authenticate  # type: ignore[method-assign]
 
