@@ -13,6 +13,8 @@
 #   make test-postgres  pytest on PostgreSQL only ($DATABASE_URL if it is a
 #                     postgres URL, else a throwaway server from scripts/with-postgres.sh)
 #   make lint         ruff check + ruff format --check
+#   make audit-deps   known vulnerabilities in the installed packages (pip-audit): fails on one
+#                     found, warns when the look-up cannot be made (no network); make test runs it
 #   make arch         the layers (import-linter contracts in pyproject.toml) and mypy
 #   make format       ruff format + ruff check --fix
 #   make fuzz         a long Schemathesis run of the API on both engines (FUZZ_EXAMPLES, default 100)
@@ -72,7 +74,7 @@ serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test pgbackrest chromium local-use local-keys run serve test \
 	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup \
-	bench-monitoring wrk
+	bench-monitoring wrk audit-deps
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -204,6 +206,12 @@ format: install-test
 check: install-test
 	$(PY) manage.py check
 
+# scripts/audit-deps.sh: pip-audit over the venv's packages, not the editable project itself.
+# PIP_AUDIT and PIP_AUDIT_ARGS (e.g. "-s osv") are passed through.
+PIP_AUDIT ?= $(VENV)/bin/pip-audit
+audit-deps: install-test
+	@PIP_AUDIT=$(PIP_AUDIT) PYTHON=$(PY) scripts/audit-deps.sh
+
 # --- tests ---------------------------------------------------------------------
 
 # SQLite: always a file under var/, whatever DATABASE_URL says.
@@ -218,8 +226,9 @@ run_pytest_postgres = case "$${DATABASE_URL:-}" in \
 		env -u DATABASE_URL scripts/with-postgres.sh $(PYTEST) $(PYTEST_XDIST) $(PYTEST_ARGS) ;; \
 	esac
 
-# Both engines always run; the target fails if either fails.
-test: install-test var
+# Both engines always run; the target fails if either fails. A known vulnerability in an
+# installed package fails it first (audit-deps).
+test: install-test var audit-deps
 	$(RUFF) check .
 	$(RUFF) format --check .
 	$(VENV)/bin/lint-imports

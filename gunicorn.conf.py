@@ -48,6 +48,8 @@ graceful_timeout = timeout
 # Access log on stdout, error log on stderr; the request id matches the error log's.
 accesslog = "-"
 errorlog = "-"
+# Signed links in request lines, paths and referrers are masked (config/logfilters.py).
+logger_class = "config.logfilters.GunicornLogger"
 access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" request_id=%({x-request-id}o)s'
 )

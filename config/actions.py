@@ -18,6 +18,10 @@ ACTIONS: dict[str, str] = {
     "no longer works)",
     "auth.otp_reset": "an admin or the command line deleted a user's two-factor devices (actor, "
     "target, how many)",
+    # config/sessions.py
+    "auth.session_ended": "a signed-in session was ended: by its user from the session list, or "
+    "by a password change (reason, session id, its address; never its key)",
+    "auth.session_expired": "a session past its idle or absolute lifetime was logged out (reason)",
     # config/admin_helpers.py AuditedAdminMixin: models without a service
     "admin.added": "an object was added in the admin (its values)",
     "admin.changed": "an object was changed in the admin (before and after, m2m added/removed)",

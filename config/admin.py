@@ -14,10 +14,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.admin import FailAdmin, TaskAdmin
 from django_q.models import Failure, Success
 
+from config import admin_sessions
 from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.events import diff, record
 from config.models import ApiToken
 from config.roles import ROLE_NAMES, held_permissions
+from config.sessions import user_sessions_end_others
+from config.throttling import admin_login_throttled
 from config.tokens import api_token_revoke, api_tokens_revoke_for_user
 from config.twofactor import views as twofactor_views
 from config.twofactor.services import OtpResetRefused, otp_devices_reset
@@ -180,6 +183,7 @@ class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):
                     # "Disable password-based authentication" sets no password, so Django's
                     # password_changed hook (config/passwords.py) does not run for it.
                     api_tokens_revoke_for_user(user=stored, reason="password_unset")
+                    user_sessions_end_others(user=stored, keep_digest=None, reason="password_unset")
         return response
 
 
@@ -270,7 +274,15 @@ def _audited_password_change(request, extra_context=None):
     return response
 
 
-# The default site keeps its URLs and templates; only this view of it is wrapped.
+_login = admin.site.login
+
+
+def _throttled_login(request, extra_context=None):
+    """The login POST shares the token endpoint's rate per address (config/throttling.py)."""
+    return admin_login_throttled(request) or _login(request, extra_context)
+
+
+# The default site keeps its URLs and templates; only these views of it are wrapped.
 admin.site.password_change = _audited_password_change  # type: ignore[method-assign]
 
 
@@ -291,3 +303,7 @@ def _get_urls_with_second_factor():
 
 
 admin.site.get_urls = _get_urls_with_second_factor  # type: ignore[method-assign]
+admin.site.login = _throttled_login  # type: ignore[method-assign]
+
+# The session list (admin:my_sessions), linked from the user tools (templates/admin/base_site.html).
+admin_sessions.install(admin.site)

@@ -1,4 +1,5 @@
-"""API token endpoints: exchange a password for a token, list and revoke your tokens."""
+"""API token endpoints: exchange a password for a token, list and revoke your tokens; your
+signed-in sessions: list them, end one or all the others."""
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AnonymousUser
@@ -7,14 +8,21 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config import serializers as strict
 from config.errors import AuthenticationFailed, SecondFactorFailed
-from config.models import ApiToken
+from config.models import ApiToken, UserSession
+from config.sessions import (
+    current_digest,
+    user_session_end_own,
+    user_session_list,
+    user_sessions_end_others,
+)
+from config.throttling import AnonThrottle, LoginThrottle
 from config.tokens import api_token_create, api_token_revoke
 from config.twofactor.services import otp_required, otp_verify
 
@@ -46,10 +54,6 @@ class NewTokenSerializer(TokenSerializer):
         fields = [*TokenSerializer.Meta.fields, "token"]
 
 
-class TokenThrottle(AnonRateThrottle):
-    rate = "10/min"
-
-
 # An unused second-factor code must not reach the error log (monitoring/capture.py).
 @method_decorator(sensitive_post_parameters("password", "otp"), name="dispatch")
 class TokenObtainView(APIView):
@@ -57,7 +61,7 @@ class TokenObtainView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [TokenThrottle]
+    throttle_classes = [LoginThrottle, AnonThrottle]
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -68,7 +72,8 @@ class TokenObtainView(APIView):
                 "needed and missing (`auth.otp_required`) or wrong (`auth.otp_invalid`)."
             ),
             429: OpenApiResponse(
-                description="Too many requests from this address (`throttled`), or this "
+                description="Too many logins from this address (`throttled`, "
+                "THROTTLE_LOGIN_RATE), or this "
                 "username is locked out after failed logins (`auth.locked_out`)."
             ),
         },
@@ -135,3 +140,57 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
 
     def perform_destroy(self, instance):
         api_token_revoke(token=instance)
+
+
+class SessionSerializer(strict.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="The session making this request.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "ip", "user_agent", "created_at", "last_seen_at", "current"]
+
+    def get_current(self, obj: UserSession) -> bool:
+        return obj.digest == self.context.get("current_digest")
+
+
+class EndedSerializer(serializers.Serializer):
+    ended = serializers.IntegerField()
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your own signed-in sessions (admin and API logins by password); DELETE ends one of the
+    others at once (409 `session.current` for the one asking: log out instead)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SessionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return UserSession.objects.none()
+        user = self.request.user
+        if isinstance(user, AnonymousUser):  # IsAuthenticated refused it already
+            return UserSession.objects.none()
+        return user_session_list(user=user)
+
+    def get_serializer_context(self):
+        return {
+            **super().get_serializer_context(),
+            "current_digest": current_digest(self.request._request),
+        }
+
+    def destroy(self, request, *args, **kwargs):
+        user_session_end_own(request=request._request, session_id=int(kwargs["pk"]))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: EndedSerializer})
+    @action(detail=False, methods=["post"], url_path="end-others")
+    def end_others(self, request):
+        """End every session of yours but the one making this request (all of them, when
+        the request carries a token)."""
+        ended = user_sessions_end_others(
+            user=request.user,
+            keep_digest=current_digest(request._request),
+            reason="others_ended_by_user",
+            actor=request.user,
+        )
+        return Response({"ended": ended})

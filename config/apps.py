@@ -8,3 +8,9 @@ from config import appconfig
 class ConfigConfig(appconfig.ProjectApp):
     name = "config"
     verbose_name = "Access"
+
+    def ready(self) -> None:
+        # Here, not at the top: the sessions module reaches the models.
+        from config.sessions import connect  # noqa: PLC0415
+
+        connect()  # logins and logouts keep the session list

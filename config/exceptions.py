@@ -27,6 +27,7 @@ from rest_framework.views import set_rollback
 from config import signals
 from config.db.errors import database_unavailable
 from config.errors import DomainError, error_body, guard_refusal
+from config.throttling import retry_after
 
 logger = logging.getLogger("ledgerguard.api")
 
@@ -124,8 +125,8 @@ def _drf_error(exc: Exception) -> Response | None:
         headers = {}
         if auth_header := getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = auth_header
-        if wait := getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(wait))
+        if isinstance(exc, drf.Throttled):
+            headers["Retry-After"] = str(retry_after(getattr(exc, "wait", None)))
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     return None
 

@@ -22,3 +22,26 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) for {self.user}"
+
+
+class UserSession(models.Model):
+    """The index of a user's signed-in sessions, for the session list: where from, which
+    browser, when started and last seen. `digest` is the session store's key (a hash of the
+    cookie's key, config/sessionstore.py): nothing here logs anyone in. `last_seen_at` moves
+    at most once a minute (SESSION_TOUCH_SECONDS), not on every request."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    digest = models.CharField(max_length=40, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        verbose_name = "signed-in session"
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user}"

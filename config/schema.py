@@ -52,6 +52,8 @@ ERRORS = {
     "404": "No such object (code `not_found`).",
     "409": "Idempotency-Key conflict or a concurrent change (code `idempotency.*`, `conflict`).",
     "422": "A business rule is broken; the code names the rule.",
+    "429": "Too many requests from this client (code `throttled`; THROTTLE_*_RATE). Retry "
+    "after the seconds in Retry-After.",
     "500": "An operation failed and was rolled back (`operation.failed`, with the dead letter "
     "id) or an internal error (`internal_error`).",
     "503": "The database cannot be reached (`database.unavailable`), or temporary database "

@@ -74,6 +74,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys used before a rotation (comma-separated): sessions, signed links and backup manifests made
+# under them still verify, while new ones are signed with SECRET_KEY (docs/security.md, Secrets).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Under /api/ a CSRF failure answers in the API's JSON error shape.
@@ -132,6 +135,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "config.twofactor.middleware.AdminTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions past their idle or absolute lifetime are logged out (config/sessions.py).
+    "config.sessions.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a login refused for a lockout into the lockout answer (429).
@@ -215,7 +220,14 @@ _db["ENGINE"] = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Shared by every process (throttle counts, django-q2's cluster status): the database by default
+# (the table is made by `manage.py migrate`), Redis (`redis://...`) for large deployments.
+# Never a per-process cache in production: each process would count its own requests.
+# Room for 10,000 entries: beyond its limit the database cache deletes a third of them, live
+# throttle counts included, which many addresses at once could otherwise force (300 by default).
+CACHES = {
+    "default": env.cache_url("CACHE_URL", default="dbcache://ledgerguard_cache?max_entries=10000")
+}
 
 # Auth ------------------------------------------------------------------------
 
@@ -258,6 +270,17 @@ if OTP_TOTP_THROTTLE_FACTOR < 1:
     raise ImproperlyConfigured("OTP_THROTTLE_FACTOR must be at least 1 (0 turns throttling off)")
 # Secrets of devices never shown in django-otp's admin (its device admins are not registered).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Sessions (config/sessions.py, config/sessionstore.py) ----------------------------------------
+
+# A signed-in session ends after this many minutes without a request, and this many hours after
+# login whatever happens; the store keeps a hash of each session key, never the key.
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
+SESSION_MAX_AGE_HOURS = env.int("SESSION_MAX_AGE_HOURS", default=12)
+if SESSION_IDLE_TIMEOUT_MINUTES < 1 or SESSION_MAX_AGE_HOURS < 1:
+    raise ImproperlyConfigured("SESSION_IDLE_TIMEOUT_MINUTES and SESSION_MAX_AGE_HOURS: 1 or more")
+SESSION_ENGINE = "config.sessionstore"
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_HOURS * 3600
 
 API_TOKEN_DEFAULT_TTL_DAYS = env.int("API_TOKEN_DEFAULT_TTL_DAYS", default=90)
 API_TOKEN_MAX_TTL_DAYS = env.int("API_TOKEN_MAX_TTL_DAYS", default=365)
@@ -400,6 +423,17 @@ REST_FRAMEWORK = {
     # Throttles identify clients by REMOTE_ADDR unless this many proxies are trusted to set
     # X-Forwarded-For; otherwise any client could dodge a throttle by forging that header.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Rates per client in the shared cache (config/throttling.py); an empty rate is no limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttling.AnonThrottle",
+        "config.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON_RATE", default="60/min"),
+        "user": env.str("THROTTLE_USER_RATE", default="600/min"),
+        # POST /api/v1/auth/token/ and the admin login POST, together, per address.
+        "login": env.str("THROTTLE_LOGIN_RATE", default="10/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -465,13 +499,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"}},
+    "filters": {
+        "client_error": {"()": "config.logfilters.ClientErrorWithoutTraceback"},
+        # Signed acknowledge links in request paths are masked (docs/security.md, "Secrets").
+        "secret_paths": {"()": "config.logfilters.SecretPaths"},
+    },
     "handlers": {
         # The filter here too: it also reaches django.security.* (a 400 for a bad Host header).
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["client_error"],
+            "filters": ["client_error", "secret_paths"],
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -479,7 +517,10 @@ LOGGING = {
         # Django's own console handler (DEBUG only) printed every django.* record a second
         # time next to the root's; the root's console is the one place records are written.
         "django": {"handlers": [], "propagate": True},
-        "django.request": {"filters": ["client_error"]},
+        "django.request": {"filters": ["client_error", "secret_paths"]},
+        "django.security.csrf": {"filters": ["secret_paths"]},
+        # runserver's request lines: Django's own handler would be dropped by naming the logger.
+        "django.server": {"handlers": ["console"], "filters": ["secret_paths"], "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # django-health-check logs a traceback for every failing component on every probe;
         # the probe's answer says it already (unexpected errors in a check still log).

@@ -13,6 +13,7 @@ from monitoring import views as monitoring_views
 
 token_router = Router()
 token_router.register("auth/tokens", api.TokenViewSet, basename="token")
+token_router.register("auth/sessions", api.SessionViewSet, basename="session")
 
 api_v1 = [
     path("auth/token/", api.TokenObtainView.as_view(), name="token-obtain"),

@@ -19,6 +19,7 @@ from finance.models import Account, AccountType
 from tests import receivers
 from tests.factories import AccountFactory, UserFactory, make_year
 from tests.receivers import Inbox, free_port
+from tests.secrets_guard import _secrets_guard_installed, secrets_guard  # noqa: F401 - fixtures
 
 ROLES = ("finance_clerk", "finance_approver", "auditor", "operator", "admin")
 

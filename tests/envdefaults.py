@@ -23,3 +23,10 @@ os.environ.setdefault("ADMIN_REQUIRE_2FA", "0")
 # The API schema and docs are staff-only with DEBUG off; the suite reads them anonymously (the
 # contract tests, Schemathesis). tests/config/test_headers_csp.py tests them staff-only.
 os.environ.setdefault("API_DOCS_PUBLIC", "1")
+# The suite keeps a per-process cache, cleared by every test (tests/conftest.py), and no
+# request rates, so that no test is throttled by the ones before it: the throttle tests set
+# rates and the database cache production uses (tests/config/test_throttling.py).
+os.environ.setdefault("CACHE_URL", "locmemcache://")
+os.environ.setdefault("THROTTLE_ANON_RATE", "")
+os.environ.setdefault("THROTTLE_USER_RATE", "")
+os.environ.setdefault("THROTTLE_LOGIN_RATE", "10/min")

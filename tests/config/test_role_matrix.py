@@ -125,6 +125,7 @@ def _admin_view_url(name, objects):
         "integrity_finding_explain": {"pk": objects["check-findings"]},
         "integrity_finding_withdraw": {"pk": objects["check-findings"]},
         "backups_backup_download": {"pk": MISSING},
+        "my_session_end": {"pk": MISSING},
         "auth_user_password_change": {"id": objects["user"]},
         "view_on_site": {
             "content_type_id": ContentType.objects.get(model="journalentry").pk,

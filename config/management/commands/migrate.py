@@ -1,5 +1,6 @@
 """Django's migrate, as the tables' owner when DATABASE_MIGRATE_URL is set; on SQLite it
-makes the database file's folder first.
+makes the database file's folder first, and after migrating it makes the database cache's
+table (CACHES: throttle counts shared by every process), as `createcachetable` does.
 
 The application then runs as DATABASE_URL's role, which does not own the tables, so it cannot
 `ALTER TABLE ... DISABLE TRIGGER`, TRUNCATE or DROP them; after migrating, the owner grants that
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -37,7 +39,9 @@ class Command(migrate.Command):
     def handle(self, *args, **options):
         owner = settings.DATABASE_MIGRATE
         if not owner or options["database"] != DEFAULT_DB_ALIAS:
-            return super().handle(*args, **options)
+            super().handle(*args, **options)
+            self._cache_table(options)
+            return
         connection = connections[DEFAULT_DB_ALIAS]
         role = connection.settings_dict.get("USER") or ""
         with connected_as(connection, owner):
@@ -48,6 +52,7 @@ class Command(migrate.Command):
                     f"application runs as {role!r}."
                 )
             super().handle(*args, **options)
+            self._cache_table(options)
             if role == connection.settings_dict.get("USER"):
                 self.stderr.write(
                     "DATABASE_MIGRATE_URL names the application's own role: nothing granted, and "
@@ -60,3 +65,12 @@ class Command(migrate.Command):
                 f"Granted {role!r} the application's privileges ({len(statements)} statements, "
                 "as manage.py grant_app_role does)."
             )
+
+    def _cache_table(self, options: dict[str, Any]) -> None:
+        """The database cache's table, when CACHES names one (idempotent; nothing for another
+        cache). Not for `--plan` or `--check`, which change nothing."""
+        if options.get("plan") or options.get("check_unapplied"):
+            return
+        call_command(
+            "createcachetable", database=options["database"], verbosity=options["verbosity"]
+        )
