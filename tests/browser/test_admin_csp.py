@@ -160,6 +160,12 @@ def test_every_admin_page_and_the_api_docs_without_csp_violations(site, make_use
             page.click("input[type=submit]")
             page.wait_for_url(f"{base}{reverse('admin:index')}")
             opened = _walk(page, base, f"{base}{reverse('admin:index')}", refused)
+            # Pages linked from the user tools (outside #content): the session list, the
+            # recovery codes, the password form.
+            for name in ("admin:my_sessions", "admin:otp_recovery_codes", "admin:password_change"):
+                response = page.goto(f"{base}{reverse(name)}")
+                assert response is not None and response.status == 200, name
+                opened.append(reverse(name))
             for name in ("api-docs", "api-redoc"):
                 page.goto(f"{base}{reverse(name)}")
                 # Both render the schema's title once they have fetched and read it.
