@@ -410,6 +410,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    # JSON only: DRF's browsable API pages carry inline styles and scripts that the Content
+    # Security Policy refuses; people read the API in its docs (/api/docs/).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -283,3 +283,14 @@ def test_check_deploy_fails_on_a_production_gap():
     result = deploy_check(SECURE_HSTS_SECONDS="0")
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout
+
+
+def test_a_browser_reading_the_api_gets_json_not_the_browsable_pages(client, make_user):
+    """DRF's browsable API has inline styles and scripts the policy refuses: a browser
+    opening an endpoint is answered JSON (people read the API in its docs)."""
+    client.force_login(make_user("auditor"))
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = client.get("/api/v1/accounts/", headers={"Accept": browser_accept})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert b"<html" not in response.content
