@@ -1,6 +1,8 @@
 """API token endpoints: exchange a password for a token, list and revoke your tokens; your
 signed-in sessions: list them, end one or all the others."""
 
+from typing import Any
+
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_login_failed
@@ -124,18 +126,31 @@ class TokenObtainView(APIView):
         raise error
 
 
-class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Your own tokens; DELETE revokes one at once."""
+class _OwnObjectsViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The requesting user's own objects only (`own`), listed and deleted."""
 
     permission_classes = [IsAuthenticated]
-    serializer_class = TokenSerializer
+    model: Any
+
+    def own(self, user) -> Any:
+        raise NotImplementedError
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return ApiToken.objects.none()
+            return self.model.objects.none()
         user = self.request.user
         if isinstance(user, AnonymousUser):  # IsAuthenticated refused it already
-            return ApiToken.objects.none()
+            return self.model.objects.none()
+        return self.own(user)
+
+
+class TokenViewSet(_OwnObjectsViewSet):
+    """Your own tokens; DELETE revokes one at once."""
+
+    serializer_class = TokenSerializer
+    model = ApiToken
+
+    def own(self, user) -> Any:
         return ApiToken.objects.filter(user=user)
 
     def perform_destroy(self, instance):
@@ -157,19 +172,14 @@ class EndedSerializer(serializers.Serializer):
     ended = serializers.IntegerField()
 
 
-class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SessionViewSet(_OwnObjectsViewSet):
     """Your own signed-in sessions (admin and API logins by password); DELETE ends one of the
     others at once (409 `session.current` for the one asking: log out instead)."""
 
-    permission_classes = [IsAuthenticated]
     serializer_class = SessionSerializer
+    model = UserSession
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return UserSession.objects.none()
-        user = self.request.user
-        if isinstance(user, AnonymousUser):  # IsAuthenticated refused it already
-            return UserSession.objects.none()
+    def own(self, user) -> Any:
         return user_session_list(user=user)
 
     def get_serializer_context(self):
