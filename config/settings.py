@@ -350,7 +350,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 PERMISSIONS_POLICY = env.str(
     "PERMISSIONS_POLICY",
     default="accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
-    "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), serial=(), "
     "hid=(), interest-cohort=()",
 )
 # System check ids to silence, e.g. security.W021 when the domain will not be HSTS-preloaded.

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from config.errors import error_body
 from config.middleware import client_ip
 from monitoring import prometheus
-from monitoring.cspreports import ReportError, parse_reports
+from monitoring.cspreports import ReportError, expected, parse_reports
 from monitoring.services.csp import csp_violation_record
 
 CSP_REPORT_TYPES = ("application/csp-report", "application/reports+json", "application/json")
@@ -104,5 +104,5 @@ def csp_report(request: HttpRequest) -> HttpResponse:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, ReportError, bad bytes
         message = str(exc) if isinstance(exc, ReportError) else "The body is not JSON."
         return _refused(400, "csp_report.invalid", message)
-    csp_violation_record(violations=violations)
+    csp_violation_record(violations=[v for v in violations if not expected(v)])
     return HttpResponse(status=204)

@@ -125,6 +125,20 @@ def test_a_report_lands_in_the_error_log_without_query_strings(client, db):
     assert "secret-signed-link" not in json.dumps(event.payload) + event.message
 
 
+def test_the_refusal_made_on_purpose_opens_no_error_group(client, db):
+    """ReDoc's page always asks for Redocly's logo from their CDN, refused on purpose: a report
+    of it is answered and not recorded, so the docs page never pages anyone."""
+    logo = {
+        "csp-report": {
+            "document-uri": "https://ledger.example/api/redoc/",
+            "effective-directive": "img-src",
+            "blocked-uri": "https://cdn.redoc.ly/redoc/logo-mini.svg",
+        }
+    }
+    assert post_report(client, logo).status_code == 204
+    assert not ErrorGroup.objects.exists()
+
+
 def test_the_reporting_api_format_is_read(client, db):
     body = [
         {
