@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.admin import FailAdmin, TaskAdmin
 from django_q.models import Failure, Success
 
-from config import admin_sessions
+from config import admin_sessions, dashboards
 from config.admin_helpers import AuditedAdminMixin, audit_state
 from config.events import diff, record
 from config.models import ApiToken
@@ -307,3 +307,20 @@ admin.site.login = _throttled_login  # type: ignore[method-assign]
 
 # The session list (admin:my_sessions), linked from the user tools (templates/admin/base_site.html).
 admin_sessions.install(admin.site)
+
+# The operations console: each app's dashboard page under dashboards/<key>/, and the Overview's
+# tiles on the index (config/dashboards.py, templates/admin/index.html).
+dashboards.install(admin.site)
+_index = admin.site.index
+
+
+def _overview_index(request, extra_context=None):
+    context = {
+        **dashboards.nav_context(request, current=""),
+        "overview_tiles": dashboards.overview(request),
+        **(extra_context or {}),
+    }
+    return _index(request, extra_context=context)
+
+
+admin.site.index = _overview_index  # type: ignore[method-assign]

@@ -133,7 +133,7 @@ def test_the_runbook_recovers_the_books_into_a_new_server(tmp_path):
         # The primary, with a demo company's books, its signed checkpoints, and a backup.
         primary = {**env, "DATABASE_URL": dbs.url("primary")}
         manage(primary, "migrate", "--no-input")
-        manage(primary, "seed_demo")
+        manage(primary, "seed_demo", "--days", "30")
         manage(primary, "audit_checkpoint")
         entries = journal_entries(primary["DATABASE_URL"])
         assert entries > 0

@@ -64,7 +64,7 @@ def cluster() -> Iterator[Cluster]:
     and its audit chain head signed into a checkpoint file (under `root/ledgerguard`)."""
     with throwaway_cluster(STANZA, DATABASE, retention_full=20) as made:
         manage(made, "migrate", "--no-input", "--verbosity=0")
-        manage(made, "seed_demo")
+        manage(made, "seed_demo", "--days", "30")
         manage(made, "audit_checkpoint", backup_dir=made.root / "ledgerguard")
         yield made
 

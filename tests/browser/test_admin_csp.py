@@ -86,7 +86,7 @@ def site(live_server, settings, make_user, monkeypatch):
     # calls are still synchronous code (Django's async guard cannot tell).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     sync_roles(apps, None)  # an earlier transactional test's flush removed the roles
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", days=30, stdout=StringIO())
     with pytest.raises(CommandError):  # failing checks (no backup yet) make findings to show
         call_command("run_checks", stdout=StringIO())
     try:

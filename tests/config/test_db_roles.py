@@ -274,7 +274,7 @@ def assert_migrate_runs_as_the_owner(roles: SeparateRoles) -> None:
 def assert_normal_work_succeeds(roles: SeparateRoles) -> None:
     """Normal work, as the application's role."""
     manage = roles.manage
-    assert "Seeded" in manage("seed_demo").stdout
+    assert "Seeded" in manage("seed_demo", "--days", "30").stdout
     manage("sync_schedules")
     assert "Checkpoint at #" in manage("audit_checkpoint").stdout
     assert manage("verify_audit_chain").stdout.strip().endswith("OK")

@@ -1,29 +1,14 @@
-"""A believable small company: Northwind Supplies Ltd, one month of books."""
+"""The demo's books (config/demo.py, `manage.py seed_demo`): Northwind Supplies Ltd, a chart
+of accounts, monthly periods and the context's days of postings, ending today."""
 
 import calendar
 import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
-from django.db import transaction
-from django.utils import timezone
-
+from config.demo import DemoContext, DemoHistory
 from finance import services
 from finance.models import Account, AccountType, EntrySource, FiscalPeriod, JournalEntry
-
-DEMO_PASSWORD = "ledgerguard-demo"  # noqa: S105 - a published demo login, local use only
-
-USERS = [
-    # username, first name, role, superuser
-    ("admin", "Ada", "admin", True),
-    ("clerk", "Carl", "finance_clerk", False),
-    ("approver", "Alice", "finance_approver", False),
-    ("auditor", "Otto", "auditor", False),
-    ("operator", "Opal", "operator", False),
-]
 
 A, L, E, INC, X = (
     AccountType.ASSET,
@@ -72,84 +57,53 @@ def _d(value: str) -> Decimal:
     return Decimal(value)
 
 
-class Command(BaseCommand):
-    help = "Seed a demo company: users, chart of accounts, periods and a month of postings."
+def seed_books(ctx: DemoContext) -> str:
+    if JournalEntry.objects.exists():
+        return "Ledger: it already has entries; nothing added."
+    today, start = ctx.today, ctx.start
+    _periods({start.year, today.year, (today + timedelta(days=31)).year})
+    accounts = _accounts()
+    books = _Books(accounts, ctx.users)
+    books.opening(start)
+    day = start + timedelta(days=2)
+    while day <= today:
+        books.trading_day(day, start)
+        day += timedelta(days=1)
+    books.month_end(today)
+    return f"Ledger: {len(CHART)} accounts, {books.count} entries from {start} to {today}."
 
-    def handle(self, *args, **options):
-        if JournalEntry.objects.exists():
-            self.stdout.write("The ledger already has entries; nothing to seed.")
-            return
-        users = self._users()
-        today = timezone.localdate()
-        start = today - timedelta(days=30)
-        self._periods({start.year, today.year, (today + timedelta(days=31)).year})
-        accounts = self._accounts()
-        count = self._postings(accounts, users, start, today)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Seeded Northwind Supplies: {len(CHART)} accounts, {count} entries from "
-                f"{start} to {today}. Log in as admin / {DEMO_PASSWORD}."
-            )
-        )
 
-    @transaction.atomic
-    def _users(self) -> dict:
-        User = get_user_model()
-        users = {}
-        for username, first, role, superuser in USERS:
-            user, created = User.objects.get_or_create(
-                username=username,
-                defaults={
-                    "first_name": first,
-                    "email": f"{username}@northwind.example",
-                    "is_staff": True,
-                    "is_superuser": superuser,
-                },
-            )
-            if created:
-                user.set_password(DEMO_PASSWORD)
-                user.save(update_fields=["password"])
-            user.groups.add(Group.objects.get(name=role))
-            users[username] = user
-        return users
+DEMO = [DemoHistory(name="finance.books", order=10, seed=seed_books)]
 
-    def _periods(self, years: set[int]) -> None:
-        for year in sorted(years):
-            for month in range(1, 13):
-                name = f"{year}-{month:02d}"
-                if FiscalPeriod.objects.filter(name=name).exists():
-                    continue
-                last = calendar.monthrange(year, month)[1]
-                services.period_create(
-                    name=name,
-                    start_date=date(year, month, 1),
-                    end_date=date(year, month, last),
-                    fiscal_year=year,
-                )
 
-    def _accounts(self) -> dict[str, Account]:
-        accounts = {}
-        for code, name, type_, currency, flags in CHART:
-            existing = Account.objects.filter(code=code).first()
-            accounts[code] = existing or services.account_create(
-                code=code,
+def _periods(years: set[int]) -> None:
+    for year in sorted(years):
+        for month in range(1, 13):
+            name = f"{year}-{month:02d}"
+            if FiscalPeriod.objects.filter(name=name).exists():
+                continue
+            last = calendar.monthrange(year, month)[1]
+            services.period_create(
                 name=name,
-                type=type_,
-                currency=currency,
-                allow_negative=flags.get("allow_negative", False),
-                is_control=flags.get("is_control", False),
+                start_date=date(year, month, 1),
+                end_date=date(year, month, last),
+                fiscal_year=year,
             )
-        return accounts
 
-    def _postings(self, acc: dict[str, Account], users: dict, start: date, today: date) -> int:
-        books = _Books(acc, users)
-        books.opening(start)
-        day = start + timedelta(days=2)
-        while day <= today:
-            books.trading_day(day, start)
-            day += timedelta(days=1)
-        books.month_end(today)
-        return books.count
+
+def _accounts() -> dict[str, Account]:
+    accounts = {}
+    for code, name, type_, currency, flags in CHART:
+        existing = Account.objects.filter(code=code).first()
+        accounts[code] = existing or services.account_create(
+            code=code,
+            name=name,
+            type=type_,
+            currency=currency,
+            allow_negative=flags.get("allow_negative", False),
+            is_control=flags.get("is_control", False),
+        )
+    return accounts
 
 
 class _Books:

@@ -1,0 +1,173 @@
+"""The operations console: the admin's dashboards and the Overview that the admin index shows.
+
+Config imports no app, so the apps register here (the same inversion as checks and
+schedules): each app's `admin` module (loaded by the admin's autodiscovery) calls
+`register(Dashboard(...))` for its page. A `Dashboard` names its page, who may see it, the
+URLs it serves under `<admin>/dashboards/<key>/` (its page at `""` and its actions) and the
+tiles it adds to the Overview. `install(site)` adds every registered dashboard's URLs to the
+admin site; `overview(request)` asks each visible dashboard for its tiles.
+
+Templates: `admin/dashboards/base.html` (the tab bar, breadcrumbs, the range selector),
+`admin/dashboards/_tile.html`, `admin/dashboards/_chart.html` (a `config.charts.Chart` with
+its text alternative). Styles are in `config/static/ledgerguard/admin.css` (`lg-` classes).
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from django.contrib.admin import AdminSite
+from django.http import HttpRequest
+from django.urls import URLPattern, URLResolver, include, path, reverse
+from django.utils import timezone
+
+from config.charts import Chart
+
+Status = Literal["ok", "warn", "bad", "none"]
+STATUS_LABELS: dict[str, str] = {
+    "ok": "OK",
+    "warn": "Needs attention",
+    "bad": "In trouble",
+    "none": "No data yet",
+}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One box on the Overview. `status` picks its colour and its word (never colour alone);
+    `rows` are (label, value) lines; `template` renders a body of its own instead (with
+    `context`), for tiles that act, such as the alerts' acknowledge buttons."""
+
+    key: str
+    title: str
+    status: Status
+    summary: str
+    url: str = ""
+    rows: Sequence[tuple[str, str]] = ()
+    chart: Chart | None = None
+    template: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A page of the console. `visible(user)` decides the tab, the page and the tiles; the
+    page's actions check their own permissions and go through the services. `urls(site)`
+    returns the page (path `""`, named `dashboard_<key>`) and its actions, wrapped in
+    `site.admin_view` by the app."""
+
+    key: str
+    title: str
+    order: int
+    visible: Callable[[Any], bool]
+    urls: Callable[[AdminSite], list[URLPattern | URLResolver]]
+    tiles: Callable[[HttpRequest], list[Tile]] | None = None
+
+    @property
+    def url_name(self) -> str:
+        return f"admin:dashboard_{self.key}"
+
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+_DASHBOARDS: dict[str, Dashboard] = {}
+
+
+def register(dashboard: Dashboard) -> Dashboard:
+    if dashboard.key in _DASHBOARDS and _DASHBOARDS[dashboard.key] != dashboard:
+        raise ValueError(f"dashboard {dashboard.key!r} registered twice")
+    _DASHBOARDS[dashboard.key] = dashboard
+    return dashboard
+
+
+def registered() -> list[Dashboard]:
+    return sorted(_DASHBOARDS.values(), key=lambda d: (d.order, d.key))
+
+
+def visible_dashboards(user: Any) -> list[Dashboard]:
+    if not (user.is_active and user.is_staff):
+        return []
+    return [d for d in registered() if d.visible(user)]
+
+
+def overview(request: HttpRequest) -> list[Tile]:
+    """The Overview's tiles, in dashboard order, from the dashboards the user may see."""
+    tiles: list[Tile] = []
+    for dashboard in visible_dashboards(request.user):
+        if dashboard.tiles is not None:
+            tiles.extend(dashboard.tiles(request))
+    return tiles
+
+
+def nav_context(request: HttpRequest, current: str) -> dict[str, Any]:
+    """What `admin/dashboards/base.html` needs for its tab bar."""
+    return {
+        "dashboards": [
+            {"key": d.key, "title": d.title, "url": d.url(), "current": d.key == current}
+            for d in visible_dashboards(request.user)
+        ],
+        "dashboard_key": current,
+    }
+
+
+def install(site: AdminSite) -> None:
+    """Adds every registered dashboard's URLs under `dashboards/<key>/` to the site."""
+    site_urls = site.get_urls
+
+    def get_urls() -> list[URLResolver | URLPattern]:
+        own: list[URLResolver | URLPattern] = [
+            path(f"dashboards/{d.key}/", include(d.urls(site))) for d in registered()
+        ]
+        return [*own, *site_urls()]
+
+    site.get_urls = get_urls  # type: ignore[method-assign]
+
+
+# --- time ranges -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """A selectable time range (`?range=day`): its span and the step its charts use."""
+
+    key: str
+    label: str
+    span: timedelta
+    step: timedelta
+
+
+RANGES: dict[str, Range] = {
+    r.key: r
+    for r in (
+        Range("hour", "Last hour", timedelta(hours=1), timedelta(minutes=1)),
+        Range("day", "Last 24 hours", timedelta(days=1), timedelta(hours=1)),
+        Range("week", "Last 7 days", timedelta(days=7), timedelta(hours=6)),
+        Range("month", "Last 30 days", timedelta(days=30), timedelta(days=1)),
+        Range("year", "Last 365 days", timedelta(days=365), timedelta(days=7)),
+    )
+}
+
+
+def selected_range(
+    request: HttpRequest, default: str = "day", allowed: Sequence[str] = ()
+) -> Range:
+    """The range the query string asks for; anything unknown falls back to the default (a
+    dashboard never answers 400 or 500 to a hand-edited URL)."""
+    keys = tuple(allowed) or tuple(RANGES)
+    key = request.GET.get("range", default)
+    return RANGES[key if key in keys else default]
+
+
+def range_context(request: HttpRequest, chosen: Range, allowed: Sequence[str] = ()) -> dict:
+    keys = tuple(allowed) or tuple(RANGES)
+    return {
+        "ranges": [{"key": k, "label": RANGES[k].label, "current": k == chosen.key} for k in keys],
+        "range": chosen,
+        "range_start": timezone.now() - chosen.span,
+    }
