@@ -22,6 +22,9 @@
 #                     DATABASE_URL is set); BENCHMARKS=posting for one
 #   make bench-backup benchmarks/backup.py: backup, verify, drill of 1M lines vs pg_dump + pg_restore
 #   make bench-monitoring benchmarks/monitoring_overhead.py: gunicorn with and without request metrics
+#   make bench-dashboards benchmarks/dashboards.py: each dashboard's render time with a year of data
+#   make screenshots  the dashboards' screenshots in docs/img/dashboards/, from a year of demo data
+#                     (the browser tests, tests/browser/test_dashboards.py, take them)
 #   make clean        remove test databases and tool caches (keeps .venv and the dev database)
 #
 # Variables: PORT (make run and make serve, default 8000), PYTEST_ARGS (e.g. PYTEST_ARGS="-x -k ledger"),
@@ -74,7 +77,7 @@ serve: export GUNICORN_CMD_ARGS ?= --bind 127.0.0.1:$(PORT)
 
 .PHONY: help venv install install-run install-test pgbackrest chromium local-use local-keys run serve test \
 	test-sqlite test-postgres fuzz check lint arch format clean bench bench-backup \
-	bench-monitoring wrk audit-deps
+	bench-monitoring bench-dashboards screenshots wrk audit-deps
 
 help:
 	@sed -n '1,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
@@ -267,7 +270,7 @@ fuzz: install-test var
 # synchronous commit, as production runs) unless DATABASE_URL is set, then one table of figure,
 # value, baseline, ratio and target (benchmarks/table.py). Takes about half an hour; one
 # benchmark alone: `make bench BENCHMARKS=posting`.
-BENCHMARKS ?= posting audit checks operations alert_latency backup monitoring_overhead
+BENCHMARKS ?= posting audit checks operations alert_latency backup monitoring_overhead dashboards
 bench: install-test install-run var wrk
 	@figures="$$(mktemp)"; \
 	run='for b in $(BENCHMARKS); do echo "==> benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done'; \
@@ -283,6 +286,21 @@ bench-backup: install-test var
 	"") scripts/with-postgres.sh $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
 	*) $(PY) benchmarks/backup.py $(BENCH_ARGS) ;; \
 	esac
+
+# Each dashboard page's render time with a year of demo data, against the stock change list.
+bench-dashboards: install-test var
+	@case "$${DATABASE_URL:-}" in \
+	"") scripts/with-postgres.sh $(PY) benchmarks/dashboards.py $(BENCH_ARGS) ;; \
+	*) $(PY) benchmarks/dashboards.py $(BENCH_ARGS) ;; \
+	esac
+
+# The docs' screenshots: the browser tests as the admin, on a year of demo data, on SQLite.
+screenshots: export SECRET_KEY ?= $(TEST_SECRET_KEY)
+screenshots: export DEBUG ?= 0
+screenshots: install-test var
+	env -u DATABASE_URL DATABASE_URL=$(SQLITE_TEST_URL) DEMO_DAYS=365 \
+		DASHBOARD_SCREENSHOTS=docs/img/dashboards $(PYTEST) -p no:cacheprovider -q \
+		"tests/browser/test_dashboards.py::test_each_role_opens_every_dashboard_it_may_see[admin]"
 
 # The request metrics' cost: gunicorn with them on and off under wrk, alternating pairs.
 bench-monitoring: install-run var wrk

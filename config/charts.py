@@ -11,6 +11,7 @@ the table beside it keeps the figures as the caller formatted them.
 """
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,8 +67,14 @@ def _cell(value: Number) -> str:
     return f"{value:,}"
 
 
+# pygal always writes its configuration as a script element (for its tooltips): an image runs
+# no script, but the bytes are dropped so the picture carries none. So are its comments.
+_SCRIPT = re.compile(rb"<script\b.*?</script>", re.S)
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+
+
 def _encode(chart: pygal.graph.graph.Graph) -> str:
-    svg = chart.render(is_unicode=False)
+    svg = _COMMENT.sub(b"", _SCRIPT.sub(b"", chart.render(is_unicode=False)))
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 

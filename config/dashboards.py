@@ -86,6 +86,11 @@ def register(dashboard: Dashboard) -> Dashboard:
     return dashboard
 
 
+def unregister(key: str) -> None:
+    """For tests that register a page of their own."""
+    _DASHBOARDS.pop(key, None)
+
+
 def registered() -> list[Dashboard]:
     return sorted(_DASHBOARDS.values(), key=lambda d: (d.order, d.key))
 

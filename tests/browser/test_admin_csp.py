@@ -16,12 +16,9 @@ Screenshots of failing pages go to var/browser-artifacts/ (ignored by git).
 """
 
 import base64
-import os
 import re
-import shutil
 from collections import deque
 from io import StringIO
-from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
@@ -32,25 +29,22 @@ from django_otp.oath import totp
 
 from alerts.services import raise_alert
 from config.roles import sync_roles
-from monitoring.models import ErrorGroup
 from monitoring.services import error_record
+from tests.browser.chromium import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROLES,
+    PlaywrightTimeout,
+    skip_reason,
+    sync_playwright,
+)
+from tests.browser.chromium import console as _console
+from tests.browser.chromium import csp_reports as _csp_reports
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "browser-artifacts"
-ROLES = ["finance_clerk", "finance_approver", "auditor", "operator", "admin"]
 # Never followed: they change something on GET, end the session, or download a file.
 SKIP = re.compile(r"/(logout|delete|download)/|/password/$")
 MAX_PAGES = 250
@@ -58,22 +52,7 @@ MAX_PAGES = 250
 # CDN; no request leaves the site, and ReDoc hides the image when it does not load.
 KNOWN = re.compile(r"/api/redoc/: .*'https://cdn\.redoc\.ly/redoc/logo-mini\.svg' violates")
 
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the test extra not installed
-    sync_playwright = None
-
-
-def _skip_reason() -> str | None:
-    if sync_playwright is None:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (make test installs Debian's chromium package)"
-    return None
-
-
-if reason := _skip_reason():
+if reason := skip_reason():
     pytestmark.append(pytest.mark.skip(reason=reason))
 
 
@@ -125,20 +104,6 @@ def _walk(page, base: str, start: str, refused: set[str]) -> list[str]:
             seen.add(_shape(parts.path))
             queue.append(href)
     return opened
-
-
-def _csp_reports() -> list[str]:
-    return list(
-        ErrorGroup.objects.filter(exception_type__startswith="CSPViolation").values_list(
-            "message", flat=True
-        )
-    )
-
-
-def _console(message, page, problems: list[str]) -> None:
-    """Errors, and CSP refusals whatever their level (report-only ones are warnings)."""
-    if message.type == "error" or "Content Security Policy" in message.text:
-        problems.append(f"{page.url}: console {message.type}: {message.text}")
 
 
 @pytest.mark.parametrize("role", ROLES)
