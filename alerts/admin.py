@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from alerts import services
+from alerts import dashboard, services
 from alerts.models import (
     Alert,
     AlertEvent,
@@ -17,6 +17,7 @@ from alerts.models import (
     Silence,
     Target,
 )
+from config import dashboards
 from config.admin_helpers import (
     AuditedAdminMixin,
     ReadOnlyAdminMixin,
@@ -308,3 +309,7 @@ class SilenceAdmin(AuditedAdminMixin, admin.ModelAdmin):
         for silence in queryset:
             services.silence_expire(silence=silence, actor=request.user)
         self.message_user(request, "Expired.")
+
+
+# The operations console's Alerts page and Overview tile (alerts/dashboard.py).
+dashboards.register(dashboard.DASHBOARD)

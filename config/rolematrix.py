@@ -436,6 +436,11 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # alerts: the Alerts dashboard (alerts/dashboard.py) and its actions.
+    AdminView("dashboard_alerts", R(OPERATOR, ADMIN)),
+    AdminView("dashboard_alerts_acknowledge", R(OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_alerts_resolve", R(OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_alerts_silence", R(OPERATOR, ADMIN), method="POST"),
 )
 
 # URLs outside the API and the admin, by route.
