@@ -436,6 +436,13 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # finance: the Financial dashboard (finance/admin/dashboard.py)
+    AdminView("dashboard_financial", STAFF),
+    AdminView("dashboard_financial_approve", R(APPROVER), MAKER_CHECKER, method="POST"),
+    AdminView("dashboard_financial_reject", R(APPROVER), method="POST"),
+    AdminView(
+        "dashboard_financial_close", R(APPROVER, ADMIN), "the financial checks run first", "POST"
+    ),
 )
 
 # URLs outside the API and the admin, by route.
