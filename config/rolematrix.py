@@ -441,6 +441,13 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("dashboard_alerts_acknowledge", R(OPERATOR, ADMIN), method="POST"),
     AdminView("dashboard_alerts_resolve", R(OPERATOR, ADMIN), method="POST"),
     AdminView("dashboard_alerts_silence", R(OPERATOR, ADMIN), method="POST"),
+    # finance: the Financial dashboard (finance/admin/dashboard.py)
+    AdminView("dashboard_financial", STAFF),
+    AdminView("dashboard_financial_approve", R(APPROVER), MAKER_CHECKER, method="POST"),
+    AdminView("dashboard_financial_reject", R(APPROVER), method="POST"),
+    AdminView(
+        "dashboard_financial_close", R(APPROVER, ADMIN), "the financial checks run first", "POST"
+    ),
 )
 
 # URLs outside the API and the admin, by route.

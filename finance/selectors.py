@@ -5,20 +5,32 @@ Reports (balances, trial balance, statements) are finance/reports.py.
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, DecimalField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 
+from config import registry
 from finance.models import (
+    POSTED_STATES,
     Account,
+    AccountType,
     BalanceCheckpoint,
     EntrySequence,
+    EntryStatus,
     FiscalPeriod,
     JournalEntry,
+    JournalLine,
+    PeriodStatus,
+    Side,
 )
+from finance.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from finance.sql import PLACES, POSTED_SQL, MoneySql, money_sql, posted_line_sql
+from integrity.models import CheckResult, Finding
+from integrity.selectors import finding_list
 
 
 def account_list() -> QuerySet[Account]:
@@ -374,3 +386,181 @@ def _named(mismatches: list[BalanceMismatch]) -> list[BalanceMismatch]:
         )
         for m in mismatches
     ]
+
+
+# The Financial dashboard (finance/admin/dashboard.py) ------------------------------------
+#
+# Each read is one query (or two), whatever the size of the ledger: counts and sums are
+# grouped in the database, lists are sliced or paginated by the caller.
+
+FINANCIAL_CHECK_TAG = "finance"
+_MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
+
+
+def pending_entry_list() -> QuerySet[JournalEntry]:
+    """Entries waiting for approval, the longest waiting first, with what their rows show
+    (author, submitter, period, lines: the caller pages them)."""
+    return (
+        JournalEntry.objects.filter(status=EntryStatus.PENDING_APPROVAL)
+        .select_related("period", "created_by", "submitted_by")
+        .prefetch_related("lines")
+        .order_by("submitted_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    count: int
+    oldest_submitted_at: datetime | None
+
+
+def pending_entry_summary() -> PendingSummary:
+    """How many entries wait for approval and since when the oldest does (one query)."""
+    found = JournalEntry.objects.filter(status=EntryStatus.PENDING_APPROVAL).aggregate(
+        n=Count("id"), oldest=Min("submitted_at")
+    )
+    return PendingSummary(count=found["n"], oldest_submitted_at=found["oldest"])
+
+
+def period_status_list(*, today: date, limit: int = 13) -> list[FiscalPeriod]:
+    """The `limit` latest periods that have begun, newest first, each with its entries
+    waiting for approval (`pending_count`) and its drafts (`draft_count`) counted."""
+    return list(
+        FiscalPeriod.objects.filter(start_date__lte=today)
+        .select_related("closed_by")
+        .annotate(
+            pending_count=Count("entries", filter=Q(entries__status=EntryStatus.PENDING_APPROVAL)),
+            draft_count=Count("entries", filter=Q(entries__status=EntryStatus.DRAFT)),
+        )
+        .order_by("-start_date")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class OverduePeriods:
+    """Open periods whose end date has passed (their close is due)."""
+
+    count: int
+    oldest_end: date | None
+    names: tuple[str, ...]
+
+
+def periods_overdue(*, today: date, names: int = 3) -> OverduePeriods:
+    """Open periods that ended before `today`: how many, the oldest end date and the first
+    `names` of them (one query)."""
+    overdue = list(
+        FiscalPeriod.objects.filter(status=PeriodStatus.OPEN, end_date__lt=today)
+        .order_by("end_date")
+        .values_list("name", "end_date")
+    )
+    return OverduePeriods(
+        count=len(overdue),
+        oldest_end=overdue[0][1] if overdue else None,
+        names=tuple(name for name, _ in overdue[:names]),
+    )
+
+
+@dataclass(frozen=True)
+class MonthlyFigure:
+    month: date
+    currency: str
+    income: Decimal
+    expenses: Decimal
+
+
+def income_expense_by_month(*, since: date, until: date) -> list[MonthlyFigure]:
+    """Posted income and expenses per month and currency between two dates (one grouped
+    query): income on its credit side, expenses on their debit side, net of corrections."""
+    debit = Coalesce(Sum("amount", filter=Q(side=Side.DEBIT)), ZERO, output_field=_MONEY)
+    credit = Coalesce(Sum("amount", filter=Q(side=Side.CREDIT)), ZERO, output_field=_MONEY)
+    grouped = (
+        JournalLine.objects.filter(
+            entry__status__in=POSTED_STATES,
+            entry__entry_date__gte=since,
+            entry__entry_date__lte=until,
+            account__type__in=(AccountType.INCOME, AccountType.EXPENSE),
+        )
+        .annotate(month=TruncMonth("entry__entry_date"))
+        .values("month", "currency", "account__type")
+        .annotate(d=debit, c=credit)
+        .order_by("month", "currency")
+    )
+    figures: dict[tuple[date, str], list[Decimal]] = {}
+    for g in grouped:
+        pair = figures.setdefault((g["month"], g["currency"]), [ZERO, ZERO])
+        if g["account__type"] == AccountType.INCOME:
+            pair[0] += Decimal(g["c"]) - Decimal(g["d"])
+        else:
+            pair[1] += Decimal(g["d"]) - Decimal(g["c"])
+    return [
+        MonthlyFigure(month, currency, income.quantize(PLACES), expenses.quantize(PLACES))
+        for (month, currency), (income, expenses) in sorted(figures.items())
+    ]
+
+
+def entries_posted_by_month(*, since: date, until: date) -> dict[date, int]:
+    """{first day of the month: entries posted with a date in it} (one grouped query)."""
+    grouped = (
+        JournalEntry.objects.filter(
+            status__in=POSTED_STATES, entry_date__gte=since, entry_date__lte=until
+        )
+        .annotate(month=TruncMonth("entry_date"))
+        .values("month")
+        .annotate(n=Count("id"))
+        .order_by("month")
+    )
+    return {g["month"]: g["n"] for g in grouped}
+
+
+def financial_check_names() -> list[str]:
+    """The registered checks tagged `finance`."""
+    return sorted(
+        name for name, check in registry.all_checks().items() if check.tag == FINANCIAL_CHECK_TAG
+    )
+
+
+def financial_findings_open() -> QuerySet[Finding]:
+    """Findings still open of the financial checks: those of each check's latest result
+    (integrity's `finding_list`, restricted to it in the same query) that no explanation
+    covers. A later passing run of a check leaves none of its findings open."""
+    latest = (
+        CheckResult.objects.filter(check_name=OuterRef("check_name"))
+        .order_by("-started_at", "-pk")
+        .values("pk")[:1]
+    )
+    return finding_list().filter(
+        check_name__in=financial_check_names(),
+        explanation__isnull=True,
+        result_id=Subquery(latest),
+    )
+
+
+@dataclass(frozen=True)
+class FindingSummary:
+    """Open financial findings by severity, and when a financial check last ran (None:
+    never, so there is nothing to judge by)."""
+
+    by_severity: dict[str, int]
+    last_run_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_severity.values())
+
+    @property
+    def serious(self) -> int:
+        return self.by_severity.get("error", 0) + self.by_severity.get("critical", 0)
+
+
+def financial_findings_summary() -> FindingSummary:
+    """Two queries: the open findings counted by severity, the financial checks' last run."""
+    names = financial_check_names()
+    counted = (
+        financial_findings_open()
+        .order_by()
+        .values("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+    )
+    last = CheckResult.objects.filter(check_name__in=names).aggregate(at=Max("started_at"))["at"]
+    return FindingSummary(by_severity=dict(counted), last_run_at=last)
