@@ -436,6 +436,8 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # monitoring: the Performance dashboard (read-only, no actions)
+    AdminView("dashboard_performance", R(AUDITOR, OPERATOR, ADMIN)),
 )
 
 # URLs outside the API and the admin, by route.
