@@ -448,6 +448,8 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView(
         "dashboard_financial_close", R(APPROVER, ADMIN), "the financial checks run first", "POST"
     ),
+    # monitoring: the Performance dashboard (read-only, no actions)
+    AdminView("dashboard_performance", R(AUDITOR, OPERATOR, ADMIN)),
 )
 
 # URLs outside the API and the admin, by route.

@@ -10,8 +10,10 @@ from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
+from config import dashboards
 from config.admin_helpers import ReadOnlyAdminMixin
 from monitoring import selectors, services
+from monitoring.dashboard import DASHBOARD
 from monitoring.histogram import percentile
 from monitoring.models import (
     DailyStatistic,
@@ -358,3 +360,6 @@ class DatabaseSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Host")
     def host_display(self, snapshot: DatabaseSnapshot) -> str:
         return _pretty(snapshot.host)
+
+
+dashboards.register(DASHBOARD)

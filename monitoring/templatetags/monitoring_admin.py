@@ -13,3 +13,11 @@ def signed_size(value: float | None) -> str:
         return "-"
     sign = "-" if value < 0 else "+"
     return f"{sign}{filesizeformat(abs(value))}"
+
+
+@register.filter
+def ms(seconds: float | None) -> str:
+    """Seconds as whole milliseconds (`1,234 ms`), or `-` when unknown."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:,.0f} ms"
