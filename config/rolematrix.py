@@ -436,6 +436,10 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # integrity: the Integrity dashboard (integrity/admin/dashboard.py)
+    AdminView("dashboard_integrity", R(APPROVER, AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_integrity_run", R(APPROVER, OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_integrity_retry", R(OPERATOR, ADMIN), method="POST"),
 )
 
 # URLs outside the API and the admin, by route.
