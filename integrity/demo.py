@@ -75,18 +75,6 @@ def _spells(ctx: DemoContext, checks: dict[str, registry.Check]) -> list[Spell]:
                 sample=[f"{year}-000412", f"{year}-000413"],
             ),
         ),
-        # The two dead letters seeded below, seen by today's run.
-        Spell(
-            "integrity.deadletter_queue",
-            0,
-            0,
-            registry.Finding(
-                message="dead-letter queue: 2 waiting, oldest 1 min old "
-                "(limits 10 letters, 60 min)",
-                count=2,
-                key="queue",
-            ),
-        ),
     ]
     trouble = [
         (
