@@ -450,6 +450,10 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     ),
     # monitoring: the Performance dashboard (read-only, no actions)
     AdminView("dashboard_performance", R(AUDITOR, OPERATOR, ADMIN)),
+    # integrity: the Integrity dashboard (integrity/admin/dashboard.py)
+    AdminView("dashboard_integrity", R(APPROVER, AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_integrity_run", R(APPROVER, OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_integrity_retry", R(OPERATOR, ADMIN), method="POST"),
 )
 
 # URLs outside the API and the admin, by route.

@@ -5,22 +5,29 @@ scheduler heartbeat and backup storage. Both always answer JSON:
 {"status": "ok"|"degraded"|"fail", "checks": {name: {"status": "ok"|"warn"|"fail",
 "time_ms": 1.2}}}. A failing component makes the answer 503 "fail"; a warning leaves it 200
 "degraded". Only a logged-in staff user sees the components' messages.
+
+`component_health()` is the same knowledge for people: the Overview's "System health" tile and
+the Integrity dashboard (integrity/admin/dashboard.py) show a row per component.
 """
 
 import asyncio
 import dataclasses
+import smtplib
+import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.storage import FileSystemStorage
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from health_check.base import HealthCheck, HealthCheckResult
 from health_check.checks import Cache, Database, Storage
-from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.exceptions import HealthCheckException, ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 
 from alerts.selectors import heartbeat_status
@@ -184,3 +191,139 @@ class ReadyView(HealthView):
         "schedules": Schedules,
         "storage": BackupStorage,
     }
+
+
+# --- the components as the console shows them ---------------------------------------------
+
+ComponentStatus = Literal["ok", "warn", "bad"]
+_RANK = {"ok": 0, "warn": 1, "bad": 2}
+# The probes that touch something outside the database (the mail server, the backup
+# location) are cached in the shared cache (the database cache by default) for this long, so
+# a page view costs a cache read, and at most one view a minute waits for a probe.
+PROBE_CACHE_SECONDS = 60
+# Each step of the SMTP probe (connect, greeting, NOOP, QUIT) waits at most this long.
+SMTP_PROBE_TIMEOUT = 2.0
+_PROBE_KEYS = {"email": "integrity:health:email", "storage": "integrity:health:storage"}
+# Django's backends that keep mail on this machine: nothing reaches anybody.
+_LOCAL_MAIL = {
+    "django.core.mail.backends.console.EmailBackend": "printed to the console",
+    "django.core.mail.backends.locmem.EmailBackend": "kept in memory",
+    "django.core.mail.backends.dummy.EmailBackend": "thrown away",
+    "django.core.mail.backends.filebased.EmailBackend": "written to files",
+}
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """One part of the system the console watches: its state and, in words, why."""
+
+    name: str
+    status: ComponentStatus
+    detail: str
+
+
+def worst_status(components: list[Component]) -> ComponentStatus:
+    return max((c.status for c in components), key=_RANK.__getitem__, default="ok")
+
+
+def component_health() -> list[Component]:
+    """The database, the worker and scheduler (the heartbeat job), email and the backup
+    storage. A few queries: the database answers a SELECT, the heartbeat row is read, and the
+    cached probes are one cache read; a probe runs only when its cached answer has expired."""
+    cached: dict[str, Any] = cache.get_many(list(_PROBE_KEYS.values()))
+    fresh: dict[str, Any] = {}
+    probes = {"email": _email_probe, "storage": _storage_probe}
+    answers: dict[str, tuple[ComponentStatus, str]] = {}
+    for name, probe in probes.items():
+        key = _PROBE_KEYS[name]
+        if key in cached:
+            answers[name] = cached[key]
+        else:
+            answers[name] = fresh[key] = probe()
+    if fresh:
+        cache.set_many(fresh, PROBE_CACHE_SECONDS)
+    return [
+        _database(),
+        _scheduler(),
+        Component("Email", *answers["email"]),
+        Component("Backup storage", *answers["storage"]),
+    ]
+
+
+def _database() -> Component:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return Component("Database", "bad", f"Does not answer: {exc}")
+    ms = (time.perf_counter() - started) * 1000
+    return Component("Database", "ok", f"{connection.display_name} answered in {ms:.0f} ms")
+
+
+def _scheduler() -> Component:
+    """The heartbeat job (alerts.heartbeat) is scheduled by the django-q2 cluster and run by
+    one of its workers: a recent beat shows both alive."""
+    name = "Worker and scheduler"
+    try:
+        beat = heartbeat_status()
+    except DatabaseError:
+        return Component(name, "bad", "Could not read the scheduler heartbeat")
+    if beat["last_beat"] is None:
+        return Component(name, "bad", "No heartbeat recorded yet: is the qcluster running?")
+    age = float(beat["age_seconds"])
+    if not beat["ok"]:
+        limit = settings.ALERT_HEARTBEAT_MAX_AGE_SECONDS
+        return Component(
+            name, "bad", f"Last heartbeat {_age(age)} ago (limit {limit} s): no jobs are running"
+        )
+    return Component(name, "ok", f"Last heartbeat {_age(age)} ago")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _checked() -> str:
+    return timezone.localtime().strftime("%H:%M:%S")
+
+
+def _email_probe() -> tuple[ComponentStatus, str]:
+    """What the configured backend is; for SMTP, whether the server greets and answers a NOOP
+    (no login, no mail sent); a provider's HTTP API is not probed."""
+    backend = settings.EMAIL_BACKEND
+    if backend in _LOCAL_MAIL:
+        return "warn", f"Not configured: mail is {_LOCAL_MAIL[backend]} (set EMAIL_URL)"
+    if backend != _SMTP:
+        return "ok", f"Provider backend {backend.rsplit('.', 2)[-2]} configured (not probed)"
+    host, port = settings.EMAIL_HOST, int(settings.EMAIL_PORT)
+    smtp_class = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
+    started = time.perf_counter()
+    try:
+        with smtp_class(host, port, timeout=SMTP_PROBE_TIMEOUT) as server:
+            code, _ = server.noop()
+    except (OSError, smtplib.SMTPException) as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        return "bad", f"SMTP server {host}:{port} unreachable ({reason}; checked {_checked()})"
+    ms = (time.perf_counter() - started) * 1000
+    if code != 250:
+        return "warn", f"SMTP server {host}:{port} answered NOOP with {code} ({_checked()})"
+    return "ok", f"SMTP server {host}:{port} answered in {ms:.0f} ms (checked {_checked()})"
+
+
+def _storage_probe() -> tuple[ComponentStatus, str]:
+    """BackupStorage: a file written, read back and deleted in the backup location."""
+    try:
+        BackupStorage().run()
+    except (HealthCheckException, OSError) as exc:
+        message = exc.message if isinstance(exc, HealthCheckException) else str(exc)
+        return "bad", f"{message} (checked {_checked()})"
+    return "ok", f"Writable (checked {_checked()})"
