@@ -113,7 +113,7 @@ def _summary(title: str, x_labels: Sequence[str], series: dict[str, Sequence[Num
         return f"{title}: no data yet."
     parts = []
     for name, values in series.items():
-        present = [float(v) for v in values if v is not None]
+        present = [v for v in values if v is not None]
         if not present:
             parts.append(f"{name}: no data")
             continue

@@ -75,3 +75,8 @@ def test_a_dashboard_key_cannot_be_registered_twice_with_another_page():
 def test_non_staff_see_no_dashboard(django_user_model):
     user = django_user_model(username="someone", is_staff=False, is_superuser=True)
     assert dashboards.visible_dashboards(user) == []
+
+
+def test_counts_stay_whole_numbers_in_the_text_alternative():
+    chart = charts.bar_chart(title="Runs", x_labels=["a", "b"], series={"passed": [2, 5]})
+    assert chart.alt == "Runs, a to b: passed from 2 to 5 (lowest 2, highest 5)."
