@@ -436,6 +436,11 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # audit: the Audit dashboard (audit/dashboard.py)
+    AdminView("dashboard_audit", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_audit_timeline", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_audit_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_audit_export", R(AUDITOR), method="POST"),
 )
 
 # URLs outside the API and the admin, by route.
