@@ -5,7 +5,9 @@ Overview tile's statuses, hostile query strings, bounded query counts and the de
 import datetime as dt
 import io
 import json
+import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -442,3 +444,13 @@ def test_the_demo_leaves_a_verified_and_checkpointed_chain(make_user):
     assert page.context["chain"]["state"] == "ok"
     assert page.content.decode().count('class="lg-chart"') == 2
     assert page.context["per_day_chart"].rows and page.context["by_action_chart"].rows
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_pages_doc_links_runbook_entries_that_exist():
+    headings = re.findall(r"^#+ (.+)$", (DOCS / "runbooks.md").read_text(), re.M)
+    anchors = {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
+    linked = re.findall(r"runbooks\.md#([\w-]+)", (DOCS / "dashboards" / "audit.md").read_text())
+    assert linked and set(linked) <= anchors, set(linked) - anchors
