@@ -19,7 +19,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from audit import selectors, services
+from audit import dashboard, selectors, services
 from audit.actions import catalogue
 from audit.models import (
     AuditEvent,
@@ -29,6 +29,7 @@ from audit.models import (
     VerificationStatus,
 )
 from audit.services import actor_repr
+from config import dashboards
 from config.admin_helpers import ReadOnlyAdminMixin
 
 EMPTY = "-"
@@ -336,3 +337,7 @@ class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not verification.problems:
             return EMPTY
         return format_html("<pre>{}</pre>", _pretty(verification.problems))
+
+
+# The console's Audit page (audit/dashboard.py) and its Overview tile.
+dashboards.register(dashboard.DASHBOARD)

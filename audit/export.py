@@ -215,8 +215,11 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterator[bytes]:
-    """A zip of the export file and its manifest, streamed as it is made (the API's download).
+def export_zip_stream(
+    *, fmt: str, r: ExportRange, actor: Any = None, via: str = "api"
+) -> Iterator[bytes]:
+    """A zip of the export file and its manifest, streamed as it is made (the API's download,
+    and the audit dashboard's: `via` says which).
 
     The export is recorded in the trail before the first byte goes out.
     """
@@ -241,7 +244,7 @@ def export_zip_stream(*, fmt: str, r: ExportRange, actor: Any = None) -> Iterato
             last_hash=hashes.get(r.to_id),
             prev_hash=hashes.get(r.from_id - 1, GENESIS_HASH),
         )
-    metadata = {**manifest.as_dict(), **planned, "via": "api"}
+    metadata = {**manifest.as_dict(), **planned, "via": via}
     metadata.pop("sha256")
     _record_export(r, actor=actor, metadata=metadata)
 

@@ -7,8 +7,10 @@ only the events they are the actor of (their own activity), never anyone else's.
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
@@ -16,7 +18,14 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.canonical import HASHED_FIELDS
-from audit.models import AuditEvent, ChainHead, Checkpoint, CheckpointPublication, Verification
+from audit.models import (
+    AuditEvent,
+    ChainHead,
+    Checkpoint,
+    CheckpointPublication,
+    Verification,
+    VerificationStatus,
+)
 
 VIEW_PERMISSION = "audit.view_auditevent"
 ACTIVITY_IPS = 100  # the addresses listed in an activity report (most used first)
@@ -267,3 +276,125 @@ def checkpoint_witness_lag(
             }
         )
     return lagging
+
+
+# The dashboard (audit/dashboard.py) -------------------------------------------------------------
+
+
+def audit_event_search(
+    *,
+    user: Any,
+    actor: str = "",
+    action: str = "",
+    object_type: str = "",
+    object_id: str = "",
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> QuerySet[AuditEvent]:
+    """The dashboard's search, newest first. `actor` is a username: the user's events by id,
+    or, for a user deleted since, the events the trail recorded under that name."""
+    qs = audit_event_list(
+        user=user,
+        action=action or None,
+        object_type=object_type or None,
+        object_id=object_id or None,
+        since=since,
+        until=until,
+    )
+    if actor:
+        user_id = (
+            get_user_model().objects.filter(username=actor).values_list("pk", flat=True).first()
+        )
+        if user_id is not None:
+            qs = qs.filter(actor_id=user_id)
+        else:  # "name (#id)", as audit.services.actor_repr writes it
+            qs = qs.filter(actor_repr__startswith=f"{actor} (#")
+    return qs.order_by("-id")
+
+
+def audit_events_per_day(*, since: dt.datetime, until: dt.datetime) -> dict[dt.date, int]:
+    """How many events were recorded on each day (UTC) of the window; days without any are
+    left out. One grouped query."""
+    rows = (
+        AuditEvent.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
+        .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(count=Count("id"))
+        .order_by("day")
+    )
+    return {row["day"]: row["count"] for row in rows}
+
+
+def audit_events_by_action(
+    *, since: dt.datetime, until: dt.datetime, limit: int = 12
+) -> list[tuple[str, int]]:
+    """The `limit` most recorded actions in the window, with their counts, most first."""
+    rows = (
+        AuditEvent.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
+        .values("action")
+        .annotate(count=Count("id"))
+        .order_by("-count", "action")[:limit]
+    )
+    return [(row["action"], row["count"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class ChainOverview:
+    """What the dashboard and its Overview tile say about the chain."""
+
+    head_sequence: int
+    head_at: dt.datetime | None
+    last_verification: Verification | None
+    last_full: Verification | None  # the newest verification of the whole chain
+    last_full_passed: Verification | None  # the newest one that found it intact
+    checkpoints: list[Checkpoint]  # newest first, each annotated with `witnessed_at`
+    max_age: dt.timedelta  # AUDIT_VERIFY_MAX_AGE_HOURS, the check audit.verification_recent's
+
+    @property
+    def verified_to(self) -> int | None:
+        """The last event the newest verification read (None before any)."""
+        v = self.last_verification
+        if v is None:
+            return None
+        if v.to_id is not None:
+            return min(v.to_id, (v.from_id or 1) + v.events_checked - 1)
+        return (v.from_id or 1) + v.events_checked - 1
+
+    @property
+    def unverified(self) -> int:
+        """Events after the last one the newest verification read (its own audit event, at
+        least: recording a verification appends to the chain it has just read)."""
+        return max(self.head_sequence - (self.verified_to or 0), 0)
+
+    @property
+    def state(self) -> str:
+        """ "broken", "stale" (no full verification passed within max_age, or never), "ok",
+        or "empty" (no events yet) - as audit.verification_recent judges."""
+        if self.last_full is not None and self.last_full.status != VerificationStatus.OK:
+            return "broken"
+        passed = self.last_full_passed
+        if passed is None:
+            return "empty" if self.head_sequence == 0 else "stale"
+        return "stale" if timezone.now() - passed.started_at > self.max_age else "ok"
+
+
+def audit_chain_overview(*, checkpoints: int = 5) -> ChainOverview:
+    """The chain head, the newest verifications and the last `checkpoints` checkpoints with
+    when the witness took their copy: five queries, whatever the size of the trail."""
+    head = ChainHead.objects.filter(pk=1).first()
+    full = Verification.objects.filter(from_id__isnull=True, to_id__isnull=True)
+    sent = Q(publications__status=CheckpointPublication.Status.SENT)
+    recent = Checkpoint.objects.annotate(
+        witnessed_at=Max("publications__sent_at", filter=sent)
+    ).order_by("-sequence", "-id")[:checkpoints]
+    return ChainOverview(
+        head_sequence=head.sequence if head else 0,
+        head_at=head.occurred_at if head else None,
+        last_verification=Verification.objects.order_by("-started_at", "-id").first(),
+        last_full=full.order_by("-started_at", "-id").first(),
+        last_full_passed=full.filter(status=VerificationStatus.OK)
+        .order_by("-started_at", "-id")
+        .first(),
+        checkpoints=list(recent),
+        max_age=dt.timedelta(hours=settings.AUDIT_VERIFY_MAX_AGE_HOURS),
+    )

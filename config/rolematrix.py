@@ -454,6 +454,11 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("dashboard_integrity", R(APPROVER, AUDITOR, OPERATOR, ADMIN)),
     AdminView("dashboard_integrity_run", R(APPROVER, OPERATOR, ADMIN), method="POST"),
     AdminView("dashboard_integrity_retry", R(OPERATOR, ADMIN), method="POST"),
+    # audit: the Audit dashboard (audit/dashboard.py)
+    AdminView("dashboard_audit", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_audit_timeline", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_audit_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
+    AdminView("dashboard_audit_export", R(AUDITOR), method="POST"),
 )
 
 # URLs outside the API and the admin, by route.
