@@ -436,6 +436,15 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("audit_auditevent_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_take", R(OPERATOR, ADMIN), method="POST"),
     AdminView("backups_backup_download", R(ADMIN)),
+    # backups: the Backups dashboard (backups/dashboard.py) and its actions.
+    AdminView("dashboard_backups", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_backups_backup", R(OPERATOR, ADMIN), method="POST"),
+    AdminView(
+        "dashboard_backups_drill",
+        R(OPERATOR, ADMIN),
+        "the newest good backup, or the one named",
+        method="POST",
+    ),
 )
 
 # URLs outside the API and the admin, by route.
