@@ -1,6 +1,6 @@
-"""The demo's backups (config/demo.py, `manage.py seed_demo`): the context's days of daily
-backups and weekly restore drills as history, then one real backup of the demo database,
-verified, through the services.
+"""The demo's backups (config/demo.py, `manage.py seed_demo`): one real backup of the demo
+database, verified, through the services, and behind it the context's days of daily backups and
+weekly restore drills as history.
 
 No service back-dates: `backup_start` and `drill_start` stamp the present, and taking or
 drilling a backup copies a real database. So the history rows are written directly
@@ -25,7 +25,8 @@ from backups.services.common import selected_engine
 from config.demo import DemoContext, DemoHistory
 
 MB = 1_000_000
-SIZE_TODAY = 300 * MB  # as stored (compressed); a year ago a little under half of it
+# Today's size when no real backup is taken (as stored, compressed: the demo's books are small).
+SIZE_TODAY = 2 * MB
 BACKUP_AT = time(3, 0)  # BACKUP_CRON's default, local time
 DRILL_AT = time(4, 0)
 
@@ -34,12 +35,16 @@ def seed_backups(ctx: DemoContext) -> str:
     if Backup.objects.exists() or RestoreDrill.objects.exists():
         return "Backups: there are backups already; nothing added."
     engine = selected_engine()
-    backups = _backups(ctx, engine)
+    # The real backup is the newest row whatever the order; taken first, its size is what the
+    # history's sizes grow towards.
+    real, said = _real_backup(engine)
+    size_today = real.size_bytes if real is not None and real.size_bytes else SIZE_TODAY
+    backups = _backups(ctx, engine, size_today)
     by_day = {timezone.localtime(b.started_at).date(): b for b in backups}
     drills = _drills(ctx, by_day)
     return (
         f"Backups: {len(backups)} daily backups and {len(drills)} weekly drills as history "
-        f"(objects pruned){_real_backup(engine)}."
+        f"(objects pruned); {said}."
     )
 
 
@@ -50,13 +55,13 @@ def _at(day: date, at: time) -> datetime:
     return timezone.make_aware(datetime.combine(day, at))
 
 
-def _size(ctx: DemoContext, day: date) -> int:
-    """The books grow through the year: about 135 MB a year ago, 300 MB today."""
+def _size(ctx: DemoContext, day: date, size_today: int) -> int:
+    """The books grow through the year: a year ago a little under half of today's size."""
     age = (ctx.today - day).days
-    return int(SIZE_TODAY * (1 - 0.55 * age / 365) * ctx.rnd.uniform(0.98, 1.02))
+    return int(size_today * (1 - 0.55 * age / 365) * ctx.rnd.uniform(0.98, 1.02))
 
 
-def _backups(ctx: DemoContext, engine: str) -> list[Backup]:
+def _backups(ctx: DemoContext, engine: str, size_today: int) -> list[Backup]:
     days = [ctx.start + timedelta(days=n) for n in range(1, ctx.days + 1)]
     days = [d for d in days if _at(d, BACKUP_AT) < ctx.now - timedelta(minutes=30)]
     failed = days[len(days) * 2 // 5] if len(days) > 20 else None
@@ -64,8 +69,9 @@ def _backups(ctx: DemoContext, engine: str) -> list[Backup]:
     rows = []
     for day in days:
         started = _at(day, BACKUP_AT) + timedelta(seconds=ctx.rnd.randint(0, 20))
-        size = _size(ctx, day)
-        seconds = (20 + size / (6 * MB)) * ctx.rnd.uniform(0.9, 1.25)
+        size = _size(ctx, day, size_today)
+        # The scheduled job's start-up, the checkpoints and the manifest, and the copy itself.
+        seconds = (3 + size / (4 * MB)) * ctx.rnd.uniform(0.9, 1.4)
         finished = started + timedelta(seconds=seconds)
         utc = started.astimezone(UTC)
         row = Backup(
@@ -126,11 +132,12 @@ def _drills(ctx: DemoContext, by_day: dict[date, Backup]) -> list[RestoreDrill]:
         if backup is None or backup.snapshot_at is None or backup.size_bytes is None:
             continue
         started = _at(day, DRILL_AT)
-        restore = (240 + 3.2 * backup.size_bytes / MB) * ctx.rnd.uniform(0.85, 1.15)
+        # A scratch database made, the archive unpacked and restored, its indexes built.
+        restore = (180 + 60 * backup.size_bytes / MB) * ctx.rnd.uniform(0.85, 1.15)
         if age == slow:
             restore = 68 * 60.0  # the scratch server shared with month-end reporting
         checks = ctx.rnd.uniform(40, 90)
-        rows_held = int(backup.size_bytes / MB * 900)
+        rows_held = backup.size_bytes // 150  # about 150 bytes a row, compressed
         drill = RestoreDrill(
             backup=backup,
             status=RestoreDrill.Status.PASSED,
@@ -152,8 +159,8 @@ def _drills(ctx: DemoContext, by_day: dict[date, Backup]) -> list[RestoreDrill]:
             drill.finished_at = started + timedelta(seconds=310)
             drill.results = {}
             drill.error = (
-                "backup.failed: pg_restore: could not extend file: No space left on device "
-                "(the drill's scratch volume, BACKUP_WORK_DIR)"
+                "backup.failed: the restore ran out of space: [Errno 28] No space left on "
+                "device (the drill's scratch volume, BACKUP_WORK_DIR)"
             )
         elif age == differed:
             drill.status, drill.failed_step = RestoreDrill.Status.FAILED, "compare"
@@ -165,19 +172,23 @@ def _drills(ctx: DemoContext, by_day: dict[date, Backup]) -> list[RestoreDrill]:
             }
             drill.error = "the restored copy differs from the backup: finance_journalline rows"
         rows.append(drill)
+    rows.reverse()  # oldest first, so that numbers grow with time as the services' do
     return RestoreDrill.objects.bulk_create(rows, batch_size=500)
 
 
-def _real_backup(engine: str) -> str:
+def _real_backup(engine: str) -> tuple[Backup | None, str]:
     """One real backup of the demo database, verified, so that the newest backup can be
     drilled and downloaded. Only with SQLite's engine: with PostgreSQL (pg_dump, pgBackRest)
     `seed_demo` also runs inside tests (tests/config/test_db_roles.py, the pgBackRest and
     recovery tests) that take their own backups and expect none before."""
     if engine != Backup.Engine.SQLITE:
-        return "; no real backup taken on this engine: run `manage.py backup --verify` to take one"
+        return None, (
+            f"no real backup taken with {engine} (PostgreSQL): "
+            "`manage.py backup --verify` takes one"
+        )
     try:
         backup = services.backup_create(trigger=Backup.Trigger.COMMAND)
         backup = services.backup_verify(backup=backup)
     except BackupError as exc:
-        return f"; the real backup failed: {exc.message}"
-    return f"; a real backup #{backup.pk} of the demo database, {backup.status}"
+        return None, f"the real backup failed: {exc.message}"
+    return backup, f"a real backup #{backup.pk} of the demo database, {backup.status}"
