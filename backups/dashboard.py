@@ -224,8 +224,10 @@ def _label(at: datetime, step: timedelta) -> str:
     return f"{local:%Y-%m-%d}" if step >= timedelta(days=1) else f"{local:%d %b %H:%M}"
 
 
-def _charts(user: Any, since: datetime, step: timedelta, objectives: Objectives) -> list[Any]:
-    made = []
+def _charts(
+    user: Any, since: datetime, step: timedelta, objectives: Objectives
+) -> list[charts.Chart]:
+    made: list[charts.Chart] = []
     if user.has_perm("backups.view_restoredrill"):
         drills = selectors.drill_points(since=since)
         made.append(
