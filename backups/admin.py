@@ -15,8 +15,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from backups import services
+from backups import dashboard, services
 from backups.models import Backup, RestoreDrill
+from config import dashboards
 from config.admin_helpers import ReadOnlyAdminMixin
 from config.errors import DomainError
 
@@ -162,3 +163,7 @@ class RestoreDrillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "trigger"]
     readonly_fields = [f.name for f in RestoreDrill._meta.fields]
+
+
+# The Backups dashboard and its Overview tile (backups/dashboard.py).
+dashboards.register(dashboard.DASHBOARD)

@@ -459,6 +459,15 @@ ADMIN_VIEWS: tuple[AdminView, ...] = (
     AdminView("dashboard_audit_timeline", R(AUDITOR, OPERATOR, ADMIN)),
     AdminView("dashboard_audit_verify", R(AUDITOR, OPERATOR, ADMIN), method="POST"),
     AdminView("dashboard_audit_export", R(AUDITOR), method="POST"),
+    # backups: the Backups dashboard (backups/dashboard.py) and its actions.
+    AdminView("dashboard_backups", R(AUDITOR, OPERATOR, ADMIN)),
+    AdminView("dashboard_backups_backup", R(OPERATOR, ADMIN), method="POST"),
+    AdminView(
+        "dashboard_backups_drill",
+        R(OPERATOR, ADMIN),
+        "the newest good backup, or the one named",
+        method="POST",
+    ),
 )
 
 # URLs outside the API and the admin, by route.
