@@ -86,7 +86,8 @@ def audit_dashboard(request: HttpRequest) -> HttpResponse:
         **_charts(chosen),
         "can_verify": user.has_perm(VERIFY),
         "can_export": user.has_perm(EXPORT),
-        "export_form": ExportForm(),
+        # Its own ids: the search form above has since and until fields too.
+        "export_form": ExportForm(auto_id="id_export_%s"),
     }
     if user.has_perm("audit.view_verification") and user.has_perm("audit.view_checkpoint"):
         context["chain"] = _chain(selectors.audit_chain_overview(checkpoints=CHECKPOINTS_SHOWN))

@@ -152,7 +152,7 @@ def test_people_act_through_the_dashboards(console_site, make_user):
     approver = make_user("finance_approver", username="console-approver")
     auditor = make_user("auditor", username="console-auditor")
     alert = raise_alert(
-        source="browser", key="act", severity="error", title="Disk nearly full", details={}
+        source="browser", key="act", severity="critical", title="Disk nearly full", details={}
     )
     pending = JournalEntry.objects.filter(status="pending_approval").order_by("pk").first()
     assert pending is not None, "the demo leaves an entry waiting for approval"
@@ -164,7 +164,7 @@ def test_people_act_through_the_dashboards(console_site, make_user):
             # The operator acknowledges the alert from its Overview tile.
             page = _page(browser, base, operator.username, problems)
             tile = page.locator("article.lg-tile", has_text="Disk nearly full")
-            tile.get_by_role("button", name=re.compile("Acknowledge")).first.click()
+            tile.get_by_role("button", name="Acknowledge Disk nearly full").click()
             page.wait_for_load_state()
             assert page.locator("ul.messagelist .success").count() == 1, page.content()
             alert.refresh_from_db()
