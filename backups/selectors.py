@@ -13,8 +13,6 @@ STORED = (BackupStatus.COMPLETED, BackupStatus.VERIFIED, BackupStatus.UNVERIFIED
 FINISHED_DRILLS = (RestoreDrill.Status.PASSED, RestoreDrill.Status.FAILED)
 # The most points a chart reads (a year of hourly backups would be 8760): the newest win.
 CHART_POINTS = 1000
-# The recovery time objective until config/settings.py declares BACKUP_RTO_MINUTES.
-DEFAULT_RTO_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -27,11 +25,10 @@ class Objectives:
 
 
 def objectives() -> Objectives:
-    rto_minutes: int = getattr(settings, "BACKUP_RTO_MINUTES", DEFAULT_RTO_MINUTES)
     return Objectives(
         rpo=timedelta(hours=settings.BACKUP_RPO_HOURS),
         drill_max_age=timedelta(days=settings.BACKUP_DRILL_MAX_AGE_DAYS),
-        rto=timedelta(minutes=rto_minutes),
+        rto=timedelta(minutes=settings.BACKUP_RTO_MINUTES),
     )
 
 

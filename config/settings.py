@@ -724,6 +724,8 @@ BACKUP_PRUNE_CRON = env.str("BACKUP_PRUNE_CRON", default="30 5 * * *")
 BACKUP_RPO_HOURS = env.int("BACKUP_RPO_HOURS", default=26)
 # A restore drill must have passed within this many days (backups.drill_recent).
 BACKUP_DRILL_MAX_AGE_DAYS = env.int("BACKUP_DRILL_MAX_AGE_DAYS", default=8)
+# Recovery time objective: a drill's restore should take no longer (the Backups dashboard).
+BACKUP_RTO_MINUTES = env.int("BACKUP_RTO_MINUTES", default=60)
 # Retention: the newest backup of each of the last N days, M ISO weeks and K months.
 BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
 BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
