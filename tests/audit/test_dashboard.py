@@ -454,5 +454,5 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def test_the_pages_doc_links_runbook_entries_that_exist():
     headings = re.findall(r"^#+ (.+)$", (DOCS / "runbooks.md").read_text(), re.M)
     anchors = {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
-    linked = re.findall(r"runbooks\.md#([\w-]+)", (DOCS / "dashboards" / "audit.md").read_text())
+    linked = re.findall(r"runbooks\.md#([\w-]+)", (DOCS / "dashboards.md").read_text())
     assert linked and set(linked) <= anchors, set(linked) - anchors
