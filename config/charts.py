@@ -19,10 +19,10 @@ from decimal import Decimal
 import pygal
 from pygal.style import Style
 
-# The stock admin's colours (django/contrib/admin/static/admin/css/base.css) and two more
-# that keep a 3:1 contrast on white, in the order series take them.
-PALETTE = ("#417690", "#ba2121", "#3c7a3e", "#b35c00", "#6a4c93", "#5b6770")
-STYLE = Style(
+# Series that mean no status take these in turn: the stock admin's blue first, then colours
+# that keep a 3:1 contrast on white and are none of the status colours below.
+PALETTE = ("#417690", "#6a4c93", "#00727a", "#5b6770", "#7a5c2e", "#264b6e")
+STYLE_OPTIONS: dict[str, object] = dict(
     background="#ffffff",
     plot_background="#ffffff",
     foreground="#333333",
@@ -30,7 +30,6 @@ STYLE = Style(
     foreground_subtle="#767676",
     opacity="0.85",
     opacity_hover="1",
-    colors=PALETTE,
     font_family="-apple-system, 'Segoe UI', system-ui, Roboto, 'Helvetica Neue', Arial, sans-serif",
     label_font_size=11,
     major_label_font_size=11,
@@ -40,6 +39,37 @@ STYLE = Style(
 )
 
 Number = float | int | Decimal | None
+
+# Series whose name is a status or a severity take that status's colour, the same as the
+# tiles' (a failed run is never drawn green); an objective is a grey line; the rest take the
+# palette in turn.
+MEANINGS = {
+    "pass": "#2e6b30",
+    "passed": "#2e6b30",
+    "ok": "#2e6b30",
+    "info": "#417690",
+    "warn": "#b35c00",
+    "warning": "#b35c00",
+    "fail": "#ba2121",
+    "failed": "#ba2121",
+    "error": "#ba2121",
+    "critical": "#6b0f0f",
+}
+OBJECTIVE = "#767676"
+
+
+def _colours(names: Sequence[str]) -> tuple[str, ...]:
+    free = list(PALETTE)
+    colours = []
+    for name in names:
+        word = name.lower().split(" (")[0].strip()
+        if word in MEANINGS:
+            colours.append(MEANINGS[word])
+        elif word.startswith("objective"):
+            colours.append(OBJECTIVE)
+        else:
+            colours.append(free.pop(0) if free else PALETTE[len(colours) % len(PALETTE)])
+    return tuple(colours) or PALETTE
 
 
 @dataclass(frozen=True)
@@ -78,10 +108,12 @@ def _encode(chart: pygal.graph.graph.Graph) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
-def _configure(kind: type, *, title: str, y_title: str, width: int, height: int, **options):
+def _configure(
+    kind: type, *, names: Sequence[str], y_title: str, width: int, height: int, **options
+):
     return kind(
         js=[],  # pygal's tooltips come from its CDN; an image runs no script anyway
-        style=STYLE,
+        style=Style(**STYLE_OPTIONS, colors=_colours(names)),
         title=None,  # the page's heading names the chart; the figure caption repeats it
         y_title=y_title or None,
         width=width,
@@ -90,12 +122,18 @@ def _configure(kind: type, *, title: str, y_title: str, width: int, height: int,
         legend_at_bottom_columns=4,
         truncate_legend=-1,
         show_minor_x_labels=False,
-        x_label_rotation=0,
+        truncate_label=-1,  # the labels shown are few (major ones): whole, never "20..."
         margin=8,
         print_values=False,
         no_data_text="No data yet",
         **options,
     )
+
+
+def _label(chart: pygal.graph.graph.Graph, x_labels: Sequence[str]) -> None:
+    """Long labels (a date and a time) lean, so that the few shown never overlap."""
+    chart.x_labels = list(x_labels)
+    chart.config.x_label_rotation = 20 if max(map(len, x_labels), default=0) > 10 else 0
 
 
 def _table(
@@ -131,14 +169,14 @@ def line_chart(
     series: dict[str, Sequence[Number]],
     y_title: str = "",
     width: int = 720,
-    height: int = 240,
+    height: int = 280,
     stacked: bool = False,
 ) -> Chart:
     """A line per series over the x labels (times or dates, oldest first)."""
     kind = pygal.StackedLine if stacked else pygal.Line
     chart = _configure(
         kind,
-        title=title,
+        names=list(series),
         y_title=y_title,
         width=width,
         height=height,
@@ -148,7 +186,7 @@ def line_chart(
         x_labels_major_count=min(len(x_labels), 8) or None,
         allow_interruptions=True,
     )
-    chart.x_labels = list(x_labels)
+    _label(chart, x_labels)
     for name, values in series.items():
         chart.add(name, [_number(v) for v in values])
     headers, rows = _table(x_labels, series)
@@ -170,7 +208,7 @@ def bar_chart(
     series: dict[str, Sequence[Number]],
     y_title: str = "",
     width: int = 720,
-    height: int = 240,
+    height: int = 280,
     stacked: bool = False,
     horizontal: bool = False,
 ) -> Chart:
@@ -181,13 +219,13 @@ def bar_chart(
         kind = pygal.StackedBar if stacked else pygal.Bar
     chart = _configure(
         kind,
-        title=title,
+        names=list(series),
         y_title=y_title,
         width=width,
         height=height,
         x_labels_major_count=min(len(x_labels), 12) or None,
     )
-    chart.x_labels = list(x_labels)
+    _label(chart, x_labels)
     for name, values in series.items():
         chart.add(name, [_number(v) for v in values])
     headers, rows = _table(x_labels, series)

@@ -3,6 +3,7 @@ that never fails on a hand-edited URL, and the dashboard registry."""
 
 import base64
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.test import RequestFactory
@@ -80,3 +81,23 @@ def test_non_staff_see_no_dashboard(django_user_model):
 def test_counts_stay_whole_numbers_in_the_text_alternative():
     chart = charts.bar_chart(title="Runs", x_labels=["a", "b"], series={"passed": [2, 5]})
     assert chart.alt == "Runs, a to b: passed from 2 to 5 (lowest 2, highest 5)."
+
+
+def test_a_status_is_drawn_in_its_own_colour_whatever_the_order():
+    chart = charts.bar_chart(
+        title="Runs", x_labels=["a"], series={"Fail": [1], "Pass": [2], "Warn": [3]}, stacked=True
+    )
+    svg = _svg(chart)
+    fail, ok, warn = (svg.index(c) for c in ("#ba2121", "#2e6b30", "#b35c00"))
+    assert fail < ok < warn  # pygal writes the series' colours in the order they were added
+
+
+def test_the_stylesheet_has_every_rule_closed():
+    """Merging the apps' style blocks once dropped closing braces: every rule after the first
+    unclosed one was silently ignored by the browser."""
+    css = (Path(__file__).resolve().parents[2] / "config/static/ledgerguard/admin.css").read_text()
+    depth = 0
+    for number, line in enumerate(css.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert 0 <= depth <= 1, f"admin.css:{number}: a rule inside a rule"
+    assert depth == 0
