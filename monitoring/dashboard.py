@@ -64,11 +64,12 @@ def _per_minute(count: int, span: timedelta) -> str:
 
 
 def _days(value: float | None) -> str:
+    """When the disk fills at the current trend, as the end of "the disk fills ..."."""
     if value is None:
-        return "not enough snapshots yet"
+        return "(not enough snapshots yet)"
     if value >= selectors.NEVER_FULL_DAYS:
-        return "not filling up"
-    return f"{value:,.0f} days"
+        return "never at the current trend"
+    return f"in {value:,.0f} days"
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -268,14 +269,14 @@ def _database_tile(thresholds: Sequence[Threshold], now: datetime) -> dashboards
         summary=(
             said + "."
             if said
-            else f"{filesizeformat(sizes[-1][1])}, growing {growth}; disk full in "
+            else f"{filesizeformat(sizes[-1][1])}, growing {growth}; the disk fills "
             f"{_days(until_full)}."
         ),
         url=_dashboard_url(),
         rows=[
             ("Size", filesizeformat(sizes[-1][1])),
             (f"Growth (last {GROWTH_DAYS} days)", growth),
-            ("Disk full in", _days(until_full)),
+            ("The disk fills", _days(until_full)),
         ],
     )
 
