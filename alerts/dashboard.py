@@ -340,6 +340,10 @@ def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
         dashboards.Tile(
             key="alerts-open",
             title="Open alerts",
+            hint=(
+                "acknowledge the alert here (that stops its escalation), then follow its runbook "
+                "entry in docs/runbooks.md and resolve it on Alerts."
+            ),
             status=status,
             summary=summary,
             url=reverse("admin:dashboard_alerts"),

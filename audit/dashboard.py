@@ -344,6 +344,10 @@ def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
         dashboards.Tile(
             key="audit-chain",
             title="Audit chain",
+            hint=(
+                "an auditor verifies the chain from Audit; if it stays broken, follow "
+                "docs/runbooks.md (audit/chain_broken) before anything else writes."
+            ),
             status=status,
             summary=summary,
             url=reverse("admin:dashboard_audit"),

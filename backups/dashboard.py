@@ -170,6 +170,10 @@ def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
         dashboards.Tile(
             key=KEY,
             title="Backups",
+            hint=(
+                "an operator starts a backup, then a drill of it, from Backups; if either fails, "
+                "its error and docs/runbooks.md (backups/...) say why."
+            ),
             status=recovery.status,
             summary=recovery.summary,
             url=dashboard_url(),

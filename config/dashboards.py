@@ -37,7 +37,8 @@ STATUS_LABELS: dict[str, str] = {
 class Tile:
     """One box on the Overview. `status` picks its colour and its word (never colour alone);
     `rows` are (label, value) lines; `template` renders a body of its own instead (with
-    `context`), for tiles that act, such as the alerts' acknowledge buttons."""
+    `context`), for tiles that act, such as the alerts' acknowledge buttons. `hint` is what to
+    do first when the tile is amber or red (shown only then)."""
 
     key: str
     title: str
@@ -48,6 +49,7 @@ class Tile:
     chart: Chart | None = None
     template: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+    hint: str = ""
 
     @property
     def status_label(self) -> str:

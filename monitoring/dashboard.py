@@ -213,6 +213,10 @@ def _requests_tile(thresholds: Sequence[Threshold], now: datetime) -> dashboards
     return dashboards.Tile(
         key="performance-requests",
         title="Requests, last 24 hours",
+        hint=(
+            "open Performance, find the slow or failing routes and queries for the range; the "
+            "threshold's runbook entry is in docs/runbooks.md."
+        ),
         status=status,
         summary=summary,
         url=_dashboard_url("day"),
@@ -235,6 +239,10 @@ def _errors_tile(now: datetime) -> dashboards.Tile:
     return dashboards.Tile(
         key="performance-errors",
         title="New and regressed errors",
+        hint=(
+            "open the error group in the error log, read its traceback, fix it and mark the group"
+            " resolved."
+        ),
         status="bad" if trouble.count else "ok",
         summary=(
             f"{trouble.count} unresolved error group(s) new or regressed in the last 24 hours."
@@ -252,6 +260,10 @@ def _database_tile(thresholds: Sequence[Threshold], now: datetime) -> dashboards
         return dashboards.Tile(
             key="performance-database",
             title="Database growth",
+            hint=(
+                "see which tables grow on Performance (Daily storage per table) and free or add "
+                "disk before the forecast day."
+            ),
             status="none",
             summary="No daily storage figures yet: daily_stats makes them from the snapshots.",
             url=_dashboard_url(),
@@ -265,6 +277,10 @@ def _database_tile(thresholds: Sequence[Threshold], now: datetime) -> dashboards
     return dashboards.Tile(
         key="performance-database",
         title="Database growth",
+        hint=(
+            "see which tables grow on Performance (Daily storage per table) and free or add disk "
+            "before the forecast day."
+        ),
         status=status,
         summary=(
             said + "."

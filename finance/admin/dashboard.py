@@ -326,6 +326,10 @@ def _approvals_tile(url: str, now: Any) -> dashboards.Tile:
     return dashboards.Tile(
         key="finance-approvals",
         title="Entries waiting for approval",
+        hint=(
+            "an approver opens Financial, reads each waiting entry and approves it or sends it "
+            "back to its author (never their own)."
+        ),
         status=status,
         summary=summary,
         url=url,
@@ -351,6 +355,10 @@ def _periods_tile(url: str, today: date) -> dashboards.Tile:
     return dashboards.Tile(
         key="finance-periods",
         title="Period close",
+        hint=(
+            "an approver clears the period's waiting entries and drafts, then presses \"Run checks"
+            ' and close" on Financial; a finding that blocks it is explained on Integrity.'
+        ),
         status=status,
         summary=summary,
         url=url,
@@ -376,6 +384,10 @@ def _findings_tile(url: str) -> dashboards.Tile:
     return dashboards.Tile(
         key="finance-findings",
         title="Financial checks",
+        hint=(
+            "open the finding from Financial or Integrity, fix the cause (docs/runbooks.md has "
+            "the check's entry) or explain it if it is expected, then run the checks again."
+        ),
         status=status,
         summary=summary,
         url=url,

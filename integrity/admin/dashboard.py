@@ -248,6 +248,10 @@ def _health_tile(components: list[Component], url: str) -> dashboards.Tile:
     return dashboards.Tile(
         key="integrity-health",
         title="System health",
+        hint=(
+            "open Integrity's health panel for the failing component; /health/ready says the same"
+            " (docs/health.md, docs/runbooks.md)."
+        ),
         status=status,
         summary=summary,
         url=url,
@@ -291,6 +295,9 @@ def _checks_tile(url: str) -> dashboards.Tile:
     return dashboards.Tile(
         key="integrity-checks",
         title="Checks and findings",
+        hint=(
+            'open the failing check\'s findings on Integrity, fix or explain them, then "Run now".'
+        ),
         status=status,
         summary=summary,
         url=url,
@@ -312,6 +319,10 @@ def _letters_tile(url: str) -> dashboards.Tile:
     return dashboards.Tile(
         key="integrity-deadletters",
         title="Dead-letter queue",
+        hint=(
+            "an operator reads the oldest letter's error on Integrity, fixes its cause, then "
+            "retries it (or discards it in the dead-letter admin, with a reason)."
+        ),
         status=status,
         summary=summary,
         url=url,

@@ -86,3 +86,12 @@ def test_the_overview_reads_the_same_number_of_queries_however_much_history(
         assert client.get(url).status_code == 200
     assert len(after) == len(before), [q["sql"][:120] for q in after.captured_queries]
     assert len(before) <= 60, len(before)
+
+
+def test_a_tile_in_trouble_says_what_to_do_and_a_green_one_does_not(client, make_user, demo):
+    AlertFactory(source="disk", key="full", severity=Severity.CRITICAL, title="Disk full")
+    html = _overview(client, make_user("operator"))
+    for article in html.split("<article ")[1:]:
+        status = article.split('class="lg-tile lg-tile-', 1)[1].split('"', 1)[0]
+        says = "What to do:" in article
+        assert says == (status in ("warn", "bad")), article[:300]
