@@ -207,7 +207,8 @@ def retry_letter(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("integrity.retry_deadletter"):
         raise PermissionDenied
     raw = request.POST.get("letter", "")
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         messages.error(request, "Choose a dead letter to retry.")
         return _back(request)
     letter = DeadLetter.objects.filter(pk=int(raw)).first()
