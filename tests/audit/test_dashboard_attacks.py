@@ -1,6 +1,7 @@
 """Attacks on the Audit dashboard (audit/dashboard.py, audit/forms.py): hostile values."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -39,3 +40,20 @@ def test_an_export_time_outside_the_utc_range_exports_nothing_not_a_500(auditor,
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert len(said) == 1 and said[0].startswith("Nothing exported: ")
     assert AuditEvent.objects.filter(action="audit.exported").count() == exports
+
+
+def test_a_reader_without_the_chains_pages_gets_no_chain_tile(make_user):
+    """The page shows the chain's state only to a user who may view verifications and
+    checkpoints; the Overview's chain tile (the same state, the last verification, the last
+    checkpoint) must not show it to anyone else."""
+    user = make_user(is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_auditevent", content_type__app_label="audit")
+    )
+    client = _client(user)
+    assert 'id="audit-chain"' not in client.get(reverse("admin:dashboard_audit")).content.decode()
+    index = client.get(reverse("admin:index")).content.decode()
+    assert 'id="tile-audit-chain"' not in index
+    assert "Last full verification" not in index and "Last checkpoint" not in index
+    # Who holds both still gets it.
+    assert 'id="tile-audit-chain"' in _client(make_user("auditor")).get("/admin/").content.decode()
