@@ -260,6 +260,11 @@ def resolve(request: HttpRequest) -> HttpResponse:
     alert = _posted_alert(request)
     if alert is not None:
         note = request.POST.get("note", "")[:2000]
+        if "\x00" in note:  # PostgreSQL refuses it in text (a 500), SQLite would keep it
+            messages.error(
+                request, f"{alert.title}: not resolved: the note cannot contain NUL characters."
+            )
+            return _back(request)
         try:
             services.alert_resolve(alert=alert, actor=_actor(request), note=note)
         except DomainError as exc:

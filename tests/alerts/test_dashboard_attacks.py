@@ -4,6 +4,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from alerts import services
+from audit.models import AuditEvent
+
 pytestmark = pytest.mark.django_db
 
 
@@ -17,3 +20,20 @@ def test_a_non_ascii_digit_as_the_alert_id_is_refused_not_a_500(operator, action
     assert response.status_code == 302
     said = [str(m) for m in response.wsgi_request._messages]
     assert said == ["No such alert: nothing was changed."]
+
+
+def test_a_nul_in_the_resolve_note_is_refused_not_a_500(operator):
+    """PostgreSQL refuses NUL in text: the note went to the database as posted (a 500 there;
+    on SQLite a NUL stored in the alert's history and the audit trail)."""
+    alert = services.raise_alert(source="test", key="nul", severity="error", title="T")
+    client = Client(raise_request_exception=False)
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:dashboard_alerts_resolve"), {"alert": alert.pk, "note": "fixed\x00"}
+    )
+    assert response.status_code == 302
+    said = [str(m) for m in response.wsgi_request._messages]
+    assert said == ["T: not resolved: the note cannot contain NUL characters."]
+    alert.refresh_from_db()
+    assert alert.is_open
+    assert not AuditEvent.objects.filter(action="alert.resolved", object_id=str(alert.pk)).exists()
