@@ -219,7 +219,9 @@ def _back(request: HttpRequest) -> HttpResponseRedirect:
 def _posted_alert(request: HttpRequest) -> Alert | None:
     """The alert the form names, or None (with an error message) for a missing or unknown id."""
     raw = request.POST.get("alert", "")
-    alert = Alert.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
+    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
+    valid = raw.isascii() and raw.isdigit() and len(raw) < 19
+    alert = Alert.objects.filter(pk=int(raw)).first() if valid else None
     if alert is None:
         messages.error(request, "No such alert: nothing was changed.")
     return alert
@@ -258,6 +260,11 @@ def resolve(request: HttpRequest) -> HttpResponse:
     alert = _posted_alert(request)
     if alert is not None:
         note = request.POST.get("note", "")[:2000]
+        if "\x00" in note:  # PostgreSQL refuses it in text (a 500), SQLite would keep it
+            messages.error(
+                request, f"{alert.title}: not resolved: the note cannot contain NUL characters."
+            )
+            return _back(request)
         try:
             services.alert_resolve(alert=alert, actor=_actor(request), note=note)
         except DomainError as exc:

@@ -62,6 +62,11 @@ def _visible(user: Any) -> bool:
     return bool(user.has_perm(VIEW))
 
 
+def _sees_chain(user: Any) -> bool:
+    """The chain's state is its verifications and checkpoints: their readers only."""
+    return bool(user.has_perm("audit.view_verification") and user.has_perm("audit.view_checkpoint"))
+
+
 def _context(request: HttpRequest, title: str) -> dict[str, Any]:
     return {
         **admin.site.each_context(request),
@@ -89,7 +94,7 @@ def audit_dashboard(request: HttpRequest) -> HttpResponse:
         # Its own ids: the search form above has since and until fields too.
         "export_form": ExportForm(auto_id="id_export_%s"),
     }
-    if user.has_perm("audit.view_verification") and user.has_perm("audit.view_checkpoint"):
+    if _sees_chain(user):
         context["chain"] = _chain(selectors.audit_chain_overview(checkpoints=CHECKPOINTS_SHOWN))
     return TemplateResponse(request, "admin/audit/dashboard.html", context)
 
@@ -307,7 +312,10 @@ def _ago(moment: dt.datetime | None) -> str:
 
 def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
     """The chain's status: bad when the last full verification found it broken, warn when no
-    full verification passed within AUDIT_VERIFY_MAX_AGE_HOURS (audit.verification_recent)."""
+    full verification passed within AUDIT_VERIFY_MAX_AGE_HOURS (audit.verification_recent).
+    Only for a user who may see the page's chain section (verifications and checkpoints)."""
+    if not _sees_chain(request.user):
+        return []
     chain = selectors.audit_chain_overview(checkpoints=1)
     last, passed = chain.last_full, chain.last_full_passed
     hours = f"{chain.max_age / dt.timedelta(hours=1):g} h"

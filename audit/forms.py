@@ -2,9 +2,11 @@
 export. Every value is hostile until one of these has read it: bad values become form errors,
 never a query that fails."""
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from audit.actions import catalogue
@@ -19,12 +21,28 @@ DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%
 USERNAME_MAX, OBJECT_TYPE_MAX, OBJECT_ID_MAX = 150, 100, 64
 
 
+class _UtcDateTimeField(forms.DateTimeField):
+    """A date and time that has a UTC equivalent: "0001-01-01T00:00+14:00" parses, but the
+    database layer's conversion to UTC overflows (a 500 where a form error belongs)."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        result = super().to_python(value)
+        if result is not None:
+            try:
+                result.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValidationError(
+                    "Enter a date and time between years 1 and 9999 in UTC.", code="invalid"
+                ) from None
+        return result
+
+
 class _Window(forms.Form):
     """`since` inclusive and `until` exclusive, ISO 8601 or the browser's datetime-local value
     (in the site's time zone when it has no offset)."""
 
-    since = forms.DateTimeField(required=False, widget=DATETIME_INPUT)
-    until = forms.DateTimeField(required=False, widget=DATETIME_INPUT)
+    since = _UtcDateTimeField(required=False, widget=DATETIME_INPUT)
+    until = _UtcDateTimeField(required=False, widget=DATETIME_INPUT)
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}

@@ -302,7 +302,12 @@ def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
     role that may view its tables."""
     user = request.user
     now = timezone.now()
-    thresholds = selectors.thresholds_for([LATENCY, ERROR_RATE, *DISK])
+    # The page shows the thresholds only to their readers: so do the tiles.
+    thresholds = (
+        selectors.thresholds_for([LATENCY, ERROR_RATE, *DISK])
+        if user.has_perm("monitoring.view_threshold")
+        else []
+    )
     tiles = [_requests_tile(thresholds, now)]
     if user.has_perm("monitoring.view_errorgroup"):
         tiles.append(_errors_tile(now))

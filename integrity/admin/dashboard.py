@@ -207,7 +207,8 @@ def retry_letter(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("integrity.retry_deadletter"):
         raise PermissionDenied
     raw = request.POST.get("letter", "")
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         messages.error(request, "Choose a dead letter to retry.")
         return _back(request)
     letter = DeadLetter.objects.filter(pk=int(raw)).first()
@@ -259,9 +260,11 @@ def _health_tile(components: list[Component], url: str) -> dashboards.Tile:
     )
 
 
-def _checks_tile(url: str) -> dashboards.Tile:
+def _checks_tile(url: str, findings: bool) -> dashboards.Tile:
+    """The checks' last outcomes per tag; the open findings too when `findings` (the viewer may
+    see them: the page shows them only with integrity.view_finding)."""
     tags = selectors.last_results_per_tag()
-    severities = selectors.open_findings_by_severity()
+    severities = selectors.open_findings_by_severity() if findings else {}
     ran = [t for t in tags if t["status"] is not None]
     rows = [
         (
@@ -281,15 +284,16 @@ def _checks_tile(url: str) -> dashboards.Tile:
     failing = [t["tag"] for t in ran if t["status"] in ("fail", "error")]
     warning = [t["tag"] for t in ran if t["status"] == "warn"]
     open_total = sum(c["open"] for c in severities.values())
+    found = f"; {open_total} open finding(s)" if findings else ""
     status: dashboards.Status
     if not ran:
         status, summary = "none", "No check has run yet."
     elif failing:
         status = "bad"
-        summary = f"Failing checks in {', '.join(failing)}; {open_total} open finding(s)."
+        summary = f"Failing checks in {', '.join(failing)}{found}."
     elif warning or open_total:
         status = "warn"
-        summary = f"Warnings in {', '.join(warning) or 'none'}; {open_total} open finding(s)."
+        summary = f"Warnings in {', '.join(warning) or 'none'}{found}."
     else:
         status, summary = "ok", "Every check passed its last run."
     return dashboards.Tile(
@@ -336,7 +340,8 @@ def _letters_tile(url: str) -> dashboards.Tile:
 
 def overview_tiles(request: HttpRequest) -> list[dashboards.Tile]:
     url = reverse("admin:dashboard_integrity")
-    tiles = [_health_tile(component_health(), url), _checks_tile(url)]
+    findings = request.user.has_perm("integrity.view_finding")
+    tiles = [_health_tile(component_health(), url), _checks_tile(url, findings)]
     if request.user.has_perm("integrity.view_deadletter"):
         tiles.append(_letters_tile(url))
     return tiles
