@@ -20,7 +20,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from alerts import selectors, services
@@ -208,20 +207,13 @@ def _charts(chosen: dashboards.Range, now: datetime) -> dict[str, Any]:
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:
     """To `next` when it is a page of this site, else to the dashboard."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return HttpResponseRedirect(target)
-    return HttpResponseRedirect(reverse("admin:dashboard_alerts"))
+    return dashboards.redirect_back(request, reverse("admin:dashboard_alerts"))
 
 
 def _posted_alert(request: HttpRequest) -> Alert | None:
     """The alert the form names, or None (with an error message) for a missing or unknown id."""
-    raw = request.POST.get("alert", "")
-    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
-    valid = raw.isascii() and raw.isdigit() and len(raw) < 19
-    alert = Alert.objects.filter(pk=int(raw)).first() if valid else None
+    pk = dashboards.posted_id(request, "alert")
+    alert = Alert.objects.filter(pk=pk).first() if pk is not None else None
     if alert is None:
         messages.error(request, "No such alert: nothing was changed.")
     return alert

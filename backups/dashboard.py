@@ -383,8 +383,8 @@ def drill_now(request: HttpRequest) -> HttpResponse:
         if backup is None:
             messages.error(request, "There is no stored backup to drill: take one first.")
             return _back(request)
-    elif raw.isascii() and raw.isdigit() and len(raw) <= 18:  # int("²") raises
-        backup = get_object_or_404(Backup, pk=int(raw))
+    elif (pk := dashboards.posted_id(request, "backup")) is not None:
+        backup = get_object_or_404(Backup, pk=pk)
     else:
         messages.error(request, "That is not a backup's number.")
         return _back(request)

@@ -18,9 +18,10 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from django.contrib.admin import AdminSite
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, URLResolver, include, path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from config.charts import Chart
 
@@ -134,6 +135,27 @@ def install(site: AdminSite) -> None:
         return [*own, *site_urls()]
 
     site.get_urls = get_urls  # type: ignore[method-assign]
+
+
+# --- what every dashboard's actions share -------------------------------------------------
+
+
+def redirect_back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    """After an action: to the form's `next` when it is a page of this site, else `default`
+    (never elsewhere: `//evil`, `https:evil`, `javascript:` and the rest fall back)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(default)
+
+
+def posted_id(request: HttpRequest, field: str) -> int | None:
+    """The row id a form posts in `field`, or None when it is missing or not an id: ASCII
+    digits only ("²".isdigit() is true and int("²") raises), at most 18 of them (a bigint)."""
+    raw = request.POST.get(field, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 # --- time ranges -----------------------------------------------------------------------

@@ -26,7 +26,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config import charts, dashboards
@@ -208,12 +207,7 @@ def financial_dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return HttpResponseRedirect(target)
-    return HttpResponseRedirect(reverse(f"admin:dashboard_{KEY}"))
+    return dashboards.redirect_back(request, reverse(f"admin:dashboard_{KEY}"))
 
 
 def _actor(request: HttpRequest) -> User:
@@ -224,8 +218,7 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _object_id(request: HttpRequest, field: str) -> int | None:
-    raw = request.POST.get(field, "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+    return dashboards.posted_id(request, field)
 
 
 def _pending_entry(request: HttpRequest) -> JournalEntry | None:

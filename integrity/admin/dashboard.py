@@ -20,7 +20,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config import dashboards, registry
@@ -70,12 +69,7 @@ def _age(since: datetime | None) -> str:
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:
     """To the page the form was on (this site only), else the dashboard."""
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = reverse("admin:dashboard_integrity")
-    return HttpResponseRedirect(target)
+    return dashboards.redirect_back(request, reverse("admin:dashboard_integrity"))
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -206,12 +200,11 @@ def retry_letter(request: HttpRequest) -> HttpResponse:
     operation can never run twice)."""
     if not request.user.has_perm("integrity.retry_deadletter"):
         raise PermissionDenied
-    raw = request.POST.get("letter", "")
-    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    pk = dashboards.posted_id(request, "letter")
+    if pk is None:
         messages.error(request, "Choose a dead letter to retry.")
         return _back(request)
-    letter = DeadLetter.objects.filter(pk=int(raw)).first()
+    letter = DeadLetter.objects.filter(pk=pk).first()
     if letter is None:
         raise Http404("No such dead letter.")
     try:
