@@ -52,8 +52,8 @@ MEANINGS = {
     "warning": "#b35c00",
     "fail": "#ba2121",
     "failed": "#ba2121",
-    "error": "#ba2121",
-    "critical": "#6b0f0f",
+    "error": "#8b1a1a",
+    "critical": "#5a0a0a",
 }
 OBJECTIVE = "#767676"
 
@@ -124,6 +124,7 @@ def _configure(
         show_minor_x_labels=False,
         truncate_label=-1,  # the labels shown are few (major ones): whole, never "20..."
         margin=8,
+        margin_bottom=36,  # pygal leaves the legend too little room under leaning labels
         print_values=False,
         no_data_text="No data yet",
         **options,
@@ -133,7 +134,9 @@ def _configure(
 def _label(chart: pygal.graph.graph.Graph, x_labels: Sequence[str]) -> None:
     """Long labels (a date and a time) lean, so that the few shown never overlap."""
     chart.x_labels = list(x_labels)
-    chart.config.x_label_rotation = 20 if max(map(len, x_labels), default=0) > 10 else 0
+    longest = max(map(len, x_labels), default=0)
+    crowded = longest > 10 or (longest >= 8 and len(x_labels) > 8)
+    chart.config.x_label_rotation = 20 if crowded else 0
 
 
 def _table(
