@@ -12,6 +12,7 @@ Templates: `admin/dashboards/base.html` (the tab bar, breadcrumbs, the range sel
 its text alternative). Styles are in `config/static/ledgerguard/admin.css` (`lg-` classes).
 """
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from config.charts import Chart
+
+logger = logging.getLogger("ledgerguard.dashboards")
 
 Status = Literal["ok", "warn", "bad", "none"]
 STATUS_LABELS: dict[str, str] = {
@@ -105,11 +108,28 @@ def visible_dashboards(user: Any) -> list[Dashboard]:
 
 
 def overview(request: HttpRequest) -> list[Tile]:
-    """The Overview's tiles, in dashboard order, from the dashboards the user may see."""
+    """The Overview's tiles, in dashboard order, from the dashboards the user may see. A
+    dashboard whose tiles fail to read gives one red tile saying so (the error goes to the
+    log): the index is the way into the whole admin, and one broken tile must not close it."""
     tiles: list[Tile] = []
     for dashboard in visible_dashboards(request.user):
-        if dashboard.tiles is not None:
+        if dashboard.tiles is None:
+            continue
+        try:
             tiles.extend(dashboard.tiles(request))
+        except Exception:
+            logger.exception("the %s dashboard's Overview tiles failed", dashboard.key)
+            tiles.append(
+                Tile(
+                    key=f"{dashboard.key}-unreadable",
+                    title=dashboard.title,
+                    status="bad",
+                    summary="This part of the Overview could not be read.",
+                    url=dashboard.url(),
+                    hint="open its dashboard; the error is in the server's log "
+                    "(ledgerguard.dashboards).",
+                )
+            )
     return tiles
 
 

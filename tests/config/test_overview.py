@@ -2,6 +2,7 @@
 see and nothing else, a tile in trouble says so in words, and the whole page reads a fixed
 number of queries however much history there is."""
 
+import dataclasses
 import re
 from io import StringIO
 
@@ -12,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from alerts.models import Severity
+from config import dashboards
 from tests.alerts.factories import AlertFactory
 from tests.backups.factories import BackupFactory, RestoreDrillFactory
 from tests.integrity.factories import DeadLetterFactory
@@ -95,3 +97,25 @@ def test_a_tile_in_trouble_says_what_to_do_and_a_green_one_does_not(client, make
         status = article.split('class="lg-tile lg-tile-', 1)[1].split('"', 1)[0]
         says = "What to do:" in article
         assert says == (status in ("warn", "bad")), article[:300]
+
+
+def test_a_dashboard_whose_tiles_fail_gives_one_red_tile_and_the_rest_still_show(
+    client, make_user, demo, caplog
+):
+    alerts = next(d for d in dashboards.registered() if d.key == "alerts")
+
+    def broken(request):
+        raise RuntimeError("a bug in a tile")
+
+    dashboards.unregister("alerts")
+    dashboards.register(dataclasses.replace(alerts, tiles=broken))
+    try:
+        html = _overview(client, make_user("operator"))
+    finally:
+        dashboards.unregister("alerts")
+        dashboards.register(alerts)
+    statuses = dict((key, status) for status, key in TILES.findall(html))
+    assert statuses.pop("alerts-unreadable") == "bad"
+    assert any(k.startswith("finance-") for k in statuses)  # the other dashboards' tiles
+    assert "could not be read" in html
+    assert "a bug in a tile" in caplog.text and "a bug in a tile" not in html
