@@ -7,6 +7,8 @@ import re
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -119,3 +121,12 @@ def test_a_dashboard_whose_tiles_fail_gives_one_red_tile_and_the_rest_still_show
     assert any(k.startswith("finance-") for k in statuses)  # the other dashboards' tiles
     assert "could not be read" in html
     assert "a bug in a tile" in caplog.text and "a bug in a tile" not in html
+
+
+def test_seed_demo_writes_the_roles_again_on_a_flushed_database():
+    """`flush` (and a transactional test's teardown) removes the roles the migration wrote;
+    the demo's users must still get theirs."""
+    Group.objects.all().delete()
+    call_command("seed_demo", days=7, stdout=StringIO())
+    operator = get_user_model().objects.get(username="operator")
+    assert list(operator.groups.values_list("name", flat=True)) == ["operator"]

@@ -1,6 +1,7 @@
 """A believable small company, Northwind Supplies Ltd: its people, and a year of history in
 every part of the system (config/demo.py collects each app's `demo.py`)."""
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.demo import DemoContext, declared_seeders
+from config.roles import ROLE_NAMES, sync_roles
 
 DEMO_PASSWORD = "ledgerguard-demo"  # noqa: S105 - a published demo login, local use only
 
@@ -51,6 +53,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def _users(self) -> dict:
         User = get_user_model()
+        if Group.objects.filter(name__in=ROLE_NAMES).count() < len(ROLE_NAMES):
+            sync_roles(apps, None)  # a flushed database has lost the roles its migration wrote
         users = {}
         for username, first, role, superuser in USERS:
             user, created = User.objects.get_or_create(
