@@ -1,5 +1,8 @@
 """The base of the project's own app configs, and the list of the project's apps."""
 
+from importlib import import_module
+from types import ModuleType
+
 from django.apps import AppConfig, apps
 
 
@@ -20,3 +23,16 @@ def project_apps() -> list[AppConfig]:
 
 def project_app_labels() -> tuple[str, ...]:
     return tuple(config.label for config in project_apps())
+
+
+def project_modules(name: str) -> list[ModuleType]:
+    """`<app>.<name>` of each of the project's apps that has one (checks, schedules, demo), in
+    INSTALLED_APPS order; an import error inside such a module is raised, not taken for absence."""
+    modules = []
+    for config in project_apps():
+        try:
+            modules.append(import_module(f"{config.name}.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.{name}":
+                raise
+    return modules

@@ -165,6 +165,28 @@ def _summary(title: str, x_labels: Sequence[str], series: dict[str, Sequence[Num
     return f"{title}, {x_labels[0]} to {x_labels[-1]}: " + "; ".join(parts) + "."
 
 
+def _drawn(
+    chart: pygal.graph.graph.Graph,
+    title: str,
+    x_labels: Sequence[str],
+    series: dict[str, Sequence[Number]],
+) -> Chart:
+    """The configured chart with its labels and series, drawn, and its text alternative."""
+    _label(chart, x_labels)
+    for name, values in series.items():
+        chart.add(name, [_number(v) for v in values])
+    headers, rows = _table(x_labels, series)
+    return Chart(
+        title=title,
+        data_uri=_encode(chart),
+        alt=_summary(title, x_labels, series),
+        headers=headers,
+        rows=rows,
+        width=chart.config.width,
+        height=chart.config.height,
+    )
+
+
 def line_chart(
     *,
     title: str,
@@ -189,19 +211,7 @@ def line_chart(
         x_labels_major_count=min(len(x_labels), 8) or None,
         allow_interruptions=True,
     )
-    _label(chart, x_labels)
-    for name, values in series.items():
-        chart.add(name, [_number(v) for v in values])
-    headers, rows = _table(x_labels, series)
-    return Chart(
-        title=title,
-        data_uri=_encode(chart),
-        alt=_summary(title, x_labels, series),
-        headers=headers,
-        rows=rows,
-        width=width,
-        height=height,
-    )
+    return _drawn(chart, title, x_labels, series)
 
 
 def bar_chart(
@@ -228,16 +238,4 @@ def bar_chart(
         height=height,
         x_labels_major_count=min(len(x_labels), 12) or None,
     )
-    _label(chart, x_labels)
-    for name, values in series.items():
-        chart.add(name, [_number(v) for v in values])
-    headers, rows = _table(x_labels, series)
-    return Chart(
-        title=title,
-        data_uri=_encode(chart),
-        alt=_summary(title, x_labels, series),
-        headers=headers,
-        rows=rows,
-        width=width,
-        height=height,
-    )
+    return _drawn(chart, title, x_labels, series)

@@ -12,10 +12,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from importlib import import_module
 from typing import Any
 
-from config.appconfig import project_apps
+from config.appconfig import project_modules
 
 
 @dataclass
@@ -39,15 +38,7 @@ class DemoHistory:
 
 
 def declared_seeders() -> list[DemoHistory]:
-    seeders: list[DemoHistory] = []
-    for config in project_apps():
-        try:
-            module = import_module(f"{config.name}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.demo":
-                raise
-            continue
-        seeders.extend(module.DEMO)
+    seeders = [seeder for module in project_modules("demo") for seeder in module.DEMO]
     return sorted(seeders, key=lambda s: (s.order, s.name))
 
 

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 
-from config.appconfig import project_apps
+from config.appconfig import project_modules
 from config.errors import UnknownSelection
 
 SEVERITIES = ("warning", "error", "critical")
@@ -177,12 +176,7 @@ def autodiscover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    for app in project_apps():
-        try:
-            import_module(f"{app.name}.checks")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{app.name}.checks":
-                raise
+    project_modules("checks")
     _DISCOVERED = True
 
 

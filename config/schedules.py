@@ -3,12 +3,11 @@
 `sync_schedules` command) writes them to django-q2's Schedule table."""
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
 from django_q.models import Schedule
 
-from config.appconfig import project_apps
+from config.appconfig import project_modules
 
 
 @dataclass(frozen=True)
@@ -23,15 +22,9 @@ class ScheduledJob:
 
 
 def declared_jobs() -> list[ScheduledJob]:
-    jobs: list[ScheduledJob] = []
-    for config in project_apps():
-        try:
-            module = import_module(f"{config.name}.schedules")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.schedules":
-                raise
-            continue
-        jobs.extend(module.SCHEDULES)
+    jobs: list[ScheduledJob] = [
+        job for module in project_modules("schedules") for job in module.SCHEDULES
+    ]
     names = [j.name for j in jobs]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
