@@ -22,8 +22,9 @@ from config import registry
 from config.demo import DemoContext, DemoHistory
 from integrity import services
 from integrity.exceptions import UnknownOperation
-from integrity.models import CheckResult, CheckRun, CheckStatus, Finding
+from integrity.models import CheckResult, CheckRun, Finding
 from integrity.operations import operation_get
+from integrity.services.checkruns import check_outcome, finding_row
 
 # (schedule, tags, start): as integrity/schedules.py and backups/schedules.py declare them.
 DAILY: tuple[tuple[str, tuple[str, ...], time], ...] = (
@@ -150,11 +151,7 @@ class _Writer:
             duration = self.rnd.randint(3, 60) if windowed else self.rnd.randint(8, 900)
             failing = sum(f.count for f in found)
             warn_at, error_at = check.thresholds
-            status = CheckStatus.PASS
-            if error_at is not None and failing >= error_at:
-                status = CheckStatus.FAIL
-            elif warn_at is not None and failing >= warn_at:
-                status = CheckStatus.WARN
+            status = check_outcome(failing, warn_at, error_at)
             result = CheckResult(
                 check_name=check.name,
                 tag=check.tag,
@@ -167,17 +164,8 @@ class _Writer:
                 duration_ms=duration,
             )
             findings = [
-                Finding(
-                    check_name=check.name,
-                    severity=f.severity or check.severity,
-                    message=f.message,
-                    count=f.count,
-                    object_type=f.object_type,
-                    object_id=f.object_id,
-                    key=f.key,
-                    details=f.details,
-                    sample=f.sample,
-                    fingerprint=f.fingerprint(check.name),
+                finding_row(
+                    check, f, fingerprint=f.fingerprint(check.name), sample_size=len(f.sample)
                 )
                 for f in found
             ]

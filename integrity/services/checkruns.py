@@ -29,7 +29,8 @@ checks_logger = logging.getLogger("ledgerguard.checks")
 RUN_ORDER = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
 
-def _outcome(failing: int, warn_at: int | None, error_at: int | None) -> str:
+def check_outcome(failing: int, warn_at: int | None, error_at: int | None) -> str:
+    """A check's status from its failing count and its thresholds."""
     if error_at is not None and failing >= error_at:
         return CheckStatus.FAIL
     if warn_at is not None and failing >= warn_at:
@@ -200,7 +201,7 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
         known = explanations_in_force(check_name=check.name, fingerprints=prints)
         failing = sum(f.count for f, p in zip(findings, prints, strict=True) if p not in known)
         explained = sum(f.count for f in findings) - failing
-        status = CheckStatus.ERROR if error else _outcome(failing, warn_at, error_at)
+        status = CheckStatus.ERROR if error else check_outcome(failing, warn_at, error_at)
         result = CheckResult.objects.create(
             run=run,
             check_name=check.name,
@@ -217,25 +218,47 @@ def _run_one(run: CheckRun, check: registry.Check, ctx: registry.CheckContext) -
         )
         Finding.objects.bulk_create(
             [
-                Finding(
+                finding_row(
+                    check,
+                    f,
+                    fingerprint=p,
+                    sample_size=ctx.sample_size,
                     run=run,
                     result=result,
-                    check_name=check.name,
-                    severity=f.severity or check.severity,
-                    message=f.message[:5000],
-                    count=f.count,
-                    object_type=f.object_type[:100],
-                    object_id=str(f.object_id)[:64],
-                    key=f.key[:200],
-                    details=_jsonable(f.details),
-                    sample=_jsonable(f.sample[: ctx.sample_size]),
-                    fingerprint=p,
                     explanation_id=known.get(p),
                 )
                 for f, p in zip(findings, prints, strict=True)
             ]
         )
     return result
+
+
+def finding_row(
+    check: registry.Check,
+    found: registry.Finding,
+    *,
+    fingerprint: str,
+    sample_size: int,
+    run: CheckRun | None = None,
+    result: CheckResult | None = None,
+    explanation_id: int | None = None,
+) -> Finding:
+    """The stored row of what a check found (unsaved), cut to its columns' sizes."""
+    return Finding(
+        run=run,
+        result=result,
+        check_name=check.name,
+        severity=found.severity or check.severity,
+        message=found.message[:5000],
+        count=found.count,
+        object_type=found.object_type[:100],
+        object_id=str(found.object_id)[:64],
+        key=found.key[:200],
+        details=_jsonable(found.details),
+        sample=_jsonable(found.sample[:sample_size]),
+        fingerprint=fingerprint,
+        explanation_id=explanation_id,
+    )
 
 
 def _jsonable(value: Any) -> Any:
