@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from backups import services
 from backups.exceptions import BackupFailed
-from backups.models import Backup, RestoreDrill
+from backups.models import Backup, BackupStatus, RestoreDrill
 
 
 def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
@@ -16,8 +16,12 @@ def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
         backup = services.backup_start(trigger=Backup.Trigger.SCHEDULE)
     else:
         backup = Backup.objects.get(pk=backup_id)
-    backup = services.backup_take(backup=backup)
-    backup = services.backup_verify(backup=backup)
+    # django-q presents a failed task again (ack_failures=False): a row that has moved on is
+    # not taken twice. Only a RUNNING row is taken, and only a taken, unverified one verified.
+    if backup.status == BackupStatus.RUNNING:
+        backup = services.backup_take(backup=backup)
+    if backup.status == BackupStatus.COMPLETED:
+        backup = services.backup_verify(backup=backup)
     return {"backup": backup.pk, "status": backup.status}
 
 
@@ -30,7 +34,11 @@ def restore_drill(drill_id: int | None = None) -> dict[str, Any]:
         drill = services.drill_start(backup=backup, trigger=Backup.Trigger.SCHEDULE)
     else:
         drill = RestoreDrill.objects.get(pk=drill_id)
-    drill = services.drill_run(drill=drill)
+    # A drill that has ended is not run again when django-q presents its failed task again:
+    # its outcome, times and audit event stand (a re-run re-stamped a failed drill, which then
+    # looked newer than a later passing one). A new drill is a new row.
+    if drill.status == RestoreDrill.Status.RUNNING:
+        drill = services.drill_run(drill=drill)
     return {"drill": drill.pk, "status": drill.status, "restore_seconds": drill.restore_seconds}
 
 

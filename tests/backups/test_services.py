@@ -11,7 +11,7 @@ from django.db import connection
 
 from alerts.models import Alert
 from audit.models import AuditEvent
-from backups import services
+from backups import services, tasks
 from backups.engines import engine_for, target_for
 from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup, BackupStatus, RestoreDrill
@@ -156,3 +156,44 @@ def test_a_forced_restore_never_overwrites_the_live_database(books):
     with pytest.raises(RestoreTargetNotEmpty, match="runs on"):
         services.backup_restore(backup=backup, database_url=url, force=True)
     assert JournalEntry.objects.count() == 3
+
+
+# --- django-q presents a failed task again (ack_failures=False) ---------------------------------
+
+
+def test_a_failed_drill_presented_again_by_the_queue_keeps_its_outcome(books, stored_in):
+    backup = services.backup_verify(backup=services.backup_create())
+    drill = services.drill_start(backup=backup)
+    flip_a_byte(stored_in / backup.location)
+    with pytest.raises(BackupFailed, match="SHA-256"):
+        tasks.restore_drill(drill.pk)  # the first attempt: the worker records a failed task
+    drill.refresh_from_db()
+    assert drill.status == RestoreDrill.Status.FAILED
+    failed_at, error = drill.finished_at, drill.error
+    # The retry, minutes later: the drill is not run (nor its failure stamped) again, so it
+    # never looks newer than a drill that passed after it.
+    assert tasks.restore_drill(drill.pk) == {
+        "drill": drill.pk,
+        "status": RestoreDrill.Status.FAILED,
+        "restore_seconds": None,
+    }
+    drill.refresh_from_db()
+    assert (drill.finished_at, drill.error) == (failed_at, error)
+    assert AuditEvent.objects.filter(action="backup.drill_failed").count() == 1
+
+
+def test_a_backup_presented_again_by_the_queue_is_not_taken_twice(books, stored_in):
+    # The worker died after the copy was stored, before it was verified: the retry verifies it.
+    backup = services.backup_create()
+    assert backup.status == BackupStatus.COMPLETED
+    assert tasks.backup_and_verify(backup.pk) == {
+        "backup": backup.pk,
+        "status": BackupStatus.VERIFIED,
+    }
+    stored = sorted(p.name for p in stored_in.rglob("*") if p.is_file())
+    # Presented once more: nothing is taken, stored or verified again.
+    assert tasks.backup_and_verify(backup.pk)["status"] == BackupStatus.VERIFIED
+    assert sorted(p.name for p in stored_in.rglob("*") if p.is_file()) == stored
+    assert AuditEvent.objects.filter(action="backup.completed").count() == 1
+    assert AuditEvent.objects.filter(action="backup.verified").count() == 1
+    assert Backup.objects.count() == 1
