@@ -1,7 +1,7 @@
 """Reads of the integrity app that more than one caller needs (API, admin, commands, services
 and the apps above)."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from django.db.models import (
@@ -116,9 +116,16 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
     local = timezone.localtime(since)
     starts: list[datetime] = []
     if unit == "hour":
-        hour = local.replace(minute=0, second=0, microsecond=0)
+        # Stepped in UTC, named in local time: an hour added to a local time is added to its
+        # wall clock, which counted one hour twice where the clocks go forward. The hour that
+        # comes twice where they go back is one bucket, as the database's TruncHour makes it.
+        hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        seen: set[datetime] = set()
         while hour <= until:
-            starts.append(hour)
+            start = timezone.localtime(hour)
+            if (wall := start.replace(tzinfo=None)) not in seen:
+                seen.add(wall)
+                starts.append(start)
             hour += timedelta(hours=1)
         return starts
     # Days and weeks step on the calendar (a day is not always 24 hours where clocks change).

@@ -2,7 +2,7 @@
 the actions through the page, bounded queries, hostile query strings and the demo history."""
 
 import smtplib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.messages import get_messages
@@ -384,9 +384,36 @@ def test_a_finding_found_by_every_run_is_new_once(fake_checks):
     starts, series = selectors.findings_opened(
         since=now - timedelta(days=1), until=now, unit="hour"
     )
-    assert sum(series["error"]) == 3 and len(starts) in (24, 25)
+    # 24 or 25 hours (23 to 25 where the clocks change that day)
+    assert sum(series["error"]) == 3 and len(starts) in (23, 24, 25)
     starts, runs = selectors.checkrun_outcomes(since=now - timedelta(days=7), until=now, unit="day")
     assert sum(runs["fail"]) == 3 and len(starts) in (7, 8)
+
+
+@pytest.mark.parametrize(
+    ("since", "hours"),
+    [
+        # Europe/Berlin's clocks go forward at 02:00 on 28 March 2027: 02:00 never happens.
+        (datetime(2027, 3, 27, 23, 0, tzinfo=UTC), ["00", "01", "03", "04", "05"]),
+        # ... and back at 03:00 on 25 October 2026: 02:00 to 03:00 happens twice, one bucket.
+        (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), ["00", "01", "02", "03"]),
+    ],
+)
+def test_hour_buckets_where_the_clocks_change(fake_checks, since, hours):
+    fake_checks["bad"] = [1]
+    services.checks_run(trigger="command", checks=["test.rows"])
+    run = CheckRun.objects.get()
+    with timezone.override("Europe/Berlin"):
+        until = since + timedelta(hours=4)
+        starts = selectors.bucket_starts(since=since, until=until, unit="hour")
+        assert [timezone.localtime(s).strftime("%H") for s in starts] == hours
+        assert len(set(starts)) == len(starts)  # no hour twice
+        # A run in each real hour lands in the bucket the database's TruncHour names.
+        for n in range(5):
+            CheckRun.objects.filter(pk=run.pk).update(created_at=since + timedelta(hours=n))
+            found, series = selectors.checkrun_outcomes(since=since, until=until, unit="hour")
+            assert sum(map(sum, series.values())) == 1, (n, series)
+            assert found == starts
 
 
 def test_week_buckets_start_on_monday():
