@@ -11,8 +11,11 @@ the Integrity dashboard (integrity/admin/dashboard.py) show a row per component.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import smtplib
+import socket
+import threading
 import time
 import uuid
 from typing import Any, Literal
@@ -201,8 +204,11 @@ _RANK = {"ok": 0, "warn": 1, "bad": 2}
 # location) are cached in the shared cache (the database cache by default) for this long, so
 # a page view costs a cache read, and at most one view a minute waits for a probe.
 PROBE_CACHE_SECONDS = 60
-# Each step of the SMTP probe (connect, greeting, NOOP, QUIT) waits at most this long.
+# Each step of the SMTP probe (connect, greeting, NOOP, QUIT) waits at most this long, and the
+# whole probe at most SMTP_PROBE_DEADLINE: a server that answers a byte at a time, each just
+# inside the step's timeout, is cut off there instead of holding the page view.
 SMTP_PROBE_TIMEOUT = 2.0
+SMTP_PROBE_DEADLINE = 5.0
 _PROBE_KEYS = {"email": "integrity:health:email", "storage": "integrity:health:storage"}
 # Django's backends that keep mail on this machine: nothing reaches anybody.
 _LOCAL_MAIL = {
@@ -305,11 +311,9 @@ def _email_probe() -> tuple[ComponentStatus, str]:
     if backend != _SMTP:
         return "ok", f"Provider backend {backend.rsplit('.', 2)[-2]} configured (not probed)"
     host, port = settings.EMAIL_HOST, int(settings.EMAIL_PORT)
-    smtp_class = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
     started = time.perf_counter()
     try:
-        with smtp_class(host, port, timeout=SMTP_PROBE_TIMEOUT) as server:
-            code, _ = server.noop()
+        code = _smtp_noop(host, port)
     except (OSError, smtplib.SMTPException) as exc:
         reason = f"{type(exc).__name__}: {exc}"[:200]
         return "bad", f"SMTP server {host}:{port} unreachable ({reason}; checked {_checked()})"
@@ -317,6 +321,39 @@ def _email_probe() -> tuple[ComponentStatus, str]:
     if code != 250:
         return "warn", f"SMTP server {host}:{port} answered NOOP with {code} ({_checked()})"
     return "ok", f"SMTP server {host}:{port} answered in {ms:.0f} ms (checked {_checked()})"
+
+
+def _smtp_noop(host: str, port: int) -> int:
+    """Connects, reads the greeting, sends NOOP and QUIT, and returns NOOP's code; raises
+    TimeoutError when the whole talk takes longer than SMTP_PROBE_DEADLINE. The talk runs in a
+    thread that is cut off by shutting its socket down, because a socket's timeout bounds each
+    read, not a reply that arrives a byte at a time."""
+    smtp_class = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
+    # No greeting of our own (EHLO) is sent, so no name is looked up for it.
+    server = smtp_class(local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT)
+    answers: list[int | Exception] = []
+
+    def talk() -> None:
+        try:
+            server.connect(host, port)
+            answers.append(server.noop()[0])
+            server.quit()
+        except Exception as exc:  # noqa: BLE001 - raised again below, in the caller's thread
+            answers.append(exc)  # after NOOP's code, a failed QUIT does not count
+        finally:
+            server.close()
+
+    thread = threading.Thread(target=talk, name="smtp-probe", daemon=True)
+    thread.start()
+    thread.join(SMTP_PROBE_DEADLINE)
+    if thread.is_alive():
+        if (sock := server.sock) is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's read; it closes and ends
+        raise TimeoutError(f"no answer within {SMTP_PROBE_DEADLINE:g} s")
+    if isinstance(answer := answers[0], Exception):
+        raise answer
+    return answer
 
 
 def _storage_probe() -> tuple[ComponentStatus, str]:

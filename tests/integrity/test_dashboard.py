@@ -1,7 +1,10 @@
 """The Integrity dashboard (integrity/admin/dashboard.py) and its Overview tiles: who sees what,
 the actions through the page, bounded queries, hostile query strings and the demo history."""
 
-import smtplib
+import itertools
+import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +26,7 @@ from tests.integrity.factories import (
     DeadLetterFactory,
     FindingFactory,
 )
+from tests.receivers import allow, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -334,23 +338,72 @@ def test_email_probe_greets_a_real_smtp_server_and_sends_nothing(smtp):
     assert smtp.messages == []
 
 
-def test_an_unreachable_smtp_server_is_bad_and_the_answer_is_cached(settings, monkeypatch):
+def _smtp_settings(settings, port: int) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_SSL = "mail.invalid", 25, False
-    calls = []
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_SSL = "127.0.0.1", port, False
 
-    class Refused(smtplib.SMTP):
-        def __init__(self, host, port, timeout):
-            calls.append(timeout)
-            raise ConnectionRefusedError("refused")
 
-    monkeypatch.setattr(health.smtplib, "SMTP", Refused)
-    assert _component("Email").status == "bad"
-    assert _component("Email").detail.startswith("SMTP server mail.invalid:25 unreachable")
-    assert calls == [health.SMTP_PROBE_TIMEOUT]  # the second answer came from the cache
+def test_an_unreachable_smtp_server_is_bad_and_the_answer_is_cached(settings, monkeypatch):
+    _smtp_settings(settings, free_port())  # nothing listens there: the connection is refused
+    probe, calls = health._smtp_noop, []
+    monkeypatch.setattr(health, "_smtp_noop", lambda *a: calls.append(a) or probe(*a))
+    email = _component("Email")
+    assert email.status == "bad" and "ConnectionRefusedError" in email.detail
+    assert email.detail.startswith(f"SMTP server 127.0.0.1:{settings.EMAIL_PORT} unreachable")
+    assert _component("Email") == email and len(calls) == 1  # the second came from the cache
     cache.clear()
     _component("Email")
     assert len(calls) == 2
+
+
+@pytest.fixture
+def dripping_smtp():
+    """A server that sends its greeting one byte every 0.3 s, each well inside a step's
+    timeout, so only a deadline on the whole probe stops the wait; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for byte in itertools.cycle(b"220-slow "):
+                if stop.wait(0.3):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:  # the probe hung up
+                    return
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    yield allow(listener.getsockname()[1])
+    stop.set()
+    listener.close()
+    server.join(5)
+
+
+def test_a_server_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadline(
+    settings, monkeypatch, dripping_smtp
+):
+    _smtp_settings(settings, dripping_smtp)
+    monkeypatch.setattr(health, "SMTP_PROBE_DEADLINE", 1.5)
+    started = time.monotonic()
+    email = _component("Email")
+    assert time.monotonic() - started < 3  # one step's timeout is 2 s, and it never expires
+    assert email.status == "bad" and "TimeoutError: no answer within 1.5 s" in email.detail
+    for _ in range(50):  # the probe's thread was woken and ended, not left reading
+        if not any(t.name == "smtp-probe" for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name == "smtp-probe" for t in threading.enumerate())
+
+
+def test_a_server_that_accepts_and_says_nothing_is_bad(settings, monkeypatch):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads
+        _smtp_settings(settings, allow(silent.getsockname()[1]))
+        monkeypatch.setattr(health, "SMTP_PROBE_TIMEOUT", 0.5)
+        email = _component("Email")
+    assert email.status == "bad" and "unreachable" in email.detail
 
 
 def test_a_provider_backend_is_not_probed(settings):
