@@ -116,18 +116,20 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
     local = timezone.localtime(since)
     starts: list[datetime] = []
     if unit == "hour":
-        # Stepped in UTC, named in local time: an hour added to a local time is added to its
-        # wall clock, which counted one hour twice where the clocks go forward. The hour that
-        # comes twice where they go back is one bucket, as the database's TruncHour makes it.
-        hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-        seen: set[datetime] = set()
-        while hour <= until:
-            start = timezone.localtime(hour)
-            if (wall := start.replace(tzinfo=None)) not in seen:
-                seen.add(wall)
-                starts.append(start)
-            hour += timedelta(hours=1)
-        return starts
+        # Each hour is named as the database's TruncHour names it (_hour_holding), found by
+        # walking from `since` to `until` in quarter hours (every zone's offset is a multiple
+        # of one): an hour added to a local time is added to its wall clock, which gives an
+        # hour twice where the clocks go forward, and the hour after a half-hour change (Lord
+        # Howe) is not a whole hour from the one before. The hour that comes twice where the
+        # clocks go back is one bucket, as TruncHour makes it.
+        named: dict[datetime, datetime] = {}
+        at = since
+        while True:
+            start = _hour_holding(at)
+            named.setdefault(start.astimezone(UTC), start)
+            if at >= until:
+                return list(named.values())
+            at = min(at + timedelta(minutes=15), until)
     # Days and weeks step on the calendar (a day is not always 24 hours where clocks change).
     day = local.date()
     if unit == "week":
@@ -137,6 +139,15 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
         starts.append(start)
         day += timedelta(days=7 if unit == "week" else 1)
     return starts
+
+
+def _hour_holding(value: datetime) -> datetime:
+    """The hour bucket holding `value` as TruncHour gives it: the local wall time cut to the
+    hour and read back in the zone as its first occurrence (Django's make_aware, fold 0);
+    where that wall time does not exist, the moment the clocks changed."""
+    return timezone.localtime(
+        timezone.localtime(value).replace(minute=0, second=0, microsecond=0, fold=0)
+    )
 
 
 def _bucket_key(value: datetime) -> datetime:

@@ -469,6 +469,32 @@ def test_hour_buckets_where_the_clocks_change(fake_checks, since, hours):
             assert found == starts
 
 
+ZONE_CHANGES = [
+    # a zone, and a UTC instant a few hours before its clocks change
+    ("Australia/Lord_Howe", datetime(2026, 10, 3, 12, 0, tzinfo=UTC)),  # 02:00 -> 02:30
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 12, 0, tzinfo=UTC)),  # 02:00 -> 01:30
+    ("America/St_Johns", datetime(2026, 3, 8, 2, 0, tzinfo=UTC)),  # UTC-3:30 -> -2:30
+    ("Europe/Berlin", datetime(2026, 10, 24, 22, 0, tzinfo=UTC)),
+    ("America/Santiago", datetime(2026, 9, 5, 22, 0, tzinfo=UTC)),  # midnight never happens
+    ("Asia/Kathmandu", datetime(2026, 6, 1, 0, 0, tzinfo=UTC)),  # UTC+5:45
+]
+
+
+@pytest.mark.parametrize(("unit", "hours"), [("hour", 8), ("day", 72)])
+@pytest.mark.parametrize(("zone", "since"), ZONE_CHANGES, ids=[z for z, _ in ZONE_CHANGES])
+def test_each_run_is_counted_in_one_bucket_in_any_zone(zone, since, unit, hours):
+    until = since + timedelta(hours=hours)
+    step = timedelta(minutes=15 if unit == "hour" else 180)
+    stamps = [since + step * n for n in range(int((until - since) / step) + 1)]
+    for stamp in stamps:
+        CheckRun.objects.filter(pk=CheckRunFactory(status="pass").pk).update(created_at=stamp)
+    with timezone.override(zone):
+        starts, series = selectors.checkrun_outcomes(since=since, until=until, unit=unit)
+        labels = [timezone.localtime(s).strftime("%d %H:%M%z") for s in starts]
+    assert sum(series["pass"]) == len(stamps), labels
+    assert len({s.astimezone(UTC) for s in starts}) == len(starts), labels
+
+
 def test_week_buckets_start_on_monday():
     now = timezone.now()
     starts = selectors.bucket_starts(since=now - timedelta(days=365), until=now, unit="week")
