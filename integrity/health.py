@@ -210,6 +210,10 @@ PROBE_CACHE_SECONDS = 60
 SMTP_PROBE_TIMEOUT = 2.0
 SMTP_PROBE_DEADLINE = 5.0
 _PROBE_KEYS = {"email": "integrity:health:email", "storage": "integrity:health:storage"}
+# The last answer, shown while another request runs the probe; and how long a probe's lock
+# is held at most (a request that died while probing frees it then).
+PROBE_LAST_SECONDS = 3600
+PROBE_LOCK_SECONDS = 30
 # Django's backends that keep mail on this machine: nothing reaches anybody.
 _LOCAL_MAIL = {
     "django.core.mail.backends.console.EmailBackend": "printed to the console",
@@ -236,25 +240,37 @@ def worst_status(components: list[Component]) -> ComponentStatus:
 def component_health() -> list[Component]:
     """The database, the worker and scheduler (the heartbeat job), email and the backup
     storage. A few queries: the database answers a SELECT, the heartbeat row is read, and the
-    cached probes are one cache read; a probe runs only when its cached answer has expired."""
-    cached: dict[str, Any] = cache.get_many(list(_PROBE_KEYS.values()))
-    fresh: dict[str, Any] = {}
-    probes = {"email": _email_probe, "storage": _storage_probe}
+    cached probes are one cache read; a probe runs only when its cached answer has expired,
+    and then in one request only (a lock in the cache): the others meanwhile show the last
+    answer (kept for PROBE_LAST_SECONDS), so a slow mail server does not hold every view."""
+    keys = [key for name in _PROBES for key in (_PROBE_KEYS[name], _last(name))]
+    cached: dict[str, Any] = cache.get_many(keys)
     answers: dict[str, tuple[ComponentStatus, str]] = {}
-    for name, probe in probes.items():
+    for name, probe in _PROBES.items():
         key = _PROBE_KEYS[name]
         if key in cached:
             answers[name] = cached[key]
+        elif cache.add(f"{key}:probing", True, PROBE_LOCK_SECONDS):
+            try:
+                answers[name] = probe()
+                cache.set(key, answers[name], PROBE_CACHE_SECONDS)
+                cache.set(_last(name), answers[name], PROBE_LAST_SECONDS)
+            finally:
+                cache.delete(f"{key}:probing")
+        elif _last(name) in cached:
+            answers[name] = cached[_last(name)]
         else:
-            answers[name] = fresh[key] = probe()
-    if fresh:
-        cache.set_many(fresh, PROBE_CACHE_SECONDS)
+            answers[name] = ("warn", f"Being checked by another request ({_checked()})")
     return [
         _database(),
         _scheduler(),
         Component("Email", *answers["email"]),
         Component("Backup storage", *answers["storage"]),
     ]
+
+
+def _last(name: str) -> str:
+    return f"{_PROBE_KEYS[name]}:last"
 
 
 def _database() -> Component:
@@ -314,7 +330,7 @@ def _email_probe() -> tuple[ComponentStatus, str]:
     started = time.perf_counter()
     try:
         code = _smtp_noop(host, port)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a bad name
         reason = f"{type(exc).__name__}: {exc}"[:200]
         return "bad", f"SMTP server {host}:{port} unreachable ({reason}; checked {_checked()})"
     ms = (time.perf_counter() - started) * 1000
@@ -329,25 +345,31 @@ def _smtp_noop(host: str, port: int) -> int:
     thread that is cut off by shutting its socket down, because a socket's timeout bounds each
     read, not a reply that arrives a byte at a time."""
     smtp_class = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
-    # No greeting of our own (EHLO) is sent, so no name is looked up for it.
-    server = smtp_class(local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT)
+    servers: list[smtplib.SMTP] = []
     answers: list[int | Exception] = []
 
     def talk() -> None:
         try:
+            # No greeting of our own (EHLO) is sent, so no name is looked up for it.
+            server = smtp_class(local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT)
+            servers.append(server)
+            # SMTP_SSL names the server to TLS by the host given to __init__, which would
+            # connect there and then, out of this deadline's reach; so it is set here.
+            server._host = host  # type: ignore[attr-defined]
             server.connect(host, port)
             answers.append(server.noop()[0])
             server.quit()
         except Exception as exc:  # noqa: BLE001 - raised again below, in the caller's thread
             answers.append(exc)  # after NOOP's code, a failed QUIT does not count
         finally:
-            server.close()
+            if servers:
+                servers[0].close()
 
     thread = threading.Thread(target=talk, name="smtp-probe", daemon=True)
     thread.start()
     thread.join(SMTP_PROBE_DEADLINE)
     if thread.is_alive():
-        if (sock := server.sock) is not None:
+        if servers and (sock := servers[0].sock) is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's read; it closes and ends
         raise TimeoutError(f"no answer within {SMTP_PROBE_DEADLINE:g} s")
@@ -364,3 +386,6 @@ def _storage_probe() -> tuple[ComponentStatus, str]:
         message = exc.message if isinstance(exc, HealthCheckException) else str(exc)
         return "bad", f"{message} (checked {_checked()})"
     return "ok", f"Writable (checked {_checked()})"
+
+
+_PROBES = {"email": _email_probe, "storage": _storage_probe}

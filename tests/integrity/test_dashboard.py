@@ -1,16 +1,21 @@
 """The Integrity dashboard (integrity/admin/dashboard.py) and its Overview tiles: who sees what,
 the actions through the page, bounded queries, hostile query strings and the demo history."""
 
+import contextlib
 import itertools
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +31,7 @@ from tests.integrity.factories import (
     DeadLetterFactory,
     FindingFactory,
 )
-from tests.receivers import allow, free_port
+from tests.receivers import Inbox, allow, free_port, tls_context
 
 pytestmark = pytest.mark.django_db
 
@@ -404,6 +409,92 @@ def test_a_server_that_accepts_and_says_nothing_is_bad(settings, monkeypatch):
         monkeypatch.setattr(health, "SMTP_PROBE_TIMEOUT", 0.5)
         email = _component("Email")
     assert email.status == "bad" and "unreachable" in email.detail
+
+
+@pytest.fixture
+def smtps(settings, tmp_path):
+    """A real local SMTP server speaking TLS from the first byte (smtps, EMAIL_USE_SSL) with a
+    self-signed certificate for 127.0.0.1; yields its inbox."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), ssl_context=tls_context(cert, key)
+    )
+    controller.start()
+    _smtp_settings(settings, controller.port)
+    settings.EMAIL_USE_SSL = True
+    yield inbox
+    controller.stop()
+
+
+def test_an_smtps_server_is_probed_over_tls(smtps, operator):
+    email = _component("Email")
+    assert email.status == "ok" and "answered" in email.detail, email.detail
+    assert smtps.messages == []
+    cache.clear()
+    assert _client(operator).get(URL).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["smtp..example.com", "a" * 64 + ".example.com", "\x00"])
+def test_a_malformed_mail_host_is_bad_not_an_error(settings, operator, host):
+    _smtp_settings(settings, 25)
+    settings.EMAIL_HOST = host
+    email = _component("Email")
+    assert email.status == "bad" and "unreachable" in email.detail
+    cache.clear()
+    assert _client(operator).get(URL).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_views_at_once_run_one_probe_and_the_others_do_not_wait(settings, monkeypatch):
+    """Eight views find no cached answer at the same moment; one probes the silent server,
+    the others answer at once; after it, every view reads its answer."""
+    monkeypatch.setattr(health, "SMTP_PROBE_TIMEOUT", 1.0)
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        _smtp_settings(settings, allow(silent.getsockname()[1]))
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    accepted.append(silent.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        seen: list[tuple[str, str, float]] = []
+
+        def view() -> None:
+            started = time.monotonic()
+            try:
+                email = _component("Email")
+                seen.append((email.status, email.detail, time.monotonic() - started))
+            finally:
+                connection.close()
+
+        views = [threading.Thread(target=view) for _ in range(8)]
+        for thread in views:
+            thread.start()
+        for thread in views:
+            thread.join(30)
+        assert len(accepted) == 1, seen  # one probe reached the server
+        probed = [s for s in seen if s[0] == "bad"]
+        waited = [s for s in seen if s[0] == "warn"]
+        assert len(probed) == 1 and len(waited) == 7, seen
+        assert all("Being checked" in d and took < 1 for _, d, took in waited), waited
+        assert _component("Email").detail == probed[0][1]  # the answer, from the cache
+    for conn in accepted:
+        conn.close()
 
 
 def test_a_provider_backend_is_not_probed(settings):
