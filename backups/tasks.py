@@ -17,7 +17,10 @@ def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
     else:
         backup = Backup.objects.get(pk=backup_id)
     # django-q presents a failed task again (ack_failures=False): a row that has moved on is
-    # not taken twice. Only a RUNNING row is taken, and only a taken, unverified one verified.
+    # not taken twice. Only a RUNNING row is taken, and only a taken, unverified one verified;
+    # a RUNNING row an earlier worker died in is first completed from its manifest, or cleared.
+    if backup.status == BackupStatus.RUNNING and backup_id is not None:
+        backup = services.backup_reclaim(backup=backup)
     if backup.status == BackupStatus.RUNNING:
         backup = services.backup_take(backup=backup)
     if backup.status == BackupStatus.COMPLETED:

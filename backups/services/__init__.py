@@ -13,7 +13,7 @@ from backups.services.drill import (
 from backups.services.prune import PruneResult, backups_prune, retention_plan
 from backups.services.queue import backup_queue, drill_queue, verify_queue
 from backups.services.restore import backup_restore
-from backups.services.sweep import backups_sweep
+from backups.services.sweep import backup_reclaim, backups_sweep
 from backups.services.verify import RESTORABLE, backup_verify
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "backup_create",
     "backup_download",
     "backup_queue",
+    "backup_reclaim",
     "backup_restore",
     "backup_start",
     "backup_take",

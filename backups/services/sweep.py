@@ -101,6 +101,27 @@ def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
     return said
 
 
+def backup_reclaim(*, backup: Backup, actor: Any = None) -> Backup:
+    """A RUNNING backup a job is about to take, which a worker before it may have begun and
+    died in (killed, cut off by Q_TIMEOUT) before the row said so. If that worker stored the
+    signed manifest, the last thing a backup stores, the backup is whole: the row is completed
+    from it. Otherwise what it stored is removed, so that the take starts clean (the storage
+    never overwrites a name). Nothing is stored under a new row's names, so for a first take
+    this is one listing of the storage."""
+    if backup.status != BackupStatus.RUNNING:
+        return backup
+    try:
+        manifest = next((m for m in catalog.stored_manifests() if m["id"] == backup.pk), None)
+    except BackupStorageFailed:
+        return backup  # the take will fail on the storage and say so
+    if manifest is not None and _same_backup(backup, manifest):
+        _complete_from(backup, manifest, actor)
+    else:
+        _remove_leftovers(backup)
+    backup.refresh_from_db()
+    return backup
+
+
 def _same_backup(backup: Backup, manifest: dict[str, Any]) -> bool:
     stored = catalog.backup_from_manifest(manifest)
     return stored.started_at == backup.started_at and stored.engine == backup.engine

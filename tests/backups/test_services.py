@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django_q.exceptions import TimeoutException
 
 from alerts.models import Alert
 from audit.models import AuditEvent
@@ -15,6 +16,7 @@ from backups import services, tasks
 from backups.engines import engine_for, target_for
 from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
 from backups.models import Backup, BackupStatus, RestoreDrill
+from backups.services import backup as backup_service
 from finance.models import AccountBalance, JournalEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -197,3 +199,39 @@ def test_a_backup_presented_again_by_the_queue_is_not_taken_twice(books, stored_
     assert AuditEvent.objects.filter(action="backup.completed").count() == 1
     assert AuditEvent.objects.filter(action="backup.verified").count() == 1
     assert Backup.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("dies_in", "how"),
+    [
+        ("_completed", "completed from its manifest"),  # all stored, the row not yet saved
+        ("_store_manifest", "taken again"),  # the archive stored, its manifest not
+    ],
+)
+def test_a_backup_whose_worker_died_is_finished_by_the_retry(
+    books, stored_in, monkeypatch, dies_in, how
+):
+    """The worker is cut off (django-q's timeout raises TimeoutException, a SystemExit that no
+    `except Exception` sees; a SIGKILL skips every handler alike) with the row RUNNING. The
+    retry neither fails the backup on the names its predecessor left (storage never
+    overwrites) nor leaves them behind."""
+    backup = services.backup_start(trigger=Backup.Trigger.COMMAND)
+    monkeypatch.setattr(backup_service, dies_in, _cut_off)
+    with pytest.raises(TimeoutException):
+        tasks.backup_and_verify(backup.pk)
+    monkeypatch.undo()
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.RUNNING and any(stored_in.rglob("*.lgb"))
+    assert tasks.backup_and_verify(backup.pk)["status"] == BackupStatus.VERIFIED
+    backup.refresh_from_db()
+    stored = sorted(str(p.relative_to(stored_in)) for p in stored_in.rglob("*") if p.is_file())
+    assert stored == sorted(services.common.stored_files(backup)), how  # nothing left over
+    assert not Alert.objects.filter(key="backup_failed").exists()
+    assert AuditEvent.objects.filter(action="backup.completed").count() == 1
+    # ... and it restores: the drill of the finished backup passes.
+    drill = services.drill_run(drill=services.drill_start(backup=backup))
+    assert drill.status == RestoreDrill.Status.PASSED, drill.error
+
+
+def _cut_off(*args, **kwargs):
+    raise TimeoutException("Task exceeded maximum timeout value (300 seconds)")
