@@ -114,7 +114,7 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
     """The starts of the `unit` buckets from the one holding `since` to the one holding
     `until`, in the current time zone, as the database's Trunc* functions give them."""
     local = timezone.localtime(since)
-    starts: list[datetime] = []
+    named: dict[datetime, datetime] = {}  # by the instant each start stands for
     if unit == "hour":
         # Each hour is named as the database's TruncHour names it (_hour_holding), found by
         # walking from `since` to `until` in quarter hours (every zone's offset is a multiple
@@ -122,7 +122,6 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
         # hour twice where the clocks go forward, and the hour after a half-hour change (Lord
         # Howe) is not a whole hour from the one before. The hour that comes twice where the
         # clocks go back is one bucket, as TruncHour makes it.
-        named: dict[datetime, datetime] = {}
         at = since
         while True:
             start = _hour_holding(at)
@@ -130,28 +129,31 @@ def bucket_starts(*, since: datetime, until: datetime, unit: Unit) -> list[datet
             if at >= until:
                 return list(named.values())
             at = min(at + timedelta(minutes=15), until)
-    # Days and weeks step on the calendar (a day is not always 24 hours where clocks change).
+    # Days and weeks step on the calendar (a day is not always 24 hours where clocks change);
+    # a midnight the clocks skip is named as the database names it, and a day that never
+    # happened (Apia, 30 December 2011) is not a bucket.
     day = local.date()
     if unit == "week":
         day -= timedelta(days=day.weekday())
     zone = timezone.get_current_timezone()
-    while (start := datetime.combine(day, time(), tzinfo=zone)) <= until:
-        starts.append(start)
+    while (start := _bucket_key(datetime.combine(day, time(), tzinfo=zone))) <= until:
+        named.setdefault(start.astimezone(UTC), start)
         day += timedelta(days=7 if unit == "week" else 1)
-    return starts
+    return list(named.values())
 
 
 def _hour_holding(value: datetime) -> datetime:
     """The hour bucket holding `value` as TruncHour gives it: the local wall time cut to the
-    hour and read back in the zone as its first occurrence (Django's make_aware, fold 0);
-    where that wall time does not exist, the moment the clocks changed."""
-    return timezone.localtime(
-        timezone.localtime(value).replace(minute=0, second=0, microsecond=0, fold=0)
-    )
+    hour and read back in the zone as its first occurrence (Django's make_aware, fold 0)."""
+    return _bucket_key(timezone.localtime(value).replace(minute=0, second=0, microsecond=0, fold=0))
 
 
 def _bucket_key(value: datetime) -> datetime:
-    return timezone.localtime(value)
+    """A bucket's start in the current zone, named by the instant it stands for. Through UTC:
+    astimezone to the zone a value already has changes nothing, so a wall time the clocks
+    skipped (Chatham's 03:00, Santiago's midnight) would keep its name while the instant it
+    stands for is the next hour's, and the two would be different keys for one bucket."""
+    return timezone.localtime(value.astimezone(UTC))
 
 
 def latest_results() -> QuerySet[CheckResult]:

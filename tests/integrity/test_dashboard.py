@@ -568,6 +568,8 @@ ZONE_CHANGES = [
     ("Europe/Berlin", datetime(2026, 10, 24, 22, 0, tzinfo=UTC)),
     ("America/Santiago", datetime(2026, 9, 5, 22, 0, tzinfo=UTC)),  # midnight never happens
     ("Asia/Kathmandu", datetime(2026, 6, 1, 0, 0, tzinfo=UTC)),  # UTC+5:45
+    ("Pacific/Chatham", datetime(2026, 9, 26, 12, 0, tzinfo=UTC)),  # 02:45 -> 03:45
+    ("Pacific/Apia", datetime(2011, 12, 29, 0, 0, tzinfo=UTC)),  # 30 December never happened
 ]
 
 
@@ -584,6 +586,7 @@ def test_each_run_is_counted_in_one_bucket_in_any_zone(zone, since, unit, hours)
         labels = [timezone.localtime(s).strftime("%d %H:%M%z") for s in starts]
     assert sum(series["pass"]) == len(stamps), labels
     assert len({s.astimezone(UTC) for s in starts}) == len(starts), labels
+    assert starts == sorted(starts, key=lambda s: s.astimezone(UTC)), labels
 
 
 def test_week_buckets_start_on_monday():
