@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import FileSystemStorage
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
@@ -340,23 +341,32 @@ def _email_probe() -> tuple[ComponentStatus, str]:
 
 
 def _smtp_noop(host: str, port: int) -> int:
-    """Connects, reads the greeting, sends NOOP and QUIT, and returns NOOP's code; raises
-    TimeoutError when the whole talk takes longer than SMTP_PROBE_DEADLINE. The talk runs in a
-    thread that is cut off by shutting its socket down, because a socket's timeout bounds each
-    read, not a reply that arrives a byte at a time."""
-    smtp_class = smtplib.SMTP_SSL if settings.EMAIL_USE_SSL else smtplib.SMTP
+    """Connects as Django's SMTP backend would (TLS from the first byte with EMAIL_USE_SSL,
+    STARTTLS with EMAIL_USE_TLS, its certificate checks), sends NOOP and QUIT, and returns
+    NOOP's code; raises TimeoutError when the whole talk takes longer than
+    SMTP_PROBE_DEADLINE. The talk runs in a thread that is cut off by shutting its socket down,
+    because a socket's timeout bounds each read, not a reply that arrives a byte at a time."""
+    context = SMTPBackend(fail_silently=False).ssl_context  # what sending mail will check
     servers: list[smtplib.SMTP] = []
     answers: list[int | Exception] = []
 
     def talk() -> None:
         try:
-            # No greeting of our own (EHLO) is sent, so no name is looked up for it.
-            server = smtp_class(local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT)
+            # The greeting of our own (EHLO, for STARTTLS) needs no name looked up.
+            if settings.EMAIL_USE_SSL:
+                server: smtplib.SMTP = smtplib.SMTP_SSL(
+                    local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT, context=context
+                )
+            else:
+                server = smtplib.SMTP(local_hostname="localhost", timeout=SMTP_PROBE_TIMEOUT)
             servers.append(server)
-            # SMTP_SSL names the server to TLS by the host given to __init__, which would
+            # TLS checks the certificate against the host given to __init__, which would
             # connect there and then, out of this deadline's reach; so it is set here.
             server._host = host  # type: ignore[attr-defined]
             server.connect(host, port)
+            if settings.EMAIL_USE_TLS:
+                server.ehlo()
+                server.starttls(context=context)
             answers.append(server.noop()[0])
             server.quit()
         except Exception as exc:  # noqa: BLE001 - raised again below, in the caller's thread

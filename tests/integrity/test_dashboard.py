@@ -412,15 +412,15 @@ def test_a_server_that_accepts_and_says_nothing_is_bad(settings, monkeypatch):
 
 
 @pytest.fixture
-def smtps(settings, tmp_path):
-    """A real local SMTP server speaking TLS from the first byte (smtps, EMAIL_USE_SSL) with a
-    self-signed certificate for 127.0.0.1; yields its inbox."""
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1: (certificate, key) paths."""
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
             *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
             *("-keyout", str(key), "-out", str(cert)),
         ],
@@ -428,23 +428,46 @@ def smtps(settings, tmp_path):
         capture_output=True,
         timeout=60,
     )
-    inbox = Inbox()
-    controller = Controller(
-        inbox, hostname="127.0.0.1", port=free_port(), ssl_context=tls_context(cert, key)
-    )
+    return str(cert), str(key)
+
+
+@pytest.fixture(params=["ssl", "starttls"])
+def tls_smtp(request, settings, certificate):
+    """A real local SMTP server with TLS: from the first byte (smtp+ssl://, EMAIL_USE_SSL) or
+    after STARTTLS (smtp+tls://, EMAIL_USE_TLS); yields its inbox."""
+    inbox, context = Inbox(), tls_context(*certificate)
+    tls = {"ssl_context": context} if request.param == "ssl" else {"tls_context": context}
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **tls)
     controller.start()
     _smtp_settings(settings, controller.port)
-    settings.EMAIL_USE_SSL = True
+    settings.EMAIL_USE_SSL = request.param == "ssl"
+    settings.EMAIL_USE_TLS = request.param == "starttls"
     yield inbox
     controller.stop()
 
 
-def test_an_smtps_server_is_probed_over_tls(smtps, operator):
+def test_a_tls_mail_server_is_probed_as_mail_is_sent(tls_smtp, certificate, operator, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # the certificate is trusted here
     email = _component("Email")
     assert email.status == "ok" and "answered" in email.detail, email.detail
-    assert smtps.messages == []
+    assert tls_smtp.messages == []
     cache.clear()
     assert _client(operator).get(URL).status_code == 200
+
+
+def test_a_certificate_mail_would_refuse_is_red(tls_smtp, operator):
+    """Django's mail backend checks the server's certificate, so the probe does too: a
+    self-signed one nobody trusts is no working mail server."""
+    email = _component("Email")
+    assert email.status == "bad" and "CERTIFICATE_VERIFY_FAILED" in email.detail, email.detail
+    cache.clear()
+    assert _client(operator).get(URL).status_code == 200
+
+
+def test_starttls_asked_of_a_server_without_it_is_red(smtp, settings):
+    settings.EMAIL_USE_TLS = True
+    email = _component("Email")
+    assert email.status == "bad" and "STARTTLS" in email.detail, email.detail
 
 
 @pytest.mark.parametrize("host", ["smtp..example.com", "a" * 64 + ".example.com", "\x00"])
