@@ -8,6 +8,8 @@ ACTIONS: dict[str, str] = {
     "backup.started": "a backup was started (trigger)",
     "backup.completed": "a backup was stored (location, size, SHA-256, seconds)",
     "backup.failed": "a backup failed (the reason)",
+    "backup.retaken": "a backup whose worker died is taken again; what that worker stored "
+    "was removed (names)",
     "backup.verified": "a stored backup read back as written (checksum and archive)",
     "backup.verification_failed": "a stored backup failed verification (step, reason)",
     "backup.drill_started": "a restore drill of a backup was started",

@@ -79,6 +79,13 @@ class BackupFailed(BackupError):
     code = "backup.failed"
 
 
+class BackupBusy(BackupError):
+    """Another worker holds the backup or drill (its lease runs): this job is tried again."""
+
+    code = "backup.busy"
+    http_status = 409
+
+
 class BackupNotRestorable(BackupError):
     """The backup has no stored object (it failed, or retention removed it)."""
 

@@ -56,6 +56,9 @@ class Backup(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_error = models.TextField(blank=True)
     pruned_at = models.DateTimeField(null=True, blank=True)
+    # Until when a worker holds the row (services.lease): no second worker takes it meanwhile
+    # (django-q can hand a job out again while its first run still goes); null until taken.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -114,6 +117,9 @@ class RestoreDrill(models.Model):
     results = models.JSONField(default=dict, blank=True)
     failed_step = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
+    # Until when a worker holds the row (services.lease): no second worker takes it meanwhile
+    # (django-q can hand a job out again while its first run still goes); null until taken.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from backups import services
-from backups.exceptions import BackupFailed
+from backups.exceptions import BackupBusy, BackupFailed
 from backups.models import Backup, BackupStatus, RestoreDrill
 
 
@@ -16,11 +16,17 @@ def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
         backup = services.backup_start(trigger=Backup.Trigger.SCHEDULE)
     else:
         backup = Backup.objects.get(pk=backup_id)
-    # django-q presents a failed task again (ack_failures=False): a row that has moved on is
-    # not taken twice. Only a RUNNING row is taken, and only a taken, unverified one verified;
-    # a RUNNING row an earlier worker died in is first completed from its manifest, or cleared.
-    if backup.status == BackupStatus.RUNNING and backup_id is not None:
-        backup = services.backup_reclaim(backup=backup)
+    # django-q presents a failed task again (ack_failures=False), and may hand a job out again
+    # while its first run still goes: a row that has moved on is not taken twice. Only a
+    # RUNNING row this worker takes (services.lease) is taken, and only a taken, unverified
+    # one verified; a row an earlier worker died in is first completed from its manifest, or
+    # cleared of what that worker stored.
+    if backup.status == BackupStatus.RUNNING:
+        taken = _take(backup, f"backup #{backup.pk}")
+        if taken == "taken-after-dead-worker":
+            backup = services.backup_reclaim(backup=backup)
+        if taken == "ended":
+            backup.refresh_from_db()
     if backup.status == BackupStatus.RUNNING:
         backup = services.backup_take(backup=backup)
     if backup.status == BackupStatus.COMPLETED:
@@ -39,10 +45,27 @@ def restore_drill(drill_id: int | None = None) -> dict[str, Any]:
         drill = RestoreDrill.objects.get(pk=drill_id)
     # A drill that has ended is not run again when django-q presents its failed task again:
     # its outcome, times and audit event stand (a re-run re-stamped a failed drill, which then
-    # looked newer than a later passing one). A new drill is a new row.
-    if drill.status == RestoreDrill.Status.RUNNING:
+    # looked newer than a later passing one). A new drill is a new row. One worker at a time
+    # runs it (services.lease); one that died in it left it RUNNING, and it is run again.
+    if drill.status == RestoreDrill.Status.RUNNING and _take(drill, f"drill #{drill.pk}") in (
+        "taken",
+        "taken-after-dead-worker",
+    ):
         drill = services.drill_run(drill=drill)
+    drill.refresh_from_db()
     return {"drill": drill.pk, "status": drill.status, "restore_seconds": drill.restore_seconds}
+
+
+def _take(row: Backup | RestoreDrill, name: str) -> services.Taken:
+    """This worker takes the row, or the job fails for now while another worker holds it
+    (django-q tries it again after Q_RETRY, when that worker has ended or died)."""
+    taken = services.row_take(row)
+    if taken == "held":
+        raise BackupBusy(
+            f"{name} is held by another worker until {services.held_until(row)}; "
+            "this job is tried again later"
+        )
+    return taken
 
 
 def prune() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from backups.services.drill import (
     drill_start,
     newest_good_backup,
 )
+from backups.services.lease import Taken, held_until, row_take
 from backups.services.prune import PruneResult, backups_prune, retention_plan
 from backups.services.queue import backup_queue, drill_queue, verify_queue
 from backups.services.restore import backup_restore
@@ -19,6 +20,7 @@ from backups.services.verify import RESTORABLE, backup_verify
 __all__ = [
     "RESTORABLE",
     "PruneResult",
+    "Taken",
     "backup_create",
     "backup_download",
     "backup_queue",
@@ -34,7 +36,9 @@ __all__ = [
     "drill_run",
     "drill_server",
     "drill_start",
+    "held_until",
     "newest_good_backup",
     "retention_plan",
+    "row_take",
     "verify_queue",
 ]

@@ -102,12 +102,11 @@ def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
 
 
 def backup_reclaim(*, backup: Backup, actor: Any = None) -> Backup:
-    """A RUNNING backup a job is about to take, which a worker before it may have begun and
-    died in (killed, cut off by Q_TIMEOUT) before the row said so. If that worker stored the
-    signed manifest, the last thing a backup stores, the backup is whole: the row is completed
-    from it. Otherwise what it stored is removed, so that the take starts clean (the storage
-    never overwrites a name). Nothing is stored under a new row's names, so for a first take
-    this is one listing of the storage."""
+    """A RUNNING backup whose earlier worker died in it (its lease lapsed, services.lease:
+    killed, or cut off by Q_TIMEOUT) before the row said how it ended. If that worker stored
+    the signed manifest, the last thing a backup stores, the backup is whole: the row is
+    completed from it. Otherwise what it stored is removed (`backup.retaken` says what), so
+    that the take starts clean: the storage never overwrites a name."""
     if backup.status != BackupStatus.RUNNING:
         return backup
     try:
@@ -117,7 +116,9 @@ def backup_reclaim(*, backup: Backup, actor: Any = None) -> Backup:
     if manifest is not None and _same_backup(backup, manifest):
         _complete_from(backup, manifest, actor)
     else:
-        _remove_leftovers(backup)
+        removed = _remove_leftovers(backup)
+        with transaction.atomic():
+            record("backup.retaken", backup, actor, removed=removed)
     backup.refresh_from_db()
     return backup
 

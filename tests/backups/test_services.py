@@ -2,19 +2,26 @@
 object with one byte flipped, a deleted object, a drill whose restored copy fails a check, a
 restore into a database that is not empty; and the healthy path, measured."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from alerts.models import Alert
 from audit.models import AuditEvent
 from backups import services, tasks
 from backups.engines import engine_for, target_for
-from backups.exceptions import BackupCorrupt, BackupFailed, RestoreTargetNotEmpty
+from backups.exceptions import (
+    BackupBusy,
+    BackupCorrupt,
+    BackupFailed,
+    RestoreTargetNotEmpty,
+)
 from backups.models import Backup, BackupStatus, RestoreDrill
 from backups.services import backup as backup_service
 from finance.models import AccountBalance, JournalEntry
@@ -222,15 +229,68 @@ def test_a_backup_whose_worker_died_is_finished_by_the_retry(
     monkeypatch.undo()
     backup.refresh_from_db()
     assert backup.status == BackupStatus.RUNNING and any(stored_in.rglob("*.lgb"))
+    # Presented again before the dead worker's lease lapsed: nobody can tell it from a live
+    # one yet, so the job waits (fails, to be tried again) and touches nothing.
+    with pytest.raises(BackupBusy, match="held by another worker"):
+        tasks.backup_and_verify(backup.pk)
+    assert any(stored_in.rglob("*.lgb"))
+    _lapse(backup)  # Q_TIMEOUT later
     assert tasks.backup_and_verify(backup.pk)["status"] == BackupStatus.VERIFIED
     backup.refresh_from_db()
     stored = sorted(str(p.relative_to(stored_in)) for p in stored_in.rglob("*") if p.is_file())
     assert stored == sorted(services.common.stored_files(backup)), how  # nothing left over
     assert not Alert.objects.filter(key="backup_failed").exists()
     assert AuditEvent.objects.filter(action="backup.completed").count() == 1
+    retaken = AuditEvent.objects.filter(action="backup.retaken")
+    assert retaken.count() == (dies_in == "_store_manifest")
+    if dies_in == "_store_manifest":  # the names the dead worker stored, removed and said
+        assert any(name.endswith(".lgb") for name in retaken.get().metadata["removed"])
     # ... and it restores: the drill of the finished backup passes.
     drill = services.drill_run(drill=services.drill_start(backup=backup))
     assert drill.status == RestoreDrill.Status.PASSED, drill.error
+
+
+def test_a_job_handed_out_twice_runs_on_one_worker_only(books, stored_in, monkeypatch):
+    """django-q's broker starts a job's retry clock when the job leaves the queue, and its
+    timeout only when a worker begins it, so a job that waited for a worker is handed out
+    again while its first run still goes. The second run finds the row held and touches
+    nothing: before, it removed the first run's archive, and the first wrote FAILED over the
+    second's VERIFIED."""
+    backup = services.backup_start(trigger=Backup.Trigger.COMMAND)
+    real, second = backup_service._store_checkpoints, []
+
+    def meanwhile(*args, **kwargs):  # the first run has stored its archive
+        with pytest.raises(BackupBusy):
+            tasks.backup_and_verify(backup.pk)
+        second.append(sorted(p.name for p in stored_in.rglob("*.lgb")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backup_service, "_store_checkpoints", meanwhile)
+    assert tasks.backup_and_verify(backup.pk)["status"] == BackupStatus.VERIFIED
+    assert len(second) == 1 and len(second[0]) == 1  # the archive survived the second run
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.VERIFIED and not AuditEvent.objects.filter(
+        action__in=["backup.failed", "backup.retaken"]
+    )
+    # ... and its drill passes.
+    drill = services.drill_run(drill=services.drill_start(backup=backup))
+    assert drill.status == RestoreDrill.Status.PASSED, drill.error
+
+
+def test_a_drill_is_run_by_one_worker_and_again_after_its_worker_died(books, stored_in):
+    backup = services.backup_verify(backup=services.backup_create())
+    drill = services.drill_start(backup=backup)
+    assert services.row_take(drill) == "taken"  # a worker began it, and was killed
+    with pytest.raises(BackupBusy):
+        tasks.restore_drill(drill.pk)
+    _lapse(drill)
+    assert tasks.restore_drill(drill.pk)["status"] == RestoreDrill.Status.PASSED
+    assert tasks.restore_drill(drill.pk)["status"] == RestoreDrill.Status.PASSED  # not re-run
+    assert AuditEvent.objects.filter(action="backup.drill_passed").count() == 1
+
+
+def _lapse(row):
+    type(row).objects.filter(pk=row.pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
 
 
 def _cut_off(*args, **kwargs):
