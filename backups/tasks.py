@@ -18,9 +18,10 @@ def backup_and_verify(backup_id: int | None = None) -> dict[str, Any]:
         backup = Backup.objects.get(pk=backup_id)
     # django-q presents a failed task again (ack_failures=False), and may hand a job out again
     # while its first run still goes: a row that has moved on is not taken twice. Only a
-    # RUNNING row this worker takes (services.lease) is taken, and only a taken, unverified
-    # one verified; a row an earlier worker died in is first completed from its manifest, or
-    # cleared of what that worker stored.
+    # RUNNING row this worker takes (services.lease) is taken, and a COMPLETED one verified
+    # (a copy of the job that arrives during the verification verifies it too: two reads);
+    # a row an earlier worker died in is first completed from its manifest, or cleared of
+    # what that worker stored.
     if backup.status == BackupStatus.RUNNING:
         taken = _take(backup, f"backup #{backup.pk}")
         if taken == "taken-after-dead-worker":

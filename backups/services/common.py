@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 
 from alerts.services import raise_alert, resolve_alert
 from audit.services import audit_record
@@ -116,13 +117,20 @@ def workdir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def move_status(backup: Backup, status: str, *, only_from: tuple[str, ...], **values: Any) -> bool:
-    """Set the backup's status (and `values`) only when the row is still in one of `only_from`:
-    a prune, a drill or a sweep may have moved it since it was read. The instance follows when
-    the row did; False when the row had moved (then nothing is written)."""
-    moved = Backup.objects.filter(pk=backup.pk, status__in=only_from).update(
-        status=status, **values
-    )
+def move_status(
+    backup: Backup,
+    status: str,
+    *,
+    only_from: tuple[str, ...],
+    where: Q | None = None,
+    **values: Any,
+) -> bool:
+    """Set the backup's status (and `values`) only when the row is still in one of `only_from`
+    (and matches `where`): a prune, a drill or a sweep may have moved it since it was read. The
+    instance follows when the row did; False when the row had moved (then nothing is
+    written)."""
+    rows = Backup.objects.filter(pk=backup.pk, status__in=only_from)
+    moved = rows.filter(where or Q()).update(status=status, **values)
     if moved:
         backup.status = status
         for name, value in values.items():

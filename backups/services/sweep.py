@@ -1,6 +1,7 @@
-"""Backups and drills whose worker died: a row RUNNING for longer than BACKUP_STALE_HOURS is
-one no worker will finish (killed, out of memory, the host rebooted). The sweep marks it
-failed, raises the alert a failure raises, and removes what a dead backup left in storage.
+"""Backups and drills whose worker died: a RUNNING row whose worker's lease lapsed
+(services.lease), or that no worker took within BACKUP_STALE_HOURS, is one no worker will
+finish (killed, out of memory, the host rebooted). The sweep marks it failed, raises the alert
+a failure raises, and removes what a dead backup left in storage.
 
 One RUNNING row is no dead backup: a restored database holds the row of the backup it was
 restored from as it was at the snapshot, RUNNING. Its signed manifest in storage says it
@@ -12,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backups import storage
@@ -36,11 +38,12 @@ def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
     """Complete the RUNNING backups whose manifest is stored, and (`stale_too`) fail the stale
     RUNNING backups and drills; one line for each, saying what was done."""
     said = []
-    reason = (
+    stale = (
         f"no worker finished it within {settings.BACKUP_STALE_HOURS} h (the worker stopped "
         "or was killed)"
     )
-    before = stale_before()
+    before, now = stale_before(), timezone.now()
+    gone = Q(lease_until__lt=now) | Q(lease_until__isnull=True, started_at__lt=before)
     running = list(Backup.objects.filter(status=BackupStatus.RUNNING))
     manifests = {m["id"]: m for m in catalog.stored_manifests()} if running else {}
     for backup in running:
@@ -51,13 +54,15 @@ def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
             if _complete_from(backup, manifest, actor):
                 said.append(f"backup #{backup.pk} completed from its manifest")
             continue
-        if not stale_too or backup.started_at >= before:
-            continue  # may still be running
+        if not stale_too:
+            continue
+        reason = _why_gone(backup) or stale
         with transaction.atomic():
             if not move_status(
                 backup,
                 BackupStatus.FAILED,
                 only_from=(BackupStatus.RUNNING,),
+                where=gone,  # else a worker may still finish it
                 finished_at=timezone.now(),
                 error=reason,
             ):
@@ -70,11 +75,12 @@ def backups_sweep(*, actor: Any = None, stale_too: bool = True) -> list[str]:
             {"backup": backup.pk, "engine": backup.engine, "error": reason, "removed": left},
         )
         said.append(f"backup #{backup.pk} marked failed: {reason}")
-    drills = RestoreDrill.objects.filter(status=RestoreDrill.Status.RUNNING, started_at__lt=before)
+    drills = RestoreDrill.objects.filter(gone, status=RestoreDrill.Status.RUNNING)
     for drill in drills.select_related("backup") if stale_too else []:
+        reason = _why_gone(drill) or stale
         with transaction.atomic():
             moved = RestoreDrill.objects.filter(
-                pk=drill.pk, status=RestoreDrill.Status.RUNNING
+                gone, pk=drill.pk, status=RestoreDrill.Status.RUNNING
             ).update(
                 status=RestoreDrill.Status.FAILED,
                 finished_at=timezone.now(),
@@ -121,6 +127,15 @@ def backup_reclaim(*, backup: Backup, actor: Any = None) -> Backup:
             record("backup.retaken", backup, actor, removed=removed)
     backup.refresh_from_db()
     return backup
+
+
+def _why_gone(row: Backup | RestoreDrill) -> str | None:
+    if row.lease_until is None:
+        return None
+    return (
+        f"no worker finished it: the one that took it stopped or was killed (its lease "
+        f"lapsed at {timezone.localtime(row.lease_until):%Y-%m-%d %H:%M:%S})"
+    )
 
 
 def _same_backup(backup: Backup, manifest: dict[str, Any]) -> bool:

@@ -244,6 +244,27 @@ def test_a_drill_whose_worker_died_is_failed_and_alerted(books, settings):
     assert firing("drill_failed") is not None
 
 
+@real
+def test_the_sweep_goes_by_the_workers_lease(books, settings):
+    """A row a live worker holds is never swept, however old (it was asked for while the
+    cluster was down); a row whose worker's lease lapsed is, at once, with that reason."""
+    old = timezone.now() - timedelta(hours=settings.BACKUP_STALE_HOURS + 1)
+    held = BackupFactory(status=BackupStatus.RUNNING, started_at=old, location="")
+    lapsed = BackupFactory(status=BackupStatus.RUNNING, started_at=timezone.now(), location="")
+    assert services.row_take(held) == services.row_take(lapsed) == "taken"
+    Backup.objects.filter(pk=lapsed.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    drill = RestoreDrillFactory(
+        backup=services.backup_create(), status=RestoreDrill.Status.RUNNING, started_at=old
+    )
+    assert services.row_take(drill) == "taken"
+    said = services.backups_sweep()
+    assert said == [f"backup #{lapsed.pk} marked failed: {Backup.objects.get(pk=lapsed.pk).error}"]
+    assert "lease lapsed" in said[0]
+    held.refresh_from_db()
+    drill.refresh_from_db()
+    assert held.status == BackupStatus.RUNNING and drill.status == RestoreDrill.Status.RUNNING
+
+
 # --- retention against drills, verifications and a refusing storage --------------------------
 
 
