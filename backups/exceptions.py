@@ -84,6 +84,7 @@ class BackupBusy(BackupError):
 
     code = "backup.busy"
     http_status = 409
+    passes = True
 
 
 class BackupNotRestorable(BackupError):

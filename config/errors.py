@@ -17,6 +17,9 @@ class DomainError(Exception):
 
     code = "domain.error"
     http_status = 422
+    # True for a refusal that passes by itself (something busy): a dead letter's retry may
+    # try again later; any other domain error is for good.
+    passes = False
 
     def __init__(
         self,

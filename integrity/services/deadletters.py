@@ -157,7 +157,7 @@ def _retry_failed(
     attempts = letter.attempts + 1
     # A broken business rule or an unknown operation will not fix itself by waiting.
     permanent = isinstance(exc, UnknownOperation) or (
-        isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES
+        isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES and not exc.passes
     )
     exhausted = attempts >= letter.max_attempts or permanent
     now = timezone.now()

@@ -25,6 +25,9 @@ from backups.exceptions import (
 from backups.models import Backup, BackupStatus, RestoreDrill
 from backups.services import backup as backup_service
 from finance.models import AccountBalance, JournalEntry
+from integrity import services as integrity_services
+from integrity.models import DeadLetter
+from tests.integrity.factories import DeadLetterFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -295,3 +298,22 @@ def _lapse(row):
 
 def _cut_off(*args, **kwargs):
     raise TimeoutException("Task exceeded maximum timeout value (300 seconds)")
+
+
+def test_a_dead_letter_of_a_held_backup_waits_instead_of_failing_for_good(books, stored_in):
+    """A dead letter's scheduled retry of a backup job whose row a live worker still holds is
+    tried again later: the worker will finish or its lease lapse; it is not failed for good."""
+    backup = services.backup_start(trigger=Backup.Trigger.COMMAND)
+    assert services.row_take(backup) == "taken"
+    letter = DeadLetterFactory(
+        kind=DeadLetter.Kind.TASK,
+        operation="backups.tasks.backup_and_verify",
+        payload={"args": [backup.pk]},
+    )
+    letter = integrity_services.deadletter_retry(dead_letter=letter, manual=False)
+    assert letter.status == DeadLetter.Status.PENDING and "backup.busy" in letter.error
+    _lapse(backup)
+    letter = integrity_services.deadletter_retry(dead_letter=letter, manual=False)
+    assert letter.status == DeadLetter.Status.RESOLVED
+    backup.refresh_from_db()
+    assert backup.status == BackupStatus.VERIFIED
