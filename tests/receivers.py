@@ -1,10 +1,14 @@
 """Real local receivers for outbound tests: an HTTP server and an SMTP server (aiosmtpd)."""
 
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 # Ports of the local receivers (and servers) tests started: the only places a test process may
 # connect to (tests/conftest.py `_outbound_blocked`). Kept for the process, so that a receiver
@@ -114,6 +118,28 @@ class Receiver:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def self_signed(directory, subject_alt_name: str) -> tuple[str, str]:
+    """A self-signed certificate valid for one day, made by the openssl command in `directory`,
+    for a subject alternative name such as "IP:127.0.0.1" or "DNS:witness.test": (certificate,
+    key) paths. Skips the test where the machine has no openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={subject_alt_name.split(':', 1)[1]}"),
+            *("-addext", f"subjectAltName={subject_alt_name}"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", key, "-out", cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
 
 
 def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:

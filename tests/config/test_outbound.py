@@ -1,14 +1,12 @@
 """The outbound rules (config/outbound.py) against real local HTTP and HTTPS receivers."""
 
-import shutil
 import socket
 import ssl
-import subprocess
 
 import pytest
 
 from config import outbound
-from tests.receivers import Receiver, tls_context
+from tests.receivers import Receiver, self_signed, tls_context
 
 
 @pytest.fixture
@@ -264,34 +262,8 @@ def test_an_unresolvable_host_is_worth_another_try(fake_dns):
 
 @pytest.fixture
 def certificate(tmp_path):
-    """A self-signed certificate for witness.test, and a client context that trusts it."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=witness.test",
-            "-addext",
-            "subjectAltName=DNS:witness.test",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return str(cert), str(key)
+    """A self-signed certificate for witness.test: (certificate, key) paths."""
+    return self_signed(tmp_path, "DNS:witness.test")
 
 
 def test_https_to_a_checked_address_still_verifies_the_host_name(

@@ -3,9 +3,7 @@ the actions through the page, bounded queries, hostile query strings and the dem
 
 import contextlib
 import itertools
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from tests.integrity.factories import (
     DeadLetterFactory,
     FindingFactory,
 )
-from tests.receivers import Inbox, allow, free_port, tls_context
+from tests.receivers import Inbox, allow, free_port, self_signed, tls_context
 
 pytestmark = pytest.mark.django_db
 
@@ -414,21 +412,7 @@ def test_a_server_that_accepts_and_says_nothing_is_bad(settings, monkeypatch):
 @pytest.fixture
 def certificate(tmp_path):
     """A self-signed certificate for 127.0.0.1: (certificate, key) paths."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return str(cert), str(key)
+    return self_signed(tmp_path, "IP:127.0.0.1")
 
 
 @pytest.fixture(params=["ssl", "starttls"])
