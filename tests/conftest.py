@@ -1,3 +1,4 @@
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -20,6 +21,11 @@ from tests import receivers
 from tests.factories import AccountFactory, UserFactory, make_year
 from tests.receivers import Inbox, free_port
 from tests.secrets_guard import _secrets_guard_installed, secrets_guard  # noqa: F401 - fixtures
+
+# aiosmtpd logs every connection at INFO from its server's thread, which can outlive the output
+# pytest captured for a test and then prints "--- Logging error ---" tracebacks into the run's
+# log; its warnings and errors still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 ROLES = ("finance_clerk", "finance_approver", "auditor", "operator", "admin")
 
