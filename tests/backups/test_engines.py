@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -85,8 +86,9 @@ def engine_scratch_exists(target: DatabaseTarget) -> bool:
 
 
 def engine_manage(target: DatabaseTarget, *args: str) -> subprocess.CompletedProcess:
-    """`manage.py ARGS` in a child process whose database is `target` (the project's backend)."""
-    env = {**os.environ, "DATABASE_URL": target.url()}
+    """`manage.py ARGS` in a child process whose database is `target` (the project's backend),
+    with this test's own BACKUP_DIR (audit checkpoints are read from there)."""
+    env = {**os.environ, "DATABASE_URL": target.url(), "BACKUP_DIR": str(settings.BACKUP_DIR)}
     return subprocess.run(
         [sys.executable, str(MANAGE), *args],
         env=env,

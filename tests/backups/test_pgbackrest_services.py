@@ -40,12 +40,19 @@ DATABASE = "ledger"
 MANAGE = Path(django_settings.BASE_DIR) / "manage.py"
 
 
-def manage(cluster: Cluster, *args: str, backup_dir: Path | None = None) -> str:
-    """`manage.py <args>` in a child process on the cluster's database; its output."""
-    env = {**os.environ, "DATABASE_URL": cluster.url()}
+def manage(cluster: Cluster, *args: str) -> str:
+    """`manage.py <args>` in a child process on the cluster's database; its output.
+
+    Its BACKUP_DIR is the cluster's own `root/ledgerguard`: `seed_demo` and `audit_checkpoint`
+    sign checkpoints there. Left to the default (the checkout's var/backups), each xdist
+    worker's cluster wrote its own checkpoint #253 beside the other's, and a drill of either
+    found a checkpoint its chain does not have."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(),
+        "BACKUP_DIR": str(cluster.root / "ledgerguard"),
+    }
     env.pop("DATABASE_MIGRATE_URL", None)
-    if backup_dir is not None:
-        env["BACKUP_DIR"] = str(backup_dir)
     done = subprocess.run(
         [sys.executable, str(MANAGE), *args],
         env=env,
@@ -65,7 +72,7 @@ def cluster() -> Iterator[Cluster]:
     with throwaway_cluster(STANZA, DATABASE, retention_full=20) as made:
         manage(made, "migrate", "--no-input", "--verbosity=0")
         manage(made, "seed_demo", "--days", "30")
-        manage(made, "audit_checkpoint", backup_dir=made.root / "ledgerguard")
+        manage(made, "audit_checkpoint")
         yield made
 
 
