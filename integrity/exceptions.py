@@ -36,6 +36,7 @@ class OperationFailed(DomainError):
 
     code = "operation.failed"
     http_status = 500
+    passes = True  # a failure of the transaction manager may pass: its dead letter is retried
 
 
 class OperationUnavailable(OperationFailed):

@@ -20,7 +20,12 @@ from django.utils import timezone
 from alerts import services as alerting
 from audit.services import audit_record
 from config.errors import DomainError
-from integrity.exceptions import DeadLetterError, DeadLetterReasonRequired, UnknownOperation
+from integrity.exceptions import (
+    DeadLetterError,
+    DeadLetterReasonRequired,
+    OperationFailed,
+    UnknownOperation,
+)
 from integrity.models import DeadLetter, DeadLetterEvent
 from integrity.operations import operation_get
 from integrity.runner import operation_run
@@ -28,8 +33,6 @@ from integrity.runner import operation_run
 S = DeadLetter.Status
 # A retry that has been "retrying" this long belongs to a process that died: release it.
 STALE_RETRY = timedelta(minutes=15)
-# Failures of the transaction manager that may pass; any other domain error is for good.
-RETRYABLE_CODES = ("operation.failed", "operation.unavailable")
 
 
 def _event(letter: DeadLetter, action: str, actor: User | None = None, note: str = "") -> None:
@@ -155,14 +158,16 @@ def _retry_failed(
     letter: DeadLetter, exc: BaseException, actor: User | None, *, manual: bool = True
 ) -> DeadLetter:
     attempts = letter.attempts + 1
-    # A broken business rule or an unknown operation will not fix itself by waiting.
+    # A broken business rule or an unknown operation will not fix itself by waiting; a domain
+    # error that passes by itself (DomainError.passes: the transaction manager's failures, a
+    # busy row) may.
     permanent = isinstance(exc, UnknownOperation) or (
-        isinstance(exc, DomainError) and exc.code not in RETRYABLE_CODES and not exc.passes
+        isinstance(exc, DomainError) and not exc.passes
     )
     exhausted = attempts >= letter.max_attempts or permanent
     now = timezone.now()
-    if isinstance(exc, DomainError) and exc.code in RETRYABLE_CODES and exc.__cause__:
-        exc = exc.__cause__  # keep the root cause, not the wrapper
+    if isinstance(exc, OperationFailed) and exc.__cause__:
+        exc = exc.__cause__  # keep the root cause, not the transaction manager's wrapper
     error = f"{type(exc).__name__}: {exc}"
     with transaction.atomic():
         DeadLetter.objects.filter(pk=letter.pk).update(
